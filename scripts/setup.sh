@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-time set-up on Debian 12 as root: system packages, npm dependencies (including the libpcap
+# binding, built from source against libpcap-dev), and the compiled CLI. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  nftables iptables iproute2 libpcap-dev   # gates and capture
+  knockd fwknop-client fwknop-server       # reference peers for interop tests and benchmarks
+  nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
+  redis-server                             # the shared store
+  python3 make g++                         # node-gyp builds the libpcap binding
+)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # The peers' own services must not start and grab interfaces or ports: tests start them by hand.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+if [ ! -f node_modules/cap/build/Release/cap.node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+# npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.
+if [ ! -f node_modules/cap/build/Release/cap.node ]; then
+  echo "setup: the libpcap binding (cap) did not build; check libpcap-dev and allowScripts in package.json" >&2
+  exit 1
+fi
+npm run -s build

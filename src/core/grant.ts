@@ -1,0 +1,18 @@
+import type { Family, PortSpec } from './packet.js';
+
+/** A decision: this source may open these ports until `expiresAt`. */
+export interface Grant {
+  /** Stable id: door + source; a second open of the same door by the same source extends it. */
+  id: string;
+  door: string;
+  src: string;
+  family: Family;
+  ports: PortSpec[];
+  /** Milliseconds since the epoch. */
+  grantedAt: number;
+  expiresAt: number;
+}
+
+export function grantId(door: string, src: string): string {
+  return `${door}|${src}`;
+}

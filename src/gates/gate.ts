@@ -1,0 +1,43 @@
+import type { Grant } from '../core/grant.js';
+
+/**
+ * What enforces grants. Every implementation is one file named after what it talks to.
+ * All methods are idempotent: installing twice, granting twice or revoking something already
+ * gone is not an error.
+ */
+export interface Gate {
+  readonly name: string;
+  /** Create or repair the gate's firewall state (tables, chains, protection of ports). */
+  install(): Promise<void>;
+  /** Open `grant.ports` for `grant.src` until `grant.expiresAt` (extends a live grant). */
+  grant(grant: Grant): Promise<void>;
+  /** Close a grant now. */
+  revoke(grant: Grant): Promise<void>;
+  /** Bring enforcement in line with the live grants after a restart; returns grants still live. */
+  reconcile(live: Grant[], now: number): Promise<Grant[]>;
+  /** Grants the enforcement point currently holds, as far as it can tell. */
+  list(): Promise<GateEntry[]>;
+  /** Clean stop: drop grants and leave protected ports as configured. */
+  uninstall(): Promise<void>;
+}
+
+/** One grant as seen at the enforcement point (e.g. an nft set element). */
+export interface GateEntry {
+  src: string;
+  proto: string;
+  port: number;
+  /** Milliseconds left before the enforcement point closes it by itself, if it knows. */
+  expiresInMs?: number;
+}
+
+export class GateError extends Error {
+  constructor(
+    message: string,
+    readonly gate: string,
+    readonly command?: string,
+    readonly stderr?: string,
+  ) {
+    super(message);
+    this.name = 'GateError';
+  }
+}
