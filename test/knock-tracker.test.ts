@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import type { KnockDoor } from '../src/core/door.js';
+import { KnockTracker, type TrackerEvent } from '../src/core/knock-tracker.js';
+import { TcpFlag, type KnockPacket, type Proto } from '../src/core/packet.js';
+
+const SERVER = '10.200.0.1';
+const isLocal = (dst: string) => dst === SERVER;
+
+function door(name: string, seq: Array<[number, Proto]>, extra: Partial<KnockDoor> = {}): KnockDoor {
+  return {
+    name,
+    sequence: seq.map(([port, proto]) => ({ port, proto })),
+    seqTimeoutMs: 10_000,
+    tcpFlags: { set: 0, clear: 0 },
+    targets: [],
+    mode: 'knockd',
+    ...extra,
+  };
+}
+
+function pkt(src: string, port: number, proto: Proto = 'tcp', time = 0, flags: number = TcpFlag.syn, dst = SERVER): KnockPacket {
+  return {
+    family: src.includes(':') ? 6 : 4,
+    src,
+    dst,
+    proto,
+    srcPort: 40000,
+    dstPort: port,
+    tcpFlags: proto === 'tcp' ? flags : 0,
+    payload: new Uint8Array(),
+    time,
+    iface: 'eth0',
+  };
+}
+
+function feed(tracker: KnockTracker, packets: KnockPacket[]): TrackerEvent[] {
+  return packets.flatMap((p) => tracker.observe(p, isLocal));
+}
+
+const opens = (events: TrackerEvent[]) => events.filter((e) => e.kind === 'open');
+
+const SSH = door('ssh', [[7000, 'tcp'], [8000, 'udp'], [9000, 'tcp']]);
+const C = '10.200.0.2';
+
+describe('KnockTracker (knockd semantics)', () => {
+  it('opens on the right sequence and reports each stage', () => {
+    const events = feed(new KnockTracker([SSH]), [pkt(C, 7000, 'tcp', 0), pkt(C, 8000, 'udp', 10), pkt(C, 9000, 'tcp', 20)]);
+    expect(events.map((e) => e.kind)).toEqual(['stage', 'stage', 'stage', 'open']);
+    expect(opens(events)).toEqual([{ kind: 'open', door: 'ssh', src: C, family: 4, time: 20 }]);
+  });
+
+  it('stays closed when the order is wrong', () => {
+    const events = feed(new KnockTracker([SSH]), [pkt(C, 7000), pkt(C, 9000), pkt(C, 8000, 'udp')]);
+    expect(opens(events)).toEqual([]);
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'reset', reason: 'wrong-knock', stage: 1 }));
+  });
+
+  it('ignores ports that are in no sequence (knockd T2)', () => {
+    const events = feed(new KnockTracker([SSH]), [pkt(C, 7000), pkt(C, 8000, 'udp'), pkt(C, 5555), pkt(C, 9000)]);
+    expect(opens(events)).toHaveLength(1);
+  });
+
+  it('resets on a stray knock port mid-sequence and does not restart from it (knockd T3)', () => {
+    const other = door('other', [[7100, 'tcp'], [7200, 'tcp']]);
+    const tracker = new KnockTracker([SSH, other]);
+    const events = feed(tracker, [pkt(C, 7000), pkt(C, 7200), pkt(C, 8000, 'udp'), pkt(C, 9000)]);
+    expect(opens(events)).toEqual([]);
+  });
+
+  it('resets on a duplicate of the previous knock (knockd T4)', () => {
+    const events = feed(new KnockTracker([SSH]), [pkt(C, 7000), pkt(C, 7000), pkt(C, 8000, 'udp'), pkt(C, 9000)]);
+    expect(opens(events)).toEqual([]);
+  });
+
+  it('stays closed when too slow, and a fresh attempt after the timeout opens', () => {
+    const tracker = new KnockTracker([SSH]);
+    const slow = feed(tracker, [pkt(C, 7000, 'tcp', 0), pkt(C, 8000, 'udp', 5_000), pkt(C, 9000, 'tcp', 10_001)]);
+    expect(opens(slow)).toEqual([]);
+    expect(slow).toContainEqual(expect.objectContaining({ kind: 'reset', reason: 'timeout', stage: 2 }));
+    const fresh = feed(tracker, [pkt(C, 7000, 'tcp', 20_000), pkt(C, 8000, 'udp', 20_001), pkt(C, 9000, 'tcp', 20_002)]);
+    expect(opens(fresh)).toHaveLength(1);
+  });
+
+  it('ignores TCP knocks whose flags do not match the door, without resetting', () => {
+    const flagged = { ...SSH, tcpFlags: { set: TcpFlag.syn, clear: TcpFlag.ack } };
+    const events = feed(new KnockTracker([flagged]), [
+      pkt(C, 7000),
+      pkt(C, 7000, 'tcp', 1, TcpFlag.syn | TcpFlag.ack),
+      pkt(C, 8000, 'udp', 2),
+      pkt(C, 9000, 'tcp', 3, TcpFlag.ack),
+      pkt(C, 9000, 'tcp', 4),
+    ]);
+    expect(opens(events)).toHaveLength(1);
+  });
+
+  it('tracks doors that share a prefix in parallel, and several sources independently', () => {
+    const a = door('a', [[7000, 'tcp'], [8000, 'tcp']]);
+    const b = door('b', [[7000, 'tcp'], [9000, 'tcp']]);
+    const tracker = new KnockTracker([a, b]);
+    const events = feed(tracker, [pkt(C, 7000), pkt('10.200.0.3', 7000), pkt('10.200.0.3', 8000), pkt(C, 9000)]);
+    expect(opens(events).map((e) => [e.door, e.src])).toEqual([
+      ['a', '10.200.0.3'],
+      ['b', C],
+    ]);
+  });
+
+  it('opens a single-knock door at once and tracks nothing', () => {
+    const tracker = new KnockTracker([door('one', [[6000, 'udp']])]);
+    expect(opens(tracker.observe(pkt(C, 6000, 'udp'), isLocal))).toHaveLength(1);
+    expect(tracker.stats().tracked).toBe(0);
+  });
+
+  it('counts only knocks addressed to this host or to the door target', () => {
+    const tracker = new KnockTracker([SSH, door('vip', [[6100, 'tcp'], [6200, 'tcp']], { targets: ['10.200.0.9'] })]);
+    const elsewhere = feed(tracker, [pkt(C, 7000, 'tcp', 0, TcpFlag.syn, '10.200.0.7'), pkt(C, 8000, 'udp', 1, 0, '10.200.0.7'), pkt(C, 9000, 'tcp', 2, TcpFlag.syn, '10.200.0.7')]);
+    expect(opens(elsewhere)).toEqual([]);
+    const vip = feed(tracker, [pkt('10.200.0.4', 6100, 'tcp', 0, TcpFlag.syn, '10.200.0.9'), pkt('10.200.0.4', 6200, 'tcp', 1, TcpFlag.syn, '10.200.0.9')]);
+    expect(opens(vip)).toHaveLength(1);
+  });
+
+  it('works for IPv6 sources', () => {
+    const events = feed(new KnockTracker([SSH]), [pkt('fd00:200::2', 7000, 'tcp', 0, TcpFlag.syn, SERVER), pkt('fd00:200::2', 8000, 'udp'), pkt('fd00:200::2', 9000)]);
+    expect(opens(events)).toEqual([expect.objectContaining({ family: 6, src: 'fd00:200::2' })]);
+  });
+
+  it('sweep frees timed-out sources', () => {
+    const tracker = new KnockTracker([SSH]);
+    feed(tracker, [pkt(C, 7000, 'tcp', 0), pkt('10.200.0.3', 7000, 'tcp', 9_000)]);
+    expect(tracker.stats().tracked).toBe(2);
+    tracker.sweep(10_000);
+    expect(tracker.stats().tracked).toBe(1);
+  });
+
+  it('a reload drops knocks in progress', () => {
+    const tracker = new KnockTracker([SSH]);
+    feed(tracker, [pkt(C, 7000), pkt(C, 8000, 'udp')]);
+    tracker.setDoors([SSH]);
+    expect(opens(feed(tracker, [pkt(C, 9000)]))).toEqual([]);
+  });
+});
+
+describe('KnockTracker bound', () => {
+  // A first knock survives until (bound × 3/4) newer spoofed first knocks have arrived: at the
+  // default bound that is ~49,000 packets, far more than arrive between two knocks of a client.
+  it('never tracks more sources than its bound under a random-source flood, and a legitimate knock amid it opens', () => {
+    const bound = 1_024;
+    const tracker = new KnockTracker([SSH], bound);
+    let t = 0;
+    let opened = 0;
+    let next = 0;
+    const flood = (n: number) => {
+      for (let k = 0; k < n; k++) {
+        const i = next++;
+        const src = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+        const port = [7000, 8000, 9000][i % 3]!;
+        opened += opens(tracker.observe(pkt(src, port, port === 8000 ? 'udp' : 'tcp', t++), isLocal)).length;
+        expect(tracker.stats().tracked).toBeLessThanOrEqual(bound);
+      }
+    };
+    flood(50_000);
+    const legit = '192.0.2.77';
+    const steps: Array<[number, Proto]> = [[7000, 'tcp'], [8000, 'udp'], [9000, 'tcp']];
+    const legitOpens: TrackerEvent[] = [];
+    for (const [port, proto] of steps) {
+      legitOpens.push(...tracker.observe(pkt(legit, port, proto, t++), isLocal));
+      flood(bound / 2);
+    }
+    expect(opens(legitOpens)).toEqual([expect.objectContaining({ src: legit })]);
+    expect(opened).toBe(0);
+    expect(tracker.stats().tracked).toBe(bound - Math.floor(bound / 4));
+    expect(tracker.stats().evicted).toBeGreaterThan(50_000 / 3 - bound);
+  });
+});
