@@ -1,0 +1,321 @@
+import { readFile, stat } from 'node:fs/promises';
+import { isIP, SocketAddress } from 'node:net';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import type { KnockDoor } from '../core/door.js';
+import type { PortSpec } from '../core/packet.js';
+import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
+import { parseDurationWithin } from './duration.js';
+import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
+import { DEFAULTS, type DoorConfig, type KnockgateConfig, type NftablesSettings } from './model.js';
+import { lineOfKey, type KeyPath } from './toml-locate.js';
+
+/** A knockgate config is a few KB; refusing more stops a wrong path (a log, /dev/zero) from filling memory. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** A bastion needs a handful of doors; every door adds terms to the capture filter and to each packet's door scan. */
+export const MAX_DOORS = 256;
+/** Bound of every list setting (interfaces, targets, opened ports): each item is a capture handle, a filter term or an nft element per grant. */
+export const MAX_LIST_ITEMS = 64;
+export const MIN_TRACKED_SOURCES = 16;
+export const MAX_TRACKED_SOURCES = 1_048_576;
+/** Below this, network jitter between an honest client's knocks already fails the sequence. */
+export const MIN_SEQ_TIMEOUT_MS = 100;
+/** A longer window mostly helps a slow port scan walk into the sequence (FIELD.md §1.9 T8). */
+export const MAX_SEQ_TIMEOUT_MS = 3_600_000;
+export const MIN_OPEN_FOR_MS = 1_000;
+export const MAX_OPEN_FOR_MS = 86_400_000;
+export const DEFAULT_TCP_FLAGS = 'syn,!ack';
+
+const DOOR_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const NFT_TABLE = /^[A-Za-z0-9_]{1,32}$/;
+const NFT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+// Linux IFNAMSIZ is 16 including the terminating NUL.
+const IFNAME = /^[^\s/:]{1,15}$/;
+
+/**
+ * Reads and validates a knockgate TOML config file. Throws ConfigError naming file, line and
+ * field of every problem found.
+ */
+export async function readKnockgateToml(file: string): Promise<KnockgateConfig> {
+  let text: string;
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw new ConfigError(file, [{ message: 'is not a regular file' }]);
+    if (info.size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(file, [{ message: `is ${info.size} bytes; a config file is at most ${MAX_CONFIG_BYTES} bytes` }]);
+    }
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(file, [{ message: `cannot be read: ${(err as Error).message}` }]);
+  }
+  return parseKnockgateToml(text, file);
+}
+
+/** Validates knockgate TOML text; `file` is only used in messages and in `source`. */
+export function parseKnockgateToml(text: string, file: string): KnockgateConfig {
+  if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
+    throw new ConfigError(file, [{ message: `a config file is at most ${MAX_CONFIG_BYTES} bytes` }]);
+  }
+  let data: unknown;
+  try {
+    data = parseToml(text);
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err;
+    const what = err.message.split('\n')[0]?.replace(/^Invalid TOML document:\s*/, '') ?? 'invalid TOML';
+    throw new ConfigError(file, [{ line: err.line, message: `not valid TOML: ${what} (column ${err.column})` }]);
+  }
+  const result = configSchema.safeParse(data, { reportInput: true });
+  if (!result.success) {
+    throw new ConfigError(file, byLine(result.error.issues.flatMap((issue) => problemsOf(issue, text))));
+  }
+  const valid = result.data;
+  const doors = Object.entries(valid.door ?? {})
+    .map(([name, d]) => ({ name, d, line: lineOfKey(text, ['door', name]) ?? 0 }))
+    .sort((a, b) => a.line - b.line)
+    .map(({ name, d }): DoorConfig => ({
+      knock: {
+        name,
+        sequence: d.sequence,
+        seqTimeoutMs: d.seq_timeout,
+        tcpFlags: d.tcp_flags,
+        targets: d.target,
+        mode: 'knockd',
+      } satisfies KnockDoor,
+      action: { kind: 'gate', gate: d.gate, open: d.open, openForMs: d.open_for },
+    }));
+  const nftables: NftablesSettings = {
+    table: valid.nftables.table,
+    mark: valid.nftables.mark,
+    onStop: valid.nftables.on_stop,
+    ...(valid.nftables.host_chain && { hostChain: valid.nftables.host_chain }),
+  };
+  const config: KnockgateConfig = {
+    source: { file, kind: 'knockgate' },
+    daemon: {
+      interfaces: valid.daemon.interfaces,
+      logFormat: valid.daemon.log_format,
+      logLevel: valid.daemon.log_level,
+      useSyslog: valid.daemon.use_syslog,
+      stateDir: valid.daemon.state_dir,
+      controlSocket: valid.daemon.control_socket,
+      maxTrackedSources: valid.daemon.max_tracked_sources,
+      ...(valid.daemon.log_file !== undefined && { logFile: valid.daemon.log_file }),
+      ...(valid.daemon.pid_file !== undefined && { pidFile: valid.daemon.pid_file }),
+    },
+    doors,
+    nftables,
+  };
+  const problems = crossCheck(config).map(({ path, message }) => ({ line: lineOfKey(text, path), field: fieldName(path), message }));
+  if (problems.length > 0) throw new ConfigError(file, byLine(problems));
+  return config;
+}
+
+/** Rules that span settings, checked once every setting is valid on its own. */
+function crossCheck(config: KnockgateConfig): { path: KeyPath; message: string }[] {
+  const out: { path: KeyPath; message: string }[] = [];
+  if (config.doors.length === 0) out.push({ path: [], message: 'no door is configured; add a [door.NAME] table' });
+  if (config.doors.length > MAX_DOORS) out.push({ path: ['door'], message: `at most ${MAX_DOORS} doors, got ${config.doors.length}` });
+  const opened = new Set(config.doors.flatMap((d) => (d.action.kind === 'gate' ? d.action.open.map(portKey) : [])));
+  for (const d of config.doors) {
+    const clash = d.knock.sequence.find((s) => opened.has(portKey(s)));
+    if (clash) {
+      out.push({
+        path: ['door', d.knock.name, 'sequence'],
+        message: `knock port ${portKey(clash)} is also a port a door opens; a knock there would reach the service`,
+      });
+    }
+  }
+  const host = config.nftables.hostChain;
+  // knockgate's table is family inet; a same-named table of family ip or ip6 is a different table.
+  if (host?.family === 'inet' && host.table === config.nftables.table) {
+    out.push({ path: ['nftables', 'host_chain'], message: `must name a chain outside knockgate's own table "${config.nftables.table}"` });
+  }
+  return out;
+}
+
+function portKey(p: PortSpec): string {
+  return `${p.port}/${p.proto}`;
+}
+
+// ---- schema: zod checks the shape (tables, unknown keys, defaults); leaf parsers check values.
+
+function leaf<T>(parse: (v: unknown) => Parsed<T>) {
+  return z.unknown().transform((v, ctx): T => {
+    const r = v === undefined ? rejected<T>('is required here and missing') : parse(v);
+    if (r.ok) return r.value;
+    ctx.addIssue({ code: 'custom', message: r.error });
+    return z.NEVER;
+  });
+}
+
+function stringMatching(pattern: RegExp, what: string): (v: unknown) => Parsed<string> {
+  return (v) => (typeof v === 'string' && pattern.test(v) ? parsed(v) : rejected(`expected ${what}, got ${describeValue(v)}`));
+}
+
+function oneOf<const T extends string>(choices: readonly T[]): (v: unknown) => Parsed<T> {
+  return (v) =>
+    typeof v === 'string' && (choices as readonly string[]).includes(v)
+      ? parsed(v as T)
+      : rejected(`expected one of ${choices.join(' | ')}, got ${describeValue(v)}`);
+}
+
+function integerIn(min: number, max: number, hex = false): (v: unknown) => Parsed<number> {
+  const show = (n: number) => (hex ? `0x${n.toString(16)}` : String(n));
+  return (v) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+      ? parsed(v)
+      : rejected(`expected an integer ${show(min)} .. ${show(max)}, got ${describeValue(v)}`);
+}
+
+function boolean(v: unknown): Parsed<boolean> {
+  return typeof v === 'boolean' ? parsed(v) : rejected(`expected true or false, got ${describeValue(v)}`);
+}
+
+function absolutePath(v: unknown): Parsed<string> {
+  if (typeof v !== 'string' || v === '') return rejected(`expected an absolute path, got ${describeValue(v)}`);
+  if (!v.startsWith('/')) return rejected(`"${v}" is relative; the daemon's working directory is not the config's, so give an absolute path`);
+  if (v.includes('\0')) return rejected('a path cannot contain a NUL byte');
+  return parsed(v);
+}
+
+/** A list of 0..MAX_LIST_ITEMS distinct items, each parsed on its own. */
+function listOf<T>(item: (v: unknown) => Parsed<T>, key: (t: T) => string, min = 0): (v: unknown) => Parsed<T[]> {
+  return (v) => {
+    if (!Array.isArray(v)) return rejected(`expected a list, got ${describeValue(v)}`);
+    if (v.length < min) return rejected(`needs at least ${min} item${min === 1 ? '' : 's'}`);
+    if (v.length > MAX_LIST_ITEMS) return rejected(`at most ${MAX_LIST_ITEMS} items, got ${v.length}`);
+    const out: T[] = [];
+    const seen = new Set<string>();
+    for (const [i, raw] of v.entries()) {
+      const r = item(raw);
+      if (!r.ok) return rejected(`item ${i + 1}: ${r.error}`);
+      const k = key(r.value);
+      if (seen.has(k)) return rejected(`item ${i + 1}: ${k} is listed twice`);
+      seen.add(k);
+      out.push(r.value);
+    }
+    return parsed(out);
+  };
+}
+
+function sequence(v: unknown): Parsed<KnockDoor['sequence']> {
+  if (typeof v === 'string') return parseKnockSequence(v);
+  if (!Array.isArray(v)) return rejected(`expected a list like ["7000:tcp", "8000:udp"] or a string "7000:tcp,8000:udp", got ${describeValue(v)}`);
+  const items: string[] = [];
+  for (const [i, item] of v.entries()) {
+    if (typeof item === 'number' && Number.isInteger(item)) items.push(String(item));
+    else if (typeof item === 'string') items.push(item);
+    else return rejected(`knock ${i + 1}: expected "PORT:PROTO" or a port number, got ${describeValue(item)}`);
+  }
+  return parseKnockSteps(items);
+}
+
+function tcpFlags(v: unknown): Parsed<KnockDoor['tcpFlags']> {
+  return typeof v === 'string' ? parseTcpFlags(v) : rejected(`expected flags like "syn,!ack", got ${describeValue(v)}`);
+}
+
+function portSpec(v: unknown): Parsed<PortSpec> {
+  if (typeof v === 'number' && Number.isInteger(v)) return parsePortSpec(String(v));
+  return typeof v === 'string' ? parsePortSpec(v) : rejected(`expected "PORT/tcp" or "PORT/udp", got ${describeValue(v)}`);
+}
+
+/** An IP address in the canonical text form packets carry (IPv6 compressed, lower-case). */
+function ipAddress(v: unknown): Parsed<string> {
+  if (typeof v !== 'string') return rejected(`expected an IP address, got ${describeValue(v)}`);
+  const family = isIP(v);
+  if (family === 0 || v.includes('%')) return rejected(`"${v}" is not an IPv4 or IPv6 address (without zone)`);
+  return parsed(new SocketAddress({ address: v, family: family === 4 ? 'ipv4' : 'ipv6' }).address);
+}
+
+function hostChain(v: unknown): Parsed<NonNullable<NftablesSettings['hostChain']>> {
+  const parts = typeof v === 'string' ? v.trim().split(/\s+/) : [];
+  const [family, table, chain] = parts;
+  if (parts.length !== 3 || (family !== 'inet' && family !== 'ip' && family !== 'ip6') || !NFT_NAME.test(table ?? '') || !NFT_NAME.test(chain ?? '')) {
+    return rejected(`expected "<family> <table> <chain>" with family inet, ip or ip6 (e.g. "inet filter input"), got ${describeValue(v)}`);
+  }
+  return parsed({ family, table: table as string, chain: chain as string });
+}
+
+const daemonSchema = z.strictObject({
+  interfaces: leaf(listOf(stringMatching(IFNAME, 'an interface name'), (s) => s)).default([]),
+  log_format: leaf(oneOf(['auto', 'json', 'human'] as const)).default('auto'),
+  log_level: leaf(oneOf(['trace', 'debug', 'info', 'warn', 'error'] as const)).default('info'),
+  log_file: leaf(absolutePath).optional(),
+  use_syslog: leaf(boolean).default(false),
+  pid_file: leaf(absolutePath).optional(),
+  state_dir: leaf(absolutePath).default(DEFAULTS.stateDir),
+  control_socket: leaf(absolutePath).default(DEFAULTS.controlSocket),
+  max_tracked_sources: leaf(integerIn(MIN_TRACKED_SOURCES, MAX_TRACKED_SOURCES)).default(DEFAULTS.maxTrackedSources),
+});
+
+const nftablesSchema = z.strictObject({
+  table: leaf(stringMatching(NFT_TABLE, 'a table name of 1..32 letters, digits or _')).default(DEFAULTS.nftTable),
+  host_chain: leaf(hostChain).optional(),
+  mark: leaf(integerIn(1, 0xffff_ffff, true)).default(DEFAULTS.nftMark),
+  on_stop: leaf(oneOf(['close', 'keep', 'remove'] as const)).default('close'),
+});
+
+const doorSchema = z.strictObject({
+  sequence: leaf(sequence),
+  seq_timeout: leaf((v) => parseDurationWithin(v, MIN_SEQ_TIMEOUT_MS, MAX_SEQ_TIMEOUT_MS)).default(DEFAULTS.seqTimeoutMs),
+  tcp_flags: leaf(tcpFlags).prefault(DEFAULT_TCP_FLAGS),
+  target: leaf(listOf(ipAddress, (s) => s)).default([]),
+  open: leaf(listOf(portSpec, portKey, 1)),
+  open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
+  gate: leaf(oneOf(['nftables'] as const)).default('nftables'),
+});
+
+const configSchema = z.strictObject({
+  daemon: daemonSchema.prefault({}),
+  nftables: nftablesSchema.prefault({}),
+  door: z
+    .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), doorSchema)
+    .optional(),
+});
+
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(configSchema.shape),
+  daemon: Object.keys(daemonSchema.shape),
+  nftables: Object.keys(nftablesSchema.shape),
+  door: Object.keys(doorSchema.shape),
+};
+
+// ---- zod issues → operator messages
+
+function problemsOf(issue: z.core.$ZodIssue, text: string): ConfigProblem[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    const known = KNOWN_KEYS[path[0] === undefined ? '' : String(path[0])] ?? [];
+    return issue.keys.map((key) => {
+      const at = [...path, key];
+      const hint = path.length === 0 && key === 'doors' ? ' (doors are [door.NAME] tables)' : '';
+      return { line: lineOfKey(text, at), field: fieldName(at), message: `unknown setting${hint}; known here: ${known.join(', ')}` };
+    });
+  }
+  let message = issue.message;
+  if (issue.code === 'invalid_key') message = `invalid door name: ${issue.issues[0]?.message ?? issue.message}`;
+  if (issue.code === 'invalid_type') {
+    const expected = issue.expected === 'object' || issue.expected === 'record' ? 'a table' : issue.expected;
+    message = path.length === 2 && path[0] === 'door' ? `expected a table [door.${String(path[1])}], got ${describeValue(issue.input)}` : `expected ${expected}, got ${describeValue(issue.input)}`;
+  }
+  return [{ line: lineOfKey(text, path), field: fieldName(path), message }];
+}
+
+/** In file order, so an operator fixes from the top; problems without a line (whole-file ones) last. */
+function byLine(problems: ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+}
+
+const BARE_KEY = /^[A-Za-z0-9_-]+$/;
+
+/** `['door', 'a.b', 'open']` → `door."a.b".open`, as the key would be written in TOML. */
+function fieldName(path: KeyPath): string | undefined {
+  if (path.length === 0) return undefined;
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += (out ? '.' : '') + (BARE_KEY.test(seg) ? seg : JSON.stringify(seg));
+  }
+  return out;
+}
