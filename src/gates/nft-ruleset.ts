@@ -1,0 +1,201 @@
+import { isIP } from 'node:net';
+import type { Family, PortSpec } from '../core/packet.js';
+import type { NftablesSettings } from '../config/model.js';
+import { GateError } from './gate.js';
+
+/**
+ * The nft text knockgate feeds to the kernel. Pure: values in, script text out. Everything that
+ * goes into the text is checked here, because nft's parser is the only thing between a bad name
+ * and a wrong rule.
+ */
+
+/**
+ * Elements per grant set (one per family). One element is one (source, proto, port); 65,536 is
+ * room for every knocking source the tracker can hold (DEFAULTS.maxTrackedSources) with one port
+ * each, at about 100 bytes of kernel memory per element (~6.5 MiB worst case).
+ */
+export const GRANT_SET_SIZE = 65_536;
+
+/** Our base chain runs at `filter - 10`: before the host's usual filter chains (priority 0). */
+export const CHAIN_PRIORITY = -10;
+
+/** Marks the one rule knockgate inserts into a host chain, so install finds it and never duplicates it. */
+export const HOST_RULE_COMMENT = 'knockgate: accept granted';
+
+export const PROTECTED_SET = 'protected';
+export const INPUT_CHAIN = 'input';
+
+export function grantSetName(family: Family): 'grants4' | 'grants6' {
+  return family === 4 ? 'grants4' : 'grants6';
+}
+
+export type HostChain = NonNullable<NftablesSettings['hostChain']>;
+
+export interface RulesetParams {
+  table: string;
+  mark: number;
+  protectedPorts: PortSpec[];
+  grantSetSize: number;
+}
+
+/** One element of a grant set: who may open which proto/port. */
+export interface GrantElement {
+  family: Family;
+  src: string;
+  proto: PortSpec['proto'];
+  port: number;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+function checkIdentifier(what: string, name: string): string {
+  if (!IDENTIFIER.test(name)) {
+    throw new GateError(`invalid nft ${what} name ${JSON.stringify(name)} (letters, digits, _ and -, starting with a letter)`, 'nftables');
+  }
+  return name;
+}
+
+function checkPort(p: PortSpec): PortSpec {
+  if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65_535 || (p.proto !== 'tcp' && p.proto !== 'udp')) {
+    throw new GateError(`invalid port ${JSON.stringify(p)}`, 'nftables');
+  }
+  return p;
+}
+
+function checkMark(mark: number): string {
+  if (!Number.isInteger(mark) || mark < 1 || mark > 0xffff_ffff) {
+    throw new GateError(`invalid packet mark ${mark} (1..0xffffffff)`, 'nftables');
+  }
+  return `0x${mark.toString(16)}`;
+}
+
+function checkAddress(el: GrantElement): string {
+  if (isIP(el.src) !== el.family) {
+    throw new GateError(`invalid IPv${el.family} source address ${JSON.stringify(el.src)}`, 'nftables');
+  }
+  return el.src;
+}
+
+function elementKey(el: GrantElement): string {
+  checkPort(el);
+  return `${checkAddress(el)} . ${el.proto} . ${el.port}`;
+}
+
+/**
+ * The install transaction. Creates what is missing and resets the protected set and the chain to
+ * the configuration, but only ever `add`s the grant sets so live grants survive a restart. The
+ * chain is deleted and re-created (flushed first, as the kernel requires) so a changed priority is
+ * repaired too; within one transaction the port is never unprotected.
+ */
+export function installScript(p: RulesetParams, hostRule?: { chain: HostChain; deleteHandles: number[] }): string {
+  const t = `inet ${checkIdentifier('table', p.table)}`;
+  const mark = checkMark(p.mark);
+  if (!Number.isInteger(p.grantSetSize) || p.grantSetSize < 1) throw new GateError(`invalid grant set size ${p.grantSetSize}`, 'nftables');
+  const lines = [
+    `add table ${t}`,
+    `add set ${t} ${PROTECTED_SET} { type inet_proto . inet_service; }`,
+    `flush set ${t} ${PROTECTED_SET}`,
+  ];
+  if (p.protectedPorts.length > 0) {
+    const ports = p.protectedPorts.map((port) => `${checkPort(port).proto} . ${port.port}`);
+    lines.push(`add element ${t} ${PROTECTED_SET} { ${ports.join(', ')} }`);
+  }
+  for (const family of [4, 6] as const) {
+    const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    lines.push(`add set ${t} ${grantSetName(family)} { type ${type} . inet_proto . inet_service; flags timeout; size ${p.grantSetSize}; }`);
+  }
+  lines.push(
+    `add chain ${t} ${INPUT_CHAIN}`,
+    `flush chain ${t} ${INPUT_CHAIN}`,
+    `delete chain ${t} ${INPUT_CHAIN}`,
+    `add chain ${t} ${INPUT_CHAIN} { type filter hook input priority ${CHAIN_PRIORITY}; policy accept; }`,
+    // Sessions opened during a grant outlive it: only packets that could start a connection are judged.
+    `add rule ${t} ${INPUT_CHAIN} ct state established,related return`,
+    `add rule ${t} ${INPUT_CHAIN} meta l4proto . th dport != @${PROTECTED_SET} return`,
+    `add rule ${t} ${INPUT_CHAIN} ip saddr . meta l4proto . th dport @${grantSetName(4)} meta mark set meta mark | ${mark} accept`,
+    `add rule ${t} ${INPUT_CHAIN} ip6 saddr . meta l4proto . th dport @${grantSetName(6)} meta mark set meta mark | ${mark} accept`,
+    `add rule ${t} ${INPUT_CHAIN} drop`,
+  );
+  if (hostRule) {
+    const hc = hostChainRef(hostRule.chain);
+    for (const handle of hostRule.deleteHandles) lines.push(`delete rule ${hc} handle ${handle}`);
+    lines.push(`insert rule ${hc} ${hostRuleBody(p.mark)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function hostChainRef(c: HostChain): string {
+  if (c.family !== 'inet' && c.family !== 'ip' && c.family !== 'ip6') throw new GateError(`invalid host chain family ${JSON.stringify(c.family)}`, 'nftables');
+  return `${c.family} ${checkIdentifier('host table', c.table)} ${checkIdentifier('host chain', c.chain)}`;
+}
+
+function hostRuleBody(mark: number): string {
+  const m = checkMark(mark);
+  return `meta mark & ${m} == ${m} accept comment "${HOST_RULE_COMMENT}"`;
+}
+
+/**
+ * One transaction (one line) that opens every element for `timeoutMs`. Each element is added,
+ * deleted and added again: the first add makes the delete safe when the element is absent, and the
+ * delete makes the final add set the new timeout whether or not this kernel refreshes timeouts on
+ * re-add (it changed across kernel versions).
+ */
+export function grantCommand(table: string, elements: GrantElement[], timeoutMs: number): string {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  const timeout = formatTimeout(timeoutMs);
+  return elements
+    .map((el) => {
+      const set = `${t} ${grantSetName(el.family)}`;
+      const key = elementKey(el);
+      return `add element ${set} { ${key} }; delete element ${set} { ${key} }; add element ${set} { ${key} timeout ${timeout} }`;
+    })
+    .join('; ');
+}
+
+/** One transaction that removes the elements; the leading add makes an absent element not an error. */
+export function revokeCommand(table: string, elements: GrantElement[]): string {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  return elements
+    .map((el) => {
+      const set = `${t} ${grantSetName(el.family)}`;
+      const key = elementKey(el);
+      return `add element ${set} { ${key} }; delete element ${set} { ${key} }`;
+    })
+    .join('; ');
+}
+
+/** Empties both grant sets; the table and the protection stay. */
+export function flushGrantsScript(table: string): string {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  return `flush set ${t} ${grantSetName(4)}\nflush set ${t} ${grantSetName(6)}\n`;
+}
+
+/** Deletes the table (the add makes an absent table not an error) and knockgate's host-chain rules. */
+export function removeScript(table: string, hostRule?: { chain: HostChain; deleteHandles: number[] }): string {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  const lines = [`add table ${t}`, `delete table ${t}`];
+  if (hostRule) {
+    const hc = hostChainRef(hostRule.chain);
+    for (const handle of hostRule.deleteHandles) lines.push(`delete rule ${hc} handle ${handle}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** nft accepts millisecond timeouts as `<n>ms`. */
+export function formatTimeout(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 1) throw new GateError(`invalid timeout ${ms} ms`, 'nftables');
+  return `${Math.round(ms)}ms`;
+}
+
+/**
+ * What an operator adds by hand instead of setting `hostChain`: one accept for knockgate's mark at
+ * the top of their own input chain (nft), or in INPUT for iptables-nft hosts.
+ */
+export function manualHostRule(mark: number, chain: HostChain = { family: 'inet', table: 'filter', chain: 'input' }): string {
+  const m = checkMark(mark);
+  return [
+    `nft 'insert rule ${hostChainRef(chain)} meta mark & ${m} == ${m} accept'`,
+    `iptables -I INPUT -m mark --mark ${m}/${m} -j ACCEPT`,
+    `ip6tables -I INPUT -m mark --mark ${m}/${m} -j ACCEPT`,
+  ].join('\n');
+}

@@ -1,0 +1,239 @@
+import type { Grant } from '../core/grant.js';
+import type { PortSpec } from '../core/packet.js';
+import type { NftablesSettings } from '../config/model.js';
+import type { Logger } from '../log/logger.js';
+import { GateError, type Gate, type GateEntry } from './gate.js';
+import { NftProcess } from './nft-process.js';
+import {
+  CHAIN_PRIORITY,
+  GRANT_SET_SIZE,
+  HOST_RULE_COMMENT,
+  flushGrantsScript,
+  grantCommand,
+  grantSetName,
+  hostChainRef,
+  installScript,
+  removeScript,
+  revokeCommand,
+  type GrantElement,
+  type HostChain,
+} from './nft-ruleset.js';
+
+export { manualHostRule } from './nft-ruleset.js';
+
+/** Shortest timeout given to an element: a grant that is about to end still opens for a moment. */
+export const MIN_GRANT_TIMEOUT_MS = 1_000;
+
+export interface NftablesGateOptions {
+  settings: NftablesSettings;
+  protectedPorts: PortSpec[];
+  logger?: Logger;
+  now?: () => number;
+  /** Argv prefix that runs nft (default `['nft']`); `['ip', 'netns', 'exec', NS, 'nft']` runs it in a namespace. */
+  nftCommand?: string[];
+  /** Elements per grant set (default GRANT_SET_SIZE). */
+  grantSetSize?: number;
+  /** Per-command time limit of the interactive nft. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * The default gate: knockgate's own `table inet <table>` whose input chain (priority filter - 10)
+ * drops NEW connections to protected ports unless the source is in a grant set, and marks and
+ * accepts them if it is. Grants are set elements with a kernel timeout, so a port closes on time
+ * even when knockgate is not running.
+ */
+export class NftablesGate implements Gate {
+  readonly name = 'nftables';
+  private readonly settings: NftablesSettings;
+  private readonly protectedPorts: PortSpec[];
+  private readonly logger: Logger | undefined;
+  private readonly now: () => number;
+  private readonly grantSetSize: number;
+  private readonly nft: NftProcess;
+
+  constructor(opts: NftablesGateOptions) {
+    this.settings = opts.settings;
+    this.protectedPorts = opts.protectedPorts;
+    this.logger = opts.logger;
+    this.now = opts.now ?? Date.now;
+    this.grantSetSize = opts.grantSetSize ?? GRANT_SET_SIZE;
+    this.nft = new NftProcess({
+      command: opts.nftCommand ?? ['nft'],
+      ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
+  }
+
+  /** PID of the long-lived nft process, if one is running. */
+  get nftPid(): number | undefined {
+    return this.nft.pid;
+  }
+
+  async install(): Promise<void> {
+    const hostChain = this.settings.hostChain;
+    const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.checkHostChain(hostChain) } : undefined;
+    await this.nft.runScript(
+      installScript(
+        { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize },
+        hostRule,
+      ),
+    );
+    this.logger?.info(
+      { table: this.settings.table, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`), hostChain: hostChain && hostChainRef(hostChain) },
+      'nftables gate installed',
+    );
+  }
+
+  async grant(g: Grant): Promise<void> {
+    const elements = grantElements(g);
+    if (elements.length === 0) return;
+    const timeoutMs = Math.max(MIN_GRANT_TIMEOUT_MS, g.expiresAt - this.now());
+    try {
+      await this.nft.run(grantCommand(this.settings.table, elements, timeoutMs));
+    } catch (e) {
+      if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
+        throw new GateError(
+          `grant set inet ${this.settings.table} ${grantSetName(g.family)} is full (size ${this.grantSetSize}); ${g.src} was not let in`,
+          this.name,
+          e.command,
+          e.stderr,
+        );
+      }
+      throw e;
+    }
+  }
+
+  async revoke(g: Grant): Promise<void> {
+    const elements = grantElements(g);
+    if (elements.length === 0) return;
+    await this.nft.run(revokeCommand(this.settings.table, elements));
+  }
+
+  async list(): Promise<GateEntry[]> {
+    const entries: GateEntry[] = [];
+    for (const family of [4, 6] as const) {
+      const out = await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, grantSetName(family)]);
+      entries.push(...parseSetElements(out));
+    }
+    return entries;
+  }
+
+  async reconcile(live: Grant[], now: number): Promise<Grant[]> {
+    const stillLive = live.filter((g) => g.expiresAt > now);
+    const present = new Set((await this.list()).map((e) => entryKey(e.src, e.proto, e.port)));
+    for (const g of stillLive) {
+      if (g.ports.some((p) => !present.has(entryKey(g.src, p.proto, p.port)))) {
+        this.logger?.info({ door: g.door, src: g.src }, 're-adding live grant missing from nftables');
+        await this.grant(g);
+      }
+    }
+    return stillLive;
+  }
+
+  async uninstall(): Promise<void> {
+    try {
+      switch (this.settings.onStop) {
+        case 'keep':
+          break;
+        case 'close':
+          await this.nft.runScript(flushGrantsScript(this.settings.table));
+          break;
+        case 'remove': {
+          const hostChain = this.settings.hostChain;
+          const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.hostRuleHandles(hostChain) } : undefined;
+          await this.nft.runScript(removeScript(this.settings.table, hostRule));
+          break;
+        }
+      }
+      this.logger?.info({ table: this.settings.table, onStop: this.settings.onStop }, 'nftables gate uninstalled');
+    } finally {
+      await this.nft.close();
+    }
+  }
+
+  /**
+   * The host rule only helps if our chain marks the packet before the host chain judges it, so the
+   * host chain must be a base input chain with a later priority. Returns handles of knockgate
+   * rules already there (install replaces them, so there is never more than one).
+   */
+  private async checkHostChain(chain: HostChain): Promise<number[]> {
+    const ref = hostChainRef(chain);
+    const items = await this.listHostChain(chain);
+    const def = items.find((i) => i.chain)?.chain;
+    if (!def) throw new GateError(`host chain ${ref} not found`, this.name, `list chain ${ref}`);
+    if (def.hook !== 'input' || typeof def.prio !== 'number') {
+      throw new GateError(`host chain ${ref} is not a base chain on hook input; point hostChain at the host's input base chain`, this.name, `list chain ${ref}`);
+    }
+    if (def.prio <= CHAIN_PRIORITY) {
+      throw new GateError(
+        `host chain ${ref} has priority ${def.prio}, not after knockgate's ${CHAIN_PRIORITY}: it would judge packets before knockgate marks them; give it a priority above ${CHAIN_PRIORITY} (e.g. filter = 0)`,
+        this.name,
+        `list chain ${ref}`,
+      );
+    }
+    return ruleHandles(items);
+  }
+
+  private async hostRuleHandles(chain: HostChain): Promise<number[]> {
+    try {
+      return ruleHandles(await this.listHostChain(chain));
+    } catch (e) {
+      // A host chain that is gone holds no rule of ours.
+      if (e instanceof GateError && /No such file or directory/.test(e.stderr ?? '')) return [];
+      throw e;
+    }
+  }
+
+  private async listHostChain(chain: HostChain): Promise<NftJsonItem[]> {
+    const out = await this.nft.runOnce(['-a', '-j', 'list', 'chain', chain.family, chain.table, chain.chain]);
+    return parseNftJson(out);
+  }
+}
+
+function grantElements(g: Grant): GrantElement[] {
+  return g.ports.map((p) => ({ family: g.family, src: g.src, proto: p.proto, port: p.port }));
+}
+
+function entryKey(src: string, proto: string, port: number): string {
+  return `${src}|${proto}|${port}`;
+}
+
+interface NftJsonItem {
+  chain?: { hook?: string; prio?: number };
+  rule?: { handle?: number; comment?: string };
+  set?: { elem?: unknown[] };
+}
+
+function parseNftJson(out: string): NftJsonItem[] {
+  try {
+    const doc = JSON.parse(out) as { nftables?: NftJsonItem[] };
+    return doc.nftables ?? [];
+  } catch {
+    throw new GateError('cannot parse nft JSON output', 'nftables', undefined, out.slice(0, 500));
+  }
+}
+
+function ruleHandles(items: NftJsonItem[]): number[] {
+  return items.flatMap((i) => (i.rule?.comment === HOST_RULE_COMMENT && typeof i.rule.handle === 'number' ? [i.rule.handle] : []));
+}
+
+/**
+ * Elements of a grant set from `nft -j list set`. nft 1.0.6 reports `expires` in whole seconds
+ * (rounded down), so expiresInMs has one-second resolution.
+ */
+export function parseSetElements(out: string): GateEntry[] {
+  const entries: GateEntry[] = [];
+  for (const item of parseNftJson(out)) {
+    for (const raw of item.set?.elem ?? []) {
+      const el = raw as { elem?: { val?: unknown; expires?: number }; concat?: unknown[] };
+      const concat = el.elem ? (el.elem.val as { concat?: unknown[] } | undefined)?.concat : el.concat;
+      if (!Array.isArray(concat) || concat.length !== 3) continue;
+      const [src, proto, port] = concat;
+      if (typeof src !== 'string' || typeof proto !== 'string' || typeof port !== 'number') continue;
+      const expires = el.elem?.expires;
+      entries.push({ src, proto, port, ...(typeof expires === 'number' ? { expiresInMs: expires * 1000 } : {}) });
+    }
+  }
+  return entries;
+}
