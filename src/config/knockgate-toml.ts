@@ -8,7 +8,7 @@ import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type 
 import { parseDurationWithin } from './duration.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
 import { DEFAULTS, type DoorConfig, type KnockgateConfig, type NftablesSettings } from './model.js';
-import { lineOfKey, type KeyPath } from './toml-locate.js';
+import { keyLocator, type KeyPath } from './toml-locate.js';
 
 /** A knockgate config is a few KB; refusing more stops a wrong path (a log, /dev/zero) from filling memory. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -65,13 +65,14 @@ export function parseKnockgateToml(text: string, file: string): KnockgateConfig 
     const what = err.message.split('\n')[0]?.replace(/^Invalid TOML document:\s*/, '') ?? 'invalid TOML';
     throw new ConfigError(file, [{ line: err.line, message: `not valid TOML: ${what} (column ${err.column})` }]);
   }
+  const lineOf = keyLocator(text);
   const result = configSchema.safeParse(data, { reportInput: true });
   if (!result.success) {
-    throw new ConfigError(file, byLine(result.error.issues.flatMap((issue) => problemsOf(issue, text))));
+    throw new ConfigError(file, byLine(result.error.issues.flatMap((issue) => problemsOf(issue, lineOf))));
   }
   const valid = result.data;
   const doors = Object.entries(valid.door ?? {})
-    .map(([name, d]) => ({ name, d, line: lineOfKey(text, ['door', name]) ?? 0 }))
+    .map(([name, d]) => ({ name, d, line: lineOf(['door', name]) ?? 0 }))
     .sort((a, b) => a.line - b.line)
     .map(({ name, d }): DoorConfig => ({
       knock: {
@@ -106,7 +107,7 @@ export function parseKnockgateToml(text: string, file: string): KnockgateConfig 
     doors,
     nftables,
   };
-  const problems = crossCheck(config).map(({ path, message }) => ({ line: lineOfKey(text, path), field: fieldName(path), message }));
+  const problems = crossCheck(config).map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
 }
@@ -283,14 +284,14 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
 
 // ---- zod issues → operator messages
 
-function problemsOf(issue: z.core.$ZodIssue, text: string): ConfigProblem[] {
+function problemsOf(issue: z.core.$ZodIssue, lineOf: (path: KeyPath) => number | undefined): ConfigProblem[] {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
     const known = KNOWN_KEYS[path[0] === undefined ? '' : String(path[0])] ?? [];
     return issue.keys.map((key) => {
       const at = [...path, key];
       const hint = path.length === 0 && key === 'doors' ? ' (doors are [door.NAME] tables)' : '';
-      return { line: lineOfKey(text, at), field: fieldName(at), message: `unknown setting${hint}; known here: ${known.join(', ')}` };
+      return { line: lineOf(at), field: fieldName(at), message: `unknown setting${hint}; known here: ${known.join(', ')}` };
     });
   }
   let message = issue.message;
@@ -299,7 +300,7 @@ function problemsOf(issue: z.core.$ZodIssue, text: string): ConfigProblem[] {
     const expected = issue.expected === 'object' || issue.expected === 'record' ? 'a table' : issue.expected;
     message = path.length === 2 && path[0] === 'door' ? `expected a table [door.${String(path[1])}], got ${describeValue(issue.input)}` : `expected ${expected}, got ${describeValue(issue.input)}`;
   }
-  return [{ line: lineOfKey(text, path), field: fieldName(path), message }];
+  return [{ line: lineOf(path), field: fieldName(path), message }];
 }
 
 /** In file order, so an operator fixes from the top; problems without a line (whole-file ones) last. */

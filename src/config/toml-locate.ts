@@ -6,20 +6,25 @@
 
 export type KeyPath = readonly (string | number)[];
 
-/** 1-based line of the most specific part of `path` that the text defines; undefined if none. */
-export function lineOfKey(text: string, path: KeyPath): number | undefined {
+/**
+ * Indexes the text once; the returned function gives the 1-based line of the most specific part
+ * of `path` that the text defines, or undefined if none.
+ */
+export function keyLocator(text: string): (path: KeyPath) => number | undefined {
   const lines = keyLines(text);
-  const keys: string[] = [];
-  for (const seg of path) {
-    // An array index points into the value, which starts on its key's line.
-    if (typeof seg === 'number') break;
-    keys.push(seg);
-  }
-  for (let n = keys.length; n > 0; n--) {
-    const line = lines.get(joinKey(keys.slice(0, n)));
-    if (line !== undefined) return line;
-  }
-  return undefined;
+  return (path) => {
+    const keys: string[] = [];
+    for (const seg of path) {
+      // An array index points into the value, which starts on its key's line.
+      if (typeof seg === 'number') break;
+      keys.push(seg);
+    }
+    for (let n = keys.length; n > 0; n--) {
+      const line = lines.get(joinKey(keys.slice(0, n)));
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  };
 }
 
 /** First line on which each key path (and every prefix of it) appears. */
