@@ -1,0 +1,82 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+
+/** Which interfaces a sensor listens on by default, and what addresses are the host's own. */
+
+const SYS_CLASS_NET = '/sys/class/net';
+const IFF_UP = 0x1;
+const IFF_LOOPBACK = 0x8;
+/** ARPHRD_ETHER in /sys/class/net/<if>/type: the link carries Ethernet frames. */
+const ARPHRD_ETHER = 1;
+/** Linux IFNAMSIZ is 16 with the terminating NUL. */
+const MAX_INTERFACE_NAME = 15;
+
+export interface InterfaceState {
+  name: string;
+  /** /sys/class/net/<if>/operstate: 'up', 'down', 'unknown', 'dormant', … */
+  operstate: string;
+  /** /sys/class/net/<if>/flags: the IFF_* bits. */
+  flags: number;
+}
+
+/** Up and not loopback. Some drivers (tun, dummy) never report carrier, so 'unknown' + IFF_UP counts. */
+export function isCaptureCandidate(state: InterfaceState): boolean {
+  if ((state.flags & IFF_LOOPBACK) !== 0 || (state.flags & IFF_UP) === 0) return false;
+  return state.operstate === 'up' || state.operstate === 'unknown';
+}
+
+/** A name the kernel could have given an interface, so it is safe to join into a /sys path. */
+export function isInterfaceName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_INTERFACE_NAME && !/[/\s:]/.test(name) && name !== '.' && name !== '..';
+}
+
+export function interfaceExists(name: string, sysClassNet = SYS_CLASS_NET): boolean {
+  return isInterfaceName(name) && existsSync(`${sysClassNet}/${name}`);
+}
+
+/** Interfaces that are up and not loopback, in name order, as this network namespace sees them. */
+export function defaultCaptureInterfaces(sysClassNet = SYS_CLASS_NET): string[] {
+  return readdirSync(sysClassNet)
+    .sort()
+    .map((name) => readInterfaceState(name, sysClassNet))
+    .filter((state): state is InterfaceState => state !== undefined && isCaptureCandidate(state))
+    .map((state) => state.name);
+}
+
+function readInterfaceState(name: string, sysClassNet: string): InterfaceState | undefined {
+  try {
+    const operstate = readFileSync(`${sysClassNet}/${name}/operstate`, 'utf8').trim();
+    const flags = Number.parseInt(readFileSync(`${sysClassNet}/${name}/flags`, 'utf8').trim(), 16);
+    return Number.isNaN(flags) ? undefined : { name, operstate, flags };
+  } catch {
+    // The interface went away between listing and reading: it is not a candidate.
+    return undefined;
+  }
+}
+
+/** The interface's own Ethernet address (lower-case), or undefined when the link is not Ethernet. */
+export function ethernetAddress(name: string, sysClassNet = SYS_CLASS_NET): string | undefined {
+  if (!isInterfaceName(name)) return undefined;
+  try {
+    const type = Number(readFileSync(`${sysClassNet}/${name}/type`, 'utf8').trim());
+    if (type !== ARPHRD_ETHER) return undefined;
+    return readFileSync(`${sysClassNet}/${name}/address`, 'utf8').trim().toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Addresses in canonical text (Node writes them with inet_ntop, as the frame decoder and nft do),
+ * of one interface or of all. IPv6 scope ids are dropped: packets carry none.
+ */
+export function addressesIn(table: NodeJS.Dict<NetworkInterfaceInfo[]>, iface?: string): Set<string> {
+  const lists = iface === undefined ? Object.values(table) : [table[iface]];
+  const out = new Set<string>();
+  for (const list of lists) for (const info of list ?? []) out.add(info.address.toLowerCase());
+  return out;
+}
+
+export function localAddresses(iface?: string): Set<string> {
+  return addressesIn(networkInterfaces(), iface);
+}
