@@ -1,0 +1,129 @@
+import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { DIGEST_INFO } from './digest-type.js';
+import { SALT_BYTES } from './key-derivation.js';
+import { resolveSpaKeys, type ResolvedSpaKeys, type SpaKeys } from './key-material.js';
+import { rijndaelCipher, type SpaCipher } from './rijndael-cipher.js';
+import { SpaError } from './spa-error.js';
+import { hmacMatches, spaHmacB64, spaReplayDigest } from './spa-hmac.js';
+import type { DecodedSpa, SpaFields } from './spa-message.js';
+import { formatSpaPlaintext, parseSpaPlaintext } from './spa-plaintext.js';
+import { decodeUnpadded, encodeUnpadded } from './unpadded-base64.js';
+
+/** base64 of "Salted__": every Rijndael packet starts with it, so fwknop leaves it off the wire. */
+export const SALTED_PREFIX_B64 = 'U2FsdGVkX1';
+
+/** fwknopd ignores smaller datagrams; the smallest packet fwknop can build is exactly this long. */
+export const MIN_PACKET_CHARS = 140;
+/** fwknopd treats 400 characters or more as GPG, which a Rijndael stanza never tries. */
+export const MAX_PACKET_CHARS = 399;
+/** fwknopd's capture limit; anything longer is not even looked at. */
+export const MAX_DATAGRAM_BYTES = 1500;
+/** libfko needs at least this much ciphertext text once the MAC is split off. */
+const MIN_CIPHERTEXT_CHARS = 36;
+const RANDOM_DIGITS = 16;
+const RANDOM_LIMIT = 10n ** BigInt(RANDOM_DIGITS);
+const PACKET_TEXT = /^[A-Za-z0-9+/=]+$/;
+const DECRYPTED_PREFIX = /^\d{16}:/;
+
+export interface EncodeContext {
+  /** Milliseconds since the epoch; the packet's timestamp unless the fields carry one. */
+  now: number;
+  /** Source of the salt and of the random value; crypto.randomBytes when absent. */
+  randomBytes?: (n: number) => Uint8Array;
+}
+
+export interface SpaCodecOptions {
+  /** Encryption implementation; the default is AES-256 with OpenSSL's salted key derivation. */
+  cipher?: SpaCipher;
+}
+
+/**
+ * fwknop 2.6.10 Rijndael SPA for one set of keys (one access.conf stanza). Keys are checked once
+ * here; decode and encode are then pure functions of their inputs.
+ */
+export class SpaCodec {
+  private readonly keys: ResolvedSpaKeys;
+  private readonly cipher: SpaCipher;
+
+  constructor(keys: SpaKeys, options: SpaCodecOptions = {}) {
+    this.keys = resolveSpaKeys(keys);
+    this.cipher = options.cipher ?? rijndaelCipher;
+  }
+
+  /**
+   * Check and open one packet: size bounds, then the HMAC in constant time, and only then
+   * decryption and field parsing. Throws SpaError and nothing else.
+   */
+  decode(packet: Uint8Array | string): DecodedSpa {
+    const length = packet.length;
+    if (length > MAX_DATAGRAM_BYTES) throw new SpaError('too-long', `packet exceeds ${MAX_DATAGRAM_BYTES} bytes`);
+    if (length > MAX_PACKET_CHARS) {
+      throw new SpaError('unsupported', `packets over ${MAX_PACKET_CHARS} characters are GPG-mode SPA`);
+    }
+    if (length < MIN_PACKET_CHARS) throw new SpaError('too-short', `packet is under ${MIN_PACKET_CHARS} characters`);
+    const macLength = this.keys.hmac ? DIGEST_INFO[this.keys.hmac.type].b64Length : 0;
+    const ciphertextLength = length - macLength;
+    if (ciphertextLength < MIN_CIPHERTEXT_CHARS) throw new SpaError('too-short', 'packet is too short for its HMAC type');
+    if (SALTED_PREFIX_B64.length + ciphertextLength > MAX_PACKET_CHARS) {
+      throw new SpaError('unsupported', `ciphertext of ${MAX_PACKET_CHARS - SALTED_PREFIX_B64.length} characters or more is GPG-mode SPA`);
+    }
+
+    const text = typeof packet === 'string' ? packet : Buffer.from(packet).toString('latin1');
+    // A restored prefix would let a seen packet slip past the replay cache under a new digest.
+    if (text.startsWith(SALTED_PREFIX_B64)) throw new SpaError('bad-prefix', 'packet carries the Salted__ prefix');
+    if (!PACKET_TEXT.test(text)) throw new SpaError('bad-base64', 'packet has characters outside base64');
+
+    const ciphertextB64 = SALTED_PREFIX_B64 + text.slice(0, ciphertextLength);
+    if (this.keys.hmac) {
+      const expected = spaHmacB64(this.keys.hmac.type, this.keys.hmac.key, ciphertextB64);
+      if (!hmacMatches(expected, text.slice(ciphertextLength))) throw new SpaError('bad-hmac', 'HMAC does not match');
+    }
+
+    const blob = decodeUnpadded(ciphertextB64, 'ciphertext');
+    const plaintext = this.cipher.decrypt(blob, this.keys.encryptionKey, this.keys.mode).toString('latin1');
+    if (!DECRYPTED_PREFIX.test(plaintext)) {
+      throw new SpaError('decrypt-failed', 'decryption failed or decrypted data is invalid');
+    }
+    const message = parseSpaPlaintext(plaintext);
+    return { ...message, hmacType: this.keys.hmac?.type, replayDigest: spaReplayDigest(packet) };
+  }
+
+  /** Build the wire packet (the UDP payload) for a message, as the fwknop client would. */
+  encode(fields: SpaFields, context: EncodeContext): string {
+    const random = context.randomBytes ?? cryptoRandomBytes;
+    const randomValue = fields.randomValue ?? randomDigits(random(8));
+    const timestamp = fields.timestamp ?? Math.floor(context.now / 1000);
+    const plaintext = formatSpaPlaintext(fields, randomValue, timestamp);
+    const salt = random(SALT_BYTES);
+    if (salt.length !== SALT_BYTES) throw new SpaError('bad-field', `salt must be ${SALT_BYTES} bytes`);
+
+    const blob = this.cipher.encrypt(Buffer.from(plaintext, 'latin1'), this.keys.encryptionKey, salt, this.keys.mode);
+    const ciphertextB64 = encodeUnpadded(blob);
+    const mac = this.keys.hmac ? spaHmacB64(this.keys.hmac.type, this.keys.hmac.key, ciphertextB64) : '';
+    const packet = ciphertextB64.slice(SALTED_PREFIX_B64.length) + mac;
+    if (packet.length > MAX_PACKET_CHARS || ciphertextB64.length > MAX_PACKET_CHARS) {
+      throw new SpaError('too-long', `packet would exceed ${MAX_PACKET_CHARS} characters; fwknopd would take it for GPG`);
+    }
+    if (packet.length < MIN_PACKET_CHARS) {
+      throw new SpaError('too-short', `packet would be under ${MIN_PACKET_CHARS} characters; fwknopd would ignore it`);
+    }
+    return packet;
+  }
+}
+
+/** 16 decimal digits from 8 random bytes; the modulo bias (under 0.06 %) is harmless for a nonce. */
+function randomDigits(bytes: Uint8Array): string {
+  if (bytes.length < 8) throw new SpaError('bad-field', 'random source returned too few bytes');
+  const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(0) % RANDOM_LIMIT;
+  return value.toString().padStart(RANDOM_DIGITS, '0');
+}
+
+/** Decode one packet with one set of keys (builds a codec per call; keep a SpaCodec for a stream). */
+export function decodeSpa(packet: Uint8Array | string, keys: SpaKeys, options: SpaCodecOptions = {}): DecodedSpa {
+  return new SpaCodec(keys, options).decode(packet);
+}
+
+/** Encode one message with one set of keys. */
+export function encodeSpa(fields: SpaFields, keys: SpaKeys, context: EncodeContext, options: SpaCodecOptions = {}): string {
+  return new SpaCodec(keys, options).encode(fields, context);
+}
