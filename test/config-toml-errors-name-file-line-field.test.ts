@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, MAX_REPORTED_PROBLEMS } from '../src/config/config-error.js';
-import { MAX_CONFIG_BYTES, MAX_DOORS, MAX_LIST_ITEMS, readKnockgateToml } from '../src/config/knockgate-toml.js';
+import { MAX_LIST_ITEMS } from '../src/config/config-values.js';
+import { MAX_CONFIG_BYTES, MAX_DOORS, readKnockgateToml } from '../src/config/knockgate-toml.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kgt-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

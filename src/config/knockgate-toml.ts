@@ -1,10 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
-import { isIP, SocketAddress } from 'node:net';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
+import { absolutePath, boolean, integerIn, ipAddress, listOf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
 import { DEFAULTS, type DoorConfig, type KnockgateConfig, type NftablesSettings } from './model.js';
@@ -14,8 +14,6 @@ import { keyLocator, type KeyPath } from './toml-locate.js';
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** A bastion needs a handful of doors; every door adds terms to the capture filter and to each packet's door scan. */
 export const MAX_DOORS = 256;
-/** Bound of every list setting (interfaces, targets, opened ports): each item is a capture handle, a filter term or an nft element per grant. */
-export const MAX_LIST_ITEMS = 64;
 export const MIN_TRACKED_SOURCES = 16;
 export const MAX_TRACKED_SOURCES = 1_048_576;
 /** Below this, network jitter between an honest client's knocks already fails the sequence. */
@@ -150,56 +148,6 @@ function leaf<T>(parse: (v: unknown) => Parsed<T>) {
   });
 }
 
-function stringMatching(pattern: RegExp, what: string): (v: unknown) => Parsed<string> {
-  return (v) => (typeof v === 'string' && pattern.test(v) ? parsed(v) : rejected(`expected ${what}, got ${describeValue(v)}`));
-}
-
-function oneOf<const T extends string>(choices: readonly T[]): (v: unknown) => Parsed<T> {
-  return (v) =>
-    typeof v === 'string' && (choices as readonly string[]).includes(v)
-      ? parsed(v as T)
-      : rejected(`expected one of ${choices.join(' | ')}, got ${describeValue(v)}`);
-}
-
-function integerIn(min: number, max: number, hex = false): (v: unknown) => Parsed<number> {
-  const show = (n: number) => (hex ? `0x${n.toString(16)}` : String(n));
-  return (v) =>
-    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
-      ? parsed(v)
-      : rejected(`expected an integer ${show(min)} .. ${show(max)}, got ${describeValue(v)}`);
-}
-
-function boolean(v: unknown): Parsed<boolean> {
-  return typeof v === 'boolean' ? parsed(v) : rejected(`expected true or false, got ${describeValue(v)}`);
-}
-
-function absolutePath(v: unknown): Parsed<string> {
-  if (typeof v !== 'string' || v === '') return rejected(`expected an absolute path, got ${describeValue(v)}`);
-  if (!v.startsWith('/')) return rejected(`"${v}" is relative; the daemon's working directory is not the config's, so give an absolute path`);
-  if (v.includes('\0')) return rejected('a path cannot contain a NUL byte');
-  return parsed(v);
-}
-
-/** A list of 0..MAX_LIST_ITEMS distinct items, each parsed on its own. */
-function listOf<T>(item: (v: unknown) => Parsed<T>, key: (t: T) => string, min = 0): (v: unknown) => Parsed<T[]> {
-  return (v) => {
-    if (!Array.isArray(v)) return rejected(`expected a list, got ${describeValue(v)}`);
-    if (v.length < min) return rejected(`needs at least ${min} item${min === 1 ? '' : 's'}`);
-    if (v.length > MAX_LIST_ITEMS) return rejected(`at most ${MAX_LIST_ITEMS} items, got ${v.length}`);
-    const out: T[] = [];
-    const seen = new Set<string>();
-    for (const [i, raw] of v.entries()) {
-      const r = item(raw);
-      if (!r.ok) return rejected(`item ${i + 1}: ${r.error}`);
-      const k = key(r.value);
-      if (seen.has(k)) return rejected(`item ${i + 1}: ${k} is listed twice`);
-      seen.add(k);
-      out.push(r.value);
-    }
-    return parsed(out);
-  };
-}
-
 function sequence(v: unknown): Parsed<KnockDoor['sequence']> {
   if (typeof v === 'string') return parseKnockSequence(v);
   if (!Array.isArray(v)) return rejected(`expected a list like ["7000:tcp", "8000:udp"] or a string "7000:tcp,8000:udp", got ${describeValue(v)}`);
@@ -219,14 +167,6 @@ function tcpFlags(v: unknown): Parsed<KnockDoor['tcpFlags']> {
 function portSpec(v: unknown): Parsed<PortSpec> {
   if (typeof v === 'number' && Number.isInteger(v)) return parsePortSpec(String(v));
   return typeof v === 'string' ? parsePortSpec(v) : rejected(`expected "PORT/tcp" or "PORT/udp", got ${describeValue(v)}`);
-}
-
-/** An IP address in the canonical text form packets carry (IPv6 compressed, lower-case). */
-function ipAddress(v: unknown): Parsed<string> {
-  if (typeof v !== 'string') return rejected(`expected an IP address, got ${describeValue(v)}`);
-  const family = isIP(v);
-  if (family === 0 || v.includes('%')) return rejected(`"${v}" is not an IPv4 or IPv6 address (without zone)`);
-  return parsed(new SocketAddress({ address: v, family: family === 4 ? 'ipv4' : 'ipv6' }).address);
 }
 
 function hostChain(v: unknown): Parsed<NonNullable<NftablesSettings['hostChain']>> {
