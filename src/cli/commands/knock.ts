@@ -1,0 +1,83 @@
+import { Command, type ErrorOptions } from 'commander';
+import { KnockArgumentError, parseDelay, parseFamily, parseKnockTargets, type KnockPlan } from '../../client/knock-args.js';
+import { knock, KnockError, type KnockHit } from '../../client/knock-client.js';
+import type { Family } from '../../core/packet.js';
+
+/** Exit status of a command line that cannot be used, as getopt tools use it; a knock that failed exits 1. */
+const EXIT_USAGE = 2;
+const EXIT_FAILED = 1;
+
+/** Every error commander itself reports while parsing (missing HOST, unknown option) is a usage error. */
+class KnockCommand extends Command {
+  override error(message: string, options?: ErrorOptions): never {
+    const fromCommander = options?.code === undefined || options.code.startsWith('commander.');
+    return super.error(message, { ...options, exitCode: fromCommander ? EXIT_USAGE : options?.exitCode });
+  }
+}
+
+interface KnockRequest extends KnockPlan {
+  delayMs: number;
+  family: Family | undefined;
+}
+
+function readRequest(ports: string[], flags: KnockFlags): KnockRequest {
+  return {
+    ...parseKnockTargets(ports, flags.udp),
+    delayMs: flags.delay === undefined ? 0 : parseDelay(flags.delay),
+    family: parseFamily(flags),
+  };
+}
+
+interface KnockFlags {
+  udp?: boolean;
+  delay?: string;
+  ipv4?: boolean;
+  ipv6?: boolean;
+  verbose?: boolean;
+}
+
+const EXAMPLES = `
+Each TCP hit is exactly one SYN and each UDP hit one 1-byte datagram, as knockd's knock client
+sends them, so knockgate knock opens doors of knockd and of knockgate alike. Only the suffix
+":udp" makes a hit UDP; any other suffix (or none) is TCP.
+
+Examples:
+  $ knockgate knock bastion.example.com 7000 8000:udp 9000
+  $ knockgate knock -v -d 200 bastion.example.com 7000 8000:udp 9000   # 200 ms between hits
+  $ knockgate knock -6 bastion.example.com 7000 8000:udp 9000          # over IPv6
+  $ knockgate knock -u 10.0.0.5 7000 8000 9000                          # every hit UDP
+`;
+
+/** `knockgate knock [options] HOST PORT[:tcp|udp]...` — a drop-in for knockd's `knock`. */
+export function registerKnock(program: Command): void {
+  const command = new KnockCommand('knock');
+  command.copyInheritedSettings(program);
+  command
+    .description("knock on HOST's ports in order, as knockd's knock client does")
+    .argument('<host>', 'name or address of the server')
+    .argument('<port[:tcp|udp]...>', 'ports to hit in order, 1-65535; tcp unless the suffix is :udp')
+    .option('-u, --udp', 'make every hit UDP, whatever its suffix')
+    .option('-d, --delay <ms>', 'wait this many milliseconds between hits')
+    .option('-4, --ipv4', 'resolve HOST to an IPv4 address only')
+    .option('-6, --ipv6', 'resolve HOST to an IPv6 address only')
+    .option('-v, --verbose', 'print each hit as it is sent')
+    .addHelpText('after', EXAMPLES)
+    .action(async (host: string, ports: string[], flags: KnockFlags) => {
+      let request: KnockRequest;
+      try {
+        request = readRequest(ports, flags);
+      } catch (e) {
+        if (e instanceof KnockArgumentError) command.error(`error: ${e.message}`, { exitCode: EXIT_USAGE, code: 'knockgate.badArgument' });
+        throw e;
+      }
+      for (const warning of request.warnings) process.stderr.write(`warning: ${warning}\n`);
+      const onHit = flags.verbose ? (hit: KnockHit) => process.stdout.write(`hitting ${hit.proto} ${hit.address}:${hit.port}\n`) : undefined;
+      try {
+        await knock(host, request.steps, { delayMs: request.delayMs, family: request.family, onHit });
+      } catch (e) {
+        if (e instanceof KnockError) command.error(`error: ${e.message}`, { exitCode: EXIT_FAILED, code: 'knockgate.knockFailed' });
+        throw e;
+      }
+    });
+  program.addCommand(command);
+}

@@ -1,0 +1,92 @@
+import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Family, PortSpec, Proto } from '../core/packet.js';
+
+/** One hit as it leaves: what `knock -v` prints as `hitting tcp 10.200.0.1:7000`. */
+export interface KnockHit {
+  proto: Proto;
+  address: string;
+  family: Family;
+  port: number;
+}
+
+export interface KnockOptions {
+  /** Pause between hits, for routers that drop a burst of SYNs as a scan (knock -d). */
+  delayMs?: number;
+  /** Resolve the host only in this family (knock -4 / -6). */
+  family?: Family;
+  /** Called as each hit is sent. */
+  onHit?: (hit: KnockHit) => void;
+}
+
+/** The host could not be resolved (in the requested family), or a hit could not be sent. */
+export class KnockError extends Error {
+  override readonly name = 'KnockError';
+}
+
+/**
+ * Knock on `host`'s ports in order, exactly as knockd's `knock` does on the wire: each TCP hit is
+ * a single SYN (the connection is abandoned before the kernel can retransmit), each UDP hit is a
+ * 1-byte datagram from a fresh socket, and the host is resolved again for every hit.
+ */
+export async function knock(host: string, steps: readonly PortSpec[], opts: KnockOptions = {}): Promise<void> {
+  for (const [i, step] of steps.entries()) {
+    if (i > 0 && opts.delayMs) await sleep(opts.delayMs);
+    const { address, family } = await resolve(host, step.port, opts.family);
+    opts.onHit?.({ proto: step.proto, address, family, port: step.port });
+    if (step.proto === 'tcp') await hitTcp(address, step.port);
+    else await hitUdp(address, family, step.port);
+  }
+}
+
+async function resolve(host: string, port: number, family: Family | undefined): Promise<{ address: string; family: Family }> {
+  let found: { address: string; family: number };
+  try {
+    found = await lookup(host, { family: family ?? 0 });
+  } catch (e) {
+    const inFamily = family === undefined ? '' : ` as an IPv${family} address`;
+    throw new KnockError(`cannot resolve "${host}"${inFamily} for port ${port}: ${(e as Error).message}`);
+  }
+  // lookup() hands an address literal back as it is, whatever family was asked for.
+  if (family !== undefined && found.family !== family) {
+    throw new KnockError(`"${host}" is an IPv${found.family} address, but IPv${family} was asked for (-${family})`);
+  }
+  return { address: found.address, family: found.family === 6 ? 6 : 4 };
+}
+
+/**
+ * With an IP address, net.connect issues connect() on the next tick; by setImmediate the SYN is
+ * on its way. Closing a socket still in SYN-SENT sends nothing, so exactly one SYN leaves, and a
+ * RST or a filtered port changes nothing on our side.
+ */
+function hitTcp(address: string, port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    const abandon = (): void => {
+      socket.destroy();
+    };
+    socket.once('connect', abandon);
+    // A refused or unreachable port is the expected outcome of a knock, not a failure.
+    socket.on('error', abandon);
+    socket.once('close', () => resolve());
+    setImmediate(abandon);
+  });
+}
+
+function hitUdp(address: string, family: Family, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+    let settled = false;
+    const finish = (e?: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      socket.close();
+      if (e) reject(new KnockError(`cannot send to ${address} port ${port}/udp: ${e.message}`));
+      else resolve();
+    };
+    socket.once('error', finish);
+    socket.send(Buffer.alloc(1), port, address, finish);
+  });
+}
