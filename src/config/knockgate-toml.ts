@@ -14,8 +14,9 @@ import { keyLocator, type KeyPath } from './toml-locate.js';
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** A bastion needs a handful of doors; every door adds terms to the capture filter and to each packet's door scan. */
 export const MAX_DOORS = 256;
-export const MIN_TRACKED_SOURCES = 16;
-export const MAX_TRACKED_SOURCES = 1_048_576;
+/** Range of `max_tracked_sources`: fewer lets a handful of sources evict an honest knocker; more than 2^20 entries is memory, not safety. */
+export const MIN_CONFIGURABLE_TRACKED_SOURCES = 16;
+export const MAX_CONFIGURABLE_TRACKED_SOURCES = 1_048_576;
 /** Below this, network jitter between an honest client's knocks already fails the sequence. */
 export const MIN_SEQ_TIMEOUT_MS = 100;
 /** A longer window mostly helps a slow port scan walk into the sequence (FIELD.md §1.9 T8). */
@@ -187,7 +188,7 @@ const daemonSchema = z.strictObject({
   pid_file: leaf(absolutePath).optional(),
   state_dir: leaf(absolutePath).default(DEFAULTS.stateDir),
   control_socket: leaf(absolutePath).default(DEFAULTS.controlSocket),
-  max_tracked_sources: leaf(integerIn(MIN_TRACKED_SOURCES, MAX_TRACKED_SOURCES)).default(DEFAULTS.maxTrackedSources),
+  max_tracked_sources: leaf(integerIn(MIN_CONFIGURABLE_TRACKED_SOURCES, MAX_CONFIGURABLE_TRACKED_SOURCES)).default(DEFAULTS.maxTrackedSources),
 });
 
 const nftablesSchema = z.strictObject({
@@ -245,7 +246,7 @@ function problemsOf(issue: z.core.$ZodIssue, lineOf: (path: KeyPath) => number |
 
 /** In file order, so an operator fixes from the top; problems without a line (whole-file ones) last. */
 function byLine(problems: ConfigProblem[]): ConfigProblem[] {
-  return [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  return [...problems].sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
 }
 
 const BARE_KEY = /^[A-Za-z0-9_-]+$/;
