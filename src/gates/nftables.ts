@@ -159,9 +159,14 @@ export class NftablesGate implements Gate {
    */
   private async checkHostChain(chain: HostChain): Promise<number[]> {
     const ref = hostChainRef(chain);
-    const items = await this.listHostChain(chain);
+    const items = await this.listHostChain(chain).catch((e: unknown) => {
+      if (e instanceof GateError && /No such file or directory/.test(e.stderr ?? '')) {
+        throw new GateError(`host chain ${ref} not found; create it or fix hostChain`, this.name, e.command, e.stderr);
+      }
+      throw e;
+    });
     const def = items.find((i) => i.chain)?.chain;
-    if (!def) throw new GateError(`host chain ${ref} not found`, this.name, `list chain ${ref}`);
+    if (!def) throw new GateError(`host chain ${ref} not found; create it or fix hostChain`, this.name, `list chain ${ref}`);
     if (def.hook !== 'input' || typeof def.prio !== 'number') {
       throw new GateError(`host chain ${ref} is not a base chain on hook input; point hostChain at the host's input base chain`, this.name, `list chain ${ref}`);
     }
