@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { askDaemon } from '../../client/control-client.js';
+import { DEFAULTS } from '../../config/model.js';
+import type { DaemonStatus } from '../../daemon/daemon.js';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show the running daemon\'s doors, live grants with their time left, and its counters')
+    .option('--socket <path>', 'control socket of the daemon', DEFAULTS.controlSocket)
+    .option('--json', 'print the status as JSON')
+    .addHelpText('after', '\nExample:\n  knockgate status            # grants: who may connect where, and for how long\n  knockgate status --json     # for scripts and monitoring\n')
+    .action(async (opts: { socket: string; json?: boolean }) => {
+      const status = (await askDaemon(opts.socket, 'status')) as DaemonStatus;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(formatStatus(status));
+    });
+}
+
+export function formatStatus(s: DaemonStatus): string {
+  const lines = [`config: ${s.config}`, `doors: ${s.doors.map((d) => `${d.name} (${d.knocks} knocks → ${d.opens})`).join(', ') || 'none'}`];
+  if (s.grants.length === 0) lines.push('grants: none');
+  else {
+    lines.push(`grants: ${s.grants.length}`);
+    lines.push(`  ${'SOURCE'.padEnd(40)} ${'PORT'.padEnd(10)} ${'DOOR'.padEnd(16)} ${'GATE'.padEnd(10)} TIME LEFT`);
+    for (const g of [...s.grants].sort((a, b) => (a.expiresInMs ?? 0) - (b.expiresInMs ?? 0))) {
+      const left = g.expiresInMs === undefined ? '?' : `${Math.ceil(g.expiresInMs / 1000)} s`;
+      lines.push(`  ${g.src.padEnd(40)} ${g.port.padEnd(10)} ${(g.door ?? '-').padEnd(16)} ${g.gate.padEnd(10)} ${left}`);
+    }
+  }
+  lines.push(`knocks in progress: ${s.tracker.tracked} of ${s.tracker.bound} (evicted ${s.tracker.evicted})`);
+  lines.push(`packets: ${s.sensor.received} seen, ${s.sensor.decoded} decoded, ${s.sensor.malformed} malformed; opens refused: ${s.grantsRefused}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,41 @@
+import { createConnection } from 'node:net';
+
+/** How long `knockgate status` waits for the daemon before saying it is not answering. */
+const CONTROL_TIMEOUT_MS = 3_000;
+
+export class ControlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+/** Ask the running daemon one question over its control socket. */
+export function askDaemon(socketPath: string, op: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    let buffered = '';
+    const fail = (message: string) => {
+      socket.destroy();
+      reject(new ControlError(message));
+    };
+    socket.setTimeout(CONTROL_TIMEOUT_MS, () => fail(`no answer from ${socketPath} within ${CONTROL_TIMEOUT_MS} ms`));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      fail(
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? `knockgate is not running (no control socket at ${socketPath}); start it with \`knockgate serve\``
+          : `cannot reach ${socketPath}: ${err.message}`,
+      ),
+    );
+    socket.on('connect', () => socket.write(JSON.stringify({ op }) + '\n'));
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('utf8');
+      const newline = buffered.indexOf('\n');
+      if (newline < 0) return;
+      socket.end();
+      const reply = JSON.parse(buffered.slice(0, newline)) as { ok: boolean; result?: unknown; error?: string };
+      if (reply.ok) resolve(reply.result);
+      else reject(new ControlError(reply.error ?? 'the daemon refused the request'));
+    });
+  });
+}

@@ -1,0 +1,213 @@
+import type { DoorConfig, KnockgateConfig } from '../config/model.js';
+import type { Grant } from '../core/grant.js';
+import { grantFor } from '../core/grant-policy.js';
+import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
+import type { KnockPacket, PortSpec } from '../core/packet.js';
+import type { Gate } from '../gates/gate.js';
+import type { Logger } from '../log/logger.js';
+import type { Sensor, SensorStats } from '../sensors/sensor.js';
+
+/**
+ * Grants waiting for their gate. A single-knock door hit by a flood could otherwise queue gate
+ * calls without end; past this many, an open is refused and logged.
+ */
+export const MAX_PENDING_GRANTS = 1_024;
+/**
+ * Grants made by this run, remembered for status and expiry logging (the gates hold the real
+ * state: nft set elements, the command gate's journal). Matches the nftables set size.
+ */
+export const MAX_LIVE_GRANTS = 65_536;
+/** How often timed-out knocks and expired grants are swept, and local addresses re-read. */
+const SWEEP_INTERVAL_MS = 1_000;
+
+/** The adapters a daemon runs with; built from config by the serve command, or by a test. */
+export interface DaemonParts {
+  sensor: Sensor & { setPorts?(ports: PortSpec[]): void };
+  /** The gate for each door kind: knockgate doors → nftables; knockd doors → their commands. */
+  gateFor(door: DoorConfig): Gate;
+  /** Every gate, for install/reconcile/uninstall. */
+  gates(): Gate[];
+  /** Called on reload with the new config, before the gates are re-installed. */
+  reconfigure?(config: KnockgateConfig): void;
+  /** Whether an address is one of this host's (re-read every sweep). */
+  localAddresses(): Set<string>;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface DaemonStatus {
+  config: string;
+  doors: Array<{ name: string; knocks: number; opens: string }>;
+  /** What the enforcement points hold now, with the door where this run made the grant. */
+  grants: Array<{ gate: string; door?: string; src: string; port: string; expiresInMs?: number }>;
+  tracker: { tracked: number; evicted: number; bound: number };
+  sensor: SensorStats;
+  grantsRefused: number;
+}
+
+export class Daemon {
+  private readonly tracker: KnockTracker;
+  private readonly live = new Map<string, Grant>();
+  private doors = new Map<string, DoorConfig>();
+  private local = new Set<string>();
+  private pending = 0;
+  private refused = 0;
+  private sweepTimer?: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly log: Logger;
+
+  constructor(
+    private config: KnockgateConfig,
+    private readonly parts: DaemonParts,
+  ) {
+    this.now = parts.now ?? Date.now;
+    this.log = parts.logger;
+    this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
+    this.applyDoors(config);
+  }
+
+  async start(): Promise<void> {
+    for (const gate of this.parts.gates()) {
+      await gate.install();
+      for (const grant of await gate.reconcile([], this.now())) this.live.set(grant.id, grant);
+    }
+    this.local = this.parts.localAddresses();
+    await this.parts.sensor.start((packet) => this.onPacket(packet));
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+    this.log.info(
+      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.live.size, outcome: 'started' },
+      `knockgate started: ${this.doors.size} door(s), ${this.live.size} live grant(s) kept`,
+    );
+  }
+
+  /** Clean stop: sensors first (no new grants), then gates as configured (close / keep / remove). */
+  async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.parts.sensor.stop();
+    for (const gate of this.parts.gates()) await gate.uninstall();
+    this.live.clear();
+    this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
+  }
+
+  /** Swap in a new, already validated config; live grants stay, knocks in progress are dropped. */
+  async reload(next: KnockgateConfig): Promise<void> {
+    this.config = next;
+    this.applyDoors(next);
+    this.parts.reconfigure?.(next);
+    for (const gate of this.parts.gates()) await gate.install();
+    this.parts.sensor.setPorts?.(knockPorts(next.doors));
+    this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
+  }
+
+  async status(): Promise<DaemonStatus> {
+    const doorOf = new Map([...this.live.values()].map((g) => [g.src, g.door]));
+    const grants: DaemonStatus['grants'] = [];
+    for (const gate of this.parts.gates()) {
+      for (const entry of await gate.list()) {
+        const door = doorOf.get(entry.src);
+        grants.push({
+          gate: gate.name,
+          ...(door !== undefined ? { door } : {}),
+          src: entry.src,
+          port: entry.port ? `${entry.port}/${entry.proto}` : entry.proto,
+          ...(entry.expiresInMs !== undefined ? { expiresInMs: entry.expiresInMs } : {}),
+        });
+      }
+    }
+    return {
+      config: this.config.source.file,
+      doors: [...this.doors.values()].map((d) => ({
+        name: d.knock.name,
+        knocks: d.knock.sequence.length,
+        opens: d.action.kind === 'gate' ? d.action.open.map((p) => `${p.port}/${p.proto}`).join(',') : 'knockd commands',
+      })),
+      grants,
+      tracker: { ...this.tracker.stats(), bound: this.tracker.maxSources },
+      sensor: this.parts.sensor.stats(),
+      grantsRefused: this.refused,
+    };
+  }
+
+  /** Hot path: one captured packet. Synchronous up to the gate call. */
+  onPacket(packet: KnockPacket): void {
+    for (const event of this.tracker.observe(packet, (dst) => this.local.has(dst))) this.report(event);
+  }
+
+  private report(event: TrackerEvent): void {
+    const where = { door: event.door, src: event.src };
+    switch (event.kind) {
+      case 'stage':
+        this.log.info({ ...where, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
+        return;
+      case 'reset':
+        this.log.info({ ...where, stage: event.stage, outcome: 'reset', reason: event.reason }, `${event.src}: ${event.door}: ${event.reason === 'timeout' ? 'sequence timeout' : 'wrong knock'} (stage ${event.stage})`);
+        return;
+      case 'open':
+        this.open(event.door, event.src, event.family, event.time);
+    }
+  }
+
+  private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
+    const door = this.doors.get(doorName);
+    if (!door) return;
+    if (this.pending >= MAX_PENDING_GRANTS || (this.live.size >= MAX_LIVE_GRANTS && !this.live.has(`${doorName}|${src}`))) {
+      this.refused += 1;
+      this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
+      return;
+    }
+    const grant = grantFor(door, src, family, this.now());
+    this.pending += 1;
+    this.parts
+      .gateFor(door)
+      .grant(grant)
+      .then(() => {
+        this.live.set(grant.id, grant);
+        this.log.info(
+          {
+            door: doorName,
+            src,
+            stage: 'open',
+            outcome: 'open',
+            ports: grant.ports.map((p) => `${p.port}/${p.proto}`),
+            open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
+            latency_ms: Math.max(0, this.now() - knockTime),
+          },
+          `${src}: ${doorName}: OPEN SESAME`,
+        );
+      })
+      .catch((err: unknown) => {
+        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describe(err) }, `${src}: ${doorName}: gate failed to open`);
+      })
+      .finally(() => {
+        this.pending -= 1;
+      });
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const event of this.tracker.sweep(now)) this.report(event);
+    for (const grant of this.live.values()) {
+      if (grant.expiresAt > now) continue;
+      this.live.delete(grant.id);
+      this.log.info({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
+    }
+    this.local = this.parts.localAddresses();
+  }
+
+  private applyDoors(config: KnockgateConfig): void {
+    this.doors = new Map(config.doors.map((d) => [d.knock.name, d]));
+    this.tracker.setDoors(config.doors.map((d) => d.knock));
+  }
+}
+
+/** The ports the sensor must watch: every knock of every door. */
+export function knockPorts(doors: DoorConfig[]): PortSpec[] {
+  const seen = new Map<string, PortSpec>();
+  for (const d of doors) for (const s of d.knock.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
+  return [...seen.values()];
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
