@@ -8,12 +8,14 @@ import {
   httpRequestForSpaPacket,
   spaPacketFromHttpRequest,
   spaReplayDigest,
+  type AccessRequest,
   type SpaFields,
+  type SpaRequest,
   type SpaKeys,
 } from '../src/core/spa/index.js';
 
 const NOW = 1_795_847_838_123;
-const ACCESS = { kind: 'access', allowIp: '10.77.0.2', ports: [{ proto: 'tcp', port: 22 }] } as const;
+const ACCESS: AccessRequest = { kind: 'access', allowIp: '10.77.0.2', ports: [{ proto: 'tcp', port: 22 }] };
 const NAT = { host: '192.168.10.5', port: 2222 };
 
 function keysFor(hmacType: SpaKeys['hmacType']): SpaKeys {
@@ -23,7 +25,7 @@ function keysFor(hmacType: SpaKeys['hmacType']): SpaKeys {
 function fieldsFor(type: MessageType): SpaFields {
   const timeout = type === 3 || type === 4 || type === 6 ? 45 : undefined;
   const nat = type === 2 || type === 4 || type === 5 || type === 6 ? NAT : undefined;
-  const request = type === 0 ? ({ kind: 'command', allowIp: '10.77.0.2', command: 'touch /tmp/x' } as const) : ACCESS;
+  const request: SpaRequest = type === 0 ? { kind: 'command', allowIp: '10.77.0.2', command: 'touch /tmp/x' } : ACCESS;
   return { username: 'alice', request, messageType: type, natAccess: nat, clientTimeout: timeout };
 }
 
