@@ -100,6 +100,14 @@ describe('long-lived nft process', () => {
     expect(await nft.run('list set inet t s')).not.toMatch(/5002/);
   }, 20_000);
 
+  it('refuses output beyond its bound, one-shot and interactive, and keeps working', async () => {
+    const nft = proc({ maxOutputBytes: 200 });
+    await nft.run(`add element inet t s { ${Array.from({ length: 100 }, (_, i) => 6000 + i).join(', ')} }`);
+    await expect(nft.runOnce(['list', 'set', 'inet', 't', 's'])).rejects.toThrow(/output exceeded 200 bytes/);
+    await expect(nft.run('list set inet t s')).rejects.toThrow(/output exceeded 200 bytes/);
+    await expect(nft.run('add element inet t s { 6999 }')).resolves.toBe('');
+  }, 20_000);
+
   it('grants through the gate at sub-millisecond median latency (measured, reported, not asserted)', async () => {
     const gate = makeGate(lab);
     await gate.install();

@@ -32,6 +32,7 @@ export interface NftProcessOptions {
   maxPending?: number;
   commandTimeoutMs?: number;
   scriptTimeoutMs?: number;
+  maxOutputBytes?: number;
   logger?: Logger;
 }
 
@@ -48,6 +49,7 @@ export class NftProcess {
   private readonly maxPending: number;
   private readonly commandTimeoutMs: number;
   private readonly scriptTimeoutMs: number;
+  private readonly maxOutputBytes: number;
   private readonly logger: Logger | undefined;
   private child: ChildProcess | undefined;
   /** In-flight commands in the order their output will arrive. */
@@ -61,6 +63,7 @@ export class NftProcess {
     this.maxPending = opts.maxPending ?? MAX_PENDING_COMMANDS;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
     this.scriptTimeoutMs = opts.scriptTimeoutMs ?? SCRIPT_TIMEOUT_MS;
+    this.maxOutputBytes = opts.maxOutputBytes ?? MAX_OUTPUT_BYTES;
     this.logger = opts.logger;
   }
 
@@ -107,7 +110,7 @@ export class NftProcess {
         reject(new GateError(`nft did not finish within ${this.scriptTimeoutMs} ms`, 'nftables', shown, err.trim()));
       }, this.scriptTimeoutMs);
       const collect = (chunk: Buffer, into: 'out' | 'err'): void => {
-        if (out.length + err.length + chunk.length > MAX_OUTPUT_BYTES) {
+        if (out.length + err.length + chunk.length > this.maxOutputBytes) {
           overflow = true;
           child.kill('SIGKILL');
           return;
@@ -124,7 +127,7 @@ export class NftProcess {
       });
       child.on('close', (code) => {
         clearTimeout(timer);
-        if (overflow) reject(new GateError(`nft output exceeded ${MAX_OUTPUT_BYTES} bytes`, 'nftables', shown));
+        if (overflow) reject(new GateError(`nft output exceeded ${this.maxOutputBytes} bytes`, 'nftables', shown));
         else if (code === 0) resolve(out);
         else reject(new GateError(`nft failed: ${firstErrorLine(err) ?? `exit code ${code}`}`, 'nftables', input ? `${shown}\n${input}` : shown, err.trim()));
       });
@@ -179,10 +182,11 @@ export class NftProcess {
       }
       clearTimeout(entry.timer);
       const error = firstErrorLine(output);
-      if (error) entry.reject(new GateError(`nft failed: ${error}`, 'nftables', entry.command, output.trim()));
+      if (output.length > this.maxOutputBytes) entry.reject(new GateError(`nft output exceeded ${this.maxOutputBytes} bytes`, 'nftables', entry.command));
+      else if (error) entry.reject(new GateError(`nft failed: ${error}`, 'nftables', entry.command, output.trim()));
       else entry.resolve(output);
     }
-    if (this.buffer.length > MAX_OUTPUT_BYTES) this.restart(`nft output exceeded ${MAX_OUTPUT_BYTES} bytes`);
+    if (this.buffer.length > this.maxOutputBytes) this.restart(`nft output exceeded ${this.maxOutputBytes} bytes`);
   }
 
   /** Kills the interactive nft and fails what is in flight; the next run() starts a fresh one. */
