@@ -1,0 +1,102 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { KnockdCommandAction } from '../src/config/model.js';
+import { grantId, type Grant } from '../src/core/grant.js';
+import { KnockdCommandGate } from '../src/gates/knockd-command.js';
+import { FileGrantStore } from '../src/store/file-grant-store.js';
+
+const logger = pino({ level: 'silent' });
+
+function grantFor(door: string, src: string): Grant {
+  return { id: grantId(door, src), door, src, family: 4, ports: [], grantedAt: Date.now(), expiresAt: Date.now() + 1_000 };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('knockd command gate after a crash', () => {
+  let dir: string;
+  let log: string;
+  const lines = async (): Promise<string[]> => (existsSync(log) ? (await readFile(log, 'utf8')).split('\n').filter(Boolean) : []);
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kg-restart-'));
+    log = join(dir, 'log');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs the overdue stop at once and the other one on time', async () => {
+    const door = (name: string, cmdTimeoutMs: number): [string, KnockdCommandAction] => [
+      name,
+      { kind: 'knockd-command', start4: `echo "start ${name} %IP%" >> '${log}'`, stop4: `echo "stop ${name} %IP%" >> '${log}'`, cmdTimeoutMs },
+    ];
+    const journal = join(dir, 'state', 'grants.json');
+
+    // Gate A believes it is 2 s earlier than it is, as if it had granted both doors 2 s ago.
+    const storeA = await FileGrantStore.open(journal);
+    const gateA = new KnockdCommandGate({ doors: new Map([door('brief', 1_000), door('long', 4_000)]), store: storeA, logger, now: () => Date.now() - 2_000 });
+    await gateA.grant(grantFor('brief', '192.0.2.1'));
+    await gateA.grant(grantFor('long', '192.0.2.2'));
+    gateA.detach();
+
+    // Gate B starts on the same journal with a config that no longer has the doors at all.
+    const storeB = await FileGrantStore.open(journal);
+    const gateB = new KnockdCommandGate({ doors: new Map(), store: storeB, logger });
+    const live = await gateB.reconcile([], Date.now());
+
+    expect(await lines()).toEqual(['start brief 192.0.2.1', 'start long 192.0.2.2', 'stop brief 192.0.2.1']);
+    expect(live.map((g) => g.id)).toEqual(['long|192.0.2.2']);
+    expect((await storeB.list()).map((r) => r.id)).toEqual(['long|192.0.2.2']);
+    const [entry] = await gateB.list();
+    expect(entry!.expiresInMs).toBeGreaterThan(0);
+    expect(entry!.expiresInMs).toBeLessThanOrEqual(2_000);
+
+    await waitFor('the re-armed stop', async () => (await lines()).length === 4);
+    expect((await lines())[3]).toBe('stop long 192.0.2.2');
+    await waitFor('the journal to empty', async () => (await storeB.list()).length === 0);
+    await storeB.close();
+    expect(await (await FileGrantStore.open(journal)).list()).toEqual([]);
+  });
+
+  it('records the pending stop in the journal before the start command runs', async () => {
+    const journal = join(dir, 'grants.json');
+    const store = await FileGrantStore.open(journal);
+    const gate = new KnockdCommandGate({
+      doors: new Map([
+        ['ssh', { kind: 'knockd-command', start4: `grep -c 'stop-marker %IP%' '${journal}' >> '${log}'`, stop4: 'echo stop-marker %IP%', cmdTimeoutMs: 60_000 }],
+      ]),
+      store,
+      logger,
+    });
+    await gate.grant(grantFor('ssh', '192.0.2.5'));
+    expect(await lines()).toEqual(['1']);
+    await gate.uninstall();
+    await store.close();
+  });
+
+  it('refuses the grant and runs nothing when the journal is full', async () => {
+    const store = await FileGrantStore.open(join(dir, 'grants.json'), { maxGrants: 1 });
+    const gate = new KnockdCommandGate({
+      doors: new Map([['ssh', { kind: 'knockd-command', start4: `echo "start %IP%" >> '${log}'`, stop4: 'true', cmdTimeoutMs: 60_000 }]]),
+      store,
+      logger,
+    });
+    await gate.grant(grantFor('ssh', '192.0.2.1'));
+    await expect(gate.grant(grantFor('ssh', '192.0.2.2'))).rejects.toThrow(/cannot record the pending stop.*start not run/);
+    expect(await lines()).toEqual(['start 192.0.2.1']);
+    expect((await gate.list()).map((e) => e.src)).toEqual(['192.0.2.1']);
+    await gate.uninstall();
+    await store.close();
+  });
+});

@@ -1,0 +1,176 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { KnockdCommandAction } from '../src/config/model.js';
+import { grantId, type Grant } from '../src/core/grant.js';
+import type { Family } from '../src/core/packet.js';
+import { GateError } from '../src/gates/gate.js';
+import { KnockdCommandGate, PATH_MAX } from '../src/gates/knockd-command.js';
+import { MemoryGrantStore } from '../src/store/memory-grant-store.js';
+
+function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info', base: undefined }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  return { logger, lines };
+}
+
+function grantFor(door: string, src: string, family: Family = 4): Grant {
+  return { id: grantId(door, src), door, src, family, ports: [], grantedAt: Date.now(), expiresAt: Date.now() + 1_000 };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('knockd command gate runs knockd commands', () => {
+  let dir: string;
+  let log: string;
+  const lines = async (): Promise<string[]> => (existsSync(log) ? (await readFile(log, 'utf8')).split('\n').filter(Boolean) : []);
+  const door = (extra: Partial<KnockdCommandAction> = {}): KnockdCommandAction => ({
+    kind: 'knockd-command',
+    start4: `echo "start4 %IP% %IP%" >> '${log}'`,
+    start6: `echo "start6 %IP%" >> '${log}'`,
+    stop4: `echo "stop4 %IP%" >> '${log}'`,
+    stop6: `echo "stop6 %IP%" >> '${log}'`,
+    cmdTimeoutMs: 1_000,
+    ...extra,
+  });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kg-cmd-'));
+    log = join(dir, 'log');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs the start with every %IP% replaced, then the stop cmd_timeout later, and forgets the grant', async () => {
+    const store = new MemoryGrantStore();
+    const { logger, lines: logLines } = captureLogger();
+    const gate = new KnockdCommandGate({ doors: new Map([['ssh', door()]]), store, logger });
+    await gate.install();
+    const began = Date.now();
+    await gate.grant(grantFor('ssh', '192.0.2.7'));
+    expect(await lines()).toEqual(['start4 192.0.2.7 192.0.2.7']);
+    expect((await store.list()).map((r) => [r.id, r.data])).toEqual([['ssh|192.0.2.7', { stop: `echo "stop4 192.0.2.7" >> '${log}'` }]]);
+    const [entry] = await gate.list();
+    expect(entry).toMatchObject({ src: '192.0.2.7', proto: 'cmd', port: 0 });
+    expect(entry!.expiresInMs).toBeGreaterThan(0);
+
+    await waitFor('the stop command', async () => (await lines()).length === 2);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1_000);
+    expect(await lines()).toEqual(['start4 192.0.2.7 192.0.2.7', 'stop4 192.0.2.7']);
+    await waitFor('the journal to forget the grant', async () => (await store.list()).length === 0);
+    expect(await gate.list()).toEqual([]);
+    const startLog = logLines.find((l) => l['command'] === 'start');
+    expect(startLog).toMatchObject({ level: 30, door: 'ssh', src: '192.0.2.7', code: 0 });
+  });
+
+  it('runs the IPv6 commands for an IPv6 knocker', async () => {
+    const gate = new KnockdCommandGate({ doors: new Map([['ssh', door()]]), store: new MemoryGrantStore(), logger: captureLogger().logger });
+    await gate.grant(grantFor('ssh', '2001:db8::7', 6));
+    await gate.revoke(grantFor('ssh', '2001:db8::7', 6));
+    expect(await lines()).toEqual(['start6 2001:db8::7', 'stop6 2001:db8::7']);
+  });
+
+  it('runs nothing for empty commands and keeps nothing pending without a stop', async () => {
+    const store = new MemoryGrantStore();
+    const gate = new KnockdCommandGate({
+      doors: new Map([
+        ['quiet', door({ start4: '', stop4: undefined })],
+        ['nostop', door({ stop4: '' })],
+      ]),
+      store,
+      logger: captureLogger().logger,
+    });
+    await gate.grant(grantFor('quiet', '192.0.2.1'));
+    await gate.grant(grantFor('nostop', '192.0.2.2'));
+    await gate.grant(grantFor('nostop', '192.0.2.2'));
+    expect(await lines()).toEqual(['start4 192.0.2.2 192.0.2.2', 'start4 192.0.2.2 192.0.2.2']);
+    expect(await store.list()).toEqual([]);
+    expect(await gate.list()).toEqual([]);
+    expect(gate.counters().commandsRun).toBe(2);
+  });
+
+  it('runs the start once for a second knock while the stop is pending, and pushes the stop out', async () => {
+    const store = new MemoryGrantStore();
+    let clock = 1_000_000;
+    const gate = new KnockdCommandGate({ doors: new Map([['ssh', door({ cmdTimeoutMs: 60_000 })]]), store, logger: captureLogger().logger, now: () => clock });
+    const g = grantFor('ssh', '192.0.2.9');
+    await Promise.all([gate.grant(g), gate.grant(g)]);
+    clock += 5_000;
+    await gate.grant(g);
+    expect(await lines()).toEqual(['start4 192.0.2.9 192.0.2.9']);
+    expect((await store.list())[0]!.expiresAt).toBe(1_000_000 + 5_000 + 60_000);
+    await gate.uninstall();
+    expect(await lines()).toEqual(['start4 192.0.2.9 192.0.2.9', 'stop4 192.0.2.9']);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('revoke runs the stop now; uninstall runs every pending stop', async () => {
+    const store = new MemoryGrantStore();
+    const gate = new KnockdCommandGate({ doors: new Map([['ssh', door({ cmdTimeoutMs: 60_000 })]]), store, logger: captureLogger().logger });
+    for (const src of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) await gate.grant(grantFor('ssh', src));
+    await gate.revoke(grantFor('ssh', '192.0.2.2'));
+    expect((await lines()).filter((l) => l.startsWith('stop'))).toEqual(['stop4 192.0.2.2']);
+    await gate.revoke(grantFor('ssh', '192.0.2.2'));
+    expect((await gate.list()).map((e) => e.src).sort()).toEqual(['192.0.2.1', '192.0.2.3']);
+    await gate.uninstall();
+    expect((await lines()).filter((l) => l.startsWith('stop')).sort()).toEqual(['stop4 192.0.2.1', 'stop4 192.0.2.2', 'stop4 192.0.2.3']);
+    expect(await gate.list()).toEqual([]);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('reports a non-zero exit with its code and stderr, counts it, and still runs the stop', async () => {
+    const { logger, lines: logLines } = captureLogger();
+    const store = new MemoryGrantStore();
+    const gate = new KnockdCommandGate({
+      doors: new Map([['ssh', door({ start4: `echo "tried %IP%" >> '${log}'; echo nope >&2; exit 3` })]]),
+      store,
+      logger,
+    });
+    const failed = gate.grant(grantFor('ssh', '192.0.2.4'));
+    await expect(failed).rejects.toBeInstanceOf(GateError);
+    await expect(failed).rejects.toMatchObject({ stderr: 'nope\n', message: expect.stringContaining('non-zero status code (3)') });
+    expect(gate.counters().nonZeroExits).toBe(1);
+    const warn = logLines.find((l) => l['level'] === 40 && l['command'] === 'start');
+    expect(warn).toMatchObject({ code: 3, stderr: 'nope', door: 'ssh', src: '192.0.2.4' });
+    expect(warn!['msg']).toMatch(/returned non-zero status code \(3\)/);
+    await waitFor('the stop after a failed start', async () => (await lines()).includes('stop4 192.0.2.4'));
+  });
+
+  it('runs neither command when the expansion exceeds PATH_MAX', async () => {
+    const store = new MemoryGrantStore();
+    const long = `echo "start4" >> '${log}' # ${'%IP%'.repeat(PATH_MAX / 8)}`;
+    const gate = new KnockdCommandGate({ doors: new Map([['ssh', door({ stop4: long })]]), store, logger: captureLogger().logger });
+    expect(Buffer.byteLength(long)).toBeLessThan(PATH_MAX);
+    await expect(gate.grant(grantFor('ssh', '203.0.113.200'))).rejects.toThrow(/exceeds 4096 bytes/);
+    expect(await lines()).toEqual([]);
+    expect(await store.list()).toEqual([]);
+    await gate.grant(grantFor('ssh', '1.2.3.4'));
+    expect(await lines()).toHaveLength(1);
+  });
+
+  it('refuses a source that is not an address literal of the grant family', async () => {
+    const gate = new KnockdCommandGate({ doors: new Map([['ssh', door()]]), store: new MemoryGrantStore(), logger: captureLogger().logger });
+    for (const [src, family] of [
+      [`1.2.3.4; touch '${join(dir, 'pwned')}'`, 4],
+      [`fe80::1%eth0;touch${join(dir, 'pwned')}`, 6],
+      ['2001:db8::1', 4],
+      ['192.0.2.1', 6],
+    ] as const) {
+      await expect(gate.grant(grantFor('ssh', src, family))).rejects.toBeInstanceOf(GateError);
+    }
+    expect(existsSync(join(dir, 'pwned'))).toBe(false);
+    expect(await lines()).toEqual([]);
+    await expect(gate.grant(grantFor('nosuchdoor', '192.0.2.1'))).rejects.toThrow(/no knockd door/);
+  });
+});
