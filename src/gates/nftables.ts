@@ -46,7 +46,7 @@ export interface NftablesGateOptions {
 export class NftablesGate implements Gate {
   readonly name = 'nftables';
   private readonly settings: NftablesSettings;
-  private readonly protectedPorts: PortSpec[];
+  private protectedPorts: PortSpec[];
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
   private readonly grantSetSize: number;
@@ -54,7 +54,7 @@ export class NftablesGate implements Gate {
 
   constructor(opts: NftablesGateOptions) {
     this.settings = opts.settings;
-    this.protectedPorts = opts.protectedPorts;
+    this.protectedPorts = [...opts.protectedPorts];
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
     this.grantSetSize = opts.grantSetSize ?? GRANT_SET_SIZE;
@@ -68,6 +68,11 @@ export class NftablesGate implements Gate {
   /** PID of the long-lived nft process, if one is running. */
   get nftPid(): number | undefined {
     return this.nft.pid;
+  }
+
+  /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
+  setProtectedPorts(ports: PortSpec[]): void {
+    this.protectedPorts = [...ports];
   }
 
   async install(): Promise<void> {

@@ -64,4 +64,14 @@ describe('an nftables grant closes on time with nothing of knockgate running, an
     expect(protectedSet).toMatch(/udp \. 53/);
     expect((await lab.exec(lab.server, 'nft', ['list', 'table', 'inet', 'knockgate'])).match(/hook input/g)).toHaveLength(1);
   }, 20_000);
+
+  it('a reload with other protected ports reinstalls the protection and keeps the live grant', async () => {
+    const gate = gates[1]!;
+    gate.setProtectedPorts([{ proto: 'tcp', port: 2223 }]);
+    await gate.install();
+    const protectedSet = await lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'knockgate', 'protected']);
+    expect(protectedSet).toMatch(/tcp \. 2223/);
+    expect(protectedSet).not.toMatch(/udp \. 53|tcp \. 2222/);
+    expect(await gate.list()).toHaveLength(1);
+  }, 20_000);
 });
