@@ -88,7 +88,7 @@ export function runCommand(spec: CommandSpec, opts: RunOptions): Promise<Command
       settled = true;
       clearTimeout(limitTimer);
       clearTimeout(drainTimer);
-      if (killTimer && !timedOut) clearTimeout(killTimer);
+      // After a timeout the SIGKILL timer stays armed for whatever of the group outlived SIGTERM.
       child.stdout.destroy();
       child.stderr.destroy();
       resolve({ code, signal, stdout: stdout.text(), stderr: stderr.text(), timedOut });
