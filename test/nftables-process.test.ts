@@ -108,6 +108,15 @@ describe('long-lived nft process', () => {
     await expect(nft.run('add element inet t s { 6999 }')).resolves.toBe('');
   }, 20_000);
 
+  it('refuses one-shot runs beyond its bound of concurrent nft processes', async () => {
+    const nft = proc({ maxOneShotRuns: 3 });
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => nft.runOnce(['list', 'set', 'inet', 't', 's'])));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as Error);
+    expect(refused.map((e) => e.message)).toEqual([expect.stringMatching(/too many nft runs at once \(3\)/), expect.stringMatching(/too many/)]);
+    await expect(nft.runOnce(['list', 'set', 'inet', 't', 's'])).resolves.toMatch(/set s/);
+  }, 20_000);
+
   it('grants through the gate at sub-millisecond median latency (measured, reported, not asserted)', async () => {
     const gate = makeGate(lab);
     await gate.install();

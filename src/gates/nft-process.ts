@@ -16,6 +16,8 @@ import { GateError } from './gate.js';
 
 /** Commands waiting or in flight; beyond this a caller is refused rather than queued (bounds memory when nft stalls). */
 export const MAX_PENDING_COMMANDS = 4_096;
+/** One-shot nft processes at once (install, listings); more are refused so a burst of status requests cannot fork without limit. */
+export const MAX_ONE_SHOT_RUNS = 8;
 /** A grant/revoke that takes longer means nft is stuck: kill it and start a fresh one. */
 export const COMMAND_TIMEOUT_MS = 5_000;
 /** A one-shot run (install transaction, listings of large sets) may take longer than one command. */
@@ -33,6 +35,7 @@ export interface NftProcessOptions {
   commandTimeoutMs?: number;
   scriptTimeoutMs?: number;
   maxOutputBytes?: number;
+  maxOneShotRuns?: number;
   logger?: Logger;
 }
 
@@ -50,6 +53,8 @@ export class NftProcess {
   private readonly commandTimeoutMs: number;
   private readonly scriptTimeoutMs: number;
   private readonly maxOutputBytes: number;
+  private readonly maxOneShotRuns: number;
+  private oneShotRuns = 0;
   private readonly logger: Logger | undefined;
   private child: ChildProcess | undefined;
   /** In-flight commands in the order their output will arrive. */
@@ -64,6 +69,7 @@ export class NftProcess {
     this.commandTimeoutMs = opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
     this.scriptTimeoutMs = opts.scriptTimeoutMs ?? SCRIPT_TIMEOUT_MS;
     this.maxOutputBytes = opts.maxOutputBytes ?? MAX_OUTPUT_BYTES;
+    this.maxOneShotRuns = opts.maxOneShotRuns ?? MAX_ONE_SHOT_RUNS;
     this.logger = opts.logger;
   }
 
@@ -100,7 +106,11 @@ export class NftProcess {
   runOnce(args: string[], input?: string): Promise<string> {
     const [cmd, ...prefix] = this.command;
     const shown = [...this.command, ...args].join(' ');
-    return new Promise((resolve, reject) => {
+    if (this.oneShotRuns >= this.maxOneShotRuns) {
+      return Promise.reject(new GateError(`too many nft runs at once (${this.maxOneShotRuns}); try again shortly`, 'nftables', shown));
+    }
+    this.oneShotRuns++;
+    return new Promise<string>((resolve, reject) => {
       const child = spawn(cmd!, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
@@ -132,7 +142,7 @@ export class NftProcess {
         else reject(new GateError(`nft failed: ${firstErrorLine(err) ?? `exit code ${code}`}`, 'nftables', input ? `${shown}\n${input}` : shown, err.trim()));
       });
       child.stdin.end(input ?? '');
-    });
+    }).finally(() => this.oneShotRuns--);
   }
 
   /** Stops the interactive nft; commands still in flight fail. A later run() starts a new one. */
