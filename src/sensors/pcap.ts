@@ -50,7 +50,10 @@ export interface PcapSensorOptions {
 }
 
 export interface PcapSensorStats extends SensorStats {
-  /** Decoded but not to a watched port (IPv6 extension-header traffic the filter lets through). */
+  /**
+   * Well-formed but not a watched TCP/UDP port: IPv6 extension-header traffic the filter lets
+   * through for userspace to walk.
+   */
   ignored: number;
 }
 
@@ -178,6 +181,11 @@ export class PcapSensor implements Sensor {
       return;
     }
     const result = decodeFrame(capture.linkType, capture.frame.subarray(0, bytes), this.clock(), capture.iface);
+    if (!result.ok && result.reason === 'not-tcp-udp') {
+      // ICMPv6 behind a hop-by-hop header (MLD) passes the extension-header clause: not ours, not broken.
+      this.counters.ignored++;
+      return;
+    }
     if (!result.ok) {
       this.counters.malformed++;
       this.logger?.debug({ sensor: this.name, iface: capture.iface, reason: result.reason, bytes }, 'malformed frame');
