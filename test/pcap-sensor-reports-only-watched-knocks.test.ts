@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, run, type Lab } from '../src/lab/netns.js';
 import { TcpFlag, type PortSpec } from '../src/core/packet.js';
 import { buildSensorIfStale, Probe } from './fixtures/pcap-probe-process.js';
-import { sendSyn, sendUdp } from './fixtures/lab-traffic.js';
+import { injectFrame, sendSyn, sendUdp } from './fixtures/lab-traffic.js';
+import { ethernet, ipv6, optionsHeader, udp } from './fixtures/frames.js';
 
 const WATCHED: PortSpec[] = [
   { proto: 'tcp', port: 7000 },
@@ -67,6 +68,24 @@ describe('pcap sensor on a veth in a lab namespace', () => {
       }
     });
   }
+
+  it('walks IPv6 extension headers that libpcap port filters cannot see past', async () => {
+    const mac = async (ns: string): Promise<number[]> => {
+      const out = await run('ip', ['-n', ns, '-j', 'link', 'show', 'eth0']);
+      return (JSON.parse(out) as { address: string }[])[0]!.address.split(':').map((b) => Number.parseInt(b, 16));
+    };
+    const payload = new TextEncoder().encode('behind-ext-headers');
+    const packet = ipv6(lab.client.ip6, lab.server.ip6, 17, udp(40000, 8000, payload), [optionsHeader(0), optionsHeader(60, 1)]);
+    const frame = ethernet(0x86dd, packet);
+    // The builder's placeholder addresses are replaced with the real ones so the frame reaches eth0.
+    frame.set([...(await mac(lab.server.ns)), ...(await mac(lab.client.ns))], 0);
+    const from = probe.events.length;
+    await injectFrame(lab, lab.client, frame);
+    await sendUdp(lab, lab.client, lab.server.ip4, 8000, 'end-ext');
+    expect(await burstAfter(from, 'end-ext')).toEqual([
+      expect.objectContaining({ family: 6, src: lab.client.ip6, dst: lab.server.ip6, proto: 'udp', dstPort: 8000, payload: hex('behind-ext-headers') }),
+    ]);
+  });
 
   it('ignores frames for another host on the same segment, as a non-promiscuous handle would', async () => {
     // With ageing 0 the bridge forgets every address and floods unicast to all ports, like a hub.
