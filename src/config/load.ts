@@ -1,0 +1,48 @@
+import { readFile, stat } from 'node:fs/promises';
+import { ConfigError } from './config-error.js';
+import { parseKnockdConf } from './knockd-conf.js';
+import { MAX_CONFIG_BYTES, parseKnockgateToml } from './knockgate-toml.js';
+import type { KnockgateConfig } from './model.js';
+
+/** Where the configuration comes from: a knockgate TOML file or a knockd.conf, at most one of them. */
+export interface ConfigSources {
+  config?: string | undefined;
+  knockdConf?: string | undefined;
+}
+
+/** The name messages give the embedded default, which has no file. */
+export const DEFAULT_CONFIG_NAME = '(built-in default)';
+
+/** What runs with neither --config nor --knockd-conf: knockd's classic example door. */
+export const DEFAULT_CONFIG_TOML = `# knockgate's built-in default: knock 7000, 8000, 9000 (TCP SYN) to open SSH for 30 seconds.
+[door.ssh]
+sequence = ["7000:tcp", "8000:tcp", "9000:tcp"]
+open = ["22/tcp"]
+open_for = "30s"
+`;
+
+/** Reads and validates the configuration; throws ConfigError naming file, line and field of every problem. */
+export async function loadConfig(sources: ConfigSources): Promise<KnockgateConfig> {
+  const { config, knockdConf } = sources;
+  if (config !== undefined && knockdConf !== undefined) {
+    throw new ConfigError(config, [{ message: `given together with --knockd-conf ${knockdConf}; use one config file, either knockgate TOML or knockd.conf` }]);
+  }
+  if (knockdConf !== undefined) return parseKnockdConf(await readConfigText(knockdConf), knockdConf);
+  if (config !== undefined) return parseKnockgateToml(await readConfigText(config), config);
+  return parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME);
+}
+
+/** The text of a config file, refused before it is read if it is not a regular file of bounded size. */
+export async function readConfigText(file: string): Promise<string> {
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw new ConfigError(file, [{ message: 'is not a regular file' }]);
+    if (info.size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(file, [{ message: `is ${info.size} bytes; a config file is at most ${MAX_CONFIG_BYTES} bytes` }]);
+    }
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(file, [{ message: `cannot be read: ${(err as Error).message}` }]);
+  }
+}
