@@ -1,0 +1,112 @@
+import type { Command } from 'commander';
+import type { KnockStep, TcpFlagRule } from '../../core/door.js';
+import { TcpFlag, type PortSpec, type TcpFlagName } from '../../core/packet.js';
+import { ConfigError } from '../../config/config-error.js';
+import { formatDuration } from '../../config/duration.js';
+import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
+import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
+
+/** Exit status of `check` on a config that cannot be used. */
+export const EXIT_INVALID_CONFIG = 1;
+
+interface CheckOptions {
+  config?: string;
+  knockdConf?: string;
+}
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description('validate a config without running it, and show what every door does')
+    .option('-c, --config <path>', 'knockgate config file (TOML); without it and --knockd-conf, the built-in default')
+    .option('--knockd-conf <path>', 'an existing knockd.conf, read as knockd 0.8 reads it')
+    .addHelpText(
+      'after',
+      `
+Prints each door (knock sequence, time allowed, TCP flags, what it opens or which commands it runs,
+and for how long) and exits 0; on a bad file prints every problem as FILE:LINE: FIELD: what is
+wrong, and exits ${EXIT_INVALID_CONFIG}.
+
+Examples:
+  knockgate check --config /etc/knockgate/knockgate.toml
+  knockgate check --knockd-conf /etc/knockd.conf
+`,
+    )
+    .action(async (opts: CheckOptions, command: Command) => {
+      let config: KnockgateConfig;
+      try {
+        config = await loadConfig(opts);
+      } catch (err) {
+        if (err instanceof ConfigError) command.error(err.message, { exitCode: EXIT_INVALID_CONFIG, code: 'knockgate.invalidConfig' });
+        throw err;
+      }
+      command.configureOutput().writeOut?.(describeConfig(config));
+    });
+}
+
+/** A readable account of a valid config: what an operator should double-check before serving it. */
+export function describeConfig(config: KnockgateConfig): string {
+  const { source, daemon, doors, nftables } = config;
+  const kind = source.kind === 'knockd' ? 'knockd.conf' : 'knockgate config';
+  const lines = [`${source.file}: valid ${kind}, ${doors.length} door${doors.length === 1 ? '' : 's'}`];
+  if (source.file === DEFAULT_CONFIG_NAME) {
+    lines.push('  note: this is the built-in default, whose sequence anyone can read; write your own config before exposing a host');
+  }
+  lines.push(`  capture on: ${daemon.interfaces.length > 0 ? daemon.interfaces.join(', ') : 'every non-loopback interface that is up'}`);
+  const log = [`${daemon.logFormat} format`, `level ${daemon.logLevel}`];
+  if (daemon.logFile) log.push(`to ${daemon.logFile}`);
+  if (daemon.useSyslog) log.push('and to syslog');
+  lines.push(`  log: ${log.join(', ')}`);
+  if (doors.some((d) => d.action.kind === 'gate')) {
+    const host = nftables.hostChain ? `, accept rule in ${nftables.hostChain.family} ${nftables.hostChain.table} ${nftables.hostChain.chain}` : '';
+    lines.push(`  nftables: table inet ${nftables.table}, mark 0x${nftables.mark.toString(16)}, on stop ${nftables.onStop}${host}`);
+  }
+  for (const door of doors) lines.push('', ...describeDoor(door));
+  return `${lines.join('\n')}\n`;
+}
+
+function describeDoor({ knock, action }: DoorConfig): string[] {
+  const knocks = knock.sequence.length;
+  const lines = [
+    `door ${knock.name}`,
+    `  sequence:  ${formatSequence(knock.sequence)}  (${knocks} knock${knocks === 1 ? '' : 's'} within ${formatDuration(knock.seqTimeoutMs)})`,
+    `  tcp flags: ${formatTcpFlags(knock.tcpFlags)}`,
+    `  sent to:   ${knock.targets.length > 0 ? knock.targets.join(', ') : 'any local address of the capture interfaces'}`,
+  ];
+  if (action.kind === 'gate') {
+    lines.push(`  opens:     ${action.open.map(formatPort).join(', ')} for ${formatDuration(action.openForMs)} via ${action.gate}`);
+  } else {
+    lines.push(...describeCommands(action));
+  }
+  return lines;
+}
+
+function describeCommands(action: KnockdCommandAction): string[] {
+  const stopAfter = `stop after ${formatDuration(action.cmdTimeoutMs)}`;
+  const line = (label: string, cmd: string | undefined, v4?: string) => {
+    const shown = cmd === undefined || cmd === '' ? 'nothing' : cmd === v4 ? 'same as IPv4' : cmd;
+    return `  ${label.padEnd(24)} ${shown}`;
+  };
+  return [
+    line('runs on IPv4:', action.start4),
+    line(`then ${stopAfter}:`, action.stop4),
+    line('runs on IPv6:', action.start6, action.start4),
+    line(`then ${stopAfter}:`, action.stop6, action.stop4),
+  ];
+}
+
+/** knockd's own notation, so it can be pasted back into knockd.conf or a `knock` command line. */
+function formatSequence(steps: readonly KnockStep[]): string {
+  return steps.map((s) => `${s.port}:${s.proto}`).join(',');
+}
+
+/** knockd's tcpflags notation (`syn,!ack`), or `any` when no flag is tested. */
+function formatTcpFlags(rule: TcpFlagRule): string {
+  const names = Object.keys(TcpFlag) as TcpFlagName[];
+  const parts = names.flatMap((n) => ((rule.set & TcpFlag[n]) !== 0 ? [n] : (rule.clear & TcpFlag[n]) !== 0 ? [`!${n}`] : []));
+  return parts.length > 0 ? parts.join(',') : 'any';
+}
+
+function formatPort(p: PortSpec): string {
+  return `${p.port}/${p.proto}`;
+}
