@@ -103,4 +103,52 @@ describe.skipIf(!hasServer)('the real fwknopd 2.6.10 decodes knockgate packets',
       rmSync(work, { recursive: true, force: true });
     }
   });
+
+  it('opens the port for a knockgate packet sent over UDP to a live fwknopd in a namespace, and refuses its replay', async () => {
+    const lab = await createLab({ prefix: 'kgt' });
+    const work = mkdtempSync(join(tmpdir(), 'kgt-spa-live-'));
+    try {
+      const stanza = hmacStanza('sha256');
+      writeFileSync(join(work, 'fwknopd.conf'), `FWKNOP_RUN_DIR ${work};\n`);
+      writeFileSync(join(work, 'access.conf'), `${stanza.conf}OPEN_PORTS tcp/22\nREQUIRE_SOURCE_ADDRESS Y\n`);
+      chmodSync(join(work, 'fwknopd.conf'), 0o600);
+      chmodSync(join(work, 'access.conf'), 0o600);
+      const fwknopd = lab.spawn(lab.server, 'fwknopd', ['-f', '-v', '-U', '-c', join(work, 'fwknopd.conf'), '-a', join(work, 'access.conf'), '-d', join(work, 'digest.cache'), '-p', join(work, 'fwknopd.pid')]);
+      let log = '';
+      fwknopd.stdout?.on('data', (d) => (log += d));
+      fwknopd.stderr?.on('data', (d) => (log += d));
+      const waitFor = async (pattern: RegExp) => {
+        for (let i = 0; i < 100 && !pattern.test(log); i++) await new Promise((r) => setTimeout(r, 100));
+        expect(log).toMatch(pattern);
+      };
+      await waitFor(/Kicking off UDP server to listen on port 62201/);
+
+      const codec = new SpaCodec(stanza.keys);
+      const fields: SpaFields = { username: 'root', request: { ...ACCESS, allowIp: lab.client.ip4, ports: [...ACCESS.ports] }, clientTimeout: 45 };
+      const packet = codec.encode(fields, { now: Date.now() });
+      const send = (payload: string) =>
+        lab.exec(lab.client, 'node', ['-e', 'const s=require("dgram").createSocket("udp4");s.send(Buffer.from(process.argv[1]),62201,process.argv[2],()=>s.close())', payload, lab.server.ip4]);
+
+      const sentAt = Math.floor(Date.now() / 1000);
+      await send(packet);
+      await waitFor(new RegExp(`Added access rule to FWKNOP_INPUT for ${lab.client.ip4.replaceAll('.', '\\.')} -> 0\\.0\\.0\\.0/0 tcp/22, expires at \\d+`));
+      const expiresAt = Number(/expires at (\d+)/.exec(log)![1]);
+      expect(Math.abs(expiresAt - sentAt - 45)).toBeLessThanOrEqual(3);
+      const rules = await lab.exec(lab.server, 'iptables', ['-S', 'FWKNOP_INPUT']);
+      expect(rules).toMatch(new RegExp(`-s ${lab.client.ip4}/32 .*--dport 22 .*-j ACCEPT`));
+      expect(readFileSync(join(work, 'digest.cache'), 'utf8')).toContain(`${spaReplayDigest(packet)} 17 ${lab.client.ip4}`);
+
+      await send(packet);
+      await waitFor(new RegExp(`Replay detected from source IP: ${lab.client.ip4.replaceAll('.', '\\.')}`));
+      const tampered = codec.encode(fields, { now: Date.now() }).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+      await send(tampered);
+      await waitFor(/FKO_ERROR_INVALID_DATA_HMAC_COMPAREFAIL/);
+
+      fwknopd.kill('SIGTERM');
+      await new Promise((r) => (fwknopd.exitCode === null ? fwknopd.once('exit', r) : r(undefined)));
+    } finally {
+      await lab.destroy();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 });
