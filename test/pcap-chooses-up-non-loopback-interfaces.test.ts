@@ -82,4 +82,8 @@ describe('pcap sensor kernel buffer bound', () => {
     expect(() => new PcapSensor({ ...base, bufferBytes: MIN_KERNEL_BUFFER_BYTES - 1 })).toThrow(RangeError);
     expect(() => new PcapSensor({ ...base, bufferBytes: MAX_KERNEL_BUFFER_BYTES + 1 })).toThrow(RangeError);
   });
+
+  it('refuses an empty interface list rather than silently seeing nothing', () => {
+    expect(() => new PcapSensor({ ...base, interfaces: [] })).toThrow(/at least one interface/);
+  });
 });

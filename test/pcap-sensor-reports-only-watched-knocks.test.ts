@@ -125,6 +125,16 @@ describe('pcap sensor on a veth in a lab namespace', () => {
     await sendSyn(lab, lab.client, lab.server.ip4, 7001);
     await sendUdp(lab, lab.client, lab.server.ip4, 8000, 'end-refused');
     expect((await burstAfter(again, 'end-refused')).map((p) => p.dstPort)).toEqual([7001]);
+
+    probe.send('ports []');
+    await probe.waitFor((e) => e.event === 'ports' && probe.events.indexOf(e) >= again, 'ports emptied');
+    const empty = probe.events.length;
+    await sendSyn(lab, lab.client, lab.server.ip4, 7001);
+    await sendUdp(lab, lab.client, lab.server.ip4, 8000, 'while-empty');
+    probe.send(`ports ${JSON.stringify([{ proto: 'udp', port: 8000 }])}`);
+    await probe.waitFor((e) => e.event === 'ports' && probe.events.indexOf(e) >= empty, 'ports restored');
+    await sendUdp(lab, lab.client, lab.server.ip4, 8000, 'end-empty');
+    expect(await burstAfter(empty, 'end-empty')).toEqual([]);
   });
 
   it('counts what it received, decoded and found malformed', async () => {

@@ -83,6 +83,7 @@ export class PcapSensor implements Sensor {
   private readonly bufferBytes: number;
   private readonly clock: () => number;
   private captures: Capture[] = [];
+  private running = false;
   private onPacket: ((packet: KnockPacket) => void) | undefined;
   private readonly counters: PcapSensorStats = { received: 0, decoded: 0, malformed: 0, ignored: 0 };
 
@@ -91,6 +92,7 @@ export class PcapSensor implements Sensor {
     if (!Number.isInteger(bufferBytes) || bufferBytes < MIN_KERNEL_BUFFER_BYTES || bufferBytes > MAX_KERNEL_BUFFER_BYTES) {
       throw new RangeError(`bufferBytes ${bufferBytes} is outside ${MIN_KERNEL_BUFFER_BYTES}-${MAX_KERNEL_BUFFER_BYTES}`);
     }
+    if (opts.interfaces.length === 0) throw new RangeError('PcapSensor needs at least one interface to capture on');
     this.interfaces = [...new Set(opts.interfaces)];
     this.ports = [...opts.ports];
     this.watched = watchedKeys(this.ports);
@@ -100,9 +102,10 @@ export class PcapSensor implements Sensor {
   }
 
   async start(onPacket: (packet: KnockPacket) => void): Promise<void> {
-    if (this.captures.length > 0) throw new Error('PcapSensor already started');
-    this.onPacket = onPacket;
+    if (this.running) throw new Error('PcapSensor already started');
     this.captures = this.openAll(this.ports);
+    this.onPacket = onPacket;
+    this.running = true;
     this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports) }, 'capture started');
   }
 
@@ -112,7 +115,7 @@ export class PcapSensor implements Sensor {
    * open leaves the old one running and throws.
    */
   setPorts(ports: PortSpec[]): void {
-    if (this.captures.length === 0) {
+    if (!this.running) {
       this.ports = [...ports];
       this.watched = watchedKeys(this.ports);
       return;
@@ -130,6 +133,7 @@ export class PcapSensor implements Sensor {
     for (const capture of this.captures) capture.handle.close();
     this.captures = [];
     this.onPacket = undefined;
+    this.running = false;
   }
 
   stats(): PcapSensorStats {
