@@ -111,10 +111,12 @@ export class PcapSensor implements Sensor {
 
   /**
    * Swap the watched ports on a running sensor (config reload). New handles open before the old
-   * ones close, in one event-loop turn, so no packet is reported twice; a filter that fails to
-   * open leaves the old one running and throws.
+   * ones close, in one event-loop turn, so no packet is reported twice (packets the old handle
+   * had queued but not yet delivered are dropped with it); a filter that fails to open leaves
+   * the old one running and throws.
    */
   setPorts(ports: PortSpec[]): void {
+    captureFilter(ports);
     if (!this.running) {
       this.ports = [...ports];
       this.watched = watchedKeys(this.ports);
@@ -158,6 +160,7 @@ export class PcapSensor implements Sensor {
     const station = ethernetAddress(iface);
     const filter = captureFilter(ports, station === undefined ? {} : { stationAddress: station });
     const { Cap } = require('cap') as { Cap: new () => CapHandle };
+    // A fresh Cap per open: cap's close() leaves a flag set that makes a reopened handle close itself.
     const handle = new Cap();
     const frame = Buffer.alloc(FRAME_BUFFER_BYTES);
     let linkName: string;
