@@ -82,17 +82,11 @@ function describeDoor({ knock, action }: DoorConfig): string[] {
 }
 
 function describeCommands(action: KnockdCommandAction): string[] {
-  const stopAfter = `stop after ${formatDuration(action.cmdTimeoutMs)}`;
-  const line = (label: string, cmd: string | undefined, v4?: string) => {
-    const shown = cmd === undefined || cmd === '' ? 'nothing' : cmd === v4 ? 'same as IPv4' : cmd;
-    return `  ${label.padEnd(24)} ${shown}`;
-  };
-  return [
-    line('runs on IPv4:', action.start4),
-    line(`then ${stopAfter}:`, action.stop4),
-    line('runs on IPv6:', action.start6, action.start4),
-    line(`then ${stopAfter}:`, action.stop6, action.stop4),
-  ];
+  const row = (label: string, text: string) => `  ${label.padEnd(24)} ${text}`;
+  const start = (label: string, cmd: string | undefined, v4?: string) => row(label, cmd === undefined || cmd === '' ? 'nothing' : cmd === v4 ? 'same as IPv4' : cmd);
+  const stop = (cmd: string | undefined, v4?: string) =>
+    cmd === undefined || cmd === '' ? row('then:', 'no stop command') : row(`then after ${formatDuration(action.cmdTimeoutMs)}:`, cmd === v4 ? 'same as IPv4' : cmd);
+  return [start('runs on IPv4:', action.start4), stop(action.stop4), start('runs on IPv6:', action.start6, action.start4), stop(action.stop6, action.stop4)];
 }
 
 /** knockd's own notation, so it can be pasted back into knockd.conf or a `knock` command line. */
