@@ -5,6 +5,8 @@ import {
   MessageType,
   SpaCodec,
   SpaError,
+  decodeSpa,
+  encodeSpa,
   httpRequestForSpaPacket,
   spaPacketFromHttpRequest,
   spaReplayDigest,
@@ -89,6 +91,12 @@ describe('SPA encode then decode', () => {
     }
     const codec = new SpaCodec({ encryptionKey: { passphrase: 'fwknoptestpass' }, hmacKey: { passphrase: 'fwknophmacpass1234' } });
     expect(codec.decode(codec.encode({ username: 'root', request: ACCESS }, { now: NOW })).request).toEqual(ACCESS);
+  });
+
+  it('offers one-shot encodeSpa and decodeSpa', () => {
+    const keys = keysFor('sha512');
+    const packet = encodeSpa({ username: 'root', request: ACCESS }, keys, { now: NOW });
+    expect(decodeSpa(Buffer.from(packet), keys).request).toEqual(ACCESS);
   });
 
   it('takes the salt and random value from the random source it is given', () => {

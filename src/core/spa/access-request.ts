@@ -6,6 +6,7 @@ export interface AccessRequest {
   kind: 'access';
   /** Dotted IPv4. `0.0.0.0` asks the server to use the packet's source address (fwknop -s). */
   allowIp: string;
+  /** In request order; the message length limit bounds it (at most 32 entries). */
   ports: PortSpec[];
 }
 
@@ -67,9 +68,9 @@ export function parseSpaRequest(message: string, isCommand: boolean): SpaRequest
 
 export function formatSpaRequest(request: SpaRequest): string {
   const body = request.kind === 'command' ? request.command : request.ports.map((p) => `${p.proto}/${p.port}`).join(',');
+  if (request.kind === 'access' && request.ports.length === 0) throw new SpaError('bad-field', 'access list is empty');
   const message = `${request.allowIp},${body}`;
   // Parsing what we would send keeps the encoder from emitting anything the server refuses.
   parseSpaRequest(message, request.kind === 'command');
-  if (request.kind === 'access' && request.ports.length === 0) throw new SpaError('bad-field', 'access list is empty');
   return message;
 }

@@ -34,7 +34,7 @@ const MAX_ENCRYPTION_KEY_BYTES = 32; // libfko refuses longer Rijndael keys
 const MAX_HMAC_KEY_BYTES = 128; // the fwknop client's limit
 const LEGACY_KEY_BYTES = 16; // the old Perl client's key size, padded with '0' or cut
 
-// fwknop checks base64 keys against the alphabet only; padding may appear anywhere at the end.
+// Checked before decoding because Node's decoder silently skips characters outside the alphabet.
 const BASE64_KEY = /^[A-Za-z0-9+/]+={0,2}$/;
 
 function keyBytes(material: SpaKeyMaterial, what: string): Buffer {

@@ -10,7 +10,7 @@ export interface NatAccess {
 
 const MAX_NAT_HOST_CHARS = 70; // libfko's limit on the host part
 const NAT_FIELD = /^([^,]+),(\d{1,5})$/;
-const HOST_NAME = /^(?=.{1,70}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 export function parseNatAccess(text: string): NatAccess {
   const m = NAT_FIELD.exec(text);

@@ -18,8 +18,6 @@ export const MIN_PACKET_CHARS = 140;
 export const MAX_PACKET_CHARS = 399;
 /** fwknopd's capture limit; anything longer is not even looked at. */
 export const MAX_DATAGRAM_BYTES = 1500;
-/** libfko needs at least this much ciphertext text once the MAC is split off. */
-const MIN_CIPHERTEXT_CHARS = 36;
 const RANDOM_DIGITS = 16;
 const RANDOM_LIMIT = 10n ** BigInt(RANDOM_DIGITS);
 const PACKET_TEXT = /^[A-Za-z0-9+/=]+$/;
@@ -62,8 +60,8 @@ export class SpaCodec {
     }
     if (length < MIN_PACKET_CHARS) throw new SpaError('too-short', `packet is under ${MIN_PACKET_CHARS} characters`);
     const macLength = this.keys.hmac ? DIGEST_INFO[this.keys.hmac.type].b64Length : 0;
+    // At least 140 - 86 = 54 characters remain, above libfko's 36-character minimum.
     const ciphertextLength = length - macLength;
-    if (ciphertextLength < MIN_CIPHERTEXT_CHARS) throw new SpaError('too-short', 'packet is too short for its HMAC type');
     if (SALTED_PREFIX_B64.length + ciphertextLength > MAX_PACKET_CHARS) {
       throw new SpaError('unsupported', `ciphertext of ${MAX_PACKET_CHARS - SALTED_PREFIX_B64.length} characters or more is GPG-mode SPA`);
     }

@@ -15,6 +15,8 @@ const MIN_COLONS = 6;
 const MAX_USERNAME_B64 = 64;
 const MAX_FIELD_B64 = 256; // message, NAT access and server auth
 const MAX_TIMESTAMP = 2_147_483_647; // the server reads it into a C int
+const MAX_TIMESTAMP_DIGITS = 12;
+const MAX_TIMEOUT_DIGITS = 10;
 const MAX_VERSION_CHARS = 8;
 const MAX_CLIENT_TIMEOUT = 65_536; // the server's decode limit (the client allows more)
 const RANDOM_VALUE = /^\d{16}$/;
@@ -69,7 +71,7 @@ export function parseSpaPlaintext(text: string): SpaMessage {
   const [randomValue = '', userB64, ts, version = '', typeText, ...rest] = fields;
   if (!RANDOM_VALUE.test(randomValue)) throw new SpaError('bad-field', 'random value must be 16 digits');
   const username = checkUsername(b64Field(userB64, 'username', MAX_USERNAME_B64));
-  const timestamp = decimalField(ts, 'timestamp', 12, MAX_TIMESTAMP);
+  const timestamp = decimalField(ts, 'timestamp', MAX_TIMESTAMP_DIGITS, MAX_TIMESTAMP);
   if (version.length < 1 || version.length > MAX_VERSION_CHARS) {
     throw new SpaError('bad-field', `version must be 1..${MAX_VERSION_CHARS} characters`);
   }
@@ -85,7 +87,7 @@ export function parseSpaPlaintext(text: string): SpaMessage {
   const timeoutText = carriesClientTimeout(messageType) ? rest.pop() : undefined;
   if (rest.length > 0) out.serverAuth = printableField(b64Field(rest.shift(), 'server auth', MAX_FIELD_B64), 'server auth');
   if (carriesClientTimeout(messageType)) {
-    out.clientTimeout = decimalField(timeoutText, 'client timeout', 10, MAX_CLIENT_TIMEOUT);
+    out.clientTimeout = decimalField(timeoutText, 'client timeout', MAX_TIMEOUT_DIGITS, MAX_CLIENT_TIMEOUT);
   }
   return out;
 }
