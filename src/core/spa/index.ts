@@ -1,6 +1,6 @@
 /**
  * SPA codec: fwknop 2.6.10 Single Packet Authorization (Rijndael + HMAC), both directions. Pure:
- * no sockets, files or clocks; `now` and random bytes come from the caller.
+ * no sockets, files or clocks; `now` comes from the caller, random bytes too (crypto.randomBytes if not).
  *
  *   const codec = new SpaCodec({ encryptionKey: { base64: KEY_BASE64 }, hmacKey: { base64: HMAC_KEY_BASE64 } });
  *   const spa = codec.decode(udpPayload);          // DecodedSpa, or throws SpaError
