@@ -165,3 +165,19 @@ describe('knockgate check', () => {
     expect(run.stderr).toBe(`${file}:4: ssh.one_time_sequences: one-time sequences are not supported yet; give the door a fixed Sequence instead\n`);
   });
 });
+
+describe('a config given as the wrong kind', () => {
+  it('points at --config when a knockgate TOML file is read as knockd.conf', async () => {
+    const file = join(EXAMPLES, 'knockgate.toml');
+    expect((await loadError({ knockdConf: file })).message).toBe(
+      `${file}:7: [daemon] looks like knockgate TOML, not knockd.conf; check it with --config instead`,
+    );
+  });
+
+  it('points at --knockd-conf when a knockd.conf is read as TOML', async () => {
+    const file = join(EXAMPLES, 'knockd.conf');
+    const lines = (await loadError({ config: file })).message.split('\n');
+    expect(lines[0]).toBe(`${file}: has an [options] section: it looks like a knockd.conf, not knockgate TOML; check it with --knockd-conf instead`);
+    expect(lines[1]).toMatch(new RegExp(`^${file}:7: not valid TOML`));
+  });
+});

@@ -18,6 +18,9 @@ const IFNAME = /^[^\s/:]{1,15}$/;
 const SECONDS = /^\d{1,9}$/;
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
+/** Table headers of a knockgate TOML config, which no knockd.conf door would be called. */
+const KNOCKGATE_TOML_SECTION = /^(daemon|nftables|door\..+)$/;
+
 /** The global section's name; knockd compares it case-sensitively, so `[Options]` is a door. */
 const GLOBAL_SECTION = 'options';
 
@@ -125,8 +128,11 @@ export function parseKnockdConf(text: string, file: string): KnockgateConfig {
   }
 
   const config = resolve(file, global, doors, problems);
-  if (problems.length > 0) throw new ConfigError(file, [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)));
-  return config;
+  if (problems.length === 0) return config;
+  // A knockgate TOML file given as knockd.conf fails on nearly every line; one pointer helps more.
+  const toml = doors.find((d) => KNOCKGATE_TOML_SECTION.test(d.name));
+  if (toml) throw new ConfigError(file, [{ line: toml.line, message: `[${toml.name}] looks like knockgate TOML, not knockd.conf; check it with --config instead` }]);
+  throw new ConfigError(file, [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)));
 }
 
 function badDoorName(name: string): string | undefined {

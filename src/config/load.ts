@@ -28,8 +28,21 @@ export async function loadConfig(sources: ConfigSources): Promise<KnockgateConfi
     throw new ConfigError(config, [{ message: `given together with --knockd-conf ${knockdConf}; use one config file, either knockgate TOML or knockd.conf` }]);
   }
   if (knockdConf !== undefined) return parseKnockdConf(await readConfigText(knockdConf), knockdConf);
-  if (config !== undefined) return parseKnockgateToml(await readConfigText(config), config);
+  if (config !== undefined) return parseToml(await readConfigText(config), config);
   return parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME);
+}
+
+// knockd.conf's global section, alone on its line; knockgate TOML has no [options] table.
+const KNOCKD_OPTIONS_HEADER = /^[ \t]*\[options\][ \t]*$/m;
+
+/** A knockd.conf given as TOML fails on its first line without "="; one pointer helps more. */
+function parseToml(text: string, file: string): KnockgateConfig {
+  try {
+    return parseKnockgateToml(text, file);
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !KNOCKD_OPTIONS_HEADER.test(text)) throw err;
+    throw new ConfigError(file, [{ message: 'has an [options] section: it looks like a knockd.conf, not knockgate TOML; check it with --knockd-conf instead' }, ...err.problems]);
+  }
 }
 
 /** The text of a config file, refused before it is read if it is not a regular file of bounded size. */
