@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { writeFile, rm } from 'node:fs/promises';
+import { loadConfig, type ConfigSources } from '../../config/load.js';
+import { ConfigError } from '../../config/config-error.js';
+import type { KnockgateConfig } from '../../config/model.js';
+import { ControlServer } from '../../daemon/control-server.js';
+import { buildParts } from '../../daemon/build-parts.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { createLogger, type LogFormat } from '../../log/logger.js';
+
+/** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
+export const EXIT_CONFIG = 78;
+
+interface ServeOptions {
+  config?: string;
+  knockdConf?: string;
+  interface?: string[];
+  logFormat?: LogFormat;
+  logLevel?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the daemon: watch for knocks and open doors through the gates')
+    .option('-c, --config <path>', 'knockgate config file (TOML); without it and --knockd-conf, the built-in default door')
+    .option('--knockd-conf <path>', 'run an existing knockd.conf as it is (its commands, %IP%, cmd_timeout)')
+    .option('-i, --interface <name...>', 'capture on these interfaces (overrides the config, like knockd -i)')
+    .option('--log-format <format>', 'auto | json | human (auto: human on a TTY, JSON lines otherwise)')
+    .option('--log-level <level>', 'trace | debug | info | warn | error')
+    .addHelpText(
+      'after',
+      `
+Signals: SIGHUP reloads the config (a bad file is reported and the old config keeps running; live
+grants are kept); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
+nftables.on_stop says otherwise). Open ports close in the kernel on time even if the daemon is killed.
+
+Examples:
+  knockgate serve --config /etc/knockgate/knockgate.toml
+  knockgate serve --knockd-conf /etc/knockd.conf -i eth0
+  knockgate check --config /etc/knockgate/knockgate.toml   # validate first
+`,
+    )
+    .action(async (opts: ServeOptions) => {
+      const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf };
+      const load = async (): Promise<KnockgateConfig> => withOverrides(await loadConfig(sources), opts);
+      let config: KnockgateConfig;
+      try {
+        config = await load();
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`${err.message}\n`);
+          process.exitCode = EXIT_CONFIG;
+          return;
+        }
+        throw err;
+      }
+      const logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile });
+      const daemon = new Daemon(config, await buildParts(config, logger));
+      const control = new ControlServer(config.daemon.controlSocket, async (op) => {
+        if (op === 'status') return daemon.status();
+        throw new Error(`unknown request "${op}" (known: status)`);
+      });
+      await daemon.start();
+      await control.listen();
+      if (config.daemon.pidFile) await writeFile(config.daemon.pidFile, `${process.pid}\n`);
+
+      let reloading = Promise.resolve();
+      process.on('SIGHUP', () => {
+        reloading = reloading.then(async () => {
+          try {
+            await daemon.reload(await load());
+          } catch (err) {
+            logger.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
+          }
+        });
+      });
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await reloading;
+      await control.close();
+      await daemon.stop();
+      if (config.daemon.pidFile) await rm(config.daemon.pidFile, { force: true });
+      logger.flush();
+    });
+}
+
+function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateConfig {
+  return {
+    ...config,
+    daemon: {
+      ...config.daemon,
+      ...(opts.interface?.length ? { interfaces: opts.interface } : {}),
+      ...(opts.logFormat ? { logFormat: opts.logFormat } : {}),
+      ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+    },
+  };
+}

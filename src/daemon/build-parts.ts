@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../config/model.js';
+import { protectedPorts } from '../core/grant-policy.js';
+import type { Gate } from '../gates/gate.js';
+import { KnockdCommandGate } from '../gates/knockd-command.js';
+import { NftablesGate } from '../gates/nftables.js';
+import type { Logger } from '../log/logger.js';
+import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.js';
+import { PcapSensor } from '../sensors/pcap.js';
+import { FileGrantStore } from '../store/file-grant-store.js';
+import { knockPorts, type DaemonParts } from './daemon.js';
+
+/** Interfaces to capture on: the configured ones, or every non-loopback interface that is up. */
+export function captureInterfaces(config: KnockgateConfig): string[] {
+  return config.daemon.interfaces.length > 0 ? config.daemon.interfaces : defaultCaptureInterfaces();
+}
+
+/**
+ * The real adapters for a config: libpcap on the capture interfaces, the nftables gate for
+ * knockgate doors and the command gate for knockd doors (its pending stop commands journaled in
+ * the state directory, so a restart still runs them).
+ */
+export async function buildParts(config: KnockgateConfig, logger: Logger): Promise<DaemonParts> {
+  const interfaces = captureInterfaces(config);
+  if (interfaces.length === 0) throw new Error('no interface to capture on: none is up besides loopback; name one with --interface or daemon.interfaces');
+  const sensor = new PcapSensor({ interfaces, ports: knockPorts(config.doors), logger });
+  const commandDoors = new Map<string, KnockdCommandAction>();
+  const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger });
+  const commandGate = new KnockdCommandGate({ doors: commandDoors, store, logger });
+  let nftables: NftablesGate | undefined;
+  const configure = (next: KnockgateConfig) => {
+    commandDoors.clear();
+    for (const d of next.doors) if (d.action.kind === 'knockd-command') commandDoors.set(d.knock.name, d.action);
+    const ports = protectedPorts(next.doors);
+    // knockd doors alone leave the firewall to their commands, as knockd does: no table of ours.
+    if (ports.length > 0 || nftables) {
+      nftables ??= new NftablesGate({ settings: next.nftables, protectedPorts: ports, logger });
+      nftables.setProtectedPorts(ports);
+    }
+  };
+  configure(config);
+  return {
+    sensor,
+    gateFor: (door: DoorConfig): Gate => (door.action.kind === 'knockd-command' ? commandGate : nftables!),
+    gates: () => (nftables ? [nftables, commandGate] : [commandGate]),
+    reconfigure: configure,
+    localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
+    logger,
+  };
+}
