@@ -113,6 +113,8 @@ describe('knockd.conf is read as the real knockd 0.8 reads it', () => {
     ['a key outside a section', 'sequence = 7000\n[ssh]\n  sequence = 7000\n'],
     ['an unknown key', '[ssh]\n  sequence = 7000\n  sequense = 8000\n'],
     ['[Options] spelled with a capital (knockd reads it as a door)', '[Options]\n  logfile = /tmp/x.log\n[ssh]\n  sequence = 7000\n'],
+    ['UseSyslog before any section', 'UseSyslog\n[ssh]\n  sequence = 7000\n'],
+    ['[ options ] with spaces (knockd reads it as a door)', '[ options ]\n  logfile = /tmp/x.log\n[ssh]\n  sequence = 7000\n'],
     ['a door key under [options]', '[options]\n  sequence = 7000\n[ssh]\n  sequence = 7000\n'],
     ['UseSyslog with a value', '[options]\n  UseSyslog = yes\n[ssh]\n  sequence = 7000\n'],
     ['a line without "="', '[ssh]\n  sequence = 7000\n  command\n'],

@@ -87,11 +87,12 @@ export function parseKnockdConf(text: string, file: string): KnockgateConfig {
         section = undefined;
         continue;
       }
-      const name = trimmed.slice(1, -1).trim();
-      if (name === GLOBAL_SECTION) {
+      // knockd compares the name untrimmed, so `[ options ]` is a door; a door's name loses the spaces.
+      if (trimmed.slice(1, -1) === GLOBAL_SECTION) {
         section = 'global';
         continue;
       }
+      const name = trimmed.slice(1, -1).trim();
       const bad = badDoorName(name);
       if (bad) problems.push({ line, message: bad });
       const twin = doors.find((d) => d.name === name);
@@ -105,19 +106,18 @@ export function parseKnockdConf(text: string, file: string): KnockgateConfig {
     const key = (eq === -1 ? trimmed : trimmed.slice(0, eq)).trim();
     const value = eq === -1 ? undefined : trimmed.slice(eq + 1).trim();
     const upper = key.toUpperCase();
+    if (section === undefined) {
+      problems.push({ line, field: key, message: 'stands outside any section; put it under [options] or under a door such as [openSSH]' });
+      continue;
+    }
     if (key === '') {
       problems.push({ line, message: `"${trimmed}" has no option name before "="` });
       continue;
     }
-
-    // knockd takes UseSyslog without "=" in any section, before it checks sections at all.
+    // knockd takes UseSyslog without "=" in a door section too, and sets the global flag.
     if (value === undefined) {
       if (upper === 'USESYSLOG') global.set('USESYSLOG', { value: '', line, key });
       else problems.push({ line, field: key, message: `has no "="; write "${key} = VALUE" (only UseSyslog stands alone)` });
-      continue;
-    }
-    if (section === undefined) {
-      problems.push({ line, field: key, message: 'stands outside any section; put it under [options] or under a door such as [openSSH]' });
       continue;
     }
     if (section === 'global') {
@@ -167,7 +167,7 @@ function readDoorSetting(door: DoorSection, s: Setting, upper: string, problems:
   if (key === undefined) {
     const hint = isGlobalKey(upper)
       ? door.name.toLowerCase() === GLOBAL_SECTION
-        ? ` (the global section is [${GLOBAL_SECTION}] in lower case; knockd reads [${door.name}] as a door)`
+        ? ` (the global section is written exactly [${GLOBAL_SECTION}]; knockd reads any other spelling as a door)`
         : ` (${s.key} belongs in [${GLOBAL_SECTION}])`
       : '';
     problems.push({ line: s.line, field, message: `unknown option${hint}; a door accepts ${Object.values(DOOR_KEYS).join(', ')} (and the aliases Timeout, Command, Command_6)` });
