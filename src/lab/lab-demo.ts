@@ -28,15 +28,16 @@ open_for = "${LAB_OPEN_FOR_S}s"
 `;
 }
 
-const CLI = fileURLToPath(new URL('../../bin/knockgate.js', import.meta.url));
+/** The knockgate CLI, for running it inside a namespace. */
+export const CLI = fileURLToPath(new URL('../../bin/knockgate.js', import.meta.url));
 
 export interface LabDemoOutput {
   write(line: string): void;
 }
 
-/** A daemon started in a lab namespace, ready once it logged that it started. */
-export async function startLabDaemon(lab: Lab, configFile: string, logLines: string[]): Promise<ChildProcess> {
-  const daemon = lab.spawn(lab.server, process.execPath, [CLI, 'serve', '--config', configFile]);
+/** `knockgate serve ARGS` started in the lab's server namespace, ready once it logged that it started. */
+export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[]): Promise<ChildProcess> {
+  const daemon = lab.spawn(lab.server, process.execPath, [CLI, 'serve', ...serveArgs]);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the daemon did not start within 15 s:\n${logLines.join('\n')}`)), 15_000);
     let buffered = '';
@@ -97,7 +98,7 @@ export async function runLabDemo(out: LabDemoOutput): Promise<boolean> {
     const configFile = join(dir, 'knockgate.toml');
     await writeFile(configFile, labConfigToml(dir));
     lab.spawn(server, process.execPath, ['-e', `require('net').createServer(s => s.end('SSH-2.0-lab\\r\\n')).listen(${SERVICE_PORT})`]);
-    await startLabDaemon(lab, configFile, logLines);
+    await startLabDaemon(lab, ['--config', configFile], logLines);
     out.write(`  the bastion runs knockgate: door "ssh" = knock ${LAB_SEQUENCE.join(', ')} (tcp) → opens ${SERVICE_PORT}/tcp for ${LAB_OPEN_FOR_S} s`);
 
     const before = await probeConnect(lab, client, server.ip4, SERVICE_PORT);

@@ -1,0 +1,90 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probeConnect, type ConnectResult } from '../../src/lab/connect-probe.js';
+import { CLI, startLabDaemon } from '../../src/lab/lab-demo.js';
+import { createLab, type Lab, type LabHost } from '../../src/lab/netns.js';
+import { waitFor } from './wait.js';
+
+/** The service the doors protect, listening in the server namespace. */
+export const SERVICE_PORT = 22;
+
+export interface DaemonLab {
+  lab: Lab;
+  /** Temp dir owned by the test: config, state, control socket. */
+  dir: string;
+  /** Every line the daemon printed (JSON logs), in order. */
+  logLines: string[];
+  daemon?: ChildProcess;
+  /** Write `text` as the config file and start `knockgate serve --config` on it. */
+  serve(configText: string, extraArgs?: string[]): Promise<ChildProcess>;
+  /** Start `knockgate serve` with arbitrary arguments. */
+  serveWith(args: string[]): Promise<ChildProcess>;
+  /** `knockgate knock ARGS` run from a lab host. */
+  knock(from: LabHost, args: string[]): Promise<string>;
+  connect(from: LabHost, port?: number, timeoutS?: number): Promise<ConnectResult>;
+  /** Wait for a log line of the daemon that satisfies `match`; returns it parsed. */
+  waitForLog(match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number, what?: string): Promise<Record<string, unknown>>;
+  /** Stop the daemon by PID with a signal and wait for it to exit. */
+  stopDaemon(signal?: NodeJS.Signals): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** A lab with a service on SERVICE_PORT in the server namespace and a temp dir; no daemon yet. */
+export async function createDaemonLab(opts: { extraHosts?: number } = {}): Promise<DaemonLab> {
+  const dir = await mkdtemp(join(tmpdir(), 'kgt-daemon-'));
+  const lab = await createLab({ prefix: 'kgt', extraHosts: opts.extraHosts ?? 0 });
+  const logLines: string[] = [];
+  lab.spawn(lab.server, process.execPath, ['-e', `require('net').createServer(s => { s.on('data', d => s.write(d)); s.on('error', () => {}); }).listen(${SERVICE_PORT})`]);
+  const parsed = () =>
+    logLines.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  const dl: DaemonLab = {
+    lab,
+    dir,
+    logLines,
+    async serve(configText, extraArgs = []) {
+      const file = join(dir, 'knockgate.toml');
+      await writeFile(file, configText);
+      return dl.serveWith(['--config', file, ...extraArgs]);
+    },
+    async serveWith(args) {
+      dl.daemon = await startLabDaemon(lab, args, logLines);
+      return dl.daemon;
+    },
+    knock: (from, args) => lab.exec(from, process.execPath, [CLI, 'knock', ...args]),
+    connect: (from, port = SERVICE_PORT, timeoutS = 2) => probeConnect(lab, from, lab.server.ip4, port, timeoutS),
+    waitForLog: (match, timeoutMs = 5_000, what = 'a daemon log line') =>
+      waitFor(() => parsed().find(match), { timeoutMs, what: `${what}; log so far:\n${logLines.join('\n')}` }),
+    async stopDaemon(signal = 'SIGTERM') {
+      const daemon = dl.daemon;
+      if (!daemon?.pid || daemon.exitCode !== null) return;
+      const exited = new Promise((resolve) => daemon.once('exit', resolve));
+      process.kill(daemon.pid, signal);
+      await exited;
+    },
+    async destroy() {
+      await lab.destroy();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return dl;
+}
+
+/** A knockgate config for the lab: one door per entry, state in `dir`. */
+export function labConfig(dir: string, doors: string, extra = ''): string {
+  return `[daemon]
+interfaces = ["eth0"]
+log_format = "json"
+log_level = "debug"
+state_dir = "${dir}"
+control_socket = "${join(dir, 'control.sock')}"
+${extra}
+${doors}`;
+}
