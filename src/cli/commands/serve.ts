@@ -17,6 +17,8 @@ interface ServeOptions {
   interface?: string[];
   logFormat?: LogFormat;
   logLevel?: string;
+  stateDir?: string;
+  controlSocket?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -28,6 +30,8 @@ export function registerServe(program: Command): void {
     .option('-i, --interface <name...>', 'capture on these interfaces (overrides the config, like knockd -i)')
     .option('--log-format <format>', 'auto | json | human (auto: human on a TTY, JSON lines otherwise)')
     .option('--log-level <level>', 'trace | debug | info | warn | error')
+    .option('--state-dir <dir>', 'grant journal directory (overrides the config; knockd.conf has no such setting)')
+    .option('--control-socket <path>', 'unix socket for `knockgate status` (overrides the config)')
     .addHelpText(
       'after',
       `
@@ -55,7 +59,7 @@ Examples:
         }
         throw err;
       }
-      const logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile });
+      const logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
       const daemon = new Daemon(config, await buildParts(config, logger));
       const control = new ControlServer(config.daemon.controlSocket, async (op) => {
         if (op === 'status') return daemon.status();
@@ -95,6 +99,8 @@ function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateCo
       ...(opts.interface?.length ? { interfaces: opts.interface } : {}),
       ...(opts.logFormat ? { logFormat: opts.logFormat } : {}),
       ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+      ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
+      ...(opts.controlSocket ? { controlSocket: opts.controlSocket } : {}),
     },
   };
 }
