@@ -1,0 +1,276 @@
+import { BlockList, isIP } from 'node:net';
+import type { Family, PortSpec } from './packet.js';
+import type { DecodedSpa } from './spa/index.js';
+import { MessageType } from './spa/message-type.js';
+
+/**
+ * What an SPA door lets an authenticated message do: fwknop's access.conf stanza rules, as plain
+ * values. Pure: the decoded message, the packet's addresses and `now` in, a decision out. The
+ * daemon and a Lambda receiver both use it; neither the codec nor this module touches the network.
+ */
+
+/** An address range: `10.0.0.0/8`, `2001:db8::/32`, a single address (full-length prefix). */
+export interface AddressRange {
+  address: string;
+  prefix: number;
+  family: Family;
+}
+
+/** A host behind the bastion a NAT request may forward to. */
+export interface NatTarget {
+  /** IPv4 address (fwknop's NAT field carries IPv4 or a host name; names are refused). */
+  host: string;
+  port: number;
+}
+
+export interface SpaAccessRules {
+  /** Door name, for grants and logs. */
+  door: string;
+  /** SOURCE: packet sources allowed to use this door; empty = any (fwknop `ANY`). */
+  sources: AddressRange[];
+  /** DESTINATION: packet destinations that count (pcap mode only); empty = any. */
+  destinations: AddressRange[];
+  /**
+   * Ports the door may open. `subset` (fwknop OPEN_PORTS): every requested entry must be listed,
+   * else refuse. `fixed`: the door opens exactly these, whatever the client asked. `any`: what was
+   * asked (fwknop without OPEN_PORTS).
+   */
+  ports: { mode: 'subset' | 'fixed'; open: PortSpec[] } | { mode: 'any' };
+  /** RESTRICT_PORTS: any requested entry listed here refuses the whole request. */
+  restrictPorts: PortSpec[];
+  /** FW_ACCESS_TIMEOUT: how long a grant lasts when the client names no timeout. */
+  accessTimeoutMs: number;
+  /** MAX_FW_TIMEOUT: cap on a client-requested timeout. */
+  maxClientTimeoutMs: number;
+  /** REQUIRE_SOURCE_ADDRESS: refuse allow IP 0.0.0.0 (client -s). */
+  requireSourceAddress: boolean;
+  /**
+   * `as-requested` (fwknop): a non-zero allow IP is opened as given, even if it is not the sender.
+   * `source`: a non-zero allow IP must equal the packet source, so a captured packet resent from
+   * elsewhere cannot open for a third address.
+   */
+  allowIp: 'as-requested' | 'source';
+  /** REQUIRE_USERNAME: the message's username must be one of these; empty = any. */
+  usernames: string[];
+  /** ENABLE_IPT_FORWARDING: NAT requests (types 2, 4) may forward to these targets only; empty = none. */
+  natTargets: NatTarget[];
+  /** ENABLE_IPT_LOCAL_NAT: local NAT requests (types 5, 6) may redirect to these local ports. */
+  localNatPorts: PortSpec[];
+  /** ENABLE_CMD_EXEC: command messages (type 0) are refused unless this is set. */
+  commands: boolean;
+  /** MAX_SPA_PACKET_AGE: |now − timestamp| above this is stale; undefined = aging off. */
+  maxPacketAgeMs: number | undefined;
+  /** ACCESS_EXPIRE(_EPOCH): the door refuses everything from this time on (ms since epoch). */
+  expiresAt?: number;
+}
+
+/** Where a NAT grant forwards: a host behind the bastion, or (local NAT) a port on the bastion itself. */
+export interface NatForward {
+  kind: 'forward' | 'local';
+  /** The bastion port the client connects to (the message's proto/port). */
+  listen: PortSpec;
+  /** IPv4 target; for local NAT, undefined (the bastion itself). */
+  host?: string;
+  port: number;
+}
+
+export interface SpaGrantDecision {
+  ok: true;
+  kind: 'access';
+  door: string;
+  /** The address to open for: the allow IP, or the packet source for 0.0.0.0. */
+  src: string;
+  family: Family;
+  ports: PortSpec[];
+  nat?: NatForward;
+  durationMs: number;
+}
+
+export interface SpaCommandDecision {
+  ok: true;
+  kind: 'command';
+  door: string;
+  src: string;
+  command: string;
+}
+
+export type SpaRefusalReason =
+  | 'door-expired'
+  | 'source-not-allowed'
+  | 'destination-not-allowed'
+  | 'stale'
+  | 'source-required'
+  | 'source-mismatch'
+  | 'not-allowed-user'
+  | 'nat-not-allowed'
+  | 'command-refused'
+  | 'not-allowed-port';
+
+export interface SpaRefusal {
+  ok: false;
+  door: string;
+  reason: SpaRefusalReason;
+  /** What failed, for the log; never secrets (the message is already authenticated). */
+  detail: string;
+}
+
+export type SpaAccessDecision = SpaGrantDecision | SpaCommandDecision | SpaRefusal;
+
+/** The packet as seen by the sensor. `dst` is undefined for a UDP socket (like fwknopd's 0.0.0.0). */
+export interface SpaPacketOrigin {
+  src: string;
+  dst?: string;
+}
+
+/**
+ * Whether the packet's addresses fit the door at all. Checked before any cryptography, so a
+ * packet from a source no door accepts costs one range lookup (fwknopd's source pre-filter).
+ */
+export function originAllowed(rules: SpaAccessRules, origin: SpaPacketOrigin): SpaRefusal | undefined {
+  if (!inRanges(origin.src, rules.sources)) {
+    return refuse(rules, 'source-not-allowed', `source ${origin.src} is not in the door's sources`);
+  }
+  if (rules.destinations.length > 0 && (origin.dst === undefined || !inRanges(origin.dst, rules.destinations))) {
+    return refuse(rules, 'destination-not-allowed', `destination ${origin.dst ?? '(socket: unknown)'} is not in the door's destinations`);
+  }
+  return undefined;
+}
+
+/** fwknopd's checks after a successful decode, in its order (fwknop-spa.md §7 steps 7–13). */
+export function decideSpaAccess(spa: DecodedSpa, origin: SpaPacketOrigin, rules: SpaAccessRules, now: number): SpaAccessDecision {
+  if (rules.expiresAt !== undefined && now >= rules.expiresAt) return refuse(rules, 'door-expired', 'the door has expired');
+  const originRefusal = originAllowed(rules, origin);
+  if (originRefusal) return originRefusal;
+
+  if (rules.maxPacketAgeMs !== undefined) {
+    const ageMs = now - spa.timestamp * 1000;
+    if (Math.abs(ageMs) > rules.maxPacketAgeMs) {
+      return refuse(rules, 'stale', `timestamp is ${Math.round(ageMs / 1000)} s from now; the window is ±${rules.maxPacketAgeMs / 1000} s`);
+    }
+  }
+
+  const request = spa.request;
+  let src = origin.src;
+  if (request.allowIp === '0.0.0.0') {
+    if (rules.requireSourceAddress) return refuse(rules, 'source-required', 'allow IP 0.0.0.0 (client -s) but the door requires a source address');
+  } else if (rules.allowIp === 'source' && request.allowIp !== origin.src) {
+    return refuse(rules, 'source-mismatch', `allow IP ${request.allowIp} is not the packet source ${origin.src}`);
+  } else {
+    src = request.allowIp;
+  }
+
+  if (rules.usernames.length > 0 && !rules.usernames.includes(spa.username)) {
+    return refuse(rules, 'not-allowed-user', `username ${JSON.stringify(spa.username)} is not allowed`);
+  }
+
+  if (request.kind === 'command') {
+    if (!rules.commands) return refuse(rules, 'command-refused', 'command messages are not enabled for this door');
+    return { ok: true, kind: 'command', door: rules.door, src, command: request.command };
+  }
+
+  let nat: NatForward | undefined;
+  if (spa.natAccess) {
+    const natDecision = natFor(spa, rules);
+    if (!natDecision.ok) return natDecision;
+    nat = natDecision.nat;
+  }
+
+  const requested = request.ports;
+  const restricted = requested.find((p) => hasPort(rules.restrictPorts, p));
+  if (restricted) return refuse(rules, 'not-allowed-port', `${portText(restricted)} is a restricted port`);
+  let ports = requested;
+  if (rules.ports.mode === 'subset') {
+    const open = rules.ports.open;
+    const outside = requested.find((p) => !hasPort(open, p));
+    if (outside) return refuse(rules, 'not-allowed-port', `${portText(outside)} is not a port this door opens`);
+  } else if (rules.ports.mode === 'fixed' && !nat) {
+    ports = rules.ports.open;
+  }
+
+  const clientMs = (spa.clientTimeout ?? 0) * 1000;
+  const durationMs = clientMs > 0 ? Math.min(clientMs, rules.maxClientTimeoutMs) : rules.accessTimeoutMs;
+  return {
+    ok: true,
+    kind: 'access',
+    door: rules.door,
+    src,
+    family: isIP(src) === 6 ? 6 : 4,
+    ports: dedupe(ports),
+    ...(nat ? { nat } : {}),
+    durationMs,
+  };
+}
+
+function natFor(spa: DecodedSpa, rules: SpaAccessRules): { ok: true; nat: NatForward } | SpaRefusal {
+  const target = spa.natAccess!;
+  const ports = spa.request.kind === 'access' ? spa.request.ports : [];
+  const listen = ports[0];
+  // fwknopd forwards the first requested port; more than one cannot map onto one target port.
+  if (!listen || ports.length !== 1) return refuse(rules, 'nat-not-allowed', 'a NAT request must name exactly one port');
+  const local = spa.messageType === MessageType.localNatAccess || spa.messageType === MessageType.clientTimeoutLocalNatAccess;
+  if (local) {
+    const to = { proto: listen.proto, port: target.port };
+    if (!hasPort(rules.localNatPorts, to)) return refuse(rules, 'nat-not-allowed', `local NAT to ${portText(to)} is not allowed`);
+    return { ok: true, nat: { kind: 'local', listen, port: target.port } };
+  }
+  if (isIP(target.host) !== 4) return refuse(rules, 'nat-not-allowed', `NAT target ${target.host} is not an IPv4 address`);
+  if (!rules.natTargets.some((t) => t.host === target.host && t.port === target.port)) {
+    return refuse(rules, 'nat-not-allowed', `NAT target ${target.host}:${target.port} is not allowed`);
+  }
+  return { ok: true, nat: { kind: 'forward', listen, host: target.host, port: target.port } };
+}
+
+function refuse(rules: SpaAccessRules, reason: SpaRefusalReason, detail: string): SpaRefusal {
+  return { ok: false, door: rules.door, reason, detail };
+}
+
+function hasPort(list: PortSpec[], p: PortSpec): boolean {
+  return list.some((q) => q.proto === p.proto && q.port === p.port);
+}
+
+function portText(p: PortSpec): string {
+  return `${p.proto}/${p.port}`;
+}
+
+function dedupe(ports: PortSpec[]): PortSpec[] {
+  const seen = new Map<string, PortSpec>();
+  for (const p of ports) seen.set(portText(p), p);
+  return [...seen.values()];
+}
+
+// A BlockList per ranges array, built once: the lookup then costs no parsing per packet.
+const compiled = new WeakMap<AddressRange[], BlockList>();
+
+/** Whether `address` is in one of `ranges`; an empty list means any address. */
+export function inRanges(address: string, ranges: AddressRange[]): boolean {
+  if (ranges.length === 0) return true;
+  const family = isIP(address);
+  if (family === 0) return false;
+  let list = compiled.get(ranges);
+  if (!list) {
+    list = new BlockList();
+    for (const r of ranges) list.addSubnet(r.address, r.prefix, r.family === 4 ? 'ipv4' : 'ipv6');
+    compiled.set(ranges, list);
+  }
+  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** Parses `a.b.c.d`, `a.b.c.d/nn`, `a.b.c.d/m.m.m.m` (fwknop) or an IPv6 `addr[/nn]`; undefined if invalid. */
+export function parseAddressRange(text: string): AddressRange | undefined {
+  const [address = '', prefixText, ...rest] = text.trim().split('/');
+  const family = isIP(address);
+  if (rest.length > 0 || family === 0 || address.includes('%')) return undefined;
+  const max = family === 4 ? 32 : 128;
+  let prefix = max;
+  if (prefixText !== undefined) {
+    if (/^\d{1,3}$/.test(prefixText)) prefix = Number(prefixText);
+    else if (family === 4 && isIP(prefixText) === 4) {
+      const mask = prefixText.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+      const bits = mask.toString(2).padStart(32, '0');
+      if (!/^1*0*$/.test(bits)) return undefined;
+      prefix = bits.indexOf('0') < 0 ? 32 : bits.indexOf('0');
+    } else return undefined;
+  }
+  if (prefix > max) return undefined;
+  return { address, prefix, family: family as Family };
+}
