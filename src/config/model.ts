@@ -12,6 +12,8 @@ export interface KnockgateConfig {
   daemon: DaemonSettings;
   doors: DoorConfig[];
   nftables: NftablesSettings;
+  /** Settings of the iptables gate; absent when the config source has none (the defaults apply). */
+  iptables?: IptablesSettings;
 }
 
 export interface DaemonSettings {
@@ -41,9 +43,22 @@ export type DoorAction = GateAction | KnockdCommandAction;
 /** knockgate's own doors: open ports through a gate for a while. */
 export interface GateAction {
   kind: 'gate';
-  gate: 'nftables';
+  gate: 'nftables' | 'iptables' | 'command';
   open: PortSpec[];
   openForMs: number;
+  /** The door's own commands; present exactly when `gate` is `command`. */
+  commands?: DoorCommands;
+}
+
+/** A command as configured: an argv array run directly, or a string run by /bin/sh. Placeholders unexpanded. */
+export type CommandTemplate = { argv: [string, ...string[]] } | { shell: string };
+
+/** Start/stop commands of a `gate = "command"` door: start when it opens, stop when the grant ends. */
+export interface DoorCommands {
+  start?: CommandTemplate;
+  stop?: CommandTemplate;
+  /** Each command is killed (with its process group) after this long. */
+  timeLimitMs: number;
 }
 
 /** A knockd.conf door: shell commands with %IP%, exactly as knockd runs them. */
@@ -71,6 +86,16 @@ export interface NftablesSettings {
   onStop: 'close' | 'keep' | 'remove';
 }
 
+export interface IptablesSettings {
+  /** knockgate's chain in the filter table, jumped to from INPUT; grants live in `<chain>-grants`. */
+  chain: string;
+  /** Programs for IPv4 and IPv6 (e.g. iptables-legacy); `<program>-restore` must exist beside each. */
+  iptables: string;
+  ip6tables: string;
+  /** Same meaning as for nftables: close = drop grants, keep = let them expire, remove = delete the chains. */
+  onStop: 'close' | 'keep' | 'remove';
+}
+
 export const DEFAULTS = {
   stateDir: '/var/lib/knockgate',
   controlSocket: '/run/knockgate/control.sock',
@@ -80,4 +105,13 @@ export const DEFAULTS = {
   openForMs: 30_000,
   nftTable: 'knockgate',
   nftMark: 0x4b47,
+  iptablesChain: 'KNOCKGATE',
+  commandTimeLimitMs: 30_000,
 } as const;
+
+export const DEFAULT_IPTABLES_SETTINGS: IptablesSettings = {
+  chain: DEFAULTS.iptablesChain,
+  iptables: 'iptables',
+  ip6tables: 'ip6tables',
+  onStop: 'close',
+};
