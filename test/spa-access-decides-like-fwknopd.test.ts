@@ -29,7 +29,6 @@ const RULES: SpaAccessRules = {
   allowIp: 'as-requested',
   usernames: [],
   natTargets: [{ host: '10.99.0.5', port: 22 }],
-  localNatPorts: [],
   commands: false,
   maxPacketAgeMs: 120_000,
 };
@@ -76,7 +75,7 @@ describe('SPA access policy', () => {
 
   it('forwards NAT only to an allowed target and refuses commands unless enabled', () => {
     const nat = spa({ ports: ['tcp/2222'], natAccess: { host: '10.99.0.5', port: 22 } });
-    expect(decideSpaAccess(nat, FROM, RULES, NOW)).toMatchObject({ ok: true, nat: { kind: 'forward', listen: { proto: 'tcp', port: 2222 }, host: '10.99.0.5', port: 22 } });
+    expect(decideSpaAccess(nat, FROM, RULES, NOW)).toMatchObject({ ok: true, nat: { listen: { proto: 'tcp', port: 2222 }, host: '10.99.0.5', port: 22 } });
     const other = spa({ ports: ['tcp/2222'], natAccess: { host: '10.99.0.6', port: 22 } });
     expect(decideSpaAccess(other, FROM, RULES, NOW)).toMatchObject({ ok: false, reason: 'nat-not-allowed' });
     const local = spa({ ports: ['tcp/2222'], natAccess: { host: '10.77.0.1', port: 22 }, messageType: MessageType.localNatAccess });

@@ -54,8 +54,6 @@ export interface SpaAccessRules {
   usernames: string[];
   /** ENABLE_IPT_FORWARDING: NAT requests (types 2, 4) may forward to these targets only; empty = none. */
   natTargets: NatTarget[];
-  /** ENABLE_IPT_LOCAL_NAT: local NAT requests (types 5, 6) may redirect to these local ports. */
-  localNatPorts: PortSpec[];
   /** ENABLE_CMD_EXEC: command messages (type 0) are refused unless this is set. */
   commands: boolean;
   /** MAX_SPA_PACKET_AGE: |now − timestamp| above this is stale; undefined = aging off. */
@@ -64,13 +62,12 @@ export interface SpaAccessRules {
   expiresAt?: number;
 }
 
-/** Where a NAT grant forwards: a host behind the bastion, or (local NAT) a port on the bastion itself. */
+/** Where a NAT grant forwards: from a bastion port to a host behind the bastion. */
 export interface NatForward {
-  kind: 'forward' | 'local';
   /** The bastion port the client connects to (the message's proto/port). */
   listen: PortSpec;
-  /** IPv4 target; for local NAT, undefined (the bastion itself). */
-  host?: string;
+  /** IPv4 address of the host behind the bastion. */
+  host: string;
   port: number;
 }
 
@@ -207,17 +204,15 @@ function natFor(spa: DecodedSpa, rules: SpaAccessRules): { ok: true; nat: NatFor
   const listen = ports[0];
   // fwknopd forwards the first requested port; more than one cannot map onto one target port.
   if (!listen || ports.length !== 1) return refuse(rules, 'nat-not-allowed', 'a NAT request must name exactly one port');
-  const local = spa.messageType === MessageType.localNatAccess || spa.messageType === MessageType.clientTimeoutLocalNatAccess;
-  if (local) {
-    const to = { proto: listen.proto, port: target.port };
-    if (!hasPort(rules.localNatPorts, to)) return refuse(rules, 'nat-not-allowed', `local NAT to ${portText(to)} is not allowed`);
-    return { ok: true, nat: { kind: 'local', listen, port: target.port } };
+  // Local NAT (fwknop --nat-local) redirects to a port on the bastion; a door opens that port directly instead.
+  if (spa.messageType === MessageType.localNatAccess || spa.messageType === MessageType.clientTimeoutLocalNatAccess) {
+    return refuse(rules, 'nat-not-allowed', 'local NAT is not supported; open the port itself');
   }
   if (isIP(target.host) !== 4) return refuse(rules, 'nat-not-allowed', `NAT target ${target.host} is not an IPv4 address`);
   if (!rules.natTargets.some((t) => t.host === target.host && t.port === target.port)) {
     return refuse(rules, 'nat-not-allowed', `NAT target ${target.host}:${target.port} is not allowed`);
   }
-  return { ok: true, nat: { kind: 'forward', listen, host: target.host, port: target.port } };
+  return { ok: true, nat: { listen, host: target.host, port: target.port } };
 }
 
 function refuse(rules: SpaAccessRules, reason: SpaRefusalReason, detail: string): SpaRefusal {
