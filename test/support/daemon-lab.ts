@@ -77,12 +77,15 @@ export async function createDaemonLab(opts: { extraHosts?: number } = {}): Promi
   return dl;
 }
 
-/** A knockgate config for the lab: one door per entry, state in `dir`. */
-export function labConfig(dir: string, doors: string, extra = ''): string {
+/**
+ * A knockgate config for the lab: one door per entry, state in `dir`. Floods want `logLevel`
+ * "info", or every spoofed knock becomes a line the test process must hold.
+ */
+export function labConfig(dir: string, doors: string, extra = '', logLevel = 'debug'): string {
   return `[daemon]
 interfaces = ["eth0"]
 log_format = "json"
-log_level = "debug"
+log_level = "${logLevel}"
 state_dir = "${dir}"
 control_socket = "${join(dir, 'control.sock')}"
 ${extra}

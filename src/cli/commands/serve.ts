@@ -65,8 +65,14 @@ Examples:
         if (op === 'status') return daemon.status();
         throw new Error(`unknown request "${op}" (known: status)`);
       });
-      await daemon.start();
+      // The socket first: once the daemon logs "started", `knockgate status` must answer.
       await control.listen();
+      try {
+        await daemon.start();
+      } catch (err) {
+        await control.close();
+        throw err;
+      }
       if (config.daemon.pidFile) await writeFile(config.daemon.pidFile, `${process.pid}\n`);
 
       let reloading = Promise.resolve();
