@@ -13,6 +13,12 @@ export const DEFAULT_MAX_TRACKED_SOURCES = 65_536;
  * sits in the reserved pool, which only a flood that knows the sequence could fill.
  */
 const ADVANCED_POOL_SHARE = 0.25;
+/**
+ * A full pool evicts its oldest 1/1024 at once. Evicting one entry at a time walks past every
+ * hole earlier deletes left at the front of V8's insertion-ordered Map: 16 µs per spoofed source
+ * at the default bound, 0.5 µs in batches (measured), and most of the daemon's time in a flood.
+ */
+const EVICTION_BATCH_DIVISOR = 1_024;
 
 export type TrackerEvent =
   | { kind: 'stage'; door: string; src: string; stage: number; of: number; time: number }
@@ -168,14 +174,17 @@ export class KnockTracker {
     const isAdvanced = entry.attempts.some((a) => a.stage > 1);
     const pool = isAdvanced ? this.advanced : this.firstKnock;
     const bound = isAdvanced ? this.advancedBound : this.firstKnockBound;
-    if (pool.size >= bound) {
-      const oldest = pool.keys().next().value;
-      if (oldest !== undefined) {
-        pool.delete(oldest);
-        this.evicted += 1;
-      }
-    }
+    if (pool.size >= bound) this.evictOldest(pool, Math.max(1, Math.floor(bound / EVICTION_BATCH_DIVISOR)));
     pool.set(entry.src, entry);
+  }
+
+  private evictOldest(pool: Map<string, SourceEntry>, count: number): void {
+    let evicted = 0;
+    for (const src of pool.keys()) {
+      pool.delete(src);
+      if (++evicted === count) break;
+    }
+    this.evicted += evicted;
   }
 }
 
