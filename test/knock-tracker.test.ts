@@ -14,6 +14,7 @@ function door(name: string, seq: Array<[number, Proto]>, extra: Partial<KnockDoo
     tcpFlags: { set: 0, clear: 0 },
     targets: [],
     mode: 'knockd',
+    tolerateRepeat: false,
     ...extra,
   };
 }
@@ -169,5 +170,50 @@ describe('KnockTracker bound', () => {
     expect(opened).toBe(0);
     expect(tracker.stats().tracked).toBe(bound - Math.floor(bound / 4));
     expect(tracker.stats().evicted).toBeGreaterThan(50_000 / 3 - bound);
+  });
+});
+
+describe('KnockTracker strict doors and repeats', () => {
+  const strict = { ...SSH, mode: 'strict' as const, tolerateRepeat: true };
+
+  it('an in-order port sweep opens a knockd-mode door but never a strict one (knockd T8)', () => {
+    const sweep = (tracker: KnockTracker) =>
+      feed(
+        tracker,
+        Array.from({ length: 2_500 }, (_, i) => 6_900 + i)
+          .flatMap((port) => (port === 8000 ? [pkt(C, port, 'tcp', port), pkt(C, port, 'udp', port)] : [pkt(C, port, 'tcp', port)])),
+      );
+    expect(opens(sweep(new KnockTracker([SSH])))).toHaveLength(1);
+    expect(opens(sweep(new KnockTracker([strict])))).toEqual([]);
+  });
+
+  it('a strict door resets on any other new connection from the knocking source', () => {
+    const events = feed(new KnockTracker([strict]), [pkt(C, 7000), pkt(C, 443), pkt(C, 8000, 'udp'), pkt(C, 9000)]);
+    expect(opens(events)).toEqual([]);
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'reset', reason: 'wrong-knock', stage: 1 }));
+  });
+
+  it('a strict door ignores packets from other sources and TCP packets whose flags the door does not watch', () => {
+    const flagged = { ...strict, tcpFlags: { set: TcpFlag.syn, clear: TcpFlag.ack } };
+    const events = feed(new KnockTracker([flagged]), [
+      pkt(C, 7000),
+      pkt('10.200.0.9', 443),
+      pkt(C, 22, 'tcp', 1, TcpFlag.ack),
+      pkt(C, 8000, 'udp', 2),
+      pkt(C, 9000, 'tcp', 3),
+    ]);
+    expect(opens(events)).toHaveLength(1);
+  });
+
+  it('tolerates a retransmitted copy of the previous knock where the door allows it, and knockd mode does not', () => {
+    const retransmitted = [pkt(C, 7000, 'tcp', 0), pkt(C, 7000, 'tcp', 1000), pkt(C, 8000, 'udp', 1001), pkt(C, 8000, 'udp', 1002), pkt(C, 9000, 'tcp', 1003)];
+    expect(opens(feed(new KnockTracker([strict]), retransmitted))).toHaveLength(1);
+    expect(opens(feed(new KnockTracker([{ ...SSH, tolerateRepeat: true }]), retransmitted))).toHaveLength(1);
+    expect(opens(feed(new KnockTracker([SSH]), retransmitted))).toEqual([]);
+  });
+
+  it('a repeat of an older knock still resets a tolerant door', () => {
+    const events = feed(new KnockTracker([strict]), [pkt(C, 7000), pkt(C, 8000, 'udp'), pkt(C, 7000), pkt(C, 9000)]);
+    expect(opens(events)).toEqual([]);
   });
 });

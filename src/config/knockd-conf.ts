@@ -236,6 +236,7 @@ function resolve(file: string, global: Map<GlobalKey, Setting>, sections: DoorSe
       tcpFlags: tcpFlags ?? { set: 0, clear: 0 },
       targets: target === undefined ? [] : [target],
       mode: 'knockd',
+      tolerateRepeat: false,
     };
     // knockd 0.8 runs the IPv4 command for an IPv6 knock when no _6 command is given, and nothing
     // when the _6 command is given empty (verified: `start_command_6 =` runs nothing for ::1).

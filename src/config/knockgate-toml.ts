@@ -4,8 +4,9 @@ import { z } from 'zod';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
-import { absolutePath, boolean, integerIn, ipAddress, listOf, oneOf, stringMatching } from './config-values.js';
+import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
+import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
 import { DEFAULTS, type DoorConfig, type KnockgateConfig, type NftablesSettings } from './model.js';
 import { keyLocator, type KeyPath } from './toml-locate.js';
@@ -80,7 +81,8 @@ export function parseKnockgateToml(text: string, file: string): KnockgateConfig 
         seqTimeoutMs: d.seq_timeout,
         tcpFlags: d.tcp_flags,
         targets: d.target,
-        mode: 'knockd',
+        mode: d.mode,
+        tolerateRepeat: d.tolerate_repeat,
       } satisfies KnockDoor,
       action: { kind: 'gate', gate: d.gate, open: d.open, openForMs: d.open_for },
     }));
@@ -105,6 +107,7 @@ export function parseKnockgateToml(text: string, file: string): KnockgateConfig 
     },
     doors,
     nftables,
+    ...(valid.guard && { guard: resolveGuard(valid.guard, lineOf) }),
   };
   const problems = crossCheck(config).map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
@@ -131,6 +134,7 @@ function crossCheck(config: KnockgateConfig): { path: KeyPath; message: string }
   if (host?.family === 'inet' && host.table === config.nftables.table) {
     out.push({ path: ['nftables', 'host_chain'], message: `must name a chain outside knockgate's own table "${config.nftables.table}"` });
   }
+  if (config.guard) out.push(...crossCheckGuard(config.guard));
   return out;
 }
 
@@ -139,15 +143,6 @@ function portKey(p: PortSpec): string {
 }
 
 // ---- schema: zod checks the shape (tables, unknown keys, defaults); leaf parsers check values.
-
-function leaf<T>(parse: (v: unknown) => Parsed<T>) {
-  return z.unknown().transform((v, ctx): T => {
-    const r = v === undefined ? rejected<T>('is required here and missing') : parse(v);
-    if (r.ok) return r.value;
-    ctx.addIssue({ code: 'custom', message: r.error });
-    return z.NEVER;
-  });
-}
 
 function sequence(v: unknown): Parsed<KnockDoor['sequence']> {
   if (typeof v === 'string') return parseKnockSequence(v);
@@ -203,6 +198,8 @@ const doorSchema = z.strictObject({
   seq_timeout: leaf((v) => parseDurationWithin(v, MIN_SEQ_TIMEOUT_MS, MAX_SEQ_TIMEOUT_MS)).default(DEFAULTS.seqTimeoutMs),
   tcp_flags: leaf(tcpFlags).prefault(DEFAULT_TCP_FLAGS),
   target: leaf(listOf(ipAddress, (s) => s)).default([]),
+  mode: leaf(oneOf(['strict', 'knockd'] as const)).default('strict'),
+  tolerate_repeat: leaf(boolean).default(true),
   open: leaf(listOf(portSpec, portKey, 1)),
   open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
   gate: leaf(oneOf(['nftables'] as const)).default('nftables'),
@@ -211,6 +208,7 @@ const doorSchema = z.strictObject({
 const configSchema = z.strictObject({
   daemon: daemonSchema.prefault({}),
   nftables: nftablesSchema.prefault({}),
+  guard: guardSchema.optional(),
   door: z
     .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), doorSchema)
     .optional(),
@@ -221,6 +219,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   daemon: Object.keys(daemonSchema.shape),
   nftables: Object.keys(nftablesSchema.shape),
   door: Object.keys(doorSchema.shape),
+  ...GUARD_KNOWN_KEYS,
 };
 
 // ---- zod issues → operator messages
@@ -228,7 +227,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
 function problemsOf(issue: z.core.$ZodIssue, lineOf: (path: KeyPath) => number | undefined): ConfigProblem[] {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
-    const known = KNOWN_KEYS[path[0] === undefined ? '' : String(path[0])] ?? [];
+    const known = KNOWN_KEYS[path.slice(0, 2).join('.')] ?? KNOWN_KEYS[path[0] === undefined ? '' : String(path[0])] ?? [];
     return issue.keys.map((key) => {
       const at = [...path, key];
       const hint = path.length === 0 && key === 'doors' ? ' (doors are [door.NAME] tables)' : '';

@@ -17,10 +17,13 @@ export interface TcpFlagRule {
 
 /**
  * How a door reacts to packets that are not the expected next knock.
- * - `knockd`: only packets to ports of some door count; a wrong one silently ends the attempt;
- *   a repeat of the previous knock also ends it (knockd 0.8 behaviour, kept for knockd.conf).
+ * - `knockd`: only packets to ports of some door count; a wrong one silently ends the attempt
+ *   (knockd 0.8 behaviour, kept for doors read from a knockd.conf). An in-order port sweep
+ *   therefore opens such a door (FIELD.md §1.9 T8).
+ * - `strict`: any other new connection or datagram from a knocking source to a watched address
+ *   ends the attempt, so a sweep never opens it. knockgate's own doors default to it.
  */
-export type SequenceMode = 'knockd';
+export type SequenceMode = 'knockd' | 'strict';
 
 export interface KnockDoor {
   name: string;
@@ -31,4 +34,9 @@ export interface KnockDoor {
   /** Destination addresses knocks must be sent to; empty = any local address of the interface. */
   targets: string[];
   mode: SequenceMode;
+  /**
+   * A copy of the previous knock (a retransmitted SYN, a doubled datagram) is ignored instead of
+   * ending the attempt. knockd ends it (FIELD.md §1.9 T4); knockgate's own doors tolerate it.
+   */
+  tolerateRepeat: boolean;
 }

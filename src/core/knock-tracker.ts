@@ -43,17 +43,20 @@ export interface TrackerStats {
 }
 
 /**
- * knockd's knock state machine (FIELD.md §1.5), pure: packets in, events out.
+ * The knock state machine (knockd's, FIELD.md §1.5, plus strict doors), pure: packets in,
+ * events out.
  *
  * Per source it keeps one attempt per door whose first knock it sent. A packet that is the next
- * knock advances the attempt; a TCP packet whose flags do not match the door is ignored; any
- * other packet to a knock port ends the attempt and is not itself taken as a new first knock.
- * Packets to ports no door uses are ignored. The sequence timeout runs from the first knock and
- * is checked when the source's next packet arrives and by `sweep`.
+ * knock advances the attempt; a TCP packet whose flags do not match the door is ignored; a copy
+ * of the previous knock is ignored where the door tolerates repeats; any other packet to a knock
+ * port ends the attempt and is not itself taken as a new first knock. Packets to other ports are
+ * ignored by knockd-mode doors and end the attempts of strict doors. The sequence timeout runs
+ * from the first knock and is checked when the source's next packet arrives and by `sweep`.
  */
 export class KnockTracker {
   private doors: KnockDoor[] = [];
   private knockPorts = new Set<string>();
+  private anyStrict = false;
   private readonly firstKnock = new Map<string, SourceEntry>();
   private readonly advanced = new Map<string, SourceEntry>();
   private readonly firstKnockBound: number;
@@ -71,6 +74,7 @@ export class KnockTracker {
   setDoors(doors: KnockDoor[]): void {
     this.doors = doors;
     this.knockPorts = new Set(doors.flatMap((d) => d.sequence.map(stepKey)));
+    this.anyStrict = doors.some((d) => d.mode === 'strict');
     this.firstKnock.clear();
     this.advanced.clear();
   }
@@ -80,13 +84,22 @@ export class KnockTracker {
    * doors without explicit targets).
    */
   observe(packet: KnockPacket, isLocal: (dst: string) => boolean): TrackerEvent[] {
-    if (!this.knockPorts.has(stepKey({ proto: packet.proto, port: packet.dstPort }))) return [];
+    const toKnockPort = this.knockPorts.has(stepKey({ proto: packet.proto, port: packet.dstPort }));
+    if (!toKnockPort && !this.anyStrict) return [];
     const events: TrackerEvent[] = [];
     const entry = this.lookup(packet.src);
+    if (!toKnockPort) {
+      // Only strict doors care, and only about sources with a knock in progress.
+      if (!entry) return [];
+      this.expire(entry, packet.time, events);
+      this.advance(entry, packet, isLocal, events, false);
+      this.file(entry);
+      return events;
+    }
     if (entry) {
       this.expire(entry, packet.time, events);
       if (entry.attempts.length > 0) {
-        this.advance(entry, packet, isLocal, events);
+        this.advance(entry, packet, isLocal, events, true);
         this.file(entry);
         return events;
       }
@@ -128,11 +141,16 @@ export class KnockTracker {
     if (attempts.length > 0) this.file({ src: packet.src, attempts });
   }
 
-  private advance(entry: SourceEntry, packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[]): void {
+  /** `toKnockPort`: knockd only sees ports of some door's sequence, so others never reset its doors. */
+  private advance(entry: SourceEntry, packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[], toKnockPort: boolean): void {
     const remaining: Attempt[] = [];
     for (const attempt of entry.attempts) {
       const { door } = attempt;
-      if (!addressedTo(door, packet, isLocal) || !flagsMatch(door, packet)) {
+      if (!addressedTo(door, packet, isLocal) || !flagsMatch(door, packet) || (door.mode === 'knockd' && !toKnockPort)) {
+        remaining.push(attempt);
+        continue;
+      }
+      if (door.tolerateRepeat && matchesStep(door.sequence[attempt.stage - 1]!, packet)) {
         remaining.push(attempt);
         continue;
       }

@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.js';
 import { PcapSensor } from '../sensors/pcap.js';
 import { FileGrantStore } from '../store/file-grant-store.js';
-import { knockPorts, type DaemonParts } from './daemon.js';
+import { hasStrictDoor, knockPorts, type DaemonParts } from './daemon.js';
 
 /** Interfaces to capture on: the configured ones, or every non-loopback interface that is up. */
 export function captureInterfaces(config: KnockgateConfig): string[] {
@@ -23,7 +23,7 @@ export function captureInterfaces(config: KnockgateConfig): string[] {
 export async function buildParts(config: KnockgateConfig, logger: Logger): Promise<DaemonParts> {
   const interfaces = captureInterfaces(config);
   if (interfaces.length === 0) throw new Error('no interface to capture on: none is up besides loopback; name one with --interface or daemon.interfaces');
-  const sensor = new PcapSensor({ interfaces, ports: knockPorts(config.doors), logger });
+  const sensor = new PcapSensor({ interfaces, ports: knockPorts(config.doors), newConnections: hasStrictDoor(config.doors), logger });
   const commandDoors = new Map<string, KnockdCommandAction>();
   const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger });
   const commandGate = new KnockdCommandGate({ doors: commandDoors, store, logger });

@@ -22,7 +22,7 @@ const SWEEP_INTERVAL_MS = 1_000;
 
 /** The adapters a daemon runs with; built from config by the serve command, or by a test. */
 export interface DaemonParts {
-  sensor: Sensor & { setPorts?(ports: PortSpec[]): void };
+  sensor: Sensor & { setPorts?(ports: PortSpec[], newConnections?: boolean): void };
   /** The gate for each door kind: knockgate doors → nftables; knockd doors → their commands. */
   gateFor(door: DoorConfig): Gate;
   /** Every gate, for install/reconcile/uninstall. */
@@ -96,7 +96,7 @@ export class Daemon {
     this.applyDoors(next);
     this.parts.reconfigure?.(next);
     for (const gate of this.parts.gates()) await gate.install();
-    this.parts.sensor.setPorts?.(knockPorts(next.doors));
+    this.parts.sensor.setPorts?.(knockPorts(next.doors), hasStrictDoor(next.doors));
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
   }
 
@@ -137,11 +137,17 @@ export class Daemon {
   private report(event: TrackerEvent): void {
     const where = { door: event.door, src: event.src };
     switch (event.kind) {
+      // knockd logs every stage; here stages and the end of a lone first knock are debug lines. A
+      // random-source flood makes one of each per spoofed packet, and at info they cost the hot
+      // path a write each and drown the log. Opens, and resets past the first knock, stay at info.
       case 'stage':
-        this.log.info({ ...where, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
+        this.log.debug({ ...where, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
         return;
       case 'reset':
-        this.log.info({ ...where, stage: event.stage, outcome: 'reset', reason: event.reason }, `${event.src}: ${event.door}: ${event.reason === 'timeout' ? 'sequence timeout' : 'wrong knock'} (stage ${event.stage})`);
+        this.log[event.stage > 1 ? 'info' : 'debug'](
+          { ...where, stage: event.stage, outcome: 'reset', reason: event.reason },
+          `${event.src}: ${event.door}: ${event.reason === 'timeout' ? 'sequence timeout' : 'wrong knock'} (stage ${event.stage})`,
+        );
         return;
       case 'open':
         this.open(event.door, event.src, event.family, event.time);
@@ -199,6 +205,11 @@ export class Daemon {
     this.doors = new Map(config.doors.map((d) => [d.knock.name, d]));
     this.tracker.setDoors(config.doors.map((d) => d.knock));
   }
+}
+
+/** Strict doors need the sensor to report every new connection, not only knocks. */
+export function hasStrictDoor(doors: DoorConfig[]): boolean {
+  return doors.some((d) => d.knock.mode === 'strict');
 }
 
 /** The ports the sensor must watch: every knock of every door. */

@@ -22,7 +22,16 @@ export interface CaptureFilterOptions {
    * Ethernet links.
    */
   stationAddress?: string;
+  /**
+   * Also pass every new TCP connection (SYN without ACK) and every UDP datagram, whatever the
+   * port: strict doors must see a knocking source's other attempts to fail its sequence.
+   * Established traffic (ACK set) still stays in the kernel.
+   */
+  newConnections?: boolean;
 }
+
+/** SYN without ACK over IPv4, and over IPv6 without extension headers (TCP flags at 40 + 13). */
+const NEW_CONNECTIONS = '(tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn) or (ip6 and ip6[6] == 6 and ip6[53] & 0x12 == 0x02) or udp';
 
 export function captureFilter(ports: PortSpec[], opts: CaptureFilterOptions = {}): string {
   for (const { port } of ports) {
@@ -33,6 +42,7 @@ export function captureFilter(ports: PortSpec[], opts: CaptureFilterOptions = {}
     const list = [...new Set(ports.filter((p) => p.proto === proto).map((p) => p.port))].sort((a, b) => a - b);
     if (list.length > 0) clauses.push(`${proto} dst port (${list.join(' or ')})`);
   }
+  if (opts.newConnections) clauses.push(NEW_CONNECTIONS);
   if (clauses.length === 0) return MATCH_NOTHING;
   const portFilter = `(${clauses.join(' or ')} or ${IPV6_EXTENSION_HEADERS})`;
   if (opts.stationAddress === undefined) return portFilter;

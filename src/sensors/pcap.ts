@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { decodeFrame, linkTypeNumber } from '../core/frame-decoder.js';
-import type { KnockPacket, PortSpec } from '../core/packet.js';
+import { TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
 import type { Logger } from '../log/logger.js';
 import { captureFilter } from './capture-filter.js';
 import { ethernetAddress, interfaceExists } from './interfaces.js';
@@ -42,6 +42,8 @@ export class SensorError extends Error {
 export interface PcapSensorOptions {
   interfaces: string[];
   ports: PortSpec[];
+  /** Also report every new TCP connection and UDP datagram (strict doors need them). */
+  newConnections?: boolean;
   logger?: Logger;
   /** Kernel capture buffer per interface, in bytes. */
   bufferBytes?: number;
@@ -79,6 +81,7 @@ export class PcapSensor implements Sensor {
   private readonly interfaces: string[];
   private ports: PortSpec[];
   private watched: Set<string>;
+  private newConnections: boolean;
   private readonly logger: Logger | undefined;
   private readonly bufferBytes: number;
   private readonly clock: () => number;
@@ -96,6 +99,7 @@ export class PcapSensor implements Sensor {
     this.interfaces = [...new Set(opts.interfaces)];
     this.ports = [...opts.ports];
     this.watched = watchedKeys(this.ports);
+    this.newConnections = opts.newConnections ?? false;
     this.logger = opts.logger;
     this.bufferBytes = bufferBytes;
     this.clock = opts.clock ?? Date.now;
@@ -115,14 +119,23 @@ export class PcapSensor implements Sensor {
    * had queued but not yet delivered are dropped with it); a filter that fails to open leaves
    * the old one running and throws.
    */
-  setPorts(ports: PortSpec[]): void {
+  setPorts(ports: PortSpec[], newConnections = this.newConnections): void {
     captureFilter(ports);
     if (!this.running) {
       this.ports = [...ports];
       this.watched = watchedKeys(this.ports);
+      this.newConnections = newConnections;
       return;
     }
-    const next = this.openAll(ports);
+    const previous = this.newConnections;
+    this.newConnections = newConnections;
+    let next: Capture[];
+    try {
+      next = this.openAll(ports);
+    } catch (e) {
+      this.newConnections = previous;
+      throw e;
+    }
     const old = this.captures;
     this.captures = next;
     this.ports = [...ports];
@@ -158,7 +171,7 @@ export class PcapSensor implements Sensor {
       throw new SensorError(iface, 'no such interface', 'check the name with `ip link` in this network namespace');
     }
     const station = ethernetAddress(iface);
-    const filter = captureFilter(ports, station === undefined ? {} : { stationAddress: station });
+    const filter = captureFilter(ports, { newConnections: this.newConnections, ...(station === undefined ? {} : { stationAddress: station }) });
     const { Cap } = require('cap') as { Cap: new () => CapHandle };
     // A fresh Cap per open: cap's close() leaves a flag set that makes a reopened handle close itself.
     const handle = new Cap();
@@ -199,7 +212,7 @@ export class PcapSensor implements Sensor {
       return;
     }
     const decoded = result.packet;
-    if (!this.watched.has(`${decoded.proto}/${decoded.dstPort}`)) {
+    if (!this.watched.has(`${decoded.proto}/${decoded.dstPort}`) && !(this.newConnections && isNewConnection(decoded))) {
       this.counters.ignored++;
       return;
     }
@@ -213,6 +226,10 @@ export class PcapSensor implements Sensor {
       this.logger?.error({ sensor: this.name, iface: capture.iface, err: e }, 'packet handler threw');
     }
   }
+}
+
+function isNewConnection(p: KnockPacket): boolean {
+  return p.proto === 'udp' || (p.tcpFlags & (TcpFlag.syn | TcpFlag.ack)) === TcpFlag.syn;
 }
 
 function watchedKeys(ports: PortSpec[]): Set<string> {
