@@ -1,7 +1,18 @@
 /** Parsers for single config values, shared by the config readers; each returns the value or a message. */
 
 import { isIP, SocketAddress } from 'node:net';
+import { z } from 'zod';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
+
+/** A zod schema for one value checked by a leaf parser: zod checks the shape, leaf parsers the values. */
+export function leaf<T>(parse: (v: unknown) => Parsed<T>) {
+  return z.unknown().transform((v, ctx): T => {
+    const r = v === undefined ? rejected<T>('is required here and missing') : parse(v);
+    if (r.ok) return r.value;
+    ctx.addIssue({ code: 'custom', message: r.error });
+    return z.NEVER;
+  });
+}
 
 /** Bound of every list setting (interfaces, targets, opened ports): each item is a capture handle, a filter term or an nft element per grant. */
 export const MAX_LIST_ITEMS = 64;

@@ -1,6 +1,7 @@
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import type { LogFormat } from '../log/logger.js';
+import type { GuardSettings } from './guard-config.js';
 
 /**
  * The validated, resolved configuration every part of the daemon consumes. Both config readers
@@ -14,6 +15,8 @@ export interface KnockgateConfig {
   nftables: NftablesSettings;
   /** Settings of the iptables gate; absent when the config source has none (the defaults apply). */
   iptables?: IptablesSettings;
+  /** The port-hijack guard; absent = the daemon does not poll it. */
+  guard?: GuardSettings;
 }
 
 export interface DaemonSettings {

@@ -1,0 +1,186 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { PortSpec, Proto } from '../core/packet.js';
+import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
+import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, stringMatching } from './config-values.js';
+import { parseDurationWithin } from './duration.js';
+import { parsePortSpec } from './knock-syntax.js';
+import type { KeyPath } from './toml-locate.js';
+
+/** The `[guard]` section: what must listen where, who must own it, and which neighbours to watch. */
+
+/** Who must own a listening socket; every given field must match, an absent one is not checked. */
+export interface OwnerSpec {
+  /** systemd unit, matched against the units in the owner's cgroup path (`sshd.service`). */
+  unit?: string;
+  /** cgroup v2 path; the owner's cgroup is this one or below it (`/system.slice/sshd.service`). */
+  cgroup?: string;
+  /** Executable path as /proc/<pid>/exe shows it. */
+  exe?: string;
+  /** The socket's uid (the creator's), as /proc/net shows it. */
+  uid?: number;
+}
+
+export interface PortExpectation {
+  /** The table name, `[guard.expect.NAME]`. */
+  name: string;
+  proto: Proto;
+  port: number;
+  /** Only this local address; absent = the port on every address and both families. */
+  address?: string;
+  owner: OwnerSpec;
+  /** `missing` is reported when nobody listens. */
+  mustListen: boolean;
+  /** Deliver the port's new input only to sockets of the owner's cgroup (nftables `socket cgroupv2`). */
+  enforce: boolean;
+}
+
+export interface GuardSettings {
+  pollIntervalMs: number;
+  /** Report listeners on ports no expectation declares. */
+  reportUnexpected: boolean;
+  /** Run on every change of a finding (appeared or cleared). */
+  alert?: { argv: [string, ...string[]]; timeoutMs: number };
+  expectations: PortExpectation[];
+  arp: ArpWatchSettings;
+}
+
+export interface ArpWatchSettings {
+  /** Watch this namespace's IPv4 default gateway(s). */
+  gateway: boolean;
+  /** Other IPv4 neighbours whose MAC must not change. */
+  neighbours: string[];
+  /** Interfaces on which ARP is captured; empty = the daemon's capture interfaces. */
+  interfaces: string[];
+}
+
+/** Below this the /proc scan itself (tens of ms on a busy host) becomes the load. */
+export const MIN_POLL_INTERVAL_MS = 200;
+export const MAX_POLL_INTERVAL_MS = 3_600_000;
+export const DEFAULT_POLL_INTERVAL_MS = 1_000;
+export const DEFAULT_ALERT_TIMEOUT_MS = 10_000;
+export const MIN_ALERT_TIMEOUT_MS = 100;
+/** An alert that needs longer is stuck; it is killed so alerts cannot pile up. */
+export const MAX_ALERT_TIMEOUT_MS = 300_000;
+/** Each expectation is a check per scan and possibly an nft rule; a bastion declares a handful. */
+export const MAX_EXPECTATIONS = 256;
+/** An alert command's argv: program and its arguments. */
+export const MAX_ALERT_ARGS = 64;
+
+const EXPECT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+// Units and cgroup components go into nft rule text inside quotes: no quotes, spaces or backslashes.
+const UNIT = /^[A-Za-z0-9_@.:-]{1,200}\.(service|socket|scope)$/;
+const CGROUP_PATH = /^(\/[A-Za-z0-9_@.:-]{1,255}){1,32}$/;
+const MAX_ARG_CHARS = 4_096;
+
+function cgroupPath(v: unknown): Parsed<string> {
+  const r = stringMatching(CGROUP_PATH, 'a cgroup v2 path like "/system.slice/sshd.service" (letters, digits, _ @ . : -)')(v);
+  if (r.ok && r.value.split('/').some((p) => p === '.' || p === '..')) return rejected(`"${r.value}" must not contain . or .. components`);
+  return r;
+}
+
+function tcpOrUdpPort(v: unknown): Parsed<PortSpec> {
+  if (typeof v === 'number' && Number.isInteger(v)) return parsePortSpec(String(v));
+  return typeof v === 'string' ? parsePortSpec(v) : rejected(`expected "PORT/tcp" or "PORT/udp", got ${describeValue(v)}`);
+}
+
+function argv(v: unknown): Parsed<[string, ...string[]]> {
+  if (!Array.isArray(v) || v.length === 0) return rejected(`expected a list like ["/usr/local/bin/page-oncall", "--team", "ops"], got ${describeValue(v)}`);
+  if (v.length > MAX_ALERT_ARGS) return rejected(`at most ${MAX_ALERT_ARGS} arguments, got ${v.length}`);
+  for (const [i, arg] of v.entries()) {
+    if (typeof arg !== 'string' || arg.length > MAX_ARG_CHARS || arg.includes('\0')) return rejected(`argument ${i + 1}: expected a string without NUL, got ${describeValue(arg)}`);
+  }
+  const program = absolutePath(v[0]);
+  if (!program.ok) return rejected(`the program: ${program.error}`);
+  return parsed(v as [string, ...string[]]);
+}
+
+function ipv4(v: unknown): Parsed<string> {
+  const r = ipAddress(v);
+  return r.ok && isIP(r.value) !== 4 ? rejected(`"${r.value}" is IPv6; the ARP watch covers IPv4 neighbours`) : r;
+}
+
+const expectSchema = z.strictObject({
+  port: leaf(tcpOrUdpPort),
+  address: leaf(ipAddress).optional(),
+  unit: leaf(stringMatching(UNIT, 'a systemd unit name like "ssh.service"')).optional(),
+  cgroup: leaf(cgroupPath).optional(),
+  exe: leaf(absolutePath).optional(),
+  uid: leaf(integerIn(0, 4_294_967_294)).optional(),
+  must_listen: leaf(boolean).default(true),
+  enforce: leaf(boolean).default(false),
+});
+
+const arpSchema = z.strictObject({
+  gateway: leaf(boolean).default(true),
+  neighbours: leaf(listOf(ipv4, (s) => s)).default([]),
+  interfaces: leaf(listOf(stringMatching(/^[^\s/:]{1,15}$/, 'an interface name'), (s) => s)).default([]),
+});
+
+export const guardSchema = z.strictObject({
+  poll_interval: leaf((v) => parseDurationWithin(v, MIN_POLL_INTERVAL_MS, MAX_POLL_INTERVAL_MS)).default(DEFAULT_POLL_INTERVAL_MS),
+  report_unexpected: leaf(boolean).default(false),
+  alert_command: leaf(argv).optional(),
+  alert_timeout: leaf((v) => parseDurationWithin(v, MIN_ALERT_TIMEOUT_MS, MAX_ALERT_TIMEOUT_MS)).default(DEFAULT_ALERT_TIMEOUT_MS),
+  arp: arpSchema.prefault({}),
+  expect: z.record(z.string().regex(EXPECT_NAME, { error: 'an expectation name is 1..64 letters, digits, _ . or -' }), expectSchema).optional(),
+});
+
+/** Keys each guard table knows, for "unknown setting" messages. */
+export const GUARD_KNOWN_KEYS: Record<string, readonly string[]> = {
+  guard: Object.keys(guardSchema.shape),
+  'guard.arp': Object.keys(arpSchema.shape),
+  'guard.expect': Object.keys(expectSchema.shape),
+};
+
+/** The resolved settings; `lineOf` orders expectations as the file does. */
+export function resolveGuard(valid: z.output<typeof guardSchema>, lineOf: (path: KeyPath) => number | undefined): GuardSettings {
+  const expectations = Object.entries(valid.expect ?? {})
+    .map(([name, e]) => ({ name, e, line: lineOf(['guard', 'expect', name]) ?? 0 }))
+    .sort((a, b) => a.line - b.line)
+    .map(({ name, e }): PortExpectation => {
+      const owner: OwnerSpec = {};
+      if (e.unit !== undefined) owner.unit = e.unit;
+      if (e.cgroup !== undefined) owner.cgroup = e.cgroup;
+      if (e.exe !== undefined) owner.exe = e.exe;
+      if (e.uid !== undefined) owner.uid = e.uid;
+      return {
+        name,
+        proto: e.port.proto,
+        port: e.port.port,
+        ...(e.address !== undefined && { address: e.address }),
+        owner,
+        mustListen: e.must_listen,
+        enforce: e.enforce,
+      };
+    });
+  return {
+    pollIntervalMs: valid.poll_interval,
+    reportUnexpected: valid.report_unexpected,
+    ...(valid.alert_command && { alert: { argv: valid.alert_command, timeoutMs: valid.alert_timeout } }),
+    expectations,
+    arp: { gateway: valid.arp.gateway, neighbours: valid.arp.neighbours, interfaces: valid.arp.interfaces },
+  };
+}
+
+/** Rules that span guard settings, checked once each setting is valid on its own. */
+export function crossCheckGuard(guard: GuardSettings): { path: KeyPath; message: string }[] {
+  const out: { path: KeyPath; message: string }[] = [];
+  if (guard.expectations.length > MAX_EXPECTATIONS) out.push({ path: ['guard', 'expect'], message: `at most ${MAX_EXPECTATIONS} expectations, got ${guard.expectations.length}` });
+  const seen = new Map<string, string>();
+  for (const e of guard.expectations) {
+    if (e.enforce && e.owner.cgroup === undefined && e.owner.unit === undefined) {
+      out.push({ path: ['guard', 'expect', e.name, 'enforce'], message: 'enforcement delivers input to one cgroup: give cgroup or unit' });
+    }
+    const key = `${e.port}/${e.proto}@${e.address ?? '*'}`;
+    const other = seen.get(key);
+    if (other !== undefined) out.push({ path: ['guard', 'expect', e.name, 'port'], message: `${key} is already declared by [guard.expect.${other}]` });
+    seen.set(key, e.name);
+  }
+  return out;
+}
+
+/** The cgroup enforcement delivers to: the configured one, or where systemd puts a system unit. */
+export function enforcedCgroup(owner: OwnerSpec): string | undefined {
+  return owner.cgroup ?? (owner.unit === undefined ? undefined : `/system.slice/${owner.unit}`);
+}
