@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
+import { registerKeygen } from './commands/keygen.js';
 import { registerKnock } from './commands/knock.js';
 import { registerLab } from './commands/lab.js';
 import { registerServe } from './commands/serve.js';
+import { registerSpa } from './commands/spa.js';
 import { registerStatus } from './commands/status.js';
 
 const program = new Command();
@@ -23,12 +25,16 @@ Getting started:
   knockgate serve --config knockgate.toml     # run the daemon
   knockgate serve --knockd-conf /etc/knockd.conf   # run an existing knockd.conf as it is
   knockgate knock bastion.example 7000 8000:udp 9000   # knock from a client
+  knockgate keygen                            # SPA keys plus fwknoprc / access.conf / door snippets
+  knockgate spa -n bastion                    # send SPA from a client, as fwknop -n bastion
   knockgate status                            # live grants and their time left
 `,
   );
 registerServe(program);
 registerCheck(program);
 registerKnock(program);
+registerSpa(program);
+registerKeygen(program);
 registerStatus(program);
 registerLab(program);
 

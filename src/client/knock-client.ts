@@ -1,8 +1,8 @@
 import { createSocket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Family, PortSpec, Proto } from '../core/packet.js';
+import { AddressError, resolveAddress, type ResolvedAddress } from './resolve-address.js';
 
 /** One hit as it leaves: what `knock -v` prints as `hitting tcp 10.200.0.1:7000`. */
 export interface KnockHit {
@@ -41,19 +41,13 @@ export async function knock(host: string, steps: readonly PortSpec[], opts: Knoc
   }
 }
 
-async function resolve(host: string, port: number, family: Family | undefined): Promise<{ address: string; family: Family }> {
-  let found: { address: string; family: number };
+async function resolve(host: string, port: number, family: Family | undefined): Promise<ResolvedAddress> {
   try {
-    found = await lookup(host, { family: family ?? 0 });
+    return await resolveAddress(host, family);
   } catch (e) {
-    const inFamily = family === undefined ? '' : ` as an IPv${family} address`;
-    throw new KnockError(`cannot resolve "${host}"${inFamily} for port ${port}: ${(e as Error).message}`);
+    if (e instanceof AddressError) throw new KnockError(`${e.message} (for port ${port})`);
+    throw e;
   }
-  // lookup() hands an address literal back as it is, whatever family was asked for.
-  if (family !== undefined && found.family !== family) {
-    throw new KnockError(`"${host}" is an IPv${found.family} address, but IPv${family} was asked for (-${family})`);
-  }
-  return { address: found.address, family: found.family === 6 ? 6 : 4 };
 }
 
 /**

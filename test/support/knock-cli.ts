@@ -1,20 +1,7 @@
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { LabHost } from '../../src/lab/netns.js';
+import { buildCommandCli, type CliResult } from './command-cli.js';
 
-const execFileAsync = promisify(execFile);
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const FIXTURE = join(REPO, 'test/fixtures/knock-cli.mjs');
-
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CliResult } from './command-cli.js';
 
 export interface KnockCli {
   /** Run `knockgate knock ARGS` inside the host's namespace; never throws on a non-zero exit. */
@@ -23,42 +10,8 @@ export interface KnockCli {
   dispose(): Promise<void>;
 }
 
-/**
- * Compile the knock command (and only what it imports) into a private directory under dist/, so
- * test files running in parallel, or another engineer's `npm run build`, never rewrite the files
- * this one is loading.
- */
+/** The knock command in a private build (see buildCommandCli). */
 export async function buildKnockCli(): Promise<KnockCli> {
-  const out = join(REPO, 'dist', `.test-knock-${randomBytes(4).toString('hex')}`);
-  await mkdir(out, { recursive: true });
-  const tsconfig = {
-    extends: '../../tsconfig.build.json',
-    compilerOptions: { rootDir: '../../src', outDir: '.', sourceMap: false },
-    files: ['../../src/cli/commands/knock.ts'],
-    include: [],
-  };
-  await writeFile(join(out, 'tsconfig.json'), JSON.stringify(tsconfig));
-  try {
-    await execFileAsync(join(REPO, 'node_modules/.bin/tsc'), ['-p', join(out, 'tsconfig.json')], { cwd: REPO, timeout: 60_000 });
-  } catch (e) {
-    await rm(out, { recursive: true, force: true });
-    const err = e as { stdout?: string; message: string };
-    throw new Error(`building the knock command failed: ${err.stdout || err.message}`);
-  }
-  return {
-    async run(host, args, timeoutMs = 20_000) {
-      try {
-        const { stdout, stderr } = await execFileAsync('ip', ['netns', 'exec', host.ns, process.execPath, FIXTURE, 'knock', ...args], {
-          env: { ...process.env, KNOCKGATE_DIST: out },
-          timeout: timeoutMs,
-        });
-        return { code: 0, stdout, stderr };
-      } catch (e) {
-        const err = e as { code?: number | string; stdout?: string; stderr?: string };
-        if (typeof err.code !== 'number') throw e;
-        return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-      }
-    },
-    dispose: () => rm(out, { recursive: true, force: true }),
-  };
+  const cli = await buildCommandCli('knock');
+  return { run: (host, args, timeoutMs) => cli.run(host, args, { timeoutMs }), dispose: cli.dispose };
 }

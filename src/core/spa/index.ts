@@ -15,6 +15,7 @@
  * - `decodeSpa(packet, keys)`, `encodeSpa(fields, keys, context)`: one-shot forms.
  * - `spaReplayDigest(packet)`: fwknopd's replay-cache key, b64(SHA-256(packet as received)); needs
  *   no key, so the replay store can be asked before any cryptography.
+ * - `generateSpaKeys(hmacType)`: fresh keys sized as `fwknop --key-gen` makes them.
  * - `spaPacketFromHttpRequest(request)`, `httpRequestForSpaPacket(packet, host)`: the HTTP form.
  * - `SpaError.kind`: too-short, too-long, bad-prefix, bad-base64, bad-hmac, decrypt-failed,
  *   bad-digest, bad-field, bad-key, bad-http, unsupported. Messages never contain secrets.
@@ -32,3 +33,4 @@ export { ENCRYPTION_MODES, type EncryptionMode, type SpaKeys, type SpaKeyMateria
 export type { SpaCipher } from './rijndael-cipher.js';
 export { spaReplayDigest } from './spa-hmac.js';
 export { spaPacketFromHttpRequest, httpRequestForSpaPacket } from './http-transport.js';
+export { generateSpaKeys, GENERATED_KEY_BYTES, GENERATED_HMAC_KEY_BYTES, type GeneratedSpaKeys } from './key-generation.js';

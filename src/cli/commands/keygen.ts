@@ -1,0 +1,82 @@
+import { Command, type ErrorOptions } from 'commander';
+import { keySnippets } from '../../client/key-snippets.js';
+import { DIGEST_TYPES, generateSpaKeys, isDigestType, SpaError } from '../../core/spa/index.js';
+import { parseSpaRequest } from '../../core/spa/access-request.js';
+
+const EXIT_USAGE = 2;
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+class KeygenCommand extends Command {
+  override error(message: string, options?: ErrorOptions): never {
+    const fromCommander = options?.code === undefined || options.code.startsWith('commander.');
+    return super.error(message, { ...options, exitCode: fromCommander ? EXIT_USAGE : options?.exitCode });
+  }
+}
+
+interface KeygenFlags {
+  hmacDigestType: string;
+  name: string;
+  destination: string;
+  access: string;
+  json?: boolean;
+}
+
+const EXAMPLES = `
+Keys come from the system's random source, sized as fwknop --key-gen makes them (a 32-byte
+encryption key; an HMAC key of 64 bytes for sha256, 128 for sha384/sha512). The same two keys go
+to both ends: the client's ~/.fwknoprc (or knockgate spa -n NAME), and the server's fwknopd
+access.conf or knockgate door. Keep both files mode 0600.
+
+Examples:
+  $ knockgate keygen
+  $ knockgate keygen --name bastion -D bastion.example.com -A tcp/22
+  $ knockgate keygen --hmac-digest-type sha512 --json | jq -r .key_base64
+`;
+
+/** `knockgate keygen`: fresh SPA keys and the snippets that use them. */
+export function registerKeygen(program: Command): void {
+  const command = new KeygenCommand('keygen');
+  command.copyInheritedSettings(program);
+  command
+    .description('print fresh SPA keys (as fwknop --key-gen) and ready-to-paste client and server snippets')
+    .option('--hmac-digest-type <type>', `HMAC type: ${DIGEST_TYPES.join(', ')}`, 'sha256')
+    .option('--name <name>', 'stanza and door name in the snippets', 'bastion')
+    .option('-D, --destination <host>', 'server name for the ~/.fwknoprc stanza', 'bastion.example.com')
+    .option('-A, --access <list>', 'what the snippets open, fwknop form', 'tcp/22')
+    .option('--json', 'print one JSON object instead of text')
+    .addHelpText('after', EXAMPLES)
+    .action((flags: KeygenFlags) => {
+      const usage = (message: string): never => command.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'knockgate.badArgument' });
+      const hmacType = flags.hmacDigestType.toLowerCase();
+      if (!isDigestType(hmacType)) return usage(`bad --hmac-digest-type "${flags.hmacDigestType}": expected one of ${DIGEST_TYPES.join(', ')}`);
+      if (!NAME.test(flags.name)) return usage(`bad --name "${flags.name}": 1..64 letters, digits, _ . or -`);
+      if (!/^[A-Za-z0-9.:-]{1,253}$/.test(flags.destination)) return usage(`bad -D/--destination "${flags.destination}": expected a host name or address`);
+      try {
+        parseSpaRequest(`0.0.0.0,${flags.access}`, false);
+      } catch (e) {
+        if (e instanceof SpaError) return usage(`bad -A/--access "${flags.access}": ${e.message}`);
+        throw e;
+      }
+      const keys = generateSpaKeys(hmacType);
+      const snippets = keySnippets(keys, { name: flags.name, server: flags.destination, access: flags.access });
+      if (flags.json) {
+        const out = { key_base64: keys.keyBase64, hmac_key_base64: keys.hmacKeyBase64, hmac_digest_type: keys.hmacType, fwknoprc: snippets.fwknoprc, access_conf: snippets.accessConf, knockgate_door: snippets.knockgateDoor };
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        [
+          `KEY_BASE64: ${keys.keyBase64}`,
+          `HMAC_KEY_BASE64: ${keys.hmacKeyBase64}`,
+          '',
+          `# Client: ~/.fwknoprc (use with: knockgate spa -n ${flags.name}, or fwknop -n ${flags.name})`,
+          snippets.fwknoprc,
+          '# Server: fwknopd /etc/fwknop/access.conf (or knockgate serve --fwknop-access FILE)',
+          snippets.accessConf,
+          '# Server: knockgate.toml',
+          snippets.knockgateDoor,
+        ].join('\n'),
+      );
+    });
+  program.addCommand(command);
+}
