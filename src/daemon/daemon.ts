@@ -137,14 +137,14 @@ export class Daemon {
   private report(event: TrackerEvent): void {
     const where = { door: event.door, src: event.src };
     switch (event.kind) {
-      // knockd logs every stage; here stages and the end of a lone first knock are debug lines. A
-      // random-source flood makes one of each per spoofed packet, and at info they cost the hot
-      // path a write each and drown the log. Opens, and resets past the first knock, stay at info.
       case 'stage':
-        this.log.debug({ ...where, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
+        this.log[this.progressLevel(event.door, false)](
+          { ...where, stage: `${event.stage}/${event.of}`, outcome: 'stage' },
+          `${event.src}: ${event.door}: Stage ${event.stage}`,
+        );
         return;
       case 'reset':
-        this.log[event.stage > 1 ? 'info' : 'debug'](
+        this.log[this.progressLevel(event.door, event.stage > 1)](
           { ...where, stage: event.stage, outcome: 'reset', reason: event.reason },
           `${event.src}: ${event.door}: ${event.reason === 'timeout' ? 'sequence timeout' : 'wrong knock'} (stage ${event.stage})`,
         );
@@ -152,6 +152,16 @@ export class Daemon {
       case 'open':
         this.open(event.door, event.src, event.family, event.time);
     }
+  }
+
+  /**
+   * knockd logs every stage, and doors read from a knockd.conf do too. knockgate's own doors log
+   * stages, and the end of an attempt that never got past its first knock, at debug: a
+   * random-source flood makes one of each per spoofed packet, and at info they cost the hot path
+   * a write each and drown the log. Opens, and resets past the first knock, stay at info.
+   */
+  private progressLevel(doorName: string, pastFirstKnock: boolean): 'info' | 'debug' {
+    return pastFirstKnock || this.doors.get(doorName)?.action.kind === 'knockd-command' ? 'info' : 'debug';
   }
 
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
