@@ -18,6 +18,8 @@ export interface RunOptions {
   timeoutMs: number;
   /** The child's whole environment; the daemon's own when absent. */
   env?: NodeJS.ProcessEnv;
+  /** Written to the child's stdin, which is then closed; without it stdin reads end-of-file at once. */
+  input?: string;
 }
 
 export interface CommandResult {
@@ -56,10 +58,13 @@ export function runCommand(spec: CommandSpec, opts: RunOptions): Promise<Command
   const text = describeCommand(spec);
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
       env: opts.env ?? process.env,
     });
+    // A child that exits without reading its input must not crash the daemon with EPIPE.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
     const stdout = new BoundedText();
     const stderr = new BoundedText();
     child.stdout.on('data', (chunk: Buffer) => stdout.add(chunk));

@@ -1,0 +1,244 @@
+import type { IptablesSettings } from '../config/model.js';
+import type { Grant } from '../core/grant.js';
+import type { Family, PortSpec } from '../core/packet.js';
+import type { Logger } from '../log/logger.js';
+import { CommandPool } from './command-pool.js';
+import { GateError, type Gate, type GateEntry } from './gate.js';
+import {
+  GATE_NAME,
+  MAX_GRANT_RULES,
+  changeBatch,
+  chainNames,
+  closeBatch,
+  countInputJumps,
+  installBatch,
+  lastSecondOf,
+  msLeft,
+  parseGrantRules,
+  removeBatch,
+  ruleKey,
+  type GrantRule,
+} from './iptables-rules.js';
+import { CommandSpawnError, describeCommand, runCommand } from './shell-command.js';
+
+/** An iptables command waiting longer than this for the xtables lock or the kernel is stuck. */
+export const IPTABLES_TIME_LIMIT_MS = 10_000;
+/**
+ * Batches waiting for their turn (they run one at a time, so that each sees the chain the previous
+ * one left). Past this a grant is refused; revokes and stops are always queued, since closing must
+ * not be lost, and their number is bounded by the grants that exist.
+ */
+export const MAX_QUEUED_BATCHES = 1_024;
+
+const FAMILIES = [4, 6] as const;
+
+export interface IptablesGateOptions {
+  settings: IptablesSettings;
+  protectedPorts: PortSpec[];
+  logger?: Logger;
+  now?: () => number;
+  /** Argv put before every iptables program, e.g. `['ip', 'netns', 'exec', NS]`. */
+  commandPrefix?: string[];
+  /** Grant rules per family (default MAX_GRANT_RULES). */
+  maxGrantRules?: number;
+  commandTimeoutMs?: number;
+}
+
+/**
+ * The gate for hosts still on iptables (legacy or nft back-end, for IPv4 and IPv6): knockgate's own
+ * chain, jumped to once from the top of INPUT, returns established traffic, accepts NEW connections
+ * from granted sources through the grant chain and drops the rest to protected ports. A grant is one
+ * rule per port whose `time` match ends it in the kernel (see iptables-rules.ts), so ports close on
+ * time even when knockgate is not running. Every change is one atomic `iptables-restore --noflush`.
+ */
+export class IptablesGate implements Gate {
+  readonly name = GATE_NAME;
+  private readonly settings: IptablesSettings;
+  private protectedPorts: PortSpec[];
+  private readonly logger: Logger | undefined;
+  private readonly now: () => number;
+  private readonly prefix: string[];
+  private readonly maxGrantRules: number;
+  private readonly timeLimitMs: number;
+  private readonly serial = new CommandPool(1, MAX_QUEUED_BATCHES);
+  /** The grant rules in the kernel as far as this process knows, per family; read from it when absent. */
+  private readonly known = new Map<Family, Map<string, GrantRule>>();
+
+  constructor(opts: IptablesGateOptions) {
+    chainNames(opts.settings.chain);
+    this.settings = opts.settings;
+    this.protectedPorts = [...opts.protectedPorts];
+    this.logger = opts.logger;
+    this.now = opts.now ?? Date.now;
+    this.prefix = opts.commandPrefix ?? [];
+    this.maxGrantRules = opts.maxGrantRules ?? MAX_GRANT_RULES;
+    this.timeLimitMs = opts.commandTimeoutMs ?? IPTABLES_TIME_LIMIT_MS;
+  }
+
+  /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
+  setProtectedPorts(ports: PortSpec[]): void {
+    this.protectedPorts = [...ports];
+  }
+
+  install(): Promise<void> {
+    return this.serially(false, async () => {
+      for (const family of FAMILIES) {
+        const inputJumps = countInputJumps(await this.listChain(family, 'INPUT'), this.settings.chain);
+        const grants = [...(await this.load(family)).values()].filter((r) => msLeft(r, this.now()) > 0);
+        await this.restore(family, installBatch({ chain: this.settings.chain, protectedPorts: this.protectedPorts, grants, inputJumps }));
+        this.known.set(family, byKey(grants));
+      }
+      this.logger?.info({ chain: this.settings.chain, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`) }, 'iptables gate installed');
+    });
+  }
+
+  grant(g: Grant): Promise<void> {
+    const lastSecond = lastSecondOf(g.expiresAt, this.now());
+    const rules = g.ports.map((p): GrantRule => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, lastSecond }));
+    if (rules.length === 0) return Promise.resolve();
+    return this.serially(false, () => this.change(g.family, rules, new Set(rules.map(ruleKey)), g));
+  }
+
+  revoke(g: Grant): Promise<void> {
+    if (g.ports.length === 0) return Promise.resolve();
+    const keys = new Set(g.ports.map((p) => ruleKey({ src: g.src, proto: p.proto, port: p.port })));
+    return this.serially(true, () => this.change(g.family, [], keys, g));
+  }
+
+  async list(): Promise<GateEntry[]> {
+    const now = this.now();
+    const entries: GateEntry[] = [];
+    for (const family of FAMILIES) {
+      for (const r of await this.readGrants(family)) {
+        const left = msLeft(r, now);
+        if (left > 0) entries.push({ src: r.src, proto: r.proto, port: r.port, expiresInMs: left });
+      }
+    }
+    return entries;
+  }
+
+  async reconcile(live: Grant[], now: number): Promise<Grant[]> {
+    const stillLive = live.filter((g) => g.expiresAt > now);
+    await this.serially(true, async () => {
+      for (const family of FAMILIES) this.known.delete(family);
+    });
+    const present = new Set((await this.list()).map(ruleKey));
+    for (const g of stillLive) {
+      if (g.ports.some((p) => !present.has(ruleKey({ src: g.src, proto: p.proto, port: p.port })))) {
+        this.logger?.info({ door: g.door, src: g.src }, 're-adding live grant missing from iptables');
+        await this.grant(g);
+      }
+    }
+    // Rules past their datestop no longer match; take them out so the chain stays short.
+    await this.serially(true, async () => {
+      for (const family of FAMILIES) await this.change(family, [], new Set());
+    });
+    return stillLive;
+  }
+
+  uninstall(): Promise<void> {
+    return this.serially(true, async () => {
+      for (const family of FAMILIES) {
+        switch (this.settings.onStop) {
+          case 'keep':
+            break;
+          case 'close':
+            await this.restore(family, closeBatch(this.settings.chain));
+            break;
+          case 'remove':
+            await this.restore(family, removeBatch(this.settings.chain, countInputJumps(await this.listChain(family, 'INPUT'), this.settings.chain)));
+            break;
+        }
+        this.known.delete(family);
+      }
+      this.logger?.info({ chain: this.settings.chain, onStop: this.settings.onStop }, 'iptables gate uninstalled');
+    });
+  }
+
+  /**
+   * Adds `add` and deletes the rules keyed `drop` plus every rule already past its datestop. If the
+   * chain no longer holds what this process remembers (someone flushed it), rereads and retries once.
+   */
+  private async change(family: Family, add: GrantRule[], drop: Set<string>, g?: Grant): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const known = await this.load(family);
+      const now = this.now();
+      const del = [...known.values()].filter((r) => drop.has(ruleKey(r)) || msLeft(r, now) <= 0);
+      if (add.length === 0 && del.length === 0) return;
+      const after = known.size - del.length + add.length;
+      if (add.length > 0 && after > this.maxGrantRules) {
+        throw new GateError(`iptables chain ${chainNames(this.settings.chain).grants} (IPv${family}) is full (${this.maxGrantRules} rules); ${g?.src} was not let in`, this.name);
+      }
+      try {
+        await this.restore(family, changeBatch(this.settings.chain, add, del));
+      } catch (e) {
+        if (attempt === 0 && e instanceof GateError && /Bad rule|does a matching rule exist|No chain/i.test(e.stderr ?? '')) {
+          this.logger?.warn({ family, chain: this.settings.chain }, 'iptables grant chain changed behind knockgate; rereading it');
+          this.known.delete(family);
+          continue;
+        }
+        throw e;
+      }
+      for (const r of del) known.delete(ruleKey(r));
+      for (const r of add) known.set(ruleKey(r), r);
+      return;
+    }
+  }
+
+  private async load(family: Family): Promise<Map<string, GrantRule>> {
+    let known = this.known.get(family);
+    if (!known) {
+      known = byKey(await this.readGrants(family));
+      this.known.set(family, known);
+    }
+    return known;
+  }
+
+  /** Grant rules in the kernel; an absent chain holds none. */
+  private async readGrants(family: Family): Promise<GrantRule[]> {
+    const { grants } = chainNames(this.settings.chain);
+    try {
+      return parseGrantRules(await this.listChain(family, grants), this.settings.chain, family);
+    } catch (e) {
+      if (e instanceof GateError && /No chain|does not exist|incompatible, use .nft. tool/i.test(e.stderr ?? '')) return [];
+      throw e;
+    }
+  }
+
+  private listChain(family: Family, chain: string): Promise<string> {
+    return this.exec([this.program(family), '-w', '-S', chain]);
+  }
+
+  private restore(family: Family, batch: string): Promise<string> {
+    return this.exec([`${this.program(family)}-restore`, '-w', '--noflush'], batch);
+  }
+
+  private program(family: Family): string {
+    return family === 4 ? this.settings.iptables : this.settings.ip6tables;
+  }
+
+  private async exec(args: string[], input?: string): Promise<string> {
+    const argv = [...this.prefix, ...args] as [string, ...string[]];
+    const command = input === undefined ? describeCommand({ argv }) : `${describeCommand({ argv })} <<EOF\n${input}EOF`;
+    let result;
+    try {
+      result = await runCommand({ argv }, { timeoutMs: this.timeLimitMs, ...(input !== undefined ? { input } : {}) });
+    } catch (e) {
+      if (e instanceof CommandSpawnError) throw new GateError(e.message, this.name, command);
+      throw e;
+    }
+    if (result.timedOut) throw new GateError(`${args[0]} killed after ${this.timeLimitMs} ms`, this.name, command, result.stderr);
+    if (result.code !== 0) throw new GateError(`${args[0]} failed (${result.code ?? result.signal}): ${result.stderr.trim().split('\n')[0] ?? ''}`, this.name, command, result.stderr);
+    return result.stdout;
+  }
+
+  private serially<T>(closing: boolean, job: () => Promise<T>): Promise<T> {
+    const run = this.serial.trySubmit(job, { pastQueueBound: closing });
+    if (!run) return Promise.reject(new GateError(`iptables batch queue full (${MAX_QUEUED_BATCHES} waiting); grant refused`, this.name));
+    return run;
+  }
+}
+
+function byKey(rules: GrantRule[]): Map<string, GrantRule> {
+  return new Map(rules.map((r) => [ruleKey(r), r]));
+}
