@@ -45,7 +45,7 @@ async function resolve(host: string, port: number, family: Family | undefined): 
   try {
     return await resolveAddress(host, family);
   } catch (e) {
-    if (e instanceof AddressError) throw new KnockError(`${e.message} (for port ${port})`);
+    if (e instanceof AddressError) throw new KnockError(`knocking on port ${port}: ${e.message}`);
     throw e;
   }
 }

@@ -7,11 +7,10 @@ import type { Family } from '../../core/packet.js';
 const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
 
-/** Every error commander itself reports while parsing (missing HOST, unknown option) is a usage error. */
+/** Everything reported through the command is a usage error: commander's own (missing HOST, unknown option) and ours (a bad port). */
 class KnockCommand extends Command {
   override error(message: string, options?: ErrorOptions): never {
-    const fromCommander = options?.code === undefined || options.code.startsWith('commander.');
-    return super.error(message, { ...options, exitCode: fromCommander ? EXIT_USAGE : options?.exitCode });
+    return super.error(message, { ...options, exitCode: EXIT_USAGE });
   }
 }
 
@@ -67,7 +66,7 @@ export function registerKnock(program: Command): void {
       try {
         request = readRequest(ports, flags);
       } catch (e) {
-        if (e instanceof KnockArgumentError) command.error(`error: ${e.message}`, { exitCode: EXIT_USAGE, code: 'knockgate.badArgument' });
+        if (e instanceof KnockArgumentError) command.error(`error: ${e.message}`, { code: 'knockgate.badArgument' });
         throw e;
       }
       for (const warning of request.warnings) process.stderr.write(`warning: ${warning}\n`);
@@ -75,8 +74,10 @@ export function registerKnock(program: Command): void {
       try {
         await knock(host, request.steps, { delayMs: request.delayMs, family: request.family, onHit });
       } catch (e) {
-        if (e instanceof KnockError) command.error(`error: ${e.message}`, { exitCode: EXIT_FAILED, code: 'knockgate.knockFailed' });
-        throw e;
+        // Not a usage error, so no usage hint: the command line was fine, the network or the name was not.
+        if (!(e instanceof KnockError)) throw e;
+        process.stderr.write(`error: ${e.message}\n`);
+        process.exitCode = EXIT_FAILED;
       }
     });
   program.addCommand(command);
