@@ -7,6 +7,7 @@ import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type 
 import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
+import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
 import { DEFAULTS, type DoorConfig, type KnockgateConfig, type NftablesSettings } from './model.js';
 import { keyLocator, type KeyPath } from './toml-locate.js';
@@ -53,7 +54,7 @@ export async function readKnockgateToml(file: string): Promise<KnockgateConfig> 
 }
 
 /** Validates knockgate TOML text; `file` is only used in messages and in `source`. */
-export function parseKnockgateToml(text: string, file: string): KnockgateConfig {
+export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsElsewhere?: boolean } = {}): KnockgateConfig {
   if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
     throw new ConfigError(file, [{ message: `a config file is at most ${MAX_CONFIG_BYTES} bytes` }]);
   }
@@ -109,15 +110,19 @@ export function parseKnockgateToml(text: string, file: string): KnockgateConfig 
     nftables,
     ...(valid.guard && { guard: resolveGuard(valid.guard, lineOf) }),
   };
-  const problems = crossCheck(config).map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
+  const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
+  if (spa.spa) config.spa = spa.spa;
+  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
 }
 
 /** Rules that span settings, checked once every setting is valid on its own. */
-function crossCheck(config: KnockgateConfig): { path: KeyPath; message: string }[] {
+function crossCheck(config: KnockgateConfig, spaDoorsElsewhere: boolean): { path: KeyPath; message: string }[] {
   const out: { path: KeyPath; message: string }[] = [];
-  if (config.doors.length === 0) out.push({ path: [], message: 'no door is configured; add a [door.NAME] table' });
+  if (config.doors.length === 0 && !config.spa?.doors.length && !spaDoorsElsewhere) {
+    out.push({ path: [], message: 'no door is configured; add a [door.NAME] or [spa_door.NAME] table' });
+  }
   if (config.doors.length > MAX_DOORS) out.push({ path: ['door'], message: `at most ${MAX_DOORS} doors, got ${config.doors.length}` });
   const opened = new Set(config.doors.flatMap((d) => (d.action.kind === 'gate' ? d.action.open.map(portKey) : [])));
   for (const d of config.doors) {
@@ -209,6 +214,10 @@ const configSchema = z.strictObject({
   daemon: daemonSchema.prefault({}),
   nftables: nftablesSchema.prefault({}),
   guard: guardSchema.optional(),
+  spa: spaSettingsSchema.optional(),
+  spa_door: z
+    .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), spaDoorSchema)
+    .optional(),
   door: z
     .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), doorSchema)
     .optional(),
@@ -219,6 +228,8 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   daemon: Object.keys(daemonSchema.shape),
   nftables: Object.keys(nftablesSchema.shape),
   door: Object.keys(doorSchema.shape),
+  spa: Object.keys(spaSettingsSchema.shape),
+  spa_door: Object.keys(spaDoorSchema.shape),
   ...GUARD_KNOWN_KEYS,
 };
 
@@ -238,7 +249,7 @@ function problemsOf(issue: z.core.$ZodIssue, lineOf: (path: KeyPath) => number |
   if (issue.code === 'invalid_key') message = `invalid door name: ${issue.issues[0]?.message ?? issue.message}`;
   if (issue.code === 'invalid_type') {
     const expected = issue.expected === 'object' || issue.expected === 'record' ? 'a table' : issue.expected;
-    message = path.length === 2 && path[0] === 'door' ? `expected a table [door.${String(path[1])}], got ${describeValue(issue.input)}` : `expected ${expected}, got ${describeValue(issue.input)}`;
+    message = path.length === 2 && (path[0] === 'door' || path[0] === 'spa_door') ? `expected a table [${String(path[0])}.${String(path[1])}], got ${describeValue(issue.input)}` : `expected ${expected}, got ${describeValue(issue.input)}`;
   }
   return [{ line: lineOf(path), field: fieldName(path), message }];
 }

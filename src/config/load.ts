@@ -1,11 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from './config-error.js';
+import { withFwknopSpa, type FwknopSources } from './fwknop-load.js';
 import { parseKnockdConf } from './knockd-conf.js';
 import { MAX_CONFIG_BYTES, parseKnockgateToml } from './knockgate-toml.js';
 import type { KnockgateConfig } from './model.js';
 
-/** Where the configuration comes from: a knockgate TOML file or a knockd.conf, at most one of them. */
-export interface ConfigSources {
+/** Where the configuration comes from: a knockgate TOML file or a knockd.conf, at most one of them, plus fwknop's files. */
+export interface ConfigSources extends FwknopSources {
   config?: string | undefined;
   knockdConf?: string | undefined;
 }
@@ -23,12 +24,19 @@ open_for = "30s"
 
 /** Reads and validates the configuration; throws ConfigError naming file, line and field of every problem. */
 export async function loadConfig(sources: ConfigSources): Promise<KnockgateConfig> {
+  return withFwknopSpa(await loadBase(sources), sources, readConfigText);
+}
+
+async function loadBase(sources: ConfigSources): Promise<KnockgateConfig> {
   const { config, knockdConf } = sources;
+  const spaDoorsElsewhere = sources.fwknopAccess !== undefined;
   if (config !== undefined && knockdConf !== undefined) {
     throw new ConfigError(config, [{ message: `given together with --knockd-conf ${knockdConf}; use one config file, either knockgate TOML or knockd.conf` }]);
   }
   if (knockdConf !== undefined) return parseKnockdConf(await readConfigText(knockdConf), knockdConf);
-  if (config !== undefined) return parseToml(await readConfigText(config), config);
+  if (config !== undefined) return parseToml(await readConfigText(config), config, spaDoorsElsewhere);
+  // An access.conf alone brings its own doors; the default knock door would open a second way in.
+  if (spaDoorsElsewhere) return { ...parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME), doors: [] };
   return parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME);
 }
 
@@ -36,9 +44,9 @@ export async function loadConfig(sources: ConfigSources): Promise<KnockgateConfi
 const KNOCKD_OPTIONS_HEADER = /^[ \t]*\[options\][ \t]*$/m;
 
 /** A knockd.conf given as TOML fails on its first line without "="; one pointer helps more. */
-function parseToml(text: string, file: string): KnockgateConfig {
+function parseToml(text: string, file: string, spaDoorsElsewhere: boolean): KnockgateConfig {
   try {
-    return parseKnockgateToml(text, file);
+    return parseKnockgateToml(text, file, { spaDoorsElsewhere });
   } catch (err) {
     if (!(err instanceof ConfigError) || !KNOCKD_OPTIONS_HEADER.test(text)) throw err;
     throw new ConfigError(file, [{ message: 'has an [options] section: it looks like a knockd.conf, not knockgate TOML; check it with --knockd-conf instead' }, ...err.problems]);

@@ -2,6 +2,7 @@ import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import type { LogFormat } from '../log/logger.js';
 import type { GuardSettings } from './guard-config.js';
+import type { SpaConfig } from './spa-config.js';
 
 /**
  * The validated, resolved configuration every part of the daemon consumes. Both config readers
@@ -17,6 +18,8 @@ export interface KnockgateConfig {
   iptables?: IptablesSettings;
   /** The port-hijack guard; absent = the daemon does not poll it. */
   guard?: GuardSettings;
+  /** SPA doors and how packets reach them; absent = no SPA. */
+  spa?: SpaConfig;
 }
 
 export interface DaemonSettings {

@@ -1,0 +1,246 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { PortSpec } from '../core/packet.js';
+import { parseAddressRange, type AddressRange, type NatTarget, type SpaAccessRules } from '../core/spa-access.js';
+import { DIGEST_TYPES, ENCRYPTION_MODES, SpaCodec, SpaError, type SpaKeys } from '../core/spa/index.js';
+import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
+import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-values.js';
+import { parseDurationWithin } from './duration.js';
+import { parsePortSpec } from './knock-syntax.js';
+import type { KeyPath } from './toml-locate.js';
+
+/** fwknopd's SPA port (udp/62201), the default of every client. */
+export const DEFAULT_SPA_PORT = 62_201;
+/** fwknopd's MAX_SPA_PACKET_AGE: a timestamp more than this from the server clock is stale. */
+export const DEFAULT_MAX_PACKET_AGE_MS = 120_000;
+/** fwknop's FW_ACCESS_TIMEOUT and MAX_FW_TIMEOUT defaults. */
+export const DEFAULT_SPA_OPEN_FOR_MS = 30_000;
+export const DEFAULT_SPA_MAX_OPEN_FOR_MS = 300_000;
+/** A window shorter than this refuses honest clients over ordinary clock drift; longer than a day is no window. */
+export const MIN_PACKET_AGE_MS = 5_000;
+export const MAX_PACKET_AGE_MS = 86_400_000;
+/** fwknopd decodes client timeouts up to 65,536 s; a grant never lasts longer than this. */
+export const MAX_SPA_OPEN_FOR_MS = 65_536_000;
+/** A key file holds two short lines; anything larger is a wrong path. */
+export const MAX_KEY_FILE_BYTES = 4_096;
+/** SPA doors per config: each is one HMAC try per packet from a source it accepts. */
+export const MAX_SPA_DOORS = 64;
+
+/** How SPA packets reach the daemon, which digests it remembers, and its doors. */
+export interface SpaConfig {
+  /** The file the doors came from (knockgate TOML or an access.conf). */
+  source: string;
+  sensor: { kind: 'pcap'; port: number; interfaces: string[] } | { kind: 'udp'; port: number; bind?: string };
+  /** Default packet age window of the doors; undefined = aging off (fwknop ENABLE_SPA_PACKET_AGING N). */
+  maxPacketAgeMs: number | undefined;
+  replay: { kind: 'file'; path: string } | { kind: 'redis'; url: string } | { kind: 'memory' };
+  doors: SpaDoorConfig[];
+}
+
+export interface SpaDoorConfig {
+  keys: SpaKeys;
+  rules: SpaAccessRules;
+  gate: 'nftables';
+}
+
+/** The ports an SPA door's gate keeps closed until granted: what it may open and the NAT listen ports. */
+export function spaProtectedPorts(spa: SpaConfig | undefined): PortSpec[] {
+  return (spa?.doors ?? []).flatMap((d) => (d.rules.ports.mode === 'any' ? [] : d.rules.ports.open));
+}
+
+/** Every key a problem can point at, relative to the config root. */
+export interface SpaProblem {
+  path: KeyPath;
+  message: string;
+}
+
+// ---- knockgate TOML: [spa] and [spa_door.NAME]
+
+function addressRange(v: unknown): Parsed<AddressRange> {
+  const r = typeof v === 'string' ? parseAddressRange(v) : undefined;
+  return r ? parsed(r) : rejected(`expected an address or CIDR like "10.0.0.0/8" or "2001:db8::/32", got ${describeValue(v)}`);
+}
+
+function portSpec(v: unknown): Parsed<PortSpec> {
+  if (typeof v === 'number' && Number.isInteger(v)) return parsePortSpec(String(v));
+  return typeof v === 'string' ? parsePortSpec(v) : rejected(`expected "PORT/tcp" or "PORT/udp", got ${describeValue(v)}`);
+}
+
+function natTarget(v: unknown): Parsed<NatTarget> {
+  const m = typeof v === 'string' ? /^(\d+\.\d+\.\d+\.\d+):(\d{1,5})$/.exec(v) : null;
+  const port = Number(m?.[2]);
+  if (!m || parseAddressRange(m[1]!)?.family !== 4 || port < 1 || port > 65_535) {
+    return rejected(`expected an IPv4 host and port like "10.0.1.5:22", got ${describeValue(v)}`);
+  }
+  return parsed({ host: m[1]!, port });
+}
+
+const keyText = (v: unknown): Parsed<string> => (typeof v === 'string' && v !== '' ? parsed(v) : rejected(`expected a key string, got ${describeValue(v)}`));
+const rangeKey = (r: AddressRange) => `${r.address}/${r.prefix}`;
+const portKey = (p: PortSpec) => `${p.port}/${p.proto}`;
+const packetAge = (v: unknown) => (v === false ? parsed(undefined) : parseDurationWithin(v, MIN_PACKET_AGE_MS, MAX_PACKET_AGE_MS));
+const openFor = (v: unknown) => parseDurationWithin(v, 1_000, MAX_SPA_OPEN_FOR_MS);
+
+export const spaSettingsSchema = z.strictObject({
+  sensor: leaf(oneOf(['pcap', 'udp'] as const)).default('pcap'),
+  port: leaf(integerIn(1, 65_535)).default(DEFAULT_SPA_PORT),
+  bind: leaf(addressRange).optional(),
+  max_packet_age: leaf(packetAge).default(DEFAULT_MAX_PACKET_AGE_MS),
+  replay_store: leaf(oneOf(['file', 'redis'] as const)).default('file'),
+  replay_file: leaf(absolutePath).optional(),
+  redis_url: leaf(keyText).optional(),
+});
+
+export const spaDoorSchema = z.strictObject({
+  key_base64: leaf(keyText).optional(),
+  key: leaf(keyText).optional(),
+  hmac_key_base64: leaf(keyText).optional(),
+  hmac_key: leaf(keyText).optional(),
+  key_file: leaf(absolutePath).optional(),
+  hmac_digest_type: leaf(oneOf(DIGEST_TYPES)).default('sha256'),
+  encryption_mode: leaf(oneOf(ENCRYPTION_MODES)).default('cbc'),
+  sources: leaf(listOf(addressRange, rangeKey)).default([]),
+  destinations: leaf(listOf(addressRange, rangeKey)).default([]),
+  open: leaf(listOf(portSpec, portKey, 1)),
+  ports: leaf(oneOf(['subset', 'fixed'] as const)).default('subset'),
+  restrict: leaf(listOf(portSpec, portKey)).default([]),
+  open_for: leaf(openFor).default(DEFAULT_SPA_OPEN_FOR_MS),
+  max_open_for: leaf(openFor).default(DEFAULT_SPA_MAX_OPEN_FOR_MS),
+  require_source_address: leaf(boolean).default(false),
+  allow_ip: leaf(oneOf(['source', 'as-requested'] as const)).default('source'),
+  usernames: leaf(listOf(keyText, (s) => s)).default([]),
+  nat_targets: leaf(listOf(natTarget, (t) => `${t.host}:${t.port}`)).default([]),
+  commands: leaf(boolean).default(false),
+  max_packet_age: leaf(packetAge).optional(),
+  gate: leaf(oneOf(['nftables'] as const)).default('nftables'),
+});
+
+type SpaSettingsToml = z.output<typeof spaSettingsSchema>;
+type SpaDoorToml = z.output<typeof spaDoorSchema>;
+
+/**
+ * The SPA part of a knockgate TOML config, once zod has checked each value. Keys are read (key
+ * files) and checked here, so a bad key is a config error at load, not a refusal at the first packet.
+ */
+export function resolveSpaToml(
+  file: string,
+  settings: SpaSettingsToml | undefined,
+  doorTables: Record<string, SpaDoorToml> | undefined,
+  order: (name: string) => number,
+  stateDir: string,
+  interfaces: string[],
+): { spa?: SpaConfig; problems: SpaProblem[] } {
+  if (settings === undefined && doorTables === undefined) return { problems: [] };
+  const s = settings ?? spaSettingsSchema.parse({});
+  const problems: SpaProblem[] = [];
+  const doors: SpaDoorConfig[] = [];
+  const names = Object.keys(doorTables ?? {}).sort((a, b) => order(a) - order(b));
+  if (names.length > MAX_SPA_DOORS) problems.push({ path: ['spa_door'], message: `at most ${MAX_SPA_DOORS} SPA doors, got ${names.length}` });
+  for (const name of names) {
+    const d = doorTables![name]!;
+    const at = (key: string): KeyPath => ['spa_door', name, key];
+    const keys = doorKeys(d, at, problems);
+    if (d.max_open_for < d.open_for) problems.push({ path: at('max_open_for'), message: 'is shorter than open_for' });
+    if (!keys) continue;
+    doors.push({
+      keys,
+      gate: d.gate,
+      rules: {
+        door: name,
+        sources: d.sources,
+        destinations: d.destinations,
+        ports: { mode: d.ports, open: d.open },
+        restrictPorts: d.restrict,
+        accessTimeoutMs: d.open_for,
+        maxClientTimeoutMs: d.max_open_for,
+        requireSourceAddress: d.require_source_address,
+        allowIp: d.allow_ip,
+        usernames: d.usernames,
+        natTargets: d.nat_targets,
+        commands: d.commands,
+        maxPacketAgeMs: d.max_packet_age === undefined ? s.max_packet_age : d.max_packet_age,
+      },
+    });
+  }
+  if (s.replay_store === 'redis' && s.redis_url === undefined) problems.push({ path: ['spa', 'redis_url'], message: 'is required with replay_store = "redis"' });
+  if (s.sensor === 'udp' || s.bind === undefined) {
+    if (s.bind !== undefined && s.bind.prefix !== (s.bind.family === 4 ? 32 : 128)) problems.push({ path: ['spa', 'bind'], message: 'must be one address, not a range' });
+  } else problems.push({ path: ['spa', 'bind'], message: 'only applies to sensor = "udp"' });
+  const spa: SpaConfig = {
+    source: file,
+    sensor: s.sensor === 'udp' ? { kind: 'udp', port: s.port, ...(s.bind && { bind: s.bind.address }) } : { kind: 'pcap', port: s.port, interfaces },
+    maxPacketAgeMs: s.max_packet_age,
+    replay: s.replay_store === 'redis' ? { kind: 'redis', url: s.redis_url ?? '' } : { kind: 'file', path: s.replay_file ?? join(stateDir, 'spa-replay.journal') },
+    doors,
+  };
+  return { spa, problems };
+}
+
+function doorKeys(d: SpaDoorToml, at: (key: string) => KeyPath, problems: SpaProblem[]): SpaKeys | undefined {
+  let fromFile: { key?: string; hmacKey?: string } = {};
+  if (d.key_file !== undefined) {
+    const r = readKeyFile(d.key_file);
+    if (!r.ok) {
+      problems.push({ path: at('key_file'), message: r.error });
+      return undefined;
+    }
+    fromFile = r.value;
+  }
+  const encryption = d.key_base64 ?? fromFile.key;
+  const hmac = d.hmac_key_base64 ?? fromFile.hmacKey;
+  const given = [encryption !== undefined, d.key !== undefined].filter(Boolean).length;
+  if (given !== 1) {
+    problems.push({ path: at('key_base64'), message: given === 0 ? 'an SPA door needs a key: key_base64, key or key_file' : 'give one encryption key: key_base64 (or key_file) or key' });
+    return undefined;
+  }
+  if (hmac !== undefined && d.hmac_key !== undefined) {
+    problems.push({ path: at('hmac_key'), message: 'give one HMAC key: hmac_key_base64 (or key_file) or hmac_key' });
+    return undefined;
+  }
+  const keys: SpaKeys = {
+    encryptionKey: encryption !== undefined ? { base64: encryption } : { passphrase: d.key! },
+    ...(hmac !== undefined && { hmacKey: { base64: hmac } }),
+    ...(d.hmac_key !== undefined && { hmacKey: { passphrase: d.hmac_key } }),
+    hmacType: d.hmac_digest_type,
+    encryptionMode: d.encryption_mode,
+  };
+  const problem = keyProblem(keys);
+  if (problem) {
+    problems.push({ path: at(encryption !== undefined ? 'key_base64' : 'key'), message: problem });
+    return undefined;
+  }
+  return keys;
+}
+
+/** Why these keys cannot be used, or undefined: the codec's own checks, run once at load. */
+export function keyProblem(keys: SpaKeys): string | undefined {
+  try {
+    new SpaCodec(keys);
+    return undefined;
+  } catch (err) {
+    if (err instanceof SpaError) return err.message;
+    throw err;
+  }
+}
+
+/** A key file as `fwknop -K` / `knockgate keygen` writes it: `KEY_BASE64: …` and `HMAC_KEY_BASE64: …` lines. */
+export function readKeyFile(path: string): Parsed<{ key?: string; hmacKey?: string }> {
+  let text: string;
+  try {
+    const info = statSync(path);
+    if (!info.isFile() || info.size > MAX_KEY_FILE_BYTES) return rejected(`${path} is not a key file (a regular file under ${MAX_KEY_FILE_BYTES} bytes)`);
+    if ((info.mode & 0o077) !== 0) return rejected(`${path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return rejected(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const out: { key?: string; hmacKey?: string } = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*(KEY_BASE64|HMAC_KEY_BASE64)\s*[:=]?\s*(\S+)\s*$/.exec(line);
+    if (m?.[1] === 'KEY_BASE64') out.key = m[2]!;
+    else if (m?.[1] === 'HMAC_KEY_BASE64') out.hmacKey = m[2]!;
+  }
+  if (out.key === undefined) return rejected(`${path} has no KEY_BASE64 line`);
+  return parsed(out);
+}
