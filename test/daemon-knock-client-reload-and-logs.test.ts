@@ -3,7 +3,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeConnect } from '../src/lab/connect-probe.js';
 import { CLI } from '../src/lab/lab-demo.js';
-import type { LabHost } from '../src/lab/netns.js';
 import { createDaemonLab, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { waitFor } from './support/wait.js';
 
@@ -115,7 +114,7 @@ describe('daemon: knockd\'s knock client, SIGHUP reload, log formats', () => {
   it('reloads on SIGHUP: a changed and a new door work, a live grant survives, a broken file is reported and the old config keeps running', async () => {
     const { lab } = dl;
     const daemon = dl.daemon!;
-    const [kept, changed, added, afterBroken, oldSequence] = [lab.client, lab.others[2]!, lab.others[3]!, lab.others[0]!, lab.others[4]!] as LabHost[];
+    const [kept, changed, added, afterBroken, oldSequence] = [lab.client, lab.others[2]!, lab.others[3]!, lab.others[0]!, lab.others[4]!] as const;
     // `kept` holds a grant from the knockd client test above (25 s).
     expect((await dl.connect(kept)).connected).toBe(true);
 

@@ -35,9 +35,13 @@ export interface LabDemoOutput {
   write(line: string): void;
 }
 
-/** `knockgate serve ARGS` started in the lab's server namespace, ready once it logged that it started. */
-export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[]): Promise<ChildProcess> {
-  const daemon = lab.spawn(lab.server, process.execPath, [CLI, 'serve', ...serveArgs]);
+/**
+ * `knockgate serve ARGS` started in the lab's server namespace, ready once it logged that it
+ * started. `launcher` is an argv prefix it runs under (e.g. setpriv, to drop root).
+ */
+export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[], launcher: string[] = []): Promise<ChildProcess> {
+  const argv = [...launcher, process.execPath, CLI, 'serve', ...serveArgs];
+  const daemon = lab.spawn(lab.server, argv[0]!, argv.slice(1));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the daemon did not start within 15 s:\n${logLines.join('\n')}`)), 15_000);
     let buffered = '';

@@ -19,8 +19,8 @@ export interface DaemonLab {
   daemon?: ChildProcess;
   /** Write `text` as the config file and start `knockgate serve --config` on it. */
   serve(configText: string, extraArgs?: string[]): Promise<ChildProcess>;
-  /** Start `knockgate serve` with arbitrary arguments. */
-  serveWith(args: string[]): Promise<ChildProcess>;
+  /** Start `knockgate serve` with arbitrary arguments, under `launcher` (an argv prefix) if given. */
+  serveWith(args: string[], launcher?: string[]): Promise<ChildProcess>;
   /** `knockgate knock ARGS` run from a lab host. */
   knock(from: LabHost, args: string[]): Promise<string>;
   connect(from: LabHost, port?: number, timeoutS?: number): Promise<ConnectResult>;
@@ -54,8 +54,8 @@ export async function createDaemonLab(opts: { extraHosts?: number } = {}): Promi
       await writeFile(file, configText);
       return dl.serveWith(['--config', file, ...extraArgs]);
     },
-    async serveWith(args) {
-      dl.daemon = await startLabDaemon(lab, args, logLines);
+    async serveWith(args, launcher) {
+      dl.daemon = await startLabDaemon(lab, args, logLines, launcher);
       return dl.daemon;
     },
     knock: (from, args) => lab.exec(from, process.execPath, [CLI, 'knock', ...args]),
