@@ -84,16 +84,10 @@ const fail = (reason: DecodeFailure): Fail => ({ ok: false, reason });
 export function decodeFrame(linkType: string | number, frame: Uint8Array, time: number, iface: string): DecodeResult {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const ctx: Context = { frame, view, time, iface };
-  switch (linkTypeNumber(linkType)) {
-    case LinkType.EN10MB:
-      if (frame.length < 14) return fail('truncated-link');
-      return decodeEthertype(ctx, view.getUint16(12), 14);
-    case LinkType.LINUX_SLL:
-      if (frame.length < 16) return fail('truncated-link');
-      return decodeEthertype(ctx, view.getUint16(14), 16);
-    case LinkType.LINUX_SLL2:
-      if (frame.length < 20) return fail('truncated-link');
-      return decodeEthertype(ctx, view.getUint16(0), 20);
+  const link = linkTypeNumber(linkType);
+  const header = link === undefined ? undefined : ethertypeHeader(link, frame, view);
+  if (header !== undefined) return 'type' in header ? decodeEthertype(ctx, header.type, header.offset) : header;
+  switch (link) {
     case LinkType.RAW:
       if (frame.length < 1) return fail('truncated-link');
       return decodeByVersion(ctx, 0);
@@ -113,17 +107,76 @@ interface Context {
 }
 
 function decodeEthertype(ctx: Context, firstType: number, firstOffset: number): DecodeResult {
+  const inner = skipVlanTags(ctx.frame, ctx.view, firstType, firstOffset);
+  if (!('type' in inner)) return inner;
+  if (inner.type === ETHERTYPE_IPV4) return decodeIpv4(ctx, inner.offset);
+  if (inner.type === ETHERTYPE_IPV6) return decodeIpv6(ctx, inner.offset);
+  return fail('not-ip');
+}
+
+/** The ethertype and offset of what follows any 802.1Q/802.1ad tags. */
+function skipVlanTags(frame: Uint8Array, view: DataView, firstType: number, firstOffset: number): { type: number; offset: number } | Fail {
   let type = firstType;
   let offset = firstOffset;
   for (let tags = 0; VLAN_ETHERTYPES.has(type); tags++) {
     if (tags === MAX_VLAN_TAGS) return fail('too-many-vlan-tags');
-    if (ctx.frame.length < offset + 4) return fail('truncated-link');
-    type = ctx.view.getUint16(offset + 2);
+    if (frame.length < offset + 4) return fail('truncated-link');
+    type = view.getUint16(offset + 2);
     offset += 4;
   }
-  if (type === ETHERTYPE_IPV4) return decodeIpv4(ctx, offset);
-  if (type === ETHERTYPE_IPV6) return decodeIpv6(ctx, offset);
-  return fail('not-ip');
+  return { type, offset };
+}
+
+/** Where the ethertype sits on links that carry one (Ethernet, Linux cooked v1/v2); undefined on others. */
+function ethertypeHeader(link: number, frame: Uint8Array, view: DataView): { type: number; offset: number } | Fail | undefined {
+  const at = link === LinkType.EN10MB ? { field: 12, length: 14 } : link === LinkType.LINUX_SLL ? { field: 14, length: 16 } : link === LinkType.LINUX_SLL2 ? { field: 0, length: 20 } : undefined;
+  if (at === undefined) return undefined;
+  if (frame.length < at.length) return fail('truncated-link');
+  return { type: view.getUint16(at.field), offset: at.length };
+}
+
+/** An IPv4-over-Ethernet ARP message (RFC 826), as the ARP watch needs it. */
+export interface ArpPacket {
+  /** 1 request, 2 reply. */
+  op: number;
+  senderMac: string;
+  senderIp: string;
+  targetMac: string;
+  targetIp: string;
+}
+
+export type ArpDecodeResult = { ok: true; arp: ArpPacket } | { ok: false; reason: 'unsupported-link' | 'truncated-link' | 'too-many-vlan-tags' | 'not-arp' | 'truncated-arp' };
+
+const ETHERTYPE_ARP = 0x0806;
+const ARP_LENGTH = 28;
+
+/** Decodes one frame carrying ARP for IPv4 over Ethernet; never throws, whatever the bytes. */
+export function decodeArpFrame(linkType: string | number, frame: Uint8Array): ArpDecodeResult {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const link = linkTypeNumber(linkType);
+  const header = link === undefined ? undefined : ethertypeHeader(link, frame, view);
+  if (header === undefined) return { ok: false, reason: 'unsupported-link' };
+  const inner = 'type' in header ? skipVlanTags(frame, view, header.type, header.offset) : header;
+  if (!('type' in inner)) return { ok: false, reason: inner.reason as 'truncated-link' | 'too-many-vlan-tags' };
+  const at = inner.offset;
+  if (inner.type !== ETHERTYPE_ARP) return { ok: false, reason: 'not-arp' };
+  if (frame.length < at + ARP_LENGTH) return { ok: false, reason: 'truncated-arp' };
+  // Hardware Ethernet (1), protocol IPv4, 6-byte and 4-byte addresses: anything else is not IPv4 ARP.
+  if (view.getUint16(at) !== 1 || view.getUint16(at + 2) !== ETHERTYPE_IPV4 || frame[at + 4] !== 6 || frame[at + 5] !== 4) return { ok: false, reason: 'not-arp' };
+  return {
+    ok: true,
+    arp: {
+      op: view.getUint16(at + 6),
+      senderMac: macText(frame, at + 8),
+      senderIp: ipv4Text(frame, at + 14),
+      targetMac: macText(frame, at + 18),
+      targetIp: ipv4Text(frame, at + 24),
+    },
+  };
+}
+
+function macText(bytes: Uint8Array, at: number): string {
+  return Array.from(bytes.subarray(at, at + 6), (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 /** NULL is host byte order, LOOP network order; accept either so a foreign savefile reads too. */

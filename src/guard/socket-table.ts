@@ -1,0 +1,177 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { endianness } from 'node:os';
+import type { Family, Proto } from '../core/packet.js';
+import { parseProcNet, type ProcSocket } from './proc-net-sockets.js';
+import { cgroupV2Path, effectiveUid, executable, socketInode } from './proc-process.js';
+
+/**
+ * The listening sockets of this network namespace and the processes that hold them, read from
+ * /proc: /proc/net/{tcp,tcp6,udp,udp6} for the sockets, /proc/<pid>/fd for who holds which inode.
+ * A process that exits mid-scan or whose entries cannot be read only loses its details.
+ */
+
+/**
+ * Listening sockets kept per scan. A busy host has hundreds; 65,536 is room for a deliberate
+ * flood of listeners while bounding the scan at a few hundred milliseconds.
+ */
+export const MAX_SOCKETS_PER_SCAN = 65_536;
+/** Processes whose fds are read per scan (pid_max is 4,194,304; a host with more is not a bastion). */
+export const MAX_PROCESSES_PER_SCAN = 32_768;
+/** fd links read per scan: bounds the scan when one process holds a million descriptors. */
+export const MAX_FDS_PER_SCAN = 1_000_000;
+/** Processes reported per socket: a pre-fork server shares its listener with every worker. */
+export const MAX_OWNERS_PER_SOCKET = 64;
+
+/** A process that holds a listening socket, with what /proc lets us see of it. */
+export interface SocketOwner {
+  pid: number;
+  /** Short name (/proc/<pid>/comm). */
+  comm?: string;
+  euid?: number;
+  exe?: string;
+  /** The executable was replaced or removed after the process started. */
+  exeDeleted?: boolean;
+  /** cgroup v2 path, e.g. /system.slice/sshd.service. */
+  cgroup?: string;
+}
+
+export interface Listener extends ProcSocket {
+  /** Every visible process holding the socket (several after fork or fd passing); empty = owner not visible. */
+  owners: SocketOwner[];
+}
+
+export interface SocketTable {
+  listeners: Listener[];
+  /** A bound was reached: some sockets or owners are missing from this table. */
+  truncated: boolean;
+  processes: number;
+  /** Processes whose fds could not be read (another user's without root, hidepid=, gone mid-scan). */
+  unreadableProcesses: number;
+}
+
+export interface ReadSocketTableOptions {
+  /** /proc, or another procfs mount (a test fixture). */
+  procRoot?: string;
+  maxSockets?: number;
+  maxProcesses?: number;
+  maxFds?: number;
+}
+
+const SOURCES: Array<{ file: string; proto: Proto; family: Family }> = [
+  { file: 'tcp', proto: 'tcp', family: 4 },
+  { file: 'tcp6', proto: 'tcp', family: 6 },
+  { file: 'udp', proto: 'udp', family: 4 },
+  { file: 'udp6', proto: 'udp', family: 6 },
+];
+
+export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable {
+  const proc = opts.procRoot ?? '/proc';
+  const maxSockets = opts.maxSockets ?? MAX_SOCKETS_PER_SCAN;
+  const littleEndian = endianness() === 'LE';
+  let truncated = false;
+  const sockets: ProcSocket[] = [];
+  for (const { file, proto, family } of SOURCES) {
+    // A kernel without IPv6 has no tcp6/udp6: nothing listens there.
+    const text = readText(`${proc}/net/${file}`);
+    if (text === undefined) continue;
+    const parsed = parseProcNet(text, proto, family, maxSockets - sockets.length, littleEndian);
+    if (parsed.dropped > 0) truncated = true;
+    sockets.push(...parsed.sockets);
+  }
+  const holders = new Map<number, number[]>(sockets.map((s) => [s.inode, []]));
+  const scan = scanFds(proc, holders, opts.maxProcesses ?? MAX_PROCESSES_PER_SCAN, opts.maxFds ?? MAX_FDS_PER_SCAN);
+  truncated ||= scan.truncated;
+  const owners = new Map<number, SocketOwner>();
+  const listeners = sockets.map((s): Listener => {
+    const pids = holders.get(s.inode) ?? [];
+    if (pids.length > MAX_OWNERS_PER_SOCKET) truncated = true;
+    return {
+      ...s,
+      owners: pids.slice(0, MAX_OWNERS_PER_SOCKET).map((pid) => {
+        let owner = owners.get(pid);
+        if (!owner) owners.set(pid, (owner = readOwner(proc, pid)));
+        return owner;
+      }),
+    };
+  });
+  return { listeners, truncated, processes: scan.processes, unreadableProcesses: scan.unreadable };
+}
+
+/** Adds to `holders` (inode → pids) every pid with an fd on one of its inodes. */
+function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: number, maxFds: number) {
+  let processes = 0;
+  let unreadable = 0;
+  let fds = 0;
+  let truncated = false;
+  const pids = (readDir(proc) ?? []).filter((name) => /^\d+$/.test(name));
+  for (const name of pids) {
+    if (processes >= maxProcesses || fds >= maxFds) {
+      truncated = true;
+      break;
+    }
+    processes++;
+    const dir = `${proc}/${name}/fd`;
+    const entries = readDir(dir);
+    if (entries === undefined) {
+      unreadable++;
+      continue;
+    }
+    const pid = Number(name);
+    for (const fd of entries) {
+      if (++fds > maxFds) {
+        truncated = true;
+        break;
+      }
+      const inode = socketInode(readLink(`${dir}/${fd}`) ?? '');
+      const list = inode === undefined ? undefined : holders.get(inode);
+      // One process may hold the same socket on several fds (dup); it is one owner.
+      if (list && list.at(-1) !== pid) list.push(pid);
+    }
+  }
+  return { processes, unreadable, truncated };
+}
+
+function readOwner(proc: string, pid: number): SocketOwner {
+  const owner: SocketOwner = { pid };
+  const comm = readText(`${proc}/${pid}/comm`)?.trim();
+  if (comm) owner.comm = comm;
+  const status = readText(`${proc}/${pid}/status`);
+  const euid = status === undefined ? undefined : effectiveUid(status);
+  if (euid !== undefined) owner.euid = euid;
+  const exe = executable(readLink(`${proc}/${pid}/exe`) ?? '');
+  if (exe) {
+    owner.exe = exe.path;
+    if (exe.deleted) owner.exeDeleted = true;
+  }
+  const cgroupText = readText(`${proc}/${pid}/cgroup`);
+  const cgroup = cgroupText === undefined ? undefined : cgroupV2Path(cgroupText);
+  if (cgroup !== undefined) owner.cgroup = cgroup;
+  return owner;
+}
+
+// The scan is synchronous on purpose: thousands of tiny procfs reads cost far less as plain
+// syscalls than as promises, and procfs never blocks on a disk.
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function readDir(path: string): string[] | undefined {
+  try {
+    return readdirSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
