@@ -4,8 +4,10 @@ import { z } from 'zod';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
+import { AWS_KNOWN_KEYS, awsSchema, crossCheckAws, resolveAws } from './aws-config.js';
 import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
+import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
@@ -85,7 +87,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
         mode: d.mode,
         tolerateRepeat: d.tolerate_repeat,
       } satisfies KnockDoor,
-      action: { kind: 'gate', gate: d.gate, open: d.open, openForMs: d.open_for },
+      action: resolveDoorAction(d),
     }));
   const nftables: NftablesSettings = {
     table: valid.nftables.table,
@@ -108,11 +110,14 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
     },
     doors,
     nftables,
+    iptables: resolveIptables(valid.iptables),
     ...(valid.guard && { guard: resolveGuard(valid.guard, lineOf) }),
+    ...(valid.aws && { aws: resolveAws(valid.aws) }),
   };
   const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
   if (spa.spa) config.spa = spa.spa;
-  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
+  const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => crossCheckDoorGate(name, d));
+  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...crossCheckAws(config), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
 }
@@ -207,13 +212,16 @@ const doorSchema = z.strictObject({
   tolerate_repeat: leaf(boolean).default(true),
   open: leaf(listOf(portSpec, portKey, 1)),
   open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
-  gate: leaf(oneOf(['nftables'] as const)).default('nftables'),
+  ...doorGateKeys,
+  gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
 });
 
 const configSchema = z.strictObject({
   daemon: daemonSchema.prefault({}),
   nftables: nftablesSchema.prefault({}),
+  iptables: iptablesSchema.prefault({}),
   guard: guardSchema.optional(),
+  aws: awsSchema.optional(),
   spa: spaSettingsSchema.optional(),
   spa_door: z
     .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), spaDoorSchema)
@@ -227,10 +235,12 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': Object.keys(configSchema.shape),
   daemon: Object.keys(daemonSchema.shape),
   nftables: Object.keys(nftablesSchema.shape),
+  iptables: Object.keys(iptablesSchema.shape),
   door: Object.keys(doorSchema.shape),
   spa: Object.keys(spaSettingsSchema.shape),
   spa_door: Object.keys(spaDoorSchema.shape),
   ...GUARD_KNOWN_KEYS,
+  ...AWS_KNOWN_KEYS,
 };
 
 // ---- zod issues → operator messages

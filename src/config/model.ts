@@ -1,6 +1,7 @@
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import type { LogFormat } from '../log/logger.js';
+import type { AwsSettings } from './aws-config.js';
 import type { GuardSettings } from './guard-config.js';
 import type { SpaConfig } from './spa-config.js';
 
@@ -20,6 +21,8 @@ export interface KnockgateConfig {
   guard?: GuardSettings;
   /** SPA doors and how packets reach them; absent = no SPA. */
   spa?: SpaConfig;
+  /** Security Groups of `gate = "aws-sg"` doors; absent = no AWS. */
+  aws?: AwsSettings;
 }
 
 export interface DaemonSettings {
@@ -49,7 +52,7 @@ export type DoorAction = GateAction | KnockdCommandAction;
 /** knockgate's own doors: open ports through a gate for a while. */
 export interface GateAction {
   kind: 'gate';
-  gate: 'nftables' | 'iptables' | 'command';
+  gate: 'nftables' | 'iptables' | 'command' | 'aws-sg';
   open: PortSpec[];
   openForMs: number;
   /** The door's own commands; present exactly when `gate` is `command`. */

@@ -20,11 +20,15 @@ export function grantFor(door: DoorConfig, src: string, family: Family, now: num
   };
 }
 
-/** Every port some knockgate door opens: these are the ports the gate keeps closed otherwise. */
+/**
+ * Every port some knockgate door opens on this host: these are the ports the host gate keeps
+ * closed otherwise. An aws-sg door's ports are closed in its Security Group instead; closing them
+ * on the host too would drop the connections the group lets in.
+ */
 export function protectedPorts(doors: DoorConfig[]): Array<{ proto: 'tcp' | 'udp'; port: number }> {
   const seen = new Map<string, { proto: 'tcp' | 'udp'; port: number }>();
   for (const { action } of doors) {
-    if (action.kind !== 'gate') continue;
+    if (action.kind !== 'gate' || action.gate === 'aws-sg') continue;
     for (const p of action.open) seen.set(`${p.proto}/${p.port}`, p);
   }
   return [...seen.values()].sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto));

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../config/model.js';
 import { protectedPorts } from '../core/grant-policy.js';
+import { AwsSgGate } from '../gates/aws-sg.js';
 import type { Gate } from '../gates/gate.js';
+import { createEc2Client } from '../aws/sdk-clients.js';
 import { KnockdCommandGate } from '../gates/knockd-command.js';
 import { NftablesGate } from '../gates/nftables.js';
 import type { Logger } from '../log/logger.js';
@@ -18,7 +20,8 @@ export function captureInterfaces(config: KnockgateConfig): string[] {
 /**
  * The real adapters for a config: libpcap on the capture interfaces, the nftables gate for
  * knockgate doors and the command gate for knockd doors (its pending stop commands journaled in
- * the state directory, so a restart still runs them).
+ * the state directory, so a restart still runs them); the aws-sg gate for doors that open a
+ * Security Group (its groups and region are read at start; a reload does not change them).
  */
 export async function buildParts(config: KnockgateConfig, logger: Logger): Promise<DaemonParts> {
   const interfaces = captureInterfaces(config);
@@ -39,10 +42,11 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     }
   };
   configure(config);
+  const aws = config.aws && new AwsSgGate({ ec2: createEc2Client(config.aws.region), groups: config.aws.securityGroups, onStop: config.aws.onStop, logger });
   return {
     sensor,
-    gateFor: (door: DoorConfig): Gate => (door.action.kind === 'knockd-command' ? commandGate : nftables!),
-    gates: () => (nftables ? [nftables, commandGate] : [commandGate]),
+    gateFor: (door: DoorConfig): Gate => (door.action.kind === 'knockd-command' ? commandGate : door.action.gate === 'aws-sg' && aws ? aws : nftables!),
+    gates: () => [...(nftables ? [nftables] : []), ...(aws ? [aws] : []), commandGate],
     reconfigure: configure,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     logger,

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
+import { leaf, listOf, oneOf } from './config-values.js';
+import type { KnockgateConfig } from './model.js';
+import type { KeyPath } from './toml-locate.js';
+
+/**
+ * The `[aws]` section: the Security Groups `gate = "aws-sg"` doors open, and the region.
+ * Credentials and endpoints are not configured here: the SDK's default provider chain and
+ * AWS_ENDPOINT_URL_* apply, as with every AWS tool.
+ */
+export interface AwsSettings {
+  /** Absent: AWS_REGION / AWS_DEFAULT_REGION / the profile, as the SDK resolves it. */
+  region?: string;
+  securityGroups: string[];
+  /** On a clean stop: `close` revokes the rules this daemon holds; `keep` leaves them to expire by sweep. */
+  onStop: 'close' | 'keep';
+}
+
+/**
+ * Groups per grant: one EC2 call per group per grant, and an ENI carries at most 5 groups by
+ * default (16 at most), so more would only spend API tokens.
+ */
+export const MAX_SECURITY_GROUPS = 16;
+/** `sg-` and 8 (older) or 17 hex digits. */
+const SECURITY_GROUP_ID = /^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+/** `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`, `ap-southeast-7` … */
+const AWS_REGION = /^[a-z]{2}(?:-[a-z]+){1,2}-\d{1,2}$/;
+
+export function securityGroupId(v: unknown): Parsed<string> {
+  return typeof v === 'string' && SECURITY_GROUP_ID.test(v)
+    ? parsed(v)
+    : rejected(`expected a security group id like "sg-0123456789abcdef0" (the id, not the name), got ${describeValue(v)}`);
+}
+
+export function awsRegion(v: unknown): Parsed<string> {
+  return typeof v === 'string' && AWS_REGION.test(v) ? parsed(v) : rejected(`expected an AWS region code like "eu-west-1", got ${describeValue(v)}`);
+}
+
+function securityGroupList(v: unknown): Parsed<string[]> {
+  const r = listOf(securityGroupId, (s) => s, 1)(v);
+  if (r.ok && r.value.length > MAX_SECURITY_GROUPS) return rejected(`at most ${MAX_SECURITY_GROUPS} security groups, got ${r.value.length}`);
+  return r;
+}
+
+export const awsSchema = z.strictObject({
+  region: leaf(awsRegion).optional(),
+  security_groups: leaf(securityGroupList),
+  on_stop: leaf(oneOf(['close', 'keep'] as const)).default('close'),
+});
+
+export const AWS_KNOWN_KEYS: Record<string, readonly string[]> = { aws: Object.keys(awsSchema.shape) };
+
+export function resolveAws(valid: z.output<typeof awsSchema>): AwsSettings {
+  return { securityGroups: valid.security_groups, onStop: valid.on_stop, ...(valid.region !== undefined && { region: valid.region }) };
+}
+
+/** A door whose gate is aws-sg needs the groups to open. */
+export function crossCheckAws(config: KnockgateConfig): { path: KeyPath; message: string }[] {
+  if (config.aws) return [];
+  return config.doors.flatMap((d) =>
+    d.action.kind === 'gate' && d.action.gate === 'aws-sg'
+      ? [{ path: ['door', d.knock.name, 'gate'], message: 'gate "aws-sg" needs an [aws] table with security_groups = ["sg-…"]' }]
+      : [],
+  );
+}
