@@ -61,6 +61,7 @@ gate = "nftables"
         maxTrackedSources: 4096,
       },
       nftables: { table: 'kg_test', hostChain: { family: 'inet', table: 'filter', chain: 'input' }, mark: 0x4b48, onStop: 'keep' },
+      iptables: { chain: 'KNOCKGATE', iptables: 'iptables', ip6tables: 'ip6tables', onStop: 'close' },
       doors: [
         {
           knock: {

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
-import { AWS_KNOWN_KEYS, awsSchema, crossCheckAws, resolveAws } from './aws-config.js';
 import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
@@ -112,12 +111,11 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
     nftables,
     iptables: resolveIptables(valid.iptables),
     ...(valid.guard && { guard: resolveGuard(valid.guard, lineOf) }),
-    ...(valid.aws && { aws: resolveAws(valid.aws) }),
   };
   const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
   if (spa.spa) config.spa = spa.spa;
   const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => crossCheckDoorGate(name, d));
-  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...crossCheckAws(config), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
+  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
 }
@@ -213,7 +211,7 @@ const doorSchema = z.strictObject({
   open: leaf(listOf(portSpec, portKey, 1)),
   open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
   ...doorGateKeys,
-  gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
+  gate: leaf(oneOf(['nftables', 'iptables', 'command'] as const)).default('nftables'),
 });
 
 const configSchema = z.strictObject({
@@ -221,7 +219,6 @@ const configSchema = z.strictObject({
   nftables: nftablesSchema.prefault({}),
   iptables: iptablesSchema.prefault({}),
   guard: guardSchema.optional(),
-  aws: awsSchema.optional(),
   spa: spaSettingsSchema.optional(),
   spa_door: z
     .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), spaDoorSchema)
@@ -240,7 +237,6 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   spa: Object.keys(spaSettingsSchema.shape),
   spa_door: Object.keys(spaDoorSchema.shape),
   ...GUARD_KNOWN_KEYS,
-  ...AWS_KNOWN_KEYS,
 };
 
 // ---- zod issues → operator messages
