@@ -158,6 +158,17 @@ open_for = "10s"
     expect((await dl.connect(kept)).connected).toBe(true);
   }, 40_000);
 
+  it('refuses an unknown --log-format or --log-level with a message naming the option', async () => {
+    for (const [option, value] of [['--log-format', 'xml'], ['--log-level', 'loud']] as const) {
+      const refused = await dl.lab.exec(dl.lab.server, process.execPath, [CLI, 'serve', '--config', configFile, option, value]).then(
+        () => 'started',
+        (e: Error) => e.message,
+      );
+      expect(refused).toContain(`option '${option} <`);
+      expect(refused).toContain(`argument '${value}' is invalid`);
+    }
+  });
+
   it('prints human lines with --log-format human', async () => {
     const { lab } = dl;
     await writeFile(configFile, config(dl.dir, SSH_DOOR));

@@ -4,7 +4,10 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
-export type LogFormat = 'auto' | 'json' | 'human';
+export const LOG_FORMATS = ['auto', 'json', 'human'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+/** The pino levels an operator may choose; pino throws on any other name. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 export interface LoggerOptions {
   level?: string;

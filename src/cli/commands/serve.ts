@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { writeFile, rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { ConfigError } from '../../config/config-error.js';
@@ -6,7 +6,7 @@ import type { KnockgateConfig } from '../../config/model.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { createLogger, type LogFormat } from '../../log/logger.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
 
 /** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
 export const EXIT_CONFIG = 78;
@@ -28,8 +28,8 @@ export function registerServe(program: Command): void {
     .option('-c, --config <path>', 'knockgate config file (TOML); without it and --knockd-conf, the built-in default door')
     .option('--knockd-conf <path>', 'run an existing knockd.conf as it is (its commands, %IP%, cmd_timeout)')
     .option('-i, --interface <name...>', 'capture on these interfaces (overrides the config, like knockd -i)')
-    .option('--log-format <format>', 'auto | json | human (auto: human on a TTY, JSON lines otherwise)')
-    .option('--log-level <level>', 'trace | debug | info | warn | error')
+    .addOption(new Option('--log-format <format>', 'auto: human on a TTY, JSON lines otherwise').choices(LOG_FORMATS))
+    .addOption(new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS))
     .option('--state-dir <dir>', 'grant journal directory (overrides the config; knockd.conf has no such setting)')
     .option('--control-socket <path>', 'unix socket for `knockgate status` (overrides the config)')
     .addHelpText(
