@@ -2,8 +2,8 @@ import { ConfigError, type ConfigProblem } from '../config/config-error.js';
 
 /**
  * The fwknop client's rc file (~/.fwknoprc): `[NAME]` stanzas of `VARIABLE value` lines. As in
- * fwknop 2.6.10, variable names are case-sensitive, `=` may stand between name and value, a value
- * ends at `;` or `#`, and `[default]` underlies every named stanza.
+ * fwknop 2.6.10, variable names are case-sensitive, whitespace separates name and value (an `=`
+ * would be part of the value), a value ends at `;` or `#`, and `[default]` underlies every named stanza.
  */
 
 /** The rc variables `knockgate spa` acts on, and the option each stands for. */
@@ -74,7 +74,7 @@ export interface Fwknoprc {
 export const MAX_RC_FILE_BYTES = 1 << 20;
 
 const STANZA = /^\[([^\]]+)\]$/;
-const ASSIGNMENT = /^([A-Za-z0-9_]+)(?:\s*=\s*|\s+)(.*)$/;
+const ASSIGNMENT = /^([A-Za-z0-9_]+)\s+(.*)$/;
 
 /** Parse a whole rc file; every problem is reported at once, each with its line. */
 export function parseFwknoprc(text: string, file: string): Fwknoprc {

@@ -216,16 +216,16 @@ function addNat(settings: SpaSettings, fields: SpaFields, host: string): void {
     if (natPort !== undefined) fail('natPort', settings.natPort!, 'only means something with -N/--nat-access or --nat-local');
     return;
   }
-  if (fields.request.kind !== 'access' || fields.request.ports.length !== 1) {
-    throw new SpaArgumentError('-A/--access', 'a NAT request forwards exactly one port: give one -A entry, e.g. -A tcp/22');
-  }
-  const [requested] = fields.request.ports as [PortSpec];
   if (nat) {
     fields.natAccess = nat;
     fields.messageType = MessageType.natAccess;
     if (local) fail('natLocal', settings.natLocal!, 'cannot be combined with -N/--nat-access');
     return;
   }
+  if (fields.request.kind !== 'access' || fields.request.ports.length !== 1) {
+    throw new SpaArgumentError('--nat-local', '--nat-local redirects exactly one port: give one -A entry, e.g. -A tcp/22');
+  }
+  const [requested] = fields.request.ports as [PortSpec];
   // fwknop's local NAT: the server redirects NAT_PORT (or the same port) to the requested port on itself.
   try {
     fields.natAccess = natTarget(`${host},${requested.port}`);
