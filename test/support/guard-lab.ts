@@ -1,0 +1,116 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { cgroup2MountPoint } from '../../src/guard/cgroup-enforcement.js';
+import type { LabHost } from '../../src/lab/netns.js';
+import { LISTENER_PY } from '../fixtures/guard-python.js';
+import { waitFor } from './wait.js';
+
+/** Real processes for guard tests: listeners as a given uid, inside a cgroup the test made. */
+
+export const NOBODY = 65534;
+export const PYTHON = '/usr/bin/python3';
+
+/** The cgroup2 mount of this host (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host). */
+export function cgroupMount(): string {
+  const mount = cgroup2MountPoint(readFileSync('/proc/self/mountinfo', 'utf8'));
+  if (!mount) throw new Error('no cgroup2 mount');
+  return mount;
+}
+
+/** Cgroups under a test-owned parent (`/kgt-<id>.slice/...`); remove() deletes them, deepest first. */
+export class TestCgroups {
+  readonly root: string;
+  private readonly made: string[] = [];
+
+  constructor(id: string) {
+    this.root = `/kgt-${id}.slice`;
+  }
+
+  /** Creates `root/name` and returns its cgroup path (as /proc/<pid>/cgroup shows it). */
+  make(name: string): string {
+    const path = `${this.root}/${name}`;
+    for (const p of [this.root, path]) {
+      if (this.made.includes(p)) continue;
+      mkdirSync(`${cgroupMount()}${p}`, { recursive: true });
+      this.made.push(p);
+    }
+    return path;
+  }
+
+  remove(): void {
+    for (const p of [...this.made].reverse()) {
+      try {
+        rmdirSync(`${cgroupMount()}${p}`);
+      } catch {
+        // still populated by a process that has not exited yet, or already gone
+      }
+    }
+  }
+}
+
+export interface ListenerSpec {
+  name: string;
+  proto?: 'tcp' | 'udp';
+  family?: 4 | 6;
+  address?: string;
+  port: number;
+  reusePort?: boolean;
+  v6only?: boolean;
+  uid?: number;
+  /** cgroup path to start in (made with TestCgroups). */
+  cgroup?: string;
+}
+
+const started = new Set<ChildProcess>();
+
+/**
+ * A python3 listener in the lab host's namespace, started as `uid` inside `cgroup`; resolves
+ * once it printed "ready", or rejects with its stderr (e.g. EADDRINUSE). stopAll() kills it.
+ */
+export async function startListener(host: LabHost, spec: ListenerSpec): Promise<ChildProcess> {
+  const family = spec.family ?? 4;
+  const args = [
+    spec.name,
+    spec.proto ?? 'tcp',
+    String(family),
+    spec.address ?? (family === 4 ? '0.0.0.0' : '::'),
+    String(spec.port),
+    spec.reusePort ? '1' : '0',
+    spec.v6only ? '1' : '0',
+  ];
+  const uid = spec.uid ?? 0;
+  const asUser = uid === 0 ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  const join = spec.cgroup ? `echo $$ > ${cgroupMount()}${spec.cgroup}/cgroup.procs && ` : '';
+  // The shell joins the cgroup, then execs into the namespace, so the socket is created inside the
+  // cgroup. nsenter rather than `ip netns exec`, which remounts /sys and hides the cgroup tree.
+  const child = spawn('sh', ['-c', `${join}exec "$@"`, 'sh', 'nsenter', `--net=/run/netns/${host.ns}`, ...asUser, PYTHON, '-c', LISTENER_PY, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`listener ${spec.name} exited: ${err.trim()}`);
+      return out.includes('ready');
+    },
+    { timeoutMs: 5_000, what: `listener ${spec.name}` },
+  );
+  return child;
+}
+
+/** Kills every listener still running, by PID. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...started].map(stop));
+}
+
+/** Kills a child by PID and waits until it is gone. */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  process.kill(child.pid, 'SIGKILL');
+  await gone;
+}
