@@ -3,26 +3,16 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { KnockdCommandAction } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
-import type { GrantStore, StoredGrant } from '../store/grant-store.js';
-import { CommandPool } from './command-pool.js';
+import type { GrantStore } from '../store/grant-store.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
-import { runCommand, type CommandResult } from './shell-command.js';
+import { JournaledCommands, type CommandCounters } from './journaled-commands.js';
+
+export { LOGGED_OUTPUT_CHARS, MAX_CONCURRENT_COMMANDS, MAX_QUEUED_COMMANDS } from './journaled-commands.js';
 
 /** knockd refuses to run a start or stop command whose expansion exceeds PATH_MAX; so do we. */
 export const PATH_MAX = 4096;
 /** knockd waits for a command forever; a firewall one-liner that takes a minute is stuck. */
 export const CMD_TIME_LIMIT_MS = 60_000;
-/** Shells at once: plenty for firewall one-liners on a small bastion, and never a fork storm (knock#86). */
-export const MAX_CONCURRENT_COMMANDS = 8;
-/**
- * Start commands waiting for a shell; past this a grant is refused. Stop commands are always
- * queued (closing must not be lost); their number is bounded by the grant store's bound.
- */
-export const MAX_QUEUED_COMMANDS = 256;
-/** Characters of each output stream that go into a log line. */
-export const LOGGED_OUTPUT_CHARS = 1_024;
-/** Node's timers cannot wait longer than this (ms); longer delays are waited in steps. */
-const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
 const GATE_NAME = 'knockd-command';
 
@@ -37,60 +27,39 @@ export interface KnockdCommandGateOptions {
   commandTimeLimitMs?: number;
 }
 
-export interface KnockdCommandCounters {
-  commandsRun: number;
-  nonZeroExits: number;
-  timedOut: number;
-  /** Grants refused because the command queue was full. */
-  refused: number;
-}
-
-type Which = 'start' | 'stop';
-
-interface PendingStop {
-  grant: Grant;
-  /** The stop command as expanded when the door opened: the one paired with the start that ran. */
-  stop: string;
-  dueAt: number;
-  timer?: NodeJS.Timeout;
-}
+export type KnockdCommandCounters = CommandCounters;
 
 /**
  * knockd's start/stop commands, run as knockd runs them (`/bin/sh -c`, `%IP%` replaced by the
- * knocker's address, the stop `cmd_timeout` after the start), with the robustness knockd lacks:
- * - the pending stop is recorded in the grant store before the start runs, so a crash or restart
- *   does not leave the door open: `reconcile` runs overdue stops at once and re-arms the rest;
- * - a bounded number of shells and a bounded queue, so a knock flood cannot fork the host to death;
- * - each command has a time limit, after which its whole process group is killed;
- * - commands for one door and source run in the order they were decided.
+ * knocker's address, the stop `cmd_timeout` after the start), journaled, bounded and time-limited
+ * by JournaledCommands so that a crash or restart does not leave the door open.
  */
 export class KnockdCommandGate implements Gate {
   readonly name = GATE_NAME;
   private readonly doors: Map<string, KnockdCommandAction>;
-  private readonly store: GrantStore;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly pool: CommandPool;
   private readonly timeLimitMs: number;
-  private readonly pending = new Map<string, PendingStop>();
-  /** Last command decided per grant id, so the next one for the same id waits for it. */
-  private readonly tails = new Map<string, Promise<void>>();
-  private readonly count: KnockdCommandCounters = { commandsRun: 0, nonZeroExits: 0, timedOut: 0, refused: 0 };
+  private readonly commands: JournaledCommands;
 
   constructor(opts: KnockdCommandGateOptions) {
     this.doors = opts.doors;
-    this.store = opts.store;
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
-    this.pool = new CommandPool(
-      opts.maxConcurrentCommands ?? MAX_CONCURRENT_COMMANDS,
-      opts.maxQueuedCommands ?? MAX_QUEUED_COMMANDS,
-    );
     this.timeLimitMs = opts.commandTimeLimitMs ?? CMD_TIME_LIMIT_MS;
+    this.commands = new JournaledCommands({
+      gate: GATE_NAME,
+      store: opts.store,
+      logger: opts.logger,
+      now: this.now,
+      defaultTimeLimitMs: this.timeLimitMs,
+      ...(opts.maxConcurrentCommands !== undefined && { maxConcurrentCommands: opts.maxConcurrentCommands }),
+      ...(opts.maxQueuedCommands !== undefined && { maxQueuedCommands: opts.maxQueuedCommands }),
+    });
   }
 
   counters(): KnockdCommandCounters {
-    return { ...this.count };
+    return this.commands.counters();
   }
 
   /** Nothing to create: the commands are the operator's. Only checks that there is a shell. */
@@ -114,221 +83,35 @@ export class KnockdCommandGate implements Gate {
         throw new GateError(`${which} command of door ${g.door} exceeds ${PATH_MAX} bytes once expanded`, this.name, command.slice(0, 200));
       }
     }
-    const dueAt = this.now() + action.cmdTimeoutMs;
-
-    // Deliberate difference from knockd: knockd runs the start command again for every knock,
-    // duplicating firewall rules while a stop is pending (knock#14, #70). Here a knock while the
-    // door is open for that source only pushes the pending stop out.
-    const existing = this.pending.get(g.id);
-    if (existing) {
-      await this.extend(existing, dueAt);
-      return;
-    }
-    if (stop === undefined) {
-      // No stop means nothing is pending, so as in knockd every knock runs the start.
-      if (start === undefined) return;
-      const run = this.enqueue(g.id, () => this.execute(g, 'start', start), false);
-      if (!run) throw this.refuse(g, start);
-      this.raiseIfFailed(g, 'start', start, await run);
-      return;
-    }
-
-    const record: StoredGrant = { ...g, grantedAt: this.now(), expiresAt: dueAt, gate: this.name, data: { stop } };
-    const pending: PendingStop = { grant: withoutGateData(record), stop, dueAt };
-    // Registered before any await, so that a knock arriving meanwhile extends this one.
-    this.pending.set(g.id, pending);
-    let recorded!: (ok: boolean) => void;
-    const isRecorded = new Promise<boolean>((resolve) => (recorded = resolve));
-    let run: Promise<CommandResult | undefined> | undefined;
-    if (start !== undefined) {
-      run = this.enqueue(g.id, async () => ((await isRecorded) ? this.execute(g, 'start', start) : undefined), false);
-      if (!run) {
-        this.pending.delete(g.id);
-        throw this.refuse(g, start);
-      }
-    }
-    try {
-      await this.store.put(record);
-    } catch (err) {
-      if (this.pending.get(g.id) === pending) this.pending.delete(g.id);
-      recorded(false);
-      throw new GateError(`cannot record the pending stop of door ${g.door} for ${g.src}, start not run: ${(err as Error).message}`, this.name, start);
-    }
-    recorded(true);
-    if (this.pending.get(g.id) === pending) this.arm(pending, pending.dueAt - this.now());
-    if (run) {
-      const result = await run;
-      if (result) this.raiseIfFailed(g, 'start', start!, result);
-    }
+    await this.commands.open(
+      g,
+      { timeLimitMs: this.timeLimitMs, ...(start !== undefined && { start: { shell: start } }), ...(stop !== undefined && { stop: { shell: stop } }) },
+      this.now() + action.cmdTimeoutMs,
+    );
   }
 
   /** Runs the pending stop now; nothing pending is not an error. */
-  async revoke(g: Grant): Promise<void> {
-    const pending = this.pending.get(g.id);
-    if (!pending) return;
-    const result = await this.runStop(pending);
-    this.raiseIfFailed(pending.grant, 'stop', pending.stop, result);
+  revoke(g: Grant): Promise<void> {
+    return this.commands.close(g);
   }
 
-  /**
-   * The journal is this gate's authority: it holds the expanded stop commands, which `live`
-   * grants do not carry. A recorded stop runs even if its door has since left the config, since
-   * it closes what an earlier start opened. Returns the grants whose stop is still pending.
-   */
-  async reconcile(_live: Grant[], now: number): Promise<Grant[]> {
-    const records = (await this.store.list()).filter((r) => r.gate === this.name);
-    const overdue: PendingStop[] = [];
-    for (const record of records) {
-      if (this.pending.has(record.id)) continue;
-      const stop = record.data?.['stop'];
-      if (typeof stop !== 'string' || stop === '') {
-        this.logger.warn({ door: record.door, src: record.src }, 'journal record without a stop command; dropping it');
-        await this.store.remove(record.id);
-        continue;
-      }
-      const pending: PendingStop = { grant: withoutGateData(record), stop, dueAt: record.expiresAt };
-      this.pending.set(record.id, pending);
-      if (record.expiresAt <= now) overdue.push(pending);
-      else this.arm(pending, record.expiresAt - now);
-    }
-    if (overdue.length > 0) this.logger.info({ count: overdue.length }, 'running stop commands that fell due while knockgate was down');
-    await Promise.all(overdue.map((p) => this.runStop(p)));
-    return [...this.pending.values()].map((p) => p.grant);
+  /** The journal is this gate's authority (see JournaledCommands.reconcile); `live` grants carry no commands. */
+  reconcile(_live: Grant[], now: number): Promise<Grant[]> {
+    return this.commands.reconcile(now);
   }
 
   async list(): Promise<GateEntry[]> {
-    const now = this.now();
-    return [...this.pending.values()].map((p) => ({ src: p.grant.src, proto: 'cmd', port: 0, expiresInMs: Math.max(0, p.dueAt - now) }));
+    return this.commands.list();
   }
 
   /** Clean stop: runs every pending stop now and waits for every command in flight. */
-  async uninstall(): Promise<void> {
-    const results = await Promise.all([...this.pending.values()].map(async (p) => ({ p, result: await this.runStop(p) })));
-    await Promise.all(this.tails.values());
-    const failed = results.filter(({ result }) => result.timedOut || result.code !== 0);
-    if (failed.length > 0) {
-      const first = failed[0]!;
-      throw new GateError(`${failed.length} stop command(s) failed on uninstall`, this.name, first.p.stop, first.result.stderr);
-    }
+  uninstall(): Promise<void> {
+    return this.commands.closeAll();
   }
 
-  /**
-   * Stops the timers without running pending stops; they stay in the store for the next
-   * process's `reconcile`. For a restart that keeps doors open, and for simulating a crash.
-   */
+  /** Forgets pending stops without running them; they stay journaled for the next process. */
   detach(): void {
-    for (const p of this.pending.values()) clearTimeout(p.timer);
-    this.pending.clear();
-  }
-
-  private async extend(pending: PendingStop, dueAt: number): Promise<void> {
-    const before = { dueAt: pending.dueAt, grant: pending.grant };
-    const extended = Math.max(pending.dueAt, dueAt);
-    pending.dueAt = extended;
-    pending.grant = { ...pending.grant, expiresAt: extended };
-    try {
-      await this.store.put({ ...pending.grant, gate: this.name, data: { stop: pending.stop } });
-    } catch (err) {
-      // The journal still holds the earlier due time, so keep to it: closing early is the safe side.
-      if (pending.dueAt === extended) Object.assign(pending, before);
-      throw new GateError(`cannot record the extended stop of door ${pending.grant.door} for ${pending.grant.src}: ${(err as Error).message}`, this.name);
-    }
-    if (this.pending.get(pending.grant.id) === pending && pending.timer) this.arm(pending, pending.dueAt - this.now());
-    this.logger.info({ door: pending.grant.door, src: pending.grant.src, stopInMs: pending.dueAt - this.now() }, 'door already open for this source; stop pushed out, start not run again');
-  }
-
-  /** Waits `delayMs` of real time, then runs the stop; timers never keep the process alive. */
-  private arm(pending: PendingStop, delayMs: number): void {
-    clearTimeout(pending.timer);
-    const step = Math.min(Math.max(delayMs, 0), MAX_TIMER_DELAY_MS);
-    pending.timer = setTimeout(() => {
-      if (delayMs > step) this.arm(pending, delayMs - step);
-      else
-        this.runStop(pending).catch((err: unknown) =>
-          this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'stop command could not be run'),
-        );
-    }, step);
-    pending.timer.unref();
-  }
-
-  /** Runs the stop, then forgets the record unless the door was opened again meanwhile. */
-  private async runStop(pending: PendingStop): Promise<CommandResult> {
-    const { id } = pending.grant;
-    clearTimeout(pending.timer);
-    if (this.pending.get(id) === pending) this.pending.delete(id);
-    const result = await this.enqueue(id, () => this.execute(pending.grant, 'stop', pending.stop), true)!;
-    if (!this.pending.has(id)) {
-      await this.store.remove(id).catch((err: unknown) =>
-        this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'cannot remove the closed grant from the journal'),
-      );
-    }
-    return result;
-  }
-
-  private enqueue<T>(id: string, job: () => Promise<T>, pastQueueBound: boolean): Promise<T> | undefined {
-    const previous = this.tails.get(id);
-    const run = this.pool.trySubmit(
-      async () => {
-        await previous;
-        return job();
-      },
-      { pastQueueBound },
-    );
-    if (!run) return undefined;
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(id, tail);
-    void tail.then(() => {
-      if (this.tails.get(id) === tail) this.tails.delete(id);
-    });
-    return run;
-  }
-
-  private async execute(g: Grant, which: Which, command: string): Promise<CommandResult> {
-    let result: CommandResult;
-    try {
-      result = await runCommand({ shell: command }, { timeoutMs: this.timeLimitMs });
-    } catch (err) {
-      result = { code: null, signal: null, stdout: '', stderr: (err as Error).message, timedOut: false };
-    }
-    this.count.commandsRun++;
-    const fields = {
-      door: g.door,
-      src: g.src,
-      command: which,
-      cmd: command,
-      code: result.code,
-      signal: result.signal,
-      stdout: forLog(result.stdout),
-      stderr: forLog(result.stderr),
-    };
-    if (result.timedOut) {
-      this.count.timedOut++;
-      this.logger.warn(fields, `${which} command killed after the ${this.timeLimitMs} ms time limit`);
-    } else if (result.code !== 0) {
-      this.count.nonZeroExits++;
-      this.logger.warn(fields, `${which} command returned non-zero status code (${result.code ?? result.signal})`);
-    } else {
-      this.logger.info(fields, `ran ${which} command`);
-    }
-    return result;
-  }
-
-  private raiseIfFailed(g: Grant, which: Which, command: string, result: CommandResult): void {
-    if (result.timedOut) {
-      throw new GateError(`${which} command of door ${g.door} for ${g.src} killed after ${this.timeLimitMs} ms`, this.name, command, result.stderr);
-    }
-    if (result.code !== 0) {
-      throw new GateError(`${which} command of door ${g.door} for ${g.src} returned non-zero status code (${result.code ?? result.signal})`, this.name, command, result.stderr);
-    }
-  }
-
-  private refuse(g: Grant, command: string): GateError {
-    this.count.refused++;
-    this.logger.warn({ door: g.door, src: g.src, queued: this.pool.queuedCount }, 'command queue full; grant refused');
-    return new GateError(`command queue full (${this.pool.maxQueued} waiting); door ${g.door} not opened for ${g.src}`, this.name, command);
+    this.commands.detach();
   }
 }
 
@@ -345,14 +128,4 @@ function assertAddress(g: Grant): void {
 /** knockd's only substitution; undefined or '' means there is nothing to run. */
 function expand(template: string | undefined, src: string): string | undefined {
   return template ? template.replaceAll('%IP%', src) : undefined;
-}
-
-function withoutGateData(record: StoredGrant): Grant {
-  const { gate: _gate, data: _data, ...grant } = record;
-  return grant;
-}
-
-function forLog(text: string): string {
-  const trimmed = text.trim();
-  return trimmed.length > LOGGED_OUTPUT_CHARS ? `${trimmed.slice(0, LOGGED_OUTPUT_CHARS)}…` : trimmed;
 }
