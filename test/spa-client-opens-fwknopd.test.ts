@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseKnockgateToml } from '../src/config/knockgate-toml.js';
 import { createLab, type Lab } from '../src/lab/netns.js';
 import { buildCommandCli, type CommandCli } from './support/command-cli.js';
 import { startFwknopd, type FwknopdPeer } from './support/fwknopd-peer.js';
@@ -27,7 +28,7 @@ describe.skipIf(!hasServer)('knockgate spa against the real fwknopd', () => {
   let keygen: CommandCli;
   let fwknopd: FwknopdPeer;
   let home: string;
-  let generated: { key_base64: string; hmac_key_base64: string; access_conf: string };
+  let generated: { key_base64: string; hmac_key_base64: string; access_conf: string; knockgate_door: string };
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'kgt-spa-home-'));
@@ -156,5 +157,8 @@ describe.skipIf(!hasServer)('knockgate spa against the real fwknopd', () => {
     const sent = await spa(['-A', 'tcp/2204', '-a', lab.client.ip4, '--key-base64-rijndael', generated.key_base64, '--key-base64-hmac', generated.hmac_key_base64, '--hmac-digest-type', 'sha384']);
     expect((await decodedByFwknopd(sent)).get('HMAC Type')).toBe('4 (SHA384)');
     await fwknopd.waitForLog(new RegExp(`Added access rule to FWKNOP_INPUT for ${escape(lab.client.ip4)} -> 0\\.0\\.0\\.0/0 tcp/2204, expires at`));
+    // The same keys in keygen's knockgate door snippet make a valid config.
+    const config = parseKnockgateToml(generated.knockgate_door, 'keygen.toml');
+    expect(config.spa?.doors.map((d) => d.keys)).toEqual([{ encryptionKey: { base64: generated.key_base64 }, hmacKey: { base64: generated.hmac_key_base64 }, hmacType: 'sha384', encryptionMode: 'cbc' }]);
   });
 });

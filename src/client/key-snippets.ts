@@ -45,8 +45,7 @@ export function keySnippets(keys: GeneratedSpaKeys, ctx: SnippetContext): KeySni
     return `"${port}/${proto}"`;
   });
   const knockgateDoor = [
-    `[door.${ctx.name}]`,
-    'kind = "spa"',
+    `[spa_door.${ctx.name}]`,
     `key_base64 = "${keys.keyBase64}"`,
     `hmac_key_base64 = "${keys.hmacKeyBase64}"`,
     `hmac_digest_type = "${keys.hmacType}"`,
