@@ -1,4 +1,5 @@
 import type { Family, PortSpec } from './packet.js';
+import type { NatForward } from './spa-access.js';
 
 /** A decision: this source may open these ports until `expiresAt`. */
 export interface Grant {
@@ -11,6 +12,8 @@ export interface Grant {
   /** Milliseconds since the epoch. */
   grantedAt: number;
   expiresAt: number;
+  /** SPA NAT access: connections to `nat.listen` from `src` are forwarded to a host behind the bastion. */
+  nat?: NatForward;
 }
 
 export function grantId(door: string, src: string): string {

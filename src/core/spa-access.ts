@@ -170,6 +170,8 @@ export function decideSpaAccess(spa: DecodedSpa, origin: SpaPacketOrigin, rules:
     const natDecision = natFor(spa, rules);
     if (!natDecision.ok) return natDecision;
     nat = natDecision.nat;
+    // fwknop NAT is IPv4 end to end: an IPv6 client cannot be forwarded to an IPv4 target.
+    if (isIP(src) !== 4) return refuse(rules, 'nat-not-allowed', `NAT access from ${src} needs an IPv4 source`);
   }
 
   const requested = request.ports;

@@ -6,6 +6,7 @@ import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
+import type { SpaService, SpaStats } from './spa-service.js';
 
 /**
  * Grants waiting for their gate. A single-knock door hit by a flood could otherwise queue gate
@@ -31,6 +32,8 @@ export interface DaemonParts {
   reconfigure?(config: KnockgateConfig): void;
   /** Whether an address is one of this host's (re-read every sweep). */
   localAddresses(): Set<string>;
+  /** The SPA server, when the config has SPA doors; captured SPA packets go to it, not the tracker. */
+  spa?: SpaService;
   logger: Logger;
   now?: () => number;
 }
@@ -43,6 +46,7 @@ export interface DaemonStatus {
   tracker: { tracked: number; evicted: number; bound: number };
   sensor: SensorStats;
   grantsRefused: number;
+  spa?: SpaStats;
 }
 
 export class Daemon {
@@ -73,6 +77,7 @@ export class Daemon {
     }
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
+    await this.parts.spa?.start();
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
@@ -85,6 +90,7 @@ export class Daemon {
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.parts.sensor.stop();
+    await this.parts.spa?.stop();
     for (const gate of this.parts.gates()) await gate.uninstall();
     this.live.clear();
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
@@ -96,7 +102,8 @@ export class Daemon {
     this.applyDoors(next);
     this.parts.reconfigure?.(next);
     for (const gate of this.parts.gates()) await gate.install();
-    this.parts.sensor.setPorts?.(knockPorts(next.doors), hasStrictDoor(next.doors));
+    this.parts.spa?.reconfigure(next.spa);
+    this.parts.sensor.setPorts?.([...knockPorts(next.doors), ...(this.parts.spa?.capturePorts() ?? [])], hasStrictDoor(next.doors));
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
   }
 
@@ -126,11 +133,13 @@ export class Daemon {
       tracker: { ...this.tracker.stats(), bound: this.tracker.maxSources },
       sensor: this.parts.sensor.stats(),
       grantsRefused: this.refused,
+      ...(this.parts.spa && { spa: this.parts.spa.stats() }),
     };
   }
 
   /** Hot path: one captured packet. Synchronous up to the gate call. */
   onPacket(packet: KnockPacket): void {
+    if (this.parts.spa?.handles(packet)) return this.parts.spa.onPacket(packet);
     for (const event of this.tracker.observe(packet, (dst) => this.local.has(dst))) this.report(event);
   }
 

@@ -36,6 +36,24 @@ export interface RulesetParams {
   mark: number;
   protectedPorts: PortSpec[];
   grantSetSize: number;
+  /** SPA NAT access: a DNAT map and a forward set, both timed like the grant sets. */
+  nat?: boolean;
+}
+
+export const NAT_MAP = 'nat4';
+export const FORWARD_SET = 'forward4';
+export const PREROUTING_CHAIN = 'prerouting';
+export const FORWARD_CHAIN = 'forward';
+/** Before the host's own DNAT (dstnat = -100), so a granted forward is not rewritten by another rule first. */
+export const NAT_CHAIN_PRIORITY = -110;
+
+/** One NAT grant: new connections from `src` to the bastion's `proto/listen` go to `host:port`. */
+export interface NatElement {
+  src: string;
+  proto: PortSpec['proto'];
+  listen: number;
+  host: string;
+  port: number;
 }
 
 /** One element of a grant set: who may open which proto/port. */
@@ -111,17 +129,76 @@ export function installScript(p: RulesetParams, hostRule?: { chain: HostChain; d
     `add chain ${t} ${INPUT_CHAIN} { type filter hook input priority ${CHAIN_PRIORITY}; policy accept; }`,
     // Sessions opened during a grant outlive it: only packets that could start a connection are judged.
     `add rule ${t} ${INPUT_CHAIN} ct state established,related return`,
-    `add rule ${t} ${INPUT_CHAIN} meta l4proto . th dport != @${PROTECTED_SET} return`,
+    // Grants are marked before the protected check: an SPA door without a port list (access.conf
+    // without OPEN_PORTS) opens ports only the host's own firewall closes, via the host-chain rule.
     `add rule ${t} ${INPUT_CHAIN} ip saddr . meta l4proto . th dport @${grantSetName(4)} meta mark set meta mark | ${mark} accept`,
     `add rule ${t} ${INPUT_CHAIN} ip6 saddr . meta l4proto . th dport @${grantSetName(6)} meta mark set meta mark | ${mark} accept`,
-    `add rule ${t} ${INPUT_CHAIN} drop`,
+    `add rule ${t} ${INPUT_CHAIN} meta l4proto . th dport @${PROTECTED_SET} drop`,
   );
+  if (p.nat) lines.push(...natInstallLines(t, mark, p.grantSetSize));
   if (hostRule) {
     const hc = hostChainRef(hostRule.chain);
     for (const handle of hostRule.deleteHandles) lines.push(`delete rule ${hc} handle ${handle}`);
     lines.push(`insert rule ${hc} ${hostRuleBody(p.mark)}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * DNAT keyed by (source, proto, bastion port) from a timed map, and a timed forward set that marks
+ * and accepts the forwarded connection: when the elements time out, the kernel stops forwarding
+ * new connections by itself; established ones keep their conntrack NAT.
+ */
+function natInstallLines(t: string, mark: string, size: number): string[] {
+  return [
+    `add map ${t} ${NAT_MAP} { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; size ${size}; }`,
+    `add set ${t} ${FORWARD_SET} { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; size ${size}; }`,
+    `add chain ${t} ${PREROUTING_CHAIN}`,
+    `flush chain ${t} ${PREROUTING_CHAIN}`,
+    `delete chain ${t} ${PREROUTING_CHAIN}`,
+    `add chain ${t} ${PREROUTING_CHAIN} { type nat hook prerouting priority ${NAT_CHAIN_PRIORITY}; policy accept; }`,
+    `add rule ${t} ${PREROUTING_CHAIN} meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @${NAT_MAP}`,
+    `add chain ${t} ${FORWARD_CHAIN}`,
+    `flush chain ${t} ${FORWARD_CHAIN}`,
+    `delete chain ${t} ${FORWARD_CHAIN}`,
+    `add chain ${t} ${FORWARD_CHAIN} { type filter hook forward priority ${CHAIN_PRIORITY}; policy accept; }`,
+    `add rule ${t} ${FORWARD_CHAIN} ct state new ip saddr . ip daddr . meta l4proto . th dport @${FORWARD_SET} meta mark set meta mark | ${mark} accept`,
+  ];
+}
+
+function natKeys(el: NatElement): { map: string; forward: string } {
+  checkPort({ proto: el.proto, port: el.listen });
+  checkPort({ proto: el.proto, port: el.port });
+  if (isIP(el.src) !== 4 || isIP(el.host) !== 4) throw new GateError(`NAT needs IPv4 source and target, got ${JSON.stringify(el)}`, 'nftables');
+  return { map: `${el.src} . ${el.proto} . ${el.listen} : ${el.host} . ${el.port}`, forward: `${el.src} . ${el.host} . ${el.proto} . ${el.port}` };
+}
+
+/** One transaction that forwards for `timeoutMs` (add, delete, add again: see grantCommand). */
+export function natGrantCommand(table: string, el: NatElement, timeoutMs: number): string {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  const timeout = formatTimeout(timeoutMs);
+  const { map, forward } = natKeys(el);
+  const mapKey = map.split(' : ')[0];
+  return [
+    `add element ${t} ${NAT_MAP} { ${map} }`,
+    `delete element ${t} ${NAT_MAP} { ${mapKey} }`,
+    `add element ${t} ${NAT_MAP} { ${mapKey} timeout ${timeout} : ${map.split(' : ')[1]} }`,
+    `add element ${t} ${FORWARD_SET} { ${forward} }`,
+    `delete element ${t} ${FORWARD_SET} { ${forward} }`,
+    `add element ${t} ${FORWARD_SET} { ${forward} timeout ${timeout} }`,
+  ].join('; ');
+}
+
+/** One transaction that stops forwarding (the leading adds make absent elements not an error). */
+export function natRevokeCommand(table: string, el: NatElement): string {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  const { map, forward } = natKeys(el);
+  return [
+    `add element ${t} ${NAT_MAP} { ${map} }`,
+    `delete element ${t} ${NAT_MAP} { ${map.split(' : ')[0]} }`,
+    `add element ${t} ${FORWARD_SET} { ${forward} }`,
+    `delete element ${t} ${FORWARD_SET} { ${forward} }`,
+  ].join('; ');
 }
 
 export function hostChainRef(c: HostChain): string {
@@ -165,9 +242,10 @@ export function revokeCommand(table: string, elements: GrantElement[]): string {
 }
 
 /** Empties both grant sets; the table and the protection stay. */
-export function flushGrantsScript(table: string): string {
+export function flushGrantsScript(table: string, nat = false): string {
   const t = `inet ${checkIdentifier('table', table)}`;
-  return `flush set ${t} ${grantSetName(4)}\nflush set ${t} ${grantSetName(6)}\n`;
+  const natLines = nat ? `flush map ${t} ${NAT_MAP}\nflush set ${t} ${FORWARD_SET}\n` : '';
+  return `flush set ${t} ${grantSetName(4)}\nflush set ${t} ${grantSetName(6)}\n${natLines}`;
 }
 
 /** Deletes the table (the add makes an absent table not an error) and knockgate's host-chain rules. */

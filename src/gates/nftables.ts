@@ -13,9 +13,12 @@ import {
   grantSetName,
   hostChainRef,
   installScript,
+  natGrantCommand,
+  natRevokeCommand,
   removeScript,
   revokeCommand,
   type GrantElement,
+  type NatElement,
   type HostChain,
 } from './nft-ruleset.js';
 
@@ -35,6 +38,8 @@ export interface NftablesGateOptions {
   grantSetSize?: number;
   /** Per-command time limit of the interactive nft. */
   commandTimeoutMs?: number;
+  /** Install the SPA NAT map and forward set (doors with NAT targets). */
+  nat?: boolean;
 }
 
 /**
@@ -51,9 +56,11 @@ export class NftablesGate implements Gate {
   private readonly now: () => number;
   private readonly grantSetSize: number;
   private readonly nft: NftProcess;
+  private nat: boolean;
 
   constructor(opts: NftablesGateOptions) {
     this.settings = opts.settings;
+    this.nat = opts.nat ?? false;
     this.protectedPorts = [...opts.protectedPorts];
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
@@ -75,12 +82,17 @@ export class NftablesGate implements Gate {
     this.protectedPorts = [...ports];
   }
 
+  /** Whether the next install() adds the NAT map and forward chain (kept once installed, so live forwards survive a reload). */
+  setNat(nat: boolean): void {
+    this.nat ||= nat;
+  }
+
   async install(): Promise<void> {
     const hostChain = this.settings.hostChain;
     const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.checkHostChain(hostChain) } : undefined;
     await this.nft.runScript(
       installScript(
-        { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize },
+        { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize, nat: this.nat },
         hostRule,
       ),
     );
@@ -94,8 +106,10 @@ export class NftablesGate implements Gate {
     const elements = grantElements(g);
     if (elements.length === 0) return;
     const timeoutMs = Math.max(MIN_GRANT_TIMEOUT_MS, g.expiresAt - this.now());
+    const nat = natElement(g);
+    if (nat && !this.nat) throw new GateError('NAT access asked of a gate installed without NAT', this.name);
     try {
-      await this.nft.run(grantCommand(this.settings.table, elements, timeoutMs));
+      await this.nft.run(nat ? natGrantCommand(this.settings.table, nat, timeoutMs) : grantCommand(this.settings.table, elements, timeoutMs));
     } catch (e) {
       if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
         throw new GateError(
@@ -112,7 +126,8 @@ export class NftablesGate implements Gate {
   async revoke(g: Grant): Promise<void> {
     const elements = grantElements(g);
     if (elements.length === 0) return;
-    await this.nft.run(revokeCommand(this.settings.table, elements));
+    const nat = natElement(g);
+    await this.nft.run(nat ? natRevokeCommand(this.settings.table, nat) : revokeCommand(this.settings.table, elements));
   }
 
   async list(): Promise<GateEntry[]> {
@@ -142,7 +157,7 @@ export class NftablesGate implements Gate {
         case 'keep':
           break;
         case 'close':
-          await this.nft.runScript(flushGrantsScript(this.settings.table));
+          await this.nft.runScript(flushGrantsScript(this.settings.table, this.nat));
           break;
         case 'remove': {
           const hostChain = this.settings.hostChain;
@@ -203,6 +218,11 @@ export class NftablesGate implements Gate {
 
 function grantElements(g: Grant): GrantElement[] {
   return g.ports.map((p) => ({ family: g.family, src: g.src, proto: p.proto, port: p.port }));
+}
+
+function natElement(g: Grant): NatElement | undefined {
+  const listen = g.nat?.listen;
+  return g.nat && listen ? { src: g.src, proto: listen.proto, listen: listen.port, host: g.nat.host, port: g.nat.port } : undefined;
 }
 
 function entryKey(src: string, proto: string, port: number): string {

@@ -4,6 +4,7 @@ import { TcpFlag, type PortSpec, type TcpFlagName } from '../../core/packet.js';
 import { ConfigError } from '../../config/config-error.js';
 import { formatDuration } from '../../config/duration.js';
 import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
+import { describeSpa } from './describe-spa.js';
 import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 
 /** Exit status of `check` on a config that cannot be used. */
@@ -12,6 +13,8 @@ export const EXIT_INVALID_CONFIG = 1;
 interface CheckOptions {
   config?: string;
   knockdConf?: string;
+  fwknopAccess?: string;
+  fwknopdConf?: string;
 }
 
 export function registerCheck(program: Command): void {
@@ -20,6 +23,8 @@ export function registerCheck(program: Command): void {
     .description('validate a config without running it, and show what every door does')
     .option('-c, --config <path>', 'knockgate config file (TOML); without it and --knockd-conf, the built-in default')
     .option('--knockd-conf <path>', 'an existing knockd.conf, read as knockd 0.8 reads it')
+    .option('--fwknop-access <path>', 'an existing fwknop access.conf: its stanzas become SPA doors')
+    .option('--fwknopd-conf <path>', "fwknopd.conf settings for those doors (capture interface and port, UDP server, packet age, digest file)")
     .addHelpText(
       'after',
       `
@@ -30,6 +35,7 @@ wrong, and exits ${EXIT_INVALID_CONFIG}.
 Examples:
   knockgate check --config /etc/knockgate/knockgate.toml
   knockgate check --knockd-conf /etc/knockd.conf
+  knockgate check --fwknop-access /etc/fwknop/access.conf
 `,
     )
     .action(async (opts: CheckOptions, command: Command) => {
@@ -62,6 +68,7 @@ export function describeConfig(config: KnockgateConfig): string {
     lines.push(`  nftables: table inet ${nftables.table}, mark 0x${nftables.mark.toString(16)}, on stop ${nftables.onStop}${host}`);
   }
   for (const door of doors) lines.push('', ...describeDoor(door));
+  if (config.spa) lines.push('', ...describeSpa(config.spa));
   return `${lines.join('\n')}\n`;
 }
 

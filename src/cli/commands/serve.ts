@@ -14,6 +14,8 @@ export const EXIT_CONFIG = 78;
 interface ServeOptions {
   config?: string;
   knockdConf?: string;
+  fwknopAccess?: string;
+  fwknopdConf?: string;
   interface?: string[];
   logFormat?: LogFormat;
   logLevel?: string;
@@ -27,6 +29,8 @@ export function registerServe(program: Command): void {
     .description('run the daemon: watch for knocks and open doors through the gates')
     .option('-c, --config <path>', 'knockgate config file (TOML); without it and --knockd-conf, the built-in default door')
     .option('--knockd-conf <path>', 'run an existing knockd.conf as it is (its commands, %IP%, cmd_timeout)')
+    .option('--fwknop-access <path>', 'an existing fwknop access.conf: its stanzas become SPA doors')
+    .option('--fwknopd-conf <path>', "fwknopd.conf settings for those doors (capture interface and port, UDP server, packet age, digest file)")
     .option('-i, --interface <name...>', 'capture on these interfaces (overrides the config, like knockd -i)')
     .addOption(new Option('--log-format <format>', 'auto: human on a TTY, JSON lines otherwise').choices(LOG_FORMATS))
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS))
@@ -42,11 +46,12 @@ nftables.on_stop says otherwise). Open ports close in the kernel on time even if
 Examples:
   knockgate serve --config /etc/knockgate/knockgate.toml
   knockgate serve --knockd-conf /etc/knockd.conf -i eth0
+  knockgate serve --fwknop-access /etc/fwknop/access.conf --fwknopd-conf /etc/fwknop/fwknopd.conf
   knockgate check --config /etc/knockgate/knockgate.toml   # validate first
 `,
     )
     .action(async (opts: ServeOptions) => {
-      const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf };
+      const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf, fwknopAccess: opts.fwknopAccess, fwknopdConf: opts.fwknopdConf };
       const load = async (): Promise<KnockgateConfig> => withOverrides(await loadConfig(sources), opts);
       let config: KnockgateConfig;
       try {

@@ -1,0 +1,36 @@
+import type { KnockgateConfig } from '../config/model.js';
+import type { Gate } from '../gates/gate.js';
+import type { Logger } from '../log/logger.js';
+import { UdpSensor } from '../sensors/udp.js';
+import { FileReplayStore } from '../store/file-replay-store.js';
+import { MemoryReplayStore } from '../store/memory-replay-store.js';
+import { RedisReplayStore } from '../store/redis-replay-store.js';
+import type { ReplayStore } from '../store/replay-store.js';
+import { SpaService } from './spa-service.js';
+
+/** Whether the gate must carry the NAT map: some SPA door may forward. */
+export function spaNeedsNat(config: KnockgateConfig): boolean {
+  return (config.spa?.doors ?? []).some((d) => d.rules.natTargets.length > 0);
+}
+
+/** The SPA server for a config with SPA doors: its replay store opened, its UDP socket made (not yet bound). */
+export async function buildSpaService(config: KnockgateConfig, gate: Gate, logger: Logger, now: () => number = Date.now): Promise<SpaService | undefined> {
+  const spa = config.spa;
+  if (!spa) return undefined;
+  const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
+  return new SpaService({ config: spa, gate, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
+}
+
+async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number): Promise<ReplayStore> {
+  const spa = config.spa!;
+  switch (spa.replay.kind) {
+    case 'file':
+      return FileReplayStore.open(spa.replay.path, now, { logger, fwknopLineLifetimeMs: 2 * (spa.maxPacketAgeMs ?? 120_000) });
+    case 'redis':
+      return RedisReplayStore.open({ url: spa.replay.url, logger });
+    case 'memory':
+      logger.warn({ replay_store: 'memory' }, 'SPA digest persistence is off: a restart forgets used packets still inside the age window');
+      return new MemoryReplayStore();
+  }
+}
+

@@ -1,0 +1,283 @@
+import type { SpaConfig, SpaDoorConfig } from '../config/spa-config.js';
+import { grantId, type Grant } from '../core/grant.js';
+import type { KnockPacket, PortSpec } from '../core/packet.js';
+import { replayExpiry } from '../core/replay-window.js';
+import { decideSpaAccess, originAllowed, type SpaAccessDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
+import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type DecodedSpa } from '../core/spa/index.js';
+import { CommandPool } from '../gates/command-pool.js';
+import type { Gate } from '../gates/gate.js';
+import { runCommand } from '../gates/shell-command.js';
+import type { Logger } from '../log/logger.js';
+import type { Sensor } from '../sensors/sensor.js';
+import type { ReplayStore } from '../store/replay-store.js';
+
+/**
+ * Valid packets between their decode and their gate's answer. An honest operator sends one; past
+ * this, a flood of valid packets (stolen keys) is refused rather than queued without end.
+ */
+export const MAX_PENDING_SPA = 256;
+/** Refusal log lines per second; the rest are counted (status) and summed up in one line each second. */
+export const MAX_REFUSAL_LOGS_PER_SECOND = 50;
+/** Command messages (ENABLE_CMD_EXEC) run one at a time, a few waiting, each for at most this long. */
+const COMMAND_TIMEOUT_MS = 30_000;
+const MAX_RUNNING_COMMANDS = 1;
+const MAX_QUEUED_COMMANDS = 4;
+
+/** Why a packet was refused: the policy's reasons, plus what happens before and after it. */
+export type SpaRefusalKind =
+  | 'malformed'
+  | 'bad-hmac'
+  | 'decrypt-failed'
+  | 'replay'
+  | SpaRefusal['reason']
+  | 'busy'
+  | 'replay-store-full'
+  | 'replay-store-error'
+  | 'gate-error'
+  | 'command-failed';
+
+export interface SpaStats {
+  port: number;
+  sensor: string;
+  received: number;
+  granted: number;
+  refused: Partial<Record<SpaRefusalKind, number>>;
+  logsSuppressed: number;
+  replay: { store: string; digests: number; bound: number };
+}
+
+export interface SpaServiceOptions {
+  config: SpaConfig;
+  /** The gate each door's grants go through (nftables). */
+  gate: Gate;
+  replay: ReplayStore;
+  /** A sensor of its own (the UDP socket); absent = packets come from the daemon's capture. */
+  sensor?: Sensor;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface Door {
+  config: SpaDoorConfig;
+  codec: SpaCodec;
+}
+
+/**
+ * The SPA server: for each packet on the SPA port, fwknopd's order with the cheap checks first —
+ * size, a door for this source, the replay digest in memory — then each candidate door's codec
+ * (HMAC before decryption), the replay digest made durable, the access policy, and the gate.
+ */
+export class SpaService {
+  private doors: Door[] = [];
+  private config: SpaConfig;
+  private pending = 0;
+  private readonly commands = new CommandPool(MAX_RUNNING_COMMANDS, MAX_QUEUED_COMMANDS);
+  private readonly counters = { received: 0, granted: 0, logsSuppressed: 0 };
+  private readonly refused: Partial<Record<SpaRefusalKind, number>> = {};
+  private logWindow = { second: 0, lines: 0, suppressed: 0 };
+  private readonly now: () => number;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: SpaServiceOptions) {
+    this.config = opts.config;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.logger;
+    this.setDoors(opts.config);
+  }
+
+  get port(): number {
+    return this.config.sensor.port;
+  }
+
+  /** The ports the daemon's capture must watch for SPA (none when the UDP socket receives). */
+  capturePorts(): PortSpec[] {
+    return this.opts.sensor ? [] : [{ proto: 'udp', port: this.config.sensor.port }];
+  }
+
+  /** Whether a captured packet is for SPA rather than the knock tracker. */
+  handles(packet: KnockPacket): boolean {
+    return !this.opts.sensor && packet.proto === 'udp' && packet.dstPort === this.config.sensor.port;
+  }
+
+  async start(): Promise<void> {
+    await this.opts.sensor?.start((packet) => this.onPacket(packet));
+    this.log.info(
+      { sensor: this.opts.sensor?.name ?? 'pcap', port: this.port, doors: this.doors.map((d) => d.config.rules.door), replay_store: this.opts.replay.name },
+      `SPA: ${this.doors.length} door(s) on udp/${this.port}`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.opts.sensor?.stop();
+    await this.opts.replay.close();
+  }
+
+  /** New doors and rules from a reload; sensor and replay store stay as they were started. */
+  reconfigure(next: SpaConfig | undefined): void {
+    if (!next) {
+      this.setDoors({ ...this.config, doors: [] });
+      return;
+    }
+    if (next.sensor.kind !== this.config.sensor.kind || next.sensor.port !== this.config.sensor.port) {
+      this.log.warn({ outcome: 'restart-needed' }, 'SPA sensor or port changed: restart knockgate to apply it');
+    }
+    this.setDoors({ ...next, sensor: this.config.sensor });
+  }
+
+  stats(): SpaStats {
+    return {
+      port: this.port,
+      sensor: this.opts.sensor?.name ?? 'pcap',
+      ...this.counters,
+      refused: { ...this.refused },
+      replay: { store: this.opts.replay.name, ...this.opts.replay.stats() },
+    };
+  }
+
+  /** Hot path. Synchronous up to the replay store's write; never throws. */
+  onPacket(packet: KnockPacket): void {
+    this.counters.received++;
+    const payload = packet.payload;
+    const origin: SpaPacketOrigin = { src: packet.src, ...(this.opts.sensor ? {} : { dst: packet.dst }) };
+    if (payload.length < MIN_PACKET_CHARS || payload.length > MAX_PACKET_CHARS) {
+      this.refuse('malformed', packet, `${payload.length} bytes is outside ${MIN_PACKET_CHARS}..${MAX_PACKET_CHARS}`);
+      return;
+    }
+    const now = this.now();
+    const candidates = this.doors.filter((d) => originAllowed(d.config.rules, origin) === undefined);
+    if (candidates.length === 0) {
+      this.refuse('source-not-allowed', packet, 'no SPA door accepts this source');
+      return;
+    }
+    const digest = spaReplayDigest(payload);
+    if (this.opts.replay.seen(digest, now)) {
+      this.refuse('replay', packet, 'replay detected: this packet was already used');
+      return;
+    }
+
+    let decodeError: SpaError | undefined;
+    let decoded: { spa: DecodedSpa; door: Door } | undefined;
+    let decision: SpaAccessDecision | undefined;
+    for (const door of candidates) {
+      let spa: DecodedSpa;
+      try {
+        spa = door.codec.decode(payload);
+      } catch (err) {
+        const e = err instanceof SpaError ? err : new SpaError('bad-field', 'undecodable packet');
+        if (decodeError === undefined || e.kind === 'bad-hmac') decodeError = e;
+        continue;
+      }
+      decoded ??= { spa, door };
+      decision = decideSpaAccess(spa, origin, door.config.rules, now);
+      if (decision.ok) {
+        decoded = { spa, door };
+        break;
+      }
+    }
+    if (!decoded || !decision) {
+      const kind = decodeError?.kind === 'bad-hmac' ? 'bad-hmac' : decodeError?.kind === 'decrypt-failed' || decodeError?.kind === 'bad-digest' ? 'decrypt-failed' : 'malformed';
+      this.refuse(kind, packet, decodeError?.message ?? 'not an SPA packet');
+      return;
+    }
+    if (this.pending >= MAX_PENDING_SPA) {
+      this.refuse('busy', packet, `${MAX_PENDING_SPA} SPA requests already in flight`);
+      return;
+    }
+    // fwknopd marks a packet used as soon as it decrypts, whatever the later checks say.
+    const ageWindow = decoded.door.config.rules.maxPacketAgeMs;
+    this.pending++;
+    this.opts.replay
+      .remember(digest, replayExpiry(decoded.spa.timestamp, ageWindow), now)
+      .then(async (outcome) => {
+        if (outcome === 'replay') return this.refuse('replay', packet, 'replay detected: this packet was already used');
+        if (outcome === 'full') return this.refuse('replay-store-full', packet, 'replay store is full of live digests; refusing rather than forgetting one');
+        if (!decision.ok) return this.refuse(decision.reason, packet, decision.detail, decision.door, decoded.spa.username);
+        if (decision.kind === 'command') return this.runCommand(decision.door, decision.src, decision.command, packet);
+        return this.grant(decision, packet);
+      })
+      .catch((err: unknown) => this.refuse('replay-store-error', packet, describe(err)))
+      .finally(() => {
+        this.pending--;
+      });
+  }
+
+  private async grant(decision: Extract<SpaAccessDecision, { kind: 'access' }>, packet: KnockPacket): Promise<void> {
+    const now = this.now();
+    const grant: Grant = {
+      id: grantId(decision.door, decision.src),
+      door: decision.door,
+      src: decision.src,
+      family: decision.family,
+      ports: decision.ports,
+      grantedAt: now,
+      expiresAt: now + decision.durationMs,
+      ...(decision.nat && { nat: decision.nat }),
+    };
+    try {
+      await this.opts.gate.grant(grant);
+    } catch (err) {
+      this.refuse('gate-error', packet, describe(err), decision.door);
+      return;
+    }
+    this.counters.granted++;
+    const ports = decision.ports.map((p) => `${p.port}/${p.proto}`);
+    this.log.info(
+      {
+        door: decision.door,
+        src: decision.src,
+        from: packet.src,
+        outcome: 'open',
+        ports,
+        ...(decision.nat && { nat: `${decision.nat.host}:${decision.nat.port}` }),
+        open_for_s: decision.durationMs / 1000,
+        latency_ms: Math.max(0, now - packet.time),
+      },
+      `${decision.src}: ${decision.door}: SPA access granted to ${ports.join(',')}${decision.nat ? ` -> ${decision.nat.host}:${decision.nat.port}` : ''}`,
+    );
+  }
+
+  private async runCommand(door: string, src: string, command: string, packet: KnockPacket): Promise<void> {
+    // fwknopd splits the text on whitespace and runs it without a shell; so does this.
+    const argv = command.trim().split(/\s+/) as [string, ...string[]];
+    const run = this.commands.trySubmit(() => runCommand({ argv }, { timeoutMs: COMMAND_TIMEOUT_MS }));
+    if (!run) return this.refuse('busy', packet, 'too many SPA commands waiting', door);
+    try {
+      const result = await run;
+      if (result.code !== 0) return this.refuse('command-failed', packet, `exit ${result.code ?? result.signal}${result.timedOut ? ' (timed out)' : ''}`, door);
+      this.counters.granted++;
+      this.log.info({ door, src, outcome: 'command', command: argv[0] }, `${src}: ${door}: SPA command ran`);
+    } catch (err) {
+      this.refuse('command-failed', packet, describe(err), door);
+    }
+  }
+
+  private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string): void {
+    this.refused[kind] = (this.refused[kind] ?? 0) + 1;
+    const second = Math.floor(this.now() / 1000);
+    if (second !== this.logWindow.second) {
+      if (this.logWindow.suppressed > 0) {
+        this.log.warn({ outcome: 'refused', suppressed: this.logWindow.suppressed }, `SPA: ${this.logWindow.suppressed} more refusal(s) not logged in the last second`);
+      }
+      this.logWindow = { second, lines: 0, suppressed: 0 };
+    }
+    if (this.logWindow.lines >= MAX_REFUSAL_LOGS_PER_SECOND) {
+      this.logWindow.suppressed++;
+      this.counters.logsSuppressed++;
+      return;
+    }
+    this.logWindow.lines++;
+    this.log.info(
+      { src: packet.src, ...(door && { door }), ...(username !== undefined && { username }), outcome: 'refused', reason: kind, detail },
+      `${packet.src}: SPA refused (${kind}): ${detail}`,
+    );
+  }
+
+  private setDoors(config: SpaConfig): void {
+    this.config = config;
+    this.doors = config.doors.map((d) => ({ config: d, codec: new SpaCodec(d.keys) }));
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
