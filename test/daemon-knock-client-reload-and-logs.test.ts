@@ -136,9 +136,11 @@ open_for = "10s"
     await waitFor(() => reloads() === 1, { timeoutMs: 5_000, what: 'the reload' });
     expect((await dl.connect(kept)).connected, 'the live grant survives the reload').toBe(true);
 
-    await dl.knock(oldSequence, [lab.server.ip4, '7000', '8000:udp', '9000']);
-    await dl.knock(changed, [lab.server.ip4, '7000', '8000:udp', '9100']);
-    await dl.knock(added, [lab.server.ip4, '7300', '7400']);
+    await Promise.all([
+      dl.knock(oldSequence, [lab.server.ip4, '7000', '8000:udp', '9000']),
+      dl.knock(changed, [lab.server.ip4, '7000', '8000:udp', '9100']),
+      dl.knock(added, [lab.server.ip4, '7300', '7400']),
+    ]);
     await dl.waitForLog((e) => e.outcome === 'open' && e.src === changed.ip4 && e.door === 'ssh', 5_000, 'the changed door');
     await dl.waitForLog((e) => e.outcome === 'open' && e.src === added.ip4 && e.door === 'web', 5_000, 'the new door');
     expect((await dl.connect(changed)).connected).toBe(true);
