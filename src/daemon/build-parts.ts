@@ -1,9 +1,11 @@
 import { join } from 'node:path';
-import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../config/model.js';
+import { DEFAULT_IPTABLES_SETTINGS, type DoorCommands, type DoorConfig, type KnockdCommandAction, type KnockgateConfig } from '../config/model.js';
 import { protectedPorts } from '../core/grant-policy.js';
 import { AwsSgGate } from '../gates/aws-sg.js';
 import type { Gate } from '../gates/gate.js';
 import { createEc2Client } from '../aws/sdk-clients.js';
+import { CommandGate } from '../gates/command.js';
+import { IptablesGate } from '../gates/iptables.js';
 import { KnockdCommandGate } from '../gates/knockd-command.js';
 import { NftablesGate } from '../gates/nftables.js';
 import type { Logger } from '../log/logger.js';
@@ -21,7 +23,8 @@ export function captureInterfaces(config: KnockgateConfig): string[] {
 
 /**
  * The real adapters for a config: libpcap on the capture interfaces, the nftables gate for
- * knockgate doors and the command gate for knockd doors (its pending stop commands journaled in
+ * knockgate doors (or the iptables or command gate when a door names one; both command gates share
+ * the journal) and the command gate for knockd doors (its pending stop commands journaled in
  * the state directory, so a restart still runs them); the aws-sg gate for doors that open a
  * Security Group (its groups and region are read at start; a reload does not change them).
  */
@@ -31,11 +34,24 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
   const commandDoors = new Map<string, KnockdCommandAction>();
   const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger });
   const commandGate = new KnockdCommandGate({ doors: commandDoors, store, logger });
+  const ownCommandDoors = new Map<string, DoorCommands>();
+  const ownCommandGate = new CommandGate({ doors: ownCommandDoors, store, logger });
   let nftables: NftablesGate | undefined;
+  let iptables: IptablesGate | undefined;
   const configure = (next: KnockgateConfig) => {
     commandDoors.clear();
+    ownCommandDoors.clear();
     for (const d of next.doors) if (d.action.kind === 'knockd-command') commandDoors.set(d.knock.name, d.action);
-    const ports = [...protectedPorts(next.doors), ...spaProtectedPorts(next.spa)];
+    for (const d of next.doors) if (d.action.kind === 'gate' && d.action.commands) ownCommandDoors.set(d.knock.name, d.action.commands);
+    // iptables and command doors are enforced by their own gate, not by the nftables table.
+    const byGate = (gate: string) => next.doors.filter((d) => d.action.kind === 'gate' && d.action.gate === gate);
+    const iptablesPorts = protectedPorts(byGate('iptables'));
+    if (iptablesPorts.length > 0 || iptables) {
+      iptables ??= new IptablesGate({ settings: next.iptables ?? DEFAULT_IPTABLES_SETTINGS, protectedPorts: iptablesPorts, logger });
+      iptables.setProtectedPorts(iptablesPorts);
+    }
+    const nftDoors = next.doors.filter((d) => d.action.kind !== 'gate' || (d.action.gate !== 'iptables' && d.action.gate !== 'command'));
+    const ports = [...protectedPorts(nftDoors), ...spaProtectedPorts(next.spa)];
     // knockd doors alone leave the firewall to their commands, as knockd does: no table of ours.
     if (ports.length > 0 || nftables || next.spa?.doors.length) {
       nftables ??= new NftablesGate({ settings: next.nftables, protectedPorts: ports, logger });
@@ -55,8 +71,13 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
   const aws = config.aws && new AwsSgGate({ ec2: createEc2Client(config.aws.region), groups: config.aws.securityGroups, onStop: config.aws.onStop, logger });
   return {
     sensor,
-    gateFor: (door: DoorConfig): Gate => (door.action.kind === 'knockd-command' ? commandGate : door.action.gate === 'aws-sg' && aws ? aws : nftables!),
-    gates: () => [...(nftables ? [nftables] : []), ...(aws ? [aws] : []), commandGate],
+    gateFor: (door: DoorConfig): Gate => {
+      if (door.action.kind === 'knockd-command') return commandGate;
+      if (door.action.gate === 'command') return ownCommandGate;
+      if (door.action.gate === 'iptables' && iptables) return iptables;
+      return door.action.gate === 'aws-sg' && aws ? aws : nftables!;
+    },
+    gates: () => [...(nftables ? [nftables] : []), ...(iptables ? [iptables] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate],
     reconfigure: configure,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     ...(spa && { spa }),

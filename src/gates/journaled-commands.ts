@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { GrantStore, JsonValue, StoredGrant } from '../store/grant-store.js';
@@ -329,6 +330,16 @@ function fromJournal(data: StoredGrant['data']): { stop: CommandSpec; timeLimitM
     return { stop: { argv: argv as [string, ...string[]] }, ...timeLimitMs };
   }
   return undefined;
+}
+
+/**
+ * Grant values are pasted into shell commands, so the source must be a bare address literal of the
+ * grant's family: only hex digits, dots and colons (no IPv6 zone, which could carry anything).
+ */
+export function assertAddressLiteral(g: Grant, gate: string): void {
+  const literal = /^[0-9A-Fa-f:.]+$/.test(g.src);
+  const ok = literal && (g.family === 4 ? isIPv4(g.src) : isIPv6(g.src));
+  if (!ok) throw new GateError(`refusing to run a command for source ${JSON.stringify(g.src)}: not an IPv${g.family} address`, gate);
 }
 
 function withoutGateData(record: StoredGrant): Grant {

@@ -1,11 +1,10 @@
 import { access, constants } from 'node:fs/promises';
-import { isIPv4, isIPv6 } from 'node:net';
 import type { KnockdCommandAction } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { GrantStore } from '../store/grant-store.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
-import { JournaledCommands, type CommandCounters } from './journaled-commands.js';
+import { assertAddressLiteral, JournaledCommands, type CommandCounters } from './journaled-commands.js';
 
 export { LOGGED_OUTPUT_CHARS, MAX_CONCURRENT_COMMANDS, MAX_QUEUED_COMMANDS } from './journaled-commands.js';
 
@@ -74,7 +73,7 @@ export class KnockdCommandGate implements Gate {
   async grant(g: Grant): Promise<void> {
     const action = this.doors.get(g.door);
     if (!action) throw new GateError(`no knockd door named ${g.door}`, this.name);
-    assertAddress(g);
+    assertAddressLiteral(g, this.name);
     const start = expand(g.family === 4 ? action.start4 : action.start6, g.src);
     const stop = expand(g.family === 4 ? action.stop4 : action.stop6, g.src);
     for (const [which, command] of [['start', start], ['stop', stop]] as const) {
@@ -113,16 +112,6 @@ export class KnockdCommandGate implements Gate {
   detach(): void {
     this.commands.detach();
   }
-}
-
-/**
- * `%IP%` is pasted into a shell command, so the source must be a bare address literal of the
- * grant's family: only hex digits, dots and colons (no IPv6 zone, which could carry anything).
- */
-function assertAddress(g: Grant): void {
-  const literal = /^[0-9A-Fa-f:.]+$/.test(g.src);
-  const ok = literal && (g.family === 4 ? isIPv4(g.src) : isIPv6(g.src));
-  if (!ok) throw new GateError(`refusing to run a command for source ${JSON.stringify(g.src)}: not an IPv${g.family} address`, GATE_NAME);
 }
 
 /** knockd's only substitution; undefined or '' means there is nothing to run. */
