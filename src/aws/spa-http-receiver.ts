@@ -1,0 +1,126 @@
+import { grantId, type Grant } from '../core/grant.js';
+import { replayExpiry } from '../core/replay-window.js';
+import { decideSpaAccess, originAllowed, type SpaAccessRules, type SpaRefusal } from '../core/spa-access.js';
+import { SpaError, spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
+import type { Gate } from '../gates/gate.js';
+import type { Logger } from '../log/logger.js';
+import type { ReplayStore } from '../store/replay-store.js';
+import { spaRequestFromEvent } from './lambda-http-event.js';
+
+/** One SPA door of the receiver: its keys (as a codec) and its access.conf-style rules. */
+export interface SpaHttpDoor {
+  codec: SpaCodec;
+  rules: SpaAccessRules;
+}
+
+/** What API Gateway and Function URLs turn into the HTTP response. */
+export interface SpaHttpResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface SpaHttpReceiverOptions {
+  doors: SpaHttpDoor[];
+  replay: ReplayStore;
+  gate: Gate;
+  logger?: Logger;
+}
+
+const TEXT = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+/**
+ * Every refusal looks the same from outside (garbage, wrong key, replay, policy), as a UDP SPA
+ * server's silence does; the reason goes to the log only.
+ */
+const REFUSED: SpaHttpResponse = { statusCode: 403, headers: TEXT, body: 'refused\n' };
+/** A valid packet the receiver could not act on (EC2 or DynamoDB failing): the client may send a new one. */
+const UNAVAILABLE: SpaHttpResponse = { statusCode: 503, headers: TEXT, body: 'not opened; try again with a new packet\n' };
+
+/**
+ * SPA over HTTPS for stateless receivers (a Lambda behind a Function URL or API Gateway): the
+ * same steps and core modules as the daemon — source pre-filter, replay check before any
+ * cryptography, decode per door, fwknopd's access decision, the digest made durable before the
+ * grant (so of two invocations racing with one packet exactly one opens), then the gate.
+ */
+export class SpaHttpReceiver {
+  private readonly doors: SpaHttpDoor[];
+  private readonly replay: ReplayStore;
+  private readonly gate: Gate;
+  private readonly logger: Logger | undefined;
+
+  constructor(opts: SpaHttpReceiverOptions) {
+    this.doors = opts.doors;
+    this.replay = opts.replay;
+    this.gate = opts.gate;
+    this.logger = opts.logger;
+  }
+
+  async handle(event: unknown, now: number): Promise<SpaHttpResponse> {
+    const parsed = spaRequestFromEvent(event);
+    if (!parsed.ok) return this.refuse({ reason: 'bad-request', detail: parsed.reason });
+    const { packet, sourceIp: src } = parsed.request;
+    const origin = { src };
+    const doors = this.doors.filter((d) => !originAllowed(d.rules, origin));
+    if (doors.length === 0) return this.refuse({ src, reason: 'source-not-allowed', detail: `no door accepts source ${src}` });
+
+    const digest = spaReplayDigest(packet);
+    if (this.replay.seen(digest, now)) return this.refuse({ src, reason: 'replay', detail: 'digest already used' });
+
+    let refusal: SpaRefusal | undefined;
+    for (const door of doors) {
+      let spa;
+      try {
+        spa = door.codec.decode(packet);
+      } catch (err) {
+        if (err instanceof SpaError) continue;
+        throw err;
+      }
+      const decision = decideSpaAccess(spa, origin, door.rules, now);
+      if (!decision.ok) {
+        refusal = decision;
+        continue;
+      }
+      if (decision.kind === 'command' || decision.nat) {
+        return this.refuse({ src, door: decision.door, reason: 'unsupported', detail: 'a Security Group can only open ports: commands and NAT are refused' });
+      }
+      let remembered;
+      try {
+        remembered = await this.replay.remember(digest, replayExpiry(spa.timestamp, door.rules.maxPacketAgeMs), now);
+      } catch (err) {
+        this.logger?.error({ src, door: decision.door, outcome: 'store-error', err: errorText(err) }, 'replay store failed; packet not acted on');
+        return UNAVAILABLE;
+      }
+      if (remembered !== 'added') return this.refuse({ src, door: decision.door, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
+
+      const grant: Grant = {
+        id: grantId(decision.door, decision.src),
+        door: decision.door,
+        src: decision.src,
+        family: decision.family,
+        ports: decision.ports,
+        grantedAt: now,
+        expiresAt: now + decision.durationMs,
+      };
+      try {
+        await this.gate.grant(grant);
+      } catch (err) {
+        this.logger?.error({ src: grant.src, door: grant.door, outcome: 'gate-error', err: errorText(err) }, 'gate failed to open');
+        return UNAVAILABLE;
+      }
+      const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
+      const until = new Date(grant.expiresAt).toISOString();
+      this.logger?.info({ src: grant.src, door: grant.door, ports, until, outcome: 'open' }, `${grant.src}: ${grant.door}: open`);
+      return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grant.src} until ${until}\n` };
+    }
+    return this.refuse(refusal ? { src, door: refusal.door, reason: refusal.reason, detail: refusal.detail } : { src, reason: 'no-door-decodes', detail: 'no door key decodes the packet' });
+  }
+
+  private refuse(why: { src?: string; door?: string; reason: string; detail: string }): SpaHttpResponse {
+    this.logger?.info({ ...why, outcome: 'refused' }, `SPA over HTTP refused: ${why.reason}`);
+    return REFUSED;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,88 @@
+/**
+ * A local stand-in for a Lambda Function URL: each HTTP request on 127.0.0.1 becomes the payload
+ * 2.0 event AWS would deliver (rawPath, headers in lower case, base64 body, requestContext.http
+ * with the peer address as sourceIp), and the handler's result becomes the HTTP response.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface HttpResult {
+  statusCode: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export function functionUrlEvent(opts: { method: string; path: string; sourceIp: string; body?: string; headers?: Record<string, string> }): Record<string, unknown> {
+  const [rawPath = '/', rawQueryString = ''] = opts.path.split('?');
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath,
+    rawQueryString,
+    headers: { host: 'abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws', 'x-forwarded-proto': 'https', ...opts.headers },
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: 'abcdefghijklmnopqrstuvwxyz012345',
+      domainName: 'abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws',
+      domainPrefix: 'abcdefghijklmnopqrstuvwxyz012345',
+      http: { method: opts.method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: opts.sourceIp, userAgent: opts.headers?.['user-agent'] ?? '' },
+      requestId: `req-${now}`,
+      routeKey: '$default',
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+    ...(opts.body !== undefined ? { body: Buffer.from(opts.body).toString('base64'), isBase64Encoded: true } : { isBase64Encoded: false }),
+  };
+}
+
+export interface FunctionUrl {
+  port: number;
+  /**
+   * The result of the next request handled. fwknop's HTTP mode sends its request and exits
+   * without reading the answer, so a test waits here rather than for the client.
+   */
+  nextResult(): Promise<HttpResult>;
+  close(): Promise<void>;
+}
+
+export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpResult>): Promise<FunctionUrl> {
+  const done: HttpResult[] = [];
+  const waiting: Array<(r: HttpResult) => void> = [];
+  const settle = (result: HttpResult) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(result);
+    else done.push(result);
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(',') : (v ?? '')]));
+      const body = chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : undefined;
+      const sourceIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+      handle(functionUrlEvent({ method: req.method ?? 'GET', path: req.url ?? '/', sourceIp, headers, ...(body !== undefined ? { body } : {}) })).then(
+        (result) => {
+          settle(result);
+          res.writeHead(result.statusCode, result.headers ?? {});
+          res.end(result.body ?? '');
+        },
+        () => {
+          settle({ statusCode: 502 });
+          res.writeHead(502);
+          res.end();
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    nextResult: () => {
+      const ready = done.shift();
+      return ready ? Promise.resolve(ready) : new Promise<HttpResult>((resolve) => waiting.push(resolve));
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
