@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
+import { registerGuard } from './commands/guard.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerKnock } from './commands/knock.js';
 import { registerLab } from './commands/lab.js';
@@ -32,6 +33,7 @@ Getting started:
   );
 registerServe(program);
 registerCheck(program);
+registerGuard(program);
 registerKnock(program);
 registerSpa(program);
 registerKeygen(program);

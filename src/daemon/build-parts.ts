@@ -8,6 +8,9 @@ import { CommandGate } from '../gates/command.js';
 import { IptablesGate } from '../gates/iptables.js';
 import { KnockdCommandGate } from '../gates/knockd-command.js';
 import { NftablesGate } from '../gates/nftables.js';
+import { NftProcess } from '../gates/nft-process.js';
+import { GuardEnforcer } from '../guard/guard-enforcer.js';
+import { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
 import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.js';
 import { PcapSensor } from '../sensors/pcap.js';
@@ -68,6 +71,15 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     newConnections: hasStrictDoor(config.doors),
     logger,
   });
+  // The guard's enforcement chain lives in knockgate's table; its nft runs only once enforcement is on.
+  const guard =
+    config.guard &&
+    new GuardWatch({
+      settings: config.guard,
+      logger,
+      captureInterfaces: interfaces,
+      enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, config.guard.expectations, logger),
+    });
   const aws = config.aws && new AwsSgGate({ ec2: createEc2Client(config.aws.region), groups: config.aws.securityGroups, onStop: config.aws.onStop, logger });
   return {
     sensor,
@@ -81,6 +93,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     reconfigure: configure,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     ...(spa && { spa }),
+    ...(guard && { guard }),
     logger,
   };
 }

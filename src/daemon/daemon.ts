@@ -4,6 +4,7 @@ import { grantFor } from '../core/grant-policy.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
+import type { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import type { SpaService, SpaStats } from './spa-service.js';
@@ -34,6 +35,8 @@ export interface DaemonParts {
   localAddresses(): Set<string>;
   /** The SPA server, when the config has SPA doors; captured SPA packets go to it, not the tracker. */
   spa?: SpaService;
+  /** The port-hijack guard, when the config has a [guard] section. */
+  guard?: GuardWatch;
   logger: Logger;
   now?: () => number;
 }
@@ -47,6 +50,7 @@ export interface DaemonStatus {
   sensor: SensorStats;
   grantsRefused: number;
   spa?: SpaStats;
+  guard?: { findings: Array<{ kind: string; summary: string }> };
 }
 
 export class Daemon {
@@ -78,6 +82,7 @@ export class Daemon {
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
     await this.parts.spa?.start();
+    await this.parts.guard?.start();
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
@@ -89,6 +94,7 @@ export class Daemon {
   /** Clean stop: sensors first (no new grants), then gates as configured (close / keep / remove). */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
+    await this.parts.guard?.stop();
     await this.parts.sensor.stop();
     await this.parts.spa?.stop();
     for (const gate of this.parts.gates()) await gate.uninstall();
@@ -103,6 +109,7 @@ export class Daemon {
     this.parts.reconfigure?.(next);
     for (const gate of this.parts.gates()) await gate.install();
     this.parts.spa?.reconfigure(next.spa);
+    if (next.guard) await this.parts.guard?.reconfigure(next.guard);
     this.parts.sensor.setPorts?.([...knockPorts(next.doors), ...(this.parts.spa?.capturePorts() ?? [])], hasStrictDoor(next.doors));
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
   }
@@ -134,6 +141,7 @@ export class Daemon {
       sensor: this.parts.sensor.stats(),
       grantsRefused: this.refused,
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
+      ...(this.parts.guard && { guard: { findings: this.parts.guard.findings().map((f) => ({ kind: f.kind, summary: f.summary })) } }),
     };
   }
 

@@ -111,9 +111,12 @@ function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: num
     }
     processes++;
     const dir = `${proc}/${name}/fd`;
-    const entries = readDir(dir);
-    if (entries === undefined) {
-      unreadable++;
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch (err) {
+      // A process that exited since /proc was listed is simply gone; a refusal hides an owner.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') unreadable++;
       continue;
     }
     const pid = Number(name);
