@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { registerAws } from './commands/aws.js';
 import { registerCheck } from './commands/check.js';
 import { registerGuard } from './commands/guard.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerKnock } from './commands/knock.js';
 import { registerLab } from './commands/lab.js';
+import { registerSequence } from './commands/sequence.js';
 import { registerServe } from './commands/serve.js';
 import { registerSpa } from './commands/spa.js';
 import { registerStatus } from './commands/status.js';
@@ -35,10 +37,12 @@ registerServe(program);
 registerCheck(program);
 registerGuard(program);
 registerKnock(program);
+registerSequence(program);
 registerSpa(program);
 registerKeygen(program);
 registerStatus(program);
 registerLab(program);
+registerAws(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -33,6 +33,8 @@ export class FakeEc2 {
   throttleNext = 0;
   /** Rules created from now on stay out of the next N describe answers (eventual consistency). */
   hideNewRulesForDescribes = 0;
+  /** While set, every request is answered with this error (e.g. UnauthorizedOperation, HTTP 403). */
+  denyWith: { status: number; code: string } | undefined;
   /** Each answer waits this long, so requests overlap and maxInFlight shows the client's concurrency. */
   responseDelayMs = 0;
   maxInFlight = 0;
@@ -89,6 +91,7 @@ export class FakeEc2 {
   private handle(p: Record<string, string>): { status: number; body: string } {
     const action = p.Action ?? '';
     this.calls.push({ action, params: p });
+    if (this.denyWith) return error(this.denyWith.status, this.denyWith.code, 'You are not authorized to perform this operation.');
     if (this.throttleNext > 0) {
       this.throttleNext--;
       return error(503, 'RequestLimitExceeded', 'Request limit exceeded.');
