@@ -5,7 +5,7 @@ import { ConfigError } from '../../config/config-error.js';
 import { formatDuration } from '../../config/duration.js';
 import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
 import { describeSpa } from './describe-spa.js';
-import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
+import type { CommandTemplate, DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 
 /** Exit status of `check` on a config that cannot be used. */
 export const EXIT_INVALID_CONFIG = 1;
@@ -67,6 +67,14 @@ export function describeConfig(config: KnockgateConfig): string {
     const host = nftables.hostChain ? `, accept rule in ${nftables.hostChain.family} ${nftables.hostChain.table} ${nftables.hostChain.chain}` : '';
     lines.push(`  nftables: table inet ${nftables.table}, mark 0x${nftables.mark.toString(16)}, on stop ${nftables.onStop}${host}`);
   }
+  const iptables = config.iptables;
+  if (iptables && doors.some((d) => d.action.kind === 'gate' && d.action.gate === 'iptables')) {
+    lines.push(`  iptables: chain ${iptables.chain} via ${iptables.iptables}/${iptables.ip6tables}, on stop ${iptables.onStop}`);
+  }
+  if (config.aws) {
+    const region = config.aws.region ?? 'from AWS_REGION or the profile';
+    lines.push(`  aws: security groups ${config.aws.securityGroups.join(', ')}, region ${region}, on stop ${config.aws.onStop}`);
+  }
   for (const door of doors) lines.push('', ...describeDoor(door));
   if (config.spa) lines.push('', ...describeSpa(config.spa));
   return `${lines.join('\n')}\n`;
@@ -82,6 +90,11 @@ function describeDoor({ knock, action }: DoorConfig): string[] {
   ];
   if (action.kind === 'gate') {
     lines.push(`  opens:     ${action.open.map(formatPort).join(', ')} for ${formatDuration(action.openForMs)} via ${action.gate}`);
+    const { commands } = action;
+    if (commands) {
+      const show = (c: CommandTemplate | undefined) => (c === undefined ? 'nothing' : 'shell' in c ? `sh -c ${JSON.stringify(c.shell)}` : JSON.stringify(c.argv));
+      lines.push(`  start:     ${show(commands.start)}`, `  stop:      ${show(commands.stop)}  (each killed after ${formatDuration(commands.timeLimitMs)})`);
+    }
   } else {
     lines.push(...describeCommands(action));
   }
