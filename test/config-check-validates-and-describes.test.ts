@@ -95,7 +95,14 @@ describe('knockgate check', () => {
   it('accepts examples/knockgate.toml and shows every door', async () => {
     const run = await check('--config', join(EXAMPLES, 'knockgate.toml'));
     expect(run).toMatchObject({ exitCode: 0, stderr: '' });
-    expect(run.stdout).toContain('knockgate.toml: valid knockgate config, 2 doors');
+    expect(run.stdout).toContain('knockgate.toml: valid knockgate config, 3 doors');
+    expect(run.stdout).toContain(
+      [
+        '  opens:     1194/udp for 1h via command',
+        '  start:     ["/usr/local/sbin/vpn-allow","--from","{src}","--ports","{ports}","--until","{expires}"]',
+        '  stop:      ["/usr/local/sbin/vpn-deny","--from","{src}"]  (each killed after 10s)',
+      ].join('\n'),
+    );
     expect(run.stdout).toContain('capture on: eth0');
     expect(run.stdout).toContain('nftables: table inet knockgate, mark 0x4b47, on stop close');
     expect(run.stdout).toContain(
