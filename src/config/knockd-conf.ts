@@ -1,3 +1,4 @@
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { KnockDoor, TcpFlagRule } from '../core/door.js';
 import { ConfigError, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
 import { absolutePath, ipAddress, stringMatching } from './config-values.js';
@@ -173,10 +174,6 @@ function readDoorSetting(door: DoorSection, s: Setting, upper: string, problems:
     problems.push({ line: s.line, field, message: `unknown option${hint}; a door accepts ${Object.values(DOOR_KEYS).join(', ')} (and the aliases Timeout, Command, Command_6)` });
     return;
   }
-  if (key === 'ONE_TIME_SEQUENCES') {
-    problems.push({ line: s.line, field, message: 'one-time sequences are not supported yet; give the door a fixed Sequence instead' });
-    return;
-  }
   const earlier = door.settings.get(key);
   if (earlier) {
     // knockd would quietly take the last value (and add tcpflags up); a repeat is far more often a slip.
@@ -215,8 +212,11 @@ function resolve(file: string, global: Map<GlobalKey, Setting>, sections: DoorSe
   for (const d of sections) {
     const setting = (k: DoorKey) => d.settings.get(k);
     const field = (k: DoorKey) => `${d.name}.${setting(k)?.key ?? DOOR_KEYS[k].toLowerCase()}`;
-    const sequence = value(setting('SEQUENCE'), field('SEQUENCE'), parseKnockSequence);
-    if (!setting('SEQUENCE')) {
+    const oneTime = setting('ONE_TIME_SEQUENCES');
+    const sequence = oneTime ? [] : value(setting('SEQUENCE'), field('SEQUENCE'), parseKnockSequence);
+    if (oneTime && setting('SEQUENCE')) {
+      problems.push({ line: setting('SEQUENCE')!.line, field: field('SEQUENCE'), message: `is given with one_time_sequences (line ${oneTime.line}), which supplies the sequences; keep one of them` });
+    } else if (!oneTime && !setting('SEQUENCE')) {
       problems.push({ line: d.line, field: field('SEQUENCE'), message: 'is missing: every door needs a knock sequence, e.g. "sequence = 7000,8000:udp,9000"' });
     }
     const seqTimeoutMs = value(setting('SEQ_TIMEOUT'), field('SEQ_TIMEOUT'), (t) => seconds(t, MIN_SEQ_TIMEOUT_MS, MAX_SEQ_TIMEOUT_MS));
@@ -248,7 +248,8 @@ function resolve(file: string, global: Map<GlobalKey, Setting>, sections: DoorSe
       ...((stop6 ?? stop4) !== undefined && { stop6: stop6 ?? stop4 }),
       cmdTimeoutMs: cmdTimeoutMs ?? DEFAULTS.cmdTimeoutMs,
     };
-    doors.push({ knock, action });
+    // knockd opens the file relative to its working directory; a daemon's is /, so relative paths are read from the config's directory.
+    doors.push({ knock, action, ...(oneTime && { sequenceSource: { kind: 'one-time', file: resolvePath(dirname(file), oneTime.value), unused: [] } }) });
   }
 
   return {

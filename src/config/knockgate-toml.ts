@@ -4,8 +4,10 @@ import { z } from 'zod';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
+import { AWS_KNOWN_KEYS, awsSchema, crossCheckAws, resolveAws } from './aws-config.js';
 import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
+import { crossCheckDoorSequence, doorSequenceKeys, resolveSequenceSource } from './door-sequence.js';
 import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
@@ -79,7 +81,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
     .map(({ name, d }): DoorConfig => ({
       knock: {
         name,
-        sequence: d.sequence,
+        sequence: d.sequence ?? [],
         seqTimeoutMs: d.seq_timeout,
         tcpFlags: d.tcp_flags,
         targets: d.target,
@@ -87,6 +89,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
         tolerateRepeat: d.tolerate_repeat,
       } satisfies KnockDoor,
       action: resolveDoorAction(d),
+      sequenceSource: resolveSequenceSource(d),
     }));
   const nftables: NftablesSettings = {
     table: valid.nftables.table,
@@ -111,11 +114,13 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
     nftables,
     iptables: resolveIptables(valid.iptables),
     ...(valid.guard && { guard: resolveGuard(valid.guard, lineOf) }),
+    ...(valid.aws && { aws: resolveAws(valid.aws) }),
   };
   const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
   if (spa.spa) config.spa = spa.spa;
-  const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => crossCheckDoorGate(name, d));
-  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
+  const opened = doors.flatMap((door) => (door.action.kind === 'gate' ? door.action.open : []));
+  const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => [...crossCheckDoorGate(name, d), ...crossCheckDoorSequence(name, d, opened)]);
+  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...crossCheckAws(config), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
 }
@@ -202,7 +207,8 @@ const nftablesSchema = z.strictObject({
 });
 
 const doorSchema = z.strictObject({
-  sequence: leaf(sequence),
+  sequence: leaf(sequence).optional(),
+  ...doorSequenceKeys,
   seq_timeout: leaf((v) => parseDurationWithin(v, MIN_SEQ_TIMEOUT_MS, MAX_SEQ_TIMEOUT_MS)).default(DEFAULTS.seqTimeoutMs),
   tcp_flags: leaf(tcpFlags).prefault(DEFAULT_TCP_FLAGS),
   target: leaf(listOf(ipAddress, (s) => s)).default([]),
@@ -211,7 +217,7 @@ const doorSchema = z.strictObject({
   open: leaf(listOf(portSpec, portKey, 1)),
   open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
   ...doorGateKeys,
-  gate: leaf(oneOf(['nftables', 'iptables', 'command'] as const)).default('nftables'),
+  gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
 });
 
 const configSchema = z.strictObject({
@@ -219,6 +225,7 @@ const configSchema = z.strictObject({
   nftables: nftablesSchema.prefault({}),
   iptables: iptablesSchema.prefault({}),
   guard: guardSchema.optional(),
+  aws: awsSchema.optional(),
   spa: spaSettingsSchema.optional(),
   spa_door: z
     .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), spaDoorSchema)
@@ -237,6 +244,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   spa: Object.keys(spaSettingsSchema.shape),
   spa_door: Object.keys(spaDoorSchema.shape),
   ...GUARD_KNOWN_KEYS,
+  ...AWS_KNOWN_KEYS,
 };
 
 // ---- zod issues → operator messages

@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from './config-error.js';
 import { withFwknopSpa, type FwknopSources } from './fwknop-load.js';
 import { parseKnockdConf } from './knockd-conf.js';
+import { withOneTimeSequences } from './one-time-sequences.js';
 import { MAX_CONFIG_BYTES, parseKnockgateToml } from './knockgate-toml.js';
 import type { KnockgateConfig } from './model.js';
 
@@ -24,7 +25,7 @@ open_for = "30s"
 
 /** Reads and validates the configuration; throws ConfigError naming file, line and field of every problem. */
 export async function loadConfig(sources: ConfigSources): Promise<KnockgateConfig> {
-  return withFwknopSpa(await loadBase(sources), sources, readConfigText);
+  return withOneTimeSequences(await withFwknopSpa(await loadBase(sources), sources, readConfigText));
 }
 
 async function loadBase(sources: ConfigSources): Promise<KnockgateConfig> {

@@ -1,3 +1,4 @@
+import type { SequenceSource } from '../core/door-schedule.js';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import type { LogFormat } from '../log/logger.js';
@@ -45,6 +46,8 @@ export interface DaemonSettings {
 export interface DoorConfig {
   knock: KnockDoor;
   action: DoorAction;
+  /** Where the sequence comes from when it is not fixed (time-derived, one-time); absent = fixed. */
+  sequenceSource?: SequenceSource;
 }
 
 export type DoorAction = GateAction | KnockdCommandAction;

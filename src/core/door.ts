@@ -39,4 +39,11 @@ export interface KnockDoor {
    * ending the attempt. knockd ends it (FIELD.md §1.9 T4); knockgate's own doors tolerate it.
    */
   tolerateRepeat: boolean;
+  /**
+   * Tracked by the kernel instead of the daemon: the sequence is compiled into nftables sets and
+   * rules (gates/nft-kernel-door.ts), so the door keeps working while knockgate is stopped.
+   */
+  kernel?: boolean;
+  /** Which concrete sequence of a time-derived or one-time door this is (see DoorSchedule). */
+  variant?: number;
 }

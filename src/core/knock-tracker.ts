@@ -22,7 +22,7 @@ const EVICTION_BATCH_DIVISOR = 1_024;
 
 export type TrackerEvent =
   | { kind: 'stage'; door: string; src: string; stage: number; of: number; time: number }
-  | { kind: 'open'; door: string; src: string; family: Family; time: number }
+  | { kind: 'open'; door: string; src: string; family: Family; time: number; variant?: number }
   | { kind: 'reset'; door: string; src: string; stage: number; reason: 'wrong-knock' | 'timeout'; time: number };
 
 interface Attempt {
@@ -70,13 +70,30 @@ export class KnockTracker {
     this.setDoors(doors);
   }
 
-  /** Replace the doors (config reload). As in knockd, knocks in progress are dropped. */
-  setDoors(doors: KnockDoor[]): void {
+  /**
+   * Replace the doors. On a config reload knocks in progress are dropped, as in knockd; when a
+   * time step or a one-time sequence moves on (`keepProgress`), attempts on doors that are still
+   * there carry on and only those on doors that went away end.
+   */
+  setDoors(doors: KnockDoor[], keepProgress = false): void {
     this.doors = doors;
     this.knockPorts = new Set(doors.flatMap((d) => d.sequence.map(stepKey)));
     this.anyStrict = doors.some((d) => d.mode === 'strict');
-    this.firstKnock.clear();
-    this.advanced.clear();
+    if (!keepProgress) {
+      this.firstKnock.clear();
+      this.advanced.clear();
+      return;
+    }
+    const byKey = new Map(doors.map((d) => [doorKey(d), d]));
+    for (const pool of [this.firstKnock, this.advanced]) {
+      for (const entry of [...pool.values()]) {
+        entry.attempts = entry.attempts.flatMap((a) => {
+          const door = byKey.get(doorKey(a.door));
+          return door ? [{ ...a, door }] : [];
+        });
+        if (entry.attempts.length === 0) pool.delete(entry.src);
+      }
+    }
   }
 
   /**
@@ -133,7 +150,7 @@ export class KnockTracker {
       if (!flagsMatch(door, packet)) continue;
       events.push({ kind: 'stage', door: door.name, src: packet.src, stage: 1, of: door.sequence.length, time: packet.time });
       if (door.sequence.length === 1) {
-        events.push({ kind: 'open', door: door.name, src: packet.src, family: packet.family, time: packet.time });
+        events.push(openEvent(door, packet.src, packet.family, packet.time));
       } else {
         attempts.push({ door, stage: 1, startedAt: packet.time });
       }
@@ -161,7 +178,7 @@ export class KnockTracker {
       attempt.stage += 1;
       events.push({ kind: 'stage', door: door.name, src: entry.src, stage: attempt.stage, of: door.sequence.length, time: packet.time });
       if (attempt.stage === door.sequence.length) {
-        events.push({ kind: 'open', door: door.name, src: entry.src, family: packet.family, time: packet.time });
+        events.push(openEvent(door, entry.src, packet.family, packet.time));
       } else {
         remaining.push(attempt);
       }
@@ -204,6 +221,14 @@ export class KnockTracker {
     }
     this.evicted += evicted;
   }
+}
+
+function openEvent(door: KnockDoor, src: string, family: Family, time: number): TrackerEvent {
+  return { kind: 'open', door: door.name, src, family, time, ...(door.variant !== undefined ? { variant: door.variant } : {}) };
+}
+
+function doorKey(door: KnockDoor): string {
+  return door.variant === undefined ? door.name : `${door.name}#${door.variant}`;
 }
 
 function stepKey(step: KnockStep): string {

@@ -14,6 +14,7 @@ import { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
 import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.js';
 import { PcapSensor } from '../sensors/pcap.js';
+import { markSequenceUsed } from '../config/one-time-sequences.js';
 import { FileGrantStore } from '../store/file-grant-store.js';
 import { spaProtectedPorts } from '../config/spa-config.js';
 import { buildSpaService, spaNeedsNat } from './build-spa.js';
@@ -91,6 +92,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     },
     gates: () => [...(nftables ? [nftables] : []), ...(iptables ? [iptables] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate],
     reconfigure: configure,
+    spendOneTimeSequence: markSequenceUsed,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     ...(spa && { spa }),
     ...(guard && { guard }),

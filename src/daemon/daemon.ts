@@ -1,6 +1,7 @@
 import type { DoorConfig, KnockgateConfig } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import { grantFor } from '../core/grant-policy.js';
+import { DoorSchedule } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
@@ -33,6 +34,8 @@ export interface DaemonParts {
   reconfigure?(config: KnockgateConfig): void;
   /** Whether an address is one of this host's (re-read every sweep). */
   localAddresses(): Set<string>;
+  /** Marks a one-time sequence used in its file (knockd's format); the grant waits for it. */
+  spendOneTimeSequence(file: string, line: number): Promise<void>;
   /** The SPA server, when the config has SPA doors; captured SPA packets go to it, not the tracker. */
   spa?: SpaService;
   /** The port-hijack guard, when the config has a [guard] section. */
@@ -57,6 +60,8 @@ export class Daemon {
   private readonly tracker: KnockTracker;
   private readonly live = new Map<string, Grant>();
   private doors = new Map<string, DoorConfig>();
+  private schedule = new DoorSchedule([]);
+  private scheduleEpoch = '';
   private local = new Set<string>();
   private pending = 0;
   private refused = 0;
@@ -167,7 +172,8 @@ export class Daemon {
         );
         return;
       case 'open':
-        this.open(event.door, event.src, event.family, event.time);
+        if (event.variant === undefined) this.open(event.door, event.src, event.family, event.time);
+        else this.openSpent(event.door, event.variant, event.src, event.family, event.time);
     }
   }
 
@@ -179,6 +185,28 @@ export class Daemon {
    */
   private progressLevel(doorName: string, pastFirstKnock: boolean): 'info' | 'debug' {
     return pastFirstKnock || this.doors.get(doorName)?.action.kind === 'knockd-command' ? 'info' : 'debug';
+  }
+
+  /**
+   * A time-derived or one-time sequence opens once: it is spent before the grant, and a one-time
+   * line is marked in its file first, so a restart cannot make it valid again. If the file cannot
+   * be marked, the door stays closed.
+   */
+  private openSpent(doorName: string, variant: number, src: string, family: 4 | 6, knockTime: number): void {
+    const now = this.now();
+    const kind = this.schedule.spend(doorName, variant, now);
+    this.refreshSchedule(now, true);
+    const source = this.doors.get(doorName)?.sequenceSource;
+    if (kind !== 'one-time' || source?.kind !== 'one-time') {
+      this.open(doorName, src, family, knockTime);
+      return;
+    }
+    this.parts.spendOneTimeSequence(source.file, variant).then(
+      () => this.open(doorName, src, family, knockTime),
+      (err: unknown) =>
+        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describe(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`),
+    );
+    if (source.unused.length === 0) this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
   }
 
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
@@ -225,18 +253,33 @@ export class Daemon {
       this.live.delete(grant.id);
       this.log.info({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
     }
+    this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();
   }
 
   private applyDoors(config: KnockgateConfig): void {
     this.doors = new Map(config.doors.map((d) => [d.knock.name, d]));
-    this.tracker.setDoors(config.doors.map((d) => d.knock));
+    this.schedule = new DoorSchedule(config.doors.map((d) => ({ knock: d.knock, source: d.sequenceSource ?? { kind: 'static' } })));
+    const now = this.now();
+    this.scheduleEpoch = this.schedule.epoch(now);
+    this.tracker.setDoors(this.schedule.doorsAt(now));
+  }
+
+  /** A new time step or a spent sequence changes the concrete doors; knocks in progress on the others go on. */
+  private refreshSchedule(now: number, force: boolean): void {
+    const epoch = this.schedule.epoch(now);
+    if (!force && epoch === this.scheduleEpoch) return;
+    this.scheduleEpoch = epoch;
+    this.tracker.setDoors(this.schedule.doorsAt(now), true);
   }
 }
 
-/** Strict doors need the sensor to report every new connection, not only knocks. */
+/**
+ * Strict doors need the sensor to report every new connection, not only knocks; so do doors whose
+ * sequence changes (time-derived, one-time), so that no capture filter has to follow them.
+ */
 export function hasStrictDoor(doors: DoorConfig[]): boolean {
-  return doors.some((d) => d.knock.mode === 'strict');
+  return doors.some((d) => d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static'));
 }
 
 /** The ports the sensor must watch: every knock of every door. */

@@ -9,7 +9,9 @@ import { waitFor } from './wait.js';
 export interface KnockdDoorSpec {
   name: string;
   /** knockd syntax: `7000:tcp,8000:udp,9000`. */
-  sequence: string;
+  sequence?: string;
+  /** Path of a one_time_sequences file (instead of `sequence`). */
+  oneTimeSequences?: string;
   /** Seconds. */
   seqTimeout?: number;
   /** knockd syntax, no spaces: `syn,!ack`. */
@@ -47,7 +49,9 @@ export interface KnockdPeer {
 export function knockdConfig(doors: readonly KnockdDoorSpec[], logFile: string): string {
   const lines = ['[options]', `  LogFile = ${logFile}`];
   for (const door of doors) {
-    lines.push('', `[${door.name}]`, `  sequence = ${door.sequence}`);
+    lines.push('', `[${door.name}]`);
+    if (door.sequence !== undefined) lines.push(`  sequence = ${door.sequence}`);
+    if (door.oneTimeSequences !== undefined) lines.push(`  one_time_sequences = ${door.oneTimeSequences}`);
     if (door.seqTimeout !== undefined) lines.push(`  seq_timeout = ${door.seqTimeout}`);
     if (door.tcpFlags !== undefined) lines.push(`  tcpflags = ${door.tcpFlags}`);
     if (door.startCommand !== undefined) lines.push(`  start_command = ${door.startCommand}`);

@@ -1,7 +1,9 @@
 import { Command, type ErrorOptions } from 'commander';
 import { KnockArgumentError, parseDelay, parseFamily, parseKnockTargets, type KnockPlan } from '../../client/knock-args.js';
 import { knock, KnockError, type KnockHit } from '../../client/knock-client.js';
+import { DOOR_SECRET_HELP, timeSpecFromFlags, type DoorSecretFlags } from '../../client/door-secret-args.js';
 import type { Family } from '../../core/packet.js';
+import { sequenceFor, stepCounter } from '../../core/time-sequence.js';
 
 /** Exit status of a command line that cannot be used, as getopt tools use it; a knock that failed exits 1. */
 const EXIT_USAGE = 2;
@@ -19,15 +21,26 @@ interface KnockRequest extends KnockPlan {
   family: Family | undefined;
 }
 
-function readRequest(ports: string[], flags: KnockFlags): KnockRequest {
+function readRequest(ports: string[], flags: KnockFlags, now: number): KnockRequest {
   return {
-    ...parseKnockTargets(ports, flags.udp),
+    ...knockPlan(ports, flags, now),
     delayMs: flags.delay === undefined ? 0 : parseDelay(flags.delay),
     family: parseFamily(flags),
   };
 }
 
-interface KnockFlags {
+/** Ports from the command line, or the current step's sequence of a time-derived door. */
+function knockPlan(ports: string[], flags: KnockFlags, now: number): KnockPlan {
+  if (flags.doorSecret === undefined) {
+    if (ports.length === 0) throw new KnockArgumentError('port', 'give the ports to knock (or --door-secret for a time-derived door)');
+    return parseKnockTargets(ports, flags.udp);
+  }
+  if (ports.length > 0) throw new KnockArgumentError('port', 'give either ports or --door-secret, not both: the secret derives the ports');
+  const spec = timeSpecFromFlags({ ...flags, doorSecret: flags.doorSecret });
+  return { steps: sequenceFor(spec, stepCounter(now, spec.stepMs)), warnings: [] };
+}
+
+interface KnockFlags extends DoorSecretFlags {
   udp?: boolean;
   delay?: string;
   ipv4?: boolean;
@@ -54,17 +67,22 @@ export function registerKnock(program: Command): void {
   command
     .description("knock on HOST's ports in order, as knockd's knock client does")
     .argument('<host>', 'name or address of the server')
-    .argument('<port[:tcp|udp]...>', 'ports to hit in order, 1-65535; tcp unless the suffix is :udp')
+    .argument('[port[:tcp|udp]...]', 'ports to hit in order, 1-65535; tcp unless the suffix is :udp')
     .option('-u, --udp', 'make every hit UDP, whatever its suffix')
     .option('-d, --delay <ms>', 'wait this many milliseconds between hits')
     .option('-4, --ipv4', 'resolve HOST to an IPv4 address only')
     .option('-6, --ipv6', 'resolve HOST to an IPv6 address only')
     .option('-v, --verbose', 'print each hit as it is sent')
-    .addHelpText('after', EXAMPLES)
+    .option('--door-secret <base64>', "a time-derived door's secret: knock this time step's sequence instead of PORTs")
+    .option('--knocks <n>', 'time-derived door: knocks in the sequence (default 4)')
+    .option('--port-range <from-to>', 'time-derived door: the range its knocks fall in (default 10000-60000)')
+    .option('--step <duration>', 'time-derived door: how long one sequence lasts (default 30s)')
+    .option('--knock-protocol <tcp|udp|mixed>', 'time-derived door: the protocol of its knocks (default tcp)')
+    .addHelpText('after', EXAMPLES + DOOR_SECRET_HELP + '\n  $ knockgate knock --door-secret "$(cat door.secret)" bastion.example.com\n')
     .action(async (host: string, ports: string[], flags: KnockFlags) => {
       let request: KnockRequest;
       try {
-        request = readRequest(ports, flags);
+        request = readRequest(ports, flags, Date.now());
       } catch (e) {
         if (e instanceof KnockArgumentError) command.error(`error: ${e.message}`, { code: 'knockgate.badArgument' });
         throw e;
