@@ -6,7 +6,7 @@ import type { KnockgateConfig } from '../../config/model.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
+import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
 
 /** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
 export const EXIT_CONFIG = 78;
@@ -51,8 +51,26 @@ Examples:
 `,
     )
     .action(async (opts: ServeOptions) => {
+      // Signals are taken from the first moment: one that arrives while the daemon starts waits for it.
+      const stopRequested = new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      let work: Promise<unknown> = Promise.resolve();
+      let daemon: Daemon | undefined;
+      let logger: Logger | undefined;
       const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf, fwknopAccess: opts.fwknopAccess, fwknopdConf: opts.fwknopdConf };
       const load = async (): Promise<KnockgateConfig> => withOverrides(await loadConfig(sources), opts);
+      process.on('SIGHUP', () => {
+        work = work.then(async () => {
+          if (!daemon) return;
+          try {
+            await daemon.reload(await load());
+          } catch (err) {
+            logger?.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
+          }
+        });
+      });
       let config: KnockgateConfig;
       try {
         config = await load();
@@ -64,39 +82,26 @@ Examples:
         }
         throw err;
       }
-      const logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
-      const daemon = new Daemon(config, await buildParts(config, logger));
+      logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
+      const running = new Daemon(config, await buildParts(config, logger));
       const control = new ControlServer(config.daemon.controlSocket, async (op) => {
-        if (op === 'status') return daemon.status();
+        if (op === 'status') return running.status();
         throw new Error(`unknown request "${op}" (known: status)`);
       });
       // The socket first: once the daemon logs "started", `knockgate status` must answer.
       await control.listen();
       try {
-        await daemon.start();
+        await running.start();
       } catch (err) {
         await control.close();
         throw err;
       }
+      daemon = running;
       if (config.daemon.pidFile) await writeFile(config.daemon.pidFile, `${process.pid}\n`);
-
-      let reloading = Promise.resolve();
-      process.on('SIGHUP', () => {
-        reloading = reloading.then(async () => {
-          try {
-            await daemon.reload(await load());
-          } catch (err) {
-            logger.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
-          }
-        });
-      });
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
-      });
-      await reloading;
+      await stopRequested;
+      await work;
       await control.close();
-      await daemon.stop();
+      await running.stop();
       if (config.daemon.pidFile) await rm(config.daemon.pidFile, { force: true });
       logger.flush();
     });
