@@ -1,11 +1,10 @@
-import { access, constants } from 'node:fs/promises';
 import { DEFAULTS, type DoorCommands } from '../config/model.js';
 import { expandCommand, placeholderValues } from '../core/command-template.js';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { GrantStore } from '../store/grant-store.js';
-import { GateError, type Gate, type GateEntry } from './gate.js';
-import { assertAddressLiteral, JournaledCommands, type CommandCounters } from './journaled-commands.js';
+import { GateError } from './gate.js';
+import { assertAddressLiteral, assertShell, JournaledCommandGate } from './journaled-commands.js';
 import type { CommandSpec } from './shell-command.js';
 
 const GATE_NAME = 'command';
@@ -27,14 +26,12 @@ export interface CommandGateOptions {
  * and `{family}` replaced inside each argument; journaled, bounded and time-limited by
  * JournaledCommands, with failures logged and counted.
  */
-export class CommandGate implements Gate {
+export class CommandGate extends JournaledCommandGate {
   readonly name = GATE_NAME;
   private readonly doors: Map<string, DoorCommands>;
-  private readonly commands: JournaledCommands;
 
   constructor(opts: CommandGateOptions) {
-    this.doors = opts.doors;
-    this.commands = new JournaledCommands({
+    super({
       gate: GATE_NAME,
       store: opts.store,
       logger: opts.logger,
@@ -43,21 +40,13 @@ export class CommandGate implements Gate {
       ...(opts.maxConcurrentCommands !== undefined && { maxConcurrentCommands: opts.maxConcurrentCommands }),
       ...(opts.maxQueuedCommands !== undefined && { maxQueuedCommands: opts.maxQueuedCommands }),
     });
-  }
-
-  counters(): CommandCounters {
-    return this.commands.counters();
+    this.doors = opts.doors;
   }
 
   /** Checks that every door's shell exists when a door asks for one; the programs are the operator's. */
   async install(): Promise<void> {
     const needsShell = [...this.doors.values()].some((d) => [d.start, d.stop].some((c) => c && 'shell' in c));
-    if (!needsShell) return;
-    try {
-      await access('/bin/sh', constants.X_OK);
-    } catch (err) {
-      throw new GateError(`/bin/sh is not executable: ${(err as Error).message}`, this.name);
-    }
+    if (needsShell) await assertShell(this.name);
   }
 
   async grant(g: Grant): Promise<void> {
@@ -69,29 +58,5 @@ export class CommandGate implements Gate {
     const start = expand(door.start);
     const stop = expand(door.stop);
     await this.commands.open(g, { timeLimitMs: door.timeLimitMs, ...(start && { start }), ...(stop && { stop }) }, g.expiresAt);
-  }
-
-  /** Runs the pending stop now; nothing pending is not an error. */
-  revoke(g: Grant): Promise<void> {
-    return this.commands.close(g);
-  }
-
-  /** Runs stops that fell due while knockgate was down and re-arms the rest, from the journal. */
-  reconcile(_live: Grant[], now: number): Promise<Grant[]> {
-    return this.commands.reconcile(now);
-  }
-
-  async list(): Promise<GateEntry[]> {
-    return this.commands.list();
-  }
-
-  /** Clean stop: runs every pending stop now. */
-  uninstall(): Promise<void> {
-    return this.commands.closeAll();
-  }
-
-  /** Forgets pending stops without running them; they stay journaled for the next process. */
-  detach(): void {
-    this.commands.detach();
   }
 }

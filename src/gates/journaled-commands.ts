@@ -1,9 +1,10 @@
+import { access, constants } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { GrantStore, JsonValue, StoredGrant } from '../store/grant-store.js';
 import { CommandPool } from './command-pool.js';
-import { GateError, type GateEntry } from './gate.js';
+import { GateError, type Gate, type GateEntry } from './gate.js';
 import { describeCommand, runCommand, type CommandResult, type CommandSpec } from './shell-command.js';
 
 /** Commands at once: plenty for firewall one-liners on a small bastion, and never a fork storm (knock#86). */
@@ -330,6 +331,59 @@ function fromJournal(data: StoredGrant['data']): { stop: CommandSpec; timeLimitM
     return { stop: { argv: argv as [string, ...string[]] }, ...timeLimitMs };
   }
   return undefined;
+}
+
+/**
+ * What both command gates share: everything but how a grant's commands are made. Subclasses
+ * build the commands in `grant` and hand them to `this.commands.open`.
+ */
+export abstract class JournaledCommandGate implements Gate {
+  abstract readonly name: string;
+  protected readonly commands: JournaledCommands;
+
+  constructor(opts: JournaledCommandsOptions) {
+    this.commands = new JournaledCommands(opts);
+  }
+
+  abstract install(): Promise<void>;
+  abstract grant(g: Grant): Promise<void>;
+
+  counters(): CommandCounters {
+    return this.commands.counters();
+  }
+
+  /** Runs the pending stop now; nothing pending is not an error. */
+  revoke(g: Grant): Promise<void> {
+    return this.commands.close(g);
+  }
+
+  /** The journal is the authority (see JournaledCommands.reconcile); `live` grants carry no commands. */
+  reconcile(_live: Grant[], now: number): Promise<Grant[]> {
+    return this.commands.reconcile(now);
+  }
+
+  async list(): Promise<GateEntry[]> {
+    return this.commands.list();
+  }
+
+  /** Clean stop: runs every pending stop now and waits for every command in flight. */
+  uninstall(): Promise<void> {
+    return this.commands.closeAll();
+  }
+
+  /** Forgets pending stops without running them; they stay journaled for the next process. */
+  detach(): void {
+    this.commands.detach();
+  }
+}
+
+/** Shell commands need /bin/sh; finding out at install beats finding out at the first knock. */
+export async function assertShell(gate: string): Promise<void> {
+  try {
+    await access('/bin/sh', constants.X_OK);
+  } catch (err) {
+    throw new GateError(`/bin/sh is not executable: ${(err as Error).message}`, gate);
+  }
 }
 
 /**

@@ -1,10 +1,9 @@
-import { access, constants } from 'node:fs/promises';
 import type { KnockdCommandAction } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { GrantStore } from '../store/grant-store.js';
-import { GateError, type Gate, type GateEntry } from './gate.js';
-import { assertAddressLiteral, JournaledCommands, type CommandCounters } from './journaled-commands.js';
+import { GateError } from './gate.js';
+import { assertAddressLiteral, assertShell, JournaledCommandGate, type CommandCounters } from './journaled-commands.js';
 
 export { LOGGED_OUTPUT_CHARS, MAX_CONCURRENT_COMMANDS, MAX_QUEUED_COMMANDS } from './journaled-commands.js';
 
@@ -33,41 +32,34 @@ export type KnockdCommandCounters = CommandCounters;
  * knocker's address, the stop `cmd_timeout` after the start), journaled, bounded and time-limited
  * by JournaledCommands so that a crash or restart does not leave the door open.
  */
-export class KnockdCommandGate implements Gate {
+export class KnockdCommandGate extends JournaledCommandGate {
   readonly name = GATE_NAME;
   private readonly doors: Map<string, KnockdCommandAction>;
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly timeLimitMs: number;
-  private readonly commands: JournaledCommands;
 
   constructor(opts: KnockdCommandGateOptions) {
-    this.doors = opts.doors;
-    this.logger = opts.logger;
-    this.now = opts.now ?? Date.now;
-    this.timeLimitMs = opts.commandTimeLimitMs ?? CMD_TIME_LIMIT_MS;
-    this.commands = new JournaledCommands({
+    const now = opts.now ?? Date.now;
+    const timeLimitMs = opts.commandTimeLimitMs ?? CMD_TIME_LIMIT_MS;
+    super({
       gate: GATE_NAME,
       store: opts.store,
       logger: opts.logger,
-      now: this.now,
-      defaultTimeLimitMs: this.timeLimitMs,
+      now,
+      defaultTimeLimitMs: timeLimitMs,
       ...(opts.maxConcurrentCommands !== undefined && { maxConcurrentCommands: opts.maxConcurrentCommands }),
       ...(opts.maxQueuedCommands !== undefined && { maxQueuedCommands: opts.maxQueuedCommands }),
     });
-  }
-
-  counters(): KnockdCommandCounters {
-    return this.commands.counters();
+    this.doors = opts.doors;
+    this.logger = opts.logger;
+    this.now = now;
+    this.timeLimitMs = timeLimitMs;
   }
 
   /** Nothing to create: the commands are the operator's. Only checks that there is a shell. */
   async install(): Promise<void> {
-    try {
-      await access('/bin/sh', constants.X_OK);
-    } catch (err) {
-      throw new GateError(`/bin/sh is not executable: ${(err as Error).message}`, this.name);
-    }
+    await assertShell(this.name);
   }
 
   async grant(g: Grant): Promise<void> {
@@ -87,30 +79,6 @@ export class KnockdCommandGate implements Gate {
       { timeLimitMs: this.timeLimitMs, ...(start !== undefined && { start: { shell: start } }), ...(stop !== undefined && { stop: { shell: stop } }) },
       this.now() + action.cmdTimeoutMs,
     );
-  }
-
-  /** Runs the pending stop now; nothing pending is not an error. */
-  revoke(g: Grant): Promise<void> {
-    return this.commands.close(g);
-  }
-
-  /** The journal is this gate's authority (see JournaledCommands.reconcile); `live` grants carry no commands. */
-  reconcile(_live: Grant[], now: number): Promise<Grant[]> {
-    return this.commands.reconcile(now);
-  }
-
-  async list(): Promise<GateEntry[]> {
-    return this.commands.list();
-  }
-
-  /** Clean stop: runs every pending stop now and waits for every command in flight. */
-  uninstall(): Promise<void> {
-    return this.commands.closeAll();
-  }
-
-  /** Forgets pending stops without running them; they stay journaled for the next process. */
-  detach(): void {
-    this.commands.detach();
   }
 }
 
