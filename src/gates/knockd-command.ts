@@ -3,9 +3,7 @@ import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { GrantStore } from '../store/grant-store.js';
 import { GateError } from './gate.js';
-import { assertAddressLiteral, assertShell, JournaledCommandGate, type CommandCounters } from './journaled-commands.js';
-
-export { LOGGED_OUTPUT_CHARS, MAX_CONCURRENT_COMMANDS, MAX_QUEUED_COMMANDS } from './journaled-commands.js';
+import { assertAddressLiteral, assertShell, JournaledCommandGate } from './journaled-commands.js';
 
 /** knockd refuses to run a start or stop command whose expansion exceeds PATH_MAX; so do we. */
 export const PATH_MAX = 4096;
@@ -24,8 +22,6 @@ export interface KnockdCommandGateOptions {
   maxQueuedCommands?: number;
   commandTimeLimitMs?: number;
 }
-
-export type KnockdCommandCounters = CommandCounters;
 
 /**
  * knockd's start/stop commands, run as knockd runs them (`/bin/sh -c`, `%IP%` replaced by the
