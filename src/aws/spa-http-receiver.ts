@@ -1,6 +1,5 @@
-import { grantId, type Grant } from '../core/grant.js';
 import { replayExpiry } from '../core/replay-window.js';
-import { decideSpaAccess, originAllowed, type SpaAccessRules, type SpaRefusal } from '../core/spa-access.js';
+import { decideSpaAccess, grantForSpa, originAllowed, type SpaAccessRules, type SpaRefusal } from '../core/spa-access.js';
 import { SpaError, spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
@@ -92,15 +91,7 @@ export class SpaHttpReceiver {
       }
       if (remembered !== 'added') return this.refuse({ src, door: decision.door, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
 
-      const grant: Grant = {
-        id: grantId(decision.door, decision.src),
-        door: decision.door,
-        src: decision.src,
-        family: decision.family,
-        ports: decision.ports,
-        grantedAt: now,
-        expiresAt: now + decision.durationMs,
-      };
+      const grant = grantForSpa(decision, now);
       try {
         await this.gate.grant(grant);
       } catch (err) {

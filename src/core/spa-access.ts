@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { grantId, type Grant } from './grant.js';
 import type { Family, PortSpec } from './packet.js';
 import type { DecodedSpa } from './spa/index.js';
 import { MessageType } from './spa/message-type.js';
@@ -197,6 +198,20 @@ export function decideSpaAccess(spa: DecodedSpa, origin: SpaPacketOrigin, rules:
     ports: dedupe(ports),
     ...(nat ? { nat } : {}),
     durationMs,
+  };
+}
+
+/** The grant an access decision makes, starting `now`. */
+export function grantForSpa(decision: SpaGrantDecision, now: number): Grant {
+  return {
+    id: grantId(decision.door, decision.src),
+    door: decision.door,
+    src: decision.src,
+    family: decision.family,
+    ports: decision.ports,
+    grantedAt: now,
+    expiresAt: now + decision.durationMs,
+    ...(decision.nat && { nat: decision.nat }),
   };
 }
 

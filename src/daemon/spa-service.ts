@@ -1,8 +1,7 @@
 import type { SpaConfig, SpaDoorConfig } from '../config/spa-config.js';
-import { grantId, type Grant } from '../core/grant.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import { replayExpiry } from '../core/replay-window.js';
-import { decideSpaAccess, originAllowed, type SpaAccessDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
+import { decideSpaAccess, grantForSpa, originAllowed, type SpaAccessDecision, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
 import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type DecodedSpa } from '../core/spa/index.js';
 import { CommandPool } from '../gates/command-pool.js';
 import type { Gate } from '../gates/gate.js';
@@ -201,18 +200,9 @@ export class SpaService {
       });
   }
 
-  private async grant(decision: Extract<SpaAccessDecision, { kind: 'access' }>, packet: KnockPacket): Promise<void> {
+  private async grant(decision: SpaGrantDecision, packet: KnockPacket): Promise<void> {
     const now = this.now();
-    const grant: Grant = {
-      id: grantId(decision.door, decision.src),
-      door: decision.door,
-      src: decision.src,
-      family: decision.family,
-      ports: decision.ports,
-      grantedAt: now,
-      expiresAt: now + decision.durationMs,
-      ...(decision.nat && { nat: decision.nat }),
-    };
+    const grant = grantForSpa(decision, now);
     try {
       await this.opts.gate.grant(grant);
     } catch (err) {
