@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { askDaemon } from '../../client/control-client.js';
 import { DEFAULTS } from '../../config/model.js';
 import type { DaemonStatus } from '../../daemon/daemon.js';
+import { formatSpaStatus } from './spa-status.js';
 
 export function registerStatus(program: Command): void {
   program
@@ -33,5 +34,6 @@ export function formatStatus(s: DaemonStatus): string {
   }
   lines.push(`knocks in progress: ${s.tracker.tracked} of ${s.tracker.bound} (evicted ${s.tracker.evicted})`);
   lines.push(`packets: ${s.sensor.received} seen, ${s.sensor.decoded} decoded, ${s.sensor.malformed} malformed; opens refused: ${s.grantsRefused}`);
+  if (s.spa) lines.push(...formatSpaStatus(s.spa));
   return lines.join('\n') + '\n';
 }
