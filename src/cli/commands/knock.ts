@@ -40,7 +40,31 @@ function knockPlan(ports: string[], flags: KnockFlags, now: number): KnockPlan {
   return { steps: sequenceFor(spec, stepCounter(now, spec.stepMs)), warnings: [] };
 }
 
+/**
+ * Dual-stack clients often knock over one family and then connect over the other; knocking the
+ * same door over both gets a grant for each. A time-derived sequence opens once, so the second
+ * family knocks the next step's sequence, which the server accepts for clock skew. Says which
+ * families worked; fails only if none did.
+ */
+async function knockBothFamilies(host: string, request: KnockRequest, ports: string[], flags: KnockFlags, onHit: ((hit: KnockHit) => void) | undefined): Promise<number> {
+  const done: string[] = [];
+  for (const [i, family] of ([4, 6] as const).entries()) {
+    const steps = i === 0 || flags.doorSecret === undefined ? request.steps : knockPlan(ports, flags, Date.now() + timeSpecFromFlags({ ...flags, doorSecret: flags.doorSecret }).stepMs).steps;
+    try {
+      await knock(host, steps, { delayMs: request.delayMs, family, onHit });
+      done.push(`IPv${family}`);
+    } catch (e) {
+      if (!(e instanceof KnockError)) throw e;
+      process.stderr.write(`warning: not over IPv${family}: ${e.message}\n`);
+    }
+  }
+  if (done.length === 0) return EXIT_FAILED;
+  process.stdout.write(`knocked over ${done.join(' and ')}\n`);
+  return 0;
+}
+
 interface KnockFlags extends DoorSecretFlags {
+  dualStack?: boolean;
   udp?: boolean;
   delay?: string;
   ipv4?: boolean;
@@ -73,6 +97,7 @@ export function registerKnock(program: Command): void {
     .option('-4, --ipv4', 'resolve HOST to an IPv4 address only')
     .option('-6, --ipv6', 'resolve HOST to an IPv6 address only')
     .option('-v, --verbose', 'print each hit as it is sent')
+    .option('--dual-stack', 'knock over IPv4 and over IPv6 (HOST must resolve to both), so either family can connect')
     .option('--door-secret <base64>', "a time-derived door's secret: knock this time step's sequence instead of PORTs")
     .option('--knocks <n>', 'time-derived door: knocks in the sequence (default 4)')
     .option('--port-range <from-to>', 'time-derived door: the range its knocks fall in (default 10000-60000)')
@@ -89,14 +114,19 @@ export function registerKnock(program: Command): void {
       }
       for (const warning of request.warnings) process.stderr.write(`warning: ${warning}\n`);
       const onHit = flags.verbose ? (hit: KnockHit) => process.stdout.write(`hitting ${hit.proto} ${hit.address}:${hit.port}\n`) : undefined;
-      try {
-        await knock(host, request.steps, { delayMs: request.delayMs, family: request.family, onHit });
-      } catch (e) {
-        // Not a usage error, so no usage hint: the command line was fine, the network or the name was not.
-        if (!(e instanceof KnockError)) throw e;
-        process.stderr.write(`error: ${e.message}\n`);
-        process.exitCode = EXIT_FAILED;
+      if (flags.dualStack && request.family !== undefined) command.error('error: --dual-stack knocks over both families; drop -4/-6', { code: 'knockgate.badArgument' });
+      if (!flags.dualStack) {
+        try {
+          await knock(host, request.steps, { delayMs: request.delayMs, family: request.family, onHit });
+        } catch (e) {
+          // Not a usage error, so no usage hint: the command line was fine, the network or the name was not.
+          if (!(e instanceof KnockError)) throw e;
+          process.stderr.write(`error: ${e.message}\n`);
+          process.exitCode = EXIT_FAILED;
+        }
+        return;
       }
+      process.exitCode = await knockBothFamilies(host, request, ports, flags, onHit);
     });
   program.addCommand(command);
 }
