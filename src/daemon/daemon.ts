@@ -52,6 +52,8 @@ export interface DaemonStatus {
   tracker: { tracked: number; evicted: number; bound: number };
   sensor: SensorStats;
   grantsRefused: number;
+  /** Counters of the gates that keep them (the command gates), by gate name. */
+  gateCounters: Record<string, Record<string, number>>;
   spa?: SpaStats;
   guard?: { findings: Array<{ kind: string; summary: string }> };
 }
@@ -145,6 +147,7 @@ export class Daemon {
       tracker: { ...this.tracker.stats(), bound: this.tracker.maxSources },
       sensor: this.parts.sensor.stats(),
       grantsRefused: this.refused,
+      gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
       ...(this.parts.guard && { guard: { findings: this.parts.guard.findings().map((f) => ({ kind: f.kind, summary: f.summary })) } }),
     };

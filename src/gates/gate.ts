@@ -19,6 +19,8 @@ export interface Gate {
   list(): Promise<GateEntry[]>;
   /** Clean stop: drop grants and leave protected ports as configured. */
   uninstall(): Promise<void>;
+  /** Running totals for `knockgate status` (commands run, failed, timed out…), for gates that count. */
+  counters?(): Record<string, number>;
 }
 
 /** One grant as seen at the enforcement point (e.g. an nft set element). */

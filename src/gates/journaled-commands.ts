@@ -19,13 +19,14 @@ export const LOGGED_OUTPUT_CHARS = 1_024;
 /** Node's timers cannot wait longer than this (ms); longer delays are waited in steps. */
 const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
-export interface CommandCounters {
+// A type, not an interface, so that it is a Record<string, number> for Gate.counters.
+export type CommandCounters = {
   commandsRun: number;
   nonZeroExits: number;
   timedOut: number;
   /** Grants refused because the command queue was full. */
   refused: number;
-}
+};
 
 /** What one grant runs: a start now, a stop when it is due, each under the time limit. */
 export interface CommandPair {

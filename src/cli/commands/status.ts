@@ -34,6 +34,9 @@ export function formatStatus(s: DaemonStatus): string {
   }
   lines.push(`knocks in progress: ${s.tracker.tracked} of ${s.tracker.bound} (evicted ${s.tracker.evicted})`);
   lines.push(`packets: ${s.sensor.received} seen, ${s.sensor.decoded} decoded, ${s.sensor.malformed} malformed; opens refused: ${s.grantsRefused}`);
+  for (const [gate, counts] of Object.entries(s.gateCounters ?? {})) {
+    lines.push(`${gate} gate: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
   if (s.spa) lines.push(...formatSpaStatus(s.spa));
   return lines.join('\n') + '\n';
 }
