@@ -1,6 +1,6 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -113,6 +113,29 @@ describe('Lambda SPA receiver: a valid packet over HTTPS opens the Security Grou
       expect([result.statusCode, result.body]).toEqual([200, expect.stringMatching(/^open 22\/tcp for 127\.0\.0\.1 until /)]);
       expect(fake.ingress(SG).map((r) => [r.cidrIpv4, r.fromPort])).toEqual([['127.0.0.1/32', 22]]);
       expect(fake.callsOf('AuthorizeSecurityGroupIngress')).toHaveLength(1);
+    } finally {
+      await url.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('works the way docs/aws.md tells operators: a ~/.fwknoprc stanza, fwknop -T -B, then the packet POSTed or in the GET path', async () => {
+    const url = await startFunctionUrl((event) => handler(event));
+    const home = mkdtempSync(join(tmpdir(), 'kgt-fwknop-rc-'));
+    try {
+      const rc = ['[aws-bastion]', 'ACCESS tcp/22', 'ALLOW_IP source', 'SPA_SERVER localhost', `KEY_BASE64 ${KEY}`, `HMAC_KEY_BASE64 ${HMAC_KEY}`, 'USE_HMAC Y', ''];
+      writeFileSync(join(home, '.fwknoprc'), rc.join('\n'), { mode: 0o600 });
+      const send = async (how: 'post' | 'get') => {
+        const file = join(home, `spa-${how}.pkt`);
+        await execFileAsync('fwknop', ['-n', 'aws-bastion', '-T', '-B', file, '--no-save-args'], { env: { ...process.env, HOME: home, LOGNAME: 'root' }, timeout: 15_000 });
+        const pkt = readFileSync(file, 'latin1').trim();
+        const base = `http://127.0.0.1:${url.port}/`;
+        const res = how === 'post' ? await fetch(base, { method: 'POST', body: `${pkt}\n` }) : await fetch(base + pkt.replaceAll('+', '-').replaceAll('/', '_'));
+        return [res.status, await res.text()];
+      };
+      expect(await send('post')).toEqual([200, expect.stringMatching(/^open 22\/tcp for 127\.0\.0\.1 until /)]);
+      expect(await send('get')).toEqual([200, expect.stringMatching(/^open 22\/tcp for 127\.0\.0\.1 until /)]);
+      expect(fake.ingress(SG).map((r) => [r.cidrIpv4, r.fromPort])).toEqual([['127.0.0.1/32', 22]]);
     } finally {
       await url.close();
       rmSync(home, { recursive: true, force: true });
