@@ -9,6 +9,7 @@ import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, strin
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorSequence, doorSequenceKeys, resolveSequenceSource } from './door-sequence.js';
 import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
+import { crossCheckKernelDoor, doorKernelKeys } from './kernel-door-config.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
@@ -87,6 +88,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
         targets: d.target,
         mode: d.mode,
         tolerateRepeat: d.tolerate_repeat,
+        ...(d.kernel && { kernel: true }),
       } satisfies KnockDoor,
       action: resolveDoorAction(d),
       sequenceSource: resolveSequenceSource(d),
@@ -119,7 +121,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
   const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
   if (spa.spa) config.spa = spa.spa;
   const opened = doors.flatMap((door) => (door.action.kind === 'gate' ? door.action.open : []));
-  const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => [...crossCheckDoorGate(name, d), ...crossCheckDoorSequence(name, d, opened)]);
+  const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => [...crossCheckDoorGate(name, d), ...crossCheckDoorSequence(name, d, opened), ...crossCheckKernelDoor(name, d)]);
   const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...crossCheckAws(config), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
@@ -214,6 +216,7 @@ const doorSchema = z.strictObject({
   target: leaf(listOf(ipAddress, (s) => s)).default([]),
   mode: leaf(oneOf(['strict', 'knockd'] as const)).default('strict'),
   tolerate_repeat: leaf(boolean).default(true),
+  ...doorKernelKeys,
   open: leaf(listOf(portSpec, portKey, 1)),
   open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
   ...doorGateKeys,

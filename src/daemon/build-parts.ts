@@ -8,6 +8,7 @@ import { CommandGate } from '../gates/command.js';
 import { IptablesGate } from '../gates/iptables.js';
 import { KnockdCommandGate } from '../gates/knockd-command.js';
 import { NftablesGate } from '../gates/nftables.js';
+import { kernelDoorPlan } from '../gates/nft-kernel-door.js';
 import { NftProcess } from '../gates/nft-process.js';
 import { GuardEnforcer } from '../guard/guard-enforcer.js';
 import { GuardWatch } from '../guard/guard-watch.js';
@@ -61,6 +62,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
       nftables ??= new NftablesGate({ settings: next.nftables, protectedPorts: ports, logger });
       nftables.setProtectedPorts(ports);
       nftables.setNat(spaNeedsNat(next));
+      nftables.setKernelDoors(kernelDoorPlan(next));
     }
   };
   configure(config);

@@ -262,7 +262,8 @@ export class Daemon {
 
   private applyDoors(config: KnockgateConfig): void {
     this.doors = new Map(config.doors.map((d) => [d.knock.name, d]));
-    this.schedule = new DoorSchedule(config.doors.map((d) => ({ knock: d.knock, source: d.sequenceSource ?? { kind: 'static' } })));
+    // Kernel-only doors are tracked by their nftables rules; the daemon never sees their knocks.
+    this.schedule = new DoorSchedule(config.doors.filter((d) => !d.knock.kernel).map((d) => ({ knock: d.knock, source: d.sequenceSource ?? { kind: 'static' } })));
     const now = this.now();
     this.scheduleEpoch = this.schedule.epoch(now);
     this.tracker.setDoors(this.schedule.doorsAt(now));
@@ -282,13 +283,13 @@ export class Daemon {
  * sequence changes (time-derived, one-time), so that no capture filter has to follow them.
  */
 export function hasStrictDoor(doors: DoorConfig[]): boolean {
-  return doors.some((d) => d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static'));
+  return doors.some((d) => !d.knock.kernel && (d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static')));
 }
 
-/** The ports the sensor must watch: every knock of every door. */
+/** The ports the sensor must watch: every knock of every door the daemon tracks (not kernel-only ones). */
 export function knockPorts(doors: DoorConfig[]): PortSpec[] {
   const seen = new Map<string, PortSpec>();
-  for (const d of doors) for (const s of d.knock.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
+  for (const d of doors) if (!d.knock.kernel) for (const s of d.knock.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
   return [...seen.values()];
 }
 

@@ -66,14 +66,14 @@ export interface GrantElement {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 
-function checkIdentifier(what: string, name: string): string {
+export function checkIdentifier(what: string, name: string): string {
   if (!IDENTIFIER.test(name)) {
     throw new GateError(`invalid nft ${what} name ${JSON.stringify(name)} (letters, digits, _ and -, starting with a letter)`, 'nftables');
   }
   return name;
 }
 
-function checkPort(p: PortSpec): PortSpec {
+export function checkPort(p: PortSpec): PortSpec {
   if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65_535 || (p.proto !== 'tcp' && p.proto !== 'udp')) {
     throw new GateError(`invalid port ${JSON.stringify(p)}`, 'nftables');
   }
@@ -118,10 +118,7 @@ export function installScript(p: RulesetParams, hostRule?: { chain: HostChain; d
     const ports = p.protectedPorts.map((port) => `${checkPort(port).proto} . ${port.port}`);
     lines.push(`add element ${t} ${PROTECTED_SET} { ${ports.join(', ')} }`);
   }
-  for (const family of [4, 6] as const) {
-    const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
-    lines.push(`add set ${t} ${grantSetName(family)} { type ${type} . inet_proto . inet_service; flags timeout; size ${p.grantSetSize}; }`);
-  }
+  lines.push(...grantSetLines(p.table, p.grantSetSize));
   lines.push(
     `add chain ${t} ${INPUT_CHAIN}`,
     `flush chain ${t} ${INPUT_CHAIN}`,
@@ -199,6 +196,18 @@ export function natRevokeCommand(table: string, el: NatElement): string {
     `add element ${t} ${FORWARD_SET} { ${forward} }`,
     `delete element ${t} ${FORWARD_SET} { ${forward} }`,
   ].join('; ');
+}
+
+/** Creates the table and both grant sets if missing; an existing set keeps its elements. */
+export function grantSetLines(table: string, grantSetSize: number): string[] {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  if (!Number.isInteger(grantSetSize) || grantSetSize < 1) throw new GateError(`invalid grant set size ${grantSetSize}`, 'nftables');
+  return [
+    `add table ${t}`,
+    ...([4, 6] as const).map(
+      (family) => `add set ${t} ${grantSetName(family)} { type ${family === 4 ? 'ipv4_addr' : 'ipv6_addr'} . inet_proto . inet_service; flags timeout; size ${grantSetSize}; }`,
+    ),
+  ];
 }
 
 export function hostChainRef(c: HostChain): string {

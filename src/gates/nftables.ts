@@ -3,6 +3,7 @@ import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
 import type { Logger } from '../log/logger.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
+import { kernelDoorObjectsIn, kernelDoorsScript, type KernelDoorPlan } from './nft-kernel-door.js';
 import { NftProcess } from './nft-process.js';
 import {
   CHAIN_PRIORITY,
@@ -10,6 +11,7 @@ import {
   HOST_RULE_COMMENT,
   flushGrantsScript,
   grantCommand,
+  grantSetLines,
   grantSetName,
   hostChainRef,
   installScript,
@@ -40,6 +42,8 @@ export interface NftablesGateOptions {
   commandTimeoutMs?: number;
   /** Install the SPA NAT map and forward set (doors with NAT targets). */
   nat?: boolean;
+  /** Kernel-only doors, installed with the table (gates/nft-kernel-door.ts). */
+  kernelDoors?: KernelDoorPlan;
 }
 
 /**
@@ -52,6 +56,7 @@ export class NftablesGate implements Gate {
   readonly name = 'nftables';
   private readonly settings: NftablesSettings;
   private protectedPorts: PortSpec[];
+  private kernelDoors: KernelDoorPlan | undefined;
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
   private readonly grantSetSize: number;
@@ -62,6 +67,7 @@ export class NftablesGate implements Gate {
     this.settings = opts.settings;
     this.nat = opts.nat ?? false;
     this.protectedPorts = [...opts.protectedPorts];
+    this.kernelDoors = opts.kernelDoors;
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
     this.grantSetSize = opts.grantSetSize ?? GRANT_SET_SIZE;
@@ -87,19 +93,47 @@ export class NftablesGate implements Gate {
     this.nat ||= nat;
   }
 
+  /** New kernel-only doors (a config reload); like ports, they take effect at the next install(). */
+  setKernelDoors(plan: KernelDoorPlan | undefined): void {
+    this.kernelDoors = plan;
+  }
+
   async install(): Promise<void> {
     const hostChain = this.settings.hostChain;
     const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.checkHostChain(hostChain) } : undefined;
+    const kernelDoors = await this.kernelDoorsScript();
     await this.nft.runScript(
       installScript(
         { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize, nat: this.nat },
         hostRule,
-      ),
+      ) + kernelDoors,
     );
     this.logger?.info(
       { table: this.settings.table, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`), hostChain: hostChain && hostChainRef(hostChain) },
       'nftables gate installed',
     );
+    const doors = this.kernelDoors?.doors.map((d) => d.knock.name) ?? [];
+    if (doors.length > 0) {
+      this.logger?.info({ table: this.settings.table, doors }, `kernel-only doors installed: ${doors.join(', ')}; the kernel tracks their knocks, they need no daemon`);
+    }
+  }
+
+  /**
+   * The kernel-door part of the install transaction, replacing whatever kernel doors the table
+   * holds. A grant set created in the same transaction as a rule that adds to it is created
+   * `dynamic`, and the next install's plain declaration would then fail ("File exists"); so the
+   * grant sets are made to exist first, in a transaction of their own that opens nothing.
+   */
+  private async kernelDoorsScript(): Promise<string> {
+    const table = this.settings.table;
+    const items = [
+      ...parseNftJson(await this.nft.runOnce(['-j', 'list', 'chains', 'inet'])),
+      ...parseNftJson(await this.nft.runOnce(['-j', 'list', 'sets', 'inet'])),
+    ];
+    const previous = kernelDoorObjectsIn(items, table);
+    const plan = this.kernelDoors ?? { table, doors: [], stageSetSize: 1, interfaces: [] };
+    if (plan.doors.length > 0) await this.nft.runScript(`${grantSetLines(table, this.grantSetSize).join('\n')}\n`);
+    return kernelDoorsScript({ ...plan, table }, previous);
   }
 
   async grant(g: Grant): Promise<void> {
@@ -230,9 +264,9 @@ function entryKey(src: string, proto: string, port: number): string {
 }
 
 interface NftJsonItem {
-  chain?: { hook?: string; prio?: number };
+  chain?: { hook?: string; prio?: number; family?: string; table?: string; name?: string };
   rule?: { handle?: number; comment?: string };
-  set?: { elem?: unknown[] };
+  set?: { elem?: unknown[]; family?: string; table?: string; name?: string };
 }
 
 function parseNftJson(out: string): NftJsonItem[] {

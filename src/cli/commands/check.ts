@@ -4,6 +4,7 @@ import { TcpFlag, type PortSpec, type TcpFlagName } from '../../core/packet.js';
 import { ConfigError } from '../../config/config-error.js';
 import { formatDuration } from '../../config/duration.js';
 import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
+import { describeKernelDoor } from './describe-kernel-door.js';
 import { describeSpa } from './describe-spa.js';
 import type { CommandTemplate, DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 
@@ -75,7 +76,7 @@ export function describeConfig(config: KnockgateConfig): string {
     const region = config.aws.region ?? 'from AWS_REGION or the profile';
     lines.push(`  aws: security groups ${config.aws.securityGroups.join(', ')}, region ${region}, on stop ${config.aws.onStop}`);
   }
-  for (const door of doors) lines.push('', ...describeDoor(door));
+  for (const door of doors) lines.push('', ...describeDoor(door), ...describeKernelDoor(config, door.knock.name));
   if (config.spa) lines.push('', ...describeSpa(config.spa));
   return `${lines.join('\n')}\n`;
 }
