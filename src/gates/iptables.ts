@@ -200,6 +200,7 @@ export class IptablesGate implements Gate {
     try {
       return parseGrantRules(await this.listChain(family, grants), this.settings.chain, family);
     } catch (e) {
+      // iptables-nft 1.8.9 reports a chain that does not exist as "incompatible, use 'nft' tool".
       if (e instanceof GateError && /No chain|does not exist|incompatible, use .nft. tool/i.test(e.stderr ?? '')) return [];
       throw e;
     }
