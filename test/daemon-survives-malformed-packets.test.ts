@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpFlag } from '../src/core/packet.js';
 import type { LabHost } from '../src/lab/netns.js';
 import { bytes, ethernet, fragmentHeader, ipv4, ipv6, optionsHeader, prng, tcp, udp } from './fixtures/frames.js';
-import { injectFrames } from './fixtures/lab-traffic.js';
+import { injectFrames, makeBridgePlainWire, macAddressOf } from './fixtures/lab-traffic.js';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { daemonStatus } from './support/daemon-vitals.js';
 
@@ -11,11 +11,6 @@ const COPIES = 250;
 const GARBAGE_FRAMES = 1_000;
 /** Ethernet payload limit of the lab's veth links (MTU 1500). */
 const MAX_FRAME_BYTES = 1_514;
-
-async function macOf(dl: DaemonLab, host: LabHost): Promise<number[]> {
-  const text = await dl.lab.exec(host, 'cat', [`/sys/class/net/${host.iface}/address`]);
-  return text.trim().split(':').map((h) => Number.parseInt(h, 16));
-}
 
 /** Frames that lie about their own layout, every one to a knock port of the server. */
 function craftedLies(c: LabHost, s: LabHost): Array<[string, Uint8Array]> {
@@ -73,11 +68,7 @@ describe('daemon: malformed and truncated packets to the knock ports', () => {
   let dl: DaemonLab;
   beforeAll(async () => {
     dl = await createDaemonLab();
-    // With br_netfilter loaded (Docker loads it) the lab's bridge would validate IP headers and
-    // drop every lie before it reached the server; the lab is meant to be a plain wire.
-    for (const family of ['iptables', 'ip6tables']) {
-      await dl.lab.exec({ ...dl.lab.server, ns: `kgt-${dl.lab.id}-hub` }, 'sysctl', ['-q', '-w', `net.bridge.bridge-nf-call-${family}=0`]).catch(() => undefined);
-    }
+    await makeBridgePlainWire(dl.lab);
     await dl.serve(
       labConfig(
         dl.dir,
@@ -98,7 +89,7 @@ open_for = "30s"
 
   it('neither crash the daemon nor stop it: the malformed counter rises and a real knock right after opens', async () => {
     const { lab } = dl;
-    const [serverMac, clientMac] = await Promise.all([macOf(dl, lab.server), macOf(dl, lab.client)]);
+    const [serverMac, clientMac] = await Promise.all([macAddressOf(lab, lab.server), macAddressOf(lab, lab.client)]);
     const lies = craftedLies(lab.client, lab.server);
     const frames = [...lies.flatMap(([, frame]) => Array.from({ length: COPIES }, () => frame)), ...garbage(GARBAGE_FRAMES)].map((f) => {
       const addressed = bytes(f);
