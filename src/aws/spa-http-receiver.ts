@@ -1,6 +1,6 @@
 import { replayExpiry } from '../core/replay-window.js';
-import { decideSpaAccess, grantForSpa, originAllowed, type SpaAccessRules, type SpaRefusal } from '../core/spa-access.js';
-import { SpaError, spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
+import { decideSpaAccess, grantForSpa, originAllowed, type SpaAccessDecision, type SpaAccessRules } from '../core/spa-access.js';
+import { SpaError, spaReplayDigest, type DecodedSpa, type SpaCodec } from '../core/spa/index.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
 import type { ReplayStore } from '../store/replay-store.js';
@@ -65,45 +65,50 @@ export class SpaHttpReceiver {
     const digest = spaReplayDigest(packet);
     if (this.replay.seen(digest, now)) return this.refuse({ src, reason: 'replay', detail: 'digest already used' });
 
-    let refusal: SpaRefusal | undefined;
+    let decoded: { spa: DecodedSpa; door: SpaHttpDoor } | undefined;
+    let decision: SpaAccessDecision | undefined;
     for (const door of doors) {
-      let spa;
+      let spa: DecodedSpa;
       try {
         spa = door.codec.decode(packet);
       } catch (err) {
         if (err instanceof SpaError) continue;
         throw err;
       }
-      const decision = decideSpaAccess(spa, origin, door.rules, now);
-      if (!decision.ok) {
-        refusal = decision;
-        continue;
+      decoded ??= { spa, door };
+      decision = decideSpaAccess(spa, origin, door.rules, now);
+      if (decision.ok) {
+        decoded = { spa, door };
+        break;
       }
-      if (decision.kind === 'command' || decision.nat) {
-        return this.refuse({ src, door: decision.door, reason: 'unsupported', detail: 'a Security Group can only open ports: commands and NAT are refused' });
-      }
-      let remembered;
-      try {
-        remembered = await this.replay.remember(digest, replayExpiry(spa.timestamp, door.rules.maxPacketAgeMs), now);
-      } catch (err) {
-        this.logger?.error({ src, door: decision.door, outcome: 'store-error', err: errorText(err) }, 'replay store failed; packet not acted on');
-        return UNAVAILABLE;
-      }
-      if (remembered !== 'added') return this.refuse({ src, door: decision.door, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
-
-      const grant = grantForSpa(decision, now);
-      try {
-        await this.gate.grant(grant);
-      } catch (err) {
-        this.logger?.error({ src: grant.src, door: grant.door, outcome: 'gate-error', err: errorText(err) }, 'gate failed to open');
-        return UNAVAILABLE;
-      }
-      const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
-      const until = new Date(grant.expiresAt).toISOString();
-      this.logger?.info({ src: grant.src, door: grant.door, ports, until, outcome: 'open' }, `${grant.src}: ${grant.door}: open`);
-      return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grant.src} until ${until}\n` };
     }
-    return this.refuse(refusal ? { src, door: refusal.door, reason: refusal.reason, detail: refusal.detail } : { src, reason: 'no-door-decodes', detail: 'no door key decodes the packet' });
+    if (!decoded || !decision) return this.refuse({ src, reason: 'no-door-decodes', detail: 'no door key decodes the packet' });
+
+    // As fwknopd and the daemon do: a packet is used once it decrypts, whatever the checks after say.
+    let remembered;
+    try {
+      remembered = await this.replay.remember(digest, replayExpiry(decoded.spa.timestamp, decoded.door.rules.maxPacketAgeMs), now);
+    } catch (err) {
+      this.logger?.error({ src, outcome: 'store-error', err: errorText(err) }, 'replay store failed; packet not acted on');
+      return UNAVAILABLE;
+    }
+    if (remembered !== 'added') return this.refuse({ src, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
+    if (!decision.ok) return this.refuse({ src, door: decision.door, reason: decision.reason, detail: decision.detail });
+    if (decision.kind === 'command' || decision.nat) {
+      return this.refuse({ src, door: decision.door, reason: 'unsupported', detail: 'a Security Group can only open ports: commands and NAT are refused' });
+    }
+
+    const grant = grantForSpa(decision, now);
+    try {
+      await this.gate.grant(grant);
+    } catch (err) {
+      this.logger?.error({ src: grant.src, door: grant.door, outcome: 'gate-error', err: errorText(err) }, 'gate failed to open');
+      return UNAVAILABLE;
+    }
+    const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
+    const until = new Date(grant.expiresAt).toISOString();
+    this.logger?.info({ src: grant.src, door: grant.door, ports, until, outcome: 'open' }, `${grant.src}: ${grant.door}: open`);
+    return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grant.src} until ${until}\n` };
   }
 
   private refuse(why: { src?: string; door?: string; reason: string; detail: string }): SpaHttpResponse {
