@@ -68,6 +68,21 @@ describe('iptables gate: legacy back-end, one jump from INPUT, a full grant chai
     await expect(gate.grant(grantFor(lab.client.ip6, 6, 30_000))).resolves.toBeUndefined();
   }, 20_000);
 
+  it('refuses a grant when the batch queue is full, while a revoke is still queued past the bound', async () => {
+    const gate = makeIptablesGate(lab, NFT_BACKEND, { maxQueuedBatches: 1 });
+    gates.push(gate);
+    await gate.install();
+    const a = grantFor('10.200.0.60', 4, 30_000);
+    const running = gate.grant(a);
+    const queued = gate.grant(grantFor('10.200.0.61', 4, 30_000));
+    const err = await gate.grant(grantFor('10.200.0.62', 4, 30_000)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GateError);
+    expect((err as GateError).message).toMatch(/batch queue full \(1 waiting\)/);
+    const revoked = gate.revoke(a);
+    await Promise.all([running, queued, revoked]);
+    expect((await gate.list()).map((e) => e.src)).toEqual(['10.200.0.61']);
+  }, 20_000);
+
   it('recovers when the grant chain was flushed behind it: revoke and grant still work', async () => {
     const gate = makeIptablesGate(lab, NFT_BACKEND);
     gates.push(gate);

@@ -41,6 +41,8 @@ export interface IptablesGateOptions {
   commandPrefix?: string[];
   /** Grant rules per family (default MAX_GRANT_RULES). */
   maxGrantRules?: number;
+  /** Batches waiting their turn (default MAX_QUEUED_BATCHES). */
+  maxQueuedBatches?: number;
   commandTimeoutMs?: number;
 }
 
@@ -60,7 +62,7 @@ export class IptablesGate implements Gate {
   private readonly prefix: string[];
   private readonly maxGrantRules: number;
   private readonly timeLimitMs: number;
-  private readonly serial = new CommandPool(1, MAX_QUEUED_BATCHES);
+  private readonly serial: CommandPool;
   /** The grant rules in the kernel as far as this process knows, per family; read from it when absent. */
   private readonly known = new Map<Family, Map<string, GrantRule>>();
 
@@ -73,6 +75,7 @@ export class IptablesGate implements Gate {
     this.prefix = opts.commandPrefix ?? [];
     this.maxGrantRules = opts.maxGrantRules ?? MAX_GRANT_RULES;
     this.timeLimitMs = opts.commandTimeoutMs ?? IPTABLES_TIME_LIMIT_MS;
+    this.serial = new CommandPool(1, opts.maxQueuedBatches ?? MAX_QUEUED_BATCHES);
   }
 
   /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
@@ -235,7 +238,7 @@ export class IptablesGate implements Gate {
 
   private serially<T>(closing: boolean, job: () => Promise<T>): Promise<T> {
     const run = this.serial.trySubmit(job, { pastQueueBound: closing });
-    if (!run) return Promise.reject(new GateError(`iptables batch queue full (${MAX_QUEUED_BATCHES} waiting); grant refused`, this.name));
+    if (!run) return Promise.reject(new GateError(`iptables batch queue full (${this.serial.maxQueued} waiting); grant refused`, this.name));
     return run;
   }
 }
