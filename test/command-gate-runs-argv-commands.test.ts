@@ -10,7 +10,7 @@ import { CommandGate } from '../src/gates/command.js';
 import { GateError } from '../src/gates/gate.js';
 import { FileGrantStore } from '../src/store/file-grant-store.js';
 import { MemoryGrantStore } from '../src/store/memory-grant-store.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];

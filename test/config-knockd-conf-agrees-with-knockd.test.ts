@@ -7,8 +7,8 @@ import { ConfigError } from '../src/config/config-error.js';
 import { parseKnockdConf } from '../src/config/knockd-conf.js';
 import type { KnockdCommandAction } from '../src/config/model.js';
 import { createLab, type Lab } from '../src/lab/netns.js';
-import { startKnockdPeer } from './support/knockd-peer.js';
-import { waitFor } from './support/wait.js';
+import { startKnockdPeer } from '../src/lab/knockd-peer.js';
+import { waitFor } from '../src/lab/wait.js';
 
 /** knockd reads its config, prints it with -D, then starts capturing; this long is plenty for that on a loaded CI box. */
 const KNOCKD_START_TIMEOUT_MS = 10_000;

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDaemonLab, labConfig, type DaemonLab } from './support/daemon-lab.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 describe('daemon: a door with gate = "command"', () => {
   let dl: DaemonLab;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { probeConnect } from '../src/lab/connect-probe.js';
 import { CLI } from '../src/lab/lab-demo.js';
 import { createDaemonLab, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 /** Sources for the latency figure: one fresh address each, so every knock meets a closed port. */
 const LATENCY_SAMPLES = 20;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 const OPEN_FOR_S = 3;
 

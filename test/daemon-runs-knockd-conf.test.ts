@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { probeConnect } from '../src/lab/connect-probe.js';
 import type { LabHost } from '../src/lab/netns.js';
 import { createDaemonLab, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 const CMD_TIMEOUT_S = 2;
 

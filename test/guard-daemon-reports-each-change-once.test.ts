@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRATUITOUS_ARP_PY } from './fixtures/guard-python.js';
 import { createDaemonLab, labConfig, type DaemonLab } from './support/daemon-lab.js';
 import { PYTHON, startListener, stopAll } from './support/guard-lab.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 /**
  * The daemon polls the guard every 200 ms and reports each change once — a log line and one run

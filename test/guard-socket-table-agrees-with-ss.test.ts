@@ -3,7 +3,7 @@ import { CLI } from '../src/lab/lab-demo.js';
 import { createLab, run, type Lab } from '../src/lab/netns.js';
 import type { Listener } from '../src/guard/socket-table.js';
 import { NOBODY, PYTHON, startListener, stopAll } from './support/guard-lab.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 /**
  * The socket table knockgate reads from /proc (tcp, tcp6, udp, udp6 joined to /proc/<pid>/fd)

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { knock, KnockError, type KnockHit } from '../src/client/knock-client.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 /** The programmatic knock() on loopback only; the wire-exact checks run in a lab (knock-on-the-wire). */
 describe('knock()', () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, type Lab } from '../src/lab/netns.js';
 import { buildKnockCli, type KnockCli } from './support/knock-cli.js';
-import { startKnockdPeer, type KnockdPeer } from './support/knockd-peer.js';
-import { waitFor } from './support/wait.js';
+import { startKnockdPeer, type KnockdPeer } from '../src/lab/knockd-peer.js';
+import { waitFor } from '../src/lab/wait.js';
 
 /** knockgate's client against the real knockd 0.8: the doors open, and only in the right order. */
 describe('knockgate knock opens knockd doors', () => {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDaemonLab, type DaemonLab } from './support/daemon-lab.js';
-import { startKnockdPeer } from './support/knockd-peer.js';
-import { waitFor } from './support/wait.js';
+import { startKnockdPeer } from '../src/lab/knockd-peer.js';
+import { waitFor } from '../src/lab/wait.js';
 
 // Lines start with a space, as knockd advises: the '#' it writes over the first byte then spares the port.
 const SEQUENCES = ['# one-time sequences for door otp', ' 7101,7102,7103', ' 7201,7202:udp,7203', ' 7301,7302,7303', ''].join('\n');

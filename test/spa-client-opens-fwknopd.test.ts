@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKnockgateToml } from '../src/config/knockgate-toml.js';
 import { createLab, type Lab } from '../src/lab/netns.js';
 import { buildCommandCli, type CommandCli } from './support/command-cli.js';
-import { startFwknopd, type FwknopdPeer } from './support/fwknopd-peer.js';
+import { startFwknopd, type FwknopdPeer } from '../src/lab/fwknopd-peer.js';
 import { parseFieldDumps } from './fixtures/spa-field-dump.js';
 
 const hasServer = existsSync('/usr/sbin/fwknopd');

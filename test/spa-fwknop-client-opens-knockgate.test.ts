@@ -6,7 +6,7 @@ import { SpaCodec } from '../src/core/spa/index.js';
 import { CLI } from '../src/lab/lab-demo.js';
 import type { LabHost } from '../src/lab/netns.js';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 const KEY = randomBytes(32).toString('base64');
 const HMAC = randomBytes(64).toString('base64');

@@ -8,7 +8,7 @@ import { replayExpiry, ReplayWindow } from '../src/core/replay-window.js';
 import { StoreError } from '../src/store/grant-store.js';
 import { FileReplayStore } from '../src/store/file-replay-store.js';
 import { RedisReplayStore } from '../src/store/redis-replay-store.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../src/lab/wait.js';
 
 const NOW = 1_795_847_838_000;
 const WINDOW = 120_000;

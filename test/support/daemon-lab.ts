@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { probeConnect, type ConnectResult } from '../../src/lab/connect-probe.js';
 import { CLI, startLabDaemon } from '../../src/lab/lab-demo.js';
 import { createLab, type Lab, type LabHost } from '../../src/lab/netns.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../../src/lab/wait.js';
 
 /** The service the doors protect, listening in the server namespace. */
 export const SERVICE_PORT = 22;

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { cgroup2MountPoint } from '../../src/guard/cgroup-enforcement.js';
 import type { LabHost } from '../../src/lab/netns.js';
 import { LISTENER_PY } from '../fixtures/guard-python.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../../src/lab/wait.js';
 
 /** Real processes for guard tests: listeners as a given uid, inside a cgroup the test made. */
 

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Lab, LabHost } from '../../src/lab/netns.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../../src/lab/wait.js';
 
 /** One TCP or UDP packet tcpdump saw. */
 export interface CapturedPacket {

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Lab, LabHost } from '../../src/lab/netns.js';
+import type { Lab, LabHost } from './netns.js';
 import { waitFor } from './wait.js';
 
 export interface FwknopdPeerOptions {

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Lab, LabHost } from '../../src/lab/netns.js';
+import type { Lab, LabHost } from './netns.js';
 import { waitFor } from './wait.js';
 
 /** One `[name]` section of knockd.conf; values are written as knockd reads them. */
