@@ -1,4 +1,6 @@
 import { Command, type ErrorOptions } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_TIME_SEQUENCE } from '../../config/door-sequence.js';
 import { keySnippets } from '../../client/key-snippets.js';
 import { DIGEST_TYPES, generateSpaKeys, isDigestType, SpaError } from '../../core/spa/index.js';
 import { parseSpaRequest } from '../../core/spa/access-request.js';
@@ -19,6 +21,24 @@ interface KeygenFlags {
   destination: string;
   access: string;
   json?: boolean;
+  doorSecret?: boolean;
+}
+
+/** 32 bytes: twice the minimum a door secret needs, as much as an HMAC-SHA256 key can use. */
+const DOOR_SECRET_BYTES = 32;
+
+/** A time-derived door's secret and the snippets that use it. */
+function doorSecretText(flags: KeygenFlags): { secret: string; door: string; client: string } {
+  const secret = randomBytes(DOOR_SECRET_BYTES).toString('base64');
+  const open = flags.access.split(',').map((a) => a.trim().split('/').reverse().join('/'));
+  const d = DEFAULT_TIME_SEQUENCE;
+  const door = [`[door.${flags.name}]`, `secret = "${secret}"`, `knocks = ${d.knocks}`, `port_range = "${d.portRange}"`, `step = "${d.stepMs / 1000}s"`, `open = [${open.map((o) => `"${o}"`).join(', ')}]`, ''].join('\n');
+  const client = [
+    `knockgate knock --door-secret ${secret} ${flags.destination}`,
+    `knock ${flags.destination} $(knockgate sequence --door-secret ${secret})   # any plain knock client`,
+    '',
+  ].join('\n');
+  return { secret, door, client };
 }
 
 const EXAMPLES = `
@@ -44,6 +64,7 @@ export function registerKeygen(program: Command): void {
     .option('-D, --destination <host>', 'server name for the ~/.fwknoprc stanza', 'bastion.example.com')
     .option('-A, --access <list>', 'what the snippets open, fwknop form', 'tcp/22')
     .option('--json', 'print one JSON object instead of text')
+    .option('--door-secret', 'make a secret for a time-derived knock door instead of SPA keys')
     .addHelpText('after', EXAMPLES)
     .action((flags: KeygenFlags) => {
       const usage = (message: string): never => command.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'knockgate.badArgument' });
@@ -56,6 +77,12 @@ export function registerKeygen(program: Command): void {
       } catch (e) {
         if (e instanceof SpaError) return usage(`bad -A/--access "${flags.access}": ${e.message}`);
         throw e;
+      }
+      if (flags.doorSecret) {
+        const made = doorSecretText(flags);
+        if (flags.json) process.stdout.write(`${JSON.stringify({ door_secret_base64: made.secret, knockgate_door: made.door, client: made.client }, null, 2)}\n`);
+        else process.stdout.write([`DOOR_SECRET_BASE64: ${made.secret}`, '', '# Server: knockgate.toml', made.door, '# Client', made.client].join('\n'));
+        return;
       }
       const keys = generateSpaKeys(hmacType);
       const snippets = keySnippets(keys, { name: flags.name, server: flags.destination, access: flags.access });
