@@ -27,10 +27,10 @@ export interface ProcNetParse {
   dropped: number;
 }
 
-/** /proc/net `st` values (include/net/tcp_states.h). */
-const TCP_LISTEN = 0x0a;
+/** /proc/net `st` as the kernel prints it (%02X of include/net/tcp_states.h): TCP_LISTEN. */
+const TCP_LISTEN = '0A';
 /** A bound UDP socket that is not connected shows TCP_CLOSE; a connected one shows ESTABLISHED. */
-const UDP_UNCONNECTED = 0x07;
+const UDP_UNCONNECTED = '07';
 
 const ADDRESS_PORT = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/;
 const HEX_BYTE = /^[0-9A-Fa-f]+$/;
@@ -43,14 +43,18 @@ export function parseProcNet(text: string, proto: Proto, family: Family, maxSock
   const sockets: ProcSocket[] = [];
   let skipped = 0;
   let dropped = 0;
+  // Most listeners share a handful of addresses (0.0.0.0, ::): each is converted once.
+  const addresses = new Map<string, string>();
+  const listenState = proto === 'tcp' ? TCP_LISTEN : UDP_UNCONNECTED;
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '') continue;
     const f = line.split(/\s+/);
+    // A busy host's table is mostly established connections: skip them before any parsing.
+    if (f[3] !== listenState) continue;
     const local = ADDRESS_PORT.exec(f[1] ?? '');
     const remote = ADDRESS_PORT.exec(f[2] ?? '');
-    const state = Number.parseInt(f[3] ?? '', 16);
     const uid = Number(f[7]);
     const inode = Number(f[9]);
     if (!local || !remote || !Number.isInteger(uid) || uid < 0 || !Number.isInteger(inode) || inode < 0) {
@@ -61,14 +65,16 @@ export function parseProcNet(text: string, proto: Proto, family: Family, maxSock
       skipped++;
       continue;
     }
-    const listening = proto === 'tcp' ? state === TCP_LISTEN : state === UDP_UNCONNECTED && Number.parseInt(remote[2]!, 16) === 0;
-    // inode 0 is a socket already released by its owner (e.g. an orphan in TIME_WAIT): nobody listens on it.
-    if (!listening || inode === 0) continue;
+    // inode 0 is a socket already released by its owner: nobody listens on it. A UDP socket with a
+    // remote port is connected to one peer, not listening.
+    if (inode === 0 || (proto === 'udp' && Number.parseInt(remote[2]!, 16) !== 0)) continue;
     if (sockets.length >= maxSockets) {
       dropped++;
       continue;
     }
-    sockets.push({ proto, family, address: procAddress(local[1]!, littleEndian), port: Number.parseInt(local[2]!, 16), uid, inode });
+    let address = addresses.get(local[1]!);
+    if (address === undefined) addresses.set(local[1]!, (address = procAddress(local[1]!, littleEndian)));
+    sockets.push({ proto, family, address, port: Number.parseInt(local[2]!, 16), uid, inode });
   }
   return { sockets, skipped, dropped };
 }

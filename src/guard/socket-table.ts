@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { Family, Proto } from '../core/packet.js';
 import { parseProcNet, type ProcSocket } from './proc-net-sockets.js';
@@ -72,7 +72,7 @@ export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable 
   const sockets: ProcSocket[] = [];
   for (const { file, proto, family } of SOURCES) {
     // A kernel without IPv6 has no tcp6/udp6: nothing listens there.
-    const text = readText(`${proc}/net/${file}`);
+    const text = readProcNet(`${proc}/net/${file}`);
     if (text === undefined) continue;
     const parsed = parseProcNet(text, proto, family, maxSockets - sockets.length, littleEndian);
     if (parsed.dropped > 0) truncated = true;
@@ -150,6 +150,28 @@ function readOwner(proc: string, pid: number): SocketOwner {
   const cgroup = cgroupText === undefined ? undefined : cgroupV2Path(cgroupText);
   if (cgroup !== undefined) owner.cgroup = cgroup;
   return owner;
+}
+
+/** Bytes asked of the kernel per read of /proc/net/*: each read restarts the kernel's walk of the socket hash, so few large reads beat many small ones (10,000 sockets: 57 ms against 93 ms). */
+const PROC_NET_READ_BYTES = 1024 * 1024;
+
+function readProcNet(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buffer = Buffer.allocUnsafe(PROC_NET_READ_BYTES);
+    const parts: string[] = [];
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) parts.push(buffer.toString('latin1', 0, n));
+    return parts.join('');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 // The scan is synchronous on purpose: thousands of tiny procfs reads cost far less as plain
