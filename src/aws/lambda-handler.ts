@@ -10,6 +10,7 @@
  *                              tables (the receiver's doors; each opens through the Security Group)
  *   KNOCKGATE_REPLAY_TABLE     DynamoDB table of used SPA digests (partition key `digest`, TTL `ttl`)
  *   KNOCKGATE_SECURITY_GROUPS  sweepHandler only: comma-separated group ids
+ *   KNOCKGATE_LOG_LEVEL        optional: trace | debug | info (default) | warn | error
  * Credentials, AWS_REGION and AWS_ENDPOINT_URL_* come from the Lambda environment as usual.
  */
 import { ConfigError } from '../config/config-error.js';
