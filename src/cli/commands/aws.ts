@@ -10,7 +10,7 @@ export const EXIT_SWEEP_FAILED = 1;
 
 interface SweepOptions {
   config?: string;
-  group: string[];
+  group?: string[];
 }
 
 export function registerAws(program: Command): void {
@@ -19,7 +19,7 @@ export function registerAws(program: Command): void {
     .command('sweep')
     .description('revoke every expired knockgate rule in the Security Groups, once (for cron, a systemd timer or EventBridge)')
     .option('-c, --config <path>', 'knockgate config whose [aws] security_groups and region to use')
-    .option('--group <sg-id>', 'a Security Group to sweep (repeat for more); overrides the config', collect, [])
+    .option('--group <sg-id>', 'a Security Group to sweep (repeat for more); overrides the config', collect)
     .addHelpText(
       'after',
       `
@@ -37,7 +37,7 @@ Examples:
     .action(async (opts: SweepOptions, command: Command) => {
       const fail = (message: string) => command.error(`knockgate aws sweep: ${message}`, { exitCode: EXIT_SWEEP_FAILED, code: 'knockgate.awsSweep' });
       let region: string | undefined;
-      let groups = opts.group;
+      let groups = opts.group ?? [];
       if (opts.config !== undefined) {
         try {
           const config = await loadConfig({ config: opts.config });
@@ -67,6 +67,6 @@ export function formatSweep(results: SweepResult[]): string {
   return results.map((r) => `${r.groupId}: revoked ${r.revoked} expired knockgate rule${r.revoked === 1 ? '' : 's'}, ${r.kept} live kept\n`).join('');
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
