@@ -1,22 +1,15 @@
 import { DEFAULTS, type DoorCommands } from '../config/model.js';
 import { expandCommand, placeholderValues } from '../core/command-template.js';
 import type { Grant } from '../core/grant.js';
-import type { Logger } from '../log/logger.js';
-import type { GrantStore } from '../store/grant-store.js';
 import { GateError } from './gate.js';
-import { assertAddressLiteral, assertShell, JournaledCommandGate } from './journaled-commands.js';
+import { assertAddressLiteral, assertShell, JournaledCommandGate, type CommandGateCommonOptions } from './journaled-commands.js';
 import type { CommandSpec } from './shell-command.js';
 
 const GATE_NAME = 'command';
 
-export interface CommandGateOptions {
+export interface CommandGateOptions extends CommandGateCommonOptions {
   /** `gate = "command"` doors, by door name. */
   doors: Map<string, DoorCommands>;
-  store: GrantStore;
-  logger: Logger;
-  now?: () => number;
-  maxConcurrentCommands?: number;
-  maxQueuedCommands?: number;
 }
 
 /**
@@ -31,15 +24,8 @@ export class CommandGate extends JournaledCommandGate {
   private readonly doors: Map<string, DoorCommands>;
 
   constructor(opts: CommandGateOptions) {
-    super({
-      gate: GATE_NAME,
-      store: opts.store,
-      logger: opts.logger,
-      defaultTimeLimitMs: DEFAULTS.commandTimeLimitMs,
-      ...(opts.now && { now: opts.now }),
-      ...(opts.maxConcurrentCommands !== undefined && { maxConcurrentCommands: opts.maxConcurrentCommands }),
-      ...(opts.maxQueuedCommands !== undefined && { maxQueuedCommands: opts.maxQueuedCommands }),
-    });
+    const { doors: _doors, ...common } = opts;
+    super({ ...common, gate: GATE_NAME, defaultTimeLimitMs: DEFAULTS.commandTimeLimitMs });
     this.doors = opts.doors;
   }
 

@@ -35,14 +35,18 @@ export interface CommandPair {
   timeLimitMs: number;
 }
 
-export interface JournaledCommandsOptions {
-  /** Name of the gate: written into journal records and errors. */
-  gate: string;
+/** What a command gate's user supplies besides its doors. */
+export interface CommandGateCommonOptions {
   store: GrantStore;
   logger: Logger;
   now?: () => number;
   maxConcurrentCommands?: number;
   maxQueuedCommands?: number;
+}
+
+export interface JournaledCommandsOptions extends CommandGateCommonOptions {
+  /** Name of the gate: written into journal records and errors. */
+  gate: string;
   /** Time limit of a journaled stop whose record does not carry one (records of older versions). */
   defaultTimeLimitMs: number;
 }

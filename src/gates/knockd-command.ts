@@ -1,9 +1,8 @@
 import type { KnockdCommandAction } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
-import type { GrantStore } from '../store/grant-store.js';
 import { GateError } from './gate.js';
-import { assertAddressLiteral, assertShell, JournaledCommandGate } from './journaled-commands.js';
+import { assertAddressLiteral, assertShell, JournaledCommandGate, type CommandGateCommonOptions } from './journaled-commands.js';
 
 /** knockd refuses to run a start or stop command whose expansion exceeds PATH_MAX; so do we. */
 export const PATH_MAX = 4096;
@@ -12,14 +11,9 @@ export const CMD_TIME_LIMIT_MS = 60_000;
 
 const GATE_NAME = 'knockd-command';
 
-export interface KnockdCommandGateOptions {
+export interface KnockdCommandGateOptions extends CommandGateCommonOptions {
   /** Doors read from knockd.conf, by door name. */
   doors: Map<string, KnockdCommandAction>;
-  store: GrantStore;
-  logger: Logger;
-  now?: () => number;
-  maxConcurrentCommands?: number;
-  maxQueuedCommands?: number;
   commandTimeLimitMs?: number;
 }
 
@@ -38,15 +32,8 @@ export class KnockdCommandGate extends JournaledCommandGate {
   constructor(opts: KnockdCommandGateOptions) {
     const now = opts.now ?? Date.now;
     const timeLimitMs = opts.commandTimeLimitMs ?? CMD_TIME_LIMIT_MS;
-    super({
-      gate: GATE_NAME,
-      store: opts.store,
-      logger: opts.logger,
-      now,
-      defaultTimeLimitMs: timeLimitMs,
-      ...(opts.maxConcurrentCommands !== undefined && { maxConcurrentCommands: opts.maxConcurrentCommands }),
-      ...(opts.maxQueuedCommands !== undefined && { maxQueuedCommands: opts.maxQueuedCommands }),
-    });
+    const { doors: _doors, commandTimeLimitMs: _limit, ...common } = opts;
+    super({ ...common, now, gate: GATE_NAME, defaultTimeLimitMs: timeLimitMs });
     this.doors = opts.doors;
     this.logger = opts.logger;
     this.now = now;
