@@ -48,7 +48,8 @@ export interface KernelDoorPlan {
   doors: KernelDoor[];
   /**
    * Elements of each stage set. When a set is full the kernel refuses the add (it never evicts):
-   * new attempts fail closed until elements expire, and no one's progress is lost.
+   * new attempts fail closed until elements expire, and no one's progress is lost. A source that
+   * leaves a set (open, reset) still counts until the kernel's next set GC, about a second later.
    */
   stageSetSize: number;
   /** Interfaces knocks count on; empty = every interface but loopback (the daemon's capture default). */
