@@ -19,6 +19,8 @@ export interface KnockOptions {
   family?: Family;
   /** Called as each hit is sent. */
   onHit?: (hit: KnockHit) => void;
+  /** Send every hit from this local address (a host with several, e.g. the benchmark's clients). */
+  localAddress?: string;
 }
 
 /** The host could not be resolved (in the requested family), or a hit could not be sent. */
@@ -36,8 +38,8 @@ export async function knock(host: string, steps: readonly PortSpec[], opts: Knoc
     if (i > 0 && opts.delayMs) await sleep(opts.delayMs);
     const { address, family } = await resolve(host, step.port, opts.family);
     opts.onHit?.({ proto: step.proto, address, family, port: step.port });
-    if (step.proto === 'tcp') await hitTcp(address, step.port);
-    else await hitUdp(address, family, step.port);
+    if (step.proto === 'tcp') await hitTcp(address, step.port, opts.localAddress);
+    else await hitUdp(address, family, step.port, opts.localAddress);
   }
 }
 
@@ -55,9 +57,9 @@ async function resolve(host: string, port: number, family: Family | undefined): 
  * on its way. Closing a socket still in SYN-SENT sends nothing, so exactly one SYN leaves, and a
  * RST or a filtered port changes nothing on our side.
  */
-function hitTcp(address: string, port: number): Promise<void> {
+function hitTcp(address: string, port: number, localAddress: string | undefined): Promise<void> {
   return new Promise((resolve) => {
-    const socket = connect({ host: address, port });
+    const socket = connect({ host: address, port, ...(localAddress !== undefined && { localAddress }) });
     const abandon = (): void => {
       socket.destroy();
     };
@@ -69,7 +71,7 @@ function hitTcp(address: string, port: number): Promise<void> {
   });
 }
 
-function hitUdp(address: string, family: Family, port: number): Promise<void> {
+function hitUdp(address: string, family: Family, port: number, localAddress: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
     let settled = false;
@@ -81,6 +83,8 @@ function hitUdp(address: string, family: Family, port: number): Promise<void> {
       else resolve();
     };
     socket.once('error', finish);
-    socket.send(Buffer.alloc(1), port, address, finish);
+    const send = (): void => socket.send(Buffer.alloc(1), port, address, finish);
+    if (localAddress === undefined) send();
+    else socket.bind({ address: localAddress, port: 0 }, send);
   });
 }

@@ -12,6 +12,10 @@ export interface FwknopdPeerOptions {
   access: string;
   /** Pass -U: listen on a UDP socket (port 62201) instead of capturing. */
   udpServer?: boolean;
+  /** Pass -v (default true): the decoded fields of each packet are dumped too. */
+  verbose?: boolean;
+  /** Called with each whole line fwknopd prints, also past the kept log's bound (to count lines in a flood). */
+  onLine?: (line: string) => void;
 }
 
 export interface FwknopdPeer {
@@ -39,11 +43,17 @@ export async function startFwknopd(lab: Lab, host: LabHost, opts: FwknopdPeerOpt
   // fwknopd warns about (and some versions refuse) config files others can read.
   chmodSync(conf, 0o600);
   chmodSync(access, 0o600);
-  const args = ['-f', '-v', ...(opts.udpServer ? ['-U'] : []), '-c', conf, '-a', access, '-d', join(work, 'digest.cache'), '-p', join(work, 'fwknopd.pid')];
+  const args = ['-f', ...(opts.verbose === false ? [] : ['-v']), ...(opts.udpServer ? ['-U'] : []), '-c', conf, '-a', access, '-d', join(work, 'digest.cache'), '-p', join(work, 'fwknopd.pid')];
   const child: ChildProcess = lab.spawn(host, 'fwknopd', args);
   let log = '';
+  let partial = '';
   const append = (d: Buffer): void => {
-    if (log.length < MAX_LOG_CHARS) log += d.toString();
+    const text = d.toString();
+    if (log.length < MAX_LOG_CHARS) log += text;
+    if (!opts.onLine) return;
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) opts.onLine(line);
   };
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);

@@ -1,0 +1,112 @@
+import type { BadPacketRound } from './phases/bad-packets.js';
+import type { FloodRound } from './phases/flood.js';
+import type { ScaleSamples } from './phases/grants-scale.js';
+import type { KnockOpenSamples } from './phases/knock-open.js';
+import type { SpaOpenSamples } from './phases/spa-open.js';
+import { median, percentile, ratio, rounded } from './statistics.js';
+
+/** What the phases measured; a phase not run (or that failed) is absent. */
+export interface BenchMeasurements {
+  knock?: KnockOpenSamples;
+  kernelDoorUnavailable?: string;
+  spa?: SpaOpenSamples;
+  badPackets?: BadPacketRound[];
+  flood?: FloodRound[];
+  scale?: ScaleSamples;
+}
+
+/** The goals of issue 7: each figure and the bound it must meet. */
+export const GOALS = {
+  knock_open_ratio_vs_knockd: { max: 0.1 },
+  spa_open_ratio_vs_fwknopd: { max: 0.05 },
+  invalid_spa_cpu_ratio_vs_fwknopd: { max: 1.0 },
+  invalid_spa_examined_fraction_knockgate: { min: 1.0 },
+  flood_legit_open_rate: { min: 0.99 },
+  flood_rss_mb: { max: 100 },
+  grants_10k_connect_ratio_vs_empty: { max: 1.1 },
+} as const;
+
+export type BenchResult = Record<string, number | string | null | Record<string, boolean | null>>;
+
+/** CPU seconds per million packets examined, over every round of one daemon. */
+function cpuPerMillion(rounds: BadPacketRound[]): number | undefined {
+  const examined = rounds.reduce((n, r) => n + r.examined, 0);
+  return examined > 0 ? (rounds.reduce((s, r) => s + r.cpuSeconds, 0) / examined) * 1e6 : undefined;
+}
+
+function examinedFraction(rounds: BadPacketRound[]): number | undefined {
+  const arrived = rounds.reduce((n, r) => n + r.arrived, 0);
+  // A daemon cannot examine more than arrived; frames of other traffic (ARP) make a hair's difference.
+  return arrived > 0 ? Math.min(1, rounds.reduce((n, r) => n + r.examined, 0) / arrived) : undefined;
+}
+
+function openRate(rounds: FloodRound[], kinds: Array<'knocks' | 'spa'>): number | undefined {
+  const sent = rounds.reduce((n, r) => n + kinds.reduce((k, kind) => k + r[kind].sent, 0), 0);
+  const opened = rounds.reduce((n, r) => n + kinds.reduce((k, kind) => k + r[kind].opened, 0), 0);
+  return sent > 0 ? opened / sent : undefined;
+}
+
+/** The result object: the issue's figures (null where not measured), supporting figures, and which goals are met. */
+export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; date: string; machine: string }): BenchResult {
+  const k = m.knock;
+  const knockP50 = median(k?.ms.knockgate ?? []);
+  const knockdP50 = median(k?.ms.knockd ?? []);
+  const spaP50 = median(m.spa?.ms.knockgate ?? []);
+  const fwknopdP50 = median(m.spa?.ms.fwknopd ?? []);
+  const bad = m.badPackets ?? [];
+  const badKg = bad.filter((r) => r.variant === 'knockgate');
+  const badFw = bad.filter((r) => r.variant === 'fwknopd');
+  const floodKg = (m.flood ?? []).filter((r) => r.variant === 'knockgate');
+  const s = m.scale;
+  const connectRatio = (after: number[] | undefined, control: number[] | undefined) => ratio(median(after ?? []), median(control ?? []));
+  const figures = {
+    knock_open_p50_ms: rounded(knockP50),
+    knock_open_p99_ms: rounded(percentile(k?.ms.knockgate ?? [], 99)),
+    knock_open_ratio_vs_knockd: rounded(ratio(knockP50, knockdP50), 4),
+    kernel_door_open_p50_ms: rounded(median(k?.ms.kernel ?? [])),
+    spa_open_p50_ms: rounded(spaP50),
+    spa_open_ratio_vs_fwknopd: rounded(ratio(spaP50, fwknopdP50), 4),
+    invalid_spa_cpu_ratio_vs_fwknopd: rounded(ratio(cpuPerMillion(badKg), cpuPerMillion(badFw)), 4),
+    invalid_spa_examined_fraction_knockgate: rounded(examinedFraction(badKg), 4),
+    invalid_spa_examined_fraction_fwknopd: rounded(examinedFraction(badFw), 4),
+    flood_legit_open_rate: rounded(openRate(floodKg, ['knocks', 'spa']), 4),
+    flood_rss_mb: rounded(floodKg.length > 0 ? Math.max(...floodKg.map((r) => r.peakRssMiB ?? 0)) : undefined, 1),
+    grants_10k_add_p50_ms: rounded(median(s?.nftAddManyMs ?? [])),
+    grants_10k_connect_ratio_vs_empty: rounded(connectRatio(s?.connectNftMany.nftMany, s?.connectNftMany.nftOne), 4),
+    grants_10k_connect_ratio_vs_empty_iptables: rounded(connectRatio(s?.connectIptablesMany.iptablesMany, s?.connectBefore.iptablesMany), 4),
+  };
+  const met: Record<string, boolean | null> = {};
+  for (const [name, goal] of Object.entries(GOALS)) {
+    const v = figures[name as keyof typeof figures];
+    met[name] = v === null ? null : 'max' in goal ? v <= goal.max : v >= goal.min;
+  }
+  return {
+    ...figures,
+    knock_open_p50_ms_knockd: rounded(knockdP50),
+    knock_open_p99_ms_knockd: rounded(percentile(k?.ms.knockd ?? [], 99)),
+    kernel_door_open_p99_ms: rounded(percentile(k?.ms.kernel ?? [], 99)),
+    kernel_door_open_ratio_vs_knockd: rounded(ratio(median(k?.ms.kernel ?? []), knockdP50), 4),
+    kernel_door_note: m.kernelDoorUnavailable ?? null,
+    knock_open_trials: k ? k.ms.knockgate.length + k.failed.knockgate : null,
+    knock_open_failed: k ? `knockgate ${k.failed.knockgate}, kernel ${k.failed.kernel}, knockd ${k.failed.knockd}` : null,
+    spa_open_p99_ms: rounded(percentile(m.spa?.ms.knockgate ?? [], 99)),
+    spa_open_p50_ms_fwknopd: rounded(fwknopdP50),
+    spa_open_failed: m.spa ? `knockgate ${m.spa.failed.knockgate}, fwknopd ${m.spa.failed.fwknopd}` : null,
+    invalid_spa_cpu_s_per_million_knockgate: rounded(cpuPerMillion(badKg)),
+    invalid_spa_cpu_s_per_million_fwknopd: rounded(cpuPerMillion(badFw)),
+    invalid_spa_arrived_per_round: rounded(bad.length > 0 ? bad.reduce((n, r) => n + r.arrived, 0) / bad.length : undefined, 0),
+    flood_legit_open_rate_knockd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'knockd'), ['knocks']), 4),
+    flood_legit_open_rate_fwknopd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'fwknopd'), ['spa']), 4),
+    flood_packets_per_round: rounded(m.flood && m.flood.length > 0 ? m.flood.reduce((n, r) => n + r.floodPackets, 0) / m.flood.length : undefined, 0),
+    grants_empty_add_p50_ms: rounded(median(s?.nftAddEmptyMs ?? [])),
+    grants_10k_add_p50_ms_iptables: rounded(median(s?.iptablesAddManyMs ?? [])),
+    grants_empty_add_p50_ms_iptables: rounded(median(s?.iptablesAddEmptyMs ?? [])),
+    grants_1_connect_ratio_control: rounded(connectRatio(s?.connectBefore.nftMany, s?.connectBefore.nftOne), 4),
+    grants_1_connect_ratio_control_iptables: rounded(connectRatio(s?.connectBefore.iptablesMany, s?.connectBefore.nftOne), 4),
+    grants_10k_iptables_connect_ratio_other_port: rounded(connectRatio(s?.connectIptablesMany.nftOne, s?.connectNftMany.nftOne), 4),
+    goals_met: met,
+    mode: meta.quick ? 'quick' : 'full',
+    date: meta.date,
+    machine: meta.machine,
+  };
+}

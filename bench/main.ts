@@ -1,0 +1,107 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseBenchArgs, type Phase } from './bench-args.js';
+import { createBenchLab, type BenchLab } from './bench-lab.js';
+import { assembleResult, type BenchMeasurements } from './bench-result.js';
+import { measureBadPackets } from './phases/bad-packets.js';
+import { measureFlood } from './phases/flood.js';
+import { measureGrantsScale } from './phases/grants-scale.js';
+import { measureKnockOpen } from './phases/knock-open.js';
+import { measureSpaOpen } from './phases/spa-open.js';
+import { median } from './statistics.js';
+
+/**
+ * `npm run bench [-- --quick]`: knockgate against knockd 0.8 and fwknopd 2.6.10 in one lab, the
+ * same packets, alternating. Progress goes to stderr; the result goes to bench/results/latest.json
+ * and, as the last line, to stdout.
+ */
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const fmt = (xs: number[]): string => `p50 ${median(xs)?.toFixed(3) ?? '-'} ms (n=${xs.length})`;
+
+async function main(): Promise<number> {
+  const defaultOut = fileURLToPath(new URL('../../../bench/results/latest.json', import.meta.url));
+  const opts = parseBenchArgs(process.argv.slice(2), defaultOut);
+  if (process.getuid?.() !== 0) throw new Error('the benchmark builds network namespaces: run it as root');
+  const started = Date.now();
+  let bl: BenchLab | undefined;
+  const cleanup = async (): Promise<void> => {
+    const lab = bl;
+    bl = undefined;
+    await lab?.destroy();
+  };
+  const onSignal = (): void => {
+    log('interrupted: removing the lab');
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const m: BenchMeasurements = {};
+  const errors: string[] = [];
+  const phase = async (name: Phase, f: (lab: BenchLab) => Promise<void>): Promise<void> => {
+    if (!opts.phases.includes(name) || !bl) return;
+    const t = Date.now();
+    try {
+      await f(bl);
+    } catch (e) {
+      errors.push(`${name}: ${(e as Error).message}`);
+      log(`${name} failed: ${(e as Error).stack ?? String(e)}`);
+    }
+    log(`  (${name}: ${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  };
+  try {
+    log(`knockgate bench (${opts.quick ? 'quick' : 'full'}): building the lab`);
+    bl = await createBenchLab();
+    if (!bl.kernelDoor.ok) m.kernelDoorUnavailable = bl.kernelDoor.reason;
+    await phase('knock', async (lab) => {
+      m.knock = await measureKnockOpen(lab, opts.trials);
+      log(`knock → open: knockgate ${fmt(m.knock.ms.knockgate)}, kernel door ${fmt(m.knock.ms.kernel)}, knockd ${fmt(m.knock.ms.knockd)}`);
+    });
+    await phase('spa', async (lab) => {
+      m.spa = await measureSpaOpen(lab, opts.trials);
+      log(`SPA → open: knockgate ${fmt(m.spa.ms.knockgate)}, fwknopd ${fmt(m.spa.ms.fwknopd)}`);
+    });
+    await phase('bad-packets', async (lab) => {
+      m.badPackets = await measureBadPackets(lab, opts.badRounds, opts.badSeconds);
+      for (const r of m.badPackets) log(`bad HMAC: ${r.variant}: ${r.arrived} arrived, ${r.examined} examined, ${r.cpuSeconds.toFixed(2)} CPU s`);
+    });
+    await phase('flood', async (lab) => {
+      m.flood = await measureFlood(lab, opts.floodLegit);
+      for (const r of m.flood) {
+        log(`flood: ${r.variant}: knocks ${r.knocks.opened}/${r.knocks.sent}, SPA ${r.spa.opened}/${r.spa.sent}, ${r.floodPackets} flood packets${r.peakRssMiB !== undefined ? `, peak RSS ${r.peakRssMiB.toFixed(1)} MiB` : ''}`);
+      }
+    });
+    await phase('scale', async (lab) => {
+      m.scale = await measureGrantsScale(lab, opts.grants, opts.scaleSamples);
+      const s = m.scale;
+      log(`scale: nft add empty ${fmt(s.nftAddEmptyMs)}, with ${s.grants} ${fmt(s.nftAddManyMs)}; iptables add empty ${fmt(s.iptablesAddEmptyMs)}, with ${s.grants} ${fmt(s.iptablesAddManyMs)}`);
+      for (const [when, c] of [['one grant each', s.connectBefore], ['nft filled', s.connectNftMany], ['iptables filled', s.connectIptablesMany]] as const) {
+        log(`scale: connect nft-one / nft-many / iptables-many, ${when}: ${fmt(c.nftOne)} / ${fmt(c.nftMany)} / ${fmt(c.iptablesMany)}`);
+      }
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
+    log('lab removed');
+  }
+  const result = {
+    ...assembleResult(m, { quick: opts.quick, date: new Date(started).toISOString(), machine: `${hostname()}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}` }),
+    duration_s: Math.round((Date.now() - started) / 1000),
+    errors: errors.length > 0 ? errors.join('; ') : null,
+  };
+  await mkdir(dirname(opts.out), { recursive: true });
+  await writeFile(opts.out, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return errors.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    log(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);
