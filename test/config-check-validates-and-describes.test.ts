@@ -65,9 +65,11 @@ describe('loadConfig', () => {
           seqTimeoutMs: DEFAULTS.seqTimeoutMs,
           tcpFlags: { set: TcpFlag.syn, clear: TcpFlag.ack },
           targets: [],
-          mode: 'knockd',
+          mode: 'strict',
+          tolerateRepeat: true,
         },
         action: { kind: 'gate', gate: 'nftables', open: [{ port: 22, proto: 'tcp' }], openForMs: 30_000 },
+        sequenceSource: { kind: 'static' },
       },
     ]);
     expect(config.daemon.interfaces).toEqual([]);
@@ -169,7 +171,7 @@ describe('knockgate check', () => {
     const file = write('bad.conf', '[options]\n  UseSyslog\n[ssh]\n  one_time_sequences = /etc/knockd/otp\n  sequence = 7000\n');
     const run = await check('--knockd-conf', file);
     expect(run.exitCode).toBe(EXIT_INVALID_CONFIG);
-    expect(run.stderr).toBe(`${file}:4: ssh.one_time_sequences: one-time sequences are not supported yet; give the door a fixed Sequence instead\n`);
+    expect(run.stderr).toBe(`${file}:5: ssh.sequence: is given with one_time_sequences (line 4), which supplies the sequences; keep one of them\n`);
   });
 });
 

@@ -75,7 +75,8 @@ gate = "nftables"
             tcpFlags: { set: TcpFlag.syn, clear: TcpFlag.ack },
             // Canonical text form, the form KnockPacket.dst carries.
             targets: ['10.0.0.1', 'fd00:200::1'],
-            mode: 'knockd',
+            mode: 'strict',
+            tolerateRepeat: true,
           },
           action: {
             kind: 'gate',
@@ -86,6 +87,7 @@ gate = "nftables"
             ],
             openForMs: 90_000,
           },
+          sequenceSource: { kind: 'static' },
         },
       ],
     });

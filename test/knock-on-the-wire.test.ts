@@ -98,7 +98,7 @@ describe('knockgate knock on the wire', () => {
       [[lab.server.ip4, 'http'], '"http"'],
       [['-d', 'soon', lab.server.ip4, '7000'], '"soon"'],
       [['-4', '-6', lab.server.ip4, '7000'], '-4/--ipv4'],
-      [[lab.server.ip4], "missing required argument 'port[:tcp|udp]'"],
+      [[lab.server.ip4], 'give the ports to knock'],
       [['--port', '7', lab.server.ip4, '7000'], "unknown option '--port'"],
     ];
     for (const [args, named] of cases) {

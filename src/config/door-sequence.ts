@@ -67,7 +67,7 @@ export function resolveSequenceSource(d: DoorSequenceValues): SequenceSource {
 export function crossCheckDoorSequence(name: string, d: DoorSequenceValues, opened: PortSpec[]): { path: KeyPath; message: string }[] {
   const at = (key: string): KeyPath => ['door', name, key];
   const given = (['sequence', 'secret', 'one_time_sequences'] as const).filter((k) => d[k] !== undefined);
-  if (given.length === 0) return [{ path: ['door', name], message: 'needs a sequence: `sequence`, `secret` (time-derived) or `one_time_sequences`' }];
+  if (given.length === 0) return [{ path: at('sequence'), message: 'is missing: a door needs `sequence`, or `secret` (time-derived), or `one_time_sequences`' }];
   if (given.length > 1) return [{ path: at(given[1]!), message: `give only one of ${given.join(', ')}: they are different kinds of door` }];
   const out: { path: KeyPath; message: string }[] = [];
   if (!d.secret) {
