@@ -1,9 +1,7 @@
 import { join } from 'node:path';
 import { DEFAULT_IPTABLES_SETTINGS, type DoorCommands, type DoorConfig, type KnockdCommandAction, type KnockgateConfig } from '../config/model.js';
 import { protectedPorts } from '../core/grant-policy.js';
-import { AwsSgGate } from '../gates/aws-sg.js';
 import type { Gate } from '../gates/gate.js';
-import { createEc2Client } from '../aws/sdk-clients.js';
 import { CommandGate } from '../gates/command.js';
 import { IptablesGate } from '../gates/iptables.js';
 import { KnockdCommandGate } from '../gates/knockd-command.js';
@@ -20,6 +18,12 @@ import { FileGrantStore } from '../store/file-grant-store.js';
 import { spaProtectedPorts } from '../config/spa-config.js';
 import { buildSpaService, spaNeedsNat } from './build-spa.js';
 import { hasStrictDoor, knockPorts, type DaemonParts } from './daemon.js';
+
+/** The AWS SDK costs ~60 MB and most of a second to load: only a config with [aws] pays for it. */
+async function awsSgGate(settings: NonNullable<KnockgateConfig['aws']>, logger: Logger): Promise<Gate> {
+  const [{ AwsSgGate }, { createEc2Client }] = await Promise.all([import('../gates/aws-sg.js'), import('../aws/sdk-clients.js')]);
+  return new AwsSgGate({ ec2: createEc2Client(settings.region), groups: settings.securityGroups, onStop: settings.onStop, logger });
+}
 
 /** Interfaces to capture on: the configured ones, or every non-loopback interface that is up. */
 export function captureInterfaces(config: KnockgateConfig): string[] {
@@ -83,7 +87,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
       captureInterfaces: interfaces,
       enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, config.guard.expectations, logger),
     });
-  const aws = config.aws && new AwsSgGate({ ec2: createEc2Client(config.aws.region), groups: config.aws.securityGroups, onStop: config.aws.onStop, logger });
+  const aws = config.aws && (await awsSgGate(config.aws, logger));
   return {
     sensor,
     gateFor: (door: DoorConfig): Gate => {

@@ -4,7 +4,6 @@ import type { Logger } from '../log/logger.js';
 import { UdpSensor } from '../sensors/udp.js';
 import { FileReplayStore } from '../store/file-replay-store.js';
 import { MemoryReplayStore } from '../store/memory-replay-store.js';
-import { RedisReplayStore } from '../store/redis-replay-store.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import { SpaService } from './spa-service.js';
 
@@ -27,7 +26,8 @@ async function openReplayStore(config: KnockgateConfig, logger: Logger, now: num
     case 'file':
       return FileReplayStore.open(spa.replay.path, now, { logger, fwknopLineLifetimeMs: 2 * (spa.maxPacketAgeMs ?? 120_000) });
     case 'redis':
-      return RedisReplayStore.open({ url: spa.replay.url, logger });
+      // Loaded only when used: most daemons keep their digests in a file.
+      return (await import('../store/redis-replay-store.js')).RedisReplayStore.open({ url: spa.replay.url, logger });
     case 'memory':
       logger.warn({ replay_store: 'memory' }, 'SPA digest persistence is off: a restart forgets used packets still inside the age window');
       return new MemoryReplayStore();
