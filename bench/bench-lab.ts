@@ -42,6 +42,8 @@ const SERVICE_PORTS = [22, 2022, 2222, 2223, ...Object.values(SCALE_PORTS)];
 const OPEN_FOR_S = 30;
 /** Per-trial client addresses, 10.200.10.1 … (a /16 route on the server reaches them). */
 const SOURCE_POOL_SIZE = 1_000;
+/** How long knockgate gets to stop cleanly at the end before the lab kills it. */
+const DAEMON_STOP_MS = 5_000;
 
 export interface BenchLab {
   lab: Lab;
@@ -95,9 +97,16 @@ open_for = "${OPEN_FOR_S}s"
 export async function createBenchLab(): Promise<BenchLab> {
   const dir = await mkdtemp(join(tmpdir(), 'kgbench-'));
   const lab = await createLab({ prefix: 'kgb' });
-  let peers: { knockd?: KnockdPeer; fwknopd?: FwknopdPeer; agent?: ClientAgent } = {};
+  let peers: { knockd?: KnockdPeer; fwknopd?: FwknopdPeer; agent?: ClientAgent; knockgate?: ChildProcess } = {};
   const destroy = async (): Promise<void> => {
     peers.agent?.close();
+    // A clean stop first (a --cpu-prof profile is only written on exit); the lab kills it if it lingers.
+    const daemon = peers.knockgate;
+    if (daemon?.pid !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
+      const exited = new Promise((r) => daemon.once('exit', r));
+      process.kill(daemon.pid, 'SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, DAEMON_STOP_MS))]);
+    }
     await peers.knockd?.stop().catch(() => undefined);
     await peers.fwknopd?.stop().catch(() => undefined);
     peers = {};
@@ -130,6 +139,7 @@ export async function createBenchLab(): Promise<BenchLab> {
       await writeFile(configFile, knockgateToml(dir, keys, false));
     }
     const knockgate = await startLabDaemon(lab, ['--config', configFile], logLines);
+    peers.knockgate = knockgate;
     // The log is only read for start-up errors; keep the bench's memory flat during floods.
     setInterval(() => logLines.splice(0, Math.max(0, logLines.length - 1_000)), 1_000).unref();
 
