@@ -1,8 +1,11 @@
-import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Family, PortSpec, Proto } from '../core/packet.js';
+import { sendDatagram } from './send-datagram.js';
 import { AddressError, resolveAddress, type ResolvedAddress } from './resolve-address.js';
+
+/** A UDP knock is one byte, as knockd's knock sends it. */
+const ONE_BYTE = new Uint8Array(1);
 
 /** One hit as it leaves: what `knock -v` prints as `hitting tcp 10.200.0.1:7000`. */
 export interface KnockHit {
@@ -72,19 +75,7 @@ function hitTcp(address: string, port: number, localAddress: string | undefined)
 }
 
 function hitUdp(address: string, family: Family, port: number, localAddress: string | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
-    let settled = false;
-    const finish = (e?: Error | null): void => {
-      if (settled) return;
-      settled = true;
-      socket.close();
-      if (e) reject(new KnockError(`cannot send to ${address} port ${port}/udp: ${e.message}`));
-      else resolve();
-    };
-    socket.once('error', finish);
-    const send = (): void => socket.send(Buffer.alloc(1), port, address, finish);
-    if (localAddress === undefined) send();
-    else socket.bind({ address: localAddress, port: 0 }, send);
+  return sendDatagram(ONE_BYTE, address, family, port, localAddress).catch((e: Error) => {
+    throw new KnockError(e.message);
   });
 }

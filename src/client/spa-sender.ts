@@ -1,5 +1,5 @@
-import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { sendDatagram } from './send-datagram.js';
 import type { Family } from '../core/packet.js';
 import { httpRequestForSpaPacket } from '../core/spa/index.js';
 import { resolveAddress } from './resolve-address.js';
@@ -46,18 +46,8 @@ export async function sendSpa(packet: string, target: SpaTarget): Promise<SpaSen
 }
 
 function sendUdp(packet: string, address: string, family: Family, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
-    let settled = false;
-    const finish = (e?: Error | null): void => {
-      if (settled) return;
-      settled = true;
-      socket.close();
-      if (e) reject(new SpaSendError(`cannot send to ${address} port ${port}/udp: ${e.message}`));
-      else resolve();
-    };
-    socket.once('error', finish);
-    socket.send(Buffer.from(packet, 'latin1'), port, address, finish);
+  return sendDatagram(Buffer.from(packet, 'latin1'), address, family, port).catch((e: Error) => {
+    throw new SpaSendError(e.message);
   });
 }
 
