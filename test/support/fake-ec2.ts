@@ -43,7 +43,11 @@ export class FakeEc2 {
   private nextId = 1;
   private server: Server | undefined;
 
-  async start(): Promise<string> {
+  /**
+   * Listens on 127.0.0.1 (returns the endpoint URL), or on the unix socket `socketPath` (returns
+   * it): a socket file is reachable from inside a network namespace, 127.0.0.1 is not.
+   */
+  async start(socketPath?: string): Promise<string> {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -59,6 +63,10 @@ export class FakeEc2 {
         }, this.responseDelayMs);
       });
     });
+    if (socketPath !== undefined) {
+      await new Promise<void>((resolve) => this.server!.listen(socketPath, resolve));
+      return socketPath;
+    }
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
