@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpFlag } from '../src/core/packet.js';
 import { probeConnect } from '../src/lab/connect-probe.js';
 import { bytes, ethernet, ipv4, tcp, udp } from './fixtures/frames.js';
-import { injectFrames, makeBridgePlainWire, macAddressOf } from './fixtures/lab-traffic.js';
+import { injectFrames, macAddressOf } from './fixtures/lab-traffic.js';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { daemonStatus } from './support/daemon-vitals.js';
 
@@ -11,8 +11,7 @@ import { daemonStatus } from './support/daemon-vitals.js';
 describe('daemon: only knocks addressed to the server count', () => {
   let dl: DaemonLab;
   beforeAll(async () => {
-    dl = await createDaemonLab({ extraHosts: 1 });
-    await makeBridgePlainWire(dl.lab);
+    dl = await createDaemonLab({ extraHosts: 1, plainWire: true });
     await dl.serve(
       labConfig(
         dl.dir,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpFlag } from '../src/core/packet.js';
 import type { LabHost } from '../src/lab/netns.js';
 import { bytes, ethernet, fragmentHeader, ipv4, ipv6, optionsHeader, prng, tcp, udp } from './fixtures/frames.js';
-import { injectFrames, makeBridgePlainWire, macAddressOf } from './fixtures/lab-traffic.js';
+import { injectFrames, macAddressOf } from './fixtures/lab-traffic.js';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { daemonStatus } from './support/daemon-vitals.js';
 
@@ -67,8 +67,7 @@ function garbage(count: number): Uint8Array[] {
 describe('daemon: malformed and truncated packets to the knock ports', () => {
   let dl: DaemonLab;
   beforeAll(async () => {
-    dl = await createDaemonLab();
-    await makeBridgePlainWire(dl.lab);
+    dl = await createDaemonLab({ plainWire: true });
     await dl.serve(
       labConfig(
         dl.dir,

@@ -50,7 +50,7 @@ export interface Lab {
   /** Run a command inside a namespace; resolves with stdout. */
   exec(host: LabHost, cmd: string, args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<string>;
   /** Start a long-running process inside a namespace; it is killed by PID on destroy(). */
-  spawn(host: LabHost, cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
+  spawn(host: LabHost, cmd: string, args: string[], opts?: LabSpawnOptions): ChildProcess;
   /** Kill every process this lab started (by PID) and delete its namespaces and links. */
   destroy(): Promise<void>;
 }
@@ -60,7 +60,26 @@ export interface LabOptions {
   prefix?: string;
   /** How many extra hosts besides server and client. */
   extraHosts?: number;
+  /**
+   * Make the hub's bridge a plain wire: with br_netfilter loaded (Docker loads it) a bridge hands
+   * its frames to iptables/arptables, which drop hand-built ones (bad checksums, lying headers)
+   * before they reach the server. Tests that inject frames want this.
+   */
+  plainWire?: boolean;
 }
+
+export interface LabSpawnOptions extends SpawnOptions {
+  /**
+   * Enter only the namespace's network (nsenter --net) instead of `ip netns exec`, which also
+   * mounts the namespace's own sysfs over /sys and so hides /sys/fs/cgroup, where nft resolves
+   * `socket cgroupv2` paths. The process then sees the host's /sys/class/net, not the namespace's
+   * interfaces: name its interfaces explicitly.
+   */
+  hostSysfs?: boolean;
+}
+
+/** Where `ip netns add` pins a namespace, for nsenter. */
+const NETNS_DIR = '/run/netns';
 
 /**
  * A throwaway lab: a bridge-less topology where every host is a namespace joined to the server's
@@ -86,8 +105,9 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     client: hosts[1]!,
     others: hosts.slice(2),
     exec: (host, cmd, args, o) => run('ip', ['netns', 'exec', host.ns, cmd, ...args], o),
-    spawn(host, cmd, args, o = {}) {
-      const child = spawn('ip', ['netns', 'exec', host.ns, cmd, ...args], { stdio: 'pipe', ...o });
+    spawn(host, cmd, args, { hostSysfs, ...o } = {}) {
+      const argv = hostSysfs ? ['nsenter', `--net=${NETNS_DIR}/${host.ns}`, cmd, ...args] : ['ip', 'netns', 'exec', host.ns, cmd, ...args];
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'pipe', ...o });
       children.add(child);
       child.on('exit', () => children.delete(child));
       return child;
@@ -117,6 +137,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     }
     await run('ip', ['-n', hub, 'link', 'add', 'br0', 'type', 'bridge']);
     await run('ip', ['-n', hub, 'link', 'set', 'br0', 'up']);
+    if (opts.plainWire) await makePlainWire(hub);
     for (const [i, host] of hosts.entries()) {
       const port = `p${i}`;
       // Create the pair inside the hub, then move one end into the host as eth0.
@@ -130,6 +151,13 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
   } catch (e) {
     await lab.destroy();
     throw e;
+  }
+}
+
+/** The bridge-nf sysctls are per namespace; without br_netfilter they do not exist and the bridge is plain already. */
+async function makePlainWire(hub: string): Promise<void> {
+  for (const family of ['iptables', 'ip6tables', 'arptables']) {
+    await run('ip', ['netns', 'exec', hub, 'sysctl', '-q', '-w', `net.bridge.bridge-nf-call-${family}=0`]).catch(() => undefined);
   }
 }
 

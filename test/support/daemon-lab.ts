@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeConnect, type ConnectResult } from '../../src/lab/connect-probe.js';
 import { CLI, startLabDaemon } from '../../src/lab/lab-demo.js';
-import { createLab, type Lab, type LabHost } from '../../src/lab/netns.js';
+import { createLab, type Lab, type LabHost, type LabOptions } from '../../src/lab/netns.js';
 import { waitFor } from '../../src/lab/wait.js';
 
 /** The service the doors protect, listening in the server namespace. */
@@ -32,9 +32,9 @@ export interface DaemonLab {
 }
 
 /** A lab with a service on SERVICE_PORT in the server namespace and a temp dir; no daemon yet. */
-export async function createDaemonLab(opts: { extraHosts?: number } = {}): Promise<DaemonLab> {
+export async function createDaemonLab(opts: Omit<LabOptions, 'prefix'> = {}): Promise<DaemonLab> {
   const dir = await mkdtemp(join(tmpdir(), 'kgt-daemon-'));
-  const lab = await createLab({ prefix: 'kgt', extraHosts: opts.extraHosts ?? 0 });
+  const lab = await createLab({ ...opts, prefix: 'kgt' });
   const logLines: string[] = [];
   lab.spawn(lab.server, process.execPath, ['-e', `require('net').createServer(s => { s.on('data', d => s.write(d)); s.on('error', () => {}); }).listen(${SERVICE_PORT})`]);
   const parsed = () =>
