@@ -55,12 +55,12 @@ export function resolveAws(valid: z.output<typeof awsSchema>): AwsSettings {
   return { securityGroups: valid.security_groups, onStop: valid.on_stop, ...(valid.region !== undefined && { region: valid.region }) };
 }
 
-/** A door whose gate is aws-sg needs the groups to open. */
+/** A door (knock or SPA) whose gate is aws-sg needs the groups to open. */
 export function crossCheckAws(config: KnockgateConfig): { path: KeyPath; message: string }[] {
   if (config.aws) return [];
-  return config.doors.flatMap((d) =>
-    d.action.kind === 'gate' && d.action.gate === 'aws-sg'
-      ? [{ path: ['door', d.knock.name, 'gate'], message: 'gate "aws-sg" needs an [aws] table with security_groups = ["sg-…"]' }]
-      : [],
-  );
+  const message = 'gate "aws-sg" needs an [aws] table with security_groups = ["sg-…"]';
+  return [
+    ...config.doors.flatMap((d) => (d.action.kind === 'gate' && d.action.gate === 'aws-sg' ? [{ path: ['door', d.knock.name, 'gate'], message }] : [])),
+    ...(config.spa?.doors ?? []).flatMap((d) => (d.gate === 'aws-sg' ? [{ path: ['spa_door', d.rules.door, 'gate'], message }] : [])),
+  ];
 }

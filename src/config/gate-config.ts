@@ -87,10 +87,10 @@ export function resolveDoorAction(d: DoorGateValues & { open: PortSpec[]; open_f
   return action;
 }
 
-/** Rules between a door's gate keys, checked once each key is valid on its own. */
-export function crossCheckDoorGate(name: string, d: DoorGateValues): { path: KeyPath; message: string }[] {
+/** Rules between a door's gate keys, checked once each key is valid on its own; `section` is `door` or `spa_door`. */
+export function crossCheckDoorGate(name: string, d: DoorGateValues, section = 'door'): { path: KeyPath; message: string }[] {
   const out: { path: KeyPath; message: string }[] = [];
-  const at = (key: string): KeyPath => ['door', name, key];
+  const at = (key: string): KeyPath => [section, name, key];
   if (d.gate !== 'command') {
     for (const key of ['start', 'stop'] as const) {
       if (d[key] !== undefined) out.push({ path: at(key), message: `only a door with gate = "command" runs commands; this door's gate is "${d.gate}"` });

@@ -144,6 +144,13 @@ function crossCheck(config: KnockgateConfig, spaDoorsElsewhere: boolean): { path
       });
     }
   }
+  // Command doors share one journal keyed by door name: two of one name would run each other's stop.
+  const commandDoors = new Set(config.doors.flatMap((d) => (d.action.kind === 'gate' && d.action.gate === 'command' ? [d.knock.name] : [])));
+  for (const d of config.spa?.doors ?? []) {
+    if (d.gate === 'command' && commandDoors.has(d.rules.door)) {
+      out.push({ path: ['spa_door', d.rules.door, 'gate'], message: `a [door.${d.rules.door}] with gate = "command" has this name too; give the SPA door another name` });
+    }
+  }
   const host = config.nftables.hostChain;
   // knockgate's table is family inet; a same-named table of family ip or ip6 is a different table.
   if (host?.family === 'inet' && host.table === config.nftables.table) {

@@ -7,7 +7,9 @@ import { DIGEST_TYPES, ENCRYPTION_MODES, SpaCodec, SpaError, type SpaKeys } from
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
 import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
+import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
 import { parsePortSpec } from './knock-syntax.js';
+import type { DoorCommands, GateAction } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
 /** fwknopd's SPA port (udp/62201), the default of every client. */
@@ -41,12 +43,18 @@ export interface SpaConfig {
 export interface SpaDoorConfig {
   keys: SpaKeys;
   rules: SpaAccessRules;
-  gate: 'nftables';
+  /** The gate its grants go through, as for knock doors. */
+  gate: GateAction['gate'];
+  /** The door's start/stop commands; present exactly when `gate` is `command`. */
+  commands?: DoorCommands;
 }
 
-/** The ports an SPA door's gate keeps closed until granted: what it may open and the NAT listen ports. */
-export function spaProtectedPorts(spa: SpaConfig | undefined): PortSpec[] {
-  return (spa?.doors ?? []).flatMap((d) => (d.rules.ports.mode === 'any' ? [] : d.rules.ports.open));
+/**
+ * The ports the SPA doors of one host gate keep closed until granted: what they may open and the
+ * NAT listen ports. aws-sg doors close theirs in the Security Group, command doors in their commands.
+ */
+export function spaProtectedPorts(spa: SpaConfig | undefined, gate: 'nftables' | 'iptables'): PortSpec[] {
+  return (spa?.doors ?? []).flatMap((d) => (d.gate !== gate || d.rules.ports.mode === 'any' ? [] : d.rules.ports.open));
 }
 
 /** Every key a problem can point at, relative to the config root. */
@@ -113,7 +121,8 @@ export const spaDoorSchema = z.strictObject({
   nat_targets: leaf(listOf(natTarget, (t) => `${t.host}:${t.port}`)).default([]),
   commands: leaf(boolean).default(false),
   max_packet_age: leaf(packetAge).optional(),
-  gate: leaf(oneOf(['nftables'] as const)).default('nftables'),
+  ...doorGateKeys,
+  gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
 });
 
 type SpaSettingsToml = z.output<typeof spaSettingsSchema>;
@@ -142,10 +151,15 @@ export function resolveSpaToml(
     const at = (key: string): KeyPath => ['spa_door', name, key];
     const keys = doorKeys(d, at, problems);
     if (d.max_open_for < d.open_for) problems.push({ path: at('max_open_for'), message: 'is shorter than open_for' });
+    problems.push(...crossCheckDoorGate(name, d, 'spa_door'));
+    // NAT forwards are nftables DNAT map elements; no other gate can carry them.
+    if (d.nat_targets.length > 0 && d.gate !== 'nftables') problems.push({ path: at('nat_targets'), message: `NAT access needs gate = "nftables"; this door's gate is "${d.gate}"` });
     if (!keys) continue;
+    const { commands } = resolveDoorAction(d);
     doors.push({
       keys,
       gate: d.gate,
+      ...(commands && { commands }),
       rules: {
         door: name,
         sources: d.sources,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { DEFAULT_IPTABLES_SETTINGS, type DoorCommands, type DoorConfig, type KnockdCommandAction, type KnockgateConfig } from '../config/model.js';
+import { DEFAULT_IPTABLES_SETTINGS, type DoorCommands, type DoorConfig, type GateAction, type KnockdCommandAction, type KnockgateConfig } from '../config/model.js';
 import { protectedPorts } from '../core/grant-policy.js';
 import type { Gate } from '../gates/gate.js';
 import { CommandGate } from '../gates/command.js';
@@ -32,8 +32,8 @@ export function captureInterfaces(config: KnockgateConfig): string[] {
 
 /**
  * The real adapters for a config: libpcap on the capture interfaces, the nftables gate for
- * knockgate doors (or the iptables or command gate when a door names one; both command gates share
- * the journal) and the command gate for knockd doors (its pending stop commands journaled in
+ * knockgate doors, knock or SPA (or the iptables or command gate when a door names one; both
+ * command gates share the journal) and the command gate for knockd doors (its pending stop commands journaled in
  * the state directory, so a restart still runs them); the aws-sg gate for doors that open a
  * Security Group (its groups and region are read at start; a reload does not change them).
  */
@@ -52,17 +52,19 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     ownCommandDoors.clear();
     for (const d of next.doors) if (d.action.kind === 'knockd-command') commandDoors.set(d.knock.name, d.action);
     for (const d of next.doors) if (d.action.kind === 'gate' && d.action.commands) ownCommandDoors.set(d.knock.name, d.action.commands);
+    for (const d of next.spa?.doors ?? []) if (d.commands) ownCommandDoors.set(d.rules.door, d.commands);
     // iptables and command doors are enforced by their own gate, not by the nftables table.
     const byGate = (gate: string) => next.doors.filter((d) => d.action.kind === 'gate' && d.action.gate === gate);
-    const iptablesPorts = protectedPorts(byGate('iptables'));
-    if (iptablesPorts.length > 0 || iptables) {
+    const spaUses = (gate: string) => (next.spa?.doors ?? []).some((d) => d.gate === gate);
+    const iptablesPorts = [...protectedPorts(byGate('iptables')), ...spaProtectedPorts(next.spa, 'iptables')];
+    if (iptablesPorts.length > 0 || iptables || spaUses('iptables')) {
       iptables ??= new IptablesGate({ settings: next.iptables ?? DEFAULT_IPTABLES_SETTINGS, protectedPorts: iptablesPorts, logger });
       iptables.setProtectedPorts(iptablesPorts);
     }
     const nftDoors = next.doors.filter((d) => d.action.kind !== 'gate' || (d.action.gate !== 'iptables' && d.action.gate !== 'command'));
-    const ports = [...protectedPorts(nftDoors), ...spaProtectedPorts(next.spa)];
+    const ports = [...protectedPorts(nftDoors), ...spaProtectedPorts(next.spa, 'nftables')];
     // knockd doors alone leave the firewall to their commands, as knockd does: no table of ours.
-    if (ports.length > 0 || nftables || next.spa?.doors.length) {
+    if (ports.length > 0 || nftables || spaUses('nftables')) {
       nftables ??= new NftablesGate({ settings: next.nftables, protectedPorts: ports, logger });
       nftables.setProtectedPorts(ports);
       nftables.setNat(spaNeedsNat(next));
@@ -70,7 +72,14 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     }
   };
   configure(config);
-  const spa = nftables && (await buildSpaService(config, nftables, logger));
+  const aws = config.aws && (await awsSgGate(config.aws, logger));
+  // One gate of each kind, shared by knock and SPA doors; a door's config check guarantees its gate exists.
+  const gateNamed = (gate: GateAction['gate']): Gate => {
+    if (gate === 'command') return ownCommandGate;
+    if (gate === 'iptables' && iptables) return iptables;
+    return gate === 'aws-sg' && aws ? aws : nftables!;
+  };
+  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), logger);
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
   const sensor = new PcapSensor({
     interfaces: [...new Set([...interfaces, ...spaInterfaces])],
@@ -87,15 +96,9 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
       captureInterfaces: interfaces,
       enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, config.guard.expectations, logger),
     });
-  const aws = config.aws && (await awsSgGate(config.aws, logger));
   return {
     sensor,
-    gateFor: (door: DoorConfig): Gate => {
-      if (door.action.kind === 'knockd-command') return commandGate;
-      if (door.action.gate === 'command') return ownCommandGate;
-      if (door.action.gate === 'iptables' && iptables) return iptables;
-      return door.action.gate === 'aws-sg' && aws ? aws : nftables!;
-    },
+    gateFor: (door: DoorConfig): Gate => (door.action.kind === 'knockd-command' ? commandGate : gateNamed(door.action.gate)),
     gates: () => [...(nftables ? [nftables] : []), ...(iptables ? [iptables] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate],
     reconfigure: configure,
     spendOneTimeSequence: markSequenceUsed,

@@ -47,8 +47,8 @@ export interface SpaStats {
 
 export interface SpaServiceOptions {
   config: SpaConfig;
-  /** The gate each door's grants go through (nftables). */
-  gate: Gate;
+  /** The gate a door's grants go through (the one its `gate` names). */
+  gateFor(door: SpaDoorConfig): Gate;
   replay: ReplayStore;
   /** A sensor of its own (the UDP socket); absent = packets come from the daemon's capture. */
   sensor?: Sensor;
@@ -192,7 +192,7 @@ export class SpaService {
         if (outcome === 'full') return this.refuse('replay-store-full', packet, 'replay store is full of live digests; refusing rather than forgetting one');
         if (!decision.ok) return this.refuse(decision.reason, packet, decision.detail, decision.door, decoded.spa.username);
         if (decision.kind === 'command') return this.runCommand(decision.door, decision.src, decision.command, packet);
-        return this.grant(decision, packet);
+        return this.grant(decoded.door.config, decision, packet);
       })
       .catch((err: unknown) => this.refuse('replay-store-error', packet, describe(err)))
       .finally(() => {
@@ -200,11 +200,12 @@ export class SpaService {
       });
   }
 
-  private async grant(decision: SpaGrantDecision, packet: KnockPacket): Promise<void> {
+  private async grant(door: SpaDoorConfig, decision: SpaGrantDecision, packet: KnockPacket): Promise<void> {
     const now = this.now();
     const grant = grantForSpa(decision, now);
+    const gate = this.opts.gateFor(door);
     try {
-      await this.opts.gate.grant(grant);
+      await gate.grant(grant);
     } catch (err) {
       this.refuse('gate-error', packet, describe(err), decision.door);
       return;
@@ -217,6 +218,7 @@ export class SpaService {
         src: decision.src,
         from: packet.src,
         outcome: 'open',
+        gate: gate.name,
         ports,
         ...(decision.nat && { nat: `${decision.nat.host}:${decision.nat.port}` }),
         open_for_s: decision.durationMs / 1000,

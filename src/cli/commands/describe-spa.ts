@@ -14,7 +14,7 @@ export function describeSpa(spa: SpaConfig): string[] {
   return lines;
 }
 
-function describeSpaDoor({ keys, rules }: SpaDoorConfig): string[] {
+function describeSpaDoor({ keys, rules, gate }: SpaDoorConfig): string[] {
   const ports = rules.ports.mode === 'any' ? 'any port the client asks for' : `${rules.ports.open.map((p) => `${p.port}/${p.proto}`).join(', ')} (${rules.ports.mode === 'subset' ? 'requests must be a subset' : 'whatever is asked'})`;
   const lines = [
     `spa door ${rules.door}`,
@@ -22,6 +22,7 @@ function describeSpaDoor({ keys, rules }: SpaDoorConfig): string[] {
     `  keys:      ${keys.hmacKey ? `HMAC ${keys.hmacType ?? 'sha256'}` : 'NO HMAC (packets are not authenticated before decryption)'}, ${keys.encryptionMode ?? 'cbc'}`,
     `  opens:     ${ports} for ${formatDuration(rules.accessTimeoutMs)}, client may ask up to ${formatDuration(rules.maxClientTimeoutMs)}`,
     `  allow IP:  ${rules.allowIp === 'source' ? 'must be the packet source' : 'opened as requested'}${rules.requireSourceAddress ? ', 0.0.0.0 refused' : ', 0.0.0.0 = packet source'}`,
+    `  gate:      ${gate}`,
   ];
   if (rules.restrictPorts.length > 0) lines.push(`  never:     ${rules.restrictPorts.map((p) => `${p.port}/${p.proto}`).join(', ')}`);
   if (rules.usernames.length > 0) lines.push(`  users:     ${rules.usernames.join(', ')}`);
