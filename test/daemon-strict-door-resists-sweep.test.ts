@@ -21,7 +21,7 @@ describe('strict doors: a port sweep never opens them, a retransmitting client s
   let dl: DaemonLab;
   beforeAll(async () => {
     dl = await createDaemonLab({ extraHosts: 2 });
-    dl.lab.spawn(dl.lab.server, process.execPath, ['-e', "require('net').createServer(s => s.end()).listen(2222)"]);
+    dl.lab.spawn(dl.lab.server, process.execPath, ['-e', "require('net').createServer(s => { s.on('error', () => {}); s.end(); }).listen(2222)"]);
     await dl.serve(labConfig(dl.dir, DOORS));
   }, 60_000);
   afterAll(async () => {

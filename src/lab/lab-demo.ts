@@ -101,7 +101,7 @@ export async function runLabDemo(out: LabDemoOutput): Promise<boolean> {
     out.write(`knockgate lab: bastion ${server.ns} (${server.ip4}) and client ${client.ns} (${client.ip4}), joined by veth`);
     const configFile = join(dir, 'knockgate.toml');
     await writeFile(configFile, labConfigToml(dir));
-    lab.spawn(server, process.execPath, ['-e', `require('net').createServer(s => s.end('SSH-2.0-lab\\r\\n')).listen(${SERVICE_PORT})`]);
+    lab.spawn(server, process.execPath, ['-e', `require('net').createServer(s => { s.on('error', () => {}); s.end('SSH-2.0-lab\\r\\n'); }).listen(${SERVICE_PORT})`]);
     await startLabDaemon(lab, ['--config', configFile], logLines);
     out.write(`  the bastion runs knockgate: door "ssh" = knock ${LAB_SEQUENCE.join(', ')} (tcp) → opens ${SERVICE_PORT}/tcp for ${LAB_OPEN_FOR_S} s`);
 
