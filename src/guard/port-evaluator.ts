@@ -27,11 +27,15 @@ export function evaluatePorts(expectations: readonly PortExpectation[], listener
   return out.slice(0, MAX_FINDINGS);
 }
 
-/** Two or more sockets on one address:port held by different processes (or by owners we cannot see). */
+/**
+ * Two or more sockets on one address:port held by different processes (or by owners we cannot
+ * see). A v4-mapped address is its IPv4 address: an IPv6 socket bound to ::ffff:a.b.c.d and an
+ * IPv4 socket on a.b.c.d share that traffic (the IPv4 one wins it).
+ */
 function coBound(listeners: readonly Listener[]): PortFinding[] {
   const groups = new Map<string, Listener[]>();
   for (const l of listeners) {
-    const key = `${l.proto}|${l.address}|${l.port}`;
+    const key = `${l.proto}|${ipv4Of(l.address) ?? l.address}|${l.port}`;
     const group = groups.get(key);
     if (group) group.push(l);
     else groups.set(key, [l]);
@@ -120,11 +124,16 @@ function inCgroup(actual: string | undefined, expected: string): boolean {
  */
 function overlaps(bound: string, declared: string): boolean {
   if (bound === declared || bound === '::' || declared === '::') return true;
-  const v4 = (a: string) => (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : isIP(a) === 4 ? a : undefined);
-  const b4 = v4(bound);
-  const d4 = v4(declared);
+  const b4 = ipv4Of(bound);
+  const d4 = ipv4Of(declared);
   if (b4 === undefined || d4 === undefined) return false;
   return b4 === d4 || b4 === '0.0.0.0' || d4 === '0.0.0.0';
+}
+
+/** The IPv4 address an address stands for (itself, or the one inside ::ffff:a.b.c.d); undefined for IPv6. */
+function ipv4Of(address: string): string | undefined {
+  if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) return address.slice(7);
+  return isIP(address) === 4 ? address : undefined;
 }
 
 function pidsOf(l: Listener): string {
