@@ -63,6 +63,14 @@ async function main(): Promise<number> {
       m.spa = await measureSpaOpen(lab, opts.trials);
       log(`SPA → open: knockgate ${fmt(m.spa.ms.knockgate)}, fwknopd ${fmt(m.spa.ms.fwknopd)}`);
     });
+    await phase('scale', async (lab) => {
+      m.scale = await measureGrantsScale(lab, opts.grants, opts.scaleSamples);
+      const s = m.scale;
+      log(`scale: nft add empty ${fmt(s.nftAddEmptyMs)}, with ${s.grants} ${fmt(s.nftAddManyMs)}; iptables add empty ${fmt(s.iptablesAddEmptyMs)}, with ${s.grants} ${fmt(s.iptablesAddManyMs)}`);
+      for (const [when, c] of [['one grant each', s.connectBefore], ['nft filled', s.connectNftMany], ['iptables filled', s.connectIptablesMany]] as const) {
+        log(`scale: connect nft-one / nft-many / iptables-many, ${when}: ${fmt(c.nftOne)} / ${fmt(c.nftMany)} / ${fmt(c.iptablesMany)}`);
+      }
+    });
     await phase('bad-packets', async (lab) => {
       m.badPackets = await measureBadPackets(lab, opts.badRounds, opts.badSeconds);
       for (const r of m.badPackets) log(`bad HMAC: ${r.variant}: ${r.arrived} arrived, ${r.examined} examined, ${r.cpuSeconds.toFixed(2)} CPU s`);
@@ -71,14 +79,6 @@ async function main(): Promise<number> {
       m.flood = await measureFlood(lab, opts.floodLegit);
       for (const r of m.flood) {
         log(`flood: ${r.variant}: knocks ${r.knocks.opened}/${r.knocks.sent}, SPA ${r.spa.opened}/${r.spa.sent}, ${r.floodPackets} flood packets${r.peakRssMiB !== undefined ? `, peak RSS ${r.peakRssMiB.toFixed(1)} MiB` : ''}`);
-      }
-    });
-    await phase('scale', async (lab) => {
-      m.scale = await measureGrantsScale(lab, opts.grants, opts.scaleSamples);
-      const s = m.scale;
-      log(`scale: nft add empty ${fmt(s.nftAddEmptyMs)}, with ${s.grants} ${fmt(s.nftAddManyMs)}; iptables add empty ${fmt(s.iptablesAddEmptyMs)}, with ${s.grants} ${fmt(s.iptablesAddManyMs)}`);
-      for (const [when, c] of [['one grant each', s.connectBefore], ['nft filled', s.connectNftMany], ['iptables filled', s.connectIptablesMany]] as const) {
-        log(`scale: connect nft-one / nft-many / iptables-many, ${when}: ${fmt(c.nftOne)} / ${fmt(c.nftMany)} / ${fmt(c.iptablesMany)}`);
       }
     });
   } finally {

@@ -9,7 +9,9 @@ import { SCALE_PORTS } from '../bench-lab.js';
 /** Grants live for the whole phase. */
 const GRANT_MS = 10 * 60_000;
 /** nft adds in flight at once while filling (the interactive nft works through them in order). */
-const FILL_CHUNK = 500;
+const FILL_CHUNK = 100;
+/** The lab's nft may be slow right after a flood filled conntrack; a fill command may take this long. */
+const NFT_COMMAND_TIMEOUT_MS = 30_000;
 /** iptables adds are a process each and slow down with the chain; fewer samples of them. */
 const IPTABLES_ADD_SAMPLES = 20;
 
@@ -59,8 +61,10 @@ export async function measureGrantsScale(bl: BenchLab, grants: number, samples: 
   const client = bl.lab.client.ip4;
   const nftCommand = ['ip', 'netns', 'exec', ns, 'nft'];
   const nftSettings = (table: string) => ({ table, mark: 0x4b50, onStop: 'remove' as const });
-  const nftOne = new NftablesGate({ settings: nftSettings('kgb_one'), protectedPorts: [{ proto: 'tcp', port: SCALE_PORTS.nftOne }], nftCommand });
-  const nftMany = new NftablesGate({ settings: nftSettings('kgb_many'), protectedPorts: [{ proto: 'tcp', port: SCALE_PORTS.nftMany }], nftCommand });
+  const nftGate = (table: string, port: number) =>
+    new NftablesGate({ settings: nftSettings(table), protectedPorts: [{ proto: 'tcp', port }], nftCommand, commandTimeoutMs: NFT_COMMAND_TIMEOUT_MS });
+  const nftOne = nftGate('kgb_one', SCALE_PORTS.nftOne);
+  const nftMany = nftGate('kgb_many', SCALE_PORTS.nftMany);
   const iptSettings = { chain: 'KGBENCH', iptables: 'iptables', ip6tables: 'ip6tables', onStop: 'remove' as const };
   const iptOptions = { settings: iptSettings, protectedPorts: [{ proto: 'tcp' as const, port: SCALE_PORTS.iptablesMany }], commandPrefix: ['ip', 'netns', 'exec', ns], maxGrantRules: grants + 2 * samples + 16 };
   let ipt = new IptablesGate(iptOptions);

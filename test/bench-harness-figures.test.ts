@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs, PHASES } from '../bench/bench-args.js';
+import { assembleResult } from '../bench/bench-result.js';
+import { alternation, median, percentile, ratio, rounded } from '../bench/statistics.js';
+import { withBadHmac } from '../bench/fwknop-packets.js';
+
+describe('bench harness (pure parts, no timings)', () => {
+  it('computes medians, nearest-rank percentiles and ratios', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeUndefined();
+    expect(percentile([5, 1, 4, 2, 3], 99)).toBe(5);
+    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
+    expect(percentile([7], 50)).toBe(7);
+    expect(() => percentile([1], 101)).toThrow(RangeError);
+    expect(ratio(1, 4)).toBe(0.25);
+    expect(ratio(1, 0)).toBeUndefined();
+    expect(ratio(undefined, 2)).toBeUndefined();
+    expect(rounded(1.23456, 2)).toBe(1.23);
+    expect(rounded(undefined)).toBeNull();
+  });
+
+  it('alternates variants in rotating order', () => {
+    expect(alternation(['A', 'B'], 2)).toEqual(['A', 'B', 'B', 'A']);
+    expect(alternation(['A', 'B', 'C'], 3)).toEqual(['A', 'B', 'C', 'B', 'C', 'A', 'C', 'A', 'B']);
+  });
+
+  it('parses --quick, --trials, --only and refuses the rest', () => {
+    const full = parseBenchArgs([], '/x.json');
+    expect(full.quick).toBe(false);
+    expect(full.phases).toEqual([...PHASES]);
+    const quick = parseBenchArgs(['--quick', '--trials', '12', '--only', 'knock,scale', '--out', '/y.json'], '/x.json');
+    expect(quick).toMatchObject({ quick: true, trials: 12, phases: ['knock', 'scale'], out: '/y.json' });
+    expect(() => parseBenchArgs(['--only', 'warp'], '/x')).toThrow(/unknown phase warp/);
+    expect(() => parseBenchArgs(['--trials', '1'], '/x')).toThrow(RangeError);
+    expect(() => parseBenchArgs(['--fast'], '/x')).toThrow(/unknown option/);
+  });
+
+  it('makes a bad-HMAC packet of the same size and alphabet', () => {
+    const good = 'A'.repeat(150) + 'abcdefghijklmnopqrstuvwxyz0123456789+/ABCDEFG';
+    const bad = withBadHmac(good);
+    expect(bad).toHaveLength(good.length);
+    expect(bad).not.toBe(good);
+    expect(bad).toMatch(/^[A-Za-z0-9+/]+$/);
+  });
+
+  it('assembles the figures, ratios and goals from measurements', () => {
+    const r = assembleResult(
+      {
+        knock: { ms: { knockgate: [1, 2, 3], kernel: [0.5], knockd: [20, 20, 20] }, failed: { knockgate: 0, kernel: 0, knockd: 1 } },
+        spa: { ms: { knockgate: [2], fwknopd: [100] }, failed: { knockgate: 0, fwknopd: 0 } },
+        badPackets: [
+          { variant: 'knockgate', arrived: 1_000, examined: 1_000, cpuSeconds: 0.01 },
+          { variant: 'fwknopd', arrived: 1_000, examined: 10, cpuSeconds: 0.0002 },
+        ],
+        flood: [{ variant: 'knockgate', knocks: { sent: 10, opened: 10 }, spa: { sent: 10, opened: 9 }, peakRssMiB: 80, floodPackets: 5 }],
+      },
+      { quick: true, date: 'd', machine: 'm' },
+    );
+    expect(r).toMatchObject({
+      knock_open_p50_ms: 2,
+      knock_open_ratio_vs_knockd: 0.1,
+      kernel_door_open_p50_ms: 0.5,
+      spa_open_ratio_vs_fwknopd: 0.02,
+      invalid_spa_cpu_ratio_vs_fwknopd: 0.5,
+      invalid_spa_examined_fraction_knockgate: 1,
+      invalid_spa_examined_fraction_fwknopd: 0.01,
+      flood_legit_open_rate: 0.95,
+      flood_rss_mb: 80,
+      grants_10k_add_p50_ms: null,
+      mode: 'quick',
+    });
+    expect(r.goals_met).toEqual({
+      knock_open_ratio_vs_knockd: true,
+      spa_open_ratio_vs_fwknopd: true,
+      invalid_spa_cpu_ratio_vs_fwknopd: true,
+      invalid_spa_examined_fraction_knockgate: true,
+      flood_legit_open_rate: false,
+      flood_rss_mb: true,
+      grants_10k_connect_ratio_vs_empty: null,
+    });
+  });
+});
