@@ -114,13 +114,23 @@ describe('the real fwknop 2.6.10 client against knockgate serve (UDP socket sens
     await dl.waitForLog((e) => e.reason === 'not-allowed-port', 5_000, 'the not-allowed-port refusal');
   });
 
-  it('forwards a NAT access request (-N) to the private host behind the bastion, and only then', async () => {
+  it('forwards a NAT access request (-N) to the private host behind the bastion, and only then; status lists the forward, also after a crash and restart', async () => {
     const { lab } = dl;
     expect((await dl.connect(lab.client, NAT_PORT, 1)).connected).toBe(false);
     await fwknop(['-A', `tcp/${NAT_PORT}`, '-s', '-N', `${PRIVATE_HOST}:22`]);
     await dl.waitForLog((e) => e.outcome === 'open' && e.nat === `${PRIVATE_HOST}:22`, 5_000, 'the NAT open');
     const reply = await lab.exec(lab.client, 'nc', ['-w', '2', lab.server.ip4, String(NAT_PORT)], { input: '' });
     expect(reply).toBe('private');
+    const natGrants = async () => {
+      const status = JSON.parse(await lab.exec(lab.server, process.execPath, [CLI, 'status', '--json', '--socket', join(dl.dir, 'control.sock')])) as { grants: Array<Record<string, unknown>> };
+      return status.grants.filter((g) => g.forward !== undefined);
+    };
+    expect(await natGrants()).toMatchObject([{ gate: 'nftables', src: lab.client.ip4, port: `${NAT_PORT}/tcp`, forward: `${PRIVATE_HOST}:22` }]);
+    // A crash and a restart keep the forward, and the new daemon lists it.
+    await dl.stopDaemon('SIGKILL');
+    await dl.serveWith(['--config', configFile()]);
+    expect(await natGrants()).toMatchObject([{ src: lab.client.ip4, forward: `${PRIVATE_HOST}:22` }]);
+    expect(await lab.exec(lab.client, 'nc', ['-w', '2', lab.server.ip4, String(NAT_PORT)], { input: '' })).toBe('private');
     await fwknop(['-A', `tcp/${NAT_PORT}`, '-s', '-N', '10.201.0.6:22']);
     await dl.waitForLog((e) => e.reason === 'nat-not-allowed', 5_000, 'the NAT refusal for another target');
   });

@@ -48,7 +48,7 @@ export interface DaemonStatus {
   config: string;
   doors: Array<{ name: string; knocks: number; opens: string }>;
   /** What the enforcement points hold now, with the door where this run made the grant. */
-  grants: Array<{ gate: string; door?: string; src: string; port: string; expiresInMs?: number }>;
+  grants: Array<{ gate: string; door?: string; src: string; port: string; expiresInMs?: number; forward?: string }>;
   tracker: { tracked: number; evicted: number; bound: number };
   sensor: SensorStats;
   grantsRefused: number;
@@ -133,6 +133,7 @@ export class Daemon {
           src: entry.src,
           port: entry.port ? `${entry.port}/${entry.proto}` : entry.proto,
           ...(entry.expiresInMs !== undefined ? { expiresInMs: entry.expiresInMs } : {}),
+          ...(entry.forward && { forward: `${entry.forward.host}:${entry.forward.port}` }),
         });
       }
     }

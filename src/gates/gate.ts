@@ -30,6 +30,8 @@ export interface GateEntry {
   port: number;
   /** Milliseconds left before the enforcement point closes it by itself, if it knows. */
   expiresInMs?: number;
+  /** SPA NAT access: new connections to `proto/port` from `src` are forwarded to this host and port. */
+  forward?: { host: string; port: number };
 }
 
 export class GateError extends Error {

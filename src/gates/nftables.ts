@@ -14,6 +14,8 @@ import {
   grantSetLines,
   grantSetName,
   hostChainRef,
+  FORWARD_SET,
+  NAT_MAP,
   installScript,
   natGrantCommand,
   natRevokeCommand,
@@ -164,21 +166,31 @@ export class NftablesGate implements Gate {
     await this.nft.run(nat ? natRevokeCommand(this.settings.table, nat) : revokeCommand(this.settings.table, elements));
   }
 
+  /** Grant-set elements, then NAT forwards (one entry per DNAT map element, with its target). */
   async list(): Promise<GateEntry[]> {
     const entries: GateEntry[] = [];
     for (const family of [4, 6] as const) {
       const out = await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, grantSetName(family)]);
       entries.push(...parseSetElements(out));
     }
+    if (this.nat) entries.push(...parseNatMapElements(await this.nft.runOnce(['-j', 'list', 'map', 'inet', this.settings.table, NAT_MAP])));
     return entries;
   }
 
   async reconcile(live: Grant[], now: number): Promise<Grant[]> {
     const stillLive = live.filter((g) => g.expiresAt > now);
-    const present = new Set((await this.list()).map((e) => entryKey(e.src, e.proto, e.port)));
+    const present = new Set((await this.list()).map((e) => (e.forward ? natKey(e.src, e.proto, e.port, e.forward.host, e.forward.port) : entryKey(e.src, e.proto, e.port))));
+    // A forward needs its DNAT map element and its forward-set element: either alone forwards nothing.
+    const forwards = stillLive.some((g) => g.nat)
+      ? new Set(parseForwardElements(await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, FORWARD_SET])))
+      : new Set<string>();
     for (const g of stillLive) {
-      if (g.ports.some((p) => !present.has(entryKey(g.src, p.proto, p.port)))) {
-        this.logger?.info({ door: g.door, src: g.src }, 're-adding live grant missing from nftables');
+      const nat = natElement(g);
+      const missing = nat
+        ? !present.has(natKey(nat.src, nat.proto, nat.listen, nat.host, nat.port)) || !forwards.has(forwardKey(nat.src, nat.host, nat.proto, nat.port))
+        : g.ports.some((p) => !present.has(entryKey(g.src, p.proto, p.port)));
+      if (missing) {
+        this.logger?.info({ door: g.door, src: g.src, ...(nat && { nat: `${nat.host}:${nat.port}` }) }, 're-adding live grant missing from nftables');
         await this.grant(g);
       }
     }
@@ -263,10 +275,19 @@ function entryKey(src: string, proto: string, port: number): string {
   return `${src}|${proto}|${port}`;
 }
 
+function natKey(src: string, proto: string, listen: number, host: string, port: number): string {
+  return `${src}|${proto}|${listen}>${host}|${port}`;
+}
+
+function forwardKey(src: string, host: string, proto: string, port: number): string {
+  return `${src}|${host}|${proto}|${port}`;
+}
+
 interface NftJsonItem {
   chain?: { hook?: string; prio?: number; family?: string; table?: string; name?: string };
   rule?: { handle?: number; comment?: string };
   set?: { elem?: unknown[]; family?: string; table?: string; name?: string };
+  map?: { elem?: unknown[] };
 }
 
 function parseNftJson(out: string): NftJsonItem[] {
@@ -280,6 +301,34 @@ function parseNftJson(out: string): NftJsonItem[] {
 
 function ruleHandles(items: NftJsonItem[]): number[] {
   return items.flatMap((i) => (i.rule?.comment === HOST_RULE_COMMENT && typeof i.rule.handle === 'number' ? [i.rule.handle] : []));
+}
+
+/** Elements of the DNAT map from `nft -j list map`: `[{elem: {val: {concat: [src, proto, listen]}, expires}}, {concat: [host, port]}]`. */
+export function parseNatMapElements(out: string): GateEntry[] {
+  const entries: GateEntry[] = [];
+  for (const item of parseNftJson(out)) {
+    for (const raw of item.map?.elem ?? []) {
+      if (!Array.isArray(raw) || raw.length !== 2) continue;
+      const [key, value] = raw as [{ elem?: { val?: { concat?: unknown[] }; expires?: number } }, { concat?: unknown[] }];
+      const [src, proto, listen] = key.elem?.val?.concat ?? [];
+      const [host, port] = value.concat ?? [];
+      if (typeof src !== 'string' || typeof proto !== 'string' || typeof listen !== 'number' || typeof host !== 'string' || typeof port !== 'number') continue;
+      const expires = key.elem?.expires;
+      entries.push({ src, proto, port: listen, forward: { host, port }, ...(typeof expires === 'number' ? { expiresInMs: expires * 1000 } : {}) });
+    }
+  }
+  return entries;
+}
+
+/** Keys of the forward set's elements (`src . host . proto . port`), as forwardKey() makes them. */
+function parseForwardElements(out: string): string[] {
+  return parseNftJson(out).flatMap((item) =>
+    (item.set?.elem ?? []).flatMap((raw) => {
+      const concat = (raw as { elem?: { val?: { concat?: unknown[] } } }).elem?.val?.concat ?? (raw as { concat?: unknown[] }).concat;
+      const [src, host, proto, port] = Array.isArray(concat) ? concat : [];
+      return typeof src === 'string' && typeof host === 'string' && typeof proto === 'string' && typeof port === 'number' ? [forwardKey(src, host, proto, port)] : [];
+    }),
+  );
 }
 
 /**
