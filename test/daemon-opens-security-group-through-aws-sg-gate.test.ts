@@ -108,6 +108,33 @@ describe('daemon: doors with gate = "aws-sg" open the Security Group through EC2
     await dl.waitForLog((e) => e.outcome === 'expired' && e.rule === rule!.id, 2_000, 'the expiry log line');
   }, 40_000);
 
+  it('SIGHUP with a changed [aws] is refused as needing a restart and the running groups keep working; a reload that leaves [aws] alone applies', async () => {
+    const { lab } = dl;
+    const config = join(dl.dir, 'knockgate.toml');
+    const otherGroup = 'sg-0fedcba9876543210';
+    await writeFile(config, labConfig(dl.dir, doors('close').replace(SG, otherGroup)));
+    process.kill(dl.daemon!.pid!, 'SIGHUP');
+    const refused = await dl.waitForLog((e) => e.outcome === 'reload-failed', 5_000, 'the refused reload');
+    expect(refused.err).toBe(
+      `[aws] changed (security_groups ${SG}, region eu-west-1, on_stop close → security_groups ${otherGroup}, region eu-west-1, on_stop close); the aws-sg gate reads [aws] only at start: restart knockgate to apply it`,
+    );
+    const cidr = `${lab.client.ip4}/32`;
+    await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
+    await waitFor(() => rulesFor(cidr).length === 1, { timeoutMs: 10_000, intervalMs: 100, what: 'the rule in the running group' });
+    expect(fake.ingress(otherGroup)).toEqual([]);
+
+    await writeFile(config, labConfig(dl.dir, doors('close').replace('sequence = ["7100:tcp", "8100:tcp"]', 'sequence = ["7200:tcp", "8200:tcp"]')));
+    process.kill(dl.daemon!.pid!, 'SIGHUP');
+    await dl.waitForLog((e) => e.outcome === 'reloaded', 5_000, 'the reload');
+    await dl.knock(lab.others[0]!, [lab.server.ip4, '7200', '8200']);
+    await waitFor(() => rulesFor(`${lab.others[0]!.ip4}/32`).length === 1, { timeoutMs: 10_000, intervalMs: 100, what: 'the reloaded door to open' });
+    // Leave the group as the next test expects it: the short rule expires, the long one is closed by a clean stop.
+    await waitFor(() => rulesFor(cidr).length === 0, { timeoutMs: (SHORT_OPEN_FOR_S + 5) * 1000, intervalMs: 200, what: 'the short rule to expire' });
+    await dl.stopDaemon('SIGTERM');
+    expect(fake.ingress(SG)).toEqual([]);
+    await serve('close');
+  }, 40_000);
+
   it('after SIGKILL a restarted daemon revokes the rule that expired meanwhile and adopts the live one, which on_stop = "close" then revokes', async () => {
     const { lab } = dl;
     const shortCidr = `${lab.client.ip4}/32`;

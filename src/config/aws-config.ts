@@ -64,3 +64,17 @@ export function crossCheckAws(config: KnockgateConfig): { path: KeyPath; message
     ...(config.spa?.doors ?? []).flatMap((d) => (d.gate === 'aws-sg' ? [{ path: ['spa_door', d.rules.door, 'gate'], message }] : [])),
   ];
 }
+
+/**
+ * What changed in `[aws]` between the running config and a reloaded one, or undefined. The
+ * aws-sg gate is built from `[aws]` at start, with the rules it holds in those groups: switching
+ * groups under live rules would strand them where no sweep looks, so such a change needs a restart.
+ */
+export function awsChangeNeedingRestart(running: AwsSettings | undefined, next: AwsSettings | undefined): string | undefined {
+  const show = (s: AwsSettings | undefined) =>
+    s ? `security_groups ${[...s.securityGroups].sort().join(',')}, region ${s.region ?? '(from the environment)'}, on_stop ${s.onStop}` : 'none';
+  const before = show(running);
+  const after = show(next);
+  if (before === after) return undefined;
+  return `[aws] changed (${before} → ${after}); the aws-sg gate reads [aws] only at start: restart knockgate to apply it`;
+}

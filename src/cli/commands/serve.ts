@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { writeFile, rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { ConfigError } from '../../config/config-error.js';
+import { awsChangeNeedingRestart } from '../../config/aws-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
@@ -40,7 +41,7 @@ export function registerServe(program: Command): void {
       'after',
       `
 Signals: SIGHUP reloads the config (a bad file is reported and the old config keeps running; live
-grants are kept); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
+grants are kept; a changed [aws] section is refused: it needs a restart); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
 nftables.on_stop says otherwise). Open ports close in the kernel on time even if the daemon is killed.
 
 Examples:
@@ -65,7 +66,10 @@ Examples:
         work = work.then(async () => {
           if (!daemon) return;
           try {
-            await daemon.reload(await load());
+            const next = await load();
+            const awsChange = awsChangeNeedingRestart(config.aws, next.aws);
+            if (awsChange !== undefined) throw new Error(awsChange);
+            await daemon.reload(next);
           } catch (err) {
             logger?.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
           }
