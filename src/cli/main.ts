@@ -1,14 +1,23 @@
 import { Command, CommanderError } from 'commander';
-import { registerAws } from './commands/aws.js';
-import { registerCheck } from './commands/check.js';
-import { registerGuard } from './commands/guard.js';
-import { registerKeygen } from './commands/keygen.js';
-import { registerKnock } from './commands/knock.js';
-import { registerLab } from './commands/lab.js';
-import { registerSequence } from './commands/sequence.js';
-import { registerServe } from './commands/serve.js';
-import { registerSpa } from './commands/spa.js';
-import { registerStatus } from './commands/status.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when that command runs: a client's `knockgate knock` should
+ * not pay for the daemon, the config schema and the AWS gate. Help and unknown commands load all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  serve: async () => (await import('./commands/serve.js')).registerServe,
+  check: async () => (await import('./commands/check.js')).registerCheck,
+  guard: async () => (await import('./commands/guard.js')).registerGuard,
+  knock: async () => (await import('./commands/knock.js')).registerKnock,
+  sequence: async () => (await import('./commands/sequence.js')).registerSequence,
+  spa: async () => (await import('./commands/spa.js')).registerSpa,
+  keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
+  status: async () => (await import('./commands/status.js')).registerStatus,
+  lab: async () => (await import('./commands/lab.js')).registerLab,
+  aws: async () => (await import('./commands/aws.js')).registerAws,
+};
 
 const program = new Command();
 program
@@ -33,16 +42,9 @@ Getting started:
   knockgate status                            # live grants and their time left
 `,
   );
-registerServe(program);
-registerCheck(program);
-registerGuard(program);
-registerKnock(program);
-registerSequence(program);
-registerSpa(program);
-registerKeygen(program);
-registerStatus(program);
-registerLab(program);
-registerAws(program);
+const asked = process.argv[2];
+const needed = asked !== undefined && Object.hasOwn(COMMANDS, asked) ? [COMMANDS[asked]!] : Object.values(COMMANDS);
+for (const register of await Promise.all(needed.map((load) => load()))) register(program);
 
 try {
   await program.parseAsync(process.argv);
