@@ -46,8 +46,8 @@ enforce = true
       alert: { argv: ['/usr/local/bin/page', '--team', 'ops'], timeoutMs: 10_000 },
       arp: { gateway: true, neighbours: [], interfaces: [] },
       expectations: [
-        { name: 'web', proto: 'tcp', port: 443, address: '::', owner: {}, mustListen: false, enforce: false },
-        { name: 'ssh', proto: 'tcp', port: 22, owner: { unit: 'ssh.service', exe: '/usr/sbin/sshd', uid: 0 }, mustListen: true, enforce: true },
+        { name: 'web', proto: 'tcp', port: 443, address: '::', owner: {}, mustListen: false, enforce: false, shared: false },
+        { name: 'ssh', proto: 'tcp', port: 22, owner: { unit: 'ssh.service', exe: '/usr/sbin/sshd', uid: 0 }, mustListen: true, enforce: true, shared: false },
       ],
     });
     expect(parseKnockgateToml(DOOR, 'k.toml').guard).toBeUndefined();
@@ -70,7 +70,7 @@ owner = "root"
     expect(err.message).toContain('k.toml:9: guard.arp.neighbours: item 1: "fd00::1" is IPv6');
     expect(err.message).toMatch(/k\.toml:12: guard\.expect\.ssh\.port: /);
     expect(err.message).toMatch(/k\.toml:13: guard\.expect\.ssh\.cgroup: expected a cgroup v2 path/);
-    expect(err.message).toMatch(/k\.toml:14: guard\.expect\.ssh\.owner: unknown setting; known here: port, address, unit, cgroup, exe, uid, must_listen, enforce/);
+    expect(err.message).toMatch(/k\.toml:14: guard\.expect\.ssh\.owner: unknown setting; known here: port, address, unit, cgroup, exe, uid, must_listen, enforce, shared/);
   });
 
   it('refuses enforcement without a cgroup to enforce, and a port declared twice', () => {
@@ -85,5 +85,18 @@ port = "22/tcp"
 `);
     expect(err.message).toContain('k.toml:8: guard.expect.a.enforce: enforcement delivers input to one cgroup: give cgroup or unit');
     expect(err.message).toContain('k.toml:11: guard.expect.b.port: 22/tcp@* is already declared by [guard.expect.a]');
+  });
+
+  it('shared = true resolves with an owner to compare workers with, and is refused with a uid alone', () => {
+    const config = parseKnockgateToml(`${DOOR}\n[guard.expect.web]\nport = "443/tcp"\nunit = "nginx.service"\nshared = true\n`, 'k.toml');
+    expect(config.guard?.expectations[0]).toMatchObject({ name: 'web', shared: true, owner: { unit: 'nginx.service' } });
+    const uidOnly = errorOf(`${DOOR}
+[guard.expect.web]
+port = "443/tcp"
+uid = 33
+shared = true
+`);
+    expect(uidOnly.message).toMatch(/k\.toml:8: guard\.expect\.web\.shared: shared accepts several processes when each matches the owner: give unit, cgroup or exe/);
+    expect(errorOf(`${DOOR}\n[guard.expect.any]\nport = "80/tcp"\nshared = "yes"\n`).message).toMatch(/k\.toml:7: guard\.expect\.any\.shared: expected/);
   });
 });

@@ -52,7 +52,7 @@ describe('guard enforcement (nftables socket cgroupv2)', () => {
     expect(before.evil ?? 0).toBeGreaterThan(0);
     expect(before.legit ?? 0).toBeGreaterThan(0);
 
-    const expectation: PortExpectation = { name: 'svc', proto: 'tcp', port: PORT, owner: { cgroup: legitCgroup }, mustListen: true, enforce: true };
+    const expectation: PortExpectation = { name: 'svc', proto: 'tcp', port: PORT, owner: { cgroup: legitCgroup }, mustListen: true, enforce: true, shared: false };
     const enforcer = new GuardEnforcer(nft, 'knockgate', [expectation]);
     expect(await enforcer.refresh()).toBe(true);
     const ruleset = await nft.runOnce(['list', 'chain', 'inet', 'knockgate', 'guard']);
@@ -86,7 +86,7 @@ describe('guard enforcement (nftables socket cgroupv2)', () => {
     await stopAll();
     const ghost = await startListener(lab.server, { name: 'squatter', port: PORT + 1, uid: NOBODY });
     const enforcer = new GuardEnforcer(nft, 'knockgate', [
-      { name: 'gone', proto: 'tcp', port: PORT + 1, owner: { cgroup: `${cgroups.root}/never-started.service` }, mustListen: true, enforce: true },
+      { name: 'gone', proto: 'tcp', port: PORT + 1, owner: { cgroup: `${cgroups.root}/never-started.service` }, mustListen: true, enforce: true, shared: false },
     ]);
     expect(await enforcer.refresh()).toBe(true);
     const out = JSON.parse(await lab.exec(lab.client, PYTHON, ['-c', TCP_CLIENT_PY, lab.server.ip4, String(PORT + 1), '4'], { timeoutMs: 20_000 })) as Record<string, number>;

@@ -19,7 +19,7 @@ function listener(address: string, port: number, owners: SocketOwner[], extra: P
 }
 
 function expectation(owner: OwnerSpec, extra: Partial<PortExpectation> = {}): PortExpectation {
-  return { name: 'ssh', proto: 'tcp', port: 22, owner, mustListen: true, enforce: false, ...extra };
+  return { name: 'ssh', proto: 'tcp', port: 22, owner, mustListen: true, enforce: false, shared: false, ...extra };
 }
 
 const evaluate = (es: PortExpectation[], ls: Listener[], reportUnexpected = false) => evaluatePorts(es, ls, { reportUnexpected });
@@ -199,6 +199,31 @@ describe('finding kinds', () => {
     expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('10.0.0.1', 8080, [EVIL])])).toEqual([]);
     expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('::', 8080, [EVIL])])).toEqual([]);
     expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('0.0.0.0', 8080, [EVIL], { proto: 'udp' })])).toEqual([]);
+  });
+
+  it('shared: workers of the owner on one port are not co-bound; a stranger among them is', () => {
+    const workers = [listener('0.0.0.0', 22, [SSHD]), listener('0.0.0.0', 22, [{ ...SSHD, pid: 101 }]), listener('0.0.0.0', 22, [{ ...SSHD, pid: 102 }])];
+    const owner = { unit: 'ssh.service' };
+    expect(evaluate([expectation(owner, { shared: true })], workers)).toEqual([]);
+    // Without the declaration the same workers are co-bound.
+    expect(kinds(evaluate([expectation(owner)], workers))).toEqual(['co-bound']);
+    // One co-binder that does not match: co-bound (and preempted) again.
+    expect(kinds(evaluate([expectation(owner, { shared: true })], [...workers, evilOn('0.0.0.0')]))).toEqual(['co-bound', 'preempted']);
+    // A worker whose owner cannot be seen does not match either.
+    expect(kinds(evaluate([expectation(owner, { shared: true })], [...workers, listener('0.0.0.0', 22, [])]))).toEqual(['co-bound', 'preempted']);
+  });
+
+  it('shared covers only the addresses its expectation covers, and every covering expectation must allow it', () => {
+    const owner = { exe: '/usr/sbin/sshd' };
+    const onAll = [listener('0.0.0.0', 22, [SSHD]), listener('0.0.0.0', 22, [{ ...SSHD, pid: 101 }])];
+    const onOne = [listener('10.0.0.1', 22, [SSHD]), listener('10.0.0.1', 22, [{ ...SSHD, pid: 101 }])];
+    const sharedOnOne = expectation(owner, { shared: true, address: '10.0.0.1' });
+    expect(kinds(evaluate([sharedOnOne], onOne))).toEqual([]);
+    expect(kinds(evaluate([sharedOnOne, expectation(owner, { name: 'v6', address: 'fd00::1', mustListen: false })], onOne))).toEqual([]);
+    // 0.0.0.0 also receives 10.0.0.1's traffic, so the shared expectation covers that group too.
+    expect(kinds(evaluate([sharedOnOne], onAll))).toEqual([]);
+    expect(kinds(evaluate([expectation(owner, { shared: true, address: '10.0.0.2' })], onOne))).toEqual(['co-bound', 'missing']);
+    expect(kinds(evaluate([sharedOnOne, expectation(owner, { name: 'all' })], onOne))).toEqual(['co-bound']);
   });
 
   it('co-bound on a declared port is reported beside the preempted socket', () => {

@@ -33,6 +33,11 @@ export interface PortExpectation {
   mustListen: boolean;
   /** Deliver the port's new input only to sockets of the owner's cgroup (nftables `socket cgroupv2`). */
   enforce: boolean;
+  /**
+   * Several processes may listen on the port (reuseport workers, a pre-fork server): `co-bound`
+   * is not reported while every one of them matches the owner.
+   */
+  shared: boolean;
 }
 
 export interface GuardSettings {
@@ -109,6 +114,7 @@ const expectSchema = z.strictObject({
   uid: leaf(integerIn(0, 4_294_967_294)).optional(),
   must_listen: leaf(boolean).default(true),
   enforce: leaf(boolean).default(false),
+  shared: leaf(boolean).default(false),
 });
 
 const arpSchema = z.strictObject({
@@ -152,6 +158,7 @@ export function resolveGuard(valid: z.output<typeof guardSchema>, lineOf: (path:
         owner,
         mustListen: e.must_listen,
         enforce: e.enforce,
+        shared: e.shared,
       };
     });
   return {
@@ -171,6 +178,10 @@ export function crossCheckGuard(guard: GuardSettings): { path: KeyPath; message:
   for (const e of guard.expectations) {
     if (e.enforce && e.owner.cgroup === undefined && e.owner.unit === undefined) {
       out.push({ path: ['guard', 'expect', e.name, 'enforce'], message: 'enforcement delivers input to one cgroup: give cgroup or unit' });
+    }
+    // Co-binding with SO_REUSEPORT needs the same uid, so a uid alone would let the hijacker share.
+    if (e.shared && e.owner.cgroup === undefined && e.owner.unit === undefined && e.owner.exe === undefined) {
+      out.push({ path: ['guard', 'expect', e.name, 'shared'], message: 'shared accepts several processes when each matches the owner: give unit, cgroup or exe (a uid alone is what a co-binding hijacker has too)' });
     }
     const key = `${e.port}/${e.proto}@${e.address ?? '*'}`;
     const other = seen.get(key);

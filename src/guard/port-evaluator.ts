@@ -21,7 +21,7 @@ export interface EvaluateOptions {
 }
 
 export function evaluatePorts(expectations: readonly PortExpectation[], listeners: readonly Listener[], opts: EvaluateOptions): PortFinding[] {
-  const out: PortFinding[] = [...coBound(listeners)];
+  const out: PortFinding[] = [...coBound(listeners, expectations)];
   for (const e of expectations) out.push(...checkExpectation(e, listeners));
   if (opts.reportUnexpected) out.push(...unexpected(expectations, listeners, opts.ephemeralPorts));
   return out.slice(0, MAX_FINDINGS);
@@ -29,10 +29,11 @@ export function evaluatePorts(expectations: readonly PortExpectation[], listener
 
 /**
  * Two or more sockets on one address:port held by different processes (or by owners we cannot
- * see). A v4-mapped address is its IPv4 address: an IPv6 socket bound to ::ffff:a.b.c.d and an
- * IPv4 socket on a.b.c.d share that traffic (the IPv4 one wins it).
+ * see), unless the port is declared `shared` and every socket matches the owner. A v4-mapped
+ * address is its IPv4 address: an IPv6 socket bound to ::ffff:a.b.c.d and an IPv4 socket on
+ * a.b.c.d share that traffic (the IPv4 one wins it).
  */
-function coBound(listeners: readonly Listener[]): PortFinding[] {
+function coBound(listeners: readonly Listener[], expectations: readonly PortExpectation[]): PortFinding[] {
   const groups = new Map<string, Listener[]>();
   for (const l of listeners) {
     const key = `${l.proto}|${ipv4Of(l.address) ?? l.address}|${l.port}`;
@@ -47,6 +48,7 @@ function coBound(listeners: readonly Listener[]): PortFinding[] {
     const holders = new Set(group.map((l) => (l.owners.length === 0 ? `hidden:${l.inode}` : pidsOf(l))));
     if (holders.size < 2) continue;
     const first = group[0]!;
+    if (sharedByOwner(group, expectations)) continue;
     out.push({
       kind: 'co-bound',
       key: `co-bound|${first.proto}|${first.address}|${first.port}|${inodes(group)}`,
@@ -58,6 +60,13 @@ function coBound(listeners: readonly Listener[]): PortFinding[] {
     });
   }
   return out;
+}
+
+/** Every expectation covering the group allows sharing, and every socket matches each one's owner. */
+function sharedByOwner(group: readonly Listener[], expectations: readonly PortExpectation[]): boolean {
+  const { proto, port, address } = group[0]!;
+  const covering = expectations.filter((e) => e.proto === proto && e.port === port && (e.address === undefined || overlaps(address, e.address)));
+  return covering.length > 0 && covering.every((e) => e.shared && group.every((l) => mismatches(e.owner, l).length === 0));
 }
 
 function checkExpectation(e: PortExpectation, listeners: readonly Listener[]): PortFinding[] {
