@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { describeConfig } from '../src/cli/commands/check.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeConfig, EXIT_INVALID_CONFIG } from '../src/cli/commands/check.js';
 import { MAX_SECURITY_GROUPS } from '../src/config/aws-config.js';
 import { ConfigError } from '../src/config/config-error.js';
 import { parseKnockgateToml } from '../src/config/knockgate-toml.js';
 import { protectedPorts } from '../src/core/grant-policy.js';
+import { buildCommandCli, type CommandCli } from './support/command-cli.js';
 
 const DOORS = `
 [door.ssh]
@@ -61,5 +65,59 @@ describe('[aws] and gate = "aws-sg" in knockgate TOML', () => {
     const text = describeConfig(parseKnockgateToml(`[aws]\nsecurity_groups = ["sg-0123456789abcdef0"]\n${DOORS}`, 'k.toml'));
     expect(text).toContain('  aws: security groups sg-0123456789abcdef0, region from AWS_REGION or the profile, on stop close\n');
     expect(text).toContain('  opens:     22/tcp for 30s via aws-sg\n');
+  });
+});
+
+describe('knockgate check on a file with [aws]', () => {
+  let cli: CommandCli;
+  const dir = mkdtempSync(join(tmpdir(), 'kgt-check-aws-'));
+  beforeAll(async () => {
+    cli = await buildCommandCli('check');
+  }, 60_000);
+  afterAll(async () => {
+    await cli?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names file:line: field for a bad region, group id, on_stop and an aws-sg door\'s port, and exits non-zero', async () => {
+    const file = join(dir, 'bad.toml');
+    writeFileSync(
+      file,
+      `[aws]
+region = "Ireland"
+security_groups = ["sg-0123456789abcdef0", "bastion-sg"]
+on_stop = "drop"
+
+[door.ssh]
+sequence = ["7000:tcp", "8000:udp"]
+open = ["70000/tcp"]
+gate = "aws-sg"
+`,
+    );
+    const run = await cli.run(undefined, ['--config', file]);
+    expect(run.code).toBe(EXIT_INVALID_CONFIG);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split('\n').slice(0, 4)).toEqual([
+      `${file}:2: aws.region: expected an AWS region code like "eu-west-1", got "Ireland"`,
+      `${file}:3: aws.security_groups: item 2: expected a security group id like "sg-0123456789abcdef0" (the id, not the name), got "bastion-sg"`,
+      `${file}:4: aws.on_stop: expected one of close | keep, got "drop"`,
+      `${file}:8: door.ssh.open: item 1: "70000" is not a port (1..65535)`,
+    ]);
+  });
+
+  it('prints the groups, the region (or where it will come from) and the doors that open through them', async () => {
+    const file = join(dir, 'good.toml');
+    writeFileSync(file, `[aws]\nregion = "eu-west-1"\nsecurity_groups = ["sg-0123456789abcdef0", "sg-12345678"]\n${DOORS}`);
+    const run = await cli.run(undefined, ['--config', file]);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toContain('  aws: security groups sg-0123456789abcdef0, sg-12345678, region eu-west-1, on stop close\n');
+    // The web door still opens through nftables; with only aws-sg doors there is no table to show.
+    expect(run.stdout).toContain('  nftables: table inet knockgate');
+    const awsOnly = join(dir, 'aws-only.toml');
+    writeFileSync(awsOnly, `[aws]\nsecurity_groups = ["sg-0123456789abcdef0"]\n${DOORS.slice(0, DOORS.indexOf('[door.web]'))}`);
+    const awsRun = await cli.run(undefined, ['--config', awsOnly]);
+    expect(awsRun.stdout).toContain('  aws: security groups sg-0123456789abcdef0, region from AWS_REGION or the profile, on stop close\n');
+    expect(awsRun.stdout).not.toContain('nftables:');
+    expect(run.stdout).toMatch(/door ssh\n(?:.*\n)*? {2}opens: {5}22\/tcp for 30s via aws-sg\n/);
   });
 });

@@ -64,7 +64,8 @@ export function describeConfig(config: KnockgateConfig): string {
   if (daemon.logFile) log.push(`to ${daemon.logFile}`);
   if (daemon.useSyslog) log.push('and to syslog');
   lines.push(`  log: ${log.join(', ')}`);
-  if (doors.some((d) => d.action.kind === 'gate')) {
+  // aws-sg, iptables and command doors make no nftables table of their own.
+  if (doors.some((d) => d.action.kind === 'gate' && d.action.gate === 'nftables')) {
     const host = nftables.hostChain ? `, accept rule in ${nftables.hostChain.family} ${nftables.hostChain.table} ${nftables.hostChain.chain}` : '';
     lines.push(`  nftables: table inet ${nftables.table}, mark 0x${nftables.mark.toString(16)}, on stop ${nftables.onStop}${host}`);
   }
