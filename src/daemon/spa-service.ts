@@ -18,9 +18,11 @@ export const MAX_PENDING_SPA = 256;
 /** Refusal log lines per second; the rest are counted (status) and summed up in one line each second. */
 export const MAX_REFUSAL_LOGS_PER_SECOND = 50;
 /** Command messages (ENABLE_CMD_EXEC) run one at a time, a few waiting, each for at most this long. */
-const COMMAND_TIMEOUT_MS = 30_000;
-const MAX_RUNNING_COMMANDS = 1;
-const MAX_QUEUED_COMMANDS = 4;
+export const COMMAND_TIMEOUT_MS = 30_000;
+export const MAX_RUNNING_COMMANDS = 1;
+export const MAX_QUEUED_COMMANDS = 4;
+/** Characters of a command's stdout and stderr each that reach the log line (the rest is counted). */
+export const MAX_COMMAND_OUTPUT_LOG_CHARS = 2_048;
 
 /** Why a packet was refused: the policy's reasons, plus what happens before and after it. */
 export type SpaRefusalKind =
@@ -235,9 +237,13 @@ export class SpaService {
     if (!run) return this.refuse('busy', packet, 'too many SPA commands waiting', door);
     try {
       const result = await run;
-      if (result.code !== 0) return this.refuse('command-failed', packet, `exit ${result.code ?? result.signal}${result.timedOut ? ' (timed out)' : ''}`, door);
+      const output = { stdout: logged(result.stdout), stderr: logged(result.stderr) };
+      if (result.code !== 0) {
+        this.log.info({ door, src, outcome: 'command-failed', command: argv, ...output }, `${src}: ${door}: SPA command failed`);
+        return this.refuse('command-failed', packet, `exit ${result.code ?? result.signal}${result.timedOut ? ' (timed out)' : ''}`, door);
+      }
       this.counters.granted++;
-      this.log.info({ door, src, outcome: 'command', command: argv[0] }, `${src}: ${door}: SPA command ran`);
+      this.log.info({ door, src, outcome: 'command', command: argv, ...output }, `${src}: ${door}: SPA command ran`);
     } catch (err) {
       this.refuse('command-failed', packet, describe(err), door);
     }
@@ -268,6 +274,10 @@ export class SpaService {
     this.config = config;
     this.doors = config.doors.map((d) => ({ config: d, codec: new SpaCodec(d.keys) }));
   }
+}
+
+function logged(text: string): string {
+  return text.length <= MAX_COMMAND_OUTPUT_LOG_CHARS ? text : `${text.slice(0, MAX_COMMAND_OUTPUT_LOG_CHARS)}… (${text.length - MAX_COMMAND_OUTPUT_LOG_CHARS} more characters)`;
 }
 
 function describe(err: unknown): string {
