@@ -1,11 +1,14 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRATUITOUS_ARP_PY } from './fixtures/guard-python.js';
 import { createDaemonLab, labConfig, type DaemonLab } from './support/daemon-lab.js';
 import { PYTHON, startListener, stopAll } from './support/guard-lab.js';
+import { CLI } from '../src/lab/lab-demo.js';
 import { waitFor } from '../src/lab/wait.js';
 
 /**
@@ -14,6 +17,7 @@ import { waitFor } from '../src/lab/wait.js';
  * gratuitous ARP from a third namespace that claims the gateway's address.
  */
 
+const execFileAsync = promisify(execFile);
 const PORT = 2222;
 const POLL_MS = 200;
 
@@ -83,5 +87,24 @@ describe('guard in the daemon', () => {
     expect(entry.finding).toMatchObject({ ip: lab.client.ip4, learnedMac: gatewayMac });
     expect((entry.finding as { macs: string[] }).macs).toContain(attackerMac);
     await waitFor(async () => (await alertLines()).includes('appeared arp-changed'), { timeoutMs: 5_000, what: 'the ARP alert' });
+  });
+
+  it('knockgate status prints each standing finding on a line: kind, where, who holds it', async () => {
+    const { lab } = dl;
+    const first = await startListener(lab.server, { name: 'a', port: PORT + 1, reusePort: true });
+    const second = await startListener(lab.server, { name: 'b', port: PORT + 1, reusePort: true });
+    await dl.waitForLog((e) => e.outcome === 'guard-finding' && e.guard === 'co-bound', 5_000, 'the co-bound finding');
+    const { stdout } = await execFileAsync(process.execPath, [CLI, 'status', '--socket', join(dl.dir, 'control.sock')]);
+    const lines = stdout.split('\n');
+    // The spoofer of the previous test is still within the 30 s conflict window.
+    const guardLines = lines.slice(lines.indexOf('guard: 3 findings') + 1).filter(Boolean);
+    expect(guardLines.map((l) => l.trim().split(/\s+/)[0])).toEqual(['co-bound', 'arp-changed', 'arp-conflict']);
+    const coBound = lines.find((l) => l.trimStart().startsWith('co-bound'));
+    expect(coBound).toContain(`0.0.0.0:${PORT + 1}/tcp`);
+    expect(coBound).toContain(`pid ${first.pid} (python3) uid 0`);
+    expect(coBound).toContain(`pid ${second.pid} (python3) uid 0`);
+    const arp = lines.find((l) => l.trimStart().startsWith('arp-changed'));
+    expect(arp).toContain(lab.client.ip4);
+    expect(arp).toContain((await lab.exec(lab.others[0]!, 'cat', ['/sys/class/net/eth0/address'])).trim());
   });
 });

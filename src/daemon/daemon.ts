@@ -5,6 +5,7 @@ import { DoorSchedule } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
+import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
@@ -55,7 +56,7 @@ export interface DaemonStatus {
   /** Counters of the gates that keep them (the command gates), by gate name. */
   gateCounters: Record<string, Record<string, number>>;
   spa?: SpaStats;
-  guard?: { findings: Array<{ kind: string; summary: string }> };
+  guard?: { findings: FindingBrief[] };
 }
 
 export class Daemon {
@@ -150,7 +151,7 @@ export class Daemon {
       grantsRefused: this.refused,
       gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
-      ...(this.parts.guard && { guard: { findings: this.parts.guard.findings().map((f) => ({ kind: f.kind, summary: f.summary })) } }),
+      ...(this.parts.guard && { guard: { findings: this.parts.guard.findings().map(briefFinding) } }),
     };
   }
 

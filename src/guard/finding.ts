@@ -1,5 +1,6 @@
 import type { Proto } from '../core/packet.js';
 import type { OwnerSpec } from '../config/guard-config.js';
+import { describeHolder } from './port-evaluator.js';
 import type { Listener } from './socket-table.js';
 
 /** What the guard reports. One shape for log lines, `guard check --json` and the alert command. */
@@ -41,4 +42,21 @@ export type Finding = PortFinding | ArpFinding;
 
 export function isPortFinding(f: Finding): f is PortFinding {
   return f.kind !== 'arp-changed' && f.kind !== 'arp-conflict';
+}
+
+/** A finding in one line's worth of fields, for `knockgate status`: what, where, and who holds it. */
+export interface FindingBrief {
+  kind: FindingKind;
+  summary: string;
+  /** `[address]:port/proto` (`port/proto` when the finding covers every address), or the neighbour's IP. */
+  where: string;
+  /** The holders of the sockets concerned (`nobody` when missing), or the MACs seen for the IP. */
+  holders: string;
+}
+
+export function briefFinding(f: Finding): FindingBrief {
+  if (!isPortFinding(f)) return { kind: f.kind, summary: f.summary, where: f.ip, holders: f.macs.join(', ') };
+  const address = f.address === undefined ? '' : `${f.address.includes(':') ? `[${f.address}]` : f.address}:`;
+  const holders = f.sockets.length === 0 ? 'nobody' : f.sockets.map(describeHolder).join('; ');
+  return { kind: f.kind, summary: f.summary, where: `${address}${f.port}/${f.proto}`, holders };
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { askDaemon } from '../../client/control-client.js';
 import { DEFAULTS } from '../../config/model.js';
 import type { DaemonStatus } from '../../daemon/daemon.js';
+import type { FindingBrief } from '../../guard/finding.js';
 import { formatSpaStatus } from './spa-status.js';
 
 export function registerStatus(program: Command): void {
@@ -38,5 +39,13 @@ export function formatStatus(s: DaemonStatus): string {
     lines.push(`${gate} gate: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   if (s.spa) lines.push(...formatSpaStatus(s.spa));
+  if (s.guard) lines.push(...formatGuardStatus(s.guard.findings));
   return lines.join('\n') + '\n';
+}
+
+/** One line per standing guard finding: kind, where, who holds it. */
+function formatGuardStatus(findings: readonly FindingBrief[]): string[] {
+  if (findings.length === 0) return ['guard: nothing wrong'];
+  const width = Math.max(...findings.map((f) => f.where.length));
+  return [`guard: ${findings.length} finding${findings.length === 1 ? '' : 's'}`, ...findings.map((f) => `  ${f.kind.padEnd(12)} ${f.where.padEnd(width)}  ${f.holders}`)];
 }
