@@ -15,7 +15,7 @@ export function describeSpa(spa: SpaConfig): string[] {
 }
 
 function describeSpaDoor({ keys, rules, gate }: SpaDoorConfig): string[] {
-  const ports = rules.ports.mode === 'any' ? 'any port the client asks for' : `${rules.ports.open.map((p) => `${p.port}/${p.proto}`).join(', ')} (${rules.ports.mode === 'subset' ? 'requests must be a subset' : 'whatever is asked'})`;
+  const ports = rules.ports.mode === 'any' ? 'any port the client asks for (knockgate closes none of them: the host firewall must, with nftables.host_chain)' : `${rules.ports.open.map((p) => `${p.port}/${p.proto}`).join(', ')} (${rules.ports.mode === 'subset' ? 'requests must be a subset' : 'whatever is asked'})`;
   const lines = [
     `spa door ${rules.door}`,
     `  sources:   ${ranges(rules.sources)}${rules.destinations.length > 0 ? `; destinations ${ranges(rules.destinations)}` : ''}`,
