@@ -39,6 +39,25 @@ const REFUSED_WHEN_YES: Record<string, string> = {
 
 const YES_NO = /^[YN]$/i;
 
+const ONE_PORT_FILTERS = [/^udp (?:and )?(?:dst )?port (\d{1,5})$/, /^(?:dst )?port (\d{1,5}) and udp$/];
+const PORT_RANGE_FILTER = /^udp (?:and )?(?:dst )?portrange \d{1,5}-\d{1,5}$/;
+
+/**
+ * The SPA port of a PCAP_FILTER. Only the port can be honoured (the capture filter itself is
+ * knockgate's), so the forms fwknopd users write for one UDP port are read — `udp port N`,
+ * `udp dst port N`, `udp and port N`, `port N and udp`, with or without parentheses — and
+ * anything else is refused rather than half-honoured.
+ */
+export function pcapFilterPort(value: string): { port: number } | { problem: string } {
+  const text = value.toLowerCase().replace(/[()]/g, ' ').trim().split(/\s+/).join(' ');
+  const port = Number(ONE_PORT_FILTERS.map((re) => re.exec(text)?.[1]).find((p) => p !== undefined));
+  if (port >= 1 && port <= 65_535) return { port };
+  if (PORT_RANGE_FILTER.test(text)) {
+    return { problem: `a port range ("${value}", fwknop --rand-port) is not supported: knockgate receives SPA on one port; write "udp port N" and have clients send to N` };
+  }
+  return { problem: `"${value}" is not a filter knockgate can honour; write "udp port N" (also "udp dst port N", "udp and port N") with N in 1..65535` };
+}
+
 /** Reads fwknopd.conf text; throws ConfigError with file:line and setting for each problem. */
 export function parseFwknopdConf(text: string, file: string): FwknopdSettings {
   const out: FwknopdSettings = { interfaces: [], sensor: 'pcap', port: DEFAULT_SPA_PORT, maxPacketAgeMs: DEFAULT_MAX_PACKET_AGE_MS, replay: undefined, ignored: [] };
@@ -75,10 +94,9 @@ export function parseFwknopdConf(text: string, file: string): FwknopdSettings {
         else problem(`"${value}" is not an interface name`);
         break;
       case 'PCAP_FILTER': {
-        // Only the port can be honoured: the capture filter itself is knockgate's.
-        const f = /^udp\s+(?:dst\s+)?port\s+(\d{1,5})$/.exec(value);
-        if (f && Number(f[1]) >= 1 && Number(f[1]) <= 65_535) filterPort = Number(f[1]);
-        else problem(`only "udp port N" or "udp dst port N" is supported, got "${value}"`);
+        const f = pcapFilterPort(value);
+        if ('port' in f) filterPort = f.port;
+        else problem(f.problem);
         break;
       }
       case 'ENABLE_UDP_SERVER':
