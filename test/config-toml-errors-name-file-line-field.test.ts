@@ -127,7 +127,7 @@ door.other.open = "x"
   it('says so when there is no door at all', async () => {
     const file = write('[daemon]\nlog_level = "info"\n');
     const err = await reject(file);
-    expect(err.message).toBe(`${file}: no door is configured; add a [door.NAME] or [spa_door.NAME] table`);
+    expect(err.message).toBe(`${file}: no door is configured; add a [door.NAME] or [spa_door.NAME] table, or a [guard] section to only watch ports`);
   });
 
   it(`refuses a file over ${MAX_CONFIG_BYTES} bytes, a directory and a missing file before parsing`, async () => {

@@ -130,8 +130,9 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
 /** Rules that span settings, checked once every setting is valid on its own. */
 function crossCheck(config: KnockgateConfig, spaDoorsElsewhere: boolean): { path: KeyPath; message: string }[] {
   const out: { path: KeyPath; message: string }[] = [];
-  if (config.doors.length === 0 && !config.spa?.doors.length && !spaDoorsElsewhere) {
-    out.push({ path: [], message: 'no door is configured; add a [door.NAME] or [spa_door.NAME] table' });
+  // A [guard] alone is a daemon that only watches ports; with neither there is nothing to run.
+  if (config.doors.length === 0 && !config.spa?.doors.length && !spaDoorsElsewhere && !config.guard) {
+    out.push({ path: [], message: 'no door is configured; add a [door.NAME] or [spa_door.NAME] table, or a [guard] section to only watch ports' });
   }
   if (config.doors.length > MAX_DOORS) out.push({ path: ['door'], message: `at most ${MAX_DOORS} doors, got ${config.doors.length}` });
   const opened = new Set(config.doors.flatMap((d) => (d.action.kind === 'gate' ? d.action.open.map(portKey) : [])));

@@ -8,6 +8,7 @@ import { KnockdCommandGate } from '../gates/knockd-command.js';
 import { NftablesGate } from '../gates/nftables.js';
 import { kernelDoorPlan } from '../gates/nft-kernel-door.js';
 import { NftProcess } from '../gates/nft-process.js';
+import type { GuardSettings } from '../config/guard-config.js';
 import { GuardEnforcer } from '../guard/guard-enforcer.js';
 import { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
@@ -88,13 +89,12 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     logger,
   });
   // The guard's enforcement chain lives in knockgate's table; its nft runs only once enforcement is on.
-  const guard =
-    config.guard &&
+  const createGuard = (settings: GuardSettings) =>
     new GuardWatch({
-      settings: config.guard,
+      settings,
       logger,
       captureInterfaces: interfaces,
-      enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, config.guard.expectations, logger),
+      enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, settings.expectations, logger),
     });
   return {
     sensor,
@@ -104,7 +104,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     spendOneTimeSequence: markSequenceUsed,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     ...(spa && { spa }),
-    ...(guard && { guard }),
+    createGuard,
     logger,
   };
 }

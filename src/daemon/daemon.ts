@@ -7,6 +7,7 @@ import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
+import type { GuardSettings } from '../config/guard-config.js';
 import type { Logger } from '../log/logger.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import type { SpaService, SpaStats } from './spa-service.js';
@@ -39,8 +40,8 @@ export interface DaemonParts {
   spendOneTimeSequence(file: string, line: number): Promise<void>;
   /** The SPA server, when the config has SPA doors; captured SPA packets go to it, not the tracker. */
   spa?: SpaService;
-  /** The port-hijack guard, when the config has a [guard] section. */
-  guard?: GuardWatch;
+  /** The port-hijack guard for a [guard] section: made at start, or on the reload that adds the section. */
+  createGuard?(settings: GuardSettings): GuardWatch;
   logger: Logger;
   now?: () => number;
 }
@@ -71,6 +72,7 @@ export class Daemon {
   private sweepTimer?: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly log: Logger;
+  private guard: GuardWatch | undefined;
 
   constructor(
     private config: KnockgateConfig,
@@ -80,6 +82,7 @@ export class Daemon {
     this.log = parts.logger;
     this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
     this.applyDoors(config);
+    this.guard = config.guard && parts.createGuard?.(config.guard);
   }
 
   async start(): Promise<void> {
@@ -90,7 +93,7 @@ export class Daemon {
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
     await this.parts.spa?.start();
-    await this.parts.guard?.start();
+    await this.guard?.start();
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
@@ -102,7 +105,7 @@ export class Daemon {
   /** Clean stop: sensors first (no new grants), then gates as configured (close / keep / remove). */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await this.parts.guard?.stop();
+    await this.guard?.stop();
     await this.parts.sensor.stop();
     await this.parts.spa?.stop();
     for (const gate of this.parts.gates()) await gate.uninstall();
@@ -117,7 +120,7 @@ export class Daemon {
     this.parts.reconfigure?.(next);
     for (const gate of this.parts.gates()) await gate.install();
     this.parts.spa?.reconfigure(next.spa);
-    if (next.guard) await this.parts.guard?.reconfigure(next.guard);
+    await this.reloadGuard(next);
     this.parts.sensor.setPorts?.([...knockPorts(next.doors), ...(this.parts.spa?.capturePorts() ?? [])], hasStrictDoor(next.doors));
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
   }
@@ -151,8 +154,23 @@ export class Daemon {
       grantsRefused: this.refused,
       gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
-      ...(this.parts.guard && { guard: { findings: this.parts.guard.findings().map(briefFinding) } }),
+      ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
     };
+  }
+
+  /** A [guard] section added on reload starts the watch; one removed stops it and its enforcement. */
+  private async reloadGuard(next: KnockgateConfig): Promise<void> {
+    if (next.guard && this.guard) return this.guard.reconfigure(next.guard);
+    if (next.guard) {
+      const guard = this.parts.createGuard?.(next.guard);
+      await guard?.start();
+      this.guard = guard;
+    } else if (this.guard) {
+      const guard = this.guard;
+      this.guard = undefined;
+      await guard.stopAndRemoveEnforcement();
+      this.log.info({ outcome: 'guard-stopped' }, 'guard stopped: the [guard] section was removed');
+    }
   }
 
   /** Hot path: one captured packet. Synchronous up to the gate call. */

@@ -82,6 +82,14 @@ export class GuardWatch {
     await this.polling;
   }
 
+  /** The [guard] section was removed (reload): no more polls, and the enforcement chain this run loaded goes. */
+  async stopAndRemoveEnforcement(): Promise<void> {
+    await this.stop();
+    this.current.clear();
+    this.opts.enforcer?.setExpectations([]);
+    await this.opts.enforcer?.refresh();
+  }
+
   /** New settings (reload): ARP is learnt again, findings still standing are not reported again. */
   async reconfigure(settings: GuardSettings): Promise<void> {
     await this.stop();

@@ -110,7 +110,8 @@ export class PcapSensor implements Sensor {
     this.captures = this.openAll(this.ports);
     this.onPacket = onPacket;
     this.running = true;
-    this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports) }, 'capture started');
+    if (this.captures.length === 0) this.logger?.info({ sensor: this.name }, 'capture idle: no knock or SPA port to watch');
+    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports) }, 'capture started');
   }
 
   /**
@@ -155,7 +156,9 @@ export class PcapSensor implements Sensor {
     return { ...this.counters };
   }
 
+  /** No ports to watch (a guard-only or kernel-only config): no capture at all rather than one that matches nothing. */
   private openAll(ports: PortSpec[]): Capture[] {
+    if (ports.length === 0) return [];
     const opened: Capture[] = [];
     try {
       for (const iface of this.interfaces) opened.push(this.open(iface, ports));
