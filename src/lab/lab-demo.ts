@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { probeConnect } from './connect-probe.js';
-import { createLab, type Lab } from './netns.js';
+import { createLab, type Lab, type LabSpawnOptions } from './netns.js';
 
 /** The bastion's config in the lab: one door, a short grant so expiry is seen within the demo. */
 export const LAB_OPEN_FOR_S = 6;
@@ -37,11 +37,12 @@ export interface LabDemoOutput {
 
 /**
  * `knockgate serve ARGS` started in the lab's server namespace, ready once it logged that it
- * started. `launcher` is an argv prefix it runs under (e.g. setpriv, to drop root).
+ * started. `launcher` is an argv prefix it runs under (e.g. setpriv, to drop root); `spawn`
+ * options reach lab.spawn (hostSysfs, for guard enforcement).
  */
-export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[], launcher: string[] = []): Promise<ChildProcess> {
+export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[], launcher: string[] = [], spawn: LabSpawnOptions = {}): Promise<ChildProcess> {
   const argv = [...launcher, process.execPath, CLI, 'serve', ...serveArgs];
-  const daemon = lab.spawn(lab.server, argv[0]!, argv.slice(1));
+  const daemon = lab.spawn(lab.server, argv[0]!, argv.slice(1), spawn);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the daemon did not start within 15 s:\n${logLines.join('\n')}`)), 15_000);
     let buffered = '';

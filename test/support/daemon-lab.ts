@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeConnect, type ConnectResult } from '../../src/lab/connect-probe.js';
 import { CLI, startLabDaemon } from '../../src/lab/lab-demo.js';
-import { createLab, type Lab, type LabHost, type LabOptions } from '../../src/lab/netns.js';
+import { createLab, type Lab, type LabHost, type LabOptions, type LabSpawnOptions } from '../../src/lab/netns.js';
 import { waitFor } from '../../src/lab/wait.js';
 
 /** The service the doors protect, listening in the server namespace. */
@@ -18,9 +18,9 @@ export interface DaemonLab {
   logLines: string[];
   daemon?: ChildProcess;
   /** Write `text` as the config file and start `knockgate serve --config` on it. */
-  serve(configText: string, extraArgs?: string[]): Promise<ChildProcess>;
+  serve(configText: string, extraArgs?: string[], spawn?: LabSpawnOptions): Promise<ChildProcess>;
   /** Start `knockgate serve` with arbitrary arguments, under `launcher` (an argv prefix) if given. */
-  serveWith(args: string[], launcher?: string[]): Promise<ChildProcess>;
+  serveWith(args: string[], launcher?: string[], spawn?: LabSpawnOptions): Promise<ChildProcess>;
   /** `knockgate knock ARGS` run from a lab host. */
   knock(from: LabHost, args: string[]): Promise<string>;
   connect(from: LabHost, port?: number, timeoutS?: number): Promise<ConnectResult>;
@@ -49,13 +49,13 @@ export async function createDaemonLab(opts: Omit<LabOptions, 'prefix'> = {}): Pr
     lab,
     dir,
     logLines,
-    async serve(configText, extraArgs = []) {
+    async serve(configText, extraArgs = [], spawn = {}) {
       const file = join(dir, 'knockgate.toml');
       await writeFile(file, configText);
-      return dl.serveWith(['--config', file, ...extraArgs]);
+      return dl.serveWith(['--config', file, ...extraArgs], [], spawn);
     },
-    async serveWith(args, launcher) {
-      dl.daemon = await startLabDaemon(lab, args, logLines, launcher);
+    async serveWith(args, launcher, spawn) {
+      dl.daemon = await startLabDaemon(lab, args, logLines, launcher, spawn);
       return dl.daemon;
     },
     knock: (from, args) => lab.exec(from, process.execPath, [CLI, 'knock', ...args]),
