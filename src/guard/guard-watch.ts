@@ -8,7 +8,7 @@ import { findingChanges, type FindingChange } from './finding-changes.js';
 import type { GuardEnforcer } from './guard-enforcer.js';
 import { readArpTable, readGateways, readHostFacts } from './host-facts.js';
 import { evaluatePorts, MAX_FINDINGS } from './port-evaluator.js';
-import { readSocketTable, type SocketTable } from './socket-table.js';
+import { FdScanCache, readSocketTable, type SocketTable } from './socket-table.js';
 
 /**
  * The guard in the daemon: every poll interval it reads the socket table and the neighbour
@@ -26,9 +26,9 @@ export interface PortScan {
 }
 
 /** One scan of the ports against the settings: what `guard check` prints and each poll starts from. */
-export function scanPorts(settings: GuardSettings): PortScan {
+export function scanPorts(settings: GuardSettings, fdCache?: FdScanCache): PortScan {
   const started = performance.now();
-  const table = readSocketTable();
+  const table = readSocketTable(fdCache ? { fdCache } : {});
   const ephemeral = readHostFacts().localPortRange;
   const findings = evaluatePorts(settings.expectations, table.listeners, { reportUnexpected: settings.reportUnexpected, ...(ephemeral && { ephemeralPorts: ephemeral }) });
   return { findings, table, scanMs: performance.now() - started };
@@ -48,6 +48,7 @@ export class GuardWatch {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly arp = new ArpWatch();
+  private readonly fdCache = new FdScanCache();
   private capture: ArpCapture | undefined;
   private alert: AlertCommand | undefined;
   private current = new Map<string, Finding>();
@@ -110,7 +111,7 @@ export class GuardWatch {
   private async pollOnce(): Promise<void> {
     let found: Finding[];
     try {
-      const scan = scanPorts(this.settings);
+      const scan = scanPorts(this.settings, this.fdCache);
       if (scan.table.truncated) this.log.warn({ outcome: 'guard-truncated', sockets: scan.table.listeners.length }, 'guard: socket table reached a bound; some sockets were not checked');
       this.refreshArp();
       found = [...scan.findings, ...this.arp.findings(this.now())].slice(0, MAX_FINDINGS);

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { Family, Proto } from '../core/packet.js';
 import { parseProcNet, type ProcSocket } from './proc-net-sockets.js';
@@ -21,6 +21,33 @@ export const MAX_PROCESSES_PER_SCAN = 32_768;
 export const MAX_FDS_PER_SCAN = 1_000_000;
 /** Processes reported per socket: a pre-fork server shares its listener with every worker. */
 export const MAX_OWNERS_PER_SOCKET = 64;
+/**
+ * With an FdScanCache, every this many scans read every process's fds again: bounds how many
+ * scans an existing socket passed into a running process (whose fd count did not change) goes
+ * unseen. New sockets and new processes are always seen in the scan they appear in.
+ */
+export const FULL_FD_SCAN_EVERY = 10;
+
+/** What one process's fds held at the last scan. */
+interface CachedFds {
+  /** Inode and size of /proc/<pid>/fd; the size is the fd count on Linux 6.2+ (0 before). */
+  dirIno: number;
+  dirSize: number;
+  /** Listening-socket inodes among its fds. */
+  inodes: number[];
+  unreadable: boolean;
+}
+
+/**
+ * The fd scan of the last poll, kept for the next: a process whose /proc/<pid>/fd has the same
+ * inode and size is not read again (readlink of every fd is most of a scan's cost), unless the
+ * socket table holds a socket the last scan did not see, or a full scan is due.
+ */
+export class FdScanCache {
+  processes = new Map<number, CachedFds>();
+  socketInodes = new Set<number>();
+  scansSinceFull = 0;
+}
 
 /** A process that holds a listening socket, with what /proc lets us see of it. */
 export interface SocketOwner {
@@ -52,6 +79,8 @@ export interface SocketTable {
 export interface ReadSocketTableOptions {
   /** /proc, or another procfs mount (a test fixture). */
   procRoot?: string;
+  /** Reuse the fds of processes that did not change since the scan that filled it (the daemon's polls). */
+  fdCache?: FdScanCache;
   maxSockets?: number;
   maxProcesses?: number;
   maxFds?: number;
@@ -79,7 +108,7 @@ export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable 
     sockets.push(...parsed.sockets);
   }
   const holders = new Map<number, number[]>(sockets.map((s) => [s.inode, []]));
-  const scan = scanFds(proc, holders, opts.maxProcesses ?? MAX_PROCESSES_PER_SCAN, opts.maxFds ?? MAX_FDS_PER_SCAN);
+  const scan = scanFds(proc, holders, opts.maxProcesses ?? MAX_PROCESSES_PER_SCAN, opts.maxFds ?? MAX_FDS_PER_SCAN, opts.fdCache);
   truncated ||= scan.truncated;
   const owners = new Map<number, SocketOwner>();
   const listeners = sockets.map((s): Listener => {
@@ -98,11 +127,13 @@ export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable 
 }
 
 /** Adds to `holders` (inode → pids) every pid with an fd on one of its inodes. */
-function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: number, maxFds: number) {
+function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: number, maxFds: number, cache: FdScanCache | undefined) {
   let processes = 0;
   let unreadable = 0;
   let fds = 0;
   let truncated = false;
+  const full = cache === undefined || cache.scansSinceFull + 1 >= FULL_FD_SCAN_EVERY || [...holders.keys()].some((inode) => !cache.socketInodes.has(inode));
+  const seen = new Map<number, CachedFds>();
   const pids = (readDir(proc) ?? []).filter((name) => /^\d+$/.test(name));
   for (const name of pids) {
     if (processes >= maxProcesses || fds >= maxFds) {
@@ -110,28 +141,55 @@ function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: num
       break;
     }
     processes++;
-    const dir = `${proc}/${name}/fd`;
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch (err) {
-      // A process that exited since /proc was listed is simply gone; a refusal hides an owner.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') unreadable++;
-      continue;
-    }
     const pid = Number(name);
-    for (const fd of entries) {
-      if (++fds > maxFds) {
-        truncated = true;
-        break;
-      }
-      const inode = socketInode(readLink(`${dir}/${fd}`) ?? '');
-      const list = inode === undefined ? undefined : holders.get(inode);
+    const dir = `${proc}/${name}/fd`;
+    // Stat before reading: a change in between shows as a changed size at the next scan, never hides.
+    const stat = cache && statOf(dir);
+    const cached = cache?.processes.get(pid);
+    let entry: CachedFds | undefined;
+    if (!full && stat && cached && cached.dirIno === stat.ino && cached.dirSize === stat.size) entry = cached;
+    else {
+      const read = readFds(dir, holders, maxFds - fds);
+      if (read === 'gone') continue;
+      fds += read.fds;
+      truncated ||= read.truncated;
+      entry = { dirIno: stat ? stat.ino : 0, dirSize: stat ? stat.size : 0, inodes: read.inodes, unreadable: read.unreadable };
+    }
+    if (entry.unreadable) unreadable++;
+    for (const inode of entry.inodes) {
+      const list = holders.get(inode);
       // One process may hold the same socket on several fds (dup); it is one owner.
       if (list && list.at(-1) !== pid) list.push(pid);
     }
+    seen.set(pid, entry);
+  }
+  if (cache) {
+    // A truncated scan's entries are partial: the next scan must not trust them.
+    cache.processes = truncated ? new Map() : seen;
+    cache.socketInodes = new Set(holders.keys());
+    cache.scansSinceFull = full ? 0 : cache.scansSinceFull + 1;
   }
   return { processes, unreadable, truncated };
+}
+
+/** The listening-socket inodes among one process's fds; 'gone' when it exited since /proc was listed. */
+function readFds(dir: string, holders: ReadonlyMap<number, number[]>, maxFds: number) {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (err) {
+    // A refusal (another user's process without root, hidepid=) hides an owner.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone' as const;
+    return { inodes: [], fds: 0, truncated: false, unreadable: true };
+  }
+  const inodes: number[] = [];
+  let fds = 0;
+  for (const fd of entries) {
+    if (++fds > maxFds) return { inodes, fds, truncated: true, unreadable: false };
+    const inode = socketInode(readLink(`${dir}/${fd}`) ?? '');
+    if (inode !== undefined && holders.has(inode)) inodes.push(inode);
+  }
+  return { inodes, fds, truncated: false, unreadable: false };
 }
 
 function readOwner(proc: string, pid: number): SocketOwner {
@@ -180,6 +238,14 @@ function readProcNet(path: string): string | undefined {
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function statOf(path: string): { ino: number; size: number } | undefined {
+  try {
+    return statSync(path);
   } catch {
     return undefined;
   }
