@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRATUITOUS_ARP_PY } from './fixtures/guard-python.js';
 import { createDaemonLab, labConfig, type DaemonLab } from './support/daemon-lab.js';
 import { daemonStatus } from './support/daemon-vitals.js';
-import { PYTHON } from './support/guard-lab.js';
+import { makeClientTheGateway, PYTHON } from './support/guard-lab.js';
 import { waitFor } from '../src/lab/wait.js';
 
 /**
@@ -31,22 +31,17 @@ beforeAll(async () => {
   const { lab } = dl;
   alerts = join(dl.dir, 'alerts.log');
   // The client plays the gateway; the server learns its MAC before the daemon starts.
-  await lab.exec(lab.server, 'ip', ['route', 'add', 'default', 'via', lab.client.ip4]);
-  await lab.exec(lab.server, 'ping', ['-c', '1', '-W', '2', lab.client.ip4]);
+  await makeClientTheGateway(lab);
   gatewayMac = await macOf(lab.client);
   spooferMac = await macOf(lab.others[0]!);
-  const doors = `[door.ssh]
-sequence = ["7000:tcp", "8000:tcp"]
-open = ["22/tcp"]
-
-[guard]
+  const guard = `[guard]
 poll_interval = "${POLL_MS}ms"
 alert_command = ["/bin/sh", "-c", 'echo "$KNOCKGATE_GUARD_CHANGE $KNOCKGATE_GUARD_KIND" >> ${alerts}']
 
 [guard.arp]
 gateway = true
 `;
-  await dl.serve(labConfig(dl.dir, doors));
+  await dl.serve(labConfig(dl.dir, guard));
   await dl.waitForLog((e) => e.outcome === 'guard-arp-learnt' && e.ip === lab.client.ip4 && e.mac === gatewayMac, 5_000, 'the gateway MAC learnt');
 });
 

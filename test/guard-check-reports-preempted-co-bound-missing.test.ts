@@ -1,13 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../src/lab/lab-demo.js';
 import { createLab, type Lab } from '../src/lab/netns.js';
-import type { PortFinding } from '../src/guard/finding.js';
-import { NOBODY, startListener, stop, stopAll, TestCgroups } from './support/guard-lab.js';
+import { guardCheckJson, NOBODY, startListener, stop, stopAll, TestCgroups } from './support/guard-lab.js';
 
 /**
  * `knockgate guard check` against real processes in a namespace: the expected service is clean,
@@ -15,7 +11,6 @@ import { NOBODY, startListener, stop, stopAll, TestCgroups } from './support/gua
  * SO_REUSEPORT co-binder is `co-bound` without any declaration, a dead service is `missing`.
  */
 
-const execFileAsync = promisify(execFile);
 const SERVICE_PORT = 2222;
 const UNDECLARED_PORT = 2500;
 
@@ -25,20 +20,7 @@ let dir: string;
 let config: string;
 let serviceCgroup: string;
 
-interface CheckResult {
-  code: number;
-  findings: PortFinding[];
-}
-
-async function guardCheck(extra: string[] = []): Promise<CheckResult> {
-  try {
-    const { stdout } = await execFileAsync('ip', ['netns', 'exec', lab.server.ns, process.execPath, CLI, 'guard', 'check', '--config', config, '--json', ...extra]);
-    return { code: 0, findings: (JSON.parse(stdout) as { findings: PortFinding[] }).findings };
-  } catch (e) {
-    const err = e as { code: number; stdout: string };
-    return { code: err.code, findings: (JSON.parse(err.stdout) as { findings: PortFinding[] }).findings };
-  }
-}
+const guardCheck = (extra: string[] = []) => guardCheckJson(lab.server, config, extra);
 
 beforeAll(async () => {
   lab = await createLab({ prefix: 'kgt' });

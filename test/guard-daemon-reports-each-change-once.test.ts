@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRATUITOUS_ARP_PY } from './fixtures/guard-python.js';
 import { createDaemonLab, labConfig, type DaemonLab } from './support/daemon-lab.js';
-import { PYTHON, startListener, stopAll } from './support/guard-lab.js';
+import { makeClientTheGateway, PYTHON, startListener, stopAll } from './support/guard-lab.js';
 import { CLI } from '../src/lab/lab-demo.js';
 import { waitFor } from '../src/lab/wait.js';
 
@@ -34,8 +34,7 @@ beforeAll(async () => {
   const { lab } = dl;
   alerts = join(dl.dir, 'alerts.log');
   // The client plays the gateway; the server learns its MAC before the daemon starts.
-  await lab.exec(lab.server, 'ip', ['route', 'add', 'default', 'via', lab.client.ip4]);
-  await lab.exec(lab.server, 'ping', ['-c', '1', '-W', '2', lab.client.ip4]);
+  await makeClientTheGateway(lab);
   const doors = `[door.ssh]
 sequence = ["7000:tcp", "8000:tcp"]
 open = ["22/tcp"]

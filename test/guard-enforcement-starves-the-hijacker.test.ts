@@ -4,8 +4,7 @@ import type { PortExpectation } from '../src/config/guard-config.js';
 import { NftProcess } from '../src/gates/nft-process.js';
 import { GuardEnforcer } from '../src/guard/guard-enforcer.js';
 import { createLab, type Lab } from '../src/lab/netns.js';
-import { TCP_CLIENT_PY } from './fixtures/guard-python.js';
-import { cgroupMount, NOBODY, PYTHON, startListener, stop, stopAll, TestCgroups } from './support/guard-lab.js';
+import { cgroupMount, connectMany, NOBODY, startListener, stop, stopAll, TestCgroups } from './support/guard-lab.js';
 
 /**
  * With enforcement on, a hijacker that co-binds the service's port with SO_REUSEPORT (same uid,
@@ -20,11 +19,6 @@ let lab: Lab;
 let cgroups: TestCgroups;
 let nft: NftProcess;
 let legitCgroup: string;
-
-async function connectMany(): Promise<Record<string, number>> {
-  const out = await lab.exec(lab.client, PYTHON, ['-c', TCP_CLIENT_PY, lab.server.ip4, String(PORT), String(CONNECTIONS)], { timeoutMs: 20_000 });
-  return JSON.parse(out) as Record<string, number>;
-}
 
 beforeAll(async () => {
   lab = await createLab({ prefix: 'kgt' });
@@ -48,7 +42,7 @@ describe('guard enforcement (nftables socket cgroupv2)', () => {
     await startListener(lab.server, { name: 'evil', port: PORT, reusePort: true, uid: NOBODY, cgroup: evilCgroup });
 
     // Without enforcement SO_REUSEPORT splits the connections: the attack works.
-    const before = await connectMany();
+    const before = await connectMany(lab, PORT, CONNECTIONS);
     expect(before.evil ?? 0).toBeGreaterThan(0);
     expect(before.legit ?? 0).toBeGreaterThan(0);
 
@@ -58,7 +52,7 @@ describe('guard enforcement (nftables socket cgroupv2)', () => {
     const ruleset = await nft.runOnce(['list', 'chain', 'inet', 'knockgate', 'guard']);
     expect(ruleset).toMatch(/socket cgroupv2 level 2/);
 
-    const after = await connectMany();
+    const after = await connectMany(lab, PORT, CONNECTIONS);
     expect(after.evil ?? 0).toBe(0);
     expect(after.legit ?? 0).toBeGreaterThan(0);
     // The connections hashed to the hijacker's socket are dropped, not handed to it.
@@ -74,7 +68,7 @@ describe('guard enforcement (nftables socket cgroupv2)', () => {
     mkdirSync(dir);
     await startListener(lab.server, { name: 'legit', port: PORT, reusePort: true, uid: NOBODY, cgroup: legitCgroup });
     expect(await enforcer.refresh()).toBe(true);
-    const restarted = await connectMany();
+    const restarted = await connectMany(lab, PORT, CONNECTIONS);
     expect(restarted.evil ?? 0).toBe(0);
     expect(restarted.legit ?? 0).toBeGreaterThan(0);
 
@@ -89,8 +83,7 @@ describe('guard enforcement (nftables socket cgroupv2)', () => {
       { name: 'gone', proto: 'tcp', port: PORT + 1, owner: { cgroup: `${cgroups.root}/never-started.service` }, mustListen: true, enforce: true, shared: false },
     ]);
     expect(await enforcer.refresh()).toBe(true);
-    const out = JSON.parse(await lab.exec(lab.client, PYTHON, ['-c', TCP_CLIENT_PY, lab.server.ip4, String(PORT + 1), '4'], { timeoutMs: 20_000 })) as Record<string, number>;
-    expect(out).toEqual({ timeout: 4 });
+    expect(await connectMany(lab, PORT + 1, 4)).toEqual({ timeout: 4 });
     await stop(ghost);
     await enforcer.remove();
   });

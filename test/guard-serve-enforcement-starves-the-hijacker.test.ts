@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TCP_CLIENT_PY } from './fixtures/guard-python.js';
 import { createDaemonLab, labConfig, type DaemonLab } from './support/daemon-lab.js';
-import { NOBODY, PYTHON, startListener, stopAll, TestCgroups } from './support/guard-lab.js';
+import { connectMany, NOBODY, startListener, stopAll, TestCgroups } from './support/guard-lab.js';
 
 /**
  * End to end: `knockgate serve` with `enforce = true` in its config loads the guard chain, and a
@@ -16,11 +15,6 @@ const CONNECTIONS = 40;
 
 let dl: DaemonLab;
 let cgroups: TestCgroups;
-
-async function connectMany(): Promise<Record<string, number>> {
-  const { lab } = dl;
-  return JSON.parse(await lab.exec(lab.client, PYTHON, ['-c', TCP_CLIENT_PY, lab.server.ip4, String(PORT), String(CONNECTIONS)], { timeoutMs: 20_000 })) as Record<string, number>;
-}
 
 beforeAll(async () => {
   dl = await createDaemonLab();
@@ -41,7 +35,7 @@ describe('serve with guard enforcement', () => {
     const hijacker = await startListener(dl.lab.server, { name: 'evil', port: PORT, reusePort: true, uid: NOBODY, cgroup: cgroups.make('evil.scope') });
 
     // Before the daemon, SO_REUSEPORT splits the connections: the attack works.
-    const before = await connectMany();
+    const before = await connectMany(dl.lab, PORT, CONNECTIONS);
     expect(before.evil ?? 0).toBeGreaterThan(0);
     expect(before.legit ?? 0).toBeGreaterThan(0);
 
@@ -61,7 +55,7 @@ enforce = true
     const preempted = await dl.waitForLog((e) => e.outcome === 'guard-finding' && e.guard === 'preempted', 5_000, 'the hijacker reported');
     expect((preempted.finding as { sockets: Array<{ owners: Array<{ pid: number }> }> }).sockets[0]!.owners[0]!.pid).toBe(hijacker.pid);
 
-    const after = await connectMany();
+    const after = await connectMany(dl.lab, PORT, CONNECTIONS);
     expect(after.evil ?? 0).toBe(0);
     expect(after.legit ?? 0).toBeGreaterThan(0);
     // Connections the kernel hashed to the hijacker are dropped, not handed to it.

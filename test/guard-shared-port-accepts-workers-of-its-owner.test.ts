@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../src/lab/lab-demo.js';
 import { createLab, type Lab } from '../src/lab/netns.js';
 import type { PortFinding } from '../src/guard/finding.js';
-import { NOBODY, startListener, stopAll, TestCgroups } from './support/guard-lab.js';
+import { guardCheckJson, NOBODY, startListener, stopAll, TestCgroups } from './support/guard-lab.js';
 
 /**
  * A service that runs several processes on one port (reuseport workers) is `co-bound` unless its
@@ -15,7 +12,6 @@ import { NOBODY, startListener, stopAll, TestCgroups } from './support/guard-lab
  * cgroup, and `co-bound` again (with `preempted`) as soon as a process outside it joins.
  */
 
-const execFileAsync = promisify(execFile);
 const SHARED_PORT = 2400;
 const PLAIN_PORT = 2401;
 const WORKERS = 3;
@@ -25,10 +21,7 @@ let cgroups: TestCgroups;
 let dir: string;
 let config: string;
 
-async function guardFindings(): Promise<PortFinding[]> {
-  const { stdout } = await execFileAsync('ip', ['netns', 'exec', lab.server.ns, process.execPath, CLI, 'guard', 'check', '--config', config, '--json']).catch((e: { stdout: string }) => e);
-  return (JSON.parse(stdout) as { findings: PortFinding[] }).findings;
-}
+const guardFindings = async () => (await guardCheckJson(lab.server, config)).findings;
 
 /** Kind and port of each finding, sorted: /proc lists sockets in hash order, which varies per namespace. */
 const summary = (fs: PortFinding[]) => fs.map((f) => `${f.kind} ${f.port}`).sort();
@@ -41,11 +34,7 @@ beforeAll(async () => {
   config = join(dir, 'knockgate.toml');
   await writeFile(
     config,
-    `[door.ssh]
-sequence = ["7000:tcp", "8000:tcp"]
-open = ["22/tcp"]
-
-[guard.expect.web]
+    `[guard.expect.web]
 port = "${SHARED_PORT}/tcp"
 cgroup = "${web}"
 shared = true

@@ -1,8 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { cgroup2MountPoint } from '../../src/guard/cgroup-enforcement.js';
-import type { LabHost } from '../../src/lab/netns.js';
-import { LISTENER_PY } from '../fixtures/guard-python.js';
+import type { PortFinding } from '../../src/guard/finding.js';
+import { CLI } from '../../src/lab/lab-demo.js';
+import type { Lab, LabHost } from '../../src/lab/netns.js';
+import { LISTENER_PY, TCP_CLIENT_PY } from '../fixtures/guard-python.js';
 import { waitFor } from '../../src/lab/wait.js';
 
 /** Real processes for guard tests: listeners as a given uid, inside a cgroup the test made. */
@@ -113,4 +116,31 @@ export async function stop(child: ChildProcess): Promise<void> {
   const gone = new Promise((resolve) => child.once('exit', resolve));
   process.kill(child.pid, 'SIGKILL');
   await gone;
+}
+
+export interface GuardCheckResult {
+  code: number;
+  findings: PortFinding[];
+}
+
+/** `knockgate guard check --config CONFIG --json` run in the host's namespace: exit code and findings. */
+export async function guardCheckJson(host: LabHost, config: string, extra: string[] = []): Promise<GuardCheckResult> {
+  try {
+    const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', host.ns, process.execPath, CLI, 'guard', 'check', '--config', config, '--json', ...extra]);
+    return { code: 0, findings: (JSON.parse(stdout) as { findings: PortFinding[] }).findings };
+  } catch (e) {
+    const err = e as { code: number; stdout: string };
+    return { code: err.code, findings: (JSON.parse(err.stdout) as { findings: PortFinding[] }).findings };
+  }
+}
+
+/** `n` parallel TCP connections from the client to the server's IPv4 `port`: how many each listener name answered ('timeout' for none). */
+export async function connectMany(lab: Lab, port: number, n: number): Promise<Record<string, number>> {
+  return JSON.parse(await lab.exec(lab.client, PYTHON, ['-c', TCP_CLIENT_PY, lab.server.ip4, String(port), String(n)], { timeoutMs: 20_000 })) as Record<string, number>;
+}
+
+/** The lab's client becomes the server's default gateway, and the server learns its MAC. */
+export async function makeClientTheGateway(lab: Lab): Promise<void> {
+  await lab.exec(lab.server, 'ip', ['route', 'add', 'default', 'via', lab.client.ip4]);
+  await lab.exec(lab.server, 'ping', ['-c', '1', '-W', '2', lab.client.ip4]);
 }
