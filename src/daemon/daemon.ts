@@ -145,7 +145,7 @@ export class Daemon {
       config: this.config.source.file,
       doors: [...this.doors.values()].map((d) => ({
         name: d.knock.name,
-        knocks: d.knock.sequence.length,
+        knocks: knocksOf(d),
         opens: d.action.kind === 'gate' ? d.action.open.map((p) => `${p.port}/${p.proto}`).join(',') : 'knockd commands',
       })),
       grants,
@@ -304,6 +304,14 @@ export class Daemon {
  */
 export function hasStrictDoor(doors: DoorConfig[]): boolean {
   return doors.some((d) => !d.knock.kernel && (d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static')));
+}
+
+/** Knocks in a door's sequence, also for doors whose sequence changes (time-derived, one-time). */
+function knocksOf(door: DoorConfig): number {
+  const source = door.sequenceSource;
+  if (source?.kind === 'time') return source.spec.knocks;
+  if (source?.kind === 'one-time') return source.unused[0]?.steps.length ?? 0;
+  return door.knock.sequence.length;
 }
 
 /** The ports the sensor must watch: every knock of every door the daemon tracks (not kernel-only ones). */
