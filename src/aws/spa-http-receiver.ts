@@ -1,6 +1,7 @@
 import { replayExpiry } from '../core/replay-window.js';
-import { decideSpaAccess, grantForSpa, originAllowed, type SpaAccessDecision, type SpaAccessRules } from '../core/spa-access.js';
-import { SpaError, spaReplayDigest, type DecodedSpa, type SpaCodec } from '../core/spa/index.js';
+import { grantForSpa, originAllowed, type SpaAccessRules } from '../core/spa-access.js';
+import { matchSpaDoor } from '../core/spa-door-match.js';
+import { spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
 import type { ReplayStore } from '../store/replay-store.js';
@@ -65,29 +66,14 @@ export class SpaHttpReceiver {
     const digest = spaReplayDigest(packet);
     if (this.replay.seen(digest, now)) return this.refuse({ src, reason: 'replay', detail: 'digest already used' });
 
-    let decoded: { spa: DecodedSpa; door: SpaHttpDoor } | undefined;
-    let decision: SpaAccessDecision | undefined;
-    for (const door of doors) {
-      let spa: DecodedSpa;
-      try {
-        spa = door.codec.decode(packet);
-      } catch (err) {
-        if (err instanceof SpaError) continue;
-        throw err;
-      }
-      decoded ??= { spa, door };
-      decision = decideSpaAccess(spa, origin, door.rules, now);
-      if (decision.ok) {
-        decoded = { spa, door };
-        break;
-      }
-    }
-    if (!decoded || !decision) return this.refuse({ src, reason: 'no-door-decodes', detail: 'no door key decodes the packet' });
+    const match = matchSpaDoor(packet, origin, doors.map((d) => ({ door: d, codec: d.codec, rules: d.rules })), now);
+    if (!match.decoded) return this.refuse({ src, reason: 'no-door-decodes', detail: 'no door key decodes the packet' });
+    const { door, spa, decision } = match;
 
     // As fwknopd and the daemon do: a packet is used once it decrypts, whatever the checks after say.
     let remembered;
     try {
-      remembered = await this.replay.remember(digest, replayExpiry(decoded.spa.timestamp, decoded.door.rules.maxPacketAgeMs), now);
+      remembered = await this.replay.remember(digest, replayExpiry(spa.timestamp, door.rules.maxPacketAgeMs), now);
     } catch (err) {
       this.logger?.error({ src, outcome: 'store-error', err: errorText(err) }, 'replay store failed; packet not acted on');
       return UNAVAILABLE;

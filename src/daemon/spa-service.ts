@@ -1,8 +1,9 @@
 import type { SpaConfig, SpaDoorConfig } from '../config/spa-config.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import { replayExpiry } from '../core/replay-window.js';
-import { decideSpaAccess, grantForSpa, originAllowed, type SpaAccessDecision, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
-import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type DecodedSpa } from '../core/spa/index.js';
+import { matchSpaDoor } from '../core/spa-door-match.js';
+import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
+import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, spaReplayDigest } from '../core/spa/index.js';
 import { CommandPool } from '../gates/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../gates/shell-command.js';
@@ -156,45 +157,28 @@ export class SpaService {
       return;
     }
 
-    let decodeError: SpaError | undefined;
-    let decoded: { spa: DecodedSpa; door: Door } | undefined;
-    let decision: SpaAccessDecision | undefined;
-    for (const door of candidates) {
-      let spa: DecodedSpa;
-      try {
-        spa = door.codec.decode(payload);
-      } catch (err) {
-        const e = err instanceof SpaError ? err : new SpaError('bad-field', 'undecodable packet');
-        if (decodeError === undefined || e.kind === 'bad-hmac') decodeError = e;
-        continue;
-      }
-      decoded ??= { spa, door };
-      decision = decideSpaAccess(spa, origin, door.config.rules, now);
-      if (decision.ok) {
-        decoded = { spa, door };
-        break;
-      }
-    }
-    if (!decoded || !decision) {
-      const kind = decodeError?.kind === 'bad-hmac' ? 'bad-hmac' : decodeError?.kind === 'decrypt-failed' || decodeError?.kind === 'bad-digest' ? 'decrypt-failed' : 'malformed';
-      this.refuse(kind, packet, decodeError?.message ?? 'not an SPA packet');
+    const match = matchSpaDoor(payload, origin, candidates.map((d) => ({ door: d, codec: d.codec, rules: d.config.rules })), now);
+    if (!match.decoded) {
+      const kind = match.error?.kind;
+      this.refuse(kind === 'bad-hmac' ? 'bad-hmac' : kind === 'decrypt-failed' || kind === 'bad-digest' ? 'decrypt-failed' : 'malformed', packet, match.error?.message ?? 'not an SPA packet');
       return;
     }
+    const { door, spa, decision } = match;
     if (this.pending >= MAX_PENDING_SPA) {
       this.refuse('busy', packet, `${MAX_PENDING_SPA} SPA requests already in flight`);
       return;
     }
     // fwknopd marks a packet used as soon as it decrypts, whatever the later checks say.
-    const ageWindow = decoded.door.config.rules.maxPacketAgeMs;
+    const ageWindow = door.config.rules.maxPacketAgeMs;
     this.pending++;
     this.opts.replay
-      .remember(digest, replayExpiry(decoded.spa.timestamp, ageWindow), now)
+      .remember(digest, replayExpiry(spa.timestamp, ageWindow), now)
       .then(async (outcome) => {
         if (outcome === 'replay') return this.refuse('replay', packet, 'replay detected: this packet was already used');
         if (outcome === 'full') return this.refuse('replay-store-full', packet, 'replay store is full of live digests; refusing rather than forgetting one');
-        if (!decision.ok) return this.refuse(decision.reason, packet, decision.detail, decision.door, decoded.spa.username);
+        if (!decision.ok) return this.refuse(decision.reason, packet, decision.detail, decision.door, spa.username);
         if (decision.kind === 'command') return this.runCommand(decision.door, decision.src, decision.command, packet);
-        return this.grant(decoded.door.config, decision, packet);
+        return this.grant(door.config, decision, packet);
       })
       .catch((err: unknown) => this.refuse('replay-store-error', packet, describe(err)))
       .finally(() => {
