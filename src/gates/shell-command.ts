@@ -71,7 +71,6 @@ export function runCommand(spec: CommandSpec, opts: RunOptions): Promise<Command
     child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
 
     let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
     const killGroup = (signal: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
       try {
@@ -83,7 +82,7 @@ export function runCommand(spec: CommandSpec, opts: RunOptions): Promise<Command
     const limitTimer = setTimeout(() => {
       timedOut = true;
       killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+      setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
     }, opts.timeoutMs);
 
     let settled = false;
