@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "knockgate_capture",
+      "sources": ["src/capture.c"],
+      "libraries": ["-lpcap"],
+      "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
+    }
+  ]
+}

@@ -1,0 +1,413 @@
+/*
+ * knockgate's libpcap capture, as one JS class:
+ *
+ *   new Capture(device, filter, snaplen, bufferBytes, batch, onBatch)
+ *     .linkType / .linkTypeName, .stats(), .setFilter(filter), .close()
+ *
+ * Why our own: a binding that asks for a 65,535-byte snaplen in immediate mode gets one 64 KiB
+ * ring slot per packet from libpcap on any interface with segmentation offload (veth, most NICs),
+ * so a 16 MiB ring holds ~256 packets. Here the snaplen is the caller's (a few KiB), so the same
+ * ring holds thousands, and delivery stays immediate.
+ *
+ * Delivery: a libuv poll on pcap's selectable fd; each readiness reads at most one batch (the
+ * packets that fit the caller's buffer, at most MAX_BATCH_PACKETS) and returns to the event loop,
+ * which polls again while the ring still holds packets (level-triggered). Each record in the batch
+ * buffer is RECORD_HEADER_BYTES of little-endian uint32 (seconds, microseconds, captured length,
+ * length on the wire) followed by the captured bytes.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <pcap/pcap.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+/* Four uint32 fields before each packet's bytes in a batch. */
+#define RECORD_HEADER_BYTES 16
+/* Below this not even an Ethernet + IPv6 + TCP header fits; libpcap's own ceiling above. */
+#define MIN_SNAPLEN_BYTES 128
+#define MAX_SNAPLEN_BYTES 262144
+/* libpcap refuses rings below a page; the upper bound keeps a typo from pinning a gigabyte. */
+#define MIN_BUFFER_BYTES 4096
+#define MAX_BUFFER_BYTES (1024 * 1024 * 1024)
+/* Bounds the JS work done per event-loop turn, whatever buffer the caller passes. */
+#define MAX_BATCH_PACKETS 1024
+/* Device names are IFNAMSIZ on Linux; filters are short expressions built by the sensor. */
+#define MAX_DEVICE_CHARS 256
+#define MAX_FILTER_CHARS 65536
+#define MAX_MESSAGE_CHARS (PCAP_ERRBUF_SIZE + 128)
+
+typedef struct capture {
+  napi_env env;
+  pcap_t *pcap;
+  uv_poll_t poll;
+  napi_ref self;      /* strong while open: an open capture is not collected, like a socket */
+  napi_ref on_batch;
+  napi_ref batch_ref; /* keeps the caller's batch buffer alive while we write into it */
+  napi_async_context async_context;
+  uint8_t *batch;
+  size_t batch_bytes;
+  int snaplen;
+  int batch_packets;
+  size_t fill;
+  int count;
+  int closed;
+  int poll_closed;
+  int finalized;
+} capture;
+
+static void throw_message(napi_env env, const char *what, const char *detail) {
+  char message[2 * MAX_MESSAGE_CHARS];
+  snprintf(message, sizeof message, "%s: %s", what, detail);
+  napi_throw_error(env, NULL, message);
+}
+
+static int read_string(napi_env env, napi_value value, char *out, size_t size, const char *what) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
+    throw_message(env, what, "must be a string");
+    return 0;
+  }
+  if (length + 1 > size) {
+    throw_message(env, what, "is too long");
+    return 0;
+  }
+  napi_get_value_string_utf8(env, value, out, size, &length);
+  if (strlen(out) != length) {
+    throw_message(env, what, "contains a NUL character");
+    return 0;
+  }
+  return 1;
+}
+
+static int read_int(napi_env env, napi_value value, int64_t min, int64_t max, int64_t *out, const char *what) {
+  napi_valuetype type;
+  double number = 0;
+  napi_typeof(env, value, &type);
+  if (type != napi_number || napi_get_value_double(env, value, &number) != napi_ok || number != (double)(int64_t)number ||
+      number < (double)min || number > (double)max) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "must be an integer in %lld..%lld", (long long)min, (long long)max);
+    throw_message(env, what, detail);
+    return 0;
+  }
+  *out = (int64_t)number;
+  return 1;
+}
+
+static int apply_filter(napi_env env, pcap_t *pcap, const char *filter) {
+  struct bpf_program program;
+  if (pcap_compile(pcap, &program, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    throw_message(env, "cannot compile the capture filter", pcap_geterr(pcap));
+    return 0;
+  }
+  int set = pcap_setfilter(pcap, &program);
+  pcap_freecode(&program);
+  if (set != 0) {
+    throw_message(env, "cannot set the capture filter", pcap_geterr(pcap));
+    return 0;
+  }
+  return 1;
+}
+
+static void write_le32(uint8_t *at, uint32_t value) {
+  at[0] = (uint8_t)value;
+  at[1] = (uint8_t)(value >> 8);
+  at[2] = (uint8_t)(value >> 16);
+  at[3] = (uint8_t)(value >> 24);
+}
+
+static void append_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes) {
+  capture *c = (capture *)user;
+  uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
+  /* The dispatch count already guarantees room; this only guards against a libpcap surprise. */
+  if (c->fill + RECORD_HEADER_BYTES + captured > c->batch_bytes) return;
+  uint8_t *at = c->batch + c->fill;
+  write_le32(at, (uint32_t)header->ts.tv_sec);
+  write_le32(at + 4, (uint32_t)header->ts.tv_usec);
+  write_le32(at + 8, captured);
+  write_le32(at + 12, header->len);
+  memcpy(at + RECORD_HEADER_BYTES, bytes, captured);
+  c->fill += RECORD_HEADER_BYTES + captured;
+  c->count++;
+}
+
+static void free_if_done(capture *c) {
+  if (c->finalized && c->poll_closed) free(c);
+}
+
+static void on_poll_closed(uv_handle_t *handle) {
+  capture *c = (capture *)handle->data;
+  pcap_close(c->pcap);
+  c->pcap = NULL;
+  c->poll_closed = 1;
+  free_if_done(c);
+}
+
+/* Releases everything JS-visible; the pcap handle goes once libuv has let go of its fd. */
+static void close_capture(napi_env env, capture *c) {
+  if (c->closed) return;
+  c->closed = 1;
+  uv_poll_stop(&c->poll);
+  uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+  napi_delete_reference(env, c->on_batch);
+  napi_delete_reference(env, c->batch_ref);
+  napi_async_destroy(env, c->async_context);
+  napi_delete_reference(env, c->self);
+  c->on_batch = c->batch_ref = c->self = NULL;
+  c->batch = NULL;
+}
+
+static void call_on_batch(capture *c, napi_value error) {
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value callback, receiver, result, args[3];
+  napi_get_reference_value(env, c->on_batch, &callback);
+  napi_get_reference_value(env, c->self, &receiver);
+  args[0] = error;
+  napi_create_int32(env, c->count, &args[1]);
+  napi_create_double(env, (double)c->fill, &args[2]);
+  /* make_callback, not call_function: promise jobs and nextTicks the handler queues run now. */
+  if (napi_make_callback(env, c->async_context, receiver, callback, 3, args, &result) == napi_pending_exception) {
+    napi_value exception;
+    napi_get_and_clear_last_exception(env, &exception);
+    napi_fatal_exception(env, exception);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  capture *c = (capture *)handle->data;
+  if (c->closed) return;
+  c->fill = 0;
+  c->count = 0;
+  napi_handle_scope scope;
+  napi_open_handle_scope(c->env, &scope);
+  napi_value error;
+  napi_get_null(c->env, &error);
+  if (status < 0) {
+    napi_value message;
+    napi_create_string_utf8(c->env, uv_strerror(status), NAPI_AUTO_LENGTH, &message);
+    napi_create_error(c->env, NULL, message, &error);
+    uv_poll_stop(&c->poll);
+    call_on_batch(c, error);
+  } else {
+    int read = pcap_dispatch(c->pcap, c->batch_packets, append_packet, (u_char *)c);
+    if (read == PCAP_ERROR) {
+      napi_value message;
+      napi_create_string_utf8(c->env, pcap_geterr(c->pcap), NAPI_AUTO_LENGTH, &message);
+      napi_create_error(c->env, NULL, message, &error);
+      uv_poll_stop(&c->poll);
+      call_on_batch(c, error);
+    } else if (c->count > 0) {
+      call_on_batch(c, error);
+    }
+  }
+  napi_close_handle_scope(c->env, scope);
+}
+
+static capture *unwrap_open(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *data = NULL;
+  napi_get_cb_info(env, info, argc, argv, &self, NULL);
+  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "not a Capture");
+    return NULL;
+  }
+  return (capture *)data;
+}
+
+static void finalize_capture(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  capture *c = (capture *)data;
+  c->finalized = 1;
+  free_if_done(c);
+}
+
+static napi_value capture_new(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], self;
+  napi_get_cb_info(env, info, &argc, argv, &self, NULL);
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "Capture(device, filter, snaplen, bufferBytes, batch, onBatch)");
+    return NULL;
+  }
+  char device[MAX_DEVICE_CHARS];
+  char *filter = malloc(MAX_FILTER_CHARS);
+  int64_t snaplen, buffer_bytes;
+  napi_valuetype callback_type;
+  bool is_buffer = false;
+  void *batch = NULL;
+  size_t batch_bytes = 0;
+  capture *c = NULL;
+  pcap_t *pcap = NULL;
+  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  if (filter == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (!read_string(env, argv[0], device, sizeof device, "device") || !read_string(env, argv[1], filter, MAX_FILTER_CHARS, "filter") ||
+      !read_int(env, argv[2], MIN_SNAPLEN_BYTES, MAX_SNAPLEN_BYTES, &snaplen, "snaplen") ||
+      !read_int(env, argv[3], MIN_BUFFER_BYTES, MAX_BUFFER_BYTES, &buffer_bytes, "bufferBytes"))
+    goto fail;
+  napi_is_buffer(env, argv[4], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[4], &batch, &batch_bytes) != napi_ok ||
+      batch_bytes < (size_t)(RECORD_HEADER_BYTES + snaplen)) {
+    throw_message(env, "batch", "must be a Buffer holding at least one record of the snaplen");
+    goto fail;
+  }
+  napi_typeof(env, argv[5], &callback_type);
+  if (callback_type != napi_function) {
+    throw_message(env, "onBatch", "must be a function");
+    goto fail;
+  }
+
+  pcap = pcap_create(device, errbuf);
+  if (pcap == NULL) {
+    throw_message(env, "cannot create a capture", errbuf);
+    goto fail;
+  }
+  /* Not promiscuous: knocks are addressed to this host; immediate: a knock waits for nothing. */
+  if (pcap_set_snaplen(pcap, (int)snaplen) != 0 || pcap_set_promisc(pcap, 0) != 0 || pcap_set_immediate_mode(pcap, 1) != 0 ||
+      pcap_set_buffer_size(pcap, (int)buffer_bytes) != 0) {
+    throw_message(env, "cannot configure the capture", pcap_geterr(pcap));
+    goto fail;
+  }
+  int activated = pcap_activate(pcap);
+  if (activated < 0) {
+    const char *detail = pcap_geterr(pcap);
+    char message[MAX_MESSAGE_CHARS];
+    snprintf(message, sizeof message, "%s%s%s", pcap_statustostr(activated), detail[0] ? ": " : "", detail);
+    throw_message(env, "cannot start the capture", message);
+    goto fail;
+  }
+  if (!apply_filter(env, pcap, filter)) goto fail;
+  if (pcap_setnonblock(pcap, 1, errbuf) != 0) {
+    throw_message(env, "cannot make the capture non-blocking", errbuf);
+    goto fail;
+  }
+  int fd = pcap_get_selectable_fd(pcap);
+  if (fd < 0) {
+    throw_message(env, "cannot poll the capture", "libpcap gives no selectable descriptor for this device");
+    goto fail;
+  }
+
+  c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    goto fail;
+  }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init(loop, &c->poll, fd) != 0) {
+    throw_message(env, "cannot poll the capture", "uv_poll_init failed");
+    goto fail;
+  }
+  c->env = env;
+  c->pcap = pcap;
+  c->poll.data = c;
+  c->batch = batch;
+  c->batch_bytes = batch_bytes;
+  c->snaplen = (int)snaplen;
+  size_t fit = batch_bytes / (size_t)(RECORD_HEADER_BYTES + snaplen);
+  c->batch_packets = fit > MAX_BATCH_PACKETS ? MAX_BATCH_PACKETS : (int)fit;
+  napi_value resource_name;
+  napi_create_string_utf8(env, "knockgate-capture", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, self, resource_name, &c->async_context);
+  napi_create_reference(env, argv[5], 1, &c->on_batch);
+  napi_create_reference(env, argv[4], 1, &c->batch_ref);
+  napi_wrap(env, self, c, finalize_capture, NULL, NULL);
+  napi_create_reference(env, self, 1, &c->self);
+
+  napi_value link_type, link_name;
+  int dlt = pcap_datalink(pcap);
+  const char *name = pcap_datalink_val_to_name(dlt);
+  napi_create_int32(env, dlt, &link_type);
+  if (name == NULL) napi_get_null(env, &link_name);
+  else napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &link_name);
+  napi_set_named_property(env, self, "linkType", link_type);
+  napi_set_named_property(env, self, "linkTypeName", link_name);
+
+  uv_poll_start(&c->poll, UV_READABLE, on_readable);
+  free(filter);
+  return self;
+
+fail:
+  if (c != NULL) free(c);
+  if (pcap != NULL) pcap_close(pcap);
+  free(filter);
+  return NULL;
+}
+
+static napi_value capture_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  capture *c = unwrap_open(env, info, &argc, NULL);
+  if (c == NULL) return NULL;
+  if (c->closed) {
+    napi_throw_error(env, NULL, "capture is closed");
+    return NULL;
+  }
+  struct pcap_stat counters;
+  if (pcap_stats(c->pcap, &counters) != 0) {
+    throw_message(env, "cannot read capture counters", pcap_geterr(c->pcap));
+    return NULL;
+  }
+  napi_value result, received, dropped, interface_dropped;
+  napi_create_object(env, &result);
+  napi_create_uint32(env, counters.ps_recv, &received);
+  napi_create_uint32(env, counters.ps_drop, &dropped);
+  napi_create_uint32(env, counters.ps_ifdrop, &interface_dropped);
+  napi_set_named_property(env, result, "received", received);
+  napi_set_named_property(env, result, "dropped", dropped);
+  napi_set_named_property(env, result, "interfaceDropped", interface_dropped);
+  return result;
+}
+
+static napi_value capture_set_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  capture *c = unwrap_open(env, info, &argc, argv);
+  if (c == NULL) return NULL;
+  if (c->closed) {
+    napi_throw_error(env, NULL, "capture is closed");
+    return NULL;
+  }
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "setFilter(filter)");
+    return NULL;
+  }
+  char *filter = malloc(MAX_FILTER_CHARS);
+  if (filter == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (read_string(env, argv[0], filter, MAX_FILTER_CHARS, "filter")) apply_filter(env, c->pcap, filter);
+  free(filter);
+  return NULL;
+}
+
+static napi_value capture_close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  capture *c = unwrap_open(env, info, &argc, NULL);
+  if (c != NULL) close_capture(env, c);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"stats", NULL, capture_stats, NULL, NULL, NULL, napi_default_method, NULL},
+      {"setFilter", NULL, capture_set_filter, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, capture_close, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_value constructor;
+  napi_define_class(env, "Capture", NAPI_AUTO_LENGTH, capture_new, NULL, sizeof methods / sizeof methods[0], methods, &constructor);
+  napi_set_named_property(env, exports, "Capture", constructor);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
