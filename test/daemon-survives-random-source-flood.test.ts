@@ -6,8 +6,8 @@ import { daemonMemory, daemonStatus, MIB } from './support/daemon-vitals.js';
 
 /**
  * What a flood may add to the daemon's resident memory, derived from the table bound. A tracked
- * source costs a Map slot, its address string, a SourceEntry, an attempts array and one Attempt:
- * about 250 bytes in V8; 1 KiB leaves room for Map growth (it doubles) and heap fragmentation.
+ * source costs a Map entry, its address string and a 20-byte attempt slot: about 130 bytes
+ * (DEFAULT_MAX_TRACKED_SOURCES); 1 KiB leaves room for Map growth (it doubles) and heap fragmentation.
  * Measured from the idle daemon just before the flood: the idle figure depends on what the CLI
  * loads (180 MiB with the AWS SDK, ~110 MiB without), not on the flood.
  */

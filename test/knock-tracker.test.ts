@@ -170,6 +170,28 @@ describe('KnockTracker bound', () => {
     expect(opened).toBe(0);
     expect(tracker.stats().tracked).toBe(bound - Math.floor(bound / 4));
     expect(tracker.stats().evicted).toBeGreaterThan(50_000 / 3 - bound);
+    // Evicted sources give their attempt slots back: the table never outgrows one slot per tracked source.
+    expect(tracker.attemptSlots).toBe(bound);
+  });
+
+  it('a source knocking on several doors keeps one attempt each, in door order, and frees them as they end', () => {
+    const a = door('a', [[7000, 'tcp'], [8000, 'tcp'], [9000, 'tcp']]);
+    const b = door('b', [[7000, 'tcp'], [8000, 'tcp'], [9100, 'tcp']], { seqTimeoutMs: 5_000 });
+    const tracker = new KnockTracker([a, b], 4);
+    const staged = feed(tracker, [pkt(C, 7000, 'tcp', 0), pkt(C, 8000, 'tcp', 1)]);
+    expect(staged.map((e) => [e.kind, e.door, e.kind === 'stage' ? e.stage : 0])).toEqual([
+      ['stage', 'a', 1],
+      ['stage', 'b', 1],
+      ['stage', 'a', 2],
+      ['stage', 'b', 2],
+    ]);
+    expect(tracker.sweep(5_000)).toEqual([expect.objectContaining({ kind: 'reset', door: 'b', reason: 'timeout', stage: 2 })]);
+    expect(opens(feed(tracker, [pkt(C, 9100, 'tcp', 5_001)]))).toEqual([]);
+    expect(tracker.stats().tracked).toBe(0);
+    const again = feed(tracker, [pkt(C, 7000, 'tcp', 6_000), pkt(C, 8000, 'tcp', 6_001), pkt(C, 9100, 'tcp', 6_002)]);
+    expect(opens(again).map((e) => e.door)).toEqual(['b']);
+    expect(again).toContainEqual(expect.objectContaining({ kind: 'reset', door: 'a', reason: 'wrong-knock', stage: 2 }));
+    expect(tracker.stats().tracked).toBe(0);
   });
 });
 

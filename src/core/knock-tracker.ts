@@ -1,9 +1,13 @@
+import { AttemptTable, NO_ATTEMPT } from './attempt-table.js';
 import type { KnockDoor, KnockStep } from './door.js';
 import type { Family, KnockPacket } from './packet.js';
 
 /**
- * Bound of the tracker's table: sources with a knock in progress. At ~200 bytes a source this
- * caps the table near 15 MB whatever a random-source flood sends.
+ * Bound of the tracker's table: sources with a knock in progress. A tracked source costs ~130
+ * bytes: its Map entry and its address string on the heap (109 bytes a source measured with
+ * 49,152 tracked, against ~380 when each source had an entry object, an attempts array and an
+ * attempt object) and a 20-byte attempt slot. This caps the table near 9 MB whatever a
+ * random-source flood sends.
  */
 export const DEFAULT_MAX_TRACKED_SOURCES = 65_536;
 
@@ -25,17 +29,8 @@ export type TrackerEvent =
   | { kind: 'open'; door: string; src: string; family: Family; time: number; variant?: number }
   | { kind: 'reset'; door: string; src: string; stage: number; reason: 'wrong-knock' | 'timeout'; time: number };
 
-interface Attempt {
-  door: KnockDoor;
-  /** Knocks matched so far (1 after the first). */
-  stage: number;
-  startedAt: number;
-}
-
-interface SourceEntry {
-  src: string;
-  attempts: Attempt[];
-}
+/** A door that went away on a reload: its attempts end. */
+const GONE = -1;
 
 export interface TrackerStats {
   tracked: number;
@@ -52,13 +47,17 @@ export interface TrackerStats {
  * port ends the attempt and is not itself taken as a new first knock. Packets to other ports are
  * ignored by knockd-mode doors and end the attempts of strict doors. The sequence timeout runs
  * from the first knock and is checked when the source's next packet arrives and by `sweep`.
+ *
+ * Each pool maps a source address to the first slot of its chain of attempts in `attempts`,
+ * least recently used first.
  */
 export class KnockTracker {
   private doors: KnockDoor[] = [];
   private knockPorts = new Set<string>();
   private anyStrict = false;
-  private readonly firstKnock = new Map<string, SourceEntry>();
-  private readonly advanced = new Map<string, SourceEntry>();
+  private readonly attempts = new AttemptTable();
+  private readonly firstKnock = new Map<string, number>();
+  private readonly advanced = new Map<string, number>();
   private readonly firstKnockBound: number;
   private readonly advancedBound: number;
   private evicted = 0;
@@ -70,28 +69,49 @@ export class KnockTracker {
     this.setDoors(doors);
   }
 
+  /** Attempt slots allocated: at most one per door per tracked source, rounded up to a power of two. */
+  get attemptSlots(): number {
+    return this.attempts.capacity;
+  }
+
   /**
    * Replace the doors. On a config reload knocks in progress are dropped, as in knockd; when a
    * time step or a one-time sequence moves on (`keepProgress`), attempts on doors that are still
    * there carry on and only those on doors that went away end.
    */
   setDoors(doors: KnockDoor[], keepProgress = false): void {
+    const previous = this.doors;
     this.doors = doors;
     this.knockPorts = new Set(doors.flatMap((d) => d.sequence.map(stepKey)));
     this.anyStrict = doors.some((d) => d.mode === 'strict');
     if (!keepProgress) {
       this.firstKnock.clear();
       this.advanced.clear();
+      this.attempts.clear();
       return;
     }
-    const byKey = new Map(doors.map((d) => [doorKey(d), d]));
+    const indexByKey = new Map(doors.map((d, i) => [doorKey(d), i]));
+    const renumbered = previous.map((d) => indexByKey.get(doorKey(d)) ?? GONE);
+    const { attempts } = this;
     for (const pool of [this.firstKnock, this.advanced]) {
-      for (const entry of [...pool.values()]) {
-        entry.attempts = entry.attempts.flatMap((a) => {
-          const door = byKey.get(doorKey(a.door));
-          return door ? [{ ...a, door }] : [];
-        });
-        if (entry.attempts.length === 0) pool.delete(entry.src);
+      // Deleting or updating the entry being visited is safe in a Map iteration.
+      for (const [src, head] of pool) {
+        let first = head;
+        let before = NO_ATTEMPT;
+        for (let slot = head; slot !== NO_ATTEMPT; ) {
+          const door = renumbered[attempts.door[slot]!]!;
+          if (door !== GONE) {
+            attempts.door[slot] = door;
+            before = slot;
+            slot = attempts.next[slot]!;
+            continue;
+          }
+          const following = attempts.remove(before, slot);
+          if (slot === first) first = following;
+          slot = following;
+        }
+        if (first === NO_ATTEMPT) pool.delete(src);
+        else pool.set(src, first);
       }
     }
   }
@@ -103,24 +123,24 @@ export class KnockTracker {
   observe(packet: KnockPacket, isLocal: (dst: string) => boolean): TrackerEvent[] {
     const toKnockPort = this.knockPorts.has(stepKey({ proto: packet.proto, port: packet.dstPort }));
     if (!toKnockPort && !this.anyStrict) return [];
-    const events: TrackerEvent[] = [];
-    const entry = this.lookup(packet.src);
+    const { src } = packet;
+    const head = this.advanced.get(src) ?? this.firstKnock.get(src);
     if (!toKnockPort) {
       // Only strict doors care, and only about sources with a knock in progress.
-      if (!entry) return [];
-      this.expire(entry, packet.time, events);
-      this.advance(entry, packet, isLocal, events, false);
-      this.file(entry);
+      if (head === undefined) return [];
+      const events: TrackerEvent[] = [];
+      const live = this.expire(src, head, packet.time, events);
+      this.file(src, this.advance(src, live, packet, isLocal, events, false));
       return events;
     }
-    if (entry) {
-      this.expire(entry, packet.time, events);
-      if (entry.attempts.length > 0) {
-        this.advance(entry, packet, isLocal, events, true);
-        this.file(entry);
+    const events: TrackerEvent[] = [];
+    if (head !== undefined) {
+      const live = this.expire(src, head, packet.time, events);
+      if (live !== NO_ATTEMPT) {
+        this.file(src, this.advance(src, live, packet, isLocal, events, true));
         return events;
       }
-      this.drop(entry.src);
+      this.drop(src);
     }
     this.begin(packet, isLocal, events);
     return events;
@@ -130,9 +150,10 @@ export class KnockTracker {
   sweep(now: number): TrackerEvent[] {
     const events: TrackerEvent[] = [];
     for (const pool of [this.firstKnock, this.advanced]) {
-      for (const entry of [...pool.values()]) {
-        this.expire(entry, now, events);
-        if (entry.attempts.length === 0) pool.delete(entry.src);
+      for (const [src, head] of pool) {
+        const live = this.expire(src, head, now, events);
+        if (live === NO_ATTEMPT) pool.delete(src);
+        else if (live !== head) pool.set(src, live);
       }
     }
     return events;
@@ -143,8 +164,10 @@ export class KnockTracker {
   }
 
   private begin(packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[]): void {
-    const attempts: Attempt[] = [];
-    for (const door of this.doors) {
+    let head = NO_ATTEMPT;
+    let last = NO_ATTEMPT;
+    for (let index = 0; index < this.doors.length; index++) {
+      const door = this.doors[index]!;
       const first = door.sequence[0]!;
       if (!matchesStep(first, packet) || !addressedTo(door, packet, isLocal)) continue;
       if (!flagsMatch(door, packet)) continue;
@@ -152,70 +175,96 @@ export class KnockTracker {
       if (door.sequence.length === 1) {
         events.push(openEvent(door, packet.src, packet.family, packet.time));
       } else {
-        attempts.push({ door, stage: 1, startedAt: packet.time });
+        last = this.attempts.add(index, 1, packet.time, last);
+        if (head === NO_ATTEMPT) head = last;
       }
     }
-    if (attempts.length > 0) this.file({ src: packet.src, attempts });
+    if (head !== NO_ATTEMPT) this.file(packet.src, head);
   }
 
-  /** `toKnockPort`: knockd only sees ports of some door's sequence, so others never reset its doors. */
-  private advance(entry: SourceEntry, packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[], toKnockPort: boolean): void {
-    const remaining: Attempt[] = [];
-    for (const attempt of entry.attempts) {
-      const { door } = attempt;
+  /**
+   * Apply a packet to each attempt of the chain at `head`; returns the chain that is left.
+   * `toKnockPort`: knockd only sees ports of some door's sequence, so others never reset its doors.
+   */
+  private advance(src: string, head: number, packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[], toKnockPort: boolean): number {
+    const { attempts } = this;
+    let first = head;
+    let before = NO_ATTEMPT;
+    for (let slot = head; slot !== NO_ATTEMPT; ) {
+      const door = this.doors[attempts.door[slot]!]!;
+      const stage = attempts.stage[slot]!;
+      let ends = false;
       if (!addressedTo(door, packet, isLocal) || !flagsMatch(door, packet) || (door.mode === 'knockd' && !toKnockPort)) {
-        remaining.push(attempt);
-        continue;
-      }
-      if (door.tolerateRepeat && matchesStep(door.sequence[attempt.stage - 1]!, packet)) {
-        remaining.push(attempt);
-        continue;
-      }
-      if (!matchesStep(door.sequence[attempt.stage]!, packet)) {
-        events.push({ kind: 'reset', door: door.name, src: entry.src, stage: attempt.stage, reason: 'wrong-knock', time: packet.time });
-        continue;
-      }
-      attempt.stage += 1;
-      events.push({ kind: 'stage', door: door.name, src: entry.src, stage: attempt.stage, of: door.sequence.length, time: packet.time });
-      if (attempt.stage === door.sequence.length) {
-        events.push(openEvent(door, entry.src, packet.family, packet.time));
+        // Not a knock for this door: the attempt stays as it is.
+      } else if (door.tolerateRepeat && matchesStep(door.sequence[stage - 1]!, packet)) {
+        // A retransmitted copy of the previous knock.
+      } else if (!matchesStep(door.sequence[stage]!, packet)) {
+        events.push({ kind: 'reset', door: door.name, src, stage, reason: 'wrong-knock', time: packet.time });
+        ends = true;
       } else {
-        remaining.push(attempt);
+        attempts.stage[slot] = stage + 1;
+        events.push({ kind: 'stage', door: door.name, src, stage: stage + 1, of: door.sequence.length, time: packet.time });
+        if (stage + 1 === door.sequence.length) {
+          events.push(openEvent(door, src, packet.family, packet.time));
+          ends = true;
+        }
       }
+      if (!ends) {
+        before = slot;
+        slot = attempts.next[slot]!;
+        continue;
+      }
+      const following = attempts.remove(before, slot);
+      if (slot === first) first = following;
+      slot = following;
     }
-    entry.attempts = remaining;
+    return first;
   }
 
-  private expire(entry: SourceEntry, now: number, events: TrackerEvent[]): void {
-    entry.attempts = entry.attempts.filter((attempt) => {
-      if (now - attempt.startedAt < attempt.door.seqTimeoutMs) return true;
-      events.push({ kind: 'reset', door: attempt.door.name, src: entry.src, stage: attempt.stage, reason: 'timeout', time: now });
-      return false;
-    });
-  }
-
-  private lookup(src: string): SourceEntry | undefined {
-    return this.advanced.get(src) ?? this.firstKnock.get(src);
+  /** End the attempts of the chain at `head` whose sequence timeout has passed; returns the chain that is left. */
+  private expire(src: string, head: number, now: number, events: TrackerEvent[]): number {
+    const { attempts } = this;
+    let first = head;
+    let before = NO_ATTEMPT;
+    for (let slot = head; slot !== NO_ATTEMPT; ) {
+      const door = this.doors[attempts.door[slot]!]!;
+      if (now - attempts.startedAt[slot]! < door.seqTimeoutMs) {
+        before = slot;
+        slot = attempts.next[slot]!;
+        continue;
+      }
+      events.push({ kind: 'reset', door: door.name, src, stage: attempts.stage[slot]!, reason: 'timeout', time: now });
+      const following = attempts.remove(before, slot);
+      if (slot === first) first = following;
+      slot = following;
+    }
+    return first;
   }
 
   private drop(src: string): void {
     this.firstKnock.delete(src) || this.advanced.delete(src);
   }
 
-  /** (Re)file an entry in the pool its progress puts it in, most recently used last; evict at the bound. */
-  private file(entry: SourceEntry): void {
-    this.drop(entry.src);
-    if (entry.attempts.length === 0) return;
-    const isAdvanced = entry.attempts.some((a) => a.stage > 1);
+  /** (Re)file a source's chain in the pool its progress puts it in, most recently used last; evict at the bound. */
+  private file(src: string, head: number): void {
+    this.drop(src);
+    if (head === NO_ATTEMPT) return;
+    const isAdvanced = this.pastFirstKnock(head);
     const pool = isAdvanced ? this.advanced : this.firstKnock;
     const bound = isAdvanced ? this.advancedBound : this.firstKnockBound;
     if (pool.size >= bound) this.evictOldest(pool, Math.max(1, Math.floor(bound / EVICTION_BATCH_DIVISOR)));
-    pool.set(entry.src, entry);
+    pool.set(src, head);
   }
 
-  private evictOldest(pool: Map<string, SourceEntry>, count: number): void {
+  private pastFirstKnock(head: number): boolean {
+    for (let slot = head; slot !== NO_ATTEMPT; slot = this.attempts.next[slot]!) if (this.attempts.stage[slot]! > 1) return true;
+    return false;
+  }
+
+  private evictOldest(pool: Map<string, number>, count: number): void {
     let evicted = 0;
-    for (const src of pool.keys()) {
+    for (const [src, head] of pool) {
+      this.attempts.removeChain(head);
       pool.delete(src);
       if (++evicted === count) break;
     }
