@@ -158,7 +158,7 @@ export class PcapSensor implements Sensor {
 
   /** No ports to watch (a guard-only or kernel-only config): no capture at all rather than one that matches nothing. */
   private openAll(ports: PortSpec[]): Capture[] {
-    if (ports.length === 0) return [];
+    if (ports.length === 0 && !this.newConnections) return [];
     const opened: Capture[] = [];
     try {
       for (const iface of this.interfaces) opened.push(this.open(iface, ports));
