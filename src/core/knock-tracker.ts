@@ -1,6 +1,6 @@
 import { AttemptTable, NO_ATTEMPT } from './attempt-table.js';
 import type { KnockDoor, KnockStep } from './door.js';
-import type { Family, KnockPacket } from './packet.js';
+import type { Family, KnockPacket, Proto } from './packet.js';
 
 /**
  * Bound of the tracker's table: sources with a knock in progress. A tracked source costs ~130
@@ -29,6 +29,8 @@ export type TrackerEvent =
   | { kind: 'open'; door: string; src: string; family: Family; time: number; variant?: number }
   | { kind: 'reset'; door: string; src: string; stage: number; reason: 'wrong-knock' | 'timeout'; time: number };
 
+/** Offset of UDP ports in `portCode`: one past the highest port. */
+const UDP_PORT_CODES = 65_536;
 /** A door that went away on a reload: its attempts end. */
 const GONE = -1;
 
@@ -53,7 +55,7 @@ export interface TrackerStats {
  */
 export class KnockTracker {
   private doors: KnockDoor[] = [];
-  private knockPorts = new Set<string>();
+  private knockPorts = new Set<number>();
   private anyStrict = false;
   private readonly attempts = new AttemptTable();
   private readonly firstKnock = new Map<string, number>();
@@ -82,7 +84,7 @@ export class KnockTracker {
   setDoors(doors: KnockDoor[], keepProgress = false): void {
     const previous = this.doors;
     this.doors = doors;
-    this.knockPorts = new Set(doors.flatMap((d) => d.sequence.map(stepKey)));
+    this.knockPorts = new Set(doors.flatMap((d) => d.sequence.map((step) => portCode(step.proto, step.port))));
     this.anyStrict = doors.some((d) => d.mode === 'strict');
     if (!keepProgress) {
       this.firstKnock.clear();
@@ -121,7 +123,7 @@ export class KnockTracker {
    * doors without explicit targets).
    */
   observe(packet: KnockPacket, isLocal: (dst: string) => boolean): TrackerEvent[] {
-    const toKnockPort = this.knockPorts.has(stepKey({ proto: packet.proto, port: packet.dstPort }));
+    const toKnockPort = this.knockPorts.has(portCode(packet.proto, packet.dstPort));
     if (!toKnockPort && !this.anyStrict) return [];
     const { src } = packet;
     const head = this.advanced.get(src) ?? this.firstKnock.get(src);
@@ -280,8 +282,9 @@ function doorKey(door: KnockDoor): string {
   return door.variant === undefined ? door.name : `${door.name}#${door.variant}`;
 }
 
-function stepKey(step: KnockStep): string {
-  return `${step.proto}/${step.port}`;
+/** A protocol and port as one number (UDP ports above the TCP ones), so a packet's lookup builds no string. */
+function portCode(proto: Proto, port: number): number {
+  return proto === 'tcp' ? port : port + UDP_PORT_CODES;
 }
 
 function matchesStep(step: KnockStep, packet: KnockPacket): boolean {

@@ -73,6 +73,8 @@ export class Daemon {
   private readonly now: () => number;
   private readonly log: Logger;
   private guard: GuardWatch | undefined;
+  /** Handed to the tracker with every packet; one function for the daemon's life, not one per packet. */
+  private readonly isLocal = (dst: string): boolean => this.local.has(dst);
 
   constructor(
     private config: KnockgateConfig,
@@ -176,24 +178,27 @@ export class Daemon {
   /** Hot path: one captured packet. Synchronous up to the gate call. */
   onPacket(packet: KnockPacket): void {
     if (this.parts.spa?.handles(packet)) return this.parts.spa.onPacket(packet);
-    for (const event of this.tracker.observe(packet, (dst) => this.local.has(dst))) this.report(event);
+    for (const event of this.tracker.observe(packet, this.isLocal)) this.report(event);
   }
 
+  /** A flood makes a stage and a reset line per spoofed packet, mostly at a level that is off: build a line only when it is written. */
   private report(event: TrackerEvent): void {
-    const where = { door: event.door, src: event.src };
     switch (event.kind) {
-      case 'stage':
-        this.log[this.progressLevel(event.door, false)](
-          { ...where, stage: `${event.stage}/${event.of}`, outcome: 'stage' },
-          `${event.src}: ${event.door}: Stage ${event.stage}`,
-        );
+      case 'stage': {
+        const level = this.progressLevel(event.door, false);
+        if (!this.log.isLevelEnabled(level)) return;
+        this.log[level]({ door: event.door, src: event.src, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
         return;
-      case 'reset':
-        this.log[this.progressLevel(event.door, event.stage > 1)](
-          { ...where, stage: event.stage, outcome: 'reset', reason: event.reason },
+      }
+      case 'reset': {
+        const level = this.progressLevel(event.door, event.stage > 1);
+        if (!this.log.isLevelEnabled(level)) return;
+        this.log[level](
+          { door: event.door, src: event.src, stage: event.stage, outcome: 'reset', reason: event.reason },
           `${event.src}: ${event.door}: ${event.reason === 'timeout' ? 'sequence timeout' : 'wrong knock'} (stage ${event.stage})`,
         );
         return;
+      }
       case 'open':
         if (event.variant === undefined) this.open(event.door, event.src, event.family, event.time);
         else this.openSpent(event.door, event.variant, event.src, event.family, event.time);
