@@ -40,6 +40,12 @@ function examinedFraction(rounds: BadPacketRound[]): number | undefined {
   return arrived > 0 ? Math.min(1, rounds.reduce((n, r) => n + r.examined, 0) / arrived) : undefined;
 }
 
+/** Packets knockgate's capture ring had no room for, over the rounds that counted them. */
+function kernelDropped(rounds: Array<{ kernelDropped?: number }>): number | undefined {
+  const counted = rounds.filter((r) => r.kernelDropped !== undefined);
+  return counted.length > 0 ? counted.reduce((n, r) => n + r.kernelDropped!, 0) : undefined;
+}
+
 function openRate(rounds: FloodRound[], kinds: Array<'knocks' | 'spa'>): number | undefined {
   const sent = rounds.reduce((n, r) => n + kinds.reduce((k, kind) => k + r[kind].sent, 0), 0);
   const opened = rounds.reduce((n, r) => n + kinds.reduce((k, kind) => k + r[kind].opened, 0), 0);
@@ -71,6 +77,8 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     invalid_spa_examined_fraction_fwknopd: rounded(examinedFraction(badFw), 4),
     flood_legit_open_rate: rounded(openRate(floodKg, ['knocks', 'spa']), 4),
     flood_rss_mb: rounded(floodKg.length > 0 ? Math.max(...floodKg.map((r) => r.peakRssMiB ?? 0)) : undefined, 1),
+    flood_kernel_dropped_knockgate: rounded(kernelDropped(floodKg), 0),
+    invalid_spa_kernel_dropped_knockgate: rounded(kernelDropped(badKg), 0),
     grants_10k_add_p50_ms: rounded(median(s?.nftAddManyMs ?? [])),
     grants_10k_connect_ratio_vs_empty: rounded(connectRatio(s?.connectNftMany.nftMany, s?.connectNftMany.nftOne), 4),
     grants_10k_connect_ratio_vs_empty_iptables: rounded(connectRatio(s?.connectIptablesMany.iptablesMany, s?.connectBefore.iptablesMany), 4),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time set-up on Debian 12 as root: system packages, npm dependencies (including the libpcap
-# binding, built from source against libpcap-dev), and the compiled CLI. Safe to run again.
+# addon in native/capture, built from source against libpcap-dev), and the compiled CLI. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   knockd fwknop-client fwknop-server       # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                             # the shared store
-  python3 make g++                         # node-gyp builds the libpcap binding
+  python3 make g++                         # node-gyp builds the libpcap addon
 )
 
 missing=()
@@ -26,12 +26,13 @@ if ((${#missing[@]})); then
   rm -f /usr/sbin/policy-rc.d
 fi
 
-if [ ! -f node_modules/cap/build/Release/cap.node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
+if [ ! -f "$CAPTURE_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.
-if [ ! -f node_modules/cap/build/Release/cap.node ]; then
-  echo "setup: the libpcap binding (cap) did not build; check libpcap-dev and allowScripts in package.json" >&2
+if [ ! -f "$CAPTURE_ADDON" ] || ! node -e 'require("knockgate-capture")'; then
+  echo "setup: the libpcap addon (native/capture) did not build or load; check libpcap-dev, python3, make, g++ and allowScripts in package.json" >&2
   exit 1
 fi
 npm run -s build

@@ -17,6 +17,8 @@ export interface BadPacketRound {
   arrived: number;
   examined: number;
   cpuSeconds: number;
+  /** Packets the kernel dropped with knockgate's capture ring full (status), knockgate only. */
+  kernelDropped?: number;
 }
 
 /**
@@ -35,11 +37,18 @@ export async function measureBadPackets(bl: BenchLab, rounds: number, seconds: n
     const pid = variant === 'knockgate' ? bl.knockgatePid : bl.fwknopd.pid;
     const examined = async (): Promise<number> =>
       variant === 'knockgate' ? ((await bl.status()).spa?.refused['bad-hmac'] ?? 0) : bl.fwknopdHmacFailures();
-    const [rx0, cpu0, seen0] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), examined()]);
+    const kernelDropped = async (): Promise<number> => (variant === 'knockgate' ? ((await bl.status()).sensor.kernelDropped ?? 0) : 0);
+    const [rx0, cpu0, seen0, dropped0] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), examined(), kernelDropped()]);
     await hpingFlood(bl.lab, bl.lab.client, ['--udp', '-p', String(SPA[variant].spaPort), '-d', String(bad.length), '-E', file, bl.lab.server.ip4], seconds);
     await new Promise((r) => setTimeout(r, DRAIN_MS));
-    const [rx1, cpu1, seen1] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), examined()]);
-    results.push({ variant, arrived: rx1 - rx0, examined: seen1 - seen0, cpuSeconds: cpu1 - cpu0 });
+    const [rx1, cpu1, seen1, dropped1] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), examined(), kernelDropped()]);
+    results.push({
+      variant,
+      arrived: rx1 - rx0,
+      examined: seen1 - seen0,
+      cpuSeconds: cpu1 - cpu0,
+      ...(variant === 'knockgate' && { kernelDropped: dropped1 - dropped0 }),
+    });
   }
   return results;
 }

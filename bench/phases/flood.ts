@@ -24,6 +24,8 @@ export interface FloodRound {
   spa: { sent: number; opened: number };
   /** Peak resident set during the round (VmHWM after a reset), MiB; knockgate only. */
   peakRssMiB?: number;
+  /** Packets the kernel dropped with knockgate's capture ring full during the round (status); knockgate only. */
+  kernelDropped?: number;
   floodPackets: number;
 }
 
@@ -48,6 +50,7 @@ export async function measureFlood(bl: BenchLab, legitPerRound: number): Promise
     spaIdx.forEach((i, k) => spaPackets.set(i, made[k]!));
     const door = variant === 'knockd' ? DOORS.knockd : DOORS.knockgate;
     if (variant === 'knockgate') await resetPeakResident(bl.knockgatePid);
+    const droppedBefore = variant === 'knockgate' ? ((await bl.status()).sensor.kernelDropped ?? 0) : 0;
 
     const stop = new AbortController();
     const floods = [
@@ -67,7 +70,10 @@ export async function measureFlood(bl: BenchLab, legitPerRound: number): Promise
         tally.sent++;
         if (openMs !== undefined) tally.opened++;
       }
-      if (variant === 'knockgate') round.peakRssMiB = (await residentMiB(bl.knockgatePid)).peak;
+      if (variant === 'knockgate') {
+        round.peakRssMiB = (await residentMiB(bl.knockgatePid)).peak;
+        round.kernelDropped = ((await bl.status()).sensor.kernelDropped ?? 0) - droppedBefore;
+      }
     } finally {
       stop.abort();
       round.floodPackets = (await Promise.all(floods)).reduce((n, f) => n + f.sent, 0);

@@ -1,7 +1,7 @@
-import { createRequire } from 'node:module';
-import { decodeArpFrame, linkTypeNumber, type ArpPacket } from '../core/frame-decoder.js';
+import { decodeArpFrame, type ArpPacket } from '../core/frame-decoder.js';
 import type { Logger } from '../log/logger.js';
 import { interfaceExists } from '../sensors/interfaces.js';
+import { LibpcapCapture } from '../sensors/libpcap-capture.js';
 
 /**
  * Passive ARP capture for the ARP watch: one libpcap handle per interface with the filter `arp`.
@@ -11,19 +11,13 @@ import { interfaceExists } from '../sensors/interfaces.js';
 
 /** ARP is 42-byte frames at a few per second; 1 MiB holds any burst a spoofer sends. */
 export const ARP_KERNEL_BUFFER_BYTES = 1024 * 1024;
-/** Ethernet + two VLAN tags + ARP fit well within this; cap copies each frame into the buffer. */
-const FRAME_BYTES = 256;
-
-interface CapHandle {
-  open(device: string, filter: string, bufferBytes: number, frame: Buffer): string;
-  close(): boolean;
-  on(event: 'packet', listener: (bytes: number, truncated: boolean) => void): unknown;
-}
-
-const require = createRequire(import.meta.url);
+/** Ethernet + two VLAN tags + ARP fit well within this (libpcap's smallest accepted is 128). */
+const ARP_SNAPLEN_BYTES = 128;
+/** ARP frames handed to JS per event-loop turn. */
+const ARP_BATCH_PACKETS = 64;
 
 export class ArpCapture {
-  private handles: CapHandle[] = [];
+  private handles: LibpcapCapture[] = [];
 
   constructor(
     private readonly interfaces: string[],
@@ -32,26 +26,25 @@ export class ArpCapture {
 
   /** Opens every interface or none; an interface that cannot be opened is an error naming it. */
   start(onArp: (arp: ArpPacket, iface: string) => void): void {
-    const { Cap } = require('cap') as { Cap: new () => CapHandle };
     try {
       for (const iface of this.interfaces) {
         if (!interfaceExists(iface)) throw new Error(`ARP capture: no interface ${iface} in this network namespace`);
-        const handle = new Cap();
-        const frame = Buffer.alloc(FRAME_BYTES);
-        const linkName = handle.open(iface, 'arp', ARP_KERNEL_BUFFER_BYTES, frame);
-        this.handles.push(handle);
-        const link = linkTypeNumber(linkName);
-        if (link === undefined) throw new Error(`ARP capture: link type ${linkName} of ${iface} carries no ARP`);
-        handle.on('packet', (bytes) => {
-          const r = decodeArpFrame(link, frame.subarray(0, Math.min(bytes, FRAME_BYTES)));
-          if (!r.ok) return;
-          try {
-            onArp(r.arp, iface);
-          } catch (e) {
-            // Thrown into libpcap's dispatch loop it would kill the daemon.
-            this.logger?.error({ iface, err: e }, 'ARP handler threw');
-          }
+        let link: number | undefined;
+        const handle = new LibpcapCapture({
+          iface,
+          filter: 'arp',
+          snaplen: ARP_SNAPLEN_BYTES,
+          bufferBytes: ARP_KERNEL_BUFFER_BYTES,
+          batchPackets: ARP_BATCH_PACKETS,
+          onFrame: (frame) => {
+            const r = link === undefined ? undefined : decodeArpFrame(link, frame);
+            if (r?.ok) onArp(r.arp, iface);
+          },
+          onError: (err) => this.logger?.error({ iface, err }, 'ARP capture failed'),
         });
+        this.handles.push(handle);
+        link = handle.linkType;
+        if (link === undefined) throw new Error(`ARP capture: link type ${handle.linkName} of ${iface} carries no ARP`);
       }
     } catch (e) {
       this.stop();

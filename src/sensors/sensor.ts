@@ -13,4 +13,6 @@ export interface SensorStats {
   received: number;
   decoded: number;
   malformed: number;
+  /** Packets the kernel dropped before the sensor could read them (capture ring full); capture sensors only. */
+  kernelDropped?: number;
 }

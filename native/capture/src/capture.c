@@ -86,8 +86,9 @@ static int read_int(napi_env env, napi_value value, int64_t min, int64_t max, in
   napi_valuetype type;
   double number = 0;
   napi_typeof(env, value, &type);
-  if (type != napi_number || napi_get_value_double(env, value, &number) != napi_ok || number != (double)(int64_t)number ||
-      number < (double)min || number > (double)max) {
+  /* The range test comes first and is written to fail for NaN, so the integer cast never sees an out-of-range value. */
+  if (type != napi_number || napi_get_value_double(env, value, &number) != napi_ok || !(number >= (double)min && number <= (double)max) ||
+      number != (double)(int64_t)number) {
     char detail[96];
     snprintf(detail, sizeof detail, "must be an integer in %lld..%lld", (long long)min, (long long)max);
     throw_message(env, what, detail);
@@ -171,7 +172,11 @@ static void call_on_batch(capture *c, napi_value error) {
   napi_create_int32(env, c->count, &args[1]);
   napi_create_double(env, (double)c->fill, &args[2]);
   /* make_callback, not call_function: promise jobs and nextTicks the handler queues run now. */
-  if (napi_make_callback(env, c->async_context, receiver, callback, 3, args, &result) == napi_pending_exception) {
+  napi_make_callback(env, c->async_context, receiver, callback, 3, args, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    /* Nothing in JS is below us to catch it: hand it to process 'uncaughtException' like any callback's. */
     napi_value exception;
     napi_get_and_clear_last_exception(env, &exception);
     napi_fatal_exception(env, exception);
@@ -282,7 +287,10 @@ static napi_value capture_new(napi_env env, napi_callback_info info) {
   if (activated < 0) {
     const char *detail = pcap_geterr(pcap);
     char message[MAX_MESSAGE_CHARS];
-    snprintf(message, sizeof message, "%s%s%s", pcap_statustostr(activated), detail[0] ? ": " : "", detail);
+    const char *status = pcap_statustostr(activated);
+    /* libpcap sometimes repeats the status as its message; say it once. */
+    int same = detail[0] == '\0' || strcmp(detail, status) == 0;
+    snprintf(message, sizeof message, "%s%s%s", status, same ? "" : ": ", same ? "" : detail);
     throw_message(env, "cannot start the capture", message);
     goto fail;
   }

@@ -1,0 +1,34 @@
+/** Kernel counters of one capture since it opened (libpcap's pcap_stats). */
+export interface CaptureCounters {
+  /** Packets that passed the filter, including those dropped (ps_recv). */
+  received: number;
+  /** Packets that passed the filter but found the ring full (ps_drop). */
+  dropped: number;
+  /** Packets the interface dropped (ps_ifdrop; Linux fills it only for promiscuous captures). */
+  interfaceDropped: number;
+}
+
+/**
+ * One live libpcap capture (non-promiscuous, immediate mode). Each batch is written into `batch`
+ * as records of 16 bytes (little-endian uint32 seconds, microseconds, captured length, length on
+ * the wire) followed by the captured bytes; `onBatch` gets how many records and bytes it holds.
+ * Open until close(); throws an Error with libpcap's message when it cannot open.
+ */
+export class Capture {
+  constructor(
+    device: string,
+    filter: string,
+    snaplen: number,
+    bufferBytes: number,
+    batch: Buffer,
+    onBatch: (error: Error | null, count: number, bytes: number) => void,
+  );
+  /** pcap_datalink(): the DLT number. */
+  readonly linkType: number;
+  /** pcap_datalink_val_to_name(), null for a type libpcap has no name for. */
+  readonly linkTypeName: string | null;
+  stats(): CaptureCounters;
+  setFilter(filter: string): void;
+  /** Stops delivery at once; idempotent. */
+  close(): void;
+}

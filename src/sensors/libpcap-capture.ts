@@ -1,0 +1,103 @@
+import { createRequire } from 'node:module';
+import type { Capture, CaptureCounters } from 'knockgate-capture';
+import { linkTypeNumber } from '../core/frame-decoder.js';
+
+/**
+ * One libpcap handle through our own addon (native/capture): it unpacks the addon's batches into
+ * one frame at a time. We wrote the addon because a binding fixed at a 65,535-byte snaplen gets
+ * one 64 KiB ring slot per packet on interfaces with segmentation offload, so a 16 MiB ring held
+ * ~256 packets, about 2 ms of a flood; with a snaplen of a few KiB the same ring holds thousands.
+ */
+
+export type { CaptureCounters };
+
+/** Each record in a batch: little-endian uint32 seconds, microseconds, captured length, wire length. */
+const RECORD_HEADER_BYTES = 16;
+const US_PER_MS = 1_000;
+const MS_PER_S = 1_000;
+
+export interface LibpcapCaptureOptions {
+  iface: string;
+  filter: string;
+  /** Bytes kept of each packet; the ring's slot size follows from it. */
+  snaplen: number;
+  /** Kernel ring size in bytes. */
+  bufferBytes: number;
+  /** Packets handed over per event-loop turn at most. */
+  batchPackets: number;
+  /** One captured frame: the bytes (valid only during the call), libpcap's time in ms, cut short by the snaplen. */
+  onFrame: (frame: Uint8Array, timeMs: number, truncated: boolean) => void;
+  /** A frame handler threw, or libpcap failed reading (the handle then delivers nothing more). */
+  onError: (error: Error) => void;
+}
+
+const require = createRequire(import.meta.url);
+
+export class LibpcapCapture {
+  readonly iface: string;
+  /** The frame decoder's link type; undefined for one it cannot read. */
+  readonly linkType: number | undefined;
+  /** libpcap's name of the link type (its number when it has none), for messages. */
+  readonly linkName: string;
+  private readonly native: Capture;
+  private readonly batch: Buffer;
+  private lastCounters: CaptureCounters = { received: 0, dropped: 0, interfaceDropped: 0 };
+  private closed = false;
+
+  /** Throws libpcap's message when the interface cannot be captured on. */
+  constructor(opts: LibpcapCaptureOptions) {
+    const { Capture: NativeCapture } = require('knockgate-capture') as typeof import('knockgate-capture');
+    this.iface = opts.iface;
+    this.batch = Buffer.alloc(opts.batchPackets * (RECORD_HEADER_BYTES + opts.snaplen));
+    this.native = new NativeCapture(opts.iface, opts.filter, opts.snaplen, opts.bufferBytes, this.batch, (error, count) => {
+      if (error) {
+        opts.onError(error);
+        return;
+      }
+      this.deliver(count, opts);
+    });
+    const name = this.native.linkTypeName;
+    this.linkType = (name === null ? undefined : linkTypeNumber(name)) ?? linkTypeNumber(this.native.linkType);
+    this.linkName = name ?? String(this.native.linkType);
+  }
+
+  /** The kernel's counters; after close() the last ones read. */
+  counters(): CaptureCounters {
+    if (!this.closed) this.lastCounters = this.native.stats();
+    return { ...this.lastCounters };
+  }
+
+  /** Throws libpcap's message for a filter it cannot compile; the old filter then stays. */
+  setFilter(filter: string): void {
+    this.native.setFilter(filter);
+  }
+
+  /** Reads the counters one last time, then stops; packets still in the ring go with it. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.counters();
+    } finally {
+      this.closed = true;
+      this.native.close();
+    }
+  }
+
+  private deliver(count: number, opts: LibpcapCaptureOptions): void {
+    const view = this.batch;
+    for (let i = 0, at = 0; i < count && !this.closed; i++) {
+      const seconds = view.readUInt32LE(at);
+      const micros = view.readUInt32LE(at + 4);
+      const captured = view.readUInt32LE(at + 8);
+      const wire = view.readUInt32LE(at + 12);
+      const start = at + RECORD_HEADER_BYTES;
+      at = start + captured;
+      try {
+        opts.onFrame(view.subarray(start, at), seconds * MS_PER_S + micros / US_PER_MS, captured < wire);
+      } catch (e) {
+        // Thrown out of here it would end this batch and, from the native callback, the process.
+        opts.onError(e as Error);
+      }
+    }
+  }
+}
