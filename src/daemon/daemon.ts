@@ -260,7 +260,7 @@ export class Daemon {
             outcome: 'open',
             ports: grant.ports.map((p) => `${p.port}/${p.proto}`),
             open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
-            latency_ms: Math.max(0, this.now() - knockTime),
+            latency_ms: Math.round(Math.max(0, this.now() - knockTime) * 1000) / 1000,
           },
           `${src}: ${doorName}: OPEN SESAME`,
         );

@@ -20,6 +20,7 @@ import {
   natGrantCommand,
   natRevokeCommand,
   removeScript,
+  PROTECTED_SET,
   revokeCommand,
   type GrantElement,
   type NatElement,
@@ -114,6 +115,8 @@ export class NftablesGate implements Gate {
       { table: this.settings.table, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`), hostChain: hostChain && hostChainRef(hostChain) },
       'nftables gate installed',
     );
+    // The long-lived nft starts on its first command: start it now, so the first grant is as quick as the rest.
+    await this.nft.run(`list set inet ${this.settings.table} ${PROTECTED_SET}`);
     const doors = this.kernelDoors?.doors.map((d) => d.knock.name) ?? [];
     if (doors.length > 0) {
       this.logger?.info({ table: this.settings.table, doors }, `kernel-only doors installed: ${doors.join(', ')}; the kernel tracks their knocks, they need no daemon`);

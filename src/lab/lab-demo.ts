@@ -16,6 +16,8 @@ export function labConfigToml(stateDir: string): string {
 [daemon]
 interfaces = ["eth0"]
 log_format = "json"
+# debug shows every knock's stage; at info a knockgate door logs opens and late resets only.
+log_level = "debug"
 state_dir = "${stateDir}"
 control_socket = "${join(stateDir, 'control.sock')}"
 
@@ -119,7 +121,7 @@ export async function runLabDemo(out: LabDemoOutput): Promise<boolean> {
     const opened = logLines.find((l) => l.includes('"outcome":"open"'));
     if (opened) {
       const entry = JSON.parse(opened) as { latency_ms?: number };
-      out.write(`  daemon: last knock → grant in the kernel took ${entry.latency_ms ?? '?'} ms`);
+      out.write(`  daemon: last knock → grant in the kernel took ${entry.latency_ms === undefined ? '?' : entry.latency_ms.toFixed(1)} ms`);
     }
     out.write(`  waiting ${LAB_OPEN_FOR_S} s for the grant to expire (the kernel removes it; the daemon is not asked)…`);
     await new Promise((r) => setTimeout(r, (LAB_OPEN_FOR_S + 1) * 1000));
