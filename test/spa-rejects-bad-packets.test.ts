@@ -136,6 +136,15 @@ describe('SPA decoder refuses bad packets', () => {
     expect(kindOf(() => codec.decode(`U2FsdGVkX1${good}`))).toBe('bad-prefix');
     expect(kindOf(() => codec.decode(`${good.slice(0, 100)}\n${good.slice(101)}`))).toBe('bad-base64');
     expect(kindOf(() => codec.decode(`${good.slice(0, 100)}-${good.slice(101)}`))).toBe('bad-base64');
+    // The daemon hands over the datagram's bytes; they are checked without becoming text.
+    expect(kindOf(() => codec.decode(Buffer.from(`U2FsdGVkX1${good}`, 'latin1')))).toBe('bad-prefix');
+    expect(kindOf(() => codec.decode(Buffer.from(`${good.slice(0, 100)}\n${good.slice(101)}`, 'latin1')))).toBe('bad-base64');
+    const highByte = Buffer.from(good, 'latin1');
+    highByte[100] = 0xc1;
+    expect(kindOf(() => codec.decode(highByte))).toBe('bad-base64');
+    // A character above 0xff whose low byte is a base64 letter ('Ł' is 0x141, 'A' 0x41).
+    expect(kindOf(() => codec.decode(`${good.slice(0, 100)}\u0141${good.slice(101)}`))).toBe('bad-base64');
+    expect(codec.decode(Buffer.from(good, 'latin1'))).toEqual(codec.decode(good));
   });
 
   it('accepts a ciphertext that keeps its = padding when the HMAC covers it, as fwknopd does', () => {

@@ -23,12 +23,9 @@ export function matchSpaDoor<D>(packet: Uint8Array | string, origin: SpaPacketOr
   let error: SpaError | undefined;
   let first: { door: D; spa: DecodedSpa; decision: SpaAccessDecision } | undefined;
   for (const candidate of candidates) {
-    let spa: DecodedSpa;
-    try {
-      spa = candidate.codec.decode(packet);
-    } catch (err) {
-      const e = err instanceof SpaError ? err : new SpaError('bad-field', 'undecodable packet');
-      if (error === undefined || e.kind === 'bad-hmac') error = e;
+    const spa = candidate.codec.tryDecode(packet);
+    if (spa instanceof SpaError) {
+      if (error === undefined || spa.kind === 'bad-hmac') error = spa;
       continue;
     }
     const decision = decideSpaAccess(spa, origin, candidate.rules, now);

@@ -1,7 +1,7 @@
 import type { SpaConfig, SpaDoorConfig } from '../config/spa-config.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import { replayExpiry } from '../core/replay-window.js';
-import { matchSpaDoor } from '../core/spa-door-match.js';
+import { matchSpaDoor, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
 import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, spaReplayDigest } from '../core/spa/index.js';
 import { CommandPool } from '../gates/command-pool.js';
@@ -64,13 +64,18 @@ interface Door {
   codec: SpaCodec;
 }
 
+/** A door as matching sees it, built once per reload rather than once per packet. */
+type DoorCandidate = SpaDoorCandidate<Door>;
+
 /**
  * The SPA server: for each packet on the SPA port, fwknopd's order with the cheap checks first —
  * size, a door for this source, the replay digest in memory — then each candidate door's codec
  * (HMAC before decryption), the replay digest made durable, the access policy, and the gate.
  */
 export class SpaService {
-  private doors: Door[] = [];
+  private doors: DoorCandidate[] = [];
+  /** No door limits sources or destinations: every door is a candidate and no packet needs filtering. */
+  private doorsOpenToAll = true;
   private config: SpaConfig;
   private pending = 0;
   private readonly commands = new CommandPool(MAX_RUNNING_COMMANDS, MAX_QUEUED_COMMANDS);
@@ -104,7 +109,7 @@ export class SpaService {
   async start(): Promise<void> {
     await this.opts.sensor?.start((packet) => this.onPacket(packet));
     this.log.info(
-      { sensor: this.opts.sensor?.name ?? 'pcap', port: this.port, doors: this.doors.map((d) => d.config.rules.door), replay_store: this.opts.replay.name },
+      { sensor: this.opts.sensor?.name ?? 'pcap', port: this.port, doors: this.doors.map((d) => d.rules.door), replay_store: this.opts.replay.name },
       `SPA: ${this.doors.length} door(s) on udp/${this.port}`,
     );
   }
@@ -140,13 +145,13 @@ export class SpaService {
   onPacket(packet: KnockPacket): void {
     this.counters.received++;
     const payload = packet.payload;
-    const origin: SpaPacketOrigin = { src: packet.src, ...(this.opts.sensor ? {} : { dst: packet.dst }) };
+    const origin: SpaPacketOrigin = this.opts.sensor ? { src: packet.src } : { src: packet.src, dst: packet.dst };
     if (payload.length < MIN_PACKET_CHARS || payload.length > MAX_PACKET_CHARS) {
       this.refuse('malformed', packet, `${payload.length} bytes is outside ${MIN_PACKET_CHARS}..${MAX_PACKET_CHARS}`);
       return;
     }
     const now = this.now();
-    const candidates = this.doors.filter((d) => originAllowed(d.config.rules, origin) === undefined);
+    const candidates = this.doorsOpenToAll ? this.doors : this.doors.filter((d) => originAllowed(d.rules, origin) === undefined);
     if (candidates.length === 0) {
       this.refuse('source-not-allowed', packet, 'no SPA door accepts this source');
       return;
@@ -157,7 +162,7 @@ export class SpaService {
       return;
     }
 
-    const match = matchSpaDoor(payload, origin, candidates.map((d) => ({ door: d, codec: d.codec, rules: d.config.rules })), now);
+    const match = matchSpaDoor(payload, origin, candidates, now);
     if (!match.decoded) {
       const kind = match.error?.kind;
       this.refuse(kind === 'bad-hmac' ? 'bad-hmac' : kind === 'decrypt-failed' || kind === 'bad-digest' ? 'decrypt-failed' : 'malformed', packet, match.error?.message ?? 'not an SPA packet');
@@ -256,7 +261,11 @@ export class SpaService {
 
   private setDoors(config: SpaConfig): void {
     this.config = config;
-    this.doors = config.doors.map((d) => ({ config: d, codec: new SpaCodec(d.keys) }));
+    this.doors = config.doors.map((d) => {
+      const door: Door = { config: d, codec: new SpaCodec(d.keys) };
+      return { door, codec: door.codec, rules: d.rules };
+    });
+    this.doorsOpenToAll = config.doors.every((d) => d.rules.sources.length === 0 && d.rules.destinations.length === 0);
   }
 }
 

@@ -10,7 +10,8 @@
  *
  * - `SpaCodec(keys, { cipher? })`: keys checked once (SpaError 'bad-key' / 'unsupported').
  *   `decode(packet: Uint8Array | string): DecodedSpa` checks sizes, then the HMAC in constant
- *   time, then decrypts, then parses every field with fwknopd's bounds.
+ *   time, then decrypts, then parses every field with fwknopd's bounds. `tryDecode(packet)` is the
+ *   same with the SpaError returned instead of thrown (what a server under a flood wants).
  *   `encode(fields: SpaFields, { now, randomBytes? }): string` gives the wire packet (no newline).
  * - `decodeSpa(packet, keys)`, `encodeSpa(fields, keys, context)`: one-shot forms.
  * - `spaReplayDigest(packet)`: fwknopd's replay-cache key, b64(SHA-256(packet as received)); needs
