@@ -174,6 +174,34 @@ describe('KnockTracker bound', () => {
     expect(tracker.attemptSlots).toBe(bound);
   });
 
+  it('evicts the sources that knocked least recently, through thousands of evictions, touches and sweeps', () => {
+    const bound = 16;
+    const firstKnockPool = bound - Math.floor(bound / 4);
+    const tracker = new KnockTracker([SSH], bound);
+    // What the pool should hold, least recently used first.
+    const expected: string[] = [];
+    const everyone: string[] = [];
+    let t = 0;
+    for (let i = 0; i < 6_000; i++) {
+      if (i % 5 === 4 && expected.length > 0) {
+        // A knock-port packet to another host: not a knock for the door, but it makes the source recent.
+        const src = expected[(i * 7) % expected.length]!;
+        tracker.observe(pkt(src, 7000, 'tcp', t++, TcpFlag.syn, '10.9.9.9'), isLocal);
+        expected.splice(expected.indexOf(src), 1);
+        expected.push(src);
+        continue;
+      }
+      if (i % 1_000 === 999) expect(tracker.sweep(t)).toEqual([]);
+      const src = `10.1.${i >> 8}.${i & 255}`;
+      everyone.push(src);
+      tracker.observe(pkt(src, 7000, 'tcp', t++), isLocal);
+      if (expected.length === firstKnockPool) expected.shift();
+      expected.push(src);
+    }
+    const stillTracked = everyone.filter((src) => tracker.observe(pkt(src, 8000, 'udp', t++), isLocal).some((e) => e.kind === 'stage'));
+    expect(stillTracked.sort()).toEqual([...expected].sort());
+  });
+
   it('a source knocking on several doors keeps one attempt each, in door order, and frees them as they end', () => {
     const a = door('a', [[7000, 'tcp'], [8000, 'tcp'], [9000, 'tcp']]);
     const b = door('b', [[7000, 'tcp'], [8000, 'tcp'], [9100, 'tcp']], { seqTimeoutMs: 5_000 });

@@ -1,6 +1,6 @@
 import { AttemptTable, NO_ATTEMPT } from './attempt-table.js';
 import type { KnockDoor, KnockStep } from './door.js';
-import type { Family, KnockPacket, Proto } from './packet.js';
+import { portCode, type Family, type KnockPacket } from './packet.js';
 
 /**
  * Bound of the tracker's table: sources with a knock in progress. A tracked source costs ~130
@@ -29,8 +29,6 @@ export type TrackerEvent =
   | { kind: 'open'; door: string; src: string; family: Family; time: number; variant?: number }
   | { kind: 'reset'; door: string; src: string; stage: number; reason: 'wrong-knock' | 'timeout'; time: number };
 
-/** Offset of UDP ports in `portCode`: one past the highest port. */
-const UDP_PORT_CODES = 65_536;
 /** A door that went away on a reload: its attempts end. */
 const GONE = -1;
 
@@ -63,6 +61,14 @@ export class KnockTracker {
   private readonly firstKnockBound: number;
   private readonly advancedBound: number;
   private evicted = 0;
+  /**
+   * Where each pool's last eviction stopped. V8 keeps a Map's deleted entries as holes until it
+   * rehashes the table, and a fresh iterator walks all of them: under a random-source flood every
+   * new source evicts, and that walk was a quarter of the CPU per spoofed packet (node --cpu-prof).
+   * An iterator lives through deletions and rehashes and always resumes at the oldest entry, since
+   * everything before it was evicted and entries are only ever appended.
+   */
+  private readonly evictionCursors = new Map<Map<string, number>, Iterator<[string, number]>>();
 
   constructor(doors: KnockDoor[], readonly maxSources: number = DEFAULT_MAX_TRACKED_SOURCES) {
     if (!Number.isInteger(maxSources) || maxSources < 4) throw new RangeError(`maxSources must be an integer ≥ 4, got ${maxSources}`);
@@ -158,6 +164,9 @@ export class KnockTracker {
         else if (live !== head) pool.set(src, live);
       }
     }
+    // A cursor holds the tables V8 replaced since its last step; a sweep after a flood shrinks
+    // them, so let them go rather than keep them until the next flood.
+    this.evictionCursors.clear();
     return events;
   }
 
@@ -264,12 +273,22 @@ export class KnockTracker {
   }
 
   private evictOldest(pool: Map<string, number>, count: number): void {
+    let cursor = this.evictionCursors.get(pool) ?? pool.entries();
     let evicted = 0;
-    for (const [src, head] of pool) {
+    while (evicted < count) {
+      let next = cursor.next();
+      if (next.done) {
+        // A finished iterator stays finished; entries filed since then need a new one.
+        cursor = pool.entries();
+        next = cursor.next();
+        if (next.done) break;
+      }
+      const [src, head] = next.value;
       this.attempts.removeChain(head);
       pool.delete(src);
-      if (++evicted === count) break;
+      evicted++;
     }
+    this.evictionCursors.set(pool, cursor);
     this.evicted += evicted;
   }
 }
@@ -280,11 +299,6 @@ function openEvent(door: KnockDoor, src: string, family: Family, time: number): 
 
 function doorKey(door: KnockDoor): string {
   return door.variant === undefined ? door.name : `${door.name}#${door.variant}`;
-}
-
-/** A protocol and port as one number (UDP ports above the TCP ones), so a packet's lookup builds no string. */
-function portCode(proto: Proto, port: number): number {
-  return proto === 'tcp' ? port : port + UDP_PORT_CODES;
 }
 
 function matchesStep(step: KnockStep, packet: KnockPacket): boolean {

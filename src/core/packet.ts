@@ -9,6 +9,14 @@ export interface PortSpec {
   port: number;
 }
 
+/** Offset of UDP ports in `portCode`: one past the highest port. */
+const UDP_PORT_CODES = 65_536;
+
+/** A protocol and port as one number (UDP ports above the TCP ones), so a packet's lookup builds no string. */
+export function portCode(proto: Proto, port: number): number {
+  return proto === 'tcp' ? port : port + UDP_PORT_CODES;
+}
+
 /** TCP flag bits as they sit in the TCP header's flags byte. */
 export const TcpFlag = {
   fin: 0x01,

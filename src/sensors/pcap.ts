@@ -1,5 +1,5 @@
 import { decodeFrame } from '../core/frame-decoder.js';
-import { TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
+import { portCode, TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
 import type { Logger } from '../log/logger.js';
 import { captureFilter } from './capture-filter.js';
 import { ethernetAddress, interfaceExists } from './interfaces.js';
@@ -78,7 +78,8 @@ export class PcapSensor implements Sensor {
   readonly name = 'pcap';
   private readonly interfaces: string[];
   private ports: PortSpec[];
-  private watched: Set<string>;
+  /** Watched ports as portCode numbers: a packet's lookup builds no string. */
+  private watched: Set<number>;
   private newConnections: boolean;
   private readonly logger: Logger | undefined;
   private readonly bufferBytes: number;
@@ -238,14 +239,15 @@ export class PcapSensor implements Sensor {
       this.logger?.debug({ sensor: this.name, iface: capture.handle.iface, reason: result.reason, bytes: frame.length }, 'malformed frame');
       return;
     }
-    const decoded = result.packet;
-    if (!this.watched.has(`${decoded.proto}/${decoded.dstPort}`) && !(this.newConnections && isNewConnection(decoded))) {
+    const packet = result.packet;
+    if (!this.watched.has(portCode(packet.proto, packet.dstPort)) && !(this.newConnections && isNewConnection(packet))) {
       this.counters.ignored++;
       return;
     }
     this.counters.decoded++;
-    // The batch buffer is reused for the next batch; the payload must outlive it.
-    const packet: KnockPacket = { ...decoded, payload: decoded.payload.length === 0 ? EMPTY_PAYLOAD : decoded.payload.slice() };
+    // The batch buffer is reused for the next batch; the payload must outlive it. The decoder made
+    // this packet object for this frame alone, so it takes the copy in place of its view.
+    packet.payload = packet.payload.length === 0 ? EMPTY_PAYLOAD : packet.payload.slice();
     try {
       this.onPacket?.(packet);
     } catch (e) {
@@ -259,6 +261,6 @@ function isNewConnection(p: KnockPacket): boolean {
   return p.proto === 'udp' || (p.tcpFlags & (TcpFlag.syn | TcpFlag.ack)) === TcpFlag.syn;
 }
 
-function watchedKeys(ports: PortSpec[]): Set<string> {
-  return new Set(ports.map((p) => `${p.proto}/${p.port}`));
+function watchedKeys(ports: PortSpec[]): Set<number> {
+  return new Set(ports.map((p) => portCode(p.proto, p.port)));
 }
