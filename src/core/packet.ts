@@ -38,7 +38,11 @@ export interface KnockPacket {
   dstPort: number;
   /** TCP flags byte; 0 for UDP. */
   tcpFlags: number;
-  /** UDP payload (or TCP payload) — SPA sensors need it; knock doors ignore it. */
+  /**
+   * UDP payload (or TCP payload) — SPA sensors need it; knock doors ignore it. From the pcap
+   * sensor it is a view into the capture's batch buffer, which the next batch overwrites: read it
+   * during the onPacket call, copy what must outlive it.
+   */
   payload: Uint8Array;
   /** Capture time in milliseconds since the epoch. */
   time: number;

@@ -141,7 +141,10 @@ export class SpaService {
     };
   }
 
-  /** Hot path. Synchronous up to the replay store's write; never throws. */
+  /**
+   * Hot path. Synchronous up to the replay store's write; never throws. Reads the payload only
+   * before its first await (a captured payload is only valid during this call).
+   */
   onPacket(packet: KnockPacket): void {
     this.counters.received++;
     const payload = packet.payload;

@@ -72,8 +72,6 @@ interface Capture {
   linkType: number;
 }
 
-const EMPTY_PAYLOAD = new Uint8Array(0);
-
 export class PcapSensor implements Sensor {
   readonly name = 'pcap';
   private readonly interfaces: string[];
@@ -245,9 +243,6 @@ export class PcapSensor implements Sensor {
       return;
     }
     this.counters.decoded++;
-    // The batch buffer is reused for the next batch; the payload must outlive it. The decoder made
-    // this packet object for this frame alone, so it takes the copy in place of its view.
-    packet.payload = packet.payload.length === 0 ? EMPTY_PAYLOAD : packet.payload.slice();
     try {
       this.onPacket?.(packet);
     } catch (e) {
