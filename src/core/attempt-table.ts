@@ -46,6 +46,26 @@ export class AttemptTable {
     return following;
   }
 
+  /**
+   * Walk the chain at `head`, unlinking and freeing each slot `keep` says no to (`keep` may update
+   * the slot's columns first); returns the chain that is left, NO_ATTEMPT when none is.
+   */
+  retain(head: number, keep: (slot: number) => boolean): number {
+    let first = head;
+    let before = NO_ATTEMPT;
+    for (let slot = head; slot !== NO_ATTEMPT; ) {
+      if (keep(slot)) {
+        before = slot;
+        slot = this.next[slot]!;
+        continue;
+      }
+      const following = this.remove(before, slot);
+      if (slot === first) first = following;
+      slot = following;
+    }
+    return first;
+  }
+
   /** Free every slot of the chain that starts at `head`. */
   removeChain(head: number): void {
     for (let slot = head; slot !== NO_ATTEMPT; ) {

@@ -104,20 +104,12 @@ export class KnockTracker {
     for (const pool of [this.firstKnock, this.advanced]) {
       // Deleting or updating the entry being visited is safe in a Map iteration.
       for (const [src, head] of pool) {
-        let first = head;
-        let before = NO_ATTEMPT;
-        for (let slot = head; slot !== NO_ATTEMPT; ) {
+        const first = attempts.retain(head, (slot) => {
           const door = renumbered[attempts.door[slot]!]!;
-          if (door !== GONE) {
-            attempts.door[slot] = door;
-            before = slot;
-            slot = attempts.next[slot]!;
-            continue;
-          }
-          const following = attempts.remove(before, slot);
-          if (slot === first) first = following;
-          slot = following;
-        }
+          if (door === GONE) return false;
+          attempts.door[slot] = door;
+          return true;
+        });
         if (first === NO_ATTEMPT) pool.delete(src);
         else pool.set(src, first);
       }
@@ -199,57 +191,33 @@ export class KnockTracker {
    */
   private advance(src: string, head: number, packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[], toKnockPort: boolean): number {
     const { attempts } = this;
-    let first = head;
-    let before = NO_ATTEMPT;
-    for (let slot = head; slot !== NO_ATTEMPT; ) {
+    return attempts.retain(head, (slot) => {
       const door = this.doors[attempts.door[slot]!]!;
       const stage = attempts.stage[slot]!;
-      let ends = false;
-      if (!addressedTo(door, packet, isLocal) || !flagsMatch(door, packet) || (door.mode === 'knockd' && !toKnockPort)) {
-        // Not a knock for this door: the attempt stays as it is.
-      } else if (door.tolerateRepeat && matchesStep(door.sequence[stage - 1]!, packet)) {
-        // A retransmitted copy of the previous knock.
-      } else if (!matchesStep(door.sequence[stage]!, packet)) {
+      if (!addressedTo(door, packet, isLocal) || !flagsMatch(door, packet) || (door.mode === 'knockd' && !toKnockPort)) return true;
+      // A retransmitted copy of the previous knock.
+      if (door.tolerateRepeat && matchesStep(door.sequence[stage - 1]!, packet)) return true;
+      if (!matchesStep(door.sequence[stage]!, packet)) {
         events.push({ kind: 'reset', door: door.name, src, stage, reason: 'wrong-knock', time: packet.time });
-        ends = true;
-      } else {
-        attempts.stage[slot] = stage + 1;
-        events.push({ kind: 'stage', door: door.name, src, stage: stage + 1, of: door.sequence.length, time: packet.time });
-        if (stage + 1 === door.sequence.length) {
-          events.push(openEvent(door, src, packet.family, packet.time));
-          ends = true;
-        }
+        return false;
       }
-      if (!ends) {
-        before = slot;
-        slot = attempts.next[slot]!;
-        continue;
-      }
-      const following = attempts.remove(before, slot);
-      if (slot === first) first = following;
-      slot = following;
-    }
-    return first;
+      attempts.stage[slot] = stage + 1;
+      events.push({ kind: 'stage', door: door.name, src, stage: stage + 1, of: door.sequence.length, time: packet.time });
+      if (stage + 1 < door.sequence.length) return true;
+      events.push(openEvent(door, src, packet.family, packet.time));
+      return false;
+    });
   }
 
   /** End the attempts of the chain at `head` whose sequence timeout has passed; returns the chain that is left. */
   private expire(src: string, head: number, now: number, events: TrackerEvent[]): number {
     const { attempts } = this;
-    let first = head;
-    let before = NO_ATTEMPT;
-    for (let slot = head; slot !== NO_ATTEMPT; ) {
+    return attempts.retain(head, (slot) => {
       const door = this.doors[attempts.door[slot]!]!;
-      if (now - attempts.startedAt[slot]! < door.seqTimeoutMs) {
-        before = slot;
-        slot = attempts.next[slot]!;
-        continue;
-      }
+      if (now - attempts.startedAt[slot]! < door.seqTimeoutMs) return true;
       events.push({ kind: 'reset', door: door.name, src, stage: attempts.stage[slot]!, reason: 'timeout', time: now });
-      const following = attempts.remove(before, slot);
-      if (slot === first) first = following;
-      slot = following;
-    }
-    return first;
+      return false;
+    });
   }
 
   private drop(src: string): void {
