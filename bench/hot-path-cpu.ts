@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { SpaConfig } from '../src/config/spa-config.js';
 import type { KnockPacket } from '../src/core/packet.js';
 import { LinkType } from '../src/core/frame-decoder.js';
 import { KnockTracker } from '../src/core/knock-tracker.js';
 import { SpaCodec } from '../src/core/spa/index.js';
 import { SpaService } from '../src/daemon/spa-service.js';
-import type { Gate } from '../src/gates/gate.js';
+import { benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
 import { createLogger } from '../src/log/logger.js';
 import { PcapSensor } from '../src/sensors/pcap.js';
 import { MemoryReplayStore } from '../src/store/memory-replay-store.js';
@@ -25,46 +24,6 @@ const SPA_PORT = 62202;
 const KNOCK_PORTS = [7000, 8000, 9000];
 const SERVICE_PORT = 22;
 const SERVER = [10, 200, 0, 1];
-
-const noOpGate: Gate = {
-  name: 'no-op',
-  install: async () => undefined,
-  grant: async () => undefined,
-  revoke: async () => undefined,
-  reconcile: async () => [],
-  list: async () => [],
-  uninstall: async () => undefined,
-};
-
-function spaConfig(key: string, hmacKey: string): SpaConfig {
-  return {
-    source: 'bench',
-    sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] },
-    maxPacketAgeMs: 120_000,
-    replay: { kind: 'memory' },
-    doors: [
-      {
-        keys: { encryptionKey: { base64: key }, hmacKey: { base64: hmacKey } },
-        gate: 'nftables',
-        rules: {
-          door: 'bench',
-          sources: [],
-          destinations: [],
-          ports: { mode: 'subset', open: [{ proto: 'tcp', port: SERVICE_PORT }] },
-          restrictPorts: [],
-          accessTimeoutMs: 30_000,
-          maxClientTimeoutMs: 300_000,
-          requireSourceAddress: false,
-          allowIp: 'source',
-          usernames: [],
-          natTargets: [],
-          commands: false,
-          maxPacketAgeMs: 120_000,
-        },
-      },
-    ],
-  };
-}
 
 /** Ethernet + IPv4 + TCP or UDP, checksums left at zero (the decoder does not check them). */
 function frame(proto: 'tcp' | 'udp', src: number, dstPort: number, payload: Uint8Array): Buffer {
@@ -101,7 +60,7 @@ function main(): void {
   const key = randomBytes(32).toString('base64');
   const hmacKey = randomBytes(64).toString('base64');
   const logger = createLogger({ level: 'error' });
-  const spa = new SpaService({ config: spaConfig(key, hmacKey), gateFor: () => noOpGate, replay: new MemoryReplayStore(), logger });
+  const spa = new SpaService({ config: benchSpaConfig({ key, hmacKey, servicePort: SERVICE_PORT, sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] }, replay: { kind: 'memory' } }), gateFor: () => NO_OP_GATE, replay: new MemoryReplayStore(), logger });
   const tracker = new KnockTracker([
     {
       name: 'bench',

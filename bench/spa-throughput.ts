@@ -2,11 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { SpaConfig } from '../src/config/spa-config.js';
 import type { KnockPacket } from '../src/core/packet.js';
 import { SpaCodec } from '../src/core/spa/index.js';
 import { SpaService } from '../src/daemon/spa-service.js';
-import type { Gate } from '../src/gates/gate.js';
+import { benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
 import { startLabDaemon } from '../src/lab/lab-demo.js';
 import { createLab } from '../src/lab/netns.js';
 import { createLogger } from '../src/log/logger.js';
@@ -29,46 +28,6 @@ const IN_FLIGHT = 200;
 const SERVICE_PORT = 22;
 const SPA_PORT = 62201;
 
-const noOpGate: Gate = {
-  name: 'no-op',
-  install: async () => undefined,
-  grant: async () => undefined,
-  revoke: async () => undefined,
-  reconcile: async () => [],
-  list: async () => [],
-  uninstall: async () => undefined,
-};
-
-function spaConfig(replayPath: string): SpaConfig {
-  return {
-    source: 'bench',
-    sensor: { kind: 'udp', port: SPA_PORT },
-    maxPacketAgeMs: 120_000,
-    replay: { kind: 'file', path: replayPath },
-    doors: [
-      {
-        keys: { encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC } },
-        gate: 'nftables',
-        rules: {
-          door: 'bench',
-          sources: [],
-          destinations: [],
-          ports: { mode: 'subset', open: [{ proto: 'tcp', port: SERVICE_PORT }] },
-          restrictPorts: [],
-          accessTimeoutMs: 30_000,
-          maxClientTimeoutMs: 300_000,
-          requireSourceAddress: false,
-          allowIp: 'source',
-          usernames: [],
-          natTargets: [],
-          commands: false,
-          maxPacketAgeMs: 120_000,
-        },
-      },
-    ],
-  };
-}
-
 function packetOf(payload: string, i: number): KnockPacket {
   return { family: 4, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.0.0.1', proto: 'udp', srcPort: 40_000, dstPort: SPA_PORT, tcpFlags: 0, payload: Buffer.from(payload), time: Date.now(), iface: 'bench' };
 }
@@ -76,14 +35,14 @@ function packetOf(payload: string, i: number): KnockPacket {
 async function throughput(validCount: number, invalidCount: number): Promise<{ validPerS: number; invalidPerS: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'kgbench-spa-'));
   try {
-    const config = spaConfig(join(dir, 'replay.journal'));
+    const config = benchSpaConfig({ key: KEY, hmacKey: HMAC, servicePort: SERVICE_PORT, sensor: { kind: 'udp', port: SPA_PORT }, replay: { kind: 'file', path: join(dir, 'replay.journal') } });
     const codec = new SpaCodec(config.doors[0]!.keys);
     const message = { username: 'bench', request: { kind: 'access' as const, allowIp: '0.0.0.0', ports: [{ proto: 'tcp' as const, port: SERVICE_PORT }] } };
     const valid = Array.from({ length: validCount }, () => codec.encode(message, { now: Date.now() }));
     // One flipped character: refused at the HMAC, so never remembered; copies are fine.
     const invalid = Array.from({ length: invalidCount }, (_, i) => valid[i % validCount]!).map((p) => p.slice(0, 40) + (p[40] === 'A' ? 'B' : 'A') + p.slice(41));
     const replay = await FileReplayStore.open(config.replay.kind === 'file' ? config.replay.path : '', Date.now());
-    const spa = new SpaService({ config, gateFor: () => noOpGate, replay, logger: createLogger({ level: 'warn' }) });
+    const spa = new SpaService({ config, gateFor: () => NO_OP_GATE, replay, logger: createLogger({ level: 'warn' }) });
 
     let start = performance.now();
     // Packets keep arriving while earlier ones wait for their fsync, up to IN_FLIGHT at a time
