@@ -3,20 +3,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import type { CommandTemplate, DoorCommands } from '../src/config/model.js';
-import { grantId, type Grant } from '../src/core/grant.js';
 import { CommandGate } from '../src/gates/command.js';
 import { GateError } from '../src/gates/gate.js';
 import { FileGrantStore } from '../src/store/file-grant-store.js';
 import { MemoryGrantStore } from '../src/store/memory-grant-store.js';
+import { grantId, type Grant } from '../src/core/grant.js';
 import { waitFor } from '../src/lab/wait.js';
-
-function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info', base: undefined }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  return { logger, lines };
-}
+import { captureLogger } from './support/command-gate-fixtures.js';
 
 const DOOR = 'ssh.admin-1';
 

@@ -2,19 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { FileGrantStore } from '../src/store/file-grant-store.js';
 import { StoreError, type StoredGrant } from '../src/store/grant-store.js';
+import { captureLogger } from './support/command-gate-fixtures.js';
 
 function record(n: number, extra: Partial<StoredGrant> = {}): StoredGrant {
   const src = `192.0.2.${n}`;
   return { id: `ssh|${src}`, door: 'ssh', src, family: 4, ports: [{ proto: 'tcp', port: 22 }], grantedAt: 1_000, expiresAt: 11_000, ...extra };
-}
-
-function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug', base: undefined }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  return { logger, lines };
 }
 
 describe('file grant store', () => {
@@ -57,7 +51,7 @@ describe('file grant store', () => {
   it('moves a corrupt journal aside, reports it and starts empty', async () => {
     const path = join(dir, 'grants.json');
     await writeFile(path, '{"version":1,"grants":[{"id":');
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLogger('debug');
     const store = await FileGrantStore.open(path, { logger });
 
     expect(await store.list()).toEqual([]);

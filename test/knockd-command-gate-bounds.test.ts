@@ -3,31 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import type { KnockdCommandAction } from '../src/config/model.js';
-import { grantId, type Grant } from '../src/core/grant.js';
 import { GateError } from '../src/gates/gate.js';
 import { KnockdCommandGate } from '../src/gates/knockd-command.js';
 import { MemoryGrantStore } from '../src/store/memory-grant-store.js';
-
-function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info', base: undefined }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  return { logger, lines };
-}
-
-function grantFor(door: string, src: string): Grant {
-  return { id: grantId(door, src), door, src, family: 4, ports: [], grantedAt: Date.now(), expiresAt: Date.now() + 1_000 };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { captureLogger, testGrant } from './support/command-gate-fixtures.js';
+import { waitFor } from '../src/lab/wait.js';
 
 /** A killed process whose new parent has not reaped it yet is a zombie: it runs no more. */
 function running(pid: number): boolean {
@@ -64,11 +45,11 @@ describe('knockd command gate bounds', () => {
         commandTimeLimitMs: 300,
       });
       const began = Date.now();
-      await expect(gate.grant(grantFor('ssh', '192.0.2.1'))).rejects.toThrow(/killed after 300 ms/);
+      await expect(gate.grant(testGrant('ssh', '192.0.2.1'))).rejects.toThrow(/killed after 300 ms/);
       expect(Date.now() - began).toBeLessThan(10_000);
       const pid = Number(await readFile(join(dir, 'pid'), 'utf8'));
       expect(pid).toBeGreaterThan(1);
-      await waitFor('the background sleep to be gone', () => !running(pid));
+      await waitFor(() => !running(pid), { timeoutMs: 10_000, what: 'the background sleep to be gone' });
       expect(gate.counters().timedOut).toBe(1);
       expect(lines.some((l) => l['level'] === 40 && /time limit/.test(String(l['msg'])))).toBe(true);
     });
@@ -84,10 +65,10 @@ describe('knockd command gate bounds', () => {
       maxQueuedCommands: 2,
     });
     const began = async (): Promise<string[]> => (await readdir(dir)).filter((n) => n.startsWith('began-'));
-    const admitted = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map((src) => gate.grant(grantFor('ssh', src)));
-    await waitFor('two shells to start', async () => (await began()).length === 2);
+    const admitted = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map((src) => gate.grant(testGrant('ssh', src)));
+    await waitFor(async () => (await began()).length === 2, { timeoutMs: 10_000, what: 'two shells to start' });
 
-    await expect(gate.grant(grantFor('ssh', '192.0.2.5'))).rejects.toBeInstanceOf(GateError);
+    await expect(gate.grant(testGrant('ssh', '192.0.2.5'))).rejects.toBeInstanceOf(GateError);
     expect(gate.counters().refused).toBe(1);
     await new Promise((r) => setTimeout(r, 300));
     expect(await began()).toHaveLength(2);
@@ -97,7 +78,7 @@ describe('knockd command gate bounds', () => {
     expect((await began()).sort()).toEqual(['began-192.0.2.1', 'began-192.0.2.2', 'began-192.0.2.3', 'began-192.0.2.4']);
     expect(existsSync(join(dir, 'began-192.0.2.5'))).toBe(false);
 
-    await gate.grant(grantFor('ssh', '192.0.2.5'));
+    await gate.grant(testGrant('ssh', '192.0.2.5'));
     expect(await began()).toHaveLength(5);
   });
 
@@ -111,7 +92,7 @@ describe('knockd command gate bounds', () => {
       maxConcurrentCommands: 1,
       maxQueuedCommands: 0,
     });
-    for (const src of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) await gate.grant(grantFor('ssh', src));
+    for (const src of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) await gate.grant(testGrant('ssh', src));
     await gate.uninstall();
     const stops = (await readFile(log, 'utf8')).split('\n').filter((l) => l.startsWith('stop'));
     expect(stops.sort()).toEqual(['stop 192.0.2.1', 'stop 192.0.2.2', 'stop 192.0.2.3']);

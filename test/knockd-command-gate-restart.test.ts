@@ -3,26 +3,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import type { KnockdCommandAction } from '../src/config/model.js';
-import { grantId, type Grant } from '../src/core/grant.js';
 import { KnockdCommandGate } from '../src/gates/knockd-command.js';
 import { FileGrantStore } from '../src/store/file-grant-store.js';
+import { pino } from 'pino';
+import { testGrant } from './support/command-gate-fixtures.js';
+import { waitFor } from '../src/lab/wait.js';
 
 const logger = pino({ level: 'silent' });
-
-function grantFor(door: string, src: string): Grant {
-  return { id: grantId(door, src), door, src, family: 4, ports: [], grantedAt: Date.now(), expiresAt: Date.now() + 1_000 };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('knockd command gate after a crash', () => {
   let dir: string;
@@ -46,8 +34,8 @@ describe('knockd command gate after a crash', () => {
     // Gate A believes it is 2 s earlier than it is, as if it had granted both doors 2 s ago.
     const storeA = await FileGrantStore.open(journal);
     const gateA = new KnockdCommandGate({ doors: new Map([door('brief', 1_000), door('long', 4_000)]), store: storeA, logger, now: () => Date.now() - 2_000 });
-    await gateA.grant(grantFor('brief', '192.0.2.1'));
-    await gateA.grant(grantFor('long', '192.0.2.2'));
+    await gateA.grant(testGrant('brief', '192.0.2.1'));
+    await gateA.grant(testGrant('long', '192.0.2.2'));
     gateA.detach();
 
     // Gate B starts on the same journal with a config that no longer has the doors at all.
@@ -62,9 +50,9 @@ describe('knockd command gate after a crash', () => {
     expect(entry!.expiresInMs).toBeGreaterThan(0);
     expect(entry!.expiresInMs).toBeLessThanOrEqual(2_000);
 
-    await waitFor('the re-armed stop', async () => (await lines()).length === 4);
+    await waitFor(async () => (await lines()).length === 4, { timeoutMs: 10_000, what: 'the re-armed stop' });
     expect((await lines())[3]).toBe('stop long 192.0.2.2');
-    await waitFor('the journal to empty', async () => (await storeB.list()).length === 0);
+    await waitFor(async () => (await storeB.list()).length === 0, { timeoutMs: 10_000, what: 'the journal to empty' });
     await storeB.close();
     expect(await (await FileGrantStore.open(journal)).list()).toEqual([]);
   });
@@ -79,7 +67,7 @@ describe('knockd command gate after a crash', () => {
       store,
       logger,
     });
-    await gate.grant(grantFor('ssh', '192.0.2.5'));
+    await gate.grant(testGrant('ssh', '192.0.2.5'));
     expect(await lines()).toEqual(['1']);
     await gate.uninstall();
     await store.close();
@@ -92,8 +80,8 @@ describe('knockd command gate after a crash', () => {
       store,
       logger,
     });
-    await gate.grant(grantFor('ssh', '192.0.2.1'));
-    await expect(gate.grant(grantFor('ssh', '192.0.2.2'))).rejects.toThrow(/cannot record the pending stop.*start not run/);
+    await gate.grant(testGrant('ssh', '192.0.2.1'));
+    await expect(gate.grant(testGrant('ssh', '192.0.2.2'))).rejects.toThrow(/cannot record the pending stop.*start not run/);
     expect(await lines()).toEqual(['start 192.0.2.1']);
     expect((await gate.list()).map((e) => e.src)).toEqual(['192.0.2.1']);
     await gate.uninstall();

@@ -3,32 +3,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import type { KnockdCommandAction } from '../src/config/model.js';
-import { grantId, type Grant } from '../src/core/grant.js';
-import type { Family } from '../src/core/packet.js';
 import { GateError } from '../src/gates/gate.js';
 import { KnockdCommandGate, PATH_MAX } from '../src/gates/knockd-command.js';
 import { MemoryGrantStore } from '../src/store/memory-grant-store.js';
-
-function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info', base: undefined }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  return { logger, lines };
-}
-
-function grantFor(door: string, src: string, family: Family = 4): Grant {
-  return { id: grantId(door, src), door, src, family, ports: [], grantedAt: Date.now(), expiresAt: Date.now() + 1_000 };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { captureLogger, testGrant } from './support/command-gate-fixtures.js';
+import { waitFor } from '../src/lab/wait.js';
 
 describe('knockd command gate runs knockd commands', () => {
   let dir: string;
@@ -58,17 +38,17 @@ describe('knockd command gate runs knockd commands', () => {
     const gate = new KnockdCommandGate({ doors: new Map([['ssh', door()]]), store, logger });
     await gate.install();
     const began = Date.now();
-    await gate.grant(grantFor('ssh', '192.0.2.7'));
+    await gate.grant(testGrant('ssh', '192.0.2.7'));
     expect(await lines()).toEqual(['start4 192.0.2.7 192.0.2.7']);
     expect((await store.list()).map((r) => [r.id, r.data])).toEqual([['ssh|192.0.2.7', { stop: `echo "stop4 192.0.2.7" >> '${log}'` }]]);
     const [entry] = await gate.list();
     expect(entry).toMatchObject({ src: '192.0.2.7', proto: 'cmd', port: 0 });
     expect(entry!.expiresInMs).toBeGreaterThan(0);
 
-    await waitFor('the stop command', async () => (await lines()).length === 2);
+    await waitFor(async () => (await lines()).length === 2, { timeoutMs: 10_000, what: 'the stop command' });
     expect(Date.now() - began).toBeGreaterThanOrEqual(1_000);
     expect(await lines()).toEqual(['start4 192.0.2.7 192.0.2.7', 'stop4 192.0.2.7']);
-    await waitFor('the journal to forget the grant', async () => (await store.list()).length === 0);
+    await waitFor(async () => (await store.list()).length === 0, { timeoutMs: 10_000, what: 'the journal to forget the grant' });
     expect(await gate.list()).toEqual([]);
     const startLog = logLines.find((l) => l['command'] === 'start');
     expect(startLog).toMatchObject({ level: 30, door: 'ssh', src: '192.0.2.7', code: 0 });
@@ -76,8 +56,8 @@ describe('knockd command gate runs knockd commands', () => {
 
   it('runs the IPv6 commands for an IPv6 knocker', async () => {
     const gate = new KnockdCommandGate({ doors: new Map([['ssh', door()]]), store: new MemoryGrantStore(), logger: captureLogger().logger });
-    await gate.grant(grantFor('ssh', '2001:db8::7', 6));
-    await gate.revoke(grantFor('ssh', '2001:db8::7', 6));
+    await gate.grant(testGrant('ssh', '2001:db8::7', 6));
+    await gate.revoke(testGrant('ssh', '2001:db8::7', 6));
     expect(await lines()).toEqual(['start6 2001:db8::7', 'stop6 2001:db8::7']);
   });
 
@@ -91,9 +71,9 @@ describe('knockd command gate runs knockd commands', () => {
       store,
       logger: captureLogger().logger,
     });
-    await gate.grant(grantFor('quiet', '192.0.2.1'));
-    await gate.grant(grantFor('nostop', '192.0.2.2'));
-    await gate.grant(grantFor('nostop', '192.0.2.2'));
+    await gate.grant(testGrant('quiet', '192.0.2.1'));
+    await gate.grant(testGrant('nostop', '192.0.2.2'));
+    await gate.grant(testGrant('nostop', '192.0.2.2'));
     expect(await lines()).toEqual(['start4 192.0.2.2 192.0.2.2', 'start4 192.0.2.2 192.0.2.2']);
     expect(await store.list()).toEqual([]);
     expect(await gate.list()).toEqual([]);
@@ -104,7 +84,7 @@ describe('knockd command gate runs knockd commands', () => {
     const store = new MemoryGrantStore();
     let clock = 1_000_000;
     const gate = new KnockdCommandGate({ doors: new Map([['ssh', door({ cmdTimeoutMs: 60_000 })]]), store, logger: captureLogger().logger, now: () => clock });
-    const g = grantFor('ssh', '192.0.2.9');
+    const g = testGrant('ssh', '192.0.2.9');
     await Promise.all([gate.grant(g), gate.grant(g)]);
     clock += 5_000;
     await gate.grant(g);
@@ -118,10 +98,10 @@ describe('knockd command gate runs knockd commands', () => {
   it('revoke runs the stop now; uninstall runs every pending stop', async () => {
     const store = new MemoryGrantStore();
     const gate = new KnockdCommandGate({ doors: new Map([['ssh', door({ cmdTimeoutMs: 60_000 })]]), store, logger: captureLogger().logger });
-    for (const src of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) await gate.grant(grantFor('ssh', src));
-    await gate.revoke(grantFor('ssh', '192.0.2.2'));
+    for (const src of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) await gate.grant(testGrant('ssh', src));
+    await gate.revoke(testGrant('ssh', '192.0.2.2'));
     expect((await lines()).filter((l) => l.startsWith('stop'))).toEqual(['stop4 192.0.2.2']);
-    await gate.revoke(grantFor('ssh', '192.0.2.2'));
+    await gate.revoke(testGrant('ssh', '192.0.2.2'));
     expect((await gate.list()).map((e) => e.src).sort()).toEqual(['192.0.2.1', '192.0.2.3']);
     await gate.uninstall();
     expect((await lines()).filter((l) => l.startsWith('stop')).sort()).toEqual(['stop4 192.0.2.1', 'stop4 192.0.2.2', 'stop4 192.0.2.3']);
@@ -137,14 +117,14 @@ describe('knockd command gate runs knockd commands', () => {
       store,
       logger,
     });
-    const failed = gate.grant(grantFor('ssh', '192.0.2.4'));
+    const failed = gate.grant(testGrant('ssh', '192.0.2.4'));
     await expect(failed).rejects.toBeInstanceOf(GateError);
     await expect(failed).rejects.toMatchObject({ stderr: 'nope\n', message: expect.stringContaining('non-zero status code (3)') });
     expect(gate.counters().nonZeroExits).toBe(1);
     const warn = logLines.find((l) => l['level'] === 40 && l['command'] === 'start');
     expect(warn).toMatchObject({ code: 3, stderr: 'nope', door: 'ssh', src: '192.0.2.4' });
     expect(warn!['msg']).toMatch(/returned non-zero status code \(3\)/);
-    await waitFor('the stop after a failed start', async () => (await lines()).includes('stop4 192.0.2.4'));
+    await waitFor(async () => (await lines()).includes('stop4 192.0.2.4'), { timeoutMs: 10_000, what: 'the stop after a failed start' });
   });
 
   it('runs neither command when the expansion exceeds PATH_MAX', async () => {
@@ -152,10 +132,10 @@ describe('knockd command gate runs knockd commands', () => {
     const long = `echo "start4" >> '${log}' # ${'%IP%'.repeat(PATH_MAX / 8)}`;
     const gate = new KnockdCommandGate({ doors: new Map([['ssh', door({ stop4: long })]]), store, logger: captureLogger().logger });
     expect(Buffer.byteLength(long)).toBeLessThan(PATH_MAX);
-    await expect(gate.grant(grantFor('ssh', '203.0.113.200'))).rejects.toThrow(/exceeds 4096 bytes/);
+    await expect(gate.grant(testGrant('ssh', '203.0.113.200'))).rejects.toThrow(/exceeds 4096 bytes/);
     expect(await lines()).toEqual([]);
     expect(await store.list()).toEqual([]);
-    await gate.grant(grantFor('ssh', '1.2.3.4'));
+    await gate.grant(testGrant('ssh', '1.2.3.4'));
     expect(await lines()).toHaveLength(1);
   });
 
@@ -167,10 +147,10 @@ describe('knockd command gate runs knockd commands', () => {
       ['2001:db8::1', 4],
       ['192.0.2.1', 6],
     ] as const) {
-      await expect(gate.grant(grantFor('ssh', src, family))).rejects.toBeInstanceOf(GateError);
+      await expect(gate.grant(testGrant('ssh', src, family))).rejects.toBeInstanceOf(GateError);
     }
     expect(existsSync(join(dir, 'pwned'))).toBe(false);
     expect(await lines()).toEqual([]);
-    await expect(gate.grant(grantFor('nosuchdoor', '192.0.2.1'))).rejects.toThrow(/no knockd door/);
+    await expect(gate.grant(testGrant('nosuchdoor', '192.0.2.1'))).rejects.toThrow(/no knockd door/);
   });
 });
