@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabHost } from '../src/lab/netns.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
+import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { waitFor } from '../src/lab/wait.js';
 
 const OPEN_FOR_S = 3;
@@ -8,12 +8,7 @@ const OPEN_FOR_S = 3;
 function config(dir: string, onStop: string): string {
   return labConfig(
     dir,
-    `[door.ssh]
-sequence = ["7000:tcp", "8000:udp", "9000:tcp"]
-seq_timeout = "3s"
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "${OPEN_FOR_S}s"
-`,
+    labDoor({ seq_timeout: '"3s"', open_for: `"${OPEN_FOR_S}s"` }),
     `[nftables]
 on_stop = "${onStop}"
 `,

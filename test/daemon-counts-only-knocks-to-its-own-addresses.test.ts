@@ -3,7 +3,7 @@ import { TcpFlag } from '../src/core/packet.js';
 import { probeConnect } from '../src/lab/connect-probe.js';
 import { bytes, ethernet, ipv4, tcp, udp } from './fixtures/frames.js';
 import { injectFrames, macAddressOf } from './fixtures/lab-traffic.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
+import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { daemonStatus } from './support/daemon-vitals.js';
 
 // examples/knockgate.toml: without `target`, a door counts knocks to any address of the capture
@@ -15,11 +15,7 @@ describe('daemon: only knocks addressed to the server count', () => {
     await dl.serve(
       labConfig(
         dl.dir,
-        `[door.ssh]
-sequence = ["7000:tcp", "8000:udp", "9000:tcp"]
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "30s"
-`,
+        labDoor({ open_for: '"30s"' }),
       ),
     );
   }, 30_000);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { probeConnect } from '../src/lab/connect-probe.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
+import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 
 describe('a dual-stack client knocks once per family and may connect over either', () => {
   let dl: DaemonLab;
@@ -12,7 +12,7 @@ describe('a dual-stack client knocks once per family and may connect over either
     hostsDir = `/etc/netns/${dl.lab.client.ns}`;
     await mkdir(hostsDir, { recursive: true });
     await writeFile(`${hostsDir}/hosts`, `${dl.lab.server.ip4} bastion\n${dl.lab.server.ip6} bastion\n`);
-    await dl.serve(labConfig(dl.dir, `[door.ssh]\nsequence = ["7000", "8000:udp", "9000"]\nopen = ["${SERVICE_PORT}/tcp"]\nopen_for = "20s"\n`));
+    await dl.serve(labConfig(dl.dir, labDoor({ open_for: '"20s"' })));
   }, 60_000);
   afterAll(async () => {
     await dl?.destroy();

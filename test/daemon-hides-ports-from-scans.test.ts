@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
+import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 
 /** `7000/tcp closed ...` lines of nmap's normal output, as port → state. */
 function portStates(nmapOutput: string): Map<string, string> {
@@ -15,11 +15,7 @@ describe('daemon: a port scan sees the protected port filtered and the knock por
     await dl.serve(
       labConfig(
         dl.dir,
-        `[door.ssh]
-sequence = ["7000:tcp", "8000:udp", "9000:tcp"]
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "30s"
-`,
+        labDoor({ open_for: '"30s"' }),
       ),
     );
   }, 30_000);

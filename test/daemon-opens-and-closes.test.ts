@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { askDaemon } from '../src/client/control-client.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
+import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { waitFor } from '../src/lab/wait.js';
 
 const OPEN_FOR_S = 3;
@@ -12,12 +12,7 @@ describe('daemon: a knockgate door on a real nftables gate', () => {
     await dl.serve(
       labConfig(
         dl.dir,
-        `[door.ssh]
-sequence = ["7000:tcp", "8000:udp", "9000:tcp"]
-seq_timeout = "2s"
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "${OPEN_FOR_S}s"
-`,
+        labDoor({ seq_timeout: '"2s"', open_for: `"${OPEN_FOR_S}s"` }),
       ),
     );
   }, 60_000);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOST_RULE_COMMENT } from '../src/gates/nft-ruleset.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
+import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { waitFor } from '../src/lab/wait.js';
 
 const OPEN_FOR_S = 3;
@@ -19,12 +19,7 @@ const DEFAULT_DROP = `table inet filter {
 function config(dir: string, nftables: string): string {
   return labConfig(
     dir,
-    `[door.ssh]
-sequence = ["7000:tcp", "8000:udp", "9000:tcp"]
-seq_timeout = "3s"
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "${OPEN_FOR_S}s"
-`,
+    labDoor({ seq_timeout: '"3s"', open_for: `"${OPEN_FOR_S}s"` }),
     `[nftables]
 ${nftables}
 `,

@@ -3,7 +3,7 @@ import { TcpFlag } from '../src/core/packet.js';
 import type { LabHost } from '../src/lab/netns.js';
 import { bytes, ethernet, fragmentHeader, ipv4, ipv6, optionsHeader, prng, tcp, udp } from './fixtures/frames.js';
 import { injectFrames, macAddressOf } from './fixtures/lab-traffic.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
+import { createDaemonLab, labConfig, labDoor, type DaemonLab } from './support/daemon-lab.js';
 import { daemonStatus } from './support/daemon-vitals.js';
 
 /** Copies of each crafted lie, and of random garbage frames: thousands in all. */
@@ -71,11 +71,7 @@ describe('daemon: malformed and truncated packets to the knock ports', () => {
     await dl.serve(
       labConfig(
         dl.dir,
-        `[door.ssh]
-sequence = ["7000:tcp", "8000:udp", "9000:tcp"]
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "30s"
-`,
+        labDoor({ open_for: '"30s"' }),
         '',
         // Each malformed frame is a debug line; at debug the burst outruns the capture ring.
         'info',

@@ -78,6 +78,17 @@ export async function createDaemonLab(opts: Omit<LabOptions, 'prefix'> = {}): Pr
 }
 
 /**
+ * The lab's usual door: knocks 7000/tcp, 8000/udp, 9000/tcp open SERVICE_PORT/tcp. `settings` adds
+ * or replaces keys, each value as TOML writes it (`{ open_for: '"30s"' }`).
+ */
+export function labDoor(settings: Record<string, string> = {}): string {
+  const keys = { sequence: '["7000:tcp", "8000:udp", "9000:tcp"]', open: `["${SERVICE_PORT}/tcp"]`, ...settings };
+  return `[door.ssh]\n${Object.entries(keys)
+    .map(([key, value]) => `${key} = ${value}`)
+    .join('\n')}\n`;
+}
+
+/**
  * A knockgate config for the lab: one door per entry, state in `dir`. Floods want `logLevel`
  * "info", or every spoofed knock becomes a line the test process must hold.
  */
