@@ -3,15 +3,7 @@ import { createLab, type Lab } from '../src/lab/netns.js';
 import { GateError } from '../src/gates/gate.js';
 import { NftProcess } from '../src/gates/nft-process.js';
 import { grantFor, makeGate, nftIn } from './nftables-lab.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive } from './support/gate-lab.js';
 
 describe('long-lived nft process', () => {
   let lab: Lab;
@@ -75,8 +67,8 @@ describe('long-lived nft process', () => {
     const err = await pending.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GateError);
     expect((err as GateError).message).toMatch(/did not answer within 300 ms/);
-    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(alive(pid)).toBe(false);
+    for (let i = 0; i < 50 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(processAlive(pid)).toBe(false);
     expect(stuck.pid).toBeUndefined();
   }, 20_000);
 

@@ -2,15 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../src/lab/netns.js';
 import type { NftablesGate } from '../src/gates/nftables.js';
 import { PROTECTED_PORT, canConnect, grantFor, makeGate, startEchoServer, waitForConnect } from './nftables-lab.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive } from './support/gate-lab.js';
 
 describe('an nftables grant closes on time with nothing of knockgate running, and survives a restart', () => {
   let lab: Lab;
@@ -34,8 +26,8 @@ describe('an nftables grant closes on time with nothing of knockgate running, an
     const pid = gate.nftPid;
     expect(pid).toBeTypeOf('number');
     process.kill(pid!, 'SIGKILL');
-    for (let i = 0; i < 50 && alive(pid!); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(alive(pid!)).toBe(false);
+    for (let i = 0; i < 50 && processAlive(pid!); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(processAlive(pid!)).toBe(false);
 
     expect(await canConnect(lab, lab.server.ip4, PROTECTED_PORT)).toBe(true);
     expect(await waitForConnect(lab, lab.server.ip4, PROTECTED_PORT, false, 15_000)).toBe(false);

@@ -111,6 +111,16 @@ export function grantFor(src: string, family: Family, forMs: number, ports: Port
   return { id: `ssh|${src}`, door: 'ssh', src, family, ports, grantedAt: now, expiresAt: now + forMs };
 }
 
+/** Whether a process we started still exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
