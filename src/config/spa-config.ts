@@ -11,6 +11,7 @@ import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-conf
 import { parsePortSpec } from './knock-syntax.js';
 import type { DoorCommands, GateAction } from './model.js';
 import type { KeyPath } from './toml-locate.js';
+import { spaKeyProblems } from './spa-key-checks.js';
 
 /** fwknopd's SPA port (udp/62201), the default of every client. */
 export const DEFAULT_SPA_PORT = 62_201;
@@ -38,6 +39,23 @@ export interface SpaConfig {
   maxPacketAgeMs: number | undefined;
   replay: { kind: 'file'; path: string } | { kind: 'redis'; url: string } | { kind: 'memory' };
   doors: SpaDoorConfig[];
+  /** What runs but deserves the operator's look; `check` prints them, `serve` logs them at start. */
+  warnings?: SpaConfigWarning[];
+  /** The config file whose text holds keys (an access.conf, a TOML with inline keys): its mode is checked where it is read. */
+  keysInlineIn?: string;
+}
+
+/** A setting that is valid but probably not what was meant (a stanza whose ACCESS_EXPIRE has passed). */
+export interface SpaConfigWarning {
+  file: string;
+  line?: number;
+  field?: string;
+  message: string;
+}
+
+/** `FILE:LINE: FIELD: message`, as config errors read. */
+export function formatSpaWarning(w: SpaConfigWarning): string {
+  return `${w.line === undefined ? w.file : `${w.file}:${w.line}`}: ${w.field === undefined ? '' : `${w.field}: `}${w.message}`;
 }
 
 export interface SpaDoorConfig {
@@ -146,6 +164,8 @@ export function resolveSpaToml(
   const doors: SpaDoorConfig[] = [];
   const names = Object.keys(doorTables ?? {}).sort((a, b) => order(a) - order(b));
   if (names.length > MAX_SPA_DOORS) problems.push({ path: ['spa_door'], message: `at most ${MAX_SPA_DOORS} SPA doors, got ${names.length}` });
+  // Keys written into the config itself make it a key file.
+  const inlineKeys = Object.values(doorTables ?? {}).some((d) => d.key_base64 ?? d.key ?? d.hmac_key_base64 ?? d.hmac_key);
   for (const name of names) {
     const d = doorTables![name]!;
     const at = (key: string): KeyPath => ['spa_door', name, key];
@@ -187,6 +207,7 @@ export function resolveSpaToml(
     maxPacketAgeMs: s.max_packet_age,
     replay: s.replay_store === 'redis' ? { kind: 'redis', url: s.redis_url ?? '' } : { kind: 'file', path: s.replay_file ?? join(stateDir, 'spa-replay.journal') },
     doors,
+    ...(inlineKeys && { keysInlineIn: file }),
   };
   return { spa, problems };
 }
@@ -219,12 +240,16 @@ function doorKeys(d: SpaDoorToml, at: (key: string) => KeyPath, problems: SpaPro
     hmacType: d.hmac_digest_type,
     encryptionMode: d.encryption_mode,
   };
+  const encryptionKeyName = d.key_file !== undefined && d.key_base64 === undefined && d.key === undefined ? 'key_file' : encryption !== undefined ? 'key_base64' : 'key';
   const problem = keyProblem(keys);
   if (problem) {
-    problems.push({ path: at(encryption !== undefined ? 'key_base64' : 'key'), message: problem });
+    problems.push({ path: at(encryptionKeyName), message: problem });
     return undefined;
   }
-  return keys;
+  const hmacKeyName = d.hmac_key !== undefined ? 'hmac_key' : d.hmac_key_base64 !== undefined || d.key_file === undefined ? 'hmac_key_base64' : 'key_file';
+  const weak = spaKeyProblems(keys);
+  for (const p of weak) problems.push({ path: at(p.role === 'encryption' ? encryptionKeyName : hmacKeyName), message: p.message });
+  return weak.length > 0 ? undefined : keys;
 }
 
 /** Why these keys cannot be used, or undefined: the codec's own checks, run once at load. */

@@ -6,6 +6,7 @@ import { formatDuration } from '../../config/duration.js';
 import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
 import { describeKernelDoor } from './describe-kernel-door.js';
 import { describeSpa } from './describe-spa.js';
+import { formatSpaWarning } from '../../config/spa-config.js';
 import type { CommandTemplate, DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 
 /** Exit status of `check` on a config that cannot be used. */
@@ -48,6 +49,8 @@ Examples:
         throw err;
       }
       command.configureOutput().writeOut?.(describeConfig(config));
+      // A warning is reported with its file:line and fix but does not fail the check: the config runs.
+      for (const w of config.spa?.warnings ?? []) command.configureOutput().writeErr?.(`warning: ${formatSpaWarning(w)}\n`);
     });
 }
 

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { writeFile, rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
+import { formatSpaWarning } from '../../config/spa-config.js';
 import { ConfigError } from '../../config/config-error.js';
 import { awsChangeNeedingRestart } from '../../config/aws-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
@@ -87,6 +88,7 @@ Examples:
         throw err;
       }
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
+      for (const w of config.spa?.warnings ?? []) logger.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);
       const running = new Daemon(config, await buildParts(config, logger));
       const control = new ControlServer(config.daemon.controlSocket, async (op) => {
         if (op === 'status') return running.status();
