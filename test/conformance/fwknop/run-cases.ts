@@ -25,6 +25,8 @@ const OUTCOME_TIMEOUT_MS = 3_000;
 /** Bounds the log kept from a server during one profile. */
 const MAX_LOG_CHARS = 8 << 20;
 const SPA_PORT = 62201;
+/** The knockgate under test: this checkout's build, or another one's (KG_CONFORMANCE_CLI=/path/bin/knockgate.js), to show what a fix changed. */
+const KNOCKGATE = process.env.KG_CONFORMANCE_CLI ?? CLI;
 
 export interface Observation {
   /** What a user sees, as one line: `open 10.200.0.2 tcp/22 30s`, `command ok "touch …"`, `refused stale`. */
@@ -199,7 +201,7 @@ async function makePacket(client: 'fwknop' | 'knockgate', args: ReturnType<typeo
     argv = [...args.common, ...args.keys, '-T', '-B', out, ...(client === 'fwknop' ? ['--no-rc-file', '--no-save-args'] : ['--no-rc-file'])];
   }
   if (client === 'fwknop' && args.rcFile) argv.push('--no-save-args');
-  const result = client === 'fwknop' ? await run('fwknop', argv, env, ctx) : await run(process.execPath, [CLI, 'spa', ...argv], env, ctx);
+  const result = client === 'fwknop' ? await run('fwknop', argv, env, ctx) : await run(process.execPath, [KNOCKGATE, 'spa', ...argv], env, ctx);
   // fwknop writes -B before its own -T decode, and sends what that decode refuses without -T: the packet is what it would send.
   const packet = existsSync(out) ? readFileSync(out, 'latin1').trim() : '';
   if (packet.length > 0) return { packet };
@@ -410,7 +412,7 @@ async function startFwknopd(lab: Lab, host: LabHost, files: ProfileFiles, dir: s
 
 async function startKnockgate(lab: Lab, host: LabHost, files: ProfileFiles, dir: string, env: NodeJS.ProcessEnv): Promise<Server> {
   const state = join(dir, 'kg-state');
-  const args = [CLI, 'serve', '--fwknop-access', files.access, '--fwknopd-conf', files.conf, '--state-dir', state, '--control-socket', join(dir, 'kg.sock'), '--log-format', 'json', '--log-level', 'info'];
+  const args = [KNOCKGATE, 'serve', '--fwknop-access', files.access, '--fwknopd-conf', files.conf, '--state-dir', state, '--control-socket', join(dir, 'kg.sock'), '--log-format', 'json', '--log-level', 'info'];
   const child = lab.spawn(host, process.execPath, args, { env });
   const out = collect(child);
   const started = await until(() => (out.lines().some((l) => l.includes('"outcome":"started"')) ? true : child.exitCode !== null ? false : undefined), 15_000);
