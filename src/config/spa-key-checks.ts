@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { DIGEST_INFO, type SpaKeyMaterial, type SpaKeys } from '../core/spa/index.js';
 
 /**
@@ -73,12 +74,18 @@ export function spaKeyProblems(keys: SpaKeys): SpaKeyProblem[] {
 
 /**
  * Why a file holding keys must not be used, or undefined: one every local user can read (or write,
- * which lets them add a door). Group bits are allowed, for a daemon that reads it through its group.
+ * which lets them add a door), through directories they can all enter. Group bits are allowed,
+ * for a daemon that reads it through its group.
  */
 export function keyFileModeProblem(path: string): string | undefined {
   let mode: number;
   try {
     mode = statSync(path).mode & 0o777;
+    // A directory others cannot enter (a 0700 home, /etc/knockgate 0750) keeps them out whatever the file's mode.
+    for (let dir = dirname(resolve(path)); ; dir = dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) return undefined;
+      if (dir === dirname(dir)) break;
+    }
   } catch {
     return undefined;
   }

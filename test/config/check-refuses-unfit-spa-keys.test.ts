@@ -9,6 +9,8 @@ import { CLI } from '../../src/lab/lab-demo.js';
 
 const execFileAsync = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'kgt-spa-keys-'));
+// Every user may enter this directory, as /etc: a file's own mode then decides who reads it.
+chmodSync(dir, 0o755);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const KEY = randomBytes(32).toString('base64');
 const HMAC = randomBytes(64).toString('base64');
@@ -36,6 +38,12 @@ describe('knockgate check catches SPA keys and key files unfit to serve', () => 
     const run = await check(['--fwknop-access', access]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${access}: holds SPA keys and is readable by every user (mode 0644): chmod 600 ${access} (or 640 with the daemon's group)`);
+    // The same file in a directory others cannot enter is nobody else's to read.
+    const closed = mkdtempSync(join(dir, 'closed-'));
+    const inside = join(closed, 'access.conf');
+    writeFileSync(inside, `SOURCE ANY\nKEY_BASE64 ${KEY}\nHMAC_KEY_BASE64 ${HMAC}\n`);
+    chmodSync(inside, 0o644);
+    expect((await check(['--fwknop-access', inside])).code).toBe(0);
   });
 
   it('refuses a TOML config with inline keys every user can write, and one with published keys at their lines', async () => {

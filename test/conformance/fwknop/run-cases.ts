@@ -57,7 +57,8 @@ export interface RunOptions {
 export async function runFwknopCases(cases: Case[], options: RunOptions = {}): Promise<CaseResult[]> {
   const lab = await createLab({ prefix: 'kgc', extraHosts: 2 });
   const work = mkdtempSync(join(tmpdir(), 'kgc-fwknop-'));
-  chmodSync(work, 0o700);
+  // Others may pass through (not list) the work directory, so a profile's file modes are what decide who reads it.
+  chmodSync(work, 0o711);
   const [knockgateHost, fwknopdHost, markerHost] = [lab.server, lab.others[0]!, lab.others[1]!];
   const entries = deliberateDifferences('fwknop');
   const keys: Keys = { key: b64(32), hmac: b64(64), otherKey: b64(32), otherHmac: b64(64) };
@@ -69,6 +70,7 @@ export async function runFwknopCases(cases: Case[], options: RunOptions = {}): P
     for (const c of cases) byProfile.set(c.profile, [...(byProfile.get(c.profile) ?? []), c]);
     for (const [profile, list] of byProfile) {
       const dir = mkdtempSync(join(work, 'p-'));
+      chmodSync(dir, 0o711);
       const files = writeProfileFiles(dir, profile, keys, lab);
       const env = { ...process.env, ...(profile.tz && { TZ: profile.tz }) };
       const fwknopd = await startFwknopd(lab, fwknopdHost, files, dir, env);
