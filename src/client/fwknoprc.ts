@@ -57,7 +57,7 @@ const OFF_SWITCHES: Readonly<Record<string, string>> = {
  * fwknop variables read and deliberately not acted on, each with why: they change nothing a
  * packet from `knockgate spa` carries or where it goes.
  */
-export const IGNORED_RC_VARIABLES: Readonly<Record<string, string>> = {
+const IGNORED_RC_VARIABLES: Readonly<Record<string, string>> = {
   NO_SAVE_ARGS: 'knockgate spa never writes ~/.fwknop.run',
   // Used only when resolving the external address or when GPG is on, both refused above.
   RESOLVE_URL: 'used only to resolve the external address, which knockgate spa does not do',

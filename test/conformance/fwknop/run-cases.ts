@@ -8,7 +8,7 @@ import { CLI } from '../../../src/lab/lab-demo.js';
 import { createLab, type Lab, type LabHost } from '../../../src/lab/netns.js';
 import { parseFieldDumps } from '../../fixtures/spa-field-dump.js';
 import { declaredDifference, deliberateDifferences, type CaseResult } from '../support/deliberate-differences.js';
-import { localEdge, type Case, type Digest, type Profile, type StanzaSpec } from './cases.js';
+import { localEdge, type Case, type Profile, type StanzaSpec } from './cases.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -111,7 +111,6 @@ interface CaseContext {
 }
 
 async function runCase(c: Case, ctx: CaseContext): Promise<CaseResult[]> {
-  const { lab } = ctx;
   const home = mkdtempSync(join(ctx.work, 'home-'));
   const args = clientArgs(c, ctx, home);
   const results: CaseResult[] = [];
@@ -125,12 +124,11 @@ async function runCase(c: Case, ctx: CaseContext): Promise<CaseResult[]> {
     }
     results.push(result);
   };
-  void lab;
   const made: { fwknop?: Made; knockgate?: Made } = {};
   const observed: Record<'fwknop' | 'knockgate', { peer: Observation; ours: Observation; fields?: string }[]> = { fwknop: [], knockgate: [] };
   for (const client of ['fwknop', 'knockgate'] as const) {
     if (c.variant.edge) await startOfSecond();
-    const packet = await makePacket(client, args, ctx, home, c);
+    const packet = await makePacket(client, args, ctx, home);
     made[client] = packet;
     if (packet.error !== undefined) continue;
     for (let n = 0; n < (c.variant.replay ? 2 : 1); n++) observed[client].push(await sendToBoth(packet.packet!, ctx));
@@ -189,7 +187,7 @@ function passphrase(b64key: string): string {
   return b64key.replace(/[^A-Za-z0-9]/g, '').slice(0, 18);
 }
 
-async function makePacket(client: 'fwknop' | 'knockgate', args: ReturnType<typeof clientArgs>, ctx: CaseContext, home: string, c: Case): Promise<Made> {
+async function makePacket(client: 'fwknop' | 'knockgate', args: ReturnType<typeof clientArgs>, ctx: CaseContext, home: string): Promise<Made> {
   const out = join(home, `${client}.pkt`);
   const env = { ...process.env, HOME: home, LOGNAME: 'root' };
   let argv: string[];
@@ -207,7 +205,6 @@ async function makePacket(client: 'fwknop' | 'knockgate', args: ReturnType<typeo
   // fwknop writes -B before its own -T decode, and sends what that decode refuses without -T: the packet is what it would send.
   const packet = existsSync(out) ? readFileSync(out, 'latin1').trim() : '';
   if (packet.length > 0) return { packet };
-  void c;
   const why = (result.stderr + result.stdout).split('\n').find((l) => /error|invalid|fail|not|must|refused/i.test(l)) ?? `exit ${result.code}`;
   return { error: why.trim().slice(0, 160) };
 }
@@ -451,5 +448,3 @@ function udpSender(lab: Lab, host: LabHost): UdpSender {
 function b64(n: number): string {
   return randomBytes(n).toString('base64');
 }
-
-export type { Digest };
