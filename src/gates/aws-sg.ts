@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { Grant } from '../core/grant.js';
 import type { Logger } from '../log/logger.js';
-import { CommandPool } from './command-pool.js';
+import { CommandPool } from '../exec/command-pool.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
 import {
   OWNER_TAG_KEY,

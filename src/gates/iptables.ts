@@ -2,7 +2,7 @@ import type { IptablesSettings } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import type { Family, PortSpec } from '../core/packet.js';
 import type { Logger } from '../log/logger.js';
-import { CommandPool } from './command-pool.js';
+import { CommandPool } from '../exec/command-pool.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
 import {
   GATE_NAME,
@@ -19,7 +19,7 @@ import {
   ruleKey,
   type GrantRule,
 } from './iptables-rules.js';
-import { CommandSpawnError, describeCommand, runCommand } from './shell-command.js';
+import { CommandSpawnError, describeCommand, runCommand } from '../exec/shell-command.js';
 
 /** An iptables command waiting longer than this for the xtables lock or the kernel is stuck. */
 export const IPTABLES_TIME_LIMIT_MS = 10_000;
