@@ -38,11 +38,16 @@ export function captureInterfaces(config: KnockgateConfig): string[] {
  * the state directory, so a restart still runs them); the aws-sg gate for doors that open a
  * Security Group (its groups and region are read at start; a reload does not change them).
  */
-export async function buildParts(config: KnockgateConfig, logger: Logger): Promise<DaemonParts> {
+export interface StateOptions {
+  /** serve --accept-damaged-state: start on salvaged journals instead of refusing. */
+  acceptDamagedState?: boolean;
+}
+
+export async function buildParts(config: KnockgateConfig, logger: Logger, state: StateOptions = {}): Promise<DaemonParts> {
   const interfaces = captureInterfaces(config);
   if (interfaces.length === 0) throw new Error('no interface to capture on: none is up besides loopback; name one with --interface or daemon.interfaces');
   const commandDoors = new Map<string, KnockdCommandAction>();
-  const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger });
+  const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger, acceptDamaged: state.acceptDamagedState === true });
   const commandGate = new KnockdCommandGate({ doors: commandDoors, store, logger });
   const ownCommandDoors = new Map<string, DoorCommands>();
   const ownCommandGate = new CommandGate({ doors: ownCommandDoors, store, logger });
@@ -80,7 +85,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     if (gate === 'iptables' && iptables) return iptables;
     return gate === 'aws-sg' && aws ? aws : nftables!;
   };
-  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), logger);
+  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), logger, state);
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
   const sensor = new PcapSensor({
     interfaces: [...new Set([...interfaces, ...spaInterfaces])],

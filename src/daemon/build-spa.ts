@@ -14,18 +14,24 @@ export function spaNeedsNat(config: KnockgateConfig): boolean {
 }
 
 /** The SPA server for a config with SPA doors: its replay store opened, its UDP socket made (not yet bound). */
-export async function buildSpaService(config: KnockgateConfig, gateFor: (door: SpaDoorConfig) => Gate, logger: Logger, now: () => number = Date.now): Promise<SpaService | undefined> {
+export async function buildSpaService(
+  config: KnockgateConfig,
+  gateFor: (door: SpaDoorConfig) => Gate,
+  logger: Logger,
+  state: { acceptDamagedState?: boolean; now?: () => number } = {},
+): Promise<SpaService | undefined> {
+  const now = state.now ?? Date.now;
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
+  return new SpaService({ config: spa, gateFor, replay: await openReplayStore(config, logger, now(), state.acceptDamagedState === true), ...(sensor && { sensor }), logger, now });
 }
 
-async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number): Promise<ReplayStore> {
+async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number, acceptDamaged: boolean): Promise<ReplayStore> {
   const spa = config.spa!;
   switch (spa.replay.kind) {
     case 'file':
-      return FileReplayStore.open(spa.replay.path, now, { logger, fwknopLineLifetimeMs: 2 * (spa.maxPacketAgeMs ?? 120_000) });
+      return FileReplayStore.open(spa.replay.path, now, { logger, fwknopLineLifetimeMs: 2 * (spa.maxPacketAgeMs ?? 120_000), acceptDamaged });
     case 'redis':
       // Loaded only when used: most daemons keep their digests in a file.
       return (await import('../store/redis-replay-store.js')).RedisReplayStore.open({ url: spa.replay.url, logger });

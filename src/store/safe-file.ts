@@ -1,5 +1,5 @@
 import { chmodSync, closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -150,4 +150,22 @@ export function chmodNoFollowSync(path: string, mode: number, what: string, kind
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * pid_file: refused when it is a link or not a regular file (a link there was planted); written by
+ * replacing it atomically, so nothing it pointed at is ever truncated.
+ */
+export async function writePidFile(path: string, pid: number = process.pid): Promise<void> {
+  await assertPidFileSafe(path);
+  await writeFileAtomic(path, `${pid}\n`, 'pid_file', 0o644);
+}
+
+export async function assertPidFileSafe(path: string): Promise<void> {
+  const info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (info?.isSymbolicLink()) throw new UnsafeFileError(`pid_file ${path} is a symbolic link; knockgate does not write through one (it could truncate any file). Remove it`, path);
+  if (info && !info.isFile()) throw new UnsafeFileError(`pid_file ${path} is not a regular file; remove it`, path);
 }

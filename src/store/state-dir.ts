@@ -1,5 +1,6 @@
 import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { KnockgateConfig } from '../config/model.js';
 
 /**
  * The state directory holds what the daemon acts on after a restart (pending stop commands,
@@ -88,4 +89,18 @@ async function assertTrustedParents(dir: string, what: string, uid: number): Pro
     if (up === real) return;
     real = up;
   }
+}
+
+/** Directories whose content the daemon acts on after a restart: the state dir, and the replay file's directory when it lives elsewhere. */
+export function stateDirsOf(config: KnockgateConfig): Array<{ dir: string; what: string }> {
+  const dirs = [{ dir: config.daemon.stateDir, what: 'state_dir' }];
+  const replay = config.spa?.replay;
+  if (replay?.kind === 'file' && dirname(replay.path) !== config.daemon.stateDir) dirs.push({ dir: dirname(replay.path), what: 'the SPA replay file directory' });
+  return dirs;
+}
+
+/** Every state directory problem of a config, for `check` (empty when all is well). */
+export async function stateProblems(config: KnockgateConfig): Promise<string[]> {
+  const problems = await Promise.all(stateDirsOf(config).map(({ dir, what }) => stateDirProblem(dir, what)));
+  return problems.filter((p): p is string => p !== undefined);
 }

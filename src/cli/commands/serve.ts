@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { writeFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { ConfigError } from '../../config/config-error.js';
 import { awsChangeNeedingRestart } from '../../config/aws-config.js';
@@ -8,6 +8,9 @@ import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
+import { DamagedStateError } from '../../store/grant-store.js';
+import { assertPidFileSafe, UnsafeFileError, writePidFile } from '../../store/safe-file.js';
+import { ensureTrustedDir, StateDirError, stateDirsOf } from '../../store/state-dir.js';
 
 /** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
 export const EXIT_CONFIG = 78;
@@ -22,6 +25,7 @@ interface ServeOptions {
   logLevel?: string;
   stateDir?: string;
   controlSocket?: string;
+  acceptDamagedState?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -37,9 +41,17 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS))
     .option('--state-dir <dir>', 'grant journal directory (overrides the config; knockd.conf has no such setting)')
     .option('--control-socket <path>', 'unix socket for `knockgate status` (overrides the config)')
+    .option(
+      '--accept-damaged-state',
+      'start even though a journal in the state directory is damaged beyond repair: what can be salvaged is kept, the damaged file is kept beside it, and what was lost (a pending stop, a used SPA packet) is gone. Close by hand what the lost records opened first',
+    )
     .addHelpText(
       'after',
       `
+State: state_dir must be a directory of the daemon's user that nobody else can write, and the
+files in it its own; otherwise serve refuses to start (exit ${EXIT_CONFIG}) and says how to fix it. A
+journal damaged beyond repair also stops the start (exit ${EXIT_CONFIG}) until --accept-damaged-state.
+
 Signals: SIGHUP reloads the config (a bad file is reported and the old config keeps running; live
 grants are kept; a changed [aws] section is refused: it needs a restart); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
 nftables.on_stop says otherwise). Open ports close in the kernel on time even if the daemon is killed.
@@ -86,8 +98,21 @@ Examples:
         }
         throw err;
       }
-      logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
-      const running = new Daemon(config, await buildParts(config, logger));
+      let running: Daemon;
+      try {
+        for (const { dir, what } of stateDirsOf(config)) await ensureTrustedDir(dir, what);
+        if (config.daemon.pidFile) await assertPidFileSafe(config.daemon.pidFile);
+        logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
+        running = new Daemon(config, await buildParts(config, logger, { acceptDamagedState: opts.acceptDamagedState === true }));
+      } catch (err) {
+        // What the operator must fix on disk: refused like a bad config, so systemd does not restart into it.
+        if (err instanceof StateDirError || err instanceof UnsafeFileError || err instanceof DamagedStateError) {
+          process.stderr.write(`knockgate: ${err.message}\n`);
+          process.exitCode = EXIT_CONFIG;
+          return;
+        }
+        throw err;
+      }
       const control = new ControlServer(config.daemon.controlSocket, async (op) => {
         if (op === 'status') return running.status();
         throw new Error(`unknown request "${op}" (known: status)`);
@@ -101,7 +126,7 @@ Examples:
         throw err;
       }
       daemon = running;
-      if (config.daemon.pidFile) await writeFile(config.daemon.pidFile, `${process.pid}\n`);
+      if (config.daemon.pidFile) await writePidFile(config.daemon.pidFile);
       await stopRequested;
       await work;
       await control.close();
