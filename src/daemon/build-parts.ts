@@ -16,6 +16,7 @@ import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.
 import { PcapSensor } from '../sensors/pcap.js';
 import { markSequenceUsed } from '../config/one-time-sequences.js';
 import { FileGrantStore } from '../store/file-grant-store.js';
+import { FileSpentSteps } from '../store/spent-step-store.js';
 import { spaProtectedPorts } from '../config/spa-config.js';
 import { buildSpaService, spaNeedsNat } from './build-spa.js';
 import { hasStrictDoor, knockPorts, type DaemonParts } from './daemon.js';
@@ -49,6 +50,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, state:
   const commandDoors = new Map<string, KnockdCommandAction>();
   const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger, acceptDamaged: state.acceptDamagedState === true });
   const commandGate = new KnockdCommandGate({ doors: commandDoors, store, logger });
+  const spentSteps = await FileSpentSteps.open(join(config.daemon.stateDir, 'spent-steps.journal'), { logger, acceptDamaged: state.acceptDamagedState === true });
   const ownCommandDoors = new Map<string, DoorCommands>();
   const ownCommandGate = new CommandGate({ doors: ownCommandDoors, store, logger });
   let nftables: NftablesGate | undefined;
@@ -107,6 +109,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, state:
     gates: () => [...(nftables ? [nftables] : []), ...(iptables ? [iptables] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate],
     reconfigure: configure,
     spendOneTimeSequence: markSequenceUsed,
+    spentSteps,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     ...(spa && { spa }),
     createGuard,
