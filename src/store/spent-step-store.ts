@@ -26,7 +26,10 @@ export class MemorySpentSteps implements SpentStepStore {
     return (this.until.get(keyOf(door, counter)) ?? 0) > this.now();
   }
 
-  async spend(door: string, counter: number, until: number, _now?: number): Promise<void> {
+  async spend(door: string, counter: number, until: number, now: number = this.now()): Promise<void> {
+    // Expired steps go first, so the set holds only steps still inside a window.
+    for (const [key, end] of this.until) if (end <= now) this.until.delete(key);
+    if (this.isSpent(door, counter)) throw new Error(`step ${counter} of door ${door} is already spent`);
     this.until.set(keyOf(door, counter), until);
     this.version++;
   }
@@ -68,7 +71,9 @@ export class FileSpentSteps implements SpentStepStore {
     const written = this.journal.add(keyOf(door, counter), until, now);
     this.version++;
     const outcome = await written;
+    // Either way the step stays spent and the door closed: fail closed.
     if (outcome === 'full') throw new Error(`spent-step journal ${this.journal.path} is full of live steps`);
+    if (outcome === 'replay') throw new Error(`step ${counter} of door ${door} is already spent`);
   }
 
   close(): Promise<void> {

@@ -11,12 +11,13 @@ import { createDaemonLab, labConfig, labDoor, type DaemonLab } from '../support/
 
 const NOBODY = 65534;
 
-/** `knockgate serve ARGS`, to its exit (it refuses before it captures anything); bounded at 20 s. */
-function serve(args: string[]): Promise<{ code: number | null; stderr: string }> {
+/** `knockgate COMMAND ARGS`, to its exit (serve refuses before it captures anything); bounded at 20 s. */
+function cli(command: 'serve' | 'check', args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'serve', ...args], { timeout: 20_000 }, (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }));
+    execFile(process.execPath, [CLI, command, ...args], { timeout: 20_000 }, (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }));
   });
 }
+const serve = (args: string[]) => cli('serve', args);
 
 /** A version 1 journal as an attacker would plant it: a grant whose stop command makes `pwned`. */
 function plantedJournal(pwned: string): string {
@@ -48,6 +49,11 @@ describe('serve trusts nothing on disk it did not write', () => {
     expect(stderr).toContain(`state_dir ${state} is owned by uid ${NOBODY}, not by the daemon's user (uid 0)`);
     expect(stderr).toContain(`chown 0 ${state}`);
     expect(existsSync(pwned)).toBe(false);
+
+    // `check` says the same before serve is ever tried.
+    const withState = join(dir, 'with-state.toml');
+    await writeFile(withState, labConfig(state, labDoor()));
+    expect(await cli('check', ['--config', withState])).toMatchObject({ code: 1, stderr: expect.stringContaining(`state_dir ${state} is owned by uid ${NOBODY}`) });
   });
 
   it('refuses a state dir others can write, a symlinked state dir, and a journal another user planted in ours', async () => {
