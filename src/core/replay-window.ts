@@ -40,9 +40,11 @@ export class ReplayWindow {
     return this.deadlines.size;
   }
 
-  has(key: string, now: number, mono: number): boolean {
+  /** `mono` may be a clock to read: the packet path then reads it only for a key the wall clock says has expired. */
+  has(key: string, now: number, mono: number | (() => number)): boolean {
     const d = this.deadlines.get(key);
-    return d !== undefined && live(d, now, mono);
+    if (d === undefined) return false;
+    return d.wall > now || d.mono > (typeof mono === 'function' ? mono() : mono);
   }
 
   /** Remembers `key` until `expiresAt` (wall) and as long again on the monotonic clock; one already expired needs no memory and is `added`. */

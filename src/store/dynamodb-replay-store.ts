@@ -35,11 +35,11 @@ export class DynamoDbReplayStore implements ReplayStore {
   }
 
   seen(digest: string, now: number): boolean {
-    return this.mirror.has(digest, now, monotonicNow());
+    return this.mirror.has(digest, now, monotonicNow);
   }
 
   async remember(digest: string, expiresAt: number, now: number): Promise<RememberOutcome> {
-    if (this.mirror.has(digest, now, monotonicNow())) return 'replay';
+    if (this.mirror.has(digest, now, monotonicNow)) return 'replay';
     if (expiresAt <= now) return 'added';
     const forever = !Number.isFinite(expiresAt);
     try {

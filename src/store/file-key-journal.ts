@@ -75,7 +75,7 @@ export class FileKeyJournal {
   }
 
   has(key: string, now: number): boolean {
-    return this.window.has(key, now, this.mono());
+    return this.window.has(key, now, this.mono);
   }
 
   /** Takes the key into memory at once, then resolves once its line is durable (rejects with StoreError if it cannot be). */

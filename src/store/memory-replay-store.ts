@@ -8,7 +8,7 @@ export class MemoryReplayStore implements ReplayStore {
   private readonly window = new ReplayWindow();
 
   seen(digest: string, now: number): boolean {
-    return this.window.has(digest, now, monotonicNow());
+    return this.window.has(digest, now, monotonicNow);
   }
 
   async remember(digest: string, expiresAt: number, now: number): Promise<RememberOutcome> {

@@ -84,11 +84,11 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   seen(digest: string, now: number): boolean {
-    return this.mirror.has(digest, now, monotonicNow());
+    return this.mirror.has(digest, now, monotonicNow);
   }
 
   async remember(digest: string, expiresAt: number, now: number): Promise<RememberOutcome> {
-    if (this.mirror.has(digest, now, monotonicNow())) return 'replay';
+    if (this.mirror.has(digest, now, monotonicNow)) return 'replay';
     if (expiresAt <= now) return 'added';
     const keepUntil = Number.isFinite(expiresAt) ? String(Math.ceil(expiresAt + MAX_RECEIVER_CLOCK_SKEW_MS)) : 'never';
     let reply: RememberReply;
