@@ -1,4 +1,4 @@
-import type { SpaConfig } from '../src/config/spa-config.js';
+import type { SpaConfig } from '../src/config/model.js';
 import type { Gate } from '../src/gates/gate.js';
 
 /** A gate that opens nothing: in-process measurements count the SPA path, not nft. */

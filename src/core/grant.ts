@@ -1,5 +1,13 @@
 import type { Family, PortSpec } from './packet.js';
-import type { NatForward } from './spa-access.js';
+
+/** Where a NAT grant forwards: from a bastion port to a host behind the bastion. */
+export interface NatForward {
+  /** The bastion port the client connects to (the message's proto/port). */
+  listen: PortSpec;
+  /** IPv4 address of the host behind the bastion. */
+  host: string;
+  port: number;
+}
 
 /** A decision: this source may open these ports until `expiresAt`. */
 export interface Grant {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { DEFAULT_IPTABLES_SETTINGS, type DoorCommands, type DoorConfig, type GateAction, type KnockdCommandAction, type KnockgateConfig } from '../config/model.js';
-import { protectedPorts } from '../core/grant-policy.js';
+import { DEFAULT_IPTABLES_SETTINGS } from '../config/defaults.js';
+import type { DoorCommands, DoorConfig, GateAction, GuardSettings, KnockdCommandAction, KnockgateConfig } from '../config/model.js';
 import type { Gate } from '../gates/gate.js';
 import { CommandGate } from '../gates/command.js';
 import { IptablesGate } from '../gates/iptables.js';
@@ -8,7 +8,6 @@ import { KnockdCommandGate } from '../gates/knockd-command.js';
 import { NftablesGate } from '../gates/nftables.js';
 import { kernelDoorPlan } from '../gates/nft-kernel-door.js';
 import { NftProcess } from '../gates/nft-process.js';
-import type { GuardSettings } from '../config/guard-config.js';
 import { GuardEnforcer } from '../guard/guard-enforcer.js';
 import { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
@@ -18,6 +17,7 @@ import { markSequenceUsed } from '../config/one-time-sequences.js';
 import { FileGrantStore } from '../store/file-grant-store.js';
 import { spaProtectedPorts } from '../config/spa-config.js';
 import { buildSpaService, spaNeedsNat } from './build-spa.js';
+import { protectedPorts } from './door-ports.js';
 import { hasStrictDoor, knockPorts, type DaemonParts } from './daemon.js';
 
 /** The AWS SDK costs ~60 MB and most of a second to load: only a config with [aws] pays for it. */

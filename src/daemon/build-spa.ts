@@ -1,5 +1,4 @@
-import type { KnockgateConfig } from '../config/model.js';
-import type { SpaDoorConfig } from '../config/spa-config.js';
+import type { KnockgateConfig, SpaDoorConfig } from '../config/model.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
 import { UdpSensor } from '../sensors/udp.js';

@@ -1,4 +1,4 @@
-import type { DoorConfig, KnockgateConfig } from '../config/model.js';
+import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import { grantFor } from '../core/grant-policy.js';
 import { DoorSchedule } from '../core/door-schedule.js';
@@ -7,9 +7,9 @@ import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
-import type { GuardSettings } from '../config/guard-config.js';
 import type { Logger } from '../log/logger.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
+import { doorOpening } from './door-ports.js';
 import type { SpaService, SpaStats } from './spa-service.js';
 
 /**
@@ -245,7 +245,7 @@ export class Daemon {
       this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
       return;
     }
-    const grant = grantFor(door, src, family, this.now());
+    const grant = grantFor(doorOpening(door), src, family, this.now());
     this.pending += 1;
     this.parts
       .gateFor(door)

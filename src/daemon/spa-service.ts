@@ -1,4 +1,4 @@
-import type { SpaConfig, SpaDoorConfig } from '../config/spa-config.js';
+import type { SpaConfig, SpaDoorConfig } from '../config/model.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { matchSpaDoor, type SpaDoorCandidate } from '../core/spa-door-match.js';

@@ -1,4 +1,5 @@
-import { DEFAULTS, type DoorCommands } from '../config/model.js';
+import { DEFAULTS } from '../config/defaults.js';
+import type { DoorCommands } from '../config/model.js';
 import { expandCommand, placeholderValues } from '../core/command-template.js';
 import type { Grant } from '../core/grant.js';
 import { GateError } from './gate.js';

@@ -1,4 +1,4 @@
-import type { GuardSettings } from '../config/guard-config.js';
+import type { GuardSettings } from '../config/model.js';
 import type { Logger } from '../log/logger.js';
 import { AlertCommand } from './alert-command.js';
 import { ArpCapture } from './arp-capture.js';

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/config-error.js';
-import { DEFAULT_POLL_INTERVAL_MS, type GuardSettings } from '../../config/guard-config.js';
+import { DEFAULT_POLL_INTERVAL_MS } from '../../config/guard-config.js';
+import type { GuardSettings } from '../../config/model.js';
 import { loadConfig } from '../../config/load.js';
 import type { Finding } from '../../guard/finding.js';
 import { adviseHost } from '../../guard/host-advice.js';
