@@ -21,6 +21,7 @@ export function grantFor(opening: DoorOpening, src: string, family: Family, now:
     ports: opening.ports,
     grantedAt: now,
     expiresAt: now + opening.lastsMs,
+    identity: { kind: 'door', door: opening.door },
   };
 }
 

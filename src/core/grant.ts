@@ -9,6 +9,18 @@ export interface NatForward {
   port: number;
 }
 
+/**
+ * Who asked for a grant. Today's doors know their askers by what they share: a knock door's
+ * sequence or secret, an SPA door's keys (an access.conf stanza is such a door). Per-operator
+ * identities (an SSH key, a certificate) are further kinds of this union.
+ */
+export type Identity = { kind: 'door'; door: string };
+
+/** An identity as one log field: `door ssh`. */
+export function describeIdentity(identity: Identity): string {
+  return `${identity.kind} ${identity.door}`;
+}
+
 /** A decision: this source may open these ports until `expiresAt`. */
 export interface Grant {
   /** Stable id: door + source; a second open of the same door by the same source extends it. */
@@ -22,6 +34,8 @@ export interface Grant {
   expiresAt: number;
   /** SPA NAT access: connections to `nat.listen` from `src` are forwarded to a host behind the bastion. */
   nat?: NatForward;
+  /** Who asked; absent on grants read back from a gate or a journal that did not record it. */
+  identity?: Identity;
 }
 
 export function grantId(door: string, src: string): string {

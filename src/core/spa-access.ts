@@ -203,6 +203,7 @@ export function grantForSpa(decision: SpaGrantDecision, now: number): Grant {
     grantedAt: now,
     expiresAt: now + decision.durationMs,
     ...(decision.nat && { nat: decision.nat }),
+    identity: { kind: 'door', door: decision.door },
   };
 }
 

@@ -18,6 +18,7 @@ import { FileGrantStore } from '../store/file-grant-store.js';
 import { spaProtectedPorts } from '../config/spa-config.js';
 import { buildSpaService, spaNeedsNat } from './build-spa.js';
 import { protectedPorts } from './door-ports.js';
+import { GrantDesk } from './grant-desk.js';
 import { hasStrictDoor, knockPorts, type DaemonParts } from './daemon.js';
 
 /** The AWS SDK costs ~60 MB and most of a second to load: only a config with [aws] pays for it. */
@@ -80,7 +81,9 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     if (gate === 'iptables' && iptables) return iptables;
     return gate === 'aws-sg' && aws ? aws : nftables!;
   };
-  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), logger);
+  const gates = (): Gate[] => [...(nftables ? [nftables] : []), ...(iptables ? [iptables] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate];
+  const desk = new GrantDesk({ logger, gates });
+  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger);
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
   const sensor = new PcapSensor({
     interfaces: [...new Set([...interfaces, ...spaInterfaces])],
@@ -99,7 +102,8 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
   return {
     sensor,
     gateFor: (door: DoorConfig): Gate => (door.action.kind === 'knockd-command' ? commandGate : gateNamed(door.action.gate)),
-    gates: () => [...(nftables ? [nftables] : []), ...(iptables ? [iptables] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate],
+    gates,
+    desk,
     reconfigure: configure,
     spendOneTimeSequence: markSequenceUsed,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),

@@ -5,6 +5,7 @@ import { UdpSensor } from '../sensors/udp.js';
 import { FileReplayStore } from '../store/file-replay-store.js';
 import { MemoryReplayStore } from '../store/memory-replay-store.js';
 import type { ReplayStore } from '../store/replay-store.js';
+import type { GrantDesk } from './grant-desk.js';
 import { SpaService } from './spa-service.js';
 
 /** Whether the nftables gate must carry the NAT map: some SPA door may forward (only nftables doors can). */
@@ -13,11 +14,17 @@ export function spaNeedsNat(config: KnockgateConfig): boolean {
 }
 
 /** The SPA server for a config with SPA doors: its replay store opened, its UDP socket made (not yet bound). */
-export async function buildSpaService(config: KnockgateConfig, gateFor: (door: SpaDoorConfig) => Gate, logger: Logger, now: () => number = Date.now): Promise<SpaService | undefined> {
+export async function buildSpaService(
+  config: KnockgateConfig,
+  gateFor: (door: SpaDoorConfig) => Gate,
+  desk: GrantDesk,
+  logger: Logger,
+  now: () => number = Date.now,
+): Promise<SpaService | undefined> {
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
+  return new SpaService({ config: spa, gateFor, desk, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
 }
 
 async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number): Promise<ReplayStore> {

@@ -1,5 +1,4 @@
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
-import type { Grant } from '../core/grant.js';
 import { grantFor } from '../core/grant-policy.js';
 import { DoorSchedule } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
@@ -10,18 +9,9 @@ import type { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import { doorOpening } from './door-ports.js';
+import type { GrantDesk } from './grant-desk.js';
 import type { SpaService, SpaStats } from './spa-service.js';
 
-/**
- * Grants waiting for their gate. A single-knock door hit by a flood could otherwise queue gate
- * calls without end; past this many, an open is refused and logged.
- */
-export const MAX_PENDING_GRANTS = 1_024;
-/**
- * Grants made by this run, remembered for status and expiry logging (the gates hold the real
- * state: nft set elements, the command gate's journal). Matches the nftables set size.
- */
-export const MAX_LIVE_GRANTS = 65_536;
 /** How often timed-out knocks and expired grants are swept, and local addresses re-read. */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -32,6 +22,8 @@ export interface DaemonParts {
   gateFor(door: DoorConfig): Gate;
   /** Every gate, for install/reconcile/uninstall. */
   gates(): Gate[];
+  /** The owner of grants, shared with the SPA service: its bound, its live grants, its open lines. */
+  desk: GrantDesk;
   /** Called on reload with the new config, before the gates are re-installed. */
   reconfigure?(config: KnockgateConfig): void;
   /** Whether an address is one of this host's (re-read every sweep). */
@@ -62,13 +54,11 @@ export interface DaemonStatus {
 
 export class Daemon {
   private readonly tracker: KnockTracker;
-  private readonly live = new Map<string, Grant>();
+  private readonly desk: GrantDesk;
   private doors = new Map<string, DoorConfig>();
   private schedule = new DoorSchedule([]);
   private scheduleEpoch = '';
   private local = new Set<string>();
-  private pending = 0;
-  private refused = 0;
   private sweepTimer?: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly log: Logger;
@@ -82,16 +72,16 @@ export class Daemon {
   ) {
     this.now = parts.now ?? Date.now;
     this.log = parts.logger;
+    this.desk = parts.desk;
     this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
     this.applyDoors(config);
     this.guard = config.guard && parts.createGuard?.(config.guard);
   }
 
   async start(): Promise<void> {
-    for (const gate of this.parts.gates()) {
-      await gate.install();
-      for (const grant of await gate.reconcile([], this.now())) this.live.set(grant.id, grant);
-    }
+    for (const gate of this.parts.gates()) await gate.install();
+    // No ledger outlives this process yet: each gate reports what it still holds.
+    await this.desk.reconcile([], this.now());
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
     await this.parts.spa?.start();
@@ -99,8 +89,8 @@ export class Daemon {
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
-      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.live.size, outcome: 'started' },
-      `knockgate started: ${this.doors.size} door(s), ${this.live.size} live grant(s) kept`,
+      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.desk.size, outcome: 'started' },
+      `knockgate started: ${this.doors.size} door(s), ${this.desk.size} live grant(s) kept`,
     );
   }
 
@@ -111,7 +101,7 @@ export class Daemon {
     await this.parts.sensor.stop();
     await this.parts.spa?.stop();
     for (const gate of this.parts.gates()) await gate.uninstall();
-    this.live.clear();
+    this.desk.clear();
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
   }
 
@@ -128,11 +118,10 @@ export class Daemon {
   }
 
   async status(): Promise<DaemonStatus> {
-    const doorOf = new Map([...this.live.values()].map((g) => [g.src, g.door]));
     const grants: DaemonStatus['grants'] = [];
     for (const gate of this.parts.gates()) {
       for (const entry of await gate.list()) {
-        const door = doorOf.get(entry.src);
+        const door = this.desk.holderOf(gate.name, entry)?.door;
         grants.push({
           gate: gate.name,
           ...(door !== undefined ? { door } : {}),
@@ -153,7 +142,7 @@ export class Daemon {
       grants,
       tracker: { ...this.tracker.stats(), bound: this.tracker.maxSources },
       sensor: this.parts.sensor.stats(),
-      grantsRefused: this.refused,
+      grantsRefused: this.desk.stats().refused,
       gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
       ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
@@ -240,47 +229,20 @@ export class Daemon {
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
     const door = this.doors.get(doorName);
     if (!door) return;
-    if (this.pending >= MAX_PENDING_GRANTS || (this.live.size >= MAX_LIVE_GRANTS && !this.live.has(`${doorName}|${src}`))) {
-      this.refused += 1;
-      this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
-      return;
-    }
     const grant = grantFor(doorOpening(door), src, family, this.now());
-    this.pending += 1;
-    this.parts
-      .gateFor(door)
-      .grant(grant)
-      .then(() => {
-        this.live.set(grant.id, grant);
-        this.log.info(
-          {
-            door: doorName,
-            src,
-            stage: 'open',
-            outcome: 'open',
-            ports: grant.ports.map((p) => `${p.port}/${p.proto}`),
-            open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
-            latency_ms: Math.round(Math.max(0, this.now() - knockTime) * 1000) / 1000,
-          },
-          `${src}: ${doorName}: OPEN SESAME`,
-        );
-      })
-      .catch((err: unknown) => {
-        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describe(err) }, `${src}: ${doorName}: gate failed to open`);
-      })
-      .finally(() => {
-        this.pending -= 1;
-      });
+    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: 'knock' }).then((result) => {
+      if (result.outcome === 'refused') {
+        this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
+      } else if (result.outcome === 'gate-error') {
+        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describe(result.err) }, `${src}: ${doorName}: gate failed to open`);
+      }
+    });
   }
 
   private sweep(): void {
     const now = this.now();
     for (const event of this.tracker.sweep(now)) this.report(event);
-    for (const grant of this.live.values()) {
-      if (grant.expiresAt > now) continue;
-      this.live.delete(grant.id);
-      this.log.info({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
-    }
+    this.desk.expire(now);
     this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();
   }

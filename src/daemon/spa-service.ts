@@ -10,6 +10,7 @@ import { runCommand } from '../gates/shell-command.js';
 import type { Logger } from '../log/logger.js';
 import type { Sensor } from '../sensors/sensor.js';
 import type { ReplayStore } from '../store/replay-store.js';
+import type { GrantDesk } from './grant-desk.js';
 
 /**
  * Valid packets between their decode and their gate's answer. An honest operator sends one; past
@@ -53,6 +54,8 @@ export interface SpaServiceOptions {
   /** The gate a door's grants go through (the one its `gate` names). */
   gateFor(door: SpaDoorConfig): Gate;
   replay: ReplayStore;
+  /** Where grants go: the daemon's desk, so knock and SPA grants share one bound and one live map. */
+  desk: GrantDesk;
   /** A sensor of its own (the UDP socket); absent = packets come from the daemon's capture. */
   sensor?: Sensor;
   logger: Logger;
@@ -195,31 +198,11 @@ export class SpaService {
   }
 
   private async grant(door: SpaDoorConfig, decision: SpaGrantDecision, packet: KnockPacket): Promise<void> {
-    const now = this.now();
-    const grant = grantForSpa(decision, now);
-    const gate = this.opts.gateFor(door);
-    try {
-      await gate.grant(grant);
-    } catch (err) {
-      this.refuse('gate-error', packet, describe(err), decision.door);
-      return;
-    }
+    const grant = grantForSpa(decision, this.now());
+    const result = await this.opts.desk.open({ grant, gate: this.opts.gateFor(door), askedAt: packet.time, via: 'spa', fields: { from: packet.src } });
+    if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door);
+    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describe(result.err), decision.door);
     this.counters.granted++;
-    const ports = decision.ports.map((p) => `${p.port}/${p.proto}`);
-    this.log.info(
-      {
-        door: decision.door,
-        src: decision.src,
-        from: packet.src,
-        outcome: 'open',
-        gate: gate.name,
-        ports,
-        ...(decision.nat && { nat: `${decision.nat.host}:${decision.nat.port}` }),
-        open_for_s: decision.durationMs / 1000,
-        latency_ms: Math.max(0, now - packet.time),
-      },
-      `${decision.src}: ${decision.door}: SPA access granted to ${ports.join(',')}${decision.nat ? ` -> ${decision.nat.host}:${decision.nat.port}` : ''}`,
-    );
   }
 
   private async runCommand(door: string, src: string, command: string, packet: KnockPacket): Promise<void> {
