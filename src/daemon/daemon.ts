@@ -1,8 +1,9 @@
+import { awsChangeNeedingRestart } from '../config/aws-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
 import { DoorSchedule } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
-import type { KnockPacket, PortSpec } from '../core/packet.js';
+import type { KnockPacket } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
@@ -10,6 +11,7 @@ import type { Logger } from '../log/logger.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import { doorOpening } from './door-ports.js';
 import type { GrantDesk } from './grant-desk.js';
+import type { Reconfiguration } from './reconfiguration.js';
 import type { SpaService, SpaStats } from './spa-service.js';
 
 /** How often timed-out knocks and expired grants are swept, and local addresses re-read. */
@@ -17,15 +19,15 @@ const SWEEP_INTERVAL_MS = 1_000;
 
 /** The adapters a daemon runs with; built from config by the serve command, or by a test. */
 export interface DaemonParts {
-  sensor: Sensor & { setPorts?(ports: PortSpec[], newConnections?: boolean): void };
+  sensor: Sensor;
   /** The gate for each door kind: knockgate doors → nftables; knockd doors → their commands. */
   gateFor(door: DoorConfig): Gate;
   /** Every gate, for install/reconcile/uninstall. */
   gates(): Gate[];
   /** The owner of grants, shared with the SPA service: its bound, its live grants, its open lines. */
   desk: GrantDesk;
-  /** Called on reload with the new config, before the gates are re-installed. */
-  reconfigure?(config: KnockgateConfig): void;
+  /** What takes part in a reload, in order (gates, SPA doors, the capture), before the gates are re-installed. */
+  reconfigurations: Reconfiguration[];
   /** Whether an address is one of this host's (re-read every sweep). */
   localAddresses(): Set<string>;
   /** Marks a one-time sequence used in its file (knockd's format); the grant waits for it. */
@@ -105,15 +107,20 @@ export class Daemon {
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
   }
 
-  /** Swap in a new, already validated config; live grants stay, knocks in progress are dropped. */
+  /**
+   * Swap in a new, already validated config; live grants stay, knocks in progress are dropped.
+   * The one place a reload happens: every reconfigurable part takes its slice, then the gates
+   * re-install (keeping their grants), then the guard follows its section. A change that needs a
+   * restart is refused before anything changes.
+   */
   async reload(next: KnockgateConfig): Promise<void> {
+    const restart = awsChangeNeedingRestart(this.config.aws, next.aws);
+    if (restart !== undefined) throw new Error(restart);
     this.config = next;
     this.applyDoors(next);
-    this.parts.reconfigure?.(next);
+    for (const part of this.parts.reconfigurations) await part.apply(next);
     for (const gate of this.parts.gates()) await gate.install();
-    this.parts.spa?.reconfigure(next.spa);
     await this.reloadGuard(next);
-    this.parts.sensor.setPorts?.([...knockPorts(next.doors), ...(this.parts.spa?.capturePorts() ?? [])], hasStrictDoor(next.doors));
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
   }
 
@@ -265,27 +272,12 @@ export class Daemon {
   }
 }
 
-/**
- * Strict doors need the sensor to report every new connection, not only knocks; so do doors whose
- * sequence changes (time-derived, one-time), so that no capture filter has to follow them.
- */
-export function hasStrictDoor(doors: DoorConfig[]): boolean {
-  return doors.some((d) => !d.knock.kernel && (d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static')));
-}
-
 /** Knocks in a door's sequence, also for doors whose sequence changes (time-derived, one-time). */
 function knocksOf(door: DoorConfig): number {
   const source = door.sequenceSource;
   if (source?.kind === 'time') return source.spec.knocks;
   if (source?.kind === 'one-time') return source.unused[0]?.steps.length ?? 0;
   return door.knock.sequence.length;
-}
-
-/** The ports the sensor must watch: every knock of every door the daemon tracks (not kernel-only ones). */
-export function knockPorts(doors: DoorConfig[]): PortSpec[] {
-  const seen = new Map<string, PortSpec>();
-  for (const d of doors) if (!d.knock.kernel) for (const s of d.knock.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
-  return [...seen.values()];
 }
 
 function describe(err: unknown): string {

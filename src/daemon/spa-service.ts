@@ -1,5 +1,6 @@
 import type { SpaConfig, SpaDoorConfig } from '../config/model.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { matchSpaDoor, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
@@ -75,7 +76,7 @@ type DoorCandidate = SpaDoorCandidate<Door>;
  * size, a door for this source, the replay digest in memory — then each candidate door's codec
  * (HMAC before decryption), the replay digest made durable, the access policy, and the gate.
  */
-export class SpaService {
+export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private doors: DoorCandidate[] = [];
   /** No door limits sources or destinations: every door is a candidate and no packet needs filtering. */
   private doorsOpenToAll = true;

@@ -1,4 +1,6 @@
 import type { KnockPacket, PortSpec } from '../../src/core/packet.js';
+import type { Reconfigurable } from '../../src/core/reconfigurable.js';
+import type { CaptureSettings } from '../../src/sensors/pcap.js';
 import type { Sensor, SensorStats } from '../../src/sensors/sensor.js';
 
 /** The bastion address the in-memory daemon counts as its own. */
@@ -12,10 +14,12 @@ export type PacketFields = Partial<KnockPacket> & { src: string; dstPort: number
  * ports and connection mode the daemon last configured, so a test can check what a real capture
  * filter would have been asked to watch.
  */
-export class FakeSensor implements Sensor {
+export class FakeSensor implements Sensor, Reconfigurable<CaptureSettings> {
   readonly name = 'fake';
   private onPacket: ((packet: KnockPacket) => void) | undefined;
   private received = 0;
+  /** What the daemon last asked the capture to watch (undefined until a reload). */
+  watching: CaptureSettings | undefined;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -25,6 +29,10 @@ export class FakeSensor implements Sensor {
 
   async stop(): Promise<void> {
     this.onPacket = undefined;
+  }
+
+  reconfigure(next: CaptureSettings): void {
+    this.watching = next;
   }
 
   stats(): SensorStats {

@@ -1,7 +1,9 @@
 import type { KnockgateConfig } from '../../src/config/model.js';
 import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
 import { Daemon, type DaemonParts } from '../../src/daemon/daemon.js';
+import { captureSettings } from '../../src/daemon/door-ports.js';
 import { GrantDesk } from '../../src/daemon/grant-desk.js';
+import { reconfiguration } from '../../src/daemon/reconfiguration.js';
 import type { SpaService } from '../../src/daemon/spa-service.js';
 import type { Outcomes } from '../../src/metrics/outcome.js';
 import { captureLogger } from './command-gate-fixtures.js';
@@ -47,6 +49,7 @@ export function memoryDaemon(toml: string, opts: MemoryDaemonOptions = {}): Memo
     gateFor: () => gate,
     gates: () => [gate],
     desk,
+    reconfigurations: [...(spa ? [reconfiguration(spa, (c) => c.spa)] : []), reconfiguration(sensor, (c) => captureSettings(c, spa?.capturePorts() ?? []))],
     localAddresses: () => new Set([FAKE_HOST]),
     spendOneTimeSequence: async () => undefined,
     ...(spa && { spa }),

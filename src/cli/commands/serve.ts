@@ -2,7 +2,6 @@ import { Option, type Command } from 'commander';
 import { writeFile, rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { ConfigError } from '../../config/config-error.js';
-import { awsChangeNeedingRestart } from '../../config/aws-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
@@ -66,10 +65,7 @@ Examples:
         work = work.then(async () => {
           if (!daemon) return;
           try {
-            const next = await load();
-            const awsChange = awsChangeNeedingRestart(config.aws, next.aws);
-            if (awsChange !== undefined) throw new Error(awsChange);
-            await daemon.reload(next);
+            await daemon.reload(await load());
           } catch (err) {
             logger?.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
           }
