@@ -11,6 +11,7 @@ import { NftProcess } from '../gates/nft-process.js';
 import { GuardEnforcer } from '../guard/guard-enforcer.js';
 import { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.js';
 import { PcapSensor } from '../sensors/pcap.js';
 import { markSequenceUsed } from '../config/one-time-sequences.js';
@@ -22,9 +23,9 @@ import { GrantDesk } from './grant-desk.js';
 import { OnDemandGate, reconfiguration } from './reconfiguration.js';
 
 /** The AWS SDK costs ~60 MB and most of a second to load: only a config with [aws] pays for it. */
-async function awsSgGate(settings: NonNullable<KnockgateConfig['aws']>, logger: Logger): Promise<Gate> {
+async function awsSgGate(settings: NonNullable<KnockgateConfig['aws']>, logger: Logger, outcomes: Outcomes): Promise<Gate> {
   const [{ AwsSgGate }, { createEc2Client }] = await Promise.all([import('../gates/aws-sg.js'), import('../aws/sdk-clients.js')]);
-  return new AwsSgGate({ ec2: createEc2Client(settings.region), groups: settings.securityGroups, onStop: settings.onStop, logger });
+  return new AwsSgGate({ ec2: createEc2Client(settings.region), groups: settings.securityGroups, onStop: settings.onStop, logger, outcomes });
 }
 
 /** Interfaces to capture on: the configured ones, or every non-loopback interface that is up. */
@@ -39,7 +40,7 @@ export function captureInterfaces(config: KnockgateConfig): string[] {
  * the state directory, so a restart still runs them); the aws-sg gate for doors that open a
  * Security Group (its groups and region are read at start; a reload does not change them).
  */
-export async function buildParts(config: KnockgateConfig, logger: Logger): Promise<DaemonParts> {
+export async function buildParts(config: KnockgateConfig, logger: Logger, outcomes: Outcomes = NO_OUTCOMES): Promise<DaemonParts> {
   const interfaces = captureInterfaces(config);
   if (interfaces.length === 0) throw new Error('no interface to capture on: none is up besides loopback; name one with --interface or daemon.interfaces');
   const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger });
@@ -57,7 +58,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
   });
   await iptables.reconfigure(config);
   await nftables.reconfigure(config);
-  const aws = config.aws && (await awsSgGate(config.aws, logger));
+  const aws = config.aws && (await awsSgGate(config.aws, logger, outcomes));
   // One gate of each kind, shared by knock and SPA doors; a door's config check guarantees its gate exists.
   const gateNamed = (gate: GateAction['gate']): Gate => {
     if (gate === 'command') return ownCommandGate;
@@ -65,8 +66,8 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     return gate === 'aws-sg' && aws ? aws : nftables.gate!;
   };
   const gates = (): Gate[] => [...(nftables.gate ? [nftables.gate] : []), ...(iptables.gate ? [iptables.gate] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate];
-  const desk = new GrantDesk({ logger, gates });
-  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger);
+  const desk = new GrantDesk({ logger, gates, outcomes });
+  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes);
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
   const capture = (c: KnockgateConfig) => captureSettings(c, spa?.capturePorts() ?? []);
   const sensor = new PcapSensor({ interfaces: [...new Set([...interfaces, ...spaInterfaces])], ...capture(config), logger });
@@ -75,6 +76,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     new GuardWatch({
       settings,
       logger,
+      outcomes,
       captureInterfaces: interfaces,
       enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, settings.expectations, logger),
     });
@@ -97,5 +99,6 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
     ...(spa && { spa }),
     createGuard,
     logger,
+    outcomes,
   };
 }

@@ -1,6 +1,7 @@
 import type { KnockgateConfig, SpaDoorConfig } from '../config/model.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
+import type { Outcomes } from '../metrics/outcome.js';
 import { UdpSensor } from '../sensors/udp.js';
 import { FileReplayStore } from '../store/file-replay-store.js';
 import { MemoryReplayStore } from '../store/memory-replay-store.js';
@@ -19,12 +20,13 @@ export async function buildSpaService(
   gateFor: (door: SpaDoorConfig) => Gate,
   desk: GrantDesk,
   logger: Logger,
+  outcomes: Outcomes,
   now: () => number = Date.now,
 ): Promise<SpaService | undefined> {
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, desk, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
+  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
 }
 
 async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number): Promise<ReplayStore> {

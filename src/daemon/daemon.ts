@@ -8,6 +8,7 @@ import type { Gate } from '../gates/gate.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import { doorOpening } from './door-ports.js';
 import type { GrantDesk } from './grant-desk.js';
@@ -37,6 +38,8 @@ export interface DaemonParts {
   /** The port-hijack guard for a [guard] section: made at start, or on the reload that adds the section. */
   createGuard?(settings: GuardSettings): GuardWatch;
   logger: Logger;
+  /** Where what happens is counted (the desk, SPA, gates and guard get the same); none by default. */
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -64,6 +67,7 @@ export class Daemon {
   private sweepTimer?: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly outcomes: Outcomes;
   private guard: GuardWatch | undefined;
   /** Handed to the tracker with every packet; one function for the daemon's life, not one per packet. */
   private readonly isLocal = (dst: string): boolean => this.local.has(dst);
@@ -75,6 +79,7 @@ export class Daemon {
     this.now = parts.now ?? Date.now;
     this.log = parts.logger;
     this.desk = parts.desk;
+    this.outcomes = parts.outcomes ?? NO_OUTCOMES;
     this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
     this.applyDoors(config);
     this.guard = config.guard && parts.createGuard?.(config.guard);
@@ -181,12 +186,14 @@ export class Daemon {
   private report(event: TrackerEvent): void {
     switch (event.kind) {
       case 'stage': {
+        this.outcomes.count('stage', { door: event.door });
         const level = this.progressLevel(event.door, false);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level]({ door: event.door, src: event.src, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
         return;
       }
       case 'reset': {
+        this.outcomes.count('reset', { door: event.door, reason: event.reason });
         const level = this.progressLevel(event.door, event.stage > 1);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level](
@@ -227,10 +234,15 @@ export class Daemon {
     }
     this.parts.spendOneTimeSequence(source.file, variant).then(
       () => this.open(doorName, src, family, knockTime),
-      (err: unknown) =>
-        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describe(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`),
+      (err: unknown) => {
+        this.outcomes.count('refused', { door: doorName, reason: 'one-time-not-marked' });
+        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describe(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`);
+      },
     );
-    if (source.unused.length === 0) this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
+    if (source.unused.length === 0) {
+      this.outcomes.count('exhausted', { door: doorName });
+      this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
+    }
   }
 
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {

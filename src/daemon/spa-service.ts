@@ -9,6 +9,7 @@ import { CommandPool } from '../gates/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../gates/shell-command.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor } from '../sensors/sensor.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
@@ -60,6 +61,7 @@ export interface SpaServiceOptions {
   /** A sensor of its own (the UDP socket); absent = packets come from the daemon's capture. */
   sensor?: Sensor;
   logger: Logger;
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -88,11 +90,13 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private logWindow = { second: 0, lines: 0, suppressed: 0 };
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly outcomes: Outcomes;
 
   constructor(private readonly opts: SpaServiceOptions) {
     this.config = opts.config;
     this.now = opts.now ?? Date.now;
     this.log = opts.logger;
+    this.outcomes = opts.outcomes ?? NO_OUTCOMES;
     this.setDoors(opts.config);
   }
 
@@ -201,8 +205,9 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private async grant(door: SpaDoorConfig, decision: SpaGrantDecision, packet: KnockPacket): Promise<void> {
     const grant = grantForSpa(decision, this.now());
     const result = await this.opts.desk.open({ grant, gate: this.opts.gateFor(door), askedAt: packet.time, via: 'spa', fields: { from: packet.src } });
-    if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door);
-    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describe(result.err), decision.door);
+    // The desk has counted these; the refusal line and SPA's own totals are still this service's.
+    if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door, undefined, true);
+    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describe(result.err), decision.door, undefined, true);
     this.counters.granted++;
   }
 
@@ -219,14 +224,16 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
         return this.refuse('command-failed', packet, `exit ${result.code ?? result.signal}${result.timedOut ? ' (timed out)' : ''}`, door);
       }
       this.counters.granted++;
+      this.outcomes.count('command', { door });
       this.log.info({ door, src, outcome: 'command', command: argv, ...output }, `${src}: ${door}: SPA command ran`);
     } catch (err) {
       this.refuse('command-failed', packet, describe(err), door);
     }
   }
 
-  private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string): void {
+  private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string, countedByDesk = false): void {
     this.refused[kind] = (this.refused[kind] ?? 0) + 1;
+    if (!countedByDesk) this.outcomes.count('refused', { reason: kind, ...(door && { door }) });
     const second = Math.floor(this.now() / 1000);
     if (second !== this.logWindow.second) {
       if (this.logWindow.suppressed > 0) {

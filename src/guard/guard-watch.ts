@@ -1,5 +1,6 @@
 import type { GuardSettings } from '../config/model.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import { AlertCommand } from './alert-command.js';
 import { ArpCapture } from './arp-capture.js';
 import { ArpWatch } from './arp-watch.js';
@@ -40,6 +41,7 @@ export interface GuardWatchOptions {
   /** Where ARP is captured when the settings name no interface. */
   captureInterfaces: string[];
   enforcer?: GuardEnforcer;
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -134,6 +136,7 @@ export class GuardWatch {
   private report(change: FindingChange): void {
     const { finding } = change;
     const fields = { guard: finding.kind, change: change.change, key: finding.key, finding };
+    (this.opts.outcomes ?? NO_OUTCOMES).count(change.change === 'appeared' ? 'guard-finding' : 'guard-cleared', { reason: finding.kind });
     if (change.change === 'appeared') this.log.warn({ ...fields, outcome: 'guard-finding' }, `guard: ${finding.kind}: ${finding.summary}`);
     else this.log.info({ ...fields, outcome: 'guard-cleared' }, `guard: cleared ${finding.kind}: ${finding.summary}`);
     void this.alert?.send(change);

@@ -32,7 +32,7 @@ function spaPacket(): Uint8Array {
 function daemonWithSpa(maxPendingGrants?: number) {
   return memoryDaemon(TOML, {
     ...(maxPendingGrants !== undefined && { maxPendingGrants }),
-    spa: (desk, gate, logger) => new SpaService({ config: parsedSpa, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger }),
+    spa: ({ desk, gate, logger }) => new SpaService({ config: parsedSpa, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger }),
   });
 }
 const parsedSpa = parseKnockgateToml(TOML, 'memory.toml').spa!;

@@ -22,8 +22,8 @@ export interface MemoryDaemon {
 }
 
 export interface MemoryDaemonOptions {
-  /** Builds the SPA service once the desk exists (it is handed the same desk and gate). */
-  spa?: (desk: GrantDesk, gate: MemoryGate, logger: DaemonParts['logger']) => SpaService;
+  /** Builds the SPA service once the desk exists (it is handed the same desk, gate, logger and counter). */
+  spa?: (shared: { desk: GrantDesk; gate: MemoryGate; logger: DaemonParts['logger']; outcomes?: Outcomes }) => SpaService;
   outcomes?: Outcomes;
   maxPendingGrants?: number;
 }
@@ -43,7 +43,7 @@ export function memoryDaemon(toml: string, opts: MemoryDaemonOptions = {}): Memo
     ...(opts.outcomes && { outcomes: opts.outcomes }),
     ...(opts.maxPendingGrants !== undefined && { maxPending: opts.maxPendingGrants }),
   });
-  const spa = opts.spa?.(desk, gate, logger);
+  const spa = opts.spa?.({ desk, gate, logger, ...(opts.outcomes && { outcomes: opts.outcomes }) });
   const parts: DaemonParts = {
     sensor,
     gateFor: () => gate,
@@ -54,6 +54,7 @@ export function memoryDaemon(toml: string, opts: MemoryDaemonOptions = {}): Memo
     spendOneTimeSequence: async () => undefined,
     ...(spa && { spa }),
     logger,
+    ...(opts.outcomes && { outcomes: opts.outcomes }),
   };
   return { daemon: new Daemon(config, parts), config, sensor, gate, desk, lines, parts };
 }
