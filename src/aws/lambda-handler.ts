@@ -22,6 +22,7 @@ import { createLogger } from '../log/logger.js';
 import { DynamoDbReplayStore } from '../store/dynamodb-replay-store.js';
 import { createDynamoDbClient, createEc2Client } from './sdk-clients.js';
 import { SpaHttpReceiver, type SpaHttpResponse } from './spa-http-receiver.js';
+import { describeError } from '../core/knockgate-error.js';
 
 /** Where the receiver's config comes from in the Lambda environment, for messages. */
 export const CONFIG_ENV = 'KNOCKGATE_CONFIG';
@@ -43,7 +44,7 @@ export async function handler(event: unknown): Promise<SpaHttpResponse> {
     receiver ??= buildReceiver(process.env);
     return await (await receiver).handle(event, Date.now());
   } catch (err) {
-    logger.error({ outcome: 'receiver-error', err: errorText(err) }, 'SPA receiver failed');
+    logger.error({ outcome: 'receiver-error', err: describeError(err) }, 'SPA receiver failed');
     return FAILED;
   }
 }
@@ -83,8 +84,4 @@ export function sweepGroups(env: Env): string[] {
     throw new ConfigError(SWEEP_GROUPS_ENV, [{ message: bad === undefined ? 'is not set; give the security group ids to sweep, comma-separated' : `"${bad}" is not a security group id` }]);
   }
   return items;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { Outcomes } from '../metrics/outcome.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import { spaRequestFromEvent } from './lambda-http-event.js';
+import { describeError } from '../core/knockgate-error.js';
 
 /** One SPA door of the receiver: its keys (as a codec) and its access.conf-style rules. */
 export interface SpaHttpDoor {
@@ -81,7 +82,7 @@ export class SpaHttpReceiver {
     try {
       remembered = await this.replay.remember(digest, replayExpiry(spa.timestamp, door.rules.maxPacketAgeMs), now);
     } catch (err) {
-      this.logger.error({ src, outcome: 'store-error', err: errorText(err) }, 'replay store failed; packet not acted on');
+      this.logger.error({ src, outcome: 'store-error', err: describeError(err) }, 'replay store failed; packet not acted on');
       return UNAVAILABLE;
     }
     if (remembered !== 'added') return this.refuse({ src, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
@@ -98,7 +99,7 @@ export class SpaHttpReceiver {
       return UNAVAILABLE;
     }
     if (result.outcome === 'gate-error') {
-      this.logger.error({ src: grant.src, door: grant.door, outcome: 'gate-error', err: errorText(result.err) }, 'gate failed to open');
+      this.logger.error({ src: grant.src, door: grant.door, outcome: 'gate-error', err: describeError(result.err) }, 'gate failed to open');
       return UNAVAILABLE;
     }
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
@@ -109,8 +110,4 @@ export class SpaHttpReceiver {
     this.logger.info({ ...why, outcome: 'refused' }, `SPA over HTTP refused: ${why.reason}`);
     return REFUSED;
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

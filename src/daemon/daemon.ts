@@ -14,6 +14,7 @@ import { doorOpening } from './door-ports.js';
 import type { GrantDesk } from './grant-desk.js';
 import type { Reconfiguration } from './reconfiguration.js';
 import type { SpaService, SpaStats } from './spa-service.js';
+import { describeError } from '../core/knockgate-error.js';
 
 /** How often timed-out knocks and expired grants are swept, and local addresses re-read. */
 const SWEEP_INTERVAL_MS = 1_000;
@@ -236,7 +237,7 @@ export class Daemon {
       () => this.open(doorName, src, family, knockTime),
       (err: unknown) => {
         this.outcomes.count('refused', { door: doorName, reason: 'one-time-not-marked' });
-        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describe(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`);
+        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describeError(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`);
       },
     );
     if (source.unused.length === 0) {
@@ -253,7 +254,7 @@ export class Daemon {
       if (result.outcome === 'refused') {
         this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
       } else if (result.outcome === 'gate-error') {
-        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describe(result.err) }, `${src}: ${doorName}: gate failed to open`);
+        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describeError(result.err) }, `${src}: ${doorName}: gate failed to open`);
       }
     });
   }
@@ -290,8 +291,4 @@ function knocksOf(door: DoorConfig): number {
   if (source?.kind === 'time') return source.spec.knocks;
   if (source?.kind === 'one-time') return source.unused[0]?.steps.length ?? 0;
   return door.knock.sequence.length;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

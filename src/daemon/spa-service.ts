@@ -13,6 +13,7 @@ import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor } from '../sensors/sensor.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
+import { describeError } from '../core/knockgate-error.js';
 
 /**
  * Valid packets between their decode and their gate's answer. An honest operator sends one; past
@@ -196,7 +197,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
         if (decision.kind === 'command') return this.runCommand(decision.door, decision.src, decision.command, packet);
         return this.grant(door.config, decision, packet);
       })
-      .catch((err: unknown) => this.refuse('replay-store-error', packet, describe(err)))
+      .catch((err: unknown) => this.refuse('replay-store-error', packet, describeError(err)))
       .finally(() => {
         this.pending--;
       });
@@ -207,7 +208,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     const result = await this.opts.desk.open({ grant, gate: this.opts.gateFor(door), askedAt: packet.time, via: 'spa', fields: { from: packet.src } });
     // The desk has counted these; the refusal line and SPA's own totals are still this service's.
     if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door, undefined, true);
-    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describe(result.err), decision.door, undefined, true);
+    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describeError(result.err), decision.door, undefined, true);
     this.counters.granted++;
   }
 
@@ -227,7 +228,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       this.outcomes.count('command', { door });
       this.log.info({ door, src, outcome: 'command', command: argv, ...output }, `${src}: ${door}: SPA command ran`);
     } catch (err) {
-      this.refuse('command-failed', packet, describe(err), door);
+      this.refuse('command-failed', packet, describeError(err), door);
     }
   }
 
@@ -265,8 +266,4 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
 
 function logged(text: string): string {
   return text.length <= MAX_COMMAND_OUTPUT_LOG_CHARS ? text : `${text.slice(0, MAX_COMMAND_OUTPUT_LOG_CHARS)}… (${text.length - MAX_COMMAND_OUTPUT_LOG_CHARS} more characters)`;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@ import {
   type IpPermission,
 } from '@aws-sdk/client-ec2';
 import type { Grant } from '../core/grant.js';
+import { describeError, type ErrorCode } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import { CommandPool } from './command-pool.js';
@@ -57,6 +58,8 @@ export const EXPIRY_CHECK_INTERVAL_MS = 1_000;
 
 /** A failed EC2 call: which API call, and the AWS error code when AWS gave one. */
 export class AwsGateError extends GateError {
+  override readonly code: ErrorCode = 'gate.aws';
+
   constructor(
     message: string,
     readonly apiCall: string,
@@ -367,7 +370,7 @@ export class AwsSgGate implements Gate {
       return await queued;
     } catch (err) {
       const code = awsErrorCode(err);
-      const text = err instanceof Error ? err.message : String(err);
+      const text = describeError(err);
       throw new AwsGateError(`${api} failed${code ? ` (${code})` : ''}: ${text}`, api, code, { cause: err });
     }
   }

@@ -10,6 +10,7 @@ import type { GuardEnforcer } from './guard-enforcer.js';
 import { readArpTable, readGateways, readHostFacts } from './host-facts.js';
 import { evaluatePorts, MAX_FINDINGS } from './port-evaluator.js';
 import { FdScanCache, readSocketTable, type SocketTable } from './socket-table.js';
+import { describeError } from '../core/knockgate-error.js';
 
 /**
  * The guard in the daemon: every poll interval it reads the socket table and the neighbour
@@ -118,7 +119,7 @@ export class GuardWatch {
       this.refreshArp();
       found = [...scan.findings, ...this.arp.findings(this.now())].slice(0, MAX_FINDINGS);
     } catch (err) {
-      this.log.error({ outcome: 'guard-error', err: describe(err) }, 'guard: scan failed');
+      this.log.error({ outcome: 'guard-error', err: describeError(err) }, 'guard: scan failed');
       return;
     }
     const { changes, next } = findingChanges(this.current, found);
@@ -128,7 +129,7 @@ export class GuardWatch {
       try {
         await this.opts.enforcer.refresh();
       } catch (err) {
-        this.log.error({ outcome: 'guard-enforce-error', err: describe(err) }, 'guard: enforcement could not be loaded');
+        this.log.error({ outcome: 'guard-enforce-error', err: describeError(err) }, 'guard: enforcement could not be loaded');
       }
     }
   }
@@ -168,7 +169,7 @@ export class GuardWatch {
       });
       this.capture = capture;
     } catch (err) {
-      this.log.error({ outcome: 'guard-error', interfaces, err: describe(err) }, 'guard: ARP capture unavailable; watching the neighbour table only');
+      this.log.error({ outcome: 'guard-error', interfaces, err: describeError(err) }, 'guard: ARP capture unavailable; watching the neighbour table only');
     }
   }
 
@@ -186,8 +187,4 @@ export class GuardWatch {
     this.timer = setInterval(() => void this.poll(), this.settings.pollIntervalMs);
     this.timer.unref();
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,5 @@
 import { decodeFrame } from '../core/frame-decoder.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 import { portCode, TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
@@ -34,14 +35,15 @@ export const CAPTURE_SNAPLEN_BYTES = 1_920;
 export const CAPTURE_BATCH_PACKETS = 64;
 
 /** An interface a sensor cannot listen on, with what the operator can do about it. */
-export class SensorError extends Error {
+export class SensorError extends KnockgateError {
   override readonly name = 'SensorError';
+  readonly code = 'sensor.capture';
   constructor(
     readonly iface: string,
     readonly reason: string,
     readonly hint: string,
   ) {
-    super(`cannot capture on ${iface}: ${reason} (${hint})`);
+    super(`cannot capture on ${iface}: ${reason} (${hint})`, { nextStep: hint });
   }
 }
 

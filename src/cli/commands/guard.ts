@@ -8,7 +8,7 @@ import { adviseHost } from '../../guard/host-advice.js';
 import { readHostFacts } from '../../guard/host-facts.js';
 import { scanPorts } from '../../guard/guard-watch.js';
 import { readSocketTable } from '../../guard/socket-table.js';
-import { EXIT_CONFIG } from './serve.js';
+import { EXIT_CONFIG } from '../errors.js';
 
 /** `guard check` found something wrong. */
 export const EXIT_FINDINGS = 1;
