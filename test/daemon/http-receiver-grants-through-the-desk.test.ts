@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { SpaHttpReceiver } from '../../src/aws/spa-http-receiver.js';
-import type { SpaAccessRules } from '../../src/core/spa-access.js';
+import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
 import { SpaCodec } from '../../src/core/spa/index.js';
 import { MemoryReplayStore } from '../../src/store/memory-replay-store.js';
 import { captureLogger } from '../support/command-gate-fixtures.js';
@@ -9,30 +9,22 @@ import { functionUrlEvent } from '../support/function-url-adapter.js';
 import { MemoryGate } from '../support/memory-gate.js';
 import { MemoryOutcomes } from '../support/memory-outcomes.js';
 
-const RULES: SpaAccessRules = {
-  door: 'laptops',
-  sources: [],
-  destinations: [],
-  ports: { mode: 'subset', open: [{ proto: 'tcp', port: 22 }] },
-  restrictPorts: [],
-  accessTimeoutMs: 60_000,
-  maxClientTimeoutMs: 300_000,
-  requireSourceAddress: false,
-  allowIp: 'source',
-  usernames: [],
-  natTargets: [],
-  commands: false,
-  maxPacketAgeMs: 120_000,
-};
+const KEY = randomBytes(32).toString('base64');
+const HMAC = randomBytes(64).toString('base64');
+// The receiver's door as the Lambda reads it from KNOCKGATE_CONFIG.
+const [DOOR] = parseKnockgateToml(
+  `[aws]\nsecurity_groups = ["sg-0123456789abcdef0"]\n\n[spa_door.laptops]\nkey_base64 = "${KEY}"\nhmac_key_base64 = "${HMAC}"\nopen = ["22/tcp"]\nopen_for = "60s"\ngate = "aws-sg"\n`,
+  'KNOCKGATE_CONFIG',
+).spa!.doors;
 
 it('opens through the same desk as the daemon: open line, counts, and a gate failure answered 503', async () => {
-  const codec = new SpaCodec({ encryptionKey: { base64: randomBytes(32).toString('base64') }, hmacKey: { base64: randomBytes(64).toString('base64') } });
+  const codec = new SpaCodec(DOOR!.keys);
   const packet = () => codec.encode({ username: 'bob', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 22 }] } }, { now: Date.now() });
   const event = () => functionUrlEvent({ method: 'POST', path: '/', sourceIp: '198.51.100.7', body: packet() });
   const { logger, lines } = captureLogger();
   const gate = new MemoryGate('aws-sg');
   const outcomes = new MemoryOutcomes();
-  const receiver = new SpaHttpReceiver({ doors: [{ codec, rules: RULES }], replay: new MemoryReplayStore(), gate, logger, outcomes });
+  const receiver = new SpaHttpReceiver({ doors: [{ codec, rules: DOOR!.rules }], replay: new MemoryReplayStore(), gate, logger, outcomes });
 
   const ok = await receiver.handle(event(), Date.now());
   expect(ok.statusCode).toBe(200);
