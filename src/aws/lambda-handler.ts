@@ -16,13 +16,13 @@
 import { ConfigError } from '../config/config-error.js';
 import { securityGroupId } from '../config/aws-config.js';
 import { parseKnockgateToml } from '../config/knockgate-toml.js';
+import { describeError } from '../core/knockgate-error.js';
 import { SpaCodec } from '../core/spa/index.js';
 import { AwsSgGate, type SweepResult } from '../gates/aws-sg.js';
 import { createLogger } from '../log/logger.js';
 import { DynamoDbReplayStore } from '../store/dynamodb-replay-store.js';
 import { createDynamoDbClient, createEc2Client } from './sdk-clients.js';
 import { SpaHttpReceiver, type SpaHttpResponse } from './spa-http-receiver.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /** Where the receiver's config comes from in the Lambda environment, for messages. */
 export const CONFIG_ENV = 'KNOCKGATE_CONFIG';

@@ -1,3 +1,4 @@
+import { describeError } from '../core/knockgate-error.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { grantForSpa, originAllowed, type SpaAccessRules } from '../core/spa-access.js';
 import { matchSpaDoor } from '../core/spa-door-match.js';
@@ -8,7 +9,6 @@ import type { Logger } from '../log/logger.js';
 import type { Outcomes } from '../metrics/outcome.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import { spaRequestFromEvent } from './lambda-http-event.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /** One SPA door of the receiver: its keys (as a codec) and its access.conf-style rules. */
 export interface SpaHttpDoor {

@@ -3,6 +3,7 @@ import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model
 import { grantFor } from '../core/grant-policy.js';
 import { DoorSchedule } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { KnockPacket } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
@@ -14,7 +15,6 @@ import { doorOpening } from './door-ports.js';
 import type { GrantDesk } from './grant-desk.js';
 import type { Reconfiguration } from './reconfiguration.js';
 import type { SpaService, SpaStats } from './spa-service.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /** How often timed-out knocks and expired grants are swept, and local addresses re-read. */
 const SWEEP_INTERVAL_MS = 1_000;

@@ -1,4 +1,5 @@
 import type { SpaConfig, SpaDoorConfig } from '../config/model.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import { replayExpiry } from '../core/replay-window.js';
@@ -13,7 +14,6 @@ import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor } from '../sensors/sensor.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /**
  * Valid packets between their decode and their gate's answer. An honest operator sends one; past

@@ -1,8 +1,8 @@
+import { describeError } from '../core/knockgate-error.js';
 import { CommandPool } from '../gates/command-pool.js';
 import { describeCommand, runCommand } from '../gates/shell-command.js';
 import type { Logger } from '../log/logger.js';
 import type { FindingChange } from './finding-changes.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /**
  * The operator's alert hook: a program (argv, no shell) run once per change of a finding, with

@@ -1,4 +1,5 @@
 import type { GuardSettings } from '../config/model.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import { AlertCommand } from './alert-command.js';
@@ -10,7 +11,6 @@ import type { GuardEnforcer } from './guard-enforcer.js';
 import { readArpTable, readGateways, readHostFacts } from './host-facts.js';
 import { evaluatePorts, MAX_FINDINGS } from './port-evaluator.js';
 import { FdScanCache, readSocketTable, type SocketTable } from './socket-table.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /**
  * The guard in the daemon: every poll interval it reads the socket table and the neighbour

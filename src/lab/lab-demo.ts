@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { describeError } from '../core/knockgate-error.js';
 import { probeConnect } from './connect-probe.js';
 import { createLab, type Lab, type LabSpawnOptions } from './netns.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /** The bastion's config in the lab: one door, a short grant so expiry is seen within the demo. */
 export const LAB_OPEN_FOR_S = 6;

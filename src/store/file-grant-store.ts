@@ -1,9 +1,9 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { MAX_STORED_GRANTS, StoreError, type GrantStore, type StoredGrant } from './grant-store.js';
-import { describeError } from '../core/knockgate-error.js';
 
 const JOURNAL_VERSION = 1;
 

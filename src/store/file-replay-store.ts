@@ -1,10 +1,10 @@
 import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { describeError } from '../core/knockgate-error.js';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
 import type { Logger } from '../log/logger.js';
 import { StoreError } from './grant-store.js';
 import type { ReplayStore } from './replay-store.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /**
  * Journal lines beyond twice the live digests (plus this slack) trigger a rewrite; keeps the file,

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
+import { describeError } from '../core/knockgate-error.js';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
 import type { Logger } from '../log/logger.js';
 import { StoreError } from './grant-store.js';
 import type { ReplayStore } from './replay-store.js';
-import { describeError } from '../core/knockgate-error.js';
 
 /** Key prefix of every digest, so one Redis can serve other data too. */
 export const REPLAY_KEY_PREFIX = 'knockgate:spa:replay:';

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { securityGroupId } from '../../config/aws-config.js';
 import { ConfigError } from '../../config/config-error.js';
 import { loadConfig } from '../../config/load.js';
-import type { SweepResult } from '../../gates/aws-sg.js';
 import { describeError } from '../../core/knockgate-error.js';
+import type { SweepResult } from '../../gates/aws-sg.js';
 
 /** Exit status of `aws sweep` when no group is given or EC2 refuses. */
 export const EXIT_SWEEP_FAILED = 1;
