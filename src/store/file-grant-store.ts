@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { formatGrantJournal, salvageGrantJournal } from './grant-journal-format.js';
 import { ACCEPT_DAMAGED_STATE_FLAG, DamagedStateError, MAX_STORED_GRANTS, StoreError, type GrantStore, type StoredGrant } from './grant-store.js';
@@ -104,7 +105,7 @@ export class FileGrantStore implements GrantStore {
         await file.close();
       }
     } catch (err) {
-      throw new StoreError(`cannot set aside grant ${id} in ${this.setAsidePath}: ${errorText(err)}`, this.path, { cause: err });
+      throw new StoreError(`cannot set aside grant ${id} in ${this.setAsidePath}: ${describeError(err)}`, this.path, { cause: err });
     }
     await this.remove(id);
   }
@@ -147,7 +148,7 @@ export class FileGrantStore implements GrantStore {
     try {
       await writeFileAtomic(this.path, formatGrantJournal(this.records.values()), 'grant journal');
     } catch (err) {
-      throw new StoreError(`cannot write grant journal ${this.path}: ${errorText(err)}`, this.path, { cause: err });
+      throw new StoreError(`cannot write grant journal ${this.path}: ${describeError(err)}`, this.path, { cause: err });
     }
   }
 
@@ -186,8 +187,4 @@ export class FileGrantStore implements GrantStore {
   private assertOpen(): void {
     if (this.closed) throw new StoreError(`grant store ${this.path} is closed`, this.path);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type Deadline, type RememberOutcome } from '../core/replay-window.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { bootId, monotonicNow } from './clock.js';
 import { ACCEPT_DAMAGED_STATE_FLAG, DamagedStateError, StoreError } from './grant-store.js';
@@ -96,7 +97,7 @@ export class FileKeyJournal {
     return write.then(
       () => outcome,
       (err: unknown) => {
-        throw new StoreError(`cannot write ${this.opts.what} ${this.path}: ${errorText(err)}`, this.path, { cause: err });
+        throw new StoreError(`cannot write ${this.opts.what} ${this.path}: ${describeError(err)}`, this.path, { cause: err });
       },
     );
   }
@@ -163,7 +164,7 @@ export class FileKeyJournal {
       this.journal = journal;
       this.lines = this.window.size;
     } catch (err) {
-      throw new StoreError(`cannot rewrite ${this.opts.what} ${this.path}: ${errorText(err)}`, this.path, { cause: err });
+      throw new StoreError(`cannot rewrite ${this.opts.what} ${this.path}: ${describeError(err)}`, this.path, { cause: err });
     }
   }
 
@@ -171,8 +172,4 @@ export class FileKeyJournal {
     this.warnings.push(message);
     this.opts.logger?.[level]({ file: this.path, outcome: 'journal-salvaged' }, message);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

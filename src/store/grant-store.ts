@@ -1,4 +1,5 @@
 import type { Grant } from '../core/grant.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /**
  * Grants that must outlive the process: a gate records what it still owes (e.g. a pending stop
@@ -35,14 +36,16 @@ export interface GrantStore {
   close(): Promise<void>;
 }
 
-export class StoreError extends Error {
+export class StoreError extends KnockgateError {
+  readonly code = 'store.failed';
+
   constructor(
     message: string,
     /** The journal file involved, when the store has one. */
     readonly file?: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, { ...options, ...(file !== undefined && { nextStep: `check that ${file} and its directory are writable by knockgate and the disk has room` }) });
     this.name = 'StoreError';
   }
 }
@@ -51,15 +54,15 @@ export class StoreError extends Error {
  * A journal with records that cannot be recovered: the daemon refuses to start on it (what was
  * lost may be a stop that never runs, or a used packet) unless the operator accepts the loss.
  */
-export class DamagedStateError extends StoreError {
-  readonly code = 'damaged-state';
+export class DamagedStateError extends KnockgateError {
+  readonly code = 'store.damaged';
   constructor(
     message: string,
-    file: string,
+    readonly file: string,
     /** What was found, one line per problem. */
     readonly problems: string[],
   ) {
-    super(message, file);
+    super(message);
     this.name = 'DamagedStateError';
   }
 }

@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /**
  * Opening the daemon's own files without trusting the path: never through a symbolic link
@@ -13,8 +14,8 @@ import { basename, dirname, join } from 'node:path';
 const O_PATH = 0o10_000_000;
 
 /** A file the daemon refuses to use, with what the operator should do about it. */
-export class UnsafeFileError extends Error {
-  readonly code = 'unsafe-file';
+export class UnsafeFileError extends KnockgateError {
+  readonly code = 'store.unsafe-file';
   constructor(
     message: string,
     readonly file: string,

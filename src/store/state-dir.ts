@@ -1,6 +1,7 @@
 import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { KnockgateConfig } from '../config/model.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /**
  * The state directory holds what the daemon acts on after a restart (pending stop commands,
@@ -9,8 +10,8 @@ import type { KnockgateConfig } from '../config/model.js';
  * directory above it must keep others from replacing it (owned by root or the daemon's user, and
  * writable by others only with the sticky bit, as /tmp is).
  */
-export class StateDirError extends Error {
-  readonly code = 'untrusted-state';
+export class StateDirError extends KnockgateError {
+  readonly code = 'store.untrusted-dir';
   constructor(
     message: string,
     readonly dir: string,

@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT_CONFIG } from '../../src/cli/commands/serve.js';
+import { EXIT_CONFIG } from '../../src/cli/errors.js';
 import { CLI } from '../../src/lab/lab-demo.js';
 import { formatGrantJournal } from '../../src/store/grant-journal-format.js';
 import { createDaemonLab, labConfig, labDoor, type DaemonLab } from '../support/daemon-lab.js';

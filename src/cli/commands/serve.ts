@@ -1,19 +1,16 @@
 import { Option, type Command } from 'commander';
 import { rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
-import { ConfigError } from '../../config/config-error.js';
-import { awsChangeNeedingRestart } from '../../config/aws-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
+import { describeError } from '../../core/knockgate-error.js';
+import { EXIT_CONFIG } from '../errors.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
-import { DamagedStateError } from '../../store/grant-store.js';
-import { assertPidFileSafe, UnsafeFileError, writePidFile } from '../../store/safe-file.js';
-import { ensureTrustedDir, StateDirError, stateDirsOf } from '../../store/state-dir.js';
-
-/** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
-export const EXIT_CONFIG = 78;
+import { NO_OUTCOMES } from '../../metrics/outcome.js';
+import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
+import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
 
 interface ServeOptions {
   config?: string;
@@ -78,41 +75,19 @@ Examples:
         work = work.then(async () => {
           if (!daemon) return;
           try {
-            const next = await load();
-            const awsChange = awsChangeNeedingRestart(config.aws, next.aws);
-            if (awsChange !== undefined) throw new Error(awsChange);
-            await daemon.reload(next);
+            await daemon.reload(await load());
           } catch (err) {
-            logger?.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
+            logger?.error({ outcome: 'reload-failed', err: describeError(err) }, 'reload refused; the previous configuration keeps running');
           }
         });
       });
-      let config: KnockgateConfig;
-      try {
-        config = await load();
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`${err.message}\n`);
-          process.exitCode = EXIT_CONFIG;
-          return;
-        }
-        throw err;
-      }
-      let running: Daemon;
-      try {
-        for (const { dir, what } of stateDirsOf(config)) await ensureTrustedDir(dir, what);
-        if (config.daemon.pidFile) await assertPidFileSafe(config.daemon.pidFile);
-        logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
-        running = new Daemon(config, await buildParts(config, logger, { acceptDamagedState: opts.acceptDamagedState === true }));
-      } catch (err) {
-        // What the operator must fix on disk: refused like a bad config, so systemd does not restart into it.
-        if (err instanceof StateDirError || err instanceof UnsafeFileError || err instanceof DamagedStateError) {
-          process.stderr.write(`knockgate: ${err.message}\n`);
-          process.exitCode = EXIT_CONFIG;
-          return;
-        }
-        throw err;
-      }
+      // A bad file reaches the CLI's one error mapping: its lines on stderr, exit EX_CONFIG (78).
+      const config = await load();
+      // State on disk the daemon would act on must be its own before anything starts; refusals map to 78 too.
+      for (const { dir, what } of stateDirsOf(config)) await ensureTrustedDir(dir, what);
+      if (config.daemon.pidFile) await assertPidFileSafe(config.daemon.pidFile);
+      logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
+      const running = new Daemon(config, await buildParts(config, logger, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
       const control = new ControlServer(config.daemon.controlSocket, async (op) => {
         if (op === 'status') return running.status();
         throw new Error(`unknown request "${op}" (known: status)`);
