@@ -94,6 +94,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger): Promi
       settings,
       logger,
       captureInterfaces: interfaces,
+      ownTable: config.nftables.table,
       enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, settings.expectations, logger),
     });
   return {
