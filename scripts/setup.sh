@@ -9,6 +9,7 @@ DEBIAN_PACKAGES=(
   knockd fwknop-client fwknop-server       # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                             # the shared store
+  dnsmasq-base radvd                       # a rogue DHCP server and a rogue IPv6 router for the guard's tests
   python3 make g++                         # node-gyp builds the libpcap addon
 )
 

@@ -107,14 +107,19 @@ export const MAX_ALERT_TIMEOUT_MS = 300_000;
 export const MAX_EXPECTATIONS = 256;
 /** An alert command's argv: program and its arguments. */
 export const MAX_ALERT_ARGS = 64;
-/** A probe sends one frame per interface: more often than this is noise on the link. */
-export const MIN_PROBE_INTERVAL_MS = 10_000;
+/** A probe is one broadcast frame per interface: more often than once a second it becomes a flood of its own. */
+export const MIN_PROBE_INTERVAL_MS = 1_000;
 export const MAX_PROBE_INTERVAL_MS = 86_400_000;
 export const DEFAULT_PROBE_INTERVAL_MS = 300_000;
 /** Servers answer a DISCOVER within milliseconds; dnsmasq waits for its ping check (up to 3 s) only before an ACK. */
 export const MIN_PROBE_WAIT_MS = 100;
 export const MAX_PROBE_WAIT_MS = 30_000;
 export const DEFAULT_PROBE_WAIT_MS = 2_000;
+/**
+ * A router answers a solicitation after up to 0.5 s, and no sooner than 3 s after its last
+ * multicast advertisement (RFC 4861 MAX_RA_DELAY_TIME, MIN_DELAY_BETWEEN_RAS): 4 s sees every one.
+ */
+export const DEFAULT_RA_PROBE_WAIT_MS = 4_000;
 
 const EXPECT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 // Units and cgroup components go into nft rule text inside quotes: no quotes, spaces or backslashes.
@@ -164,7 +169,7 @@ function linkLocal(v: unknown): Parsed<string> {
 }
 
 const probeInterval = leaf((v) => parseDurationWithin(v, MIN_PROBE_INTERVAL_MS, MAX_PROBE_INTERVAL_MS)).default(DEFAULT_PROBE_INTERVAL_MS);
-const probeWait = leaf((v) => parseDurationWithin(v, MIN_PROBE_WAIT_MS, MAX_PROBE_WAIT_MS)).default(DEFAULT_PROBE_WAIT_MS);
+const probeWait = (fallback: number) => leaf((v) => parseDurationWithin(v, MIN_PROBE_WAIT_MS, MAX_PROBE_WAIT_MS)).default(fallback);
 const interfaces = leaf(listOf(INTERFACE, (s) => s)).default([]);
 
 const expectSchema = z.strictObject({
@@ -190,7 +195,7 @@ const dhcpSchema = z.strictObject({
   servers: leaf(listOf(ipv4, (s) => s)).default([]),
   interfaces,
   probe_interval: probeInterval,
-  probe_wait: probeWait,
+  probe_wait: probeWait(DEFAULT_PROBE_WAIT_MS),
 });
 
 const ipv6Schema = z.strictObject({
@@ -199,7 +204,7 @@ const ipv6Schema = z.strictObject({
   neighbours: leaf(listOf(ipv6, (s) => s)).default([]),
   interfaces,
   probe_interval: probeInterval,
-  probe_wait: probeWait,
+  probe_wait: probeWait(DEFAULT_RA_PROBE_WAIT_MS),
 });
 
 export const guardSchema = z.strictObject({

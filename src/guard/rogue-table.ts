@@ -9,6 +9,8 @@ import type { LinkFinding } from './finding.js';
 
 /** Rogues remembered at once: a flood of forged servers (random MACs) cannot grow memory. */
 export const MAX_ROGUES = 256;
+/** Probe times kept: probe_wait is at most 30 s and the interval at least 1 s. */
+const MAX_PROBES_KEPT = 32;
 
 interface Rogue<T> {
   finding: T;
@@ -17,7 +19,8 @@ interface Rogue<T> {
 
 export class RogueTable<T extends LinkFinding> {
   private readonly rogues = new Map<string, Rogue<T>>();
-  private lastProbe: number | undefined;
+  /** Recent probe times, oldest first: a probe's wait may outlast the next probe's start. */
+  private probes: number[] = [];
   private overflow = 0;
 
   constructor(private readonly probeWaitMs: number) {}
@@ -39,7 +42,9 @@ export class RogueTable<T extends LinkFinding> {
   }
 
   probeSent(now: number): void {
-    this.lastProbe = now;
+    this.probes.push(now);
+    // Only the newest probe whose wait is over matters; a few more cover waits longer than the interval.
+    if (this.probes.length > MAX_PROBES_KEPT) this.probes.shift();
   }
 
   /** Answers past the bound since the last call. */
@@ -50,8 +55,8 @@ export class RogueTable<T extends LinkFinding> {
   }
 
   findings(now: number): T[] {
-    const probe = this.lastProbe;
-    if (probe !== undefined && now >= probe + this.probeWaitMs) {
+    const probe = this.probes.filter((p) => now >= p + this.probeWaitMs).at(-1);
+    if (probe !== undefined) {
       for (const [key, r] of this.rogues) if (r.lastSeen < probe) this.rogues.delete(key);
     }
     return [...this.rogues.values()].map((r) => r.finding);
