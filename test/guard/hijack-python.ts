@@ -26,3 +26,79 @@ for _ in range(count):
     sock.send(frame)
     time.sleep(0.2)
 `;
+
+/**
+ * The hijacks the first guard missed, one mode each; prints "ready" once in place, then serves
+ * (a TCP connection or a datagram gets the name back) or holds. argv: mode name family address port [peer port].
+ * - `udp-connected`: SO_REUSEADDR, bind, connect() to one peer: takes all of that peer's datagrams.
+ * - `udp-reuseaddr`: a UDP service that allows SO_REUSEADDR sharing, as many do.
+ * - `bound-only`: a TCP socket bound and never listening: the service then gets EADDRINUSE.
+ * - `timed`: SO_REUSEPORT, listen, then connect(AF_UNSPEC) back to CLOSE: bound between polls,
+ *   ready to listen again when the daemon is not looking.
+ * - `zombie-leader`: listens in a thread, then the main thread exits alone (SYS_exit): the
+ *   thread-group leader is a zombie and its /proc/<pid>/fd is empty.
+ */
+export const ATTACKER_PY = String.raw`
+import ctypes, socket, struct, sys, threading, time
+mode, name, family, address, port = sys.argv[1:6]
+fam = socket.AF_INET6 if family == '6' else socket.AF_INET
+port = int(port)
+libc = ctypes.CDLL(None, use_errno=True)
+
+def serve_tcp(s):
+    while True:
+        c, _ = s.accept()
+        c.sendall(name.encode())
+        c.close()
+
+def serve_udp(s):
+    while True:
+        _, peer = s.recvfrom(2048)
+        s.sendto(name.encode(), peer)
+
+if mode in ('udp-connected', 'udp-reuseaddr'):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, port))
+    if mode == 'udp-connected':
+        s.connect((sys.argv[6], int(sys.argv[7])))
+    print('ready', flush=True)
+    serve_udp(s)
+elif mode == 'bound-only':
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((address, port))
+    print('ready', flush=True)
+    time.sleep(600)
+elif mode == 'timed':
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((address, port))
+    s.listen(16)
+    unspec = struct.pack('H14x', socket.AF_UNSPEC)
+    if libc.connect(s.fileno(), unspec, len(unspec)) != 0:
+        raise OSError(ctypes.get_errno(), 'connect(AF_UNSPEC)')
+    print('ready', flush=True)
+    time.sleep(600)
+elif mode == 'zombie-leader':
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((address, port))
+    s.listen(16)
+    threading.Thread(target=serve_tcp, args=(s,), daemon=False).start()
+    print('ready', flush=True)
+    libc.syscall(60, 0)
+else:
+    raise SystemExit('unknown mode ' + mode)
+`;
+
+/** Sends one datagram to argv[1]:argv[2] from local port argv[3]; prints the answer, or "timeout". */
+export const UDP_ASK_PY = String.raw`
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', int(sys.argv[3])))
+s.settimeout(2)
+s.sendto(b'who', (sys.argv[1], int(sys.argv[2])))
+try:
+    print(s.recv(64).decode())
+except socket.timeout:
+    print('timeout')
+`;
