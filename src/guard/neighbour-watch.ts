@@ -69,10 +69,15 @@ export class NeighbourWatch {
     while (known.sightings.size > MAX_MACS_PER_ADDRESS) known.sightings.delete(known.sightings.keys().next().value!);
   }
 
-  /** The findings now, and the addresses whose MAC was learnt by this call (for a log line). */
-  findings(now: number): { findings: NeighbourFinding[]; learnt: Array<{ ip: string; mac: string }> } {
+  /**
+   * The findings now, the addresses whose MAC was learnt by this call (for a log line), and those
+   * to ask again: a conflict from the start that has cleared (one MAC left) is learnt only after a
+   * new window with a new probe, so a spoofer that outlasted a quiet gateway is not learnt.
+   */
+  findings(now: number): { findings: NeighbourFinding[]; learnt: Array<{ ip: string; mac: string }>; probe: string[] } {
     const out: NeighbourFinding[] = [];
     const learnt: Array<{ ip: string; mac: string }> = [];
+    const probe: string[] = [];
     for (const [ip, n] of this.neighbours) {
       if (now < n.learningUntil) continue;
       if (n.learningUntil > 0) {
@@ -82,6 +87,11 @@ export class NeighbourWatch {
       }
       for (const [mac, seen] of n.sightings) if (now - seen > NEIGHBOUR_CONFLICT_WINDOW_MS && mac !== n.latestMac) n.sightings.delete(mac);
       const macs = [...n.sightings.keys()];
+      if (n.learnedMac === undefined && macs.length === 1) {
+        n.learningUntil = now + LEARNING_WINDOW_MS;
+        probe.push(ip);
+        continue;
+      }
       const base = { family: 'neighbour' as const, ip, ...(n.learnedMac !== undefined && { learnedMac: n.learnedMac }), macs, interfaces: [...n.interfaces] };
       if (n.learnedMac !== undefined && n.latestMac !== n.learnedMac) {
         out.push({ ...base, kind: this.kinds.changed, key: `${this.kinds.changed}|${ip}|${n.learnedMac}|${n.latestMac}`, summary: `${ip} moved from ${n.learnedMac} to ${n.latestMac}` });
@@ -91,6 +101,6 @@ export class NeighbourWatch {
         out.push({ ...base, kind: this.kinds.conflict, key: `${this.kinds.conflict}|${ip}|${[...macs].sort().join(',')}`, summary: `${macs.length} MACs answer for ${ip}: ${macs.join(', ')}${since}` });
       }
     }
-    return { findings: out, learnt };
+    return { findings: out, learnt, probe };
   }
 }

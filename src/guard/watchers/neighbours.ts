@@ -89,6 +89,9 @@ export class NeighbourWatcher implements GuardWatcher {
 
   async start(): Promise<void> {
     await this.refreshWatched();
+    // The table as it stands before the probe: a spoofed entry already in it meets the real host's answer.
+    const now = this.ctx.now();
+    for (const entry of await this.source.table()) this.watch.observe(entry.ip, entry.mac, entry.iface, now);
     const interfaces = this.interfaces;
     if (interfaces.length === 0) return;
     const capture = new LinkCapture({ interfaces, filter: this.source.filter, snaplen: this.source.snaplen, what: `${this.name} capture`, logger: this.ctx.logger });
@@ -102,7 +105,7 @@ export class NeighbourWatcher implements GuardWatcher {
     } catch (err) {
       this.ctx.logger.error({ outcome: 'guard-error', watcher: this.name, interfaces, err: err instanceof Error ? err.message : String(err) }, `guard: ${this.name} capture unavailable; watching the neighbour table only`);
     }
-    if (this.source === IPV4 && this.capture) this.probe(interfaces);
+    if (this.source === IPV4 && this.capture) this.probe(this.watch.watchedAddresses);
   }
 
   stop(): void {
@@ -115,8 +118,9 @@ export class NeighbourWatcher implements GuardWatcher {
     for (const entry of await this.source.table()) this.watch.observe(entry.ip, entry.mac, entry.iface, now);
     if (this.sightings > MAX_SIGHTINGS_PER_POLL) this.ctx.logger.warn({ outcome: 'guard-arp-flood', watcher: this.name, sightings: this.sightings }, `guard: ${this.name} flood; sightings beyond the bound were not judged`);
     this.sightings = 0;
-    const { findings, learnt } = this.watch.findings(now);
+    const { findings, learnt, probe } = this.watch.findings(now);
     for (const { ip, mac } of learnt) this.ctx.logger.info({ outcome: 'guard-arp-learnt', watcher: this.name, ip, mac }, `guard: learnt ${ip} at ${mac}`);
+    if (probe.length > 0 && this.source === IPV4 && this.capture) this.probe(probe);
     return findings;
   }
 
@@ -130,13 +134,13 @@ export class NeighbourWatcher implements GuardWatcher {
     this.watch.setWatched([...gateways, ...this.settings.neighbours]);
   }
 
-  /** One ARP request per watched address on each interface, so every host that claims it answers in the window. */
-  private probe(interfaces: readonly string[]): void {
+  /** One ARP request per address on each interface, so every host that claims it answers in the learning window. */
+  private probe(addresses: readonly string[]): void {
     const frames: Array<{ iface: string; frame: Buffer }> = [];
-    for (const iface of interfaces) {
+    for (const iface of this.interfaces) {
       const me = interfaceIdentity(iface, 4);
       if (!me) continue;
-      for (const ip of this.watch.watchedAddresses) frames.push({ iface, frame: arpRequest(me.mac, me.address, ip) });
+      for (const ip of addresses) frames.push({ iface, frame: arpRequest(me.mac, me.address, ip) });
     }
     sendFrames(frames, this.ctx.logger, this.name);
   }
