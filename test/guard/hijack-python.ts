@@ -35,6 +35,10 @@ for _ in range(count):
  * - `bound-only`: a TCP socket bound and never listening: the service then gets EADDRINUSE.
  * - `timed`: SO_REUSEPORT, listen, then connect(AF_UNSPEC) back to CLOSE: bound between polls,
  *   ready to listen again when the daemon is not looking.
+ * - `cbpf`: SO_REUSEPORT, listen, then a reuseport BPF program (SO_ATTACH_REUSEPORT_CBPF) that
+ *   picks the group's socket by the low bit of the first halfword it is handed: the TCP stack
+ *   hands it the TCP header (the client's source port), nft's socket lookup other bytes, so the
+ *   two choose differently.
  * - `zombie-leader`: listens in a thread, then the main thread exits alone (SYS_exit): the
  *   thread-group leader is a zombie and its /proc/<pid>/fd is empty.
  */
@@ -79,6 +83,18 @@ elif mode == 'timed':
         raise OSError(ctypes.get_errno(), 'connect(AF_UNSPEC)')
     print('ready', flush=True)
     time.sleep(600)
+elif mode == 'cbpf':
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((address, port))
+    s.listen(128)
+    # ld rand (SKF_AD_RANDOM); and #1; ret a: a fresh coin for every lookup, so nft and TCP disagree
+    insns = [(0x20, 0, 0, 0xfffff038), (0x54, 0, 0, 1), (0x16, 0, 0, 0)]
+    prog = ctypes.create_string_buffer(b''.join(struct.pack('HBBI', *i) for i in insns))
+    fprog = struct.pack('HxxxxxxQ', len(insns), ctypes.addressof(prog))
+    s.setsockopt(socket.SOL_SOCKET, 51, fprog)
+    print('ready', flush=True)
+    serve_tcp(s)
 elif mode == 'zombie-leader':
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.bind((address, port))
