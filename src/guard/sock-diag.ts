@@ -18,7 +18,12 @@ const TCP_ESTABLISHED = 1;
 const TCP_CLOSE = 7;
 const TCP_LISTEN = 10;
 const TCP_BOUND_INACTIVE = 13;
-const TCP_STATES = (1 << TCP_LISTEN) | (1 << TCP_BOUND_INACTIVE);
+/**
+ * Bound-only sockets are dumped by walking the host's whole TCP bind table, whatever the
+ * namespace (measured: ~2 ms per family and namespace here, against 0.1 ms for the listeners).
+ */
+const TCP_LISTEN_STATES = 1 << TCP_LISTEN;
+const TCP_BOUND_STATES = 1 << TCP_BOUND_INACTIVE;
 const UDP_STATES = (1 << TCP_CLOSE) | (1 << TCP_ESTABLISHED);
 const V6ONLY_UNKNOWN = 255;
 
@@ -38,16 +43,18 @@ export interface SockDiagDump {
 }
 
 /**
- * Every TCP listener and bound TCP socket, and every bound UDP socket, of the namespace of the
- * open `netnsFd` (-1: ours). Throws when sock_diag is unavailable (no addon, an old kernel).
+ * Every TCP listener (and, with `bound`, every TCP socket bound without listening) and every
+ * bound UDP socket, of the namespace of the open `netnsFd` (-1: ours). Throws when sock_diag is
+ * unavailable (no addon, an old kernel).
  */
-export function dumpSocketsByDiag(netnsFd: number, maxSockets: number): SockDiagDump {
+export function dumpSocketsByDiag(netnsFd: number, maxSockets: number, bound = true): SockDiagDump {
   const diag = netDiag();
   const sockets: ProcSocket[] = [];
   let dropped = 0;
   for (const proto of ['tcp', 'udp'] as const) {
     for (const family of [4, 6] as const) {
-      const records = diag.dumpSockets(IPPROTO[proto], family, proto === 'tcp' ? TCP_STATES : UDP_STATES, netnsFd, Math.max(0, maxSockets - sockets.length));
+      const states = proto === 'udp' ? UDP_STATES : TCP_LISTEN_STATES | (bound ? TCP_BOUND_STATES : 0);
+      const records = diag.dumpSockets(IPPROTO[proto], family, states, netnsFd, Math.max(0, maxSockets - sockets.length));
       dropped += records.dropped;
       sockets.push(...parseDiagRecords(records, proto, family));
     }

@@ -88,6 +88,8 @@ export interface NamespaceToRead {
   path?: string;
   /** A process inside it, for /proc/<pid>/net when sock_diag cannot run. */
   pid?: number;
+  /** Also read TCP sockets bound without listening (default true; see sock-diag.ts for their cost). */
+  bound?: boolean;
 }
 
 export interface SocketTable {
@@ -139,7 +141,7 @@ export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable 
     let read: { sockets: ProcSocket[]; dropped: number } | undefined;
     if (diag) {
       try {
-        read = withNamespace(ns, (fd) => dumpSocketsByDiag(fd, budget));
+        read = withNamespace(ns, (fd) => dumpSocketsByDiag(fd, budget, ns.bound !== false));
       } catch (err) {
         // No addon or no sock_diag (an old kernel): /proc/net from here on. A namespace that
         // vanished or cannot be entered is named, not fatal.

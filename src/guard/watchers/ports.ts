@@ -33,12 +33,16 @@ export function scanPorts(settings: GuardSettings, fdCache?: FdScanCache): PortS
   return { findings, table, scanMs: performance.now() - started };
 }
 
-/** Ours alone unless asked: every namespace (all_netns), or ours and those the expectations name. */
+/**
+ * Ours alone unless asked: every namespace (all_netns), or ours and those the expectations name.
+ * Bound-only TCP sockets are read in ours and in the named ones: in every other namespace they
+ * would cost a walk of the host's whole TCP bind table each.
+ */
 function namespacesToRead(settings: GuardSettings): NamespaceToRead[] | undefined {
   const named = new Set(settings.expectations.flatMap((e) => (e.netns === undefined ? [] : [e.netns])));
   if (!settings.allNetns && named.size === 0) return undefined;
   const others = listNamespaces().namespaces.filter((n) => !n.own && (settings.allNetns || named.has(n.name)));
-  return [{}, ...others.map(({ name, path, pid }) => ({ name, ...(path !== undefined && { path }), ...(pid !== undefined && { pid }) }))];
+  return [{}, ...others.map(({ name, path, pid }) => ({ name, path, ...(pid !== undefined && { pid }), bound: named.has(name) }))];
 }
 
 /** `device:inode` of each expected executable, to tell a bind mount over its path from the file itself. */
