@@ -97,6 +97,12 @@ static int socket_in(int ns_fd, int domain, int type, int protocol) {
   return fd;
 }
 
+/* Sends one request to the kernel; 0, or an errno. */
+static int netlink_send(int fd, const void *msg, size_t len) {
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  return sendto(fd, msg, len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0 ? errno : 0;
+}
+
 static void put16(uint8_t *p, uint16_t v) { p[0] = v & 0xff; p[1] = v >> 8; }
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xff; }
 static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (v >> (8 * i)) & 0xff; }
@@ -162,11 +168,10 @@ static napi_value dump_sockets(napi_env env, napi_callback_info info) {
   msg.req.idiag_states = (uint32_t)states;
   msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
-    int err = errno;
+  int sent = netlink_send(fd, &msg, sizeof msg);
+  if (sent) {
     close(fd);
-    throw_errno(env, "sock_diag request", err);
+    throw_errno(env, "sock_diag request", sent);
     return NULL;
   }
   size_t cap = 256, count = 0, dropped = 0;
@@ -249,11 +254,10 @@ static napi_value nft_generation(napi_env env, napi_callback_info info) {
   msg.nlh.nlmsg_seq = 1;
   msg.gen.nfgen_family = AF_UNSPEC;
   msg.gen.version = NFNETLINK_V0;
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
-    int err = errno;
+  int sent = netlink_send(fd, &msg, sizeof msg);
+  if (sent) {
     close(fd);
-    throw_errno(env, "nft generation request", err);
+    throw_errno(env, "nft generation request", sent);
     return NULL;
   }
   uint8_t buf[4096];
