@@ -2,8 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortFinding } from '../../src/guard/finding.js';
-import { createDaemonLab, labConfig, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, type DaemonLab } from '../support/daemon-lab.js';
 import { guardCheckJson, startListener, stopAll } from '../support/guard-lab.js';
+import { changeLines, watchConfig } from './hijack-lab.js';
 
 /**
  * A hijacker inside another network namespace (a container's) co-binds where a scan of the
@@ -37,14 +38,14 @@ const inOther = (fs: PortFinding[]) => fs.filter((f) => f.netns === other);
 describe('every network namespace', () => {
   it('guard check without --all-netns does not see the other namespace', async () => {
     const config = join(dl.dir, 'own.toml');
-    await writeFile(config, labConfig(dl.dir, '[guard]\n\n[guard.arp]\ngateway = false\n'));
+    await writeFile(config, watchConfig(dl.dir));
     // Its own namespace holds only the lab's service: nothing wrong there.
     expect(await guardCheckJson(dl.lab.server, config)).toEqual({ code: 0, findings: [] });
   });
 
   it('guard check --all-netns reports the co-binding there, with the namespace name', async () => {
     const config = join(dl.dir, 'all.toml');
-    await writeFile(config, labConfig(dl.dir, '[guard]\n\n[guard.arp]\ngateway = false\n'));
+    await writeFile(config, watchConfig(dl.dir));
     const { code, findings } = await guardCheckJson(dl.lab.server, config, ['--all-netns']);
     expect(code).toBe(1);
     const [coBound, ...rest] = inOther(findings);
@@ -57,7 +58,7 @@ describe('every network namespace', () => {
 
   it('an expectation with netns = NAME checks that namespace without all_netns', async () => {
     const config = join(dl.dir, 'named.toml');
-    await writeFile(config, labConfig(dl.dir, `[guard]\n\n[guard.arp]\ngateway = false\n\n[guard.expect.web]\nport = "${PORT}/tcp"\nnetns = "${other}"\nuid = 1000\n`));
+    await writeFile(config, watchConfig(dl.dir, `[guard.expect.web]\nport = "${PORT}/tcp"\nnetns = "${other}"\nuid = 1000\n`));
     const { findings } = await guardCheckJson(dl.lab.server, config);
     const kinds = inOther(findings).map((f) => [f.kind, f.expectation]);
     expect(kinds).toEqual([
@@ -68,10 +69,10 @@ describe('every network namespace', () => {
   });
 
   it('the daemon with all_netns = true logs it once, with netns', async () => {
-    await dl.serve(labConfig(dl.dir, '[guard]\npoll_interval = "200ms"\nall_netns = true\n\n[guard.arp]\ngateway = false\n'));
+    await dl.serve(watchConfig(dl.dir, '', 'all_netns = true\n'));
     const found = await dl.waitForLog((e) => e.outcome === 'guard-finding' && e.guard === 'co-bound' && e.netns === other, 5_000, 'co-bound in the other namespace');
     expect(found.finding).toMatchObject({ netns: other, port: PORT });
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(dl.logLines.filter((l) => l.includes('"outcome":"guard-finding"') && l.includes(`"netns":"${other}"`) && l.includes('"guard":"co-bound"'))).toHaveLength(1);
+    expect(changeLines(dl, 'co-bound', 'guard-finding').filter((l) => l.includes(`"netns":"${other}"`))).toHaveLength(1);
   });
 });

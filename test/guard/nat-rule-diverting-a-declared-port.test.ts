@@ -1,10 +1,11 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatFinding } from '../../src/guard/finding.js';
 import { waitFor } from '../../src/lab/wait.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
 import { guardCheckJson } from '../support/guard-lab.js';
+import { changeLines, watchConfig } from './hijack-lab.js';
 
 /**
  * A NAT rule that sends a declared port elsewhere is `diverted`, whatever wrote it: an
@@ -61,21 +62,7 @@ const diverted = (fs: unknown[]) => (fs as NatFinding[]).filter((f) => f.kind ==
 beforeAll(async () => {
   dl = await createDaemonLab();
   config = join(dl.dir, 'guard.toml');
-  await writeFile(
-    config,
-    labConfig(
-      dl.dir,
-      `[guard]
-poll_interval = "200ms"
-
-[guard.arp]
-gateway = false
-
-[guard.expect.ssh]
-port = "${SERVICE_PORT}/tcp"
-`,
-    ),
-  );
+  await writeFile(config, watchConfig(dl.dir, `[guard.expect.ssh]\nport = "${SERVICE_PORT}/tcp"\n`));
 });
 
 afterAll(async () => {
@@ -109,13 +96,13 @@ describe('diverted ports', () => {
   });
 
   it('the daemon reports each rule once when it appears and once when it goes', async () => {
-    await dl.serve(labConfig(dl.dir, `[guard]\npoll_interval = "200ms"\n\n[guard.arp]\ngateway = false\n\n[guard.expect.ssh]\nport = "${SERVICE_PORT}/tcp"\n`));
+    await dl.serve(await readFile(config, 'utf8'));
     await dl.waitForLog((e) => e.outcome === 'guard-started', 5_000, 'the guard started');
     await addRules();
-    const findingLines = () => dl.logLines.filter((l) => l.includes('"guard":"diverted"') && l.includes('"outcome":"guard-finding"'));
+    const findingLines = () => changeLines(dl, 'diverted', 'guard-finding');
     await waitFor(() => findingLines().length >= 4, { timeoutMs: 5_000, what: 'four diverted findings' });
     await removeRules();
-    const clearedLines = () => dl.logLines.filter((l) => l.includes('"guard":"diverted"') && l.includes('"outcome":"guard-cleared"'));
+    const clearedLines = () => changeLines(dl, 'diverted', 'guard-cleared');
     await waitFor(() => clearedLines().length >= 4, { timeoutMs: 5_000, what: 'four diverted findings cleared' });
     const keys = (lines: string[]) => lines.map((l) => (JSON.parse(l) as { key: string }).key).sort();
     expect(findingLines()).toHaveLength(4);

@@ -2,8 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RogueDhcpFinding } from '../../src/guard/finding.js';
-import { createDaemonLab, labConfig, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, type DaemonLab } from '../support/daemon-lab.js';
 import { guardCheckJson, stop } from '../support/guard-lab.js';
+import { changeLines, watchConfig } from './hijack-lab.js';
 import { macOf, startDnsmasq, type Peer } from './link-peers.js';
 
 /**
@@ -28,15 +29,9 @@ beforeAll(async () => {
   config = join(dl.dir, 'guard.toml');
   await writeFile(
     config,
-    labConfig(
+    watchConfig(
       dl.dir,
-      `[guard]
-poll_interval = "200ms"
-
-[guard.arp]
-gateway = false
-
-[guard.dhcp]
+      `[guard.dhcp]
 servers = ["${lab.others[0]!.ip4}"]
 interfaces = ["eth0"]
 probe_interval = "${PROBE_INTERVAL_MS}ms"
@@ -78,9 +73,8 @@ describe('rogue DHCP', () => {
     expect(found.finding).toMatchObject({ server: lab.client.ip4, family: 'link' });
     await stop(rogue.child);
     await dl.waitForLog((e) => e.outcome === 'guard-cleared' && e.guard === 'rogue-dhcp', 3 * PROBE_INTERVAL_MS + 3_000, 'the rogue cleared');
-    const lines = dl.logLines.filter((l) => l.includes('"guard":"rogue-dhcp"'));
-    expect(lines.filter((l) => l.includes('"outcome":"guard-finding"'))).toHaveLength(1);
-    expect(lines.filter((l) => l.includes('"outcome":"guard-cleared"'))).toHaveLength(1);
+    expect(changeLines(dl, 'rogue-dhcp', 'guard-finding')).toHaveLength(1);
+    expect(changeLines(dl, 'rogue-dhcp', 'guard-cleared')).toHaveLength(1);
     // The declared server answered every probe too, and was never a finding.
     expect(dl.logLines.some((l) => l.includes('"guard":"rogue-dhcp"') && l.includes(`"server":"${lab.others[0]!.ip4}"`))).toBe(false);
   });

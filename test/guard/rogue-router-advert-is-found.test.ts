@@ -2,8 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RogueRouterFinding } from '../../src/guard/finding.js';
-import { createDaemonLab, labConfig, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, type DaemonLab } from '../support/daemon-lab.js';
 import { guardCheckJson, stop } from '../support/guard-lab.js';
+import { changeLines, watchConfig } from './hijack-lab.js';
 import { linkLocal, macOf, startRadvd, type Peer } from './link-peers.js';
 
 /**
@@ -32,15 +33,9 @@ beforeAll(async () => {
   config = join(dl.dir, 'guard.toml');
   await writeFile(
     config,
-    labConfig(
+    watchConfig(
       dl.dir,
-      `[guard]
-poll_interval = "200ms"
-
-[guard.arp]
-gateway = false
-
-[guard.ipv6]
+      `[guard.ipv6]
 routers = ["${declared}"]
 gateway = false
 interfaces = ["eth0"]
@@ -81,8 +76,7 @@ describe('rogue IPv6 router', () => {
     expect(found.finding).toMatchObject({ router: rogueAddress });
     await stop(rogue.child);
     await dl.waitForLog((e) => e.outcome === 'guard-cleared' && e.guard === 'rogue-router', 3 * PROBE_INTERVAL_MS + 6_000, 'the rogue router cleared');
-    const lines = dl.logLines.filter((l) => l.includes('"guard":"rogue-router"'));
-    expect(lines.filter((l) => l.includes('"outcome":"guard-finding"'))).toHaveLength(1);
-    expect(lines.filter((l) => l.includes('"outcome":"guard-cleared"'))).toHaveLength(1);
+    expect(changeLines(dl, 'rogue-router', 'guard-finding')).toHaveLength(1);
+    expect(changeLines(dl, 'rogue-router', 'guard-cleared')).toHaveLength(1);
   });
 });

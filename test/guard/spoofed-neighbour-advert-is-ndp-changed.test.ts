@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDaemonLab, labConfig, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, type DaemonLab } from '../support/daemon-lab.js';
 import { PYTHON } from '../support/guard-lab.js';
+import { changeLines, watchConfig } from './hijack-lab.js';
 import { SPOOFED_NA_PY } from './hijack-python.js';
 import { macOf } from './link-peers.js';
 
@@ -20,15 +21,9 @@ beforeAll(async () => {
   await lab.exec(lab.server, 'ip', ['-6', 'route', 'add', 'default', 'via', lab.client.ip6]);
   await lab.exec(lab.server, 'ping', ['-6', '-c', '1', '-W', '2', lab.client.ip6]);
   await dl.serve(
-    labConfig(
+    watchConfig(
       dl.dir,
-      `[guard]
-poll_interval = "200ms"
-
-[guard.arp]
-gateway = false
-
-[guard.ipv6]
+      `[guard.ipv6]
 routers = []
 gateway = true
 interfaces = ["eth0"]
@@ -54,7 +49,7 @@ describe('NDP watch: a spoofed neighbour advertisement for the IPv6 gateway', ()
     expect(changed.finding).toMatchObject({ macs: expect.arrayContaining([spooferMac]) });
     const conflict = await dl.waitForLog((e) => e.outcome === 'guard-finding' && e.guard === 'ndp-conflict', 5_000, 'ndp-conflict');
     expect([...(conflict.finding as { macs: string[] }).macs].sort()).toEqual([gatewayMac, spooferMac].sort());
-    expect(dl.logLines.filter((l) => l.includes('"guard":"ndp-changed"') && l.includes('"outcome":"guard-finding"'))).toHaveLength(1);
-    expect(dl.logLines.filter((l) => l.includes('"guard":"ndp-conflict"') && l.includes('"outcome":"guard-finding"'))).toHaveLength(1);
+    expect(changeLines(dl, 'ndp-changed', 'guard-finding')).toHaveLength(1);
+    expect(changeLines(dl, 'ndp-conflict', 'guard-finding')).toHaveLength(1);
   });
 });
