@@ -34,6 +34,8 @@ export class NatWatcher implements GuardWatcher {
   private nftRules: Diversion[] = [];
   private readonly legacyHash = new Map<string, string>();
   private readonly legacyRules = new Map<string, Diversion[]>();
+  /** Tools that failed, each said once until it works again: a host without nft is told, not flooded. */
+  private readonly failing = new Set<string>();
 
   constructor(
     private readonly expectations: readonly PortExpectation[],
@@ -61,7 +63,7 @@ export class NatWatcher implements GuardWatcher {
       // No addon or no nf_tables: read every poll (nft itself says when there is no nftables).
     }
     if (generation !== undefined && generation === this.nftGeneration) return;
-    const text = await run('nft', ['-a', 'list', 'ruleset']);
+    const text = await this.run('nft', ['-a', 'list', 'ruleset']);
     if (text === undefined) return;
     this.nftRules = nftDiversions(text, this.ctx.ownTable === undefined ? [] : [`inet ${this.ctx.ownTable}`]);
     this.nftGeneration = generation;
@@ -72,7 +74,7 @@ export class NatWatcher implements GuardWatcher {
     const loaded = readLines(names).filter((t) => LEGACY_TABLES.includes(t));
     const texts: string[] = [];
     for (const table of loaded) {
-      const text = await run(save, ['-t', table]);
+      const text = await this.run(save, ['-t', table]);
       if (text !== undefined) texts.push(text);
     }
     const text = texts.join('\n');
@@ -80,6 +82,21 @@ export class NatWatcher implements GuardWatcher {
     if (this.legacyHash.get(tool) === hash) return;
     this.legacyHash.set(tool, hash);
     this.legacyRules.set(tool, iptablesDiversions(text, tool));
+  }
+
+  private async run(cmd: string, args: string[]): Promise<string | undefined> {
+    try {
+      const { stdout } = await promisify(execFile)(cmd, args, { timeout: TOOL_TIMEOUT_MS, maxBuffer: TOOL_OUTPUT_BYTES });
+      this.failing.delete(cmd);
+      return stdout;
+    } catch (err) {
+      if (!this.failing.has(cmd)) {
+        this.failing.add(cmd);
+        const e = err as { stderr?: string; message: string };
+        this.ctx.logger.error({ outcome: 'guard-error', watcher: this.name, command: `${cmd} ${args.join(' ')}`, err: (e.stderr || e.message).trim() }, `guard: ${cmd} failed; NAT rules it shows are not checked`);
+      }
+      return undefined;
+    }
   }
 }
 
@@ -108,15 +125,6 @@ export function divertedFindings(rules: readonly Diversion[], expectations: read
     }
   }
   return out;
-}
-
-async function run(cmd: string, args: string[]): Promise<string | undefined> {
-  try {
-    const { stdout } = await promisify(execFile)(cmd, args, { timeout: TOOL_TIMEOUT_MS, maxBuffer: TOOL_OUTPUT_BYTES });
-    return stdout;
-  } catch {
-    return undefined;
-  }
 }
 
 function readLines(path: string): string[] {

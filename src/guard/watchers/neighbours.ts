@@ -67,7 +67,6 @@ const IPV6: FamilySource = {
 
 export class NeighbourWatcher implements GuardWatcher {
   readonly name: 'arp' | 'ndp';
-  readonly settleMs = LEARNING_WINDOW_MS;
   private readonly watch: NeighbourWatch;
   private readonly source: FamilySource;
   private capture: LinkCapture | undefined;
@@ -85,6 +84,11 @@ export class NeighbourWatcher implements GuardWatcher {
 
   private get interfaces(): readonly string[] {
     return this.settings.interfaces.length > 0 ? this.settings.interfaces : this.ctx.interfaces;
+  }
+
+  /** The learning window, when there is anything to learn (no gateway and no neighbour: nothing). */
+  get settleMs(): number {
+    return this.watch.watchedAddresses.length > 0 ? LEARNING_WINDOW_MS : 0;
   }
 
   async start(): Promise<void> {
