@@ -158,11 +158,12 @@ export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable 
     if (read.dropped > 0) truncated = true;
     for (const s of read.sockets) sockets.push(ns.name === undefined ? s : { ...s, netns: ns.name });
   }
-  const holders = new Map<number, number[]>(sockets.map((s) => [s.inode, []]));
+  const kept = withoutClientSockets(sockets);
+  const holders = new Map<number, number[]>(kept.map((s) => [s.inode, []]));
   const scan = scanFds(proc, holders, opts.maxProcesses ?? MAX_PROCESSES_PER_SCAN, opts.maxFds ?? MAX_FDS_PER_SCAN, opts.fdCache);
   truncated ||= scan.truncated;
   const owners = new Map<number, SocketOwner>();
-  const listeners = sockets.map((s): Listener => {
+  const listeners = kept.map((s): Listener => {
     const pids = holders.get(s.inode) ?? [];
     if (pids.length > MAX_OWNERS_PER_SOCKET) truncated = true;
     return {
@@ -183,6 +184,17 @@ export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable 
     processes: scan.processes,
     unreadableProcesses: scan.unreadable,
   };
+}
+
+/**
+ * A connected UDP socket matters where it shares its port with a bound one (it takes that peer's
+ * datagrams from the service); alone on its port it is a client (a resolver's query socket),
+ * and there are many, coming and going: kept, each would cost the poll a full fd scan.
+ */
+function withoutClientSockets<T extends ProcSocket & { netns?: string }>(sockets: T[]): T[] {
+  const key = (s: T) => `${s.netns ?? ''}|${s.port}`;
+  const served = new Set(sockets.filter((s) => s.proto === 'udp' && s.state === 'unconnected').map(key));
+  return sockets.filter((s) => s.state !== 'connected' || served.has(key(s)));
 }
 
 /** Runs `use` with the namespace open (fd -1 for our own), and closes it. */

@@ -7,6 +7,7 @@ import { createHijackLab, startAttacker, type HijackLab } from './hijack-lab.js'
  * The socket table read through sock_diag (the addon, inside another namespace) and through
  * /proc/<pid>/net agree on every socket /proc can show, each with its holder; sock_diag adds what
  * /proc cannot: IPV6_V6ONLY, the socket's cgroup id, and TCP sockets bound without listening.
+ * Connected UDP sockets are kept where they share a port with a bound one.
  */
 
 let h: HijackLab;
@@ -18,7 +19,10 @@ beforeAll(async () => {
   await startListener(h.lab.server, { name: 'tcp6', port: 3002, family: 6, v6only: true });
   await startListener(h.lab.server, { name: 'dual', port: 3003, family: 6 });
   await startListener(h.lab.server, { name: 'udp4', port: 3004, proto: 'udp' });
+  await startAttacker(h.lab.server, 'udp-reuseaddr', 'svc', '0.0.0.0', 3005);
   await startAttacker(h.lab.server, 'udp-connected', 'conn', '0.0.0.0', 3005, { peer: [h.lab.client.ip4, 5353] });
+  // A connected socket alone on its port is a client (a resolver's query): not part of the table.
+  await startAttacker(h.lab.server, 'udp-connected', 'client', '0.0.0.0', 3007, { peer: [h.lab.client.ip4, 53] });
   await startAttacker(h.lab.server, 'bound-only', 'bound', '0.0.0.0', 3006);
   ns = { name: 'lab', path: `/run/netns/${h.lab.server.ns}`, pid: first.pid! };
 });
@@ -36,7 +40,9 @@ describe('sock_diag and /proc', () => {
         .map((l) => `${l.proto} [${l.address}]:${l.port} ${l.state} ${l.remote ? `${l.remote.address}:${l.remote.port}` : '-'} inode ${l.inode} pids ${l.owners.map((o) => o.pid).join(',')}`)
         .sort();
     expect(view(diag)).toEqual(view(proc));
-    expect(view(diag)).toHaveLength(5);
+    expect(view(diag)).toHaveLength(6);
+    expect(diag.listeners.filter((l) => l.port === 3005).map((l) => l.state).sort()).toEqual(['connected', 'unconnected']);
+    expect([...diag.listeners, ...proc.listeners].some((l) => l.port === 3007)).toBe(false);
     const at = (port: number) => diag.listeners.find((l) => l.port === port)!;
     expect([at(3002).v6only, at(3003).v6only, at(3001).v6only]).toEqual([true, false, undefined]);
     expect(at(3001).cgroupId).toBeGreaterThan(0);
