@@ -1,5 +1,5 @@
 import type { Proto } from '../core/packet.js';
-import type { OwnerSpec } from '../config/guard-config.js';
+import type { OwnerSpec } from '../config/model.js';
 import { describeHolder, type Listener } from './socket-table.js';
 
 /**

@@ -1,4 +1,5 @@
-import type { GuardSettings } from '../config/guard-config.js';
+import type { GuardSettings } from '../config/model.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Finding } from './finding.js';
 import { MAX_FINDINGS } from './port-evaluator.js';
@@ -39,7 +40,7 @@ export async function runGuardCheck(settings: GuardSettings, opts: GuardCheckOpt
         await w.start();
         started.push(w);
       } catch (err) {
-        errors.push({ watcher: w.name, error: describe(err) });
+        errors.push({ watcher: w.name, error: describeError(err) });
       }
     }
     const settle = Math.max(0, ...started.map((w) => w.settleMs));
@@ -52,7 +53,7 @@ export async function runGuardCheck(settings: GuardSettings, opts: GuardCheckOpt
       try {
         findings.push(...(await w.findings(Date.now())));
       } catch (err) {
-        errors.push({ watcher: w.name, error: describe(err) });
+        errors.push({ watcher: w.name, error: describeError(err) });
       }
     }
   } finally {
@@ -60,8 +61,4 @@ export async function runGuardCheck(settings: GuardSettings, opts: GuardCheckOpt
   }
   const ports = started.find((w): w is PortWatcher => w instanceof PortWatcher)?.lastScan;
   return { findings: findings.slice(0, MAX_FINDINGS), ...(ports && { ports }), errors };
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,5 +1,7 @@
-import type { GuardSettings } from '../config/guard-config.js';
+import type { GuardSettings } from '../config/model.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import { AlertCommand } from './alert-command.js';
 import type { Finding } from './finding.js';
 import { findingChanges, type FindingChange } from './finding-changes.js';
@@ -26,6 +28,7 @@ export interface GuardWatchOptions {
   /** knockgate's own nftables table (its NAT grants are not diversions). */
   ownTable?: string;
   enforcer?: GuardEnforcer;
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -114,7 +117,7 @@ export class GuardWatch {
         await w.start();
         this.watchers.push(w);
       } catch (err) {
-        this.log.error({ outcome: 'guard-error', watcher: w.name, err: describe(err) }, `guard: the ${w.name} watch cannot run`);
+        this.log.error({ outcome: 'guard-error', watcher: w.name, err: describeError(err) }, `guard: the ${w.name} watch cannot run`);
       }
     }
     this.running = true;
@@ -139,7 +142,7 @@ export class GuardWatch {
         this.lastFound.set(w, fs);
         found.push(...fs);
       } catch (err) {
-        this.log.error({ outcome: 'guard-error', watcher: w.name, err: describe(err) }, `guard: the ${w.name} scan failed`);
+        this.log.error({ outcome: 'guard-error', watcher: w.name, err: describeError(err) }, `guard: the ${w.name} scan failed`);
         // A failed scan says nothing about its findings: keep them rather than clear them.
         found.push(...(this.lastFound.get(w) ?? []));
       }
@@ -151,13 +154,14 @@ export class GuardWatch {
       try {
         await this.opts.enforcer.refresh();
       } catch (err) {
-        this.log.error({ outcome: 'guard-enforce-error', err: describe(err) }, 'guard: enforcement could not be loaded');
+        this.log.error({ outcome: 'guard-enforce-error', err: describeError(err) }, 'guard: enforcement could not be loaded');
       }
     }
   }
 
   private report(change: FindingChange): void {
     const { finding } = change;
+    (this.opts.outcomes ?? NO_OUTCOMES).count(change.change === 'appeared' ? 'guard-finding' : 'guard-cleared', { reason: finding.kind });
     const fields = { guard: finding.kind, family: finding.family, change: change.change, key: finding.key, ...(finding.netns !== undefined && { netns: finding.netns }), finding };
     if (change.change === 'appeared') this.log.warn({ ...fields, outcome: 'guard-finding' }, `guard: ${finding.kind}: ${finding.summary}`);
     else this.log.info({ ...fields, outcome: 'guard-cleared' }, `guard: cleared ${finding.kind}: ${finding.summary}`);
@@ -168,8 +172,4 @@ export class GuardWatch {
     this.timer = setInterval(() => void this.poll(), this.settings.pollIntervalMs);
     this.timer.unref();
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { netDiag } from './sock-diag.js';
 
@@ -24,7 +25,7 @@ export function sendFrames(frames: ReadonlyArray<{ iface: string; frame: Buffer 
       netDiag().sendFrame(iface, frame, -1);
       sent++;
     } catch (err) {
-      logger.error({ outcome: 'guard-error', watcher: what, iface, err: err instanceof Error ? err.message : String(err) }, `guard: ${what} probe could not be sent on ${iface}`);
+      logger.error({ outcome: 'guard-error', watcher: what, iface, err: describeError(err) }, `guard: ${what} probe could not be sent on ${iface}`);
     }
   }
   return sent;

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { OwnerSpec, PortExpectation } from '../config/guard-config.js';
+import type { OwnerSpec, PortExpectation } from '../config/model.js';
 import type { PortFinding } from './finding.js';
 import { describeHolder, type Listener } from './socket-table.js';
 

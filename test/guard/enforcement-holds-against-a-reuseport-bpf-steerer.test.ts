@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PortExpectation } from '../../src/config/guard-config.js';
+import type { PortExpectation } from '../../src/config/model.js';
 import { NftProcess } from '../../src/gates/nft-process.js';
 import { GuardEnforcer } from '../../src/guard/guard-enforcer.js';
 import { connectMany, NOBODY, startListener } from '../support/guard-lab.js';

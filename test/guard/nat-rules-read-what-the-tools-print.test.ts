@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PortExpectation } from '../../src/config/guard-config.js';
+import type { PortExpectation } from '../../src/config/model.js';
 import { iptablesDiversions, nftDiversions, portSetHas, stableRulesText } from '../../src/guard/nat-rules.js';
 import { divertedFindings } from '../../src/guard/watchers/nat.js';
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { ConfigError } from '../../config/config-error.js';
-import { DEFAULT_POLL_INTERVAL_MS, type GuardSettings } from '../../config/guard-config.js';
+import { DEFAULT_POLL_INTERVAL_MS } from '../../config/guard-config.js';
 import { loadConfig } from '../../config/load.js';
-import type { KnockgateConfig } from '../../config/model.js';
+import type { GuardSettings, KnockgateConfig } from '../../config/model.js';
 import type { Finding } from '../../guard/finding.js';
 import { runGuardCheck, type GuardCheckResult } from '../../guard/guard-check.js';
 import { adviseHost } from '../../guard/host-advice.js';
@@ -12,7 +12,7 @@ import { readIpv6Gateways, readIpv6Neighbours } from '../../guard/ip-neighbours6
 import { listNamespaces } from '../../guard/netns-inventory.js';
 import { readSocketTable } from '../../guard/socket-table.js';
 import { defaultCaptureInterfaces } from '../../sensors/interfaces.js';
-import { EXIT_CONFIG } from './serve.js';
+import { EXIT_CONFIG } from '../errors.js';
 
 /** `guard check` found something wrong, or could not check something it was asked to. */
 export const EXIT_FINDINGS = 1;

@@ -1,16 +1,12 @@
 import { Option, type Command } from 'commander';
 import { writeFile, rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
-import { ConfigError } from '../../config/config-error.js';
-import { awsChangeNeedingRestart } from '../../config/aws-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
+import { describeError } from '../../core/knockgate-error.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
-
-/** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
-export const EXIT_CONFIG = 78;
 
 interface ServeOptions {
   config?: string;
@@ -66,26 +62,14 @@ Examples:
         work = work.then(async () => {
           if (!daemon) return;
           try {
-            const next = await load();
-            const awsChange = awsChangeNeedingRestart(config.aws, next.aws);
-            if (awsChange !== undefined) throw new Error(awsChange);
-            await daemon.reload(next);
+            await daemon.reload(await load());
           } catch (err) {
-            logger?.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
+            logger?.error({ outcome: 'reload-failed', err: describeError(err) }, 'reload refused; the previous configuration keeps running');
           }
         });
       });
-      let config: KnockgateConfig;
-      try {
-        config = await load();
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`${err.message}\n`);
-          process.exitCode = EXIT_CONFIG;
-          return;
-        }
-        throw err;
-      }
+      // A bad file reaches the CLI's one error mapping: its lines on stderr, exit EX_CONFIG (78).
+      const config = await load();
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
       const running = new Daemon(config, await buildParts(config, logger));
       const control = new ControlServer(config.daemon.controlSocket, async (op) => {

@@ -1,4 +1,4 @@
-import type { DhcpWatchSettings } from '../../config/guard-config.js';
+import type { DhcpWatchSettings } from '../../config/model.js';
 import type { RogueDhcpFinding } from '../finding.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpDiscoverFrame, readDhcpReply } from '../dhcp-message.js';
 import { ETHERTYPE_IPV4, readEthernet, readIpv4Udp } from '../link-frames.js';
@@ -30,7 +30,6 @@ export function dhcpWatcher(settings: DhcpWatchSettings, ctx: WatcherContext): L
       snaplen: DHCP_SNAPLEN_BYTES,
       probeFrame: (iface) => (interfaceIdentity(iface, 4) ? dhcpDiscoverFrame().frame : undefined),
       judge: (frame, iface) => judgeDhcp(frame, iface, settings.servers),
-      floodOutcome: 'guard-dhcp-flood',
     },
     ctx,
   );

@@ -1,4 +1,4 @@
-import type { GuardSettings } from '../../config/guard-config.js';
+import type { GuardSettings } from '../../config/model.js';
 import type { GuardWatcher, WatcherContext } from '../watcher.js';
 import { dhcpWatcher } from './dhcp.js';
 import { NatWatcher } from './nat.js';

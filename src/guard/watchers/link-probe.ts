@@ -27,8 +27,6 @@ export interface LinkProbeSpec<T extends LinkFinding> {
   probeFrame(iface: string): Buffer | undefined;
   /** A rogue's finding for a captured frame; undefined for anything else (a declared server, garbage). */
   judge(frame: Uint8Array, iface: string): T | undefined;
-  /** The log outcome when more rogues answer than the table holds. */
-  floodOutcome: string;
 }
 
 export class LinkProbeWatcher<T extends LinkFinding> implements GuardWatcher {
@@ -77,7 +75,7 @@ export class LinkProbeWatcher<T extends LinkFinding> implements GuardWatcher {
 
   findings(now: number): Promise<T[]> {
     const overflow = this.rogues.takeOverflow();
-    if (overflow > 0) this.ctx.logger.warn({ outcome: this.spec.floodOutcome, answers: overflow }, `guard: more rogues answer (${this.name}) than the bound; the rest were not recorded`);
+    if (overflow > 0) this.ctx.logger.warn({ outcome: 'guard-rogue-flood', watcher: this.name, answers: overflow }, `guard: more rogues answer (${this.name}) than the bound; the rest were not recorded`);
     return Promise.resolve(this.rogues.findings(now));
   }
 

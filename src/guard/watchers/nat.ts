@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import type { PortExpectation } from '../../config/guard-config.js';
+import type { PortExpectation } from '../../config/model.js';
 import type { NatFinding } from '../finding.js';
 import { iptablesDiversions, nftDiversions, portSetHas, stableRulesText, type Diversion } from '../nat-rules.js';
 import { netDiag } from '../sock-diag.js';

@@ -1,5 +1,6 @@
+import { describeError } from '../../core/knockgate-error.js';
 import { decodeArpFrame } from '../../core/frame-decoder.js';
-import type { ArpWatchSettings, Ipv6WatchSettings } from '../../config/guard-config.js';
+import type { ArpWatchSettings, Ipv6WatchSettings } from '../../config/model.js';
 import type { NeighbourFinding } from '../finding.js';
 import { readArpTable, readGateways } from '../host-facts.js';
 import { readIpv6Gateways, readIpv6Neighbours } from '../ip-neighbours6.js';
@@ -107,7 +108,7 @@ export class NeighbourWatcher implements GuardWatcher {
       });
       this.capture = capture;
     } catch (err) {
-      this.ctx.logger.error({ outcome: 'guard-error', watcher: this.name, interfaces, err: err instanceof Error ? err.message : String(err) }, `guard: ${this.name} capture unavailable; watching the neighbour table only`);
+      this.ctx.logger.error({ outcome: 'guard-error', watcher: this.name, interfaces, err: describeError(err) }, `guard: ${this.name} capture unavailable; watching the neighbour table only`);
     }
     if (this.source === IPV4 && this.capture) this.probe(this.watch.watchedAddresses);
   }

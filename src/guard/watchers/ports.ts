@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import type { GuardSettings } from '../../config/guard-config.js';
+import type { GuardSettings } from '../../config/model.js';
 import type { PortFinding } from '../finding.js';
 import { readHostFacts } from '../host-facts.js';
 import { listNamespaces } from '../netns-inventory.js';

@@ -1,4 +1,4 @@
-import type { Ipv6WatchSettings } from '../../config/guard-config.js';
+import type { Ipv6WatchSettings } from '../../config/model.js';
 import type { RogueRouterFinding } from '../finding.js';
 import { ETHERTYPE_IPV6, readEthernet, readIpv6Icmp } from '../link-frames.js';
 import { interfaceIdentity } from '../link-send.js';
@@ -32,7 +32,6 @@ export function routerAdvertWatcher(settings: Ipv6WatchSettings, ctx: WatcherCon
         return me && routerSolicitationFrame(me.mac);
       },
       judge: (frame, iface) => judgeRouterAdvert(frame, iface, settings.routers),
-      floodOutcome: 'guard-ra-flood',
     },
     ctx,
   );
