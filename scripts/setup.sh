@@ -28,7 +28,8 @@ if ((${#missing[@]})); then
 fi
 
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
-if [ ! -f "$CAPTURE_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+NETDIAG_ADDON=node_modules/knockgate-capture/build/Release/knockgate_netdiag.node   # the guard's, same package
+if [ ! -f "$CAPTURE_ADDON" ] || [ ! -f "$NETDIAG_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.

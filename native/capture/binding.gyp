@@ -2,28 +2,14 @@
   "targets": [
     {
       "target_name": "knockgate_capture",
-      "sources": [
-        "src/capture.c"
-      ],
-      "libraries": [
-        "-lpcap"
-      ],
-      "cflags": [
-        "-Wall",
-        "-Wextra",
-        "-std=gnu11"
-      ]
+      "sources": ["src/capture.c"],
+      "libraries": ["-lpcap"],
+      "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
     },
     {
       "target_name": "knockgate_netdiag",
-      "sources": [
-        "src/netdiag.c"
-      ],
-      "cflags": [
-        "-Wall",
-        "-Wextra",
-        "-std=gnu11"
-      ]
+      "sources": ["src/netdiag.c"],
+      "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }
