@@ -9,6 +9,8 @@ DEBIAN_PACKAGES=(
   knockd fwknop-client fwknop-server       # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                             # the shared store
+  faketime                                 # test-only: daemons under a stepped or skewed wall clock (libfaketime)
+  dnsmasq-base radvd                       # a rogue DHCP server and a rogue IPv6 router for the guard's tests
   python3 make g++                         # node-gyp builds the libpcap addon
 )
 
@@ -27,7 +29,8 @@ if ((${#missing[@]})); then
 fi
 
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
-if [ ! -f "$CAPTURE_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+NETDIAG_ADDON=node_modules/knockgate-capture/build/Release/knockgate_netdiag.node   # the guard's, same package
+if [ ! -f "$CAPTURE_ADDON" ] || [ ! -f "$NETDIAG_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.
