@@ -28,7 +28,8 @@ stage_app() {
   else
     (cd "$dest" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
   fi
-  rm -f "$dest/package-lock.json" "$dest/node_modules/.package-lock.json"
+  # The lock was for installing; .bin holds links to dependencies' own commands, which nothing here runs.
+  rm -rf "$dest/package-lock.json" "$dest/node_modules/.package-lock.json" "$dest/node_modules/.bin"
   # Type declarations and source maps are for editors and debuggers, not for running.
   find "$dest/node_modules" -type d -name dist-types -prune -exec rm -rf {} +
   find "$dest/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) -delete

@@ -1,0 +1,124 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dynalite from 'dynalite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpaCodec } from '../../src/core/spa/index.js';
+import { OWNER_TAG_KEY } from '../../src/gates/aws-sg-rules.js';
+import { FakeEc2 } from '../support/fake-ec2.js';
+import { functionUrlEvent } from '../support/function-url-adapter.js';
+import { mustRun, REPO } from '../support/packaging.js';
+
+/**
+ * `npm run package:lambda`'s zip unpacked into an empty directory, outside the repository (so no
+ * module can come from its node_modules), and both handlers invoked from there the way Lambda
+ * does: import the file the template's Handler names, call the export with an event.
+ */
+const SG = 'sg-0123456789abcdef0';
+const TABLE = 'knockgate-replay';
+const KEY = '4QHBPi6mttcdrUO2/97IxuObBADnfL43Z/eN4L+bZbs=';
+const HMAC_KEY = 'kN2Ki8vWEewKclcHeiFMVgI2DCaDXOwEtJ7DemMtkZRlpphgn8KuGrzzAtAckKSAvhC2zitnyFSqqALtoZCBhQ==';
+const OPEN_FOR_S = 2;
+const CONFIG = `
+[aws]
+security_groups = ["${SG}"]
+
+[spa_door.bastion]
+key_base64 = "${KEY}"
+hmac_key_base64 = "${HMAC_KEY}"
+open = ["22/tcp"]
+open_for = "${OPEN_FOR_S}s"
+allow_ip = "source"
+`;
+
+let dir = '';
+let fake: FakeEc2;
+let dynamo: Server;
+let lambdaEnv: NodeJS.ProcessEnv;
+
+/** The line the invoking script prints the handler's answer on, apart from the handler's JSON log lines. */
+const ANSWER = 'ANSWER ';
+
+/** Calls the bundle's `exported` handler with `event`, in a fresh Node process (a cold container) in the unpacked bundle. */
+async function invoke(exported: 'handler' | 'sweepHandler', event: unknown): Promise<unknown> {
+  const script = `const m = await import('./dist/aws/lambda-handler.js'); const a = await m[${JSON.stringify(exported)}](${JSON.stringify(event)}); process.stdout.write('\\n${ANSWER}' + JSON.stringify(a) + '\\n');`;
+  const ran = await mustRun(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, env: lambdaEnv, timeoutMs: 30_000 });
+  expect(ran.stderr, 'nothing on stderr (no runtime warning)').toBe('');
+  const line = ran.stdout.split('\n').find((l) => l.startsWith(ANSWER));
+  expect(line, ran.stdout).toBeDefined();
+  return JSON.parse(line!.slice(ANSWER.length));
+}
+
+beforeAll(async () => {
+  await mustRun('bash', ['packaging/lambda/build.sh'], { timeoutMs: 180_000 });
+  dir = mkdtempSync(join(tmpdir(), 'knockgate-lambda-'));
+  await mustRun('unzip', ['-q', 'release/knockgate-lambda.zip', '-d', dir]);
+  fake = new FakeEc2();
+  const ec2Endpoint = await fake.start();
+  dynamo = dynalite({ createTableMs: 0 });
+  await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', resolve));
+  const dynamoEndpoint = `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`;
+  const aws = {
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIDFAKE',
+    AWS_SECRET_ACCESS_KEY: 'fake',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ENDPOINT_URL_EC2: ec2Endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+  };
+  // A Lambda's environment: the template's variables and AWS's own, nothing of this machine's Node set-up.
+  lambdaEnv = { PATH: '/usr/bin:/bin', ...aws, KNOCKGATE_CONFIG: CONFIG, KNOCKGATE_REPLAY_TABLE: TABLE, KNOCKGATE_SECURITY_GROUPS: SG };
+  const ddb = new DynamoDBClient({ region: aws.AWS_REGION, endpoint: dynamoEndpoint, credentials: { accessKeyId: 'AKIDFAKE', secretAccessKey: 'fake' } });
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      AttributeDefinitions: [{ AttributeName: 'digest', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'digest', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  ddb.destroy();
+}, 240_000);
+
+afterAll(async () => {
+  await fake?.stop();
+  if (dynamo) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the Lambda bundle, unpacked into an empty directory', () => {
+  it('is tested on the major Node.js version the template declares for the functions', () => {
+    const template = readFileSync(join(REPO, 'deploy/aws/template.yaml'), 'utf8');
+    const declared = /^ {2}Runtime:\n(?: {4}.*\n)*? {4}Default: nodejs(\d+)\.x$/m.exec(template)?.[1];
+    expect(declared).toBe(process.versions.node.split('.')[0]);
+  });
+
+  it('is self-contained: no link, no native file, no capture addon', () => {
+    const entries = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+    expect(entries.filter((p) => lstatSync(join(dir, p)).isSymbolicLink())).toEqual([]);
+    expect(entries.filter((p) => p.endsWith('.node') || p.includes('knockgate-capture'))).toEqual([]);
+    expect(entries).toContain(join('node_modules', '@aws-sdk', 'client-ec2', 'package.json'));
+  });
+
+  it('handler opens the Security Group for a valid packet; sweepHandler revokes the rule once it expired', async () => {
+    const codec = new SpaCodec({ encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC_KEY } });
+    const packet = codec.encode({ username: 'alice', request: { kind: 'access', allowIp: '203.0.113.7', ports: [{ proto: 'tcp', port: 22 }] } }, { now: Date.now() });
+    const event = functionUrlEvent({ method: 'POST', path: '/', sourceIp: '203.0.113.7', body: packet });
+    const answer = (await invoke('handler', event)) as { statusCode: number; body: string };
+    expect(answer.statusCode, answer.body).toBe(200);
+    expect(answer.body).toMatch(/^open 22\/tcp for 203\.0\.113\.7 until /);
+    const rules = fake.ingress(SG);
+    expect(rules.map((r) => [r.cidrIpv4, r.fromPort, r.tags.get(OWNER_TAG_KEY)])).toEqual([['203.0.113.7/32', 22, 'knockgate']]);
+
+    // The same packet again, from a fresh container: refused (the replay table in DynamoDB).
+    expect(((await invoke('handler', event)) as { statusCode: number }).statusCode).toBe(403);
+
+    await new Promise((resolve) => setTimeout(resolve, OPEN_FOR_S * 1000 + 1_100));
+    const swept = (await invoke('sweepHandler', { source: 'aws.events', 'detail-type': 'Scheduled Event' })) as { groups: { revoked: number }[] };
+    expect(swept.groups.map((g) => g.revoked)).toEqual([1]);
+    expect(fake.ingress(SG)).toEqual([]);
+  });
+});
