@@ -1,15 +1,12 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpaCodec } from '../../src/core/spa/index.js';
 import { OWNER_TAG_KEY } from '../../src/gates/aws-sg-rules.js';
-import { FakeEc2 } from '../support/fake-ec2.js';
+import type { FakeEc2 } from '../support/fake-ec2.js';
 import { functionUrlEvent } from '../support/function-url-adapter.js';
+import { startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
 import { mustRun, REPO } from '../support/packaging.js';
 
 /**
@@ -35,8 +32,8 @@ allow_ip = "source"
 `;
 
 let dir = '';
+let fakes: LambdaFakes | undefined;
 let fake: FakeEc2;
-let dynamo: Server;
 let lambdaEnv: NodeJS.ProcessEnv;
 
 /** The line the invoking script prints the handler's answer on, apart from the handler's JSON log lines. */
@@ -56,36 +53,14 @@ beforeAll(async () => {
   await mustRun('bash', ['packaging/lambda/build.sh'], { timeoutMs: 180_000 });
   dir = mkdtempSync(join(tmpdir(), 'knockgate-lambda-'));
   await mustRun('unzip', ['-q', 'release/knockgate-lambda.zip', '-d', dir]);
-  fake = new FakeEc2();
-  const ec2Endpoint = await fake.start();
-  dynamo = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', resolve));
-  const dynamoEndpoint = `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`;
-  const aws = {
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'AKIDFAKE',
-    AWS_SECRET_ACCESS_KEY: 'fake',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_ENDPOINT_URL_EC2: ec2Endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
-  };
+  fakes = await startLambdaFakes(TABLE);
+  fake = fakes.ec2;
   // A Lambda's environment: the template's variables and AWS's own, nothing of this machine's Node set-up.
-  lambdaEnv = { PATH: '/usr/bin:/bin', ...aws, KNOCKGATE_CONFIG: CONFIG, KNOCKGATE_REPLAY_TABLE: TABLE, KNOCKGATE_SECURITY_GROUPS: SG };
-  const ddb = new DynamoDBClient({ region: aws.AWS_REGION, endpoint: dynamoEndpoint, credentials: { accessKeyId: 'AKIDFAKE', secretAccessKey: 'fake' } });
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      AttributeDefinitions: [{ AttributeName: 'digest', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'digest', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  ddb.destroy();
+  lambdaEnv = { PATH: '/usr/bin:/bin', ...fakes.env, KNOCKGATE_CONFIG: CONFIG, KNOCKGATE_SECURITY_GROUPS: SG };
 }, 240_000);
 
 afterAll(async () => {
-  await fake?.stop();
-  if (dynamo) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+  await fakes?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
