@@ -7,10 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/node-runtime.sh
-source packaging/stage-app.sh
+source packaging/common.sh
 
 version="$(node -p 'require("./package.json").version')"
-work="release/build/client"
+work="$RELEASE_DIR/build/client"
 pkg="$work/knockgate"
 rm -rf "$work" && mkdir -p "$pkg"
 build_dist "$work/dist"
@@ -27,6 +27,6 @@ node -e '
 ' "$pkg/package.json"
 # The lock file trimmed to that manifest (same versions), published as the shrinkwrap.
 (cd "$pkg" && npm install --package-lock-only --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null && npm shrinkwrap --loglevel=error >/dev/null)
-mkdir -p release
-(cd "$pkg" && npm pack --pack-destination "$OLDPWD/release" --loglevel=error >/dev/null)
-echo "package:client: release/knockgate-$version.tgz ($(du -h "release/knockgate-$version.tgz" | cut -f1))"
+mkdir -p "$RELEASE_DIR"
+(cd "$pkg" && npm pack --pack-destination "$RELEASE_DIR" --loglevel=error >/dev/null)
+echo "package:client: $RELEASE_DIR/knockgate-$version.tgz ($(du -h "$RELEASE_DIR/knockgate-$version.tgz" | cut -f1))"

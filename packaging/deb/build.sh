@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/node-runtime.sh
-source packaging/stage-app.sh
+source packaging/common.sh
 
 if ! command -v dpkg-shlibdeps >/dev/null; then
   echo "package: installing dpkg-dev (dpkg-shlibdeps)"
@@ -18,7 +18,7 @@ fi
 
 version="${KNOCKGATE_DEB_VERSION:-$(node -p 'require("./package.json").version')}"
 arch="$(dpkg --print-architecture)"
-work="release/build/deb"
+work="$RELEASE_DIR/build/deb"
 root="$work/root"
 app="$root/usr/lib/knockgate"
 rm -rf "$work" && mkdir -p "$work"
@@ -65,7 +65,7 @@ sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SHLIBS@/$shlibs/" -e 
 echo /etc/knockgate/knockgate.toml > "$root/DEBIAN/conffiles"
 for script in postinst prerm postrm; do install -m 0755 "packaging/deb/$script" "$root/DEBIAN/$script"; done
 
-mkdir -p release
-out="release/knockgate_${version}_${arch}.deb"
+mkdir -p "$RELEASE_DIR"
+out="$RELEASE_DIR/knockgate_${version}_${arch}.deb"
 dpkg-deb --root-owner-group -Z"${KNOCKGATE_DEB_COMPRESS:-xz}" --threads-max="$(nproc)" --build "$root" "$out" >/dev/null
 echo "package: $out ($(du -h "$out" | cut -f1), installs $((installed_kib / 1024)) MiB)"

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/node-runtime.sh
-source packaging/stage-app.sh
+source packaging/common.sh
 
 declared="$(sed -n '/^  Runtime:/,/^  [A-Za-z]/s/^ *Default: nodejs\([0-9]*\)\.x$/\1/p' deploy/aws/template.yaml)"
 if [ "$declared" != "${KNOCKGATE_NODE_VERSION%%.*}" ]; then
@@ -18,7 +18,7 @@ if ! command -v zip >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zip >/dev/null
 fi
 
-work="release/build/lambda"
+work="$RELEASE_DIR/build/lambda"
 bundle="$work/bundle"
 rm -rf "$work" && mkdir -p "$work"
 build_dist "$work/dist"
@@ -30,7 +30,7 @@ if [ -n "$stray" ]; then
   echo "package:lambda: the bundle must be self-contained, but has: $stray" >&2
   exit 1
 fi
-mkdir -p release
-rm -f release/knockgate-lambda.zip
-(cd "$bundle" && zip -q -r -X "$OLDPWD/release/knockgate-lambda.zip" .)
-echo "package:lambda: release/knockgate-lambda.zip ($(du -h release/knockgate-lambda.zip | cut -f1), nodejs$declared.x)"
+mkdir -p "$RELEASE_DIR"
+rm -f "$RELEASE_DIR/knockgate-lambda.zip"
+(cd "$bundle" && zip -q -r -X "$RELEASE_DIR/knockgate-lambda.zip" .)
+echo "package:lambda: $RELEASE_DIR/knockgate-lambda.zip ($(du -h "$RELEASE_DIR/knockgate-lambda.zip" | cut -f1), nodejs$declared.x)"

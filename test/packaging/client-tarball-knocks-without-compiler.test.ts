@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDaemonLab, labConfig, labDoor, type DaemonLab } from '../support/daemon-lab.js';
-import { mustRun, runCommand, VERSION } from '../support/packaging.js';
+import { buildPackage, mustRun, runCommand, VERSION } from '../support/packaging.js';
 
 /**
  * The laptop client: `npm run package:client`'s tarball installed with `npm install -g` into an
@@ -24,8 +24,8 @@ function nativeParts(root: string): string[] {
 }
 
 beforeAll(async () => {
-  await mustRun('bash', ['packaging/client/build.sh'], { timeoutMs: 180_000 });
   dir = mkdtempSync(join(tmpdir(), 'knockgate-client-'));
+  await buildPackage('client', join(dir, 'release'));
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   symlinkSync(process.execPath, join(bin, 'node'));
@@ -34,7 +34,7 @@ beforeAll(async () => {
   // What this machine's set-up points npm at (the runtime's headers) is no part of a laptop.
   for (const key of Object.keys(clientEnv)) if (key.toLowerCase().startsWith('npm_')) delete clientEnv[key];
   const prefix = join(dir, 'prefix');
-  await mustRun('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', `./release/knockgate-${VERSION}.tgz`], { env: clientEnv, timeoutMs: 180_000 });
+  await mustRun('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', join(dir, 'release', `knockgate-${VERSION}.tgz`)], { env: clientEnv, timeoutMs: 180_000 });
   knockgate = join(prefix, 'bin', 'knockgate');
 }, 360_000);
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mustRun, REPO, runCommand, VERSION, type Ran } from '../support/packaging.js';
+import { buildPackage, mustRun, REPO, runCommand, VERSION, type Ran } from '../support/packaging.js';
 
 /**
  * `npm run package`'s .deb installed with apt-get into a fresh Debian root made by debootstrap
@@ -29,10 +29,10 @@ beforeAll(async () => {
   }
   work = mkdtempSync('/tmp/kgt-deb-');
   // Uncompressed instead of the release's xz (75 s of compressing on this 2-core machine); dpkg reads both alike.
-  await mustRun('bash', ['packaging/deb/build.sh'], { timeoutMs: 6 * MINUTES, env: { ...process.env, KNOCKGATE_DEB_COMPRESS: 'none' } });
+  await buildPackage('deb', work, { KNOCKGATE_DEB_COMPRESS: 'none' });
   // The next version: the same files, as a newer release would ship them.
   const tree = join(work, 'newer');
-  await mustRun('dpkg-deb', ['-R', `release/${DEB}`, tree]);
+  await mustRun('dpkg-deb', ['-R', join(work, DEB), tree]);
   await mustRun('sed', ['-i', `s/^Version: .*/Version: ${NEWER_VERSION}/`, join(tree, 'DEBIAN/control')]);
   await mustRun('sed', ['-i', `s/"version": ".*"/"version": "${NEWER_VERSION}"/`, join(tree, 'usr/lib/knockgate/package.json')]);
   await mustRun('dpkg-deb', ['--root-owner-group', '-Znone', '-b', tree, join(work, NEWER_DEB)], { timeoutMs: 3 * MINUTES });
@@ -79,7 +79,7 @@ describe.each(SUITES)('the .deb on a fresh Debian %s root', (suite) => {
     if (made.code === 3 || made.code === 4) reason = `packaging/deb/fresh-root.sh ${suite}: ${made.stderr.trim()}`;
     else if (made.code !== 0) throw new Error(`fresh-root.sh ${suite} exited ${made.code}: ${made.stderr}`);
     if (reason) return;
-    await mustRun('cp', [`release/${DEB}`, join(work, NEWER_DEB), join(root, 'tmp')]);
+    await mustRun('cp', [join(work, DEB), join(work, NEWER_DEB), join(root, 'tmp')]);
     const update = await inRoot('apt-get', 'update', '-qq');
     if (update.code !== 0) reason = `apt-get update in the ${suite} root failed (no Debian mirror reachable?): ${update.stderr.trim()}`;
   }, 10 * MINUTES);

@@ -7,7 +7,7 @@ import { OWNER_TAG_KEY } from '../../src/gates/aws-sg-rules.js';
 import type { FakeEc2 } from '../support/fake-ec2.js';
 import { functionUrlEvent } from '../support/function-url-adapter.js';
 import { startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
-import { mustRun, REPO } from '../support/packaging.js';
+import { buildPackage, mustRun, REPO } from '../support/packaging.js';
 
 /**
  * `npm run package:lambda`'s zip unpacked into an empty directory, outside the repository (so no
@@ -32,6 +32,7 @@ allow_ip = "source"
 `;
 
 let dir = '';
+let release = '';
 let fakes: LambdaFakes | undefined;
 let fake: FakeEc2;
 let lambdaEnv: NodeJS.ProcessEnv;
@@ -50,9 +51,10 @@ async function invoke(exported: 'handler' | 'sweepHandler', event: unknown): Pro
 }
 
 beforeAll(async () => {
-  await mustRun('bash', ['packaging/lambda/build.sh'], { timeoutMs: 180_000 });
+  release = mkdtempSync(join(tmpdir(), 'knockgate-lambda-release-'));
+  await buildPackage('lambda', release);
   dir = mkdtempSync(join(tmpdir(), 'knockgate-lambda-'));
-  await mustRun('unzip', ['-q', 'release/knockgate-lambda.zip', '-d', dir]);
+  await mustRun('unzip', ['-q', join(release, 'knockgate-lambda.zip'), '-d', dir]);
   fakes = await startLambdaFakes(TABLE);
   fake = fakes.ec2;
   // A Lambda's environment: the template's variables and AWS's own, nothing of this machine's Node set-up.
@@ -61,7 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fakes?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const d of [dir, release]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 describe('the Lambda bundle, unpacked into an empty directory', () => {

@@ -26,6 +26,14 @@ export async function runCommand(cmd: string, args: string[], opts: { timeoutMs?
   }
 }
 
+/**
+ * Runs packaging/<what>/build.sh with its output in `releaseDir` (not the repository's release/,
+ * which may hold a release built by hand), plus `env`.
+ */
+export async function buildPackage(what: 'deb' | 'client' | 'lambda', releaseDir: string, env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  return mustRun('bash', [`packaging/${what}/build.sh`], { timeoutMs: 10 * 60_000, env: { ...process.env, ...env, KNOCKGATE_RELEASE_DIR: releaseDir } });
+}
+
 /** Like runCommand, but a non-zero exit throws with what the command printed. */
 export async function mustRun(cmd: string, args: string[], opts: Parameters<typeof runCommand>[2] = {}): Promise<Ran> {
   const ran = await runCommand(cmd, args, opts);

@@ -1,4 +1,8 @@
-# Sourced by the packaging scripts.
+# Sourced by the packaging scripts (after scripts/node-runtime.sh).
+# Where they write: release/ unless KNOCKGATE_RELEASE_DIR says otherwise (the tests use their
+# own, so a suite run leaves a release built by hand alone). Work trees go in its build/.
+RELEASE_DIR="$(realpath -m "${KNOCKGATE_RELEASE_DIR:-release}")"
+
 # build_dist OUT: compiles the CLI into OUT (not dist/, which tests running meanwhile use).
 build_dist() {
   rm -rf "$1" && npx tsc -p tsconfig.build.json --outDir "$1"
