@@ -51,7 +51,7 @@ for f in README.md docs/*.md; do gzip -9n -c "$f" > "$doc/$(basename "$f").gz"; 
 ref="$work/reference"
 "$app/runtime/node" "$app/dist/cli/reference/write-reference.js" "$ref" "$(git log -1 --format=%cs 2>/dev/null || date -u +%F)"
 rm -rf "$app/dist/cli/reference"   # a build step, not run-time code
-install -D -m 0644 /dev/null "$root/usr/share/man/man1/knockgate.1.gz" && gzip -9n -c "$ref/knockgate.1" > "$root/usr/share/man/man1/knockgate.1.gz"
+mkdir -p "$root/usr/share/man/man1" && gzip -9n -c "$ref/knockgate.1" > "$root/usr/share/man/man1/knockgate.1.gz"
 install -D -m 0644 "$ref/knockgate.bash" "$root/usr/share/bash-completion/completions/knockgate"
 install -D -m 0644 "$ref/_knockgate" "$root/usr/share/zsh/vendor-completions/_knockgate"
 
