@@ -17,6 +17,7 @@ TEST_PACKAGES=(
   knockd fwknop-client fwknop-server         # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                               # the shared store
+  faketime                                   # daemons under a stepped or skewed wall clock (libfaketime)
   debootstrap dpkg-dev man-db zip unzip zsh  # the packaging tests: a fresh Debian root, the .deb, man, the Lambda zip, completions
 )
 

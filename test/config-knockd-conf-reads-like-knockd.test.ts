@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/config-error.js';
 import { parseKnockdConf } from '../src/config/knockd-conf.js';
-import { DEFAULTS, type KnockgateConfig } from '../src/config/model.js';
+import { DEFAULTS } from '../src/config/defaults.js';
+import type { KnockgateConfig } from '../src/config/model.js';
 import { TcpFlag } from '../src/core/packet.js';
 
 const FILE = '/etc/knockd.conf';

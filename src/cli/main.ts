@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+import { errorExit } from './errors.js';
 import { loadProgram } from './program.js';
 
 const program = await loadProgram(process.argv[2]);
@@ -6,6 +7,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  process.stderr.write(`knockgate: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  const { message, exitCode } = errorExit(err);
+  process.stderr.write(`${message}\n`);
+  process.exitCode = exitCode;
 }

@@ -1,13 +1,12 @@
 import { createConnection } from 'node:net';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /** How long `knockgate status` waits for the daemon before saying it is not answering. */
 const CONTROL_TIMEOUT_MS = 3_000;
 
-export class ControlError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ControlError';
-  }
+export class ControlError extends KnockgateError {
+  override readonly name = 'ControlError';
+  readonly code = 'control.unreachable';
 }
 
 /** Ask the running daemon one question over its control socket. */

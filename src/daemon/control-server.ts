@@ -1,6 +1,8 @@
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { describeError } from '../core/knockgate-error.js';
+import { chmodNoFollowSync } from '../store/safe-file.js';
 
 /** A request line longer than this is not a control request; the connection is closed. */
 const MAX_REQUEST_BYTES = 4_096;
@@ -33,7 +35,8 @@ export class ControlServer {
       server.once('error', reject);
       server.listen(this.path, () => resolve());
     });
-    await chmod(this.path, 0o660);
+    // Not through a link someone swapped in since the bind.
+    chmodNoFollowSync(this.path, 0o660, 'control socket', 'socket');
     this.server = server;
   }
 
@@ -69,7 +72,7 @@ export class ControlServer {
       if (typeof request.op !== 'string') return { ok: false, error: 'request needs an "op" string' };
       return { ok: true, result: await this.handle(request.op) };
     } catch (err) {
-      return { ok: false, error: err instanceof Error ? err.message : String(err) };
+      return { ok: false, error: describeError(err) };
     }
   }
 }

@@ -1,48 +1,51 @@
-import type { DoorConfig, KnockgateConfig } from '../config/model.js';
-import type { Grant } from '../core/grant.js';
+import { awsChangeNeedingRestart } from '../config/aws-config.js';
+import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
-import { DoorSchedule } from '../core/door-schedule.js';
+import { ClockWatch } from '../core/clock-watch.js';
+import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
-import type { KnockPacket, PortSpec } from '../core/packet.js';
+import { describeError } from '../core/knockgate-error.js';
+import type { KnockPacket } from '../core/packet.js';
 import type { Gate } from '../gates/gate.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
-import type { GuardSettings } from '../config/guard-config.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
+import { monotonicNow } from '../store/clock.js';
+import { MemorySpentSteps, type SpentStepStore } from '../store/spent-step-store.js';
+import { doorOpening } from './door-ports.js';
+import type { GrantDesk } from './grant-desk.js';
+import type { Reconfiguration } from './reconfiguration.js';
 import type { SpaService, SpaStats } from './spa-service.js';
 
-/**
- * Grants waiting for their gate. A single-knock door hit by a flood could otherwise queue gate
- * calls without end; past this many, an open is refused and logged.
- */
-export const MAX_PENDING_GRANTS = 1_024;
-/**
- * Grants made by this run, remembered for status and expiry logging (the gates hold the real
- * state: nft set elements, the command gate's journal). Matches the nftables set size.
- */
-export const MAX_LIVE_GRANTS = 65_536;
 /** How often timed-out knocks and expired grants are swept, and local addresses re-read. */
 const SWEEP_INTERVAL_MS = 1_000;
 
 /** The adapters a daemon runs with; built from config by the serve command, or by a test. */
 export interface DaemonParts {
-  sensor: Sensor & { setPorts?(ports: PortSpec[], newConnections?: boolean): void };
+  sensor: Sensor;
   /** The gate for each door kind: knockgate doors → nftables; knockd doors → their commands. */
   gateFor(door: DoorConfig): Gate;
   /** Every gate, for install/reconcile/uninstall. */
   gates(): Gate[];
-  /** Called on reload with the new config, before the gates are re-installed. */
-  reconfigure?(config: KnockgateConfig): void;
+  /** The owner of grants, shared with the SPA service: its bound, its live grants, its open lines. */
+  desk: GrantDesk;
+  /** What takes part in a reload, in order (gates, SPA doors, the capture), before the gates are re-installed. */
+  reconfigurations: Reconfiguration[];
   /** Whether an address is one of this host's (re-read every sweep). */
   localAddresses(): Set<string>;
   /** Marks a one-time sequence used in its file (knockd's format); the grant waits for it. */
   spendOneTimeSequence(file: string, line: number): Promise<void>;
+  /** Spent steps of time-derived doors, durable across reloads and restarts; in memory when absent. */
+  spentSteps?: SpentStepStore;
   /** The SPA server, when the config has SPA doors; captured SPA packets go to it, not the tracker. */
   spa?: SpaService;
   /** The port-hijack guard for a [guard] section: made at start, or on the reload that adds the section. */
   createGuard?(settings: GuardSettings): GuardWatch;
   logger: Logger;
+  /** Where what happens is counted (the desk, SPA, gates and guard get the same); none by default. */
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -62,16 +65,17 @@ export interface DaemonStatus {
 
 export class Daemon {
   private readonly tracker: KnockTracker;
-  private readonly live = new Map<string, Grant>();
+  private readonly desk: GrantDesk;
   private doors = new Map<string, DoorConfig>();
-  private schedule = new DoorSchedule([]);
+  private readonly spent: SpentStepStore;
+  private schedule: DoorSchedule;
+  private readonly clockWatch = new ClockWatch();
   private scheduleEpoch = '';
   private local = new Set<string>();
-  private pending = 0;
-  private refused = 0;
   private sweepTimer?: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly outcomes: Outcomes;
   private guard: GuardWatch | undefined;
   /** Handed to the tracker with every packet; one function for the daemon's life, not one per packet. */
   private readonly isLocal = (dst: string): boolean => this.local.has(dst);
@@ -82,16 +86,19 @@ export class Daemon {
   ) {
     this.now = parts.now ?? Date.now;
     this.log = parts.logger;
+    this.desk = parts.desk;
+    this.outcomes = parts.outcomes ?? NO_OUTCOMES;
+    this.spent = parts.spentSteps ?? new MemorySpentSteps(this.now);
+    this.schedule = new DoorSchedule([], this.spent);
     this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
     this.applyDoors(config);
     this.guard = config.guard && parts.createGuard?.(config.guard);
   }
 
   async start(): Promise<void> {
-    for (const gate of this.parts.gates()) {
-      await gate.install();
-      for (const grant of await gate.reconcile([], this.now())) this.live.set(grant.id, grant);
-    }
+    for (const gate of this.parts.gates()) await gate.install();
+    // No ledger outlives this process yet: each gate reports what it still holds.
+    await this.desk.reconcile([], this.now());
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
     await this.parts.spa?.start();
@@ -99,8 +106,8 @@ export class Daemon {
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
-      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.live.size, outcome: 'started' },
-      `knockgate started: ${this.doors.size} door(s), ${this.live.size} live grant(s) kept`,
+      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.desk.size, outcome: 'started' },
+      `knockgate started: ${this.doors.size} door(s), ${this.desk.size} live grant(s) kept`,
     );
   }
 
@@ -111,28 +118,33 @@ export class Daemon {
     await this.parts.sensor.stop();
     await this.parts.spa?.stop();
     for (const gate of this.parts.gates()) await gate.uninstall();
-    this.live.clear();
+    await this.spent.close();
+    this.desk.clear();
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
   }
 
-  /** Swap in a new, already validated config; live grants stay, knocks in progress are dropped. */
+  /**
+   * Swap in a new, already validated config; live grants stay, knocks in progress are dropped.
+   * The one place a reload happens: every reconfigurable part takes its slice, then the gates
+   * re-install (keeping their grants), then the guard follows its section. A change that needs a
+   * restart is refused before anything changes.
+   */
   async reload(next: KnockgateConfig): Promise<void> {
+    const restart = awsChangeNeedingRestart(this.config.aws, next.aws);
+    if (restart !== undefined) throw new Error(restart);
     this.config = next;
     this.applyDoors(next);
-    this.parts.reconfigure?.(next);
+    for (const part of this.parts.reconfigurations) await part.apply(next);
     for (const gate of this.parts.gates()) await gate.install();
-    this.parts.spa?.reconfigure(next.spa);
     await this.reloadGuard(next);
-    this.parts.sensor.setPorts?.([...knockPorts(next.doors), ...(this.parts.spa?.capturePorts() ?? [])], hasStrictDoor(next.doors));
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
   }
 
   async status(): Promise<DaemonStatus> {
-    const doorOf = new Map([...this.live.values()].map((g) => [g.src, g.door]));
     const grants: DaemonStatus['grants'] = [];
     for (const gate of this.parts.gates()) {
       for (const entry of await gate.list()) {
-        const door = doorOf.get(entry.src);
+        const door = this.desk.holderOf(gate.name, entry)?.door;
         grants.push({
           gate: gate.name,
           ...(door !== undefined ? { door } : {}),
@@ -153,7 +165,7 @@ export class Daemon {
       grants,
       tracker: { ...this.tracker.stats(), bound: this.tracker.maxSources },
       sensor: this.parts.sensor.stats(),
-      grantsRefused: this.refused,
+      grantsRefused: this.desk.stats().refused,
       gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
       ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
@@ -185,12 +197,14 @@ export class Daemon {
   private report(event: TrackerEvent): void {
     switch (event.kind) {
       case 'stage': {
+        this.outcomes.count('stage', { door: event.door });
         const level = this.progressLevel(event.door, false);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level]({ door: event.door, src: event.src, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
         return;
       }
       case 'reset': {
+        this.outcomes.count('reset', { door: event.door, reason: event.reason });
         const level = this.progressLevel(event.door, event.stage > 1);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level](
@@ -216,71 +230,56 @@ export class Daemon {
   }
 
   /**
-   * A time-derived or one-time sequence opens once: it is spent before the grant, and a one-time
-   * line is marked in its file first, so a restart cannot make it valid again. If the file cannot
-   * be marked, the door stays closed.
+   * A time-derived or one-time sequence opens once: it is spent before the grant, durably (the
+   * step in the spent-step journal, the one-time line marked in its file), so neither a reload nor
+   * a restart can make it valid again. If it cannot be made durable, the door stays closed.
    */
   private openSpent(doorName: string, variant: number, src: string, family: 4 | 6, knockTime: number): void {
     const now = this.now();
-    const kind = this.schedule.spend(doorName, variant, now);
+    const source = this.schedule.spend(doorName, variant);
+    let durable: Promise<void>;
+    if (source?.kind === 'time') durable = this.spent.spend(doorName, variant, spentUntil(source.spec, variant), now);
+    else if (source?.kind === 'one-time') durable = this.parts.spendOneTimeSequence(source.file, variant);
+    else return this.open(doorName, src, family, knockTime);
     this.refreshSchedule(now, true);
-    const source = this.doors.get(doorName)?.sequenceSource;
-    if (kind !== 'one-time' || source?.kind !== 'one-time') {
-      this.open(doorName, src, family, knockTime);
-      return;
-    }
-    this.parts.spendOneTimeSequence(source.file, variant).then(
+    durable.then(
       () => this.open(doorName, src, family, knockTime),
-      (err: unknown) =>
-        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describe(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`),
+      (err: unknown) => {
+        this.outcomes.count('refused', { door: doorName, reason: 'sequence-not-marked' });
+        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'sequence not marked spent', err: describeError(err) }, `${src}: ${doorName}: cannot mark the sequence used; not opening`);
+      },
     );
-    if (source.unused.length === 0) this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
+    if (source.kind === 'one-time' && source.unused.length === 0) {
+      this.outcomes.count('exhausted', { door: doorName });
+      this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
+    }
   }
 
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
     const door = this.doors.get(doorName);
     if (!door) return;
-    if (this.pending >= MAX_PENDING_GRANTS || (this.live.size >= MAX_LIVE_GRANTS && !this.live.has(`${doorName}|${src}`))) {
-      this.refused += 1;
-      this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
-      return;
-    }
-    const grant = grantFor(door, src, family, this.now());
-    this.pending += 1;
-    this.parts
-      .gateFor(door)
-      .grant(grant)
-      .then(() => {
-        this.live.set(grant.id, grant);
-        this.log.info(
-          {
-            door: doorName,
-            src,
-            stage: 'open',
-            outcome: 'open',
-            ports: grant.ports.map((p) => `${p.port}/${p.proto}`),
-            open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
-            latency_ms: Math.round(Math.max(0, this.now() - knockTime) * 1000) / 1000,
-          },
-          `${src}: ${doorName}: OPEN SESAME`,
-        );
-      })
-      .catch((err: unknown) => {
-        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describe(err) }, `${src}: ${doorName}: gate failed to open`);
-      })
-      .finally(() => {
-        this.pending -= 1;
-      });
+    const grant = grantFor(doorOpening(door), src, family, this.now());
+    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: 'knock' }).then((result) => {
+      if (result.outcome === 'refused') {
+        this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
+      } else if (result.outcome === 'gate-error') {
+        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describeError(result.err) }, `${src}: ${doorName}: gate failed to open`);
+      }
+    });
   }
 
   private sweep(): void {
     const now = this.now();
-    for (const event of this.tracker.sweep(now)) this.report(event);
-    for (const grant of this.live.values()) {
-      if (grant.expiresAt > now) continue;
-      this.live.delete(grant.id);
-      this.log.info({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
+    const step = this.clockWatch.observe(now, monotonicNow());
+    if (step !== undefined) {
+      this.outcomes.count('clock-step');
+      this.log.warn(
+        { outcome: 'clock-step', step_ms: step },
+        `the wall clock stepped ${step > 0 ? 'ahead' : 'back'} by ${Math.round(Math.abs(step) / 1000)} s against the monotonic clock; replay digests and spent steps are kept by both clocks, so none expires early`,
+      );
     }
+    for (const event of this.tracker.sweep(now)) this.report(event);
+    this.desk.expire(now);
     this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();
   }
@@ -288,7 +287,10 @@ export class Daemon {
   private applyDoors(config: KnockgateConfig): void {
     this.doors = new Map(config.doors.map((d) => [d.knock.name, d]));
     // Kernel-only doors are tracked by their nftables rules; the daemon never sees their knocks.
-    this.schedule = new DoorSchedule(config.doors.filter((d) => !d.knock.kernel).map((d) => ({ knock: d.knock, source: d.sequenceSource ?? { kind: 'static' } })));
+    this.schedule = new DoorSchedule(
+      config.doors.filter((d) => !d.knock.kernel).map((d) => ({ knock: d.knock, source: d.sequenceSource ?? { kind: 'static' } })),
+      this.spent,
+    );
     const now = this.now();
     this.scheduleEpoch = this.schedule.epoch(now);
     this.tracker.setDoors(this.schedule.doorsAt(now));
@@ -303,29 +305,10 @@ export class Daemon {
   }
 }
 
-/**
- * Strict doors need the sensor to report every new connection, not only knocks; so do doors whose
- * sequence changes (time-derived, one-time), so that no capture filter has to follow them.
- */
-export function hasStrictDoor(doors: DoorConfig[]): boolean {
-  return doors.some((d) => !d.knock.kernel && (d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static')));
-}
-
 /** Knocks in a door's sequence, also for doors whose sequence changes (time-derived, one-time). */
 function knocksOf(door: DoorConfig): number {
   const source = door.sequenceSource;
   if (source?.kind === 'time') return source.spec.knocks;
   if (source?.kind === 'one-time') return source.unused[0]?.steps.length ?? 0;
   return door.knock.sequence.length;
-}
-
-/** The ports the sensor must watch: every knock of every door the daemon tracks (not kernel-only ones). */
-export function knockPorts(doors: DoorConfig[]): PortSpec[] {
-  const seen = new Map<string, PortSpec>();
-  for (const d of doors) if (!d.knock.kernel) for (const s of d.knock.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
-  return [...seen.values()];
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,8 +1,9 @@
 import type { IptablesSettings } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import type { Family, PortSpec } from '../core/packet.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
-import { CommandPool } from './command-pool.js';
+import { CommandPool } from '../exec/command-pool.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
 import {
   GATE_NAME,
@@ -19,7 +20,7 @@ import {
   ruleKey,
   type GrantRule,
 } from './iptables-rules.js';
-import { CommandSpawnError, describeCommand, runCommand } from './shell-command.js';
+import { CommandSpawnError, describeCommand, runCommand } from '../exec/shell-command.js';
 
 /** An iptables command waiting longer than this for the xtables lock or the kernel is stuck. */
 export const IPTABLES_TIME_LIMIT_MS = 10_000;
@@ -53,7 +54,7 @@ export interface IptablesGateOptions {
  * rule per port whose `time` match ends it in the kernel (see iptables-rules.ts), so ports close on
  * time even when knockgate is not running. Every change is one atomic `iptables-restore --noflush`.
  */
-export class IptablesGate implements Gate {
+export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: PortSpec[] }> {
   readonly name = GATE_NAME;
   private readonly settings: IptablesSettings;
   private protectedPorts: PortSpec[];
@@ -79,8 +80,8 @@ export class IptablesGate implements Gate {
   }
 
   /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
-  setProtectedPorts(ports: PortSpec[]): void {
-    this.protectedPorts = [...ports];
+  reconfigure(next: { protectedPorts: PortSpec[] }): void {
+    this.protectedPorts = [...next.protectedPorts];
   }
 
   install(): Promise<void> {

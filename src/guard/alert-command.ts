@@ -1,5 +1,6 @@
-import { CommandPool } from '../gates/command-pool.js';
-import { describeCommand, runCommand } from '../gates/shell-command.js';
+import { describeError } from '../core/knockgate-error.js';
+import { CommandPool } from '../exec/command-pool.js';
+import { describeCommand, runCommand } from '../exec/shell-command.js';
 import type { Logger } from '../log/logger.js';
 import type { FindingChange } from './finding-changes.js';
 
@@ -55,7 +56,7 @@ export class AlertCommand {
         }
       },
       (err: unknown) => {
-        this.logger.error({ guard: finding.kind, command, err: err instanceof Error ? err.message : String(err), outcome: 'alert-failed' }, 'alert command could not run');
+        this.logger.error({ guard: finding.kind, command, err: describeError(err), outcome: 'alert-failed' }, 'alert command could not run');
       },
     );
   }

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Capture, CaptureCounters } from 'knockgate-capture';
 import { linkTypeNumber } from '../core/frame-decoder.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /**
  * One libpcap handle through our own addon (native/capture): it unpacks the addon's batches into
@@ -34,14 +35,14 @@ export interface LibpcapCaptureOptions {
 const require = createRequire(import.meta.url);
 
 /** The libpcap addon is not installed: the npm package (the laptop client) leaves it out. */
-export class CaptureUnavailableError extends Error {
+export class CaptureUnavailableError extends KnockgateError {
+  override readonly name = 'CaptureUnavailableError';
+  readonly code = 'sensor.capture-unavailable';
   constructor(cause: unknown) {
-    super(
-      "packet capture needs knockgate's libpcap addon (knockgate-capture), which this installation lacks: " +
-        'run serve, guard and lab from the Debian package (README, "Install on a bastion") or from a clone set up with scripts/setup.sh',
-      { cause },
-    );
-    this.name = 'CaptureUnavailableError';
+    super("packet capture needs knockgate's libpcap addon (knockgate-capture), which this installation lacks", {
+      cause,
+      nextStep: 'run serve, guard and lab from the Debian package (README, "Install on a bastion") or from a clone set up with scripts/setup.sh',
+    });
   }
 }
 

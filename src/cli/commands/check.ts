@@ -6,7 +6,9 @@ import { formatDuration } from '../../config/duration.js';
 import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
 import { describeKernelDoor } from './describe-kernel-door.js';
 import { describeSpa } from './describe-spa.js';
-import type { CommandTemplate, DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
+import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
+import type { CommandTemplate } from '../../core/command-template.js';
+import { stateProblems } from '../../store/state-dir.js';
 
 /** Exit status of `check` on a config that cannot be used. */
 export const EXIT_INVALID_CONFIG = 1;
@@ -47,6 +49,9 @@ Examples:
         if (err instanceof ConfigError) command.error(err.message, { exitCode: EXIT_INVALID_CONFIG, code: 'knockgate.invalidConfig' });
         throw err;
       }
+      // serve refuses a state directory others could plant state in; say so before it does.
+      const state = await stateProblems(config);
+      if (state.length > 0) command.error(state.map((p) => `knockgate: ${p}`).join('\n'), { exitCode: EXIT_INVALID_CONFIG, code: 'knockgate.untrustedState' });
       command.configureOutput().writeOut?.(describeConfig(config));
     });
 }
@@ -106,9 +111,14 @@ function describeDoor({ knock, action }: DoorConfig): string[] {
 function describeCommands(action: KnockdCommandAction): string[] {
   const row = (label: string, text: string) => `  ${label.padEnd(24)} ${text}`;
   const start = (label: string, cmd: string | undefined, v4?: string) => row(label, cmd === undefined || cmd === '' ? 'nothing' : cmd === v4 ? 'same as IPv4' : cmd);
-  const stop = (cmd: string | undefined, v4?: string) =>
-    cmd === undefined || cmd === '' ? row('then:', 'no stop command') : row(`then after ${formatDuration(action.cmdTimeoutMs)}:`, cmd === v4 ? 'same as IPv4' : cmd);
-  return [start('runs on IPv4:', action.start4), stop(action.stop4), start('runs on IPv6:', action.start6, action.start4), stop(action.stop6, action.stop4)];
+  // As knockd: without a start command for the family nothing runs, its stop neither; the stop counts from the start's end.
+  const stop = (startCmd: string | undefined, cmd: string | undefined, v4?: string) =>
+    !startCmd
+      ? row('then:', cmd ? 'nothing (no start command, so no stop either)' : 'no stop command')
+      : cmd === undefined || cmd === ''
+        ? row('then:', 'no stop command')
+        : row(`then ${formatDuration(action.cmdTimeoutMs)} after it ends:`, cmd === v4 ? 'same as IPv4' : cmd);
+  return [start('runs on IPv4:', action.start4), stop(action.start4, action.stop4), start('runs on IPv6:', action.start6, action.start4), stop(action.start6, action.stop6, action.stop4)];
 }
 
 /** knockd's own notation, so it can be pasted back into knockd.conf or a `knock` command line. */

@@ -1,16 +1,16 @@
 import { Option, type Command } from 'commander';
-import { writeFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
-import { ConfigError } from '../../config/config-error.js';
-import { awsChangeNeedingRestart } from '../../config/aws-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
+import { describeError } from '../../core/knockgate-error.js';
+import { EXIT_CONFIG } from '../errors.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
-
-/** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
-export const EXIT_CONFIG = 78;
+import { NO_OUTCOMES } from '../../metrics/outcome.js';
+import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
+import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
 
 interface ServeOptions {
   config?: string;
@@ -22,6 +22,7 @@ interface ServeOptions {
   logLevel?: string;
   stateDir?: string;
   controlSocket?: string;
+  acceptDamagedState?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -37,9 +38,17 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS))
     .option('--state-dir <dir>', 'grant journal directory (overrides the config; knockd.conf has no such setting)')
     .option('--control-socket <path>', 'unix socket for `knockgate status` (overrides the config)')
+    .option(
+      '--accept-damaged-state',
+      'start even though a journal in the state directory is damaged beyond repair: what can be salvaged is kept, the damaged file is kept beside it, and what was lost (a pending stop, a used SPA packet) is gone. Close by hand what the lost records opened first',
+    )
     .addHelpText(
       'after',
       `
+State: state_dir must be a directory of the daemon's user that nobody else can write, and the
+files in it its own; otherwise serve refuses to start (exit ${EXIT_CONFIG}) and says how to fix it. A
+journal damaged beyond repair also stops the start (exit ${EXIT_CONFIG}) until --accept-damaged-state.
+
 Signals: SIGHUP reloads the config (a bad file is reported and the old config keeps running; live
 grants are kept; a changed [aws] section is refused: it needs a restart); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
 nftables.on_stop says otherwise). Open ports close in the kernel on time even if the daemon is killed.
@@ -66,28 +75,19 @@ Examples:
         work = work.then(async () => {
           if (!daemon) return;
           try {
-            const next = await load();
-            const awsChange = awsChangeNeedingRestart(config.aws, next.aws);
-            if (awsChange !== undefined) throw new Error(awsChange);
-            await daemon.reload(next);
+            await daemon.reload(await load());
           } catch (err) {
-            logger?.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
+            logger?.error({ outcome: 'reload-failed', err: describeError(err) }, 'reload refused; the previous configuration keeps running');
           }
         });
       });
-      let config: KnockgateConfig;
-      try {
-        config = await load();
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`${err.message}\n`);
-          process.exitCode = EXIT_CONFIG;
-          return;
-        }
-        throw err;
-      }
+      // A bad file reaches the CLI's one error mapping: its lines on stderr, exit EX_CONFIG (78).
+      const config = await load();
+      // State on disk the daemon would act on must be its own before anything starts; refusals map to 78 too.
+      for (const { dir, what } of stateDirsOf(config)) await ensureTrustedDir(dir, what);
+      if (config.daemon.pidFile) await assertPidFileSafe(config.daemon.pidFile);
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
-      const running = new Daemon(config, await buildParts(config, logger));
+      const running = new Daemon(config, await buildParts(config, logger, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
       const control = new ControlServer(config.daemon.controlSocket, async (op) => {
         if (op === 'status') return running.status();
         throw new Error(`unknown request "${op}" (known: status)`);
@@ -101,7 +101,7 @@ Examples:
         throw err;
       }
       daemon = running;
-      if (config.daemon.pidFile) await writeFile(config.daemon.pidFile, `${process.pid}\n`);
+      if (config.daemon.pidFile) await writePidFile(config.daemon.pidFile);
       await stopRequested;
       await work;
       await control.close();
