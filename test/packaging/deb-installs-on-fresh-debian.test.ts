@@ -39,9 +39,10 @@ beforeAll(async () => {
   rmSync(tree, { recursive: true });
 }, 10 * MINUTES);
 
+// Each root is some 20,000 files: removing them takes a while on a busy machine.
 afterAll(() => {
   if (work) removeTree(work);
-});
+}, 5 * MINUTES);
 
 /** Removes a test root, refusing if anything is still mounted below it (in-root.sh mounts privately). */
 function removeTree(dir: string): void {
@@ -83,6 +84,10 @@ describe.each(SUITES)('the .deb on a fresh Debian %s root', (suite) => {
     const update = await inRoot('apt-get', 'update', '-qq');
     if (update.code !== 0) reason = `apt-get update in the ${suite} root failed (no Debian mirror reachable?): ${update.stderr.trim()}`;
   }, 10 * MINUTES);
+
+  afterAll(() => {
+    if (root) removeTree(root);
+  }, 5 * MINUTES);
 
   it('installs with apt-get, bringing libpcap and nftables and no compiler, Node.js or test peer', async (ctx) => {
     skipUnlessReady(ctx);
