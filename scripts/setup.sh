@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# One-time set-up on Debian 12 as root: system packages, npm dependencies (including the libpcap
-# addon in native/capture, built from source against libpcap-dev), and the compiled CLI. Safe to run again.
+# Set-up of a development and test machine (Debian 12, as root): Debian packages, knockgate's
+# Node.js runtime (scripts/node-runtime.sh), npm dependencies (including the libpcap addon in
+# native/capture, built from source against libpcap-dev and this runtime's headers), and the
+# compiled CLI. Safe to run again. A production host needs none of this: it installs the Debian
+# package (`npm run package`, README "Install on a bastion").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(
-  nftables iptables iproute2 libpcap-dev   # gates and capture
-  knockd fwknop-client fwknop-server       # reference peers for interop tests and benchmarks
+# What the daemon needs at run time: the Debian package depends on exactly these.
+RUN_PACKAGES=(nftables libpcap0.8)
+# What building needs: node-gyp compiles the libpcap addon.
+BUILD_PACKAGES=(libpcap-dev python3 make g++)
+# Test peers and tools, never on a production host.
+TEST_PACKAGES=(
+  iptables iproute2                          # the iptables gate; namespaces and veth pairs
+  knockd fwknop-client fwknop-server         # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
-  redis-server                             # the shared store
-  faketime                                 # test-only: daemons under a stepped or skewed wall clock (libfaketime)
-  dnsmasq-base radvd                       # a rogue DHCP server and a rogue IPv6 router for the guard's tests
-  python3 make g++                         # node-gyp builds the libpcap addon
+  redis-server                               # the shared store
+  faketime                                   # daemons under a stepped or skewed wall clock (libfaketime)
+  dnsmasq-base radvd                         # a rogue DHCP server and a rogue IPv6 router for the guard's tests
+  debootstrap dpkg-dev man-db zip unzip zsh  # the packaging tests: a fresh Debian root, the .deb, man, the Lambda zip, completions
 )
 
 missing=()
-for pkg in "${DEBIAN_PACKAGES[@]}"; do
+for pkg in "${RUN_PACKAGES[@]}" "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -23,19 +31,34 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # The peers' own services must not start and grab interfaces or ports: tests start them by hand.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  # policy-rc.d says so for this install only; a file the host already had is put back afterwards.
+  policy=/usr/sbin/policy-rc.d
+  saved=""
+  if [ -e "$policy" ] || [ -L "$policy" ]; then
+    saved="$(mktemp)"
+    cp -a "$policy" "$saved"
+  fi
+  restore_policy() {
+    if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+  }
+  trap restore_policy EXIT
+  printf '#!/bin/sh\nexit 101\n' > "$policy.knockgate" && chmod +x "$policy.knockgate" && mv -f "$policy.knockgate" "$policy"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
+  restore_policy
+  trap - EXIT
 fi
 
+source scripts/node-runtime.sh
+
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
-NETDIAG_ADDON=node_modules/knockgate-capture/build/Release/knockgate_netdiag.node   # the guard's, same package
-if [ ! -f "$CAPTURE_ADDON" ] || [ ! -f "$NETDIAG_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+capture_loads() { [ -f "$CAPTURE_ADDON" ] && node -e 'require("knockgate-capture")' 2>/dev/null; }
+# A new lock file, or an addon built for another Node (ABI), means installing again.
+if ! capture_loads || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.
-if [ ! -f "$CAPTURE_ADDON" ] || ! node -e 'require("knockgate-capture")'; then
-  echo "setup: the libpcap addon (native/capture) did not build or load; check libpcap-dev, python3, make, g++ and allowScripts in package.json" >&2
+if ! capture_loads; then
+  echo "setup: the libpcap addon (native/capture) did not build or load on Node $(node --version); check libpcap-dev, python3, make, g++ and allowScripts in package.json" >&2
   exit 1
 fi
 npm run -s build

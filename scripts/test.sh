@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole suite: set-up, type check, then every test (unit and namespace end-to-end) as root.
+# The whole suite: set-up, type check, then every test (unit and namespace end-to-end) as root,
+# on knockgate's own Node.js runtime (.node-version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/node-runtime.sh
 npx tsc --noEmit -p .
 # Module structure: no import cycle in src/ (type-only imports count: a cycle of types is still a
 # tangle), the core imports nothing outside src/core, and config/model.ts stays types only.

@@ -147,7 +147,7 @@ describe('deploy/aws/template.yaml keeps the least-privilege promises', () => {
       expect(typeof exported[handler.slice(dot + 1)], handler).toBe('function');
       expect(fn.Properties.Role).toEqual({ 'Fn::GetAtt': [roles[name], 'Arn'] });
     }
-    expect(template.Globals.Function.CodeUri).toBe('../../.aws-bundle');
+    expect(template.Globals.Function.CodeUri).toBe('../../release/knockgate-lambda.zip');
 
     const events = Object.values(resources.Sweeper!.Properties.Events as Record<string, { Type: string; Properties: Record<string, unknown> }>);
     expect(events).toEqual([{ Type: 'Schedule', Properties: { Schedule: { Ref: 'SweepSchedule' } } }]);

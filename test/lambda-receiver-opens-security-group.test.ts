@@ -1,18 +1,15 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import dynalite from 'dynalite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildReceiver, handler } from '../src/aws/lambda-handler.js';
 import { SpaCodec } from '../src/core/spa/index.js';
 import { DOOR_TAG_KEY, OWNER_TAG_KEY } from '../src/gates/aws-sg-rules.js';
-import { FakeEc2 } from './support/fake-ec2.js';
+import type { FakeEc2 } from './support/fake-ec2.js';
 import { functionUrlEvent, startFunctionUrl } from './support/function-url-adapter.js';
+import { startLambdaFakes, type LambdaFakes } from './support/lambda-fakes.js';
 
 const execFileAsync = promisify(execFile);
 const SG = 'sg-0123456789abcdef0';
@@ -31,8 +28,8 @@ open_for = "60s"
 `;
 const codec = new SpaCodec({ encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC_KEY } });
 
+let fakes: LambdaFakes;
 let fake: FakeEc2;
-let dynamo: Server;
 let env: Record<string, string>;
 const savedEnv = { ...process.env };
 
@@ -45,33 +42,10 @@ function getEvent(pkt: string, sourceIp: string): Record<string, unknown> {
 }
 
 beforeAll(async () => {
-  fake = new FakeEc2();
-  const ec2Endpoint = await fake.start();
-  dynamo = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', resolve));
-  const dynamoEndpoint = `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`;
-  // What a Lambda sees, with the endpoints pointed at the local fakes the AWS way.
-  env = {
-    KNOCKGATE_CONFIG: CONFIG,
-    KNOCKGATE_REPLAY_TABLE: TABLE,
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'AKIDFAKE',
-    AWS_SECRET_ACCESS_KEY: 'fake',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_ENDPOINT_URL_EC2: ec2Endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
-  };
+  fakes = await startLambdaFakes(TABLE);
+  fake = fakes.ec2;
+  env = { ...fakes.env, KNOCKGATE_CONFIG: CONFIG };
   Object.assign(process.env, env);
-  const ddb = new DynamoDBClient({});
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      AttributeDefinitions: [{ AttributeName: 'digest', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'digest', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  ddb.destroy();
 });
 
 afterAll(async () => {
@@ -79,8 +53,7 @@ afterAll(async () => {
     if (savedEnv[k] === undefined) delete process.env[k];
     else process.env[k] = savedEnv[k];
   }
-  await fake.stop();
-  await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+  await fakes.stop();
 });
 
 beforeEach(() => {

@@ -1,52 +1,8 @@
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { errorExit } from './errors.js';
+import { loadProgram } from './program.js';
 
-type Register = (program: Command) => void;
-
-/**
- * Each command's module, loaded only when that command runs: a client's `knockgate knock` should
- * not pay for the daemon, the config schema and the AWS gate. Help and unknown commands load all.
- */
-const COMMANDS: Record<string, () => Promise<Register>> = {
-  serve: async () => (await import('./commands/serve.js')).registerServe,
-  check: async () => (await import('./commands/check.js')).registerCheck,
-  guard: async () => (await import('./commands/guard.js')).registerGuard,
-  knock: async () => (await import('./commands/knock.js')).registerKnock,
-  sequence: async () => (await import('./commands/sequence.js')).registerSequence,
-  spa: async () => (await import('./commands/spa.js')).registerSpa,
-  keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
-  status: async () => (await import('./commands/status.js')).registerStatus,
-  lab: async () => (await import('./commands/lab.js')).registerLab,
-  aws: async () => (await import('./commands/aws.js')).registerAws,
-};
-
-const program = new Command();
-program
-  .name('knockgate')
-  .description(
-    "Hide a bastion's ports until an operator asks the right way: knockd-compatible port knocking, " +
-      'enforced by nftables set elements that expire in the kernel (a port closes on time even if the daemon dies).',
-  )
-  .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)')
-  .addHelpText(
-    'after',
-    `
-Getting started:
-  knockgate lab                               # (root) see it work in throwaway namespaces
-  knockgate check --config knockgate.toml     # validate a config, describe every door
-  knockgate serve --config knockgate.toml     # run the daemon
-  knockgate serve --knockd-conf /etc/knockd.conf   # run an existing knockd.conf as it is
-  knockgate knock bastion.example 7000 8000:udp 9000   # knock from a client
-  knockgate keygen                            # SPA keys plus fwknoprc / access.conf / door snippets
-  knockgate spa -n bastion                    # send SPA from a client, as fwknop -n bastion
-  knockgate status                            # live grants and their time left
-`,
-  );
-const asked = process.argv[2];
-const needed = asked !== undefined && Object.hasOwn(COMMANDS, asked) ? [COMMANDS[asked]!] : Object.values(COMMANDS);
-for (const register of await Promise.all(needed.map((load) => load()))) register(program);
-
+const program = await loadProgram(process.argv[2]);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

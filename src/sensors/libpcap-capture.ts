@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Capture, CaptureCounters } from 'knockgate-capture';
 import { linkTypeNumber } from '../core/frame-decoder.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /**
  * One libpcap handle through our own addon (native/capture): it unpacks the addon's batches into
@@ -33,6 +34,28 @@ export interface LibpcapCaptureOptions {
 
 const require = createRequire(import.meta.url);
 
+/** The libpcap addon is not installed: the npm package (the laptop client) leaves it out. */
+export class CaptureUnavailableError extends KnockgateError {
+  override readonly name = 'CaptureUnavailableError';
+  readonly code = 'sensor.capture-unavailable';
+  constructor(cause: unknown) {
+    super("packet capture needs knockgate's libpcap addon (knockgate-capture), which this installation lacks", {
+      cause,
+      nextStep: 'run serve, guard and lab from the Debian package (README, "Install on a bastion") or from a clone set up with scripts/setup.sh',
+    });
+  }
+}
+
+/** Loaded on first capture, so commands that never capture run without the addon. */
+function loadAddon(): typeof import('knockgate-capture') {
+  try {
+    return require('knockgate-capture') as typeof import('knockgate-capture');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw new CaptureUnavailableError(e);
+    throw e;
+  }
+}
+
 export class LibpcapCapture {
   readonly iface: string;
   /** The frame decoder's link type; undefined for one it cannot read. */
@@ -46,7 +69,7 @@ export class LibpcapCapture {
 
   /** Throws libpcap's message when the interface cannot be captured on. */
   constructor(opts: LibpcapCaptureOptions) {
-    const { Capture: NativeCapture } = require('knockgate-capture') as typeof import('knockgate-capture');
+    const { Capture: NativeCapture } = loadAddon();
     this.iface = opts.iface;
     this.batch = Buffer.alloc(opts.batchPackets * (RECORD_HEADER_BYTES + opts.snaplen));
     this.native = new NativeCapture(opts.iface, opts.filter, opts.snaplen, opts.bufferBytes, this.batch, (error, count) => {

@@ -5,7 +5,7 @@ import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { captureFilter } from './capture-filter.js';
 import { ethernetAddress, interfaceExists } from './interfaces.js';
-import { LibpcapCapture, type CaptureCounters } from './libpcap-capture.js';
+import { CaptureUnavailableError, LibpcapCapture, type CaptureCounters } from './libpcap-capture.js';
 import type { Sensor, SensorStats } from './sensor.js';
 
 /**
@@ -217,6 +217,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         onError: (err) => this.logger?.error({ sensor: this.name, iface, err }, 'capture failed'),
       });
     } catch (e) {
+      if (e instanceof CaptureUnavailableError) throw e;
       throw new SensorError(iface, (e as Error).message, 'capturing needs root or CAP_NET_RAW, and the interface must exist');
     }
     const linkType = handle.linkType;
