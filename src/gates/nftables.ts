@@ -1,9 +1,13 @@
+import { isIP } from 'node:net';
 import type { Grant } from '../core/grant.js';
 import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
 import type { Logger } from '../log/logger.js';
-import { GateError, type Gate, type GateEntry } from './gate.js';
+import { EnforcementWatch } from './enforcement-watch.js';
+import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
+import { fingerprint, fingerprintDifference, isGrantSet, type Fingerprint } from './nft-enforcement.js';
 import { kernelDoorObjectsIn, kernelDoorsScript, type KernelDoorPlan } from './nft-kernel-door.js';
+import { NftMonitor } from './nft-monitor.js';
 import { NftProcess } from './nft-process.js';
 import {
   CHAIN_PRIORITY,
@@ -21,8 +25,10 @@ import {
   natRevokeCommand,
   removeScript,
   PROTECTED_SET,
+  restoreElementLines,
   revokeCommand,
   type GrantElement,
+  type HeldElement,
   type NatElement,
   type HostChain,
 } from './nft-ruleset.js';
@@ -31,6 +37,11 @@ export { manualHostRule } from './nft-ruleset.js';
 
 /** Shortest timeout given to an element: a grant that is about to end still opens for a moment. */
 export const MIN_GRANT_TIMEOUT_MS = 1_000;
+/**
+ * With `nft monitor` reporting every change as it happens, this check only catches what the
+ * monitor could miss (a change while it restarted, a netlink overrun): two short listings.
+ */
+export const ENFORCEMENT_CHECK_INTERVAL_MS = 5_000;
 
 export interface NftablesGateOptions {
   settings: NftablesSettings;
@@ -49,13 +60,20 @@ export interface NftablesGateOptions {
   kernelDoors?: KernelDoorPlan;
 }
 
+/** The enforcement watch of a gate: the check loop, the monitor that pokes it, and what install left. */
+interface Watch {
+  loop: EnforcementWatch;
+  monitor: NftMonitor;
+  baseline?: Fingerprint;
+}
+
 /**
  * The default gate: knockgate's own `table inet <table>` whose input chain (priority filter - 10)
  * drops NEW connections to protected ports unless the source is in a grant set, and marks and
  * accepts them if it is. Grants are set elements with a kernel timeout, so a port closes on time
  * even when knockgate is not running.
  */
-export class NftablesGate implements Gate {
+export class NftablesGate implements Gate, EnforcementWatching {
   readonly name = 'nftables';
   private readonly settings: NftablesSettings;
   private protectedPorts: PortSpec[];
@@ -64,7 +82,18 @@ export class NftablesGate implements Gate {
   private readonly now: () => number;
   private readonly grantSetSize: number;
   private readonly nft: NftProcess;
+  private readonly nftCommand: string[];
   private nat: boolean;
+  /**
+   * Every grant this gate holds in the kernel (added here, or found at reconcile), so that a
+   * flushed table comes back with them. Bounded like the kernel's sets: an element is only held
+   * once nft accepted it, and expired ones are dropped at every check.
+   */
+  private readonly held = new Map<string, HeldElement>();
+  /** install, check and restore run one at a time, so a check never sees half of a reload. */
+  private exclusive: Promise<unknown> = Promise.resolve();
+  private watch: Watch | undefined;
+  private restoring: Promise<unknown> | undefined;
 
   constructor(opts: NftablesGateOptions) {
     this.settings = opts.settings;
@@ -74,8 +103,9 @@ export class NftablesGate implements Gate {
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
     this.grantSetSize = opts.grantSetSize ?? GRANT_SET_SIZE;
+    this.nftCommand = opts.nftCommand ?? ['nft'];
     this.nft = new NftProcess({
-      command: opts.nftCommand ?? ['nft'],
+      command: this.nftCommand,
       ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
     });
@@ -101,16 +131,24 @@ export class NftablesGate implements Gate {
     this.kernelDoors = plan;
   }
 
-  async install(): Promise<void> {
+  install(): Promise<void> {
+    return this.serially(() => this.apply([]));
+  }
+
+  /** The PID of the `nft monitor` watching the table, while the enforcement is watched. */
+  get monitorPid(): number | undefined {
+    return this.watch?.monitor.pid;
+  }
+
+  /** The install transaction, with `extra` lines (held grants, when restoring) in the same transaction. */
+  private async apply(extra: string[]): Promise<void> {
     const hostChain = this.settings.hostChain;
-    const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.checkHostChain(hostChain) } : undefined;
-    const kernelDoors = await this.kernelDoorsScript();
-    await this.nft.runScript(
-      installScript(
-        { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize, nat: this.nat },
-        hostRule,
-      ) + kernelDoors,
-    );
+    const [deleteHandles, kernelDoors] = await Promise.all([hostChain ? this.checkHostChain(hostChain) : undefined, this.kernelDoorsScript()]);
+    const hostRule = hostChain && deleteHandles ? { chain: hostChain, deleteHandles } : undefined;
+    const params = { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize, nat: this.nat };
+    await this.nft.runScript(installScript(params, hostRule) + kernelDoors + extra.map((l) => `${l}\n`).join(''));
+    if (this.watch) this.watch.baseline = await this.fingerprint();
+    if (extra.length > 0) return;
     this.logger?.info(
       { table: this.settings.table, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`), hostChain: hostChain && hostChainRef(hostChain) },
       'nftables gate installed',
@@ -121,6 +159,122 @@ export class NftablesGate implements Gate {
     if (doors.length > 0) {
       this.logger?.info({ table: this.settings.table, doors }, `kernel-only doors installed: ${doors.join(', ')}; the kernel tracks their knocks, they need no daemon`);
     }
+  }
+
+  private serially<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(job, job);
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  watchEnforcement(listener: EnforcementListener): void {
+    if (this.watch) return;
+    const table = this.settings.table;
+    const hostChain = this.settings.hostChain;
+    const loop = new EnforcementWatch({
+      gate: this.name,
+      intervalMs: ENFORCEMENT_CHECK_INTERVAL_MS,
+      listener,
+      now: this.now,
+      check: () => this.serially(() => this.checkEnforcement()),
+      restore: () => {
+        const run = this.serially(() => this.restoreEnforcement());
+        this.restoring = run.catch(() => undefined);
+        return run.finally(() => (this.restoring = undefined));
+      },
+    });
+    const monitor = new NftMonitor({
+      command: this.nftCommand,
+      watched: { table, elementSets: isGrantSet, ...(hostChain && { hostTable: `${hostChain.family} ${hostChain.table}` }) },
+      onChange: (change) => loop.poke(change.kind === 'table-deleted' ? `table inet ${table} was deleted` : undefined),
+      onResubscribed: () => loop.poke(),
+      ...(this.logger && { logger: this.logger }),
+    });
+    const watch: Watch = { loop, monitor };
+    this.watch = watch;
+    monitor.start();
+    // The reference to compare against is what the kernel holds now, right after install.
+    void this.serially(async () => {
+      if (this.watch === watch) watch.baseline = await this.fingerprint();
+    }).then(
+      () => loop.start(),
+      (err: unknown) => {
+        this.logger?.error({ table, err: err instanceof Error ? err.message : String(err) }, 'cannot read knockgate\'s table to watch it');
+        loop.start();
+      },
+    );
+  }
+
+  async unwatchEnforcement(): Promise<void> {
+    const watch = this.watch;
+    this.watch = undefined;
+    if (!watch) return;
+    await Promise.all([watch.monitor.stop(), watch.loop.stop()]);
+  }
+
+  enforcementState(): EnforcementState {
+    return this.watch?.loop.state() ?? { state: 'intact', losses: 0 };
+  }
+
+  /** What is wrong with the enforcement now, compared with right after install; undefined if nothing. */
+  private async checkEnforcement(): Promise<string | undefined> {
+    this.dropExpired();
+    const watch = this.watch;
+    if (!watch) return undefined;
+    const table = this.settings.table;
+    let now: Fingerprint;
+    try {
+      now = await this.fingerprint();
+    } catch (e) {
+      if (e instanceof GateError && /No such file or directory/.test(e.stderr ?? '')) return `table inet ${table} or its protected set is gone`;
+      throw e;
+    }
+    if (!watch.baseline) {
+      watch.baseline = now;
+      return undefined;
+    }
+    const problems = [fingerprintDifference(watch.baseline, now)];
+    const hostChain = this.settings.hostChain;
+    if (hostChain && (await this.hostRuleHandles(hostChain)).length === 0) problems.push(`the accept rule in ${hostChainRef(hostChain)} is gone`);
+    const found = problems.filter((p) => p !== undefined);
+    return found.length > 0 ? found.join('; ') : undefined;
+  }
+
+  /** The install transaction again, with every held grant in it; resolves with how many grants went back. */
+  private async restoreEnforcement(): Promise<number> {
+    this.dropExpired();
+    const lines = restoreElementLines(this.settings.table, this.held.values(), this.now());
+    await this.apply(lines);
+    return this.held.size;
+  }
+
+  private async fingerprint(): Promise<Fingerprint> {
+    const table = this.settings.table;
+    const [terse, protectedSet] = await Promise.all([
+      this.nft.runOnce(['-j', '-t', 'list', 'table', 'inet', table]),
+      this.nft.runOnce(['-j', 'list', 'set', 'inet', table, PROTECTED_SET]),
+    ]);
+    return fingerprint(table, parseNftJson(terse), parseNftJson(protectedSet));
+  }
+
+  /** A grant found in the kernel (its expiry known to the second, as nft lists it). */
+  private holdEntry(e: GateEntry, now: number): void {
+    if (e.expiresInMs === undefined || (e.proto !== 'tcp' && e.proto !== 'udp')) return;
+    const expiresAt = now + e.expiresInMs;
+    if (e.forward) {
+      const el: NatElement = { src: e.src, proto: e.proto, listen: e.port, host: e.forward.host, port: e.forward.port };
+      this.held.set(natHeldKey(el), { kind: 'nat', el, expiresAt });
+      return;
+    }
+    const family = isIP(e.src);
+    if (family !== 4 && family !== 6) return;
+    const el: GrantElement = { family, src: e.src, proto: e.proto, port: e.port };
+    this.held.set(grantHeldKey(el), { kind: 'grant', el, expiresAt });
+  }
+
+  private dropExpired(): void {
+    const now = this.now();
+    for (const [key, h] of this.held) if (h.expiresAt <= now) this.held.delete(key);
   }
 
   /**
@@ -147,8 +301,11 @@ export class NftablesGate implements Gate {
     const timeoutMs = Math.max(MIN_GRANT_TIMEOUT_MS, g.expiresAt - this.now());
     const nat = natElement(g);
     if (nat && !this.nat) throw new GateError('NAT access asked of a gate installed without NAT', this.name);
+    // While a flushed table is being put back, a grant waits for it instead of failing on a missing set.
+    await this.restoring;
     try {
       await this.nft.run(nat ? natGrantCommand(this.settings.table, nat, timeoutMs) : grantCommand(this.settings.table, elements, timeoutMs));
+      this.hold(nat, elements, this.now() + timeoutMs);
     } catch (e) {
       if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
         throw new GateError(
@@ -167,6 +324,13 @@ export class NftablesGate implements Gate {
     if (elements.length === 0) return;
     const nat = natElement(g);
     await this.nft.run(nat ? natRevokeCommand(this.settings.table, nat) : revokeCommand(this.settings.table, elements));
+    if (nat) this.held.delete(natHeldKey(nat));
+    else for (const el of elements) this.held.delete(grantHeldKey(el));
+  }
+
+  private hold(nat: NatElement | undefined, elements: GrantElement[], expiresAt: number): void {
+    if (nat) this.held.set(natHeldKey(nat), { kind: 'nat', el: nat, expiresAt });
+    else for (const el of elements) this.held.set(grantHeldKey(el), { kind: 'grant', el, expiresAt });
   }
 
   /** Grant-set elements, then NAT forwards (one entry per DNAT map element, with its target). */
@@ -182,7 +346,10 @@ export class NftablesGate implements Gate {
 
   async reconcile(live: Grant[], now: number): Promise<Grant[]> {
     const stillLive = live.filter((g) => g.expiresAt > now);
-    const present = new Set((await this.list()).map((e) => (e.forward ? natKey(e.src, e.proto, e.port, e.forward.host, e.forward.port) : entryKey(e.src, e.proto, e.port))));
+    const entries = await this.list();
+    // Grants a previous run left in the kernel are held too, so a flush cannot lose them.
+    for (const e of entries) this.holdEntry(e, now);
+    const present = new Set(entries.map((e) => (e.forward ? natKey(e.src, e.proto, e.port, e.forward.host, e.forward.port) : entryKey(e.src, e.proto, e.port))));
     // A forward needs its DNAT map element and its forward-set element: either alone forwards nothing.
     const forwards = stillLive.some((g) => g.nat)
       ? new Set(parseForwardElements(await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, FORWARD_SET])))
@@ -201,21 +368,27 @@ export class NftablesGate implements Gate {
   }
 
   async uninstall(): Promise<void> {
+    // A watch left running would put back what on_stop = "remove" deletes.
+    await this.unwatchEnforcement();
+    const table = this.settings.table;
     try {
       switch (this.settings.onStop) {
         case 'keep':
+          this.logger?.info({ table, onStop: 'keep' }, `nftables gate stopped: table inet ${table} kept, its grants expire in the kernel on time; protected ports stay closed to everyone else`);
           break;
         case 'close':
-          await this.nft.runScript(flushGrantsScript(this.settings.table, this.nat));
+          await this.nft.runScript(flushGrantsScript(table, this.nat));
+          this.logger?.info({ table, onStop: 'close' }, `nftables gate stopped: grants removed, table inet ${table} kept, so protected ports stay closed to everyone (remove it with: nft delete table inet ${table})`);
           break;
         case 'remove': {
           const hostChain = this.settings.hostChain;
           const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.hostRuleHandles(hostChain) } : undefined;
-          await this.nft.runScript(removeScript(this.settings.table, hostRule));
+          await this.nft.runScript(removeScript(table, hostRule));
+          this.logger?.info({ table, onStop: 'remove' }, `nftables gate stopped: table inet ${table} deleted, protected ports are no longer closed by knockgate`);
           break;
         }
       }
-      this.logger?.info({ table: this.settings.table, onStop: this.settings.onStop }, 'nftables gate uninstalled');
+      this.held.clear();
     } finally {
       await this.nft.close();
     }
@@ -263,6 +436,14 @@ export class NftablesGate implements Gate {
     const out = await this.nft.runOnce(['-a', '-j', 'list', 'chain', chain.family, chain.table, chain.chain]);
     return parseNftJson(out);
   }
+}
+
+function grantHeldKey(el: GrantElement): string {
+  return `g|${el.family}|${entryKey(el.src, el.proto, el.port)}`;
+}
+
+function natHeldKey(el: NatElement): string {
+  return `n|${natKey(el.src, el.proto, el.listen, el.host, el.port)}`;
 }
 
 function grantElements(g: Grant): GrantElement[] {
