@@ -4,7 +4,8 @@ import { grantFor } from '../core/grant-policy.js';
 import { DoorSchedule } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
-import type { Gate } from '../gates/gate.js';
+import { watchesEnforcement, type EnforcementEvent, type EnforcementState, type Gate } from '../gates/gate.js';
+import { AlertCommand } from '../guard/alert-command.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
 import type { GuardSettings } from '../config/guard-config.js';
@@ -58,6 +59,10 @@ export interface DaemonStatus {
   gateCounters: Record<string, Record<string, number>>;
   spa?: SpaStats;
   guard?: { findings: FindingBrief[] };
+  /** True while a gate's rules are found missing or changed and not yet put back. */
+  degraded: boolean;
+  /** The enforcement watch of each gate that has one. */
+  enforcement: Array<{ gate: string } & EnforcementState>;
 }
 
 export class Daemon {
@@ -73,6 +78,10 @@ export class Daemon {
   private readonly now: () => number;
   private readonly log: Logger;
   private guard: GuardWatch | undefined;
+  /** The guard's alert command, also told when the enforcement is lost; made when first needed. */
+  private alert: { settings: NonNullable<GuardSettings['alert']>; command: AlertCommand } | undefined;
+  /** Gates whose lost enforcement was already alerted as not restored: one alert a loss, one when it is back. */
+  private readonly unrestored = new Set<string>();
   /** Handed to the tracker with every packet; one function for the daemon's life, not one per packet. */
   private readonly isLocal = (dst: string): boolean => this.local.has(dst);
 
@@ -96,6 +105,7 @@ export class Daemon {
     await this.parts.sensor.start((packet) => this.onPacket(packet));
     await this.parts.spa?.start();
     await this.guard?.start();
+    for (const gate of this.parts.gates()) if (watchesEnforcement(gate)) gate.watchEnforcement((e) => this.onEnforcement(e));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
@@ -157,7 +167,35 @@ export class Daemon {
       gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
       ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
+      ...this.enforcementStatus(),
     };
+  }
+
+  private enforcementStatus(): Pick<DaemonStatus, 'degraded' | 'enforcement'> {
+    const enforcement = this.parts.gates().flatMap((g) => (watchesEnforcement(g) ? [{ gate: g.name, ...g.enforcementState() }] : []));
+    return { degraded: enforcement.some((e) => e.state === 'lost'), enforcement };
+  }
+
+  /** A gate found its rules gone or changed: say so loudly, and through the alert command. */
+  private onEnforcement(e: EnforcementEvent): void {
+    const summary =
+      e.kind === 'restored'
+        ? `${e.gate} enforcement was lost (${e.what}) and is restored with ${e.grants} live grant(s), ${e.windowMs} ms after it was noticed`
+        : `${e.gate} enforcement is lost (${e.what}) and not restored: ${e.error}; protected ports may be open to everyone until it is`;
+    this.log.error(
+      e.kind === 'restored'
+        ? { gate: e.gate, what: e.what, outcome: 'enforcement-restored', window_ms: e.windowMs, grants: e.grants }
+        : { gate: e.gate, what: e.what, outcome: 'enforcement-lost', err: e.error },
+      summary,
+    );
+    const alerted = this.unrestored.has(e.gate);
+    if (e.kind === 'restored') this.unrestored.delete(e.gate);
+    else if (alerted) return;
+    else this.unrestored.add(e.gate);
+    const settings = this.config.guard?.alert;
+    if (!settings) return;
+    if (this.alert?.settings !== settings) this.alert = { settings, command: new AlertCommand(settings.argv, settings.timeoutMs, this.log) };
+    void this.alert.command.sendEvent({ change: alerted ? 'cleared' : 'appeared', kind: 'enforcement-lost', summary, json: JSON.stringify(e) });
   }
 
   /** A [guard] section added on reload starts the watch; one removed stops it and its enforcement. */

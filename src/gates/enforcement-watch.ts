@@ -89,6 +89,8 @@ export class EnforcementWatch {
   }
 
   private async run(knownLoss: string | undefined): Promise<void> {
+    // Paced: the retry timer runs the next attempt; until then there is nothing new to say.
+    if (this.retry !== undefined) return;
     let what: string | undefined;
     try {
       what = knownLoss ?? (await this.opts.check());
@@ -105,8 +107,10 @@ export class EnforcementWatch {
     const wait = this.takeToken();
     if (wait > 0) {
       this.opts.listener({ kind: 'restore-failed', gate: this.opts.gate, what, lostAt, error: `${this.burst} restores in a row; the next in ${Math.ceil(wait / 1000)} s` });
-      clearTimeout(this.retry);
-      this.retry = setTimeout(() => this.poke(), wait);
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        this.poke();
+      }, wait);
       this.retry.unref();
       return;
     }
