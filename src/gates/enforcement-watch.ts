@@ -21,8 +21,8 @@ export interface EnforcementWatchOptions {
   intervalMs: number;
   /** What is wrong with the enforcement now, or undefined if it is intact. */
   check(): Promise<string | undefined>;
-  /** Puts the enforcement back with the live grants; resolves with how many grants it restored. */
-  restore(): Promise<number>;
+  /** Puts the enforcement back (for `what` was found wrong) with the live grants: how many, and when it was committed. */
+  restore(what: string): Promise<{ grants: number; at: number }>;
   listener: EnforcementListener;
   now?: () => number;
   burst?: number;
@@ -115,8 +115,7 @@ export class EnforcementWatch {
       return;
     }
     try {
-      const grants = await this.opts.restore();
-      const restoredAt = this.now();
+      const { grants, at: restoredAt } = await this.opts.restore(what);
       this.lostAt = undefined;
       this.lastLoss = { what, at: lostAt, windowMs: restoredAt - lostAt };
       this.opts.listener({ kind: 'restored', gate: this.opts.gate, what, lostAt, restoredAt, windowMs: restoredAt - lostAt, grants });

@@ -71,6 +71,8 @@ export class IptablesGate implements Gate, EnforcementWatching {
   /** The grant rules in the kernel as far as this process knows, per family; read from it when absent. */
   private readonly known = new Map<Family, Map<string, GrantRule>>();
   private watch: { loop: EnforcementWatch; baseline: Map<Family, string[]> } | undefined;
+  /** When the last install batch was committed (a restore's end, before the listings that follow it). */
+  private installedAt = 0;
 
   constructor(opts: IptablesGateOptions) {
     chainNames(opts.settings.chain);
@@ -95,6 +97,7 @@ export class IptablesGate implements Gate, EnforcementWatching {
         const inputJumps = countInputJumps(await this.listChain(family, 'INPUT'), this.settings.chain);
         const grants = [...(await this.load(family)).values()].filter((r) => msLeft(r, this.now()) > 0);
         await this.restore(family, installBatch({ chain: this.settings.chain, protectedPorts: this.protectedPorts, grants, inputJumps }));
+        this.installedAt = this.now();
         this.known.set(family, byKey(grants));
         if (this.watch) this.watch.baseline.set(family, mainChainRules(await this.save(family), this.settings.chain) ?? []);
       }
@@ -156,7 +159,7 @@ export class IptablesGate implements Gate, EnforcementWatching {
       check: () => this.checkEnforcement(),
       restore: async () => {
         await this.install();
-        return [...this.known.values()].reduce((n, rules) => n + rules.size, 0);
+        return { grants: [...this.known.values()].reduce((n, rules) => n + rules.size, 0), at: this.installedAt };
       },
     });
     const watch = { loop, baseline: new Map<Family, string[]>() };

@@ -42,6 +42,12 @@ export const MIN_GRANT_TIMEOUT_MS = 1_000;
  * monitor could miss (a change while it restarted, a netlink overrun): two short listings.
  */
 export const ENFORCEMENT_CHECK_INTERVAL_MS = 5_000;
+/** A restore longer than this (many held grants) goes to a new `nft -f` rather than one interactive line. */
+export const MAX_INTERACTIVE_RESTORE_CHARS = 256 * 1024;
+/** What nft monitor's `delete table` is reported as; a restore for it needs no listing of what was there. */
+function tableDeleted(table: string): string {
+  return `table inet ${table} was deleted`;
+}
 
 export interface NftablesGateOptions {
   settings: NftablesSettings;
@@ -131,8 +137,8 @@ export class NftablesGate implements Gate, EnforcementWatching {
     this.kernelDoors = plan;
   }
 
-  install(): Promise<void> {
-    return this.serially(() => this.apply([]));
+  async install(): Promise<void> {
+    await this.serially(() => this.apply());
   }
 
   /** The PID of the `nft monitor` watching the table, while the enforcement is watched. */
@@ -140,15 +146,21 @@ export class NftablesGate implements Gate, EnforcementWatching {
     return this.watch?.monitor.pid;
   }
 
-  /** The install transaction, with `extra` lines (held grants, when restoring) in the same transaction. */
-  private async apply(extra: string[]): Promise<void> {
+  /**
+   * The install transaction; when restoring, with the held grants in the same transaction, so the
+   * protection never comes back without them. Resolves with the time it was committed.
+   */
+  private async apply(restore?: { tableGone: boolean }): Promise<number> {
     const hostChain = this.settings.hostChain;
-    const [deleteHandles, kernelDoors] = await Promise.all([hostChain ? this.checkHostChain(hostChain) : undefined, this.kernelDoorsScript()]);
+    const restoring = restore !== undefined;
+    const [deleteHandles, kernelDoors] = await Promise.all([hostChain ? this.checkHostChain(hostChain) : undefined, this.kernelDoorsScript(restoring, restore?.tableGone ?? false)]);
     const hostRule = hostChain && deleteHandles ? { chain: hostChain, deleteHandles } : undefined;
     const params = { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize, nat: this.nat };
-    await this.nft.runScript(installScript(params, hostRule) + kernelDoors + extra.map((l) => `${l}\n`).join(''));
+    const held = restoring ? restoreElementLines(this.settings.table, this.held.values(), this.now()) : [];
+    await this.runTransaction(installScript(params, hostRule) + kernelDoors + held.map((l) => `${l}\n`).join(''), restoring);
+    const committedAt = this.now();
     if (this.watch) this.watch.baseline = await this.fingerprint();
-    if (extra.length > 0) return;
+    if (restoring) return committedAt;
     this.logger?.info(
       { table: this.settings.table, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`), hostChain: hostChain && hostChainRef(hostChain) },
       'nftables gate installed',
@@ -159,6 +171,7 @@ export class NftablesGate implements Gate, EnforcementWatching {
     if (doors.length > 0) {
       this.logger?.info({ table: this.settings.table, doors }, `kernel-only doors installed: ${doors.join(', ')}; the kernel tracks their knocks, they need no daemon`);
     }
+    return committedAt;
   }
 
   private serially<T>(job: () => Promise<T>): Promise<T> {
@@ -177,8 +190,8 @@ export class NftablesGate implements Gate, EnforcementWatching {
       listener,
       now: this.now,
       check: () => this.serially(() => this.checkEnforcement()),
-      restore: () => {
-        const run = this.serially(() => this.restoreEnforcement());
+      restore: (what) => {
+        const run = this.serially(() => this.restoreEnforcement(what));
         this.restoring = run.catch(() => undefined);
         return run.finally(() => (this.restoring = undefined));
       },
@@ -186,7 +199,7 @@ export class NftablesGate implements Gate, EnforcementWatching {
     const monitor = new NftMonitor({
       command: this.nftCommand,
       watched: { table, elementSets: isGrantSet, ...(hostChain && { hostTable: `${hostChain.family} ${hostChain.table}` }) },
-      onChange: (change) => loop.poke(change.kind === 'table-deleted' ? `table inet ${table} was deleted` : undefined),
+      onChange: (change) => loop.poke(change.kind === 'table-deleted' ? tableDeleted(table) : undefined),
       onResubscribed: () => loop.poke(),
       ...(this.logger && { logger: this.logger }),
     });
@@ -240,12 +253,11 @@ export class NftablesGate implements Gate, EnforcementWatching {
     return found.length > 0 ? found.join('; ') : undefined;
   }
 
-  /** The install transaction again, with every held grant in it; resolves with how many grants went back. */
-  private async restoreEnforcement(): Promise<number> {
+  /** The install transaction again, with every held grant in it. */
+  private async restoreEnforcement(what: string): Promise<{ grants: number; at: number }> {
     this.dropExpired();
-    const lines = restoreElementLines(this.settings.table, this.held.values(), this.now());
-    await this.apply(lines);
-    return this.held.size;
+    const at = await this.apply({ tableGone: what === tableDeleted(this.settings.table) });
+    return { grants: this.held.size, at };
   }
 
   private async fingerprint(): Promise<Fingerprint> {
@@ -283,17 +295,33 @@ export class NftablesGate implements Gate, EnforcementWatching {
    * `dynamic`, and the next install's plain declaration would then fail ("File exists"); so the
    * grant sets are made to exist first, in a transaction of their own that opens nothing.
    */
-  private async kernelDoorsScript(): Promise<string> {
+  private async kernelDoorsScript(restoring: boolean, tableGone: boolean): Promise<string> {
     const table = this.settings.table;
-    const items = [
-      ...parseNftJson(await this.nft.runOnce(['-j', 'list', 'chains', 'inet'])),
-      ...parseNftJson(await this.nft.runOnce(['-j', 'list', 'sets', 'inet'])),
-    ];
-    const previous = kernelDoorObjectsIn(items, table);
+    const previous = tableGone ? { chains: [], sets: [] } : kernelDoorObjectsIn(await this.terseListing(), table);
     const plan = this.kernelDoors ?? { table, doors: [], stageSetSize: 1, interfaces: [] };
-    if (plan.doors.length > 0) await this.nft.runScript(`${grantSetLines(table, this.grantSetSize).join('\n')}\n`);
+    if (plan.doors.length > 0) await this.runTransaction(`${grantSetLines(table, this.grantSetSize).join('\n')}\n`, restoring);
     return kernelDoorsScript({ ...plan, table }, previous);
   }
+
+  /** The table without set elements (one short listing whatever the grants); nothing when it does not exist. */
+  private async terseListing(): Promise<NftJsonItem[]> {
+    try {
+      return parseNftJson(await this.nft.runOnce(['-j', '-t', 'list', 'table', 'inet', this.settings.table]));
+    } catch (e) {
+      if (e instanceof GateError && /No such file or directory/.test(e.stderr ?? '')) return [];
+      throw e;
+    }
+  }
+
+  /**
+   * One transaction. A restore goes through the long-lived nft as one line (about a millisecond,
+   * against several for a new nft process), unless it is too long for one; install uses `nft -f`.
+   */
+  private runTransaction(script: string, restoring: boolean): Promise<unknown> {
+    const line = script.trim().split('\n').join('; ');
+    return restoring && line.length <= MAX_INTERACTIVE_RESTORE_CHARS ? this.nft.run(line) : this.nft.runScript(script);
+  }
+
 
   async grant(g: Grant): Promise<void> {
     const elements = grantElements(g);
