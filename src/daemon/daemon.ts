@@ -82,6 +82,8 @@ export class Daemon {
   private alert: { settings: NonNullable<GuardSettings['alert']>; command: AlertCommand } | undefined;
   /** Gates whose lost enforcement was already alerted as not restored: one alert a loss, one when it is back. */
   private readonly unrestored = new Set<string>();
+  /** What start() opened, so that stop() closes exactly that, after a start that failed half-way too. */
+  private readonly opened = { gates: [] as Gate[], sensor: false, guard: false };
   /** Handed to the tracker with every packet; one function for the daemon's life, not one per packet. */
   private readonly isLocal = (dst: string): boolean => this.local.has(dst);
 
@@ -96,14 +98,19 @@ export class Daemon {
     this.guard = config.guard && parts.createGuard?.(config.guard);
   }
 
+  /** All or nothing: if it throws, stop() closes what it had opened. */
   async start(): Promise<void> {
     for (const gate of this.parts.gates()) {
+      // Counted before install: a failed install may already have started the gate's nft.
+      this.opened.gates.push(gate);
       await gate.install();
       for (const grant of await gate.reconcile([], this.now())) this.live.set(grant.id, grant);
     }
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
+    this.opened.sensor = true;
     await this.parts.spa?.start();
+    this.opened.guard = true;
     await this.guard?.start();
     for (const gate of this.parts.gates()) if (watchesEnforcement(gate)) gate.watchEnforcement((e) => this.onEnforcement(e));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
@@ -114,13 +121,26 @@ export class Daemon {
     );
   }
 
-  /** Clean stop: sensors first (no new grants), then gates as configured (close / keep / remove). */
+  /**
+   * Clean stop: sensors first (no new grants), then gates as configured (close / keep / remove).
+   * Also after a failed start: only what start() opened is closed, and one part that fails to
+   * close does not keep the others open.
+   */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await this.guard?.stop();
-    await this.parts.sensor.stop();
-    await this.parts.spa?.stop();
-    for (const gate of this.parts.gates()) await gate.uninstall();
+    const closing = async (what: string, close: () => Promise<void> | undefined) => {
+      try {
+        await close();
+      } catch (err) {
+        this.log.error({ outcome: 'stop-failed', part: what, err: describe(err) }, `${what} did not stop cleanly`);
+      }
+    };
+    if (this.opened.guard) await closing('guard', () => this.guard?.stop());
+    if (this.opened.sensor) await closing('sensor', () => this.parts.sensor.stop());
+    // Its replay store was opened with the parts, before start.
+    await closing('SPA', () => this.parts.spa?.stop());
+    for (const gate of this.opened.gates.splice(0)) await closing(`${gate.name} gate`, () => gate.uninstall());
+    this.opened.sensor = this.opened.guard = false;
     this.live.clear();
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
   }

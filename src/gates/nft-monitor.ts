@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../log/logger.js';
+import { killOnExit } from './nft-process.js';
 
 /**
  * A long-lived `nft monitor`: the kernel reports every ruleset change to it, one line an object,
@@ -99,6 +100,7 @@ export class NftMonitor {
   private spawn(): void {
     const [cmd, ...prefix] = this.opts.command;
     const child = spawn(cmd!, [...prefix, 'monitor'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    killOnExit(child);
     this.child = child;
     this.buffer = '';
     this.skipping = false;
