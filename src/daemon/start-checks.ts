@@ -17,8 +17,12 @@ export interface StartProblem {
   /** Dotted setting it comes from, e.g. `daemon.log_file`. */
   field: string;
   message: string;
-  /** `config`: the file or the host setup must change (serve exits 78); `runtime`: it may pass on a later try. */
-  kind: 'config' | 'runtime';
+  /**
+   * `config`: the file or the host setup must change (serve exits 78); `runtime`: it may pass on a
+   * later try (serve exits 1); `door`: one door cannot work (its command is missing), the others
+   * can (serve starts and warns; that door fails closed).
+   */
+  kind: 'config' | 'runtime' | 'door';
 }
 
 export function startProblems(config: KnockgateConfig, env: NodeJS.ProcessEnv = process.env): StartProblem[] {
@@ -113,18 +117,18 @@ function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined 
 
 /** Programs the config will run: nft and iptables for their gates, door commands, the alert command. */
 function programProblems(config: KnockgateConfig, env: NodeJS.ProcessEnv): StartProblem[] {
-  const wanted: Array<{ field: string; program: string; why: string }> = [];
+  const wanted: Array<{ field: string; program: string; why: string; kind: StartProblem['kind'] }> = [];
   const gateDoors = config.doors.flatMap((d) => (d.action.kind === 'gate' ? [{ name: d.knock.name, action: d.action }] : []));
   const uses = (gate: string) => gateDoors.some((d) => d.action.gate === gate) || (config.spa?.doors ?? []).some((d) => d.gate === gate);
   const enforced = (config.guard?.expectations ?? []).some((e) => e.enforce);
-  if (uses('nftables') || enforced) wanted.push({ field: uses('nftables') ? 'nftables' : 'guard.expect', program: 'nft', why: 'the nftables gate and guard enforcement run it' });
+  if (uses('nftables') || enforced) wanted.push({ field: uses('nftables') ? 'nftables' : 'guard.expect', program: 'nft', why: 'the nftables gate and guard enforcement run it', kind: 'config' });
   if (uses('iptables')) {
     const s = config.iptables ?? { iptables: 'iptables', ip6tables: 'ip6tables' };
-    for (const p of [s.iptables, s.ip6tables]) for (const suffix of ['', '-restore', '-save']) wanted.push({ field: 'iptables', program: `${p}${suffix}`, why: 'the iptables gate runs it' });
+    for (const p of [s.iptables, s.ip6tables]) for (const suffix of ['', '-restore', '-save']) wanted.push({ field: 'iptables', program: `${p}${suffix}`, why: 'the iptables gate runs it', kind: 'config' });
   }
   const template = (field: string, t: CommandTemplate | undefined) => {
     const program = t === undefined ? undefined : 'argv' in t ? t.argv[0] : shellProgram(t.shell);
-    if (program !== undefined) wanted.push({ field, program, why: 'the door runs it' });
+    if (program !== undefined) wanted.push({ field, program, why: 'the door runs it; until then it fails closed', kind: 'door' });
   };
   for (const d of config.doors) {
     const a = d.action;
@@ -142,14 +146,14 @@ function programProblems(config: KnockgateConfig, env: NodeJS.ProcessEnv): Start
     template(`spa_door.${d.rules.door}.stop`, d.commands?.stop);
   }
   const alert = config.guard?.alert;
-  if (alert) wanted.push({ field: 'guard.alert_command', program: alert.argv[0], why: 'the guard runs it on every finding' });
+  if (alert) wanted.push({ field: 'guard.alert_command', program: alert.argv[0], why: 'the guard runs it on every finding', kind: 'door' });
   const seen = new Set<string>();
   const problems: StartProblem[] = [];
   for (const w of wanted) {
     if (seen.has(w.program)) continue;
     seen.add(w.program);
     const why = missingProgram(w.program, env.PATH ?? '');
-    if (why) problems.push({ field: w.field, message: `${w.program} ${why} (${w.why}); install it or fix the path`, kind: 'config' });
+    if (why) problems.push({ field: w.field, message: `${w.program} ${why} (${w.why}); install it or fix the path`, kind: w.kind });
   }
   return problems;
 }

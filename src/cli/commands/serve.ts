@@ -89,13 +89,14 @@ Examples:
       }
       // Everything the host must offer is checked before anything is opened.
       const problems = startProblems(config);
-      const first = problems[0];
+      const first = problems.find((p) => p.kind !== 'door');
       if (first) {
         const more = problems.length > 1 ? ` (and ${problems.length - 1} more: knockgate check lists them)` : '';
         return exitAtOnce(first.kind === 'config' ? EXIT_CONFIG : EXIT_FAILURE, `cannot start: ${first.field}: ${first.message}${more}`);
       }
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
       const log = logger;
+      for (const p of problems) log.warn({ outcome: 'door-unusable', field: p.field }, p.message);
       const opened: { daemon?: Daemon; control?: ControlServer; pidFile?: string } = {};
       const starting = (async () => {
         const running = new Daemon(config, await buildParts(config, log));
