@@ -4,7 +4,7 @@ import { LinkType } from '../src/core/frame-decoder.js';
 import { KnockTracker } from '../src/core/knock-tracker.js';
 import { SpaCodec } from '../src/core/spa/index.js';
 import { SpaService } from '../src/daemon/spa-service.js';
-import { benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
+import { benchDesk, benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
 import { createLogger } from '../src/log/logger.js';
 import { PcapSensor } from '../src/sensors/pcap.js';
 import { MemoryReplayStore } from '../src/store/memory-replay-store.js';
@@ -60,7 +60,7 @@ function main(): void {
   const key = randomBytes(32).toString('base64');
   const hmacKey = randomBytes(64).toString('base64');
   const logger = createLogger({ level: 'error' });
-  const spa = new SpaService({ config: benchSpaConfig({ key, hmacKey, servicePort: SERVICE_PORT, sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] }, replay: { kind: 'memory' } }), gateFor: () => NO_OP_GATE, replay: new MemoryReplayStore(), logger });
+  const spa = new SpaService({ config: benchSpaConfig({ key, hmacKey, servicePort: SERVICE_PORT, sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] }, replay: { kind: 'memory' } }), gateFor: () => NO_OP_GATE, desk: benchDesk(logger), replay: new MemoryReplayStore(), logger });
   const tracker = new KnockTracker([
     {
       name: 'bench',

@@ -1,5 +1,7 @@
-import type { SpaConfig } from '../src/config/spa-config.js';
+import type { SpaConfig } from '../src/config/model.js';
+import { GrantDesk } from '../src/daemon/grant-desk.js';
 import type { Gate } from '../src/gates/gate.js';
+import type { Logger } from '../src/log/logger.js';
 
 /** A gate that opens nothing: in-process measurements count the SPA path, not nft. */
 export const NO_OP_GATE: Gate = {
@@ -11,6 +13,11 @@ export const NO_OP_GATE: Gate = {
   list: async () => [],
   uninstall: async () => undefined,
 };
+
+/** The grant desk of an in-process measurement: every grant through the no-op gate. */
+export function benchDesk(logger: Logger): GrantDesk {
+  return new GrantDesk({ logger, gates: () => [NO_OP_GATE] });
+}
 
 /** One SPA door opening `servicePort`/tcp, as the bench's in-process measurements configure it. */
 export function benchSpaConfig(opts: { key: string; hmacKey: string; servicePort: number; sensor: SpaConfig['sensor']; replay: SpaConfig['replay'] }): SpaConfig {

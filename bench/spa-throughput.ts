@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { KnockPacket } from '../src/core/packet.js';
 import { SpaCodec } from '../src/core/spa/index.js';
 import { SpaService } from '../src/daemon/spa-service.js';
-import { benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
+import { benchDesk, benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
 import { startLabDaemon } from '../src/lab/lab-demo.js';
 import { createLab } from '../src/lab/netns.js';
 import { createLogger } from '../src/log/logger.js';
@@ -42,7 +42,8 @@ async function throughput(validCount: number, invalidCount: number): Promise<{ v
     // One flipped character: refused at the HMAC, so never remembered; copies are fine.
     const invalid = Array.from({ length: invalidCount }, (_, i) => valid[i % validCount]!).map((p) => p.slice(0, 40) + (p[40] === 'A' ? 'B' : 'A') + p.slice(41));
     const replay = await FileReplayStore.open(config.replay.kind === 'file' ? config.replay.path : '', Date.now());
-    const spa = new SpaService({ config, gateFor: () => NO_OP_GATE, replay, logger: createLogger({ level: 'warn' }) });
+    const logger = createLogger({ level: 'warn' });
+    const spa = new SpaService({ config, gateFor: () => NO_OP_GATE, desk: benchDesk(logger), replay, logger });
 
     let start = performance.now();
     // Packets keep arriving while earlier ones wait for their fsync, up to IN_FLIGHT at a time

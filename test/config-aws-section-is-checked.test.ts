@@ -6,7 +6,7 @@ import { describeConfig, EXIT_INVALID_CONFIG } from '../src/cli/commands/check.j
 import { MAX_SECURITY_GROUPS } from '../src/config/aws-config.js';
 import { ConfigError } from '../src/config/config-error.js';
 import { parseKnockgateToml } from '../src/config/knockgate-toml.js';
-import { protectedPorts } from '../src/core/grant-policy.js';
+import { protectedPorts } from '../src/daemon/door-ports.js';
 import { buildCommandCli, type CommandCli } from './support/command-cli.js';
 
 const DOORS = `

@@ -7,7 +7,7 @@ import { EXIT_INVALID_CONFIG, registerCheck } from '../src/cli/commands/check.js
 import { ConfigError } from '../src/config/config-error.js';
 import { MAX_CONFIG_BYTES } from '../src/config/knockgate-toml.js';
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TOML, loadConfig } from '../src/config/load.js';
-import { DEFAULTS } from '../src/config/model.js';
+import { DEFAULTS } from '../src/config/defaults.js';
 import { TcpFlag } from '../src/core/packet.js';
 
 const EXAMPLES = resolve(import.meta.dirname, '../examples');

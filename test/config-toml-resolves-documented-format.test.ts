@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readKnockgateToml } from '../src/config/knockgate-toml.js';
-import { DEFAULTS } from '../src/config/model.js';
+import { DEFAULTS } from '../src/config/defaults.js';
 import { TcpFlag } from '../src/core/packet.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kgt-config-'));

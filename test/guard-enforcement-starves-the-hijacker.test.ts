@@ -1,6 +1,6 @@
 import { rmdirSync, mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PortExpectation } from '../src/config/guard-config.js';
+import type { PortExpectation } from '../src/config/model.js';
 import { NftProcess } from '../src/gates/nft-process.js';
 import { GuardEnforcer } from '../src/guard/guard-enforcer.js';
 import { createLab, type Lab } from '../src/lab/netns.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { OwnerSpec, PortExpectation } from '../src/config/guard-config.js';
+import type { OwnerSpec, PortExpectation } from '../src/config/model.js';
 import type { PortFinding } from '../src/guard/finding.js';
 import { evaluatePorts, MAX_FINDINGS, mismatches } from '../src/guard/port-evaluator.js';
 import type { Listener, SocketOwner } from '../src/guard/socket-table.js';

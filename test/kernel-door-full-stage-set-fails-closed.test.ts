@@ -75,7 +75,7 @@ describe('kernel-only door with full stage sets, and reinstalls', () => {
     expect(await canConnect(lab, lab.server.ip4, PROTECTED_PORT, lab.client)).toBe(true);
     expect(await lab.exec(lab.server, 'nft', ['list', 'chain', 'inet', 'knockgate', KNOCK_CHAIN])).toContain('jump kd_0_tiny_door');
 
-    gate.setKernelDoors(undefined);
+    gate.reconfigure({ protectedPorts: [{ proto: 'tcp', port: PROTECTED_PORT }], nat: false, kernelDoors: undefined });
     await gate.install();
     const table = await lab.exec(lab.server, 'nft', ['list', 'table', 'inet', 'knockgate']);
     expect(table).not.toMatch(/kd_/);

@@ -59,7 +59,7 @@ describe('an nftables grant closes on time with nothing of knockgate running, an
 
   it('a reload with other protected ports reinstalls the protection and keeps the live grant', async () => {
     const gate = gates[1]!;
-    gate.setProtectedPorts([{ proto: 'tcp', port: 2223 }]);
+    gate.reconfigure({ protectedPorts: [{ proto: 'tcp', port: 2223 }], nat: false, kernelDoors: undefined });
     await gate.install();
     const protectedSet = await lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'knockgate', 'protected']);
     expect(protectedSet).toMatch(/tcp \. 2223/);

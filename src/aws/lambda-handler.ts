@@ -16,6 +16,7 @@
 import { ConfigError } from '../config/config-error.js';
 import { securityGroupId } from '../config/aws-config.js';
 import { parseKnockgateToml } from '../config/knockgate-toml.js';
+import { describeError } from '../core/knockgate-error.js';
 import { SpaCodec } from '../core/spa/index.js';
 import { AwsSgGate, type SweepResult } from '../gates/aws-sg.js';
 import { createLogger } from '../log/logger.js';
@@ -43,7 +44,7 @@ export async function handler(event: unknown): Promise<SpaHttpResponse> {
     receiver ??= buildReceiver(process.env);
     return await (await receiver).handle(event, Date.now());
   } catch (err) {
-    logger.error({ outcome: 'receiver-error', err: errorText(err) }, 'SPA receiver failed');
+    logger.error({ outcome: 'receiver-error', err: describeError(err) }, 'SPA receiver failed');
     return FAILED;
   }
 }
@@ -83,8 +84,4 @@ export function sweepGroups(env: Env): string[] {
     throw new ConfigError(SWEEP_GROUPS_ENV, [{ message: bad === undefined ? 'is not set; give the security group ids to sweep, comma-separated' : `"${bad}" is not a security group id` }]);
   }
   return items;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

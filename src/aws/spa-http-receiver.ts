@@ -1,9 +1,12 @@
+import { describeError } from '../core/knockgate-error.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { grantForSpa, originAllowed, type SpaAccessRules } from '../core/spa-access.js';
 import { matchSpaDoor } from '../core/spa-door-match.js';
 import { spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
+import { GrantDesk } from '../daemon/grant-desk.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
+import type { Outcomes } from '../metrics/outcome.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import { spaRequestFromEvent } from './lambda-http-event.js';
 
@@ -24,7 +27,8 @@ export interface SpaHttpReceiverOptions {
   doors: SpaHttpDoor[];
   replay: ReplayStore;
   gate: Gate;
-  logger?: Logger;
+  logger: Logger;
+  outcomes?: Outcomes;
 }
 
 const TEXT = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
@@ -46,13 +50,16 @@ export class SpaHttpReceiver {
   private readonly doors: SpaHttpDoor[];
   private readonly replay: ReplayStore;
   private readonly gate: Gate;
-  private readonly logger: Logger | undefined;
+  private readonly logger: Logger;
+  /** The same owner of grants as the daemon's: its bound, its open line, its counts. */
+  private readonly desk: GrantDesk;
 
   constructor(opts: SpaHttpReceiverOptions) {
     this.doors = opts.doors;
     this.replay = opts.replay;
     this.gate = opts.gate;
     this.logger = opts.logger;
+    this.desk = new GrantDesk({ logger: opts.logger, gates: () => [opts.gate], ...(opts.outcomes && { outcomes: opts.outcomes }) });
   }
 
   async handle(event: unknown, now: number): Promise<SpaHttpResponse> {
@@ -75,7 +82,7 @@ export class SpaHttpReceiver {
     try {
       remembered = await this.replay.remember(digest, replayExpiry(spa.timestamp, door.rules.maxPacketAgeMs), now);
     } catch (err) {
-      this.logger?.error({ src, outcome: 'store-error', err: errorText(err) }, 'replay store failed; packet not acted on');
+      this.logger.error({ src, outcome: 'store-error', err: describeError(err) }, 'replay store failed; packet not acted on');
       return UNAVAILABLE;
     }
     if (remembered !== 'added') return this.refuse({ src, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
@@ -85,24 +92,22 @@ export class SpaHttpReceiver {
     }
 
     const grant = grantForSpa(decision, now);
-    try {
-      await this.gate.grant(grant);
-    } catch (err) {
-      this.logger?.error({ src: grant.src, door: grant.door, outcome: 'gate-error', err: errorText(err) }, 'gate failed to open');
+    const until = new Date(grant.expiresAt).toISOString();
+    const result = await this.desk.open({ grant, gate: this.gate, askedAt: now, via: 'spa', fields: { until } });
+    if (result.outcome === 'refused') {
+      this.logger.warn({ src, door: grant.door, outcome: 'refused', reason: 'busy', detail: result.detail }, 'SPA over HTTP refused: busy');
+      return UNAVAILABLE;
+    }
+    if (result.outcome === 'gate-error') {
+      this.logger.error({ src: grant.src, door: grant.door, outcome: 'gate-error', err: describeError(result.err) }, 'gate failed to open');
       return UNAVAILABLE;
     }
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
-    const until = new Date(grant.expiresAt).toISOString();
-    this.logger?.info({ src: grant.src, door: grant.door, ports, until, outcome: 'open' }, `${grant.src}: ${grant.door}: open`);
     return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grant.src} until ${until}\n` };
   }
 
   private refuse(why: { src?: string; door?: string; reason: string; detail: string }): SpaHttpResponse {
-    this.logger?.info({ ...why, outcome: 'refused' }, `SPA over HTTP refused: ${why.reason}`);
+    this.logger.info({ ...why, outcome: 'refused' }, `SPA over HTTP refused: ${why.reason}`);
     return REFUSED;
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { errorExit } from './errors.js';
 
 type Register = (program: Command) => void;
 
@@ -50,6 +51,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  process.stderr.write(`knockgate: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  const { message, exitCode } = errorExit(err);
+  process.stderr.write(`${message}\n`);
+  process.exitCode = exitCode;
 }

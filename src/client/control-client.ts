@@ -1,15 +1,14 @@
 import { createConnection } from 'node:net';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /** How long `knockgate status` waits for the daemon before saying it is not answering. */
 const CONTROL_TIMEOUT_MS = 3_000;
 /** A status with 65,536 grants per family is a few MiB of JSON; more is not a knockgate answer. */
 const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
-export class ControlError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ControlError';
-  }
+export class ControlError extends KnockgateError {
+  override readonly name = 'ControlError';
+  readonly code = 'control.unreachable';
 }
 
 /** Ask the running daemon one question over its control socket. */

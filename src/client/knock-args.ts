@@ -1,11 +1,13 @@
+import { KnockgateError } from '../core/knockgate-error.js';
 import type { Family, PortSpec } from '../core/packet.js';
 
 /** setTimeout's ceiling is 2^31-1 ms; an hour is already longer than any sensible sequence timeout. */
 export const MAX_DELAY_MS = 3_600_000;
 
 /** A command-line argument that cannot be used; `argument` is the text as the user typed it. */
-export class KnockArgumentError extends Error {
+export class KnockArgumentError extends KnockgateError {
   override readonly name = 'KnockArgumentError';
+  readonly code = 'usage.knock-argument';
 
   constructor(
     readonly argument: string,

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KnockgateError } from '../core/knockgate-error.js';
 import type { Family, PortSpec, Proto } from '../core/packet.js';
 import { sendDatagram } from './send-datagram.js';
 import { AddressError, resolveAddress, type ResolvedAddress } from './resolve-address.js';
@@ -27,8 +28,9 @@ export interface KnockOptions {
 }
 
 /** The host could not be resolved (in the requested family), or a hit could not be sent. */
-export class KnockError extends Error {
+export class KnockError extends KnockgateError {
   override readonly name = 'KnockError';
+  readonly code = 'network.knock';
 }
 
 /**

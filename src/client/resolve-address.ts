@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { KnockgateError } from '../core/knockgate-error.js';
 import type { Family } from '../core/packet.js';
 
 /** A host name or address literal resolved to one address, in the family asked for if any. */
@@ -8,8 +9,9 @@ export interface ResolvedAddress {
 }
 
 /** The host cannot be resolved, or only in another family than the one asked for (-4 / -6). */
-export class AddressError extends Error {
+export class AddressError extends KnockgateError {
   override readonly name = 'AddressError';
+  readonly code = 'network.address';
 }
 
 export async function resolveAddress(host: string, family: Family | undefined): Promise<ResolvedAddress> {

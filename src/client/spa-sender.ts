@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { sendDatagram } from './send-datagram.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 import type { Family } from '../core/packet.js';
 import { httpRequestForSpaPacket } from '../core/spa/index.js';
 import { resolveAddress } from './resolve-address.js';
@@ -27,8 +28,9 @@ export interface SpaSent {
 }
 
 /** The packet could not be sent: no address for the host, or the network refused it. */
-export class SpaSendError extends Error {
+export class SpaSendError extends KnockgateError {
   override readonly name = 'SpaSendError';
+  readonly code = 'network.spa-send';
 }
 
 /**

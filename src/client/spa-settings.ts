@@ -1,4 +1,5 @@
 import { ConfigError } from '../config/config-error.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 import type { Family, PortSpec } from '../core/packet.js';
 import {
   ENCRYPTION_MODES,
@@ -32,8 +33,9 @@ export interface SpaSetting {
 export type SpaSettings = Partial<Record<SpaSettingName, SpaSetting>>;
 
 /** A command-line option that cannot be used; `option` is the flag as documented (`-A/--access`). */
-export class SpaArgumentError extends Error {
+export class SpaArgumentError extends KnockgateError {
   override readonly name = 'SpaArgumentError';
+  readonly code = 'usage.spa-option';
 
   constructor(
     readonly option: string,

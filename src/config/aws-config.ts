@@ -1,21 +1,8 @@
 import { z } from 'zod';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
 import { leaf, listOf, oneOf } from './config-values.js';
-import type { KnockgateConfig } from './model.js';
+import type { AwsSettings, KnockgateConfig } from './model.js';
 import type { KeyPath } from './toml-locate.js';
-
-/**
- * The `[aws]` section: the Security Groups `gate = "aws-sg"` doors open, and the region.
- * Credentials and endpoints are not configured here: the SDK's default provider chain and
- * AWS_ENDPOINT_URL_* apply, as with every AWS tool.
- */
-export interface AwsSettings {
-  /** Absent: AWS_REGION / AWS_DEFAULT_REGION / the profile, as the SDK resolves it. */
-  region?: string;
-  securityGroups: string[];
-  /** On a clean stop: `close` revokes the rules this daemon holds; `keep` leaves them to expire by sweep. */
-  onStop: 'close' | 'keep';
-}
 
 /**
  * Groups per grant: one EC2 call per group per grant, and an ENI carries at most 5 groups by

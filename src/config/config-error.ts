@@ -1,3 +1,5 @@
+import { KnockgateError } from '../core/knockgate-error.js';
+
 /** What config readers report: every problem found, each with where it is and what is wrong. */
 
 /** At most this many problems are listed in one error: enough to fix a file in one pass, never a wall of text. */
@@ -12,8 +14,9 @@ export interface ConfigProblem {
 }
 
 /** A config file that cannot be used. `problems` is never empty. */
-export class ConfigError extends Error {
+export class ConfigError extends KnockgateError {
   override readonly name = 'ConfigError';
+  readonly code = 'config.invalid';
   readonly problems: readonly ConfigProblem[];
   /** Problems found beyond MAX_REPORTED_PROBLEMS, counted but not listed. */
   readonly omitted: number;

@@ -2,7 +2,8 @@ import type { PortSpec } from '../core/packet.js';
 import { parseAddressRange, type AddressRange } from '../core/spa-access.js';
 import { isDigestType, type EncryptionMode, type SpaKeys } from '../core/spa/index.js';
 import { ConfigError, type ConfigProblem } from './config-error.js';
-import { DEFAULT_SPA_MAX_OPEN_FOR_MS, DEFAULT_SPA_OPEN_FOR_MS, MAX_SPA_DOORS, keyProblem, type SpaDoorConfig } from './spa-config.js';
+import { DEFAULT_SPA_MAX_OPEN_FOR_MS, DEFAULT_SPA_OPEN_FOR_MS, MAX_SPA_DOORS, keyProblem } from './spa-config.js';
+import type { SpaDoorConfig } from './model.js';
 
 /**
  * fwknopd's access.conf (2.6.10), read as fwknopd reads it: `NAME value` lines, the value ending

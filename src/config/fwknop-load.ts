@@ -3,7 +3,8 @@ import { ConfigError } from './config-error.js';
 import { parseFwknopAccessConf } from './fwknop-access-conf.js';
 import { parseFwknopdConf, type FwknopdSettings } from './fwknopd-conf.js';
 import type { KnockgateConfig } from './model.js';
-import { DEFAULT_MAX_PACKET_AGE_MS, DEFAULT_SPA_PORT, type SpaConfig } from './spa-config.js';
+import { DEFAULT_MAX_PACKET_AGE_MS, DEFAULT_SPA_PORT } from './spa-config.js';
+import type { SpaConfig } from './model.js';
 
 /** fwknop's own files, run as they are: `--fwknop-access` (stanzas) and `--fwknopd-conf` (reception, aging, digests). */
 export interface FwknopSources {

@@ -1,5 +1,6 @@
 import { ConfigError, type ConfigProblem } from './config-error.js';
-import { DEFAULT_MAX_PACKET_AGE_MS, DEFAULT_SPA_PORT, MAX_PACKET_AGE_MS, MIN_PACKET_AGE_MS, type SpaConfig } from './spa-config.js';
+import { DEFAULT_MAX_PACKET_AGE_MS, DEFAULT_SPA_PORT, MAX_PACKET_AGE_MS, MIN_PACKET_AGE_MS } from './spa-config.js';
+import type { SpaConfig } from './model.js';
 
 /** What knockgate takes from a fwknopd.conf; everything else is refused or ignored by name. */
 export interface FwknopdSettings {

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import type { PortSpec } from '../core/packet.js';
-import { PLACEHOLDERS, unknownPlaceholders } from '../core/command-template.js';
+import { PLACEHOLDERS, unknownPlaceholders, type CommandTemplate } from '../core/command-template.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
 import { boolean, leaf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
-import { DEFAULTS, DEFAULT_IPTABLES_SETTINGS, type CommandTemplate, type GateAction, type IptablesSettings } from './model.js';
+import { DEFAULTS, DEFAULT_IPTABLES_SETTINGS } from './defaults.js';
+import type { GateAction, IptablesSettings } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
 /** The `[iptables]` section and a door's gate keys (`gate`, `start`, `stop`, `shell`, `command_timeout`). */

@@ -1,63 +1,14 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { PortSpec, Proto } from '../core/packet.js';
+import type { PortSpec } from '../core/packet.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
 import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { parsePortSpec } from './knock-syntax.js';
+import type { GuardSettings, OwnerSpec, PortExpectation } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
 /** The `[guard]` section: what must listen where, who must own it, and which neighbours to watch. */
-
-/** Who must own a listening socket; every given field must match, an absent one is not checked. */
-export interface OwnerSpec {
-  /** systemd unit, matched against the units in the owner's cgroup path (`sshd.service`). */
-  unit?: string;
-  /** cgroup v2 path; the owner's cgroup is this one or below it (`/system.slice/sshd.service`). */
-  cgroup?: string;
-  /** Executable path as /proc/<pid>/exe shows it. */
-  exe?: string;
-  /** The socket's uid (the creator's), as /proc/net shows it. */
-  uid?: number;
-}
-
-export interface PortExpectation {
-  /** The table name, `[guard.expect.NAME]`. */
-  name: string;
-  proto: Proto;
-  port: number;
-  /** Only this local address; absent = the port on every address and both families. */
-  address?: string;
-  owner: OwnerSpec;
-  /** `missing` is reported when nobody listens. */
-  mustListen: boolean;
-  /** Deliver the port's new input only to sockets of the owner's cgroup (nftables `socket cgroupv2`). */
-  enforce: boolean;
-  /**
-   * Several processes may listen on the port (reuseport workers, a pre-fork server): `co-bound`
-   * is not reported while every one of them matches the owner.
-   */
-  shared: boolean;
-}
-
-export interface GuardSettings {
-  pollIntervalMs: number;
-  /** Report listeners on ports no expectation declares. */
-  reportUnexpected: boolean;
-  /** Run on every change of a finding (appeared or cleared). */
-  alert?: { argv: [string, ...string[]]; timeoutMs: number };
-  expectations: PortExpectation[];
-  arp: ArpWatchSettings;
-}
-
-export interface ArpWatchSettings {
-  /** Watch this namespace's IPv4 default gateway(s). */
-  gateway: boolean;
-  /** Other IPv4 neighbours whose MAC must not change. */
-  neighbours: string[];
-  /** Interfaces on which ARP is captured; empty = the daemon's capture interfaces. */
-  interfaces: string[];
-}
 
 /** Below this the /proc scan itself (tens of ms on a busy host) becomes the load. */
 export const MIN_POLL_INTERVAL_MS = 200;

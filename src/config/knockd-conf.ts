@@ -6,7 +6,8 @@ import { absolutePath, ipAddress, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { parseKnockSequence, parseTcpFlags } from './knock-syntax.js';
 import { MAX_CONFIG_BYTES, MAX_DOORS, MAX_OPEN_FOR_MS, MAX_SEQ_TIMEOUT_MS, MIN_SEQ_TIMEOUT_MS } from './knockgate-toml.js';
-import { DEFAULTS, type DoorConfig, type KnockdCommandAction, type KnockgateConfig } from './model.js';
+import { DEFAULTS } from './defaults.js';
+import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from './model.js';
 
 /** knockd reads lines with fgets(PATH_MAX) and silently splits longer ones; refusing them is the honest equivalent. */
 export const MAX_KNOCKD_LINE_CHARS = 4095;

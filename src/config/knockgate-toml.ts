@@ -14,7 +14,8 @@ import { crossCheckKernelDoor, doorKernelKeys } from './kernel-door-config.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
-import { DEFAULTS, type DoorConfig, type KnockgateConfig, type NftablesSettings } from './model.js';
+import { DEFAULTS } from './defaults.js';
+import type { DoorConfig, KnockgateConfig, NftablesSettings } from './model.js';
 import { keyLocator, type KeyPath } from './toml-locate.js';
 
 /** A knockgate config is a few KB; refusing more stops a wrong path (a log, /dev/zero) from filling memory. */

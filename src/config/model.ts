@@ -1,14 +1,17 @@
+import type { CommandTemplate } from '../core/command-template.js';
 import type { SequenceSource } from '../core/door-schedule.js';
 import type { KnockDoor } from '../core/door.js';
-import type { PortSpec } from '../core/packet.js';
+import type { PortSpec, Proto } from '../core/packet.js';
+import type { SpaAccessRules } from '../core/spa-access.js';
+import type { SpaKeys } from '../core/spa/index.js';
 import type { LogFormat } from '../log/logger.js';
-import type { AwsSettings } from './aws-config.js';
-import type { GuardSettings } from './guard-config.js';
-import type { SpaConfig } from './spa-config.js';
 
 /**
- * The validated, resolved configuration every part of the daemon consumes. Both config readers
- * (knockgate TOML and knockd.conf) produce this; nothing downstream re-validates it.
+ * The validated, resolved configuration every part of the daemon consumes: types only, and a leaf
+ * of the config folder (it imports no reader, so every reader and every user can import it). The
+ * readers (knockgate TOML, knockd.conf, fwknop's access.conf) produce it in the section files
+ * beside this one, which keep each section's schema, resolver and checks; nothing downstream
+ * re-validates it. Defaults are values, in defaults.ts.
  */
 export interface KnockgateConfig {
   /** Where it came from, for messages. */
@@ -62,9 +65,6 @@ export interface GateAction {
   commands?: DoorCommands;
 }
 
-/** A command as configured: an argv array run directly, or a string run by /bin/sh. Placeholders unexpanded. */
-export type CommandTemplate = { argv: [string, ...string[]] } | { shell: string };
-
 /** Start/stop commands of a `gate = "command"` door: start when it opens, stop when the grant ends. */
 export interface DoorCommands {
   start?: CommandTemplate;
@@ -108,22 +108,91 @@ export interface IptablesSettings {
   onStop: 'close' | 'keep' | 'remove';
 }
 
-export const DEFAULTS = {
-  stateDir: '/var/lib/knockgate',
-  controlSocket: '/run/knockgate/control.sock',
-  maxTrackedSources: 65_536,
-  seqTimeoutMs: 25_000,
-  cmdTimeoutMs: 10_000,
-  openForMs: 30_000,
-  nftTable: 'knockgate',
-  nftMark: 0x4b47,
-  iptablesChain: 'KNOCKGATE',
-  commandTimeLimitMs: 30_000,
-} as const;
+// ---- [spa] and [spa_door.NAME] (spa-config.ts), or fwknop's access.conf (fwknop-access-conf.ts)
 
-export const DEFAULT_IPTABLES_SETTINGS: IptablesSettings = {
-  chain: DEFAULTS.iptablesChain,
-  iptables: 'iptables',
-  ip6tables: 'ip6tables',
-  onStop: 'close',
-};
+/** How SPA packets reach the daemon, which digests it remembers, and its doors. */
+export interface SpaConfig {
+  /** The file the doors came from (knockgate TOML or an access.conf). */
+  source: string;
+  sensor: { kind: 'pcap'; port: number; interfaces: string[] } | { kind: 'udp'; port: number; bind?: string };
+  /** Default packet age window of the doors; undefined = aging off (fwknop ENABLE_SPA_PACKET_AGING N). */
+  maxPacketAgeMs: number | undefined;
+  replay: { kind: 'file'; path: string } | { kind: 'redis'; url: string } | { kind: 'memory' };
+  doors: SpaDoorConfig[];
+}
+
+export interface SpaDoorConfig {
+  keys: SpaKeys;
+  rules: SpaAccessRules;
+  /** The gate its grants go through, as for knock doors. */
+  gate: GateAction['gate'];
+  /** The door's start/stop commands; present exactly when `gate` is `command`. */
+  commands?: DoorCommands;
+}
+
+// ---- [aws] (aws-config.ts)
+
+/**
+ * The `[aws]` section: the Security Groups `gate = "aws-sg"` doors open, and the region.
+ * Credentials and endpoints are not configured here: the SDK's default provider chain and
+ * AWS_ENDPOINT_URL_* apply, as with every AWS tool.
+ */
+export interface AwsSettings {
+  /** Absent: AWS_REGION / AWS_DEFAULT_REGION / the profile, as the SDK resolves it. */
+  region?: string;
+  securityGroups: string[];
+  /** On a clean stop: `close` revokes the rules this daemon holds; `keep` leaves them to expire by sweep. */
+  onStop: 'close' | 'keep';
+}
+
+// ---- [guard] (guard-config.ts): what must listen where, who must own it, and which neighbours to watch
+
+/** Who must own a listening socket; every given field must match, an absent one is not checked. */
+export interface OwnerSpec {
+  /** systemd unit, matched against the units in the owner's cgroup path (`sshd.service`). */
+  unit?: string;
+  /** cgroup v2 path; the owner's cgroup is this one or below it (`/system.slice/sshd.service`). */
+  cgroup?: string;
+  /** Executable path as /proc/<pid>/exe shows it. */
+  exe?: string;
+  /** The socket's uid (the creator's), as /proc/net shows it. */
+  uid?: number;
+}
+
+export interface PortExpectation {
+  /** The table name, `[guard.expect.NAME]`. */
+  name: string;
+  proto: Proto;
+  port: number;
+  /** Only this local address; absent = the port on every address and both families. */
+  address?: string;
+  owner: OwnerSpec;
+  /** `missing` is reported when nobody listens. */
+  mustListen: boolean;
+  /** Deliver the port's new input only to sockets of the owner's cgroup (nftables `socket cgroupv2`). */
+  enforce: boolean;
+  /**
+   * Several processes may listen on the port (reuseport workers, a pre-fork server): `co-bound`
+   * is not reported while every one of them matches the owner.
+   */
+  shared: boolean;
+}
+
+export interface GuardSettings {
+  pollIntervalMs: number;
+  /** Report listeners on ports no expectation declares. */
+  reportUnexpected: boolean;
+  /** Run on every change of a finding (appeared or cleared). */
+  alert?: { argv: [string, ...string[]]; timeoutMs: number };
+  expectations: PortExpectation[];
+  arp: ArpWatchSettings;
+}
+
+export interface ArpWatchSettings {
+  /** Watch this namespace's IPv4 default gateway(s). */
+  gateway: boolean;
+  /** Other IPv4 neighbours whose MAC must not change. */
+  neighbours: string[];
+  /** Interfaces on which ARP is captured; empty = the daemon's capture interfaces. */
+  interfaces: string[];
+}

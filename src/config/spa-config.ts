@@ -2,14 +2,14 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { PortSpec } from '../core/packet.js';
-import { parseAddressRange, type AddressRange, type NatTarget, type SpaAccessRules } from '../core/spa-access.js';
+import { parseAddressRange, type AddressRange, type NatTarget } from '../core/spa-access.js';
 import { DIGEST_TYPES, ENCRYPTION_MODES, SpaCodec, SpaError, type SpaKeys } from '../core/spa/index.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
 import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
 import { parsePortSpec } from './knock-syntax.js';
-import type { DoorCommands, GateAction } from './model.js';
+import type { SpaConfig, SpaDoorConfig } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
 /** fwknopd's SPA port (udp/62201), the default of every client. */
@@ -28,26 +28,6 @@ export const MAX_SPA_OPEN_FOR_MS = 65_536_000;
 export const MAX_KEY_FILE_BYTES = 4_096;
 /** SPA doors per config: each is one HMAC try per packet from a source it accepts. */
 export const MAX_SPA_DOORS = 64;
-
-/** How SPA packets reach the daemon, which digests it remembers, and its doors. */
-export interface SpaConfig {
-  /** The file the doors came from (knockgate TOML or an access.conf). */
-  source: string;
-  sensor: { kind: 'pcap'; port: number; interfaces: string[] } | { kind: 'udp'; port: number; bind?: string };
-  /** Default packet age window of the doors; undefined = aging off (fwknop ENABLE_SPA_PACKET_AGING N). */
-  maxPacketAgeMs: number | undefined;
-  replay: { kind: 'file'; path: string } | { kind: 'redis'; url: string } | { kind: 'memory' };
-  doors: SpaDoorConfig[];
-}
-
-export interface SpaDoorConfig {
-  keys: SpaKeys;
-  rules: SpaAccessRules;
-  /** The gate its grants go through, as for knock doors. */
-  gate: GateAction['gate'];
-  /** The door's start/stop commands; present exactly when `gate` is `command`. */
-  commands?: DoorCommands;
-}
 
 /**
  * The ports the SPA doors of one host gate keep closed until granted: what they may open and the

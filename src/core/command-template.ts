@@ -1,5 +1,7 @@
-import type { CommandTemplate } from '../config/model.js';
 import type { Grant } from './grant.js';
+
+/** A command as configured: an argv array run directly, or a string run by /bin/sh. Placeholders unexpanded. */
+export type CommandTemplate = { argv: [string, ...string[]] } | { shell: string };
 
 /**
  * Placeholders of a command door's start/stop commands. Each is replaced inside an argv element,

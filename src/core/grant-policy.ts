@@ -1,35 +1,33 @@
-import type { DoorConfig } from '../config/model.js';
 import { grantId, type Grant } from './grant.js';
-import type { Family } from './packet.js';
+import type { Family, PortSpec } from './packet.js';
 
 /**
- * What an open door grants: the door's ports for its open time (knockgate doors), or the window
- * between start and stop command (knockd doors, where the commands decide what opens).
+ * What a knock door grants when it opens: its ports for a while. A knockgate door opens its ports
+ * for its open time; a knockd door opens none itself (its commands decide what opens) and lasts
+ * the window between its start and stop command.
  */
-export function grantFor(door: DoorConfig, src: string, family: Family, now: number): Grant {
-  const { action } = door;
-  const lastsMs = action.kind === 'gate' ? action.openForMs : action.cmdTimeoutMs;
+export interface DoorOpening {
+  door: string;
+  ports: PortSpec[];
+  lastsMs: number;
+}
+
+export function grantFor(opening: DoorOpening, src: string, family: Family, now: number): Grant {
   return {
-    id: grantId(door.knock.name, src),
-    door: door.knock.name,
+    id: grantId(opening.door, src),
+    door: opening.door,
     src,
     family,
-    ports: action.kind === 'gate' ? action.open : [],
+    ports: opening.ports,
     grantedAt: now,
-    expiresAt: now + lastsMs,
+    expiresAt: now + opening.lastsMs,
+    identity: { kind: 'door', door: opening.door },
   };
 }
 
-/**
- * Every port some knockgate door opens on this host: these are the ports the host gate keeps
- * closed otherwise. An aws-sg door's ports are closed in its Security Group instead; closing them
- * on the host too would drop the connections the group lets in.
- */
-export function protectedPorts(doors: DoorConfig[]): Array<{ proto: 'tcp' | 'udp'; port: number }> {
-  const seen = new Map<string, { proto: 'tcp' | 'udp'; port: number }>();
-  for (const { action } of doors) {
-    if (action.kind !== 'gate' || action.gate === 'aws-sg') continue;
-    for (const p of action.open) seen.set(`${p.proto}/${p.port}`, p);
-  }
+/** The ports of several doors as one list, each once, in port order: what a host gate keeps closed. */
+export function portUnion(lists: Iterable<readonly PortSpec[]>): PortSpec[] {
+  const seen = new Map<string, PortSpec>();
+  for (const list of lists) for (const p of list) seen.set(`${p.proto}/${p.port}`, p);
   return [...seen.values()].sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto));
 }

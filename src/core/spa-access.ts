@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { grantId, type Grant } from './grant.js';
+import { grantId, type Grant, type NatForward } from './grant.js';
 import type { Family, PortSpec } from './packet.js';
 import type { DecodedSpa } from './spa/index.js';
 import { MessageType } from './spa/message-type.js';
@@ -61,15 +61,6 @@ export interface SpaAccessRules {
   maxPacketAgeMs: number | undefined;
   /** ACCESS_EXPIRE(_EPOCH): the door refuses everything from this time on (ms since epoch). */
   expiresAt?: number;
-}
-
-/** Where a NAT grant forwards: from a bastion port to a host behind the bastion. */
-export interface NatForward {
-  /** The bastion port the client connects to (the message's proto/port). */
-  listen: PortSpec;
-  /** IPv4 address of the host behind the bastion. */
-  host: string;
-  port: number;
 }
 
 export interface SpaGrantDecision {
@@ -212,6 +203,7 @@ export function grantForSpa(decision: SpaGrantDecision, now: number): Grant {
     grantedAt: now,
     expiresAt: now + decision.durationMs,
     ...(decision.nat && { nat: decision.nat }),
+    identity: { kind: 'door', door: decision.door },
   };
 }
 

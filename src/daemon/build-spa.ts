@@ -1,11 +1,12 @@
-import type { KnockgateConfig } from '../config/model.js';
-import type { SpaDoorConfig } from '../config/spa-config.js';
+import type { KnockgateConfig, SpaDoorConfig } from '../config/model.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
+import type { Outcomes } from '../metrics/outcome.js';
 import { UdpSensor } from '../sensors/udp.js';
 import { FileReplayStore } from '../store/file-replay-store.js';
 import { MemoryReplayStore } from '../store/memory-replay-store.js';
 import type { ReplayStore } from '../store/replay-store.js';
+import type { GrantDesk } from './grant-desk.js';
 import { SpaService } from './spa-service.js';
 
 /** Whether the nftables gate must carry the NAT map: some SPA door may forward (only nftables doors can). */
@@ -14,11 +15,18 @@ export function spaNeedsNat(config: KnockgateConfig): boolean {
 }
 
 /** The SPA server for a config with SPA doors: its replay store opened, its UDP socket made (not yet bound). */
-export async function buildSpaService(config: KnockgateConfig, gateFor: (door: SpaDoorConfig) => Gate, logger: Logger, now: () => number = Date.now): Promise<SpaService | undefined> {
+export async function buildSpaService(
+  config: KnockgateConfig,
+  gateFor: (door: SpaDoorConfig) => Gate,
+  desk: GrantDesk,
+  logger: Logger,
+  outcomes: Outcomes,
+  now: () => number = Date.now,
+): Promise<SpaService | undefined> {
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
+  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
 }
 
 async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number): Promise<ReplayStore> {

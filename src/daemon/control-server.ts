@@ -2,6 +2,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { describeError } from '../core/knockgate-error.js';
 
 /** A request line longer than this is not a control request; the connection is closed. */
 export const MAX_REQUEST_BYTES = 4_096;
@@ -159,7 +160,7 @@ export class ControlServer {
       if (typeof request?.op !== 'string') return { ok: false, error: 'request needs an "op" string' };
       return { ok: true, result: await this.handle(request.op) };
     } catch (err) {
-      return { ok: false, error: err instanceof Error ? err.message : String(err) };
+      return { ok: false, error: describeError(err) };
     }
   }
 }

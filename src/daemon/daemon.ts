@@ -1,40 +1,36 @@
-import type { DoorConfig, KnockgateConfig } from '../config/model.js';
-import type { Grant } from '../core/grant.js';
+import { awsChangeNeedingRestart } from '../config/aws-config.js';
+import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
 import { DoorSchedule } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
-import type { KnockPacket, PortSpec } from '../core/packet.js';
+import { describeError } from '../core/knockgate-error.js';
+import type { KnockPacket } from '../core/packet.js';
 import { watchesEnforcement, type EnforcementEvent, type EnforcementState, type Gate } from '../gates/gate.js';
 import { AlertCommand } from '../guard/alert-command.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
-import type { GuardSettings } from '../config/guard-config.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
+import { doorOpening } from './door-ports.js';
+import type { GrantDesk } from './grant-desk.js';
+import type { Reconfiguration } from './reconfiguration.js';
 import type { SpaService, SpaStats } from './spa-service.js';
 
-/**
- * Grants waiting for their gate. A single-knock door hit by a flood could otherwise queue gate
- * calls without end; past this many, an open is refused and logged.
- */
-export const MAX_PENDING_GRANTS = 1_024;
-/**
- * Grants made by this run, remembered for status and expiry logging (the gates hold the real
- * state: nft set elements, the command gate's journal). Matches the nftables set size.
- */
-export const MAX_LIVE_GRANTS = 65_536;
 /** How often timed-out knocks and expired grants are swept, and local addresses re-read. */
 const SWEEP_INTERVAL_MS = 1_000;
 
 /** The adapters a daemon runs with; built from config by the serve command, or by a test. */
 export interface DaemonParts {
-  sensor: Sensor & { setPorts?(ports: PortSpec[], newConnections?: boolean): void };
+  sensor: Sensor;
   /** The gate for each door kind: knockgate doors → nftables; knockd doors → their commands. */
   gateFor(door: DoorConfig): Gate;
   /** Every gate, for install/reconcile/uninstall. */
   gates(): Gate[];
-  /** Called on reload with the new config, before the gates are re-installed. */
-  reconfigure?(config: KnockgateConfig): void;
+  /** The owner of grants, shared with the SPA service: its bound, its live grants, its open lines. */
+  desk: GrantDesk;
+  /** What takes part in a reload, in order (gates, SPA doors, the capture), before the gates are re-installed. */
+  reconfigurations: Reconfiguration[];
   /** Whether an address is one of this host's (re-read every sweep). */
   localAddresses(): Set<string>;
   /** Marks a one-time sequence used in its file (knockd's format); the grant waits for it. */
@@ -44,6 +40,8 @@ export interface DaemonParts {
   /** The port-hijack guard for a [guard] section: made at start, or on the reload that adds the section. */
   createGuard?(settings: GuardSettings): GuardWatch;
   logger: Logger;
+  /** Where what happens is counted (the desk, SPA, gates and guard get the same); none by default. */
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -67,16 +65,15 @@ export interface DaemonStatus {
 
 export class Daemon {
   private readonly tracker: KnockTracker;
-  private readonly live = new Map<string, Grant>();
+  private readonly desk: GrantDesk;
   private doors = new Map<string, DoorConfig>();
   private schedule = new DoorSchedule([]);
   private scheduleEpoch = '';
   private local = new Set<string>();
-  private pending = 0;
-  private refused = 0;
   private sweepTimer?: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly outcomes: Outcomes;
   private guard: GuardWatch | undefined;
   /** The guard's alert command, also told when the enforcement is lost; made when first needed. */
   private alert: { settings: NonNullable<GuardSettings['alert']>; command: AlertCommand } | undefined;
@@ -93,6 +90,8 @@ export class Daemon {
   ) {
     this.now = parts.now ?? Date.now;
     this.log = parts.logger;
+    this.desk = parts.desk;
+    this.outcomes = parts.outcomes ?? NO_OUTCOMES;
     this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
     this.applyDoors(config);
     this.guard = config.guard && parts.createGuard?.(config.guard);
@@ -104,8 +103,9 @@ export class Daemon {
       // Counted before install: a failed install may already have started the gate's nft.
       this.opened.gates.push(gate);
       await gate.install();
-      for (const grant of await gate.reconcile([], this.now())) this.live.set(grant.id, grant);
     }
+    // No ledger outlives this process yet: each gate reports what it still holds.
+    await this.desk.reconcile([], this.now());
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
     this.opened.sensor = true;
@@ -116,8 +116,8 @@ export class Daemon {
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
-      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.live.size, outcome: 'started' },
-      `knockgate started: ${this.doors.size} door(s), ${this.live.size} live grant(s) kept`,
+      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.desk.size, outcome: 'started' },
+      `knockgate started: ${this.doors.size} door(s), ${this.desk.size} live grant(s) kept`,
     );
   }
 
@@ -132,7 +132,7 @@ export class Daemon {
       try {
         await close();
       } catch (err) {
-        this.log.error({ outcome: 'stop-failed', part: what, err: describe(err) }, `${what} did not stop cleanly`);
+        this.log.error({ outcome: 'stop-failed', part: what, err: describeError(err) }, `${what} did not stop cleanly`);
       }
     };
     if (this.opened.guard) await closing('guard', () => this.guard?.stop());
@@ -141,28 +141,32 @@ export class Daemon {
     await closing('SPA', () => this.parts.spa?.stop());
     for (const gate of this.opened.gates.splice(0)) await closing(`${gate.name} gate`, () => gate.uninstall());
     this.opened.sensor = this.opened.guard = false;
-    this.live.clear();
+    this.desk.clear();
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
   }
 
-  /** Swap in a new, already validated config; live grants stay, knocks in progress are dropped. */
+  /**
+   * Swap in a new, already validated config; live grants stay, knocks in progress are dropped.
+   * The one place a reload happens: every reconfigurable part takes its slice, then the gates
+   * re-install (keeping their grants), then the guard follows its section. A change that needs a
+   * restart is refused before anything changes.
+   */
   async reload(next: KnockgateConfig): Promise<void> {
+    const restart = awsChangeNeedingRestart(this.config.aws, next.aws);
+    if (restart !== undefined) throw new Error(restart);
     this.config = next;
     this.applyDoors(next);
-    this.parts.reconfigure?.(next);
+    for (const part of this.parts.reconfigurations) await part.apply(next);
     for (const gate of this.parts.gates()) await gate.install();
-    this.parts.spa?.reconfigure(next.spa);
     await this.reloadGuard(next);
-    this.parts.sensor.setPorts?.([...knockPorts(next.doors), ...(this.parts.spa?.capturePorts() ?? [])], hasStrictDoor(next.doors));
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
   }
 
   async status(): Promise<DaemonStatus> {
-    const doorOf = new Map([...this.live.values()].map((g) => [g.src, g.door]));
     const grants: DaemonStatus['grants'] = [];
     for (const gate of this.parts.gates()) {
       for (const entry of await gate.list()) {
-        const door = doorOf.get(entry.src);
+        const door = this.desk.holderOf(gate.name, entry)?.door;
         grants.push({
           gate: gate.name,
           ...(door !== undefined ? { door } : {}),
@@ -183,7 +187,7 @@ export class Daemon {
       grants,
       tracker: { ...this.tracker.stats(), bound: this.tracker.maxSources },
       sensor: this.parts.sensor.stats(),
-      grantsRefused: this.refused,
+      grantsRefused: this.desk.stats().refused,
       gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
       ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
@@ -196,16 +200,16 @@ export class Daemon {
     return { degraded: enforcement.some((e) => e.state === 'lost'), enforcement };
   }
 
-  /** A gate found its rules gone or changed: say so loudly, and through the alert command. */
+  /** A gate found its rules gone or changed: say so loudly, count it, and tell the alert command. */
   private onEnforcement(e: EnforcementEvent): void {
     const summary =
       e.kind === 'restored'
         ? `${e.gate} enforcement was lost (${e.what}) and is restored with ${e.grants} live grant(s), ${e.windowMs} ms after it was noticed`
         : `${e.gate} enforcement is lost (${e.what}) and not restored: ${e.error}; protected ports may be open to everyone until it is`;
+    const outcome = e.kind === 'restored' ? 'enforcement-restored' : 'enforcement-lost';
+    this.outcomes.count(outcome, { gate: e.gate });
     this.log.error(
-      e.kind === 'restored'
-        ? { gate: e.gate, what: e.what, outcome: 'enforcement-restored', window_ms: e.windowMs, grants: e.grants }
-        : { gate: e.gate, what: e.what, outcome: 'enforcement-lost', err: e.error },
+      e.kind === 'restored' ? { gate: e.gate, what: e.what, outcome, window_ms: e.windowMs, grants: e.grants } : { gate: e.gate, what: e.what, outcome, err: e.error },
       summary,
     );
     const alerted = this.unrestored.has(e.gate);
@@ -243,12 +247,14 @@ export class Daemon {
   private report(event: TrackerEvent): void {
     switch (event.kind) {
       case 'stage': {
+        this.outcomes.count('stage', { door: event.door });
         const level = this.progressLevel(event.door, false);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level]({ door: event.door, src: event.src, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
         return;
       }
       case 'reset': {
+        this.outcomes.count('reset', { door: event.door, reason: event.reason });
         const level = this.progressLevel(event.door, event.stage > 1);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level](
@@ -289,56 +295,34 @@ export class Daemon {
     }
     this.parts.spendOneTimeSequence(source.file, variant).then(
       () => this.open(doorName, src, family, knockTime),
-      (err: unknown) =>
-        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describe(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`),
+      (err: unknown) => {
+        this.outcomes.count('refused', { door: doorName, reason: 'one-time-not-marked' });
+        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describeError(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`);
+      },
     );
-    if (source.unused.length === 0) this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
+    if (source.unused.length === 0) {
+      this.outcomes.count('exhausted', { door: doorName });
+      this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
+    }
   }
 
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
     const door = this.doors.get(doorName);
     if (!door) return;
-    if (this.pending >= MAX_PENDING_GRANTS || (this.live.size >= MAX_LIVE_GRANTS && !this.live.has(`${doorName}|${src}`))) {
-      this.refused += 1;
-      this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
-      return;
-    }
-    const grant = grantFor(door, src, family, this.now());
-    this.pending += 1;
-    this.parts
-      .gateFor(door)
-      .grant(grant)
-      .then(() => {
-        this.live.set(grant.id, grant);
-        this.log.info(
-          {
-            door: doorName,
-            src,
-            stage: 'open',
-            outcome: 'open',
-            ports: grant.ports.map((p) => `${p.port}/${p.proto}`),
-            open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
-            latency_ms: Math.round(Math.max(0, this.now() - knockTime) * 1000) / 1000,
-          },
-          `${src}: ${doorName}: OPEN SESAME`,
-        );
-      })
-      .catch((err: unknown) => {
-        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describe(err) }, `${src}: ${doorName}: gate failed to open`);
-      })
-      .finally(() => {
-        this.pending -= 1;
-      });
+    const grant = grantFor(doorOpening(door), src, family, this.now());
+    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: 'knock' }).then((result) => {
+      if (result.outcome === 'refused') {
+        this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
+      } else if (result.outcome === 'gate-error') {
+        this.log.error({ door: doorName, src, outcome: 'gate-error', err: describeError(result.err) }, `${src}: ${doorName}: gate failed to open`);
+      }
+    });
   }
 
   private sweep(): void {
     const now = this.now();
     for (const event of this.tracker.sweep(now)) this.report(event);
-    for (const grant of this.live.values()) {
-      if (grant.expiresAt > now) continue;
-      this.live.delete(grant.id);
-      this.log.info({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
-    }
+    this.desk.expire(now);
     this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();
   }
@@ -361,29 +345,10 @@ export class Daemon {
   }
 }
 
-/**
- * Strict doors need the sensor to report every new connection, not only knocks; so do doors whose
- * sequence changes (time-derived, one-time), so that no capture filter has to follow them.
- */
-export function hasStrictDoor(doors: DoorConfig[]): boolean {
-  return doors.some((d) => !d.knock.kernel && (d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static')));
-}
-
 /** Knocks in a door's sequence, also for doors whose sequence changes (time-derived, one-time). */
 function knocksOf(door: DoorConfig): number {
   const source = door.sequenceSource;
   if (source?.kind === 'time') return source.spec.knocks;
   if (source?.kind === 'one-time') return source.unused[0]?.steps.length ?? 0;
   return door.knock.sequence.length;
-}
-
-/** The ports the sensor must watch: every knock of every door the daemon tracks (not kernel-only ones). */
-export function knockPorts(doors: DoorConfig[]): PortSpec[] {
-  const seen = new Map<string, PortSpec>();
-  for (const d of doors) if (!d.knock.kernel) for (const s of d.knock.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
-  return [...seen.values()];
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

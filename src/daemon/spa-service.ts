@@ -1,5 +1,7 @@
-import type { SpaConfig, SpaDoorConfig } from '../config/spa-config.js';
+import type { SpaConfig, SpaDoorConfig } from '../config/model.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { matchSpaDoor, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
@@ -8,8 +10,10 @@ import { CommandPool } from '../gates/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../gates/shell-command.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor } from '../sensors/sensor.js';
 import type { ReplayStore } from '../store/replay-store.js';
+import type { GrantDesk } from './grant-desk.js';
 
 /**
  * Valid packets between their decode and their gate's answer. An honest operator sends one; past
@@ -53,9 +57,12 @@ export interface SpaServiceOptions {
   /** The gate a door's grants go through (the one its `gate` names). */
   gateFor(door: SpaDoorConfig): Gate;
   replay: ReplayStore;
+  /** Where grants go: the daemon's desk, so knock and SPA grants share one bound and one live map. */
+  desk: GrantDesk;
   /** A sensor of its own (the UDP socket); absent = packets come from the daemon's capture. */
   sensor?: Sensor;
   logger: Logger;
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -72,7 +79,7 @@ type DoorCandidate = SpaDoorCandidate<Door>;
  * size, a door for this source, the replay digest in memory — then each candidate door's codec
  * (HMAC before decryption), the replay digest made durable, the access policy, and the gate.
  */
-export class SpaService {
+export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private doors: DoorCandidate[] = [];
   /** No door limits sources or destinations: every door is a candidate and no packet needs filtering. */
   private doorsOpenToAll = true;
@@ -84,11 +91,13 @@ export class SpaService {
   private logWindow = { second: 0, lines: 0, suppressed: 0 };
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly outcomes: Outcomes;
 
   constructor(private readonly opts: SpaServiceOptions) {
     this.config = opts.config;
     this.now = opts.now ?? Date.now;
     this.log = opts.logger;
+    this.outcomes = opts.outcomes ?? NO_OUTCOMES;
     this.setDoors(opts.config);
   }
 
@@ -188,38 +197,19 @@ export class SpaService {
         if (decision.kind === 'command') return this.runCommand(decision.door, decision.src, decision.command, packet);
         return this.grant(door.config, decision, packet);
       })
-      .catch((err: unknown) => this.refuse('replay-store-error', packet, describe(err)))
+      .catch((err: unknown) => this.refuse('replay-store-error', packet, describeError(err)))
       .finally(() => {
         this.pending--;
       });
   }
 
   private async grant(door: SpaDoorConfig, decision: SpaGrantDecision, packet: KnockPacket): Promise<void> {
-    const now = this.now();
-    const grant = grantForSpa(decision, now);
-    const gate = this.opts.gateFor(door);
-    try {
-      await gate.grant(grant);
-    } catch (err) {
-      this.refuse('gate-error', packet, describe(err), decision.door);
-      return;
-    }
+    const grant = grantForSpa(decision, this.now());
+    const result = await this.opts.desk.open({ grant, gate: this.opts.gateFor(door), askedAt: packet.time, via: 'spa', fields: { from: packet.src } });
+    // The desk has counted these; the refusal line and SPA's own totals are still this service's.
+    if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door, undefined, true);
+    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describeError(result.err), decision.door, undefined, true);
     this.counters.granted++;
-    const ports = decision.ports.map((p) => `${p.port}/${p.proto}`);
-    this.log.info(
-      {
-        door: decision.door,
-        src: decision.src,
-        from: packet.src,
-        outcome: 'open',
-        gate: gate.name,
-        ports,
-        ...(decision.nat && { nat: `${decision.nat.host}:${decision.nat.port}` }),
-        open_for_s: decision.durationMs / 1000,
-        latency_ms: Math.max(0, now - packet.time),
-      },
-      `${decision.src}: ${decision.door}: SPA access granted to ${ports.join(',')}${decision.nat ? ` -> ${decision.nat.host}:${decision.nat.port}` : ''}`,
-    );
   }
 
   private async runCommand(door: string, src: string, command: string, packet: KnockPacket): Promise<void> {
@@ -235,14 +225,16 @@ export class SpaService {
         return this.refuse('command-failed', packet, `exit ${result.code ?? result.signal}${result.timedOut ? ' (timed out)' : ''}`, door);
       }
       this.counters.granted++;
+      this.outcomes.count('command', { door });
       this.log.info({ door, src, outcome: 'command', command: argv, ...output }, `${src}: ${door}: SPA command ran`);
     } catch (err) {
-      this.refuse('command-failed', packet, describe(err), door);
+      this.refuse('command-failed', packet, describeError(err), door);
     }
   }
 
-  private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string): void {
+  private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string, countedByDesk = false): void {
     this.refused[kind] = (this.refused[kind] ?? 0) + 1;
+    if (!countedByDesk) this.outcomes.count('refused', { reason: kind, ...(door && { door }) });
     const second = Math.floor(this.now() / 1000);
     if (second !== this.logWindow.second) {
       if (this.logWindow.suppressed > 0) {
@@ -274,8 +266,4 @@ export class SpaService {
 
 function logged(text: string): string {
   return text.length <= MAX_COMMAND_OUTPUT_LOG_CHARS ? text : `${text.slice(0, MAX_COMMAND_OUTPUT_LOG_CHARS)}… (${text.length - MAX_COMMAND_OUTPUT_LOG_CHARS} more characters)`;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,8 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { describeOverlap, doorOverlaps } from '../config/door-overlap.js';
-import type { CommandTemplate, KnockgateConfig } from '../config/model.js';
+import type { KnockgateConfig } from '../config/model.js';
+import type { CommandTemplate } from '../core/command-template.js';
 import { defaultCaptureInterfaces, interfaceExists, isCaptureCandidate, readInterfaceState } from '../sensors/interfaces.js';
 
 /**

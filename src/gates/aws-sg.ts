@@ -8,7 +8,9 @@ import {
   type IpPermission,
 } from '@aws-sdk/client-ec2';
 import type { Grant } from '../core/grant.js';
+import { describeError, type ErrorCode } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import { CommandPool } from './command-pool.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
 import {
@@ -56,6 +58,8 @@ export const EXPIRY_CHECK_INTERVAL_MS = 1_000;
 
 /** A failed EC2 call: which API call, and the AWS error code when AWS gave one. */
 export class AwsGateError extends GateError {
+  override readonly code: ErrorCode = 'gate.aws';
+
   constructor(
     message: string,
     readonly apiCall: string,
@@ -75,6 +79,7 @@ export interface AwsSgGateOptions {
   /** On a clean stop: `close` revokes the rules this process holds; `keep` leaves them to the sweeper. */
   onStop?: 'close' | 'keep';
   logger?: Logger;
+  outcomes?: Outcomes;
   now?: () => number;
   /** Waits between reads of a rule not yet visible; tests shorten them. */
   consistencyDelaysMs?: readonly number[];
@@ -98,6 +103,7 @@ export class AwsSgGate implements Gate {
   private readonly groups: string[];
   private readonly onStop: 'close' | 'keep';
   private readonly logger: Logger | undefined;
+  private readonly outcomes: Outcomes;
   private readonly now: () => number;
   private readonly delays: readonly number[];
   private readonly pool = new CommandPool(MAX_CONCURRENT_EC2_CALLS, MAX_QUEUED_EC2_CALLS);
@@ -112,6 +118,7 @@ export class AwsSgGate implements Gate {
     this.groups = [...opts.groups];
     this.onStop = opts.onStop ?? 'close';
     this.logger = opts.logger;
+    this.outcomes = opts.outcomes ?? NO_OUTCOMES;
     this.now = opts.now ?? Date.now;
     this.delays = opts.consistencyDelaysMs ?? CONSISTENCY_DELAYS_MS;
   }
@@ -191,7 +198,10 @@ export class AwsSgGate implements Gate {
     } finally {
       for (const r of due) this.closing.delete(r.ruleId);
     }
-    for (const r of due) this.logger?.info({ gate: this.name, group: r.groupId, rule: r.ruleId, door: r.door, outcome: 'expired' }, 'security group rule expired and revoked');
+    for (const r of due) {
+      this.outcomes.count('expired', { gate: this.name, ...(r.door !== undefined && { door: r.door }) });
+      this.logger?.info({ gate: this.name, group: r.groupId, rule: r.ruleId, door: r.door, outcome: 'expired' }, 'security group rule expired and revoked');
+    }
     return due.length;
   }
 
@@ -204,7 +214,10 @@ export class AwsSgGate implements Gate {
   private async sweepGroup(groupId: string, now: number) {
     const plan = reconcilePlan(await this.describeOurs(groupId), now);
     await this.revokeRules(plan.revoke);
-    for (const r of plan.revoke) this.logger?.info({ gate: this.name, group: groupId, rule: r.ruleId, door: r.door, outcome: 'swept' }, 'expired knockgate rule revoked');
+    for (const r of plan.revoke) {
+      this.outcomes.count('swept', { gate: this.name, ...(r.door !== undefined && { door: r.door }) });
+      this.logger?.info({ gate: this.name, group: groupId, rule: r.ruleId, door: r.door, outcome: 'swept' }, 'expired knockgate rule revoked');
+    }
     return plan;
   }
 
@@ -236,6 +249,7 @@ export class AwsSgGate implements Gate {
       if (duplicates.length === 0) break;
     }
     for (const p of duplicates) {
+      this.outcomes.count('already-open', { gate: this.name, door: g.door });
       this.logger?.info({ gate: this.name, group: groupId, src: g.src, port: `${p.port}/${p.proto}`, outcome: 'already-open' }, 'a rule knockgate does not own already admits this source; left alone');
     }
     if (present.length > 0) await this.extend(groupId, present, g);
@@ -269,6 +283,7 @@ export class AwsSgGate implements Gate {
     }
     const rules = (out.SecurityGroupRules ?? []).flatMap((r) => readRule(r) ?? []);
     for (const r of rules) this.held.set(r.ruleId, r);
+    this.outcomes.count('authorized', { gate: this.name, door: g.door });
     this.logger?.info({ gate: this.name, group: groupId, door: g.door, src: g.src, rules: rules.map((r) => r.ruleId), outcome: 'authorized' }, 'security group rule added');
     return rules.map((r) => ({ ...r, created: true }));
   }
@@ -289,6 +304,7 @@ export class AwsSgGate implements Gate {
       ),
     );
     for (const r of rules) this.held.set(r.ruleId, { ...r, door, expiresAt });
+    this.outcomes.count('extended', { gate: this.name, door });
     this.logger?.info({ gate: this.name, group: groupId, door, src: g.src, rules: ids, outcome: 'extended' }, 'security group rule extended');
   }
 
@@ -354,7 +370,7 @@ export class AwsSgGate implements Gate {
       return await queued;
     } catch (err) {
       const code = awsErrorCode(err);
-      const text = err instanceof Error ? err.message : String(err);
+      const text = describeError(err);
       throw new AwsGateError(`${api} failed${code ? ` (${code})` : ''}: ${text}`, api, code, { cause: err });
     }
   }

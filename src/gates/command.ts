@@ -1,6 +1,8 @@
-import { DEFAULTS, type DoorCommands } from '../config/model.js';
+import { DEFAULTS } from '../config/defaults.js';
+import type { DoorCommands } from '../config/model.js';
 import { expandCommand, placeholderValues } from '../core/command-template.js';
 import type { Grant } from '../core/grant.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import { GateError } from './gate.js';
 import { assertAddressLiteral, assertShell, JournaledCommandGate, type CommandGateCommonOptions } from './journaled-commands.js';
 import type { CommandSpec } from './shell-command.js';
@@ -19,14 +21,19 @@ export interface CommandGateOptions extends CommandGateCommonOptions {
  * and `{family}` replaced inside each argument; journaled, bounded and time-limited by
  * JournaledCommands, with failures logged and counted.
  */
-export class CommandGate extends JournaledCommandGate {
+export class CommandGate extends JournaledCommandGate implements Reconfigurable<Map<string, DoorCommands>> {
   readonly name = GATE_NAME;
-  private readonly doors: Map<string, DoorCommands>;
+  private doors: Map<string, DoorCommands>;
 
   constructor(opts: CommandGateOptions) {
     const { doors: _doors, ...common } = opts;
     super({ ...common, gate: GATE_NAME, defaultTimeLimitMs: DEFAULTS.commandTimeLimitMs });
     this.doors = opts.doors;
+  }
+
+  /** The doors of a reload; pending stops keep the commands expanded when their door opened. */
+  reconfigure(doors: Map<string, DoorCommands>): void {
+    this.doors = doors;
   }
 
   /** Checks that every door's shell exists when a door asks for one; the programs are the operator's. */

@@ -116,6 +116,8 @@ export class EnforcementWatch {
     }
     try {
       const { grants, at: restoredAt } = await this.opts.restore(what);
+      // A loss reported while this one was being put back may be this one: look before restoring again.
+      if (this.again) this.again = { hint: undefined };
       this.lostAt = undefined;
       this.lastLoss = { what, at: lostAt, windowMs: restoredAt - lostAt };
       this.opts.listener({ kind: 'restored', gate: this.opts.gate, what, lostAt, restoredAt, windowMs: restoredAt - lostAt, grants });

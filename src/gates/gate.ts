@@ -1,4 +1,5 @@
 import type { Grant } from '../core/grant.js';
+import { KnockgateError, type ErrorCode } from '../core/knockgate-error.js';
 
 /**
  * What enforces grants. Every implementation is one file named after what it talks to.
@@ -34,7 +35,9 @@ export interface GateEntry {
   forward?: { host: string; port: number };
 }
 
-export class GateError extends Error {
+export class GateError extends KnockgateError {
+  readonly code: ErrorCode = 'gate.failed';
+
   constructor(
     message: string,
     readonly gate: string,

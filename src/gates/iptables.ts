@@ -1,6 +1,7 @@
 import type { IptablesSettings } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
 import type { Family, PortSpec } from '../core/packet.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { CommandPool } from './command-pool.js';
 import { EnforcementWatch } from './enforcement-watch.js';
@@ -58,7 +59,7 @@ export interface IptablesGateOptions {
  * rule per port whose `time` match ends it in the kernel (see iptables-rules.ts), so ports close on
  * time even when knockgate is not running. Every change is one atomic `iptables-restore --noflush`.
  */
-export class IptablesGate implements Gate, EnforcementWatching {
+export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{ protectedPorts: PortSpec[] }> {
   readonly name = GATE_NAME;
   private readonly settings: IptablesSettings;
   private protectedPorts: PortSpec[];
@@ -87,8 +88,8 @@ export class IptablesGate implements Gate, EnforcementWatching {
   }
 
   /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
-  setProtectedPorts(ports: PortSpec[]): void {
-    this.protectedPorts = [...ports];
+  reconfigure(next: { protectedPorts: PortSpec[] }): void {
+    this.protectedPorts = [...next.protectedPorts];
   }
 
   install(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { KnockdCommandAction } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { GateError } from './gate.js';
 import { assertAddressLiteral, assertShell, JournaledCommandGate, type CommandGateCommonOptions } from './journaled-commands.js';
@@ -22,9 +23,9 @@ export interface KnockdCommandGateOptions extends CommandGateCommonOptions {
  * knocker's address, the stop `cmd_timeout` after the start), journaled, bounded and time-limited
  * by JournaledCommands so that a crash or restart does not leave the door open.
  */
-export class KnockdCommandGate extends JournaledCommandGate {
+export class KnockdCommandGate extends JournaledCommandGate implements Reconfigurable<Map<string, KnockdCommandAction>> {
   readonly name = GATE_NAME;
-  private readonly doors: Map<string, KnockdCommandAction>;
+  private doors: Map<string, KnockdCommandAction>;
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly timeLimitMs: number;
@@ -38,6 +39,11 @@ export class KnockdCommandGate extends JournaledCommandGate {
     this.logger = opts.logger;
     this.now = now;
     this.timeLimitMs = timeLimitMs;
+  }
+
+  /** The doors of a reload; pending stops keep the commands expanded when their door opened. */
+  reconfigure(doors: Map<string, KnockdCommandAction>): void {
+    this.doors = doors;
   }
 
   /** Nothing to create: the commands are the operator's. Only checks that there is a shell. */

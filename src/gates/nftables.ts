@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { Grant } from '../core/grant.js';
 import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { EnforcementWatch } from './enforcement-watch.js';
 import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
@@ -73,13 +74,22 @@ interface Watch {
   baseline?: Fingerprint;
 }
 
+/** What a reload may change in the nftables gate; each takes effect at the next install(), which keeps live grants. */
+export interface NftablesReconfig {
+  protectedPorts: PortSpec[];
+  /** Whether the table carries the NAT map and forward chain; kept once installed, so live forwards survive a reload. */
+  nat: boolean;
+  /** Kernel-only doors, replacing the ones the table holds. */
+  kernelDoors: KernelDoorPlan | undefined;
+}
+
 /**
  * The default gate: knockgate's own `table inet <table>` whose input chain (priority filter - 10)
  * drops NEW connections to protected ports unless the source is in a grant set, and marks and
  * accepts them if it is. Grants are set elements with a kernel timeout, so a port closes on time
  * even when knockgate is not running.
  */
-export class NftablesGate implements Gate, EnforcementWatching {
+export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<NftablesReconfig> {
   readonly name = 'nftables';
   private readonly settings: NftablesSettings;
   private protectedPorts: PortSpec[];
@@ -122,19 +132,10 @@ export class NftablesGate implements Gate, EnforcementWatching {
     return this.nft.pid;
   }
 
-  /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
-  setProtectedPorts(ports: PortSpec[]): void {
-    this.protectedPorts = [...ports];
-  }
-
-  /** Whether the next install() adds the NAT map and forward chain (kept once installed, so live forwards survive a reload). */
-  setNat(nat: boolean): void {
-    this.nat ||= nat;
-  }
-
-  /** New kernel-only doors (a config reload); like ports, they take effect at the next install(). */
-  setKernelDoors(plan: KernelDoorPlan | undefined): void {
-    this.kernelDoors = plan;
+  reconfigure(next: NftablesReconfig): void {
+    this.protectedPorts = [...next.protectedPorts];
+    this.nat ||= next.nat;
+    this.kernelDoors = next.kernelDoors;
   }
 
   async install(): Promise<void> {

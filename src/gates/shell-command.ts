@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /** Runs one command in its own process group with a time limit, keeping bounded output. */
 
@@ -33,12 +34,14 @@ export interface CommandResult {
 }
 
 /** The command could not be started at all (e.g. the program does not exist). */
-export class CommandSpawnError extends Error {
+export class CommandSpawnError extends KnockgateError {
+  readonly code = 'command.spawn';
+
   constructor(
     message: string,
     readonly command: string,
   ) {
-    super(message);
+    super(message, { nextStep: 'check that the program exists and is executable by the user knockgate runs as' });
     this.name = 'CommandSpawnError';
   }
 }

@@ -1,3 +1,4 @@
+import { describeError } from '../core/knockgate-error.js';
 import { CommandPool } from '../gates/command-pool.js';
 import { describeCommand, runCommand } from '../gates/shell-command.js';
 import type { Logger } from '../log/logger.js';
@@ -63,7 +64,7 @@ export class AlertCommand {
         }
       },
       (err: unknown) => {
-        this.logger.error({ guard: event.kind, command, err: err instanceof Error ? err.message : String(err), outcome: 'alert-failed' }, 'alert command could not run');
+        this.logger.error({ guard: event.kind, command, err: describeError(err), outcome: 'alert-failed' }, 'alert command could not run');
       },
     );
   }

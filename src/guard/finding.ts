@@ -1,7 +1,6 @@
 import type { Proto } from '../core/packet.js';
-import type { OwnerSpec } from '../config/guard-config.js';
-import { describeHolder } from './port-evaluator.js';
-import type { Listener } from './socket-table.js';
+import type { OwnerSpec } from '../config/model.js';
+import { describeHolder, type Listener } from './socket-table.js';
 
 /** What the guard reports. One shape for log lines, `guard check --json` and the alert command. */
 

@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { enforcedCgroup, type PortExpectation } from '../config/guard-config.js';
+import { enforcedCgroup } from '../config/guard-config.js';
+import type { PortExpectation } from '../config/model.js';
 import type { NftProcess } from '../gates/nft-process.js';
 import type { Logger } from '../log/logger.js';
 import { cgroup2MountPoint, guardChainScript, nftCgroupPath, removeGuardChainScript, type EnforcedPort } from './cgroup-enforcement.js';

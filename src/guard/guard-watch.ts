@@ -1,5 +1,7 @@
-import type { GuardSettings } from '../config/guard-config.js';
+import type { GuardSettings } from '../config/model.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import { AlertCommand } from './alert-command.js';
 import { ArpCapture } from './arp-capture.js';
 import { ArpWatch } from './arp-watch.js';
@@ -40,6 +42,7 @@ export interface GuardWatchOptions {
   /** Where ARP is captured when the settings name no interface. */
   captureInterfaces: string[];
   enforcer?: GuardEnforcer;
+  outcomes?: Outcomes;
   now?: () => number;
 }
 
@@ -116,7 +119,7 @@ export class GuardWatch {
       this.refreshArp();
       found = [...scan.findings, ...this.arp.findings(this.now())].slice(0, MAX_FINDINGS);
     } catch (err) {
-      this.log.error({ outcome: 'guard-error', err: describe(err) }, 'guard: scan failed');
+      this.log.error({ outcome: 'guard-error', err: describeError(err) }, 'guard: scan failed');
       return;
     }
     const { changes, next } = findingChanges(this.current, found);
@@ -126,7 +129,7 @@ export class GuardWatch {
       try {
         await this.opts.enforcer.refresh();
       } catch (err) {
-        this.log.error({ outcome: 'guard-enforce-error', err: describe(err) }, 'guard: enforcement could not be loaded');
+        this.log.error({ outcome: 'guard-enforce-error', err: describeError(err) }, 'guard: enforcement could not be loaded');
       }
     }
   }
@@ -134,6 +137,7 @@ export class GuardWatch {
   private report(change: FindingChange): void {
     const { finding } = change;
     const fields = { guard: finding.kind, change: change.change, key: finding.key, finding };
+    (this.opts.outcomes ?? NO_OUTCOMES).count(change.change === 'appeared' ? 'guard-finding' : 'guard-cleared', { reason: finding.kind });
     if (change.change === 'appeared') this.log.warn({ ...fields, outcome: 'guard-finding' }, `guard: ${finding.kind}: ${finding.summary}`);
     else this.log.info({ ...fields, outcome: 'guard-cleared' }, `guard: cleared ${finding.kind}: ${finding.summary}`);
     void this.alert?.send(change);
@@ -165,7 +169,7 @@ export class GuardWatch {
       });
       this.capture = capture;
     } catch (err) {
-      this.log.error({ outcome: 'guard-error', interfaces, err: describe(err) }, 'guard: ARP capture unavailable; watching the neighbour table only');
+      this.log.error({ outcome: 'guard-error', interfaces, err: describeError(err) }, 'guard: ARP capture unavailable; watching the neighbour table only');
     }
   }
 
@@ -183,8 +187,4 @@ export class GuardWatch {
     this.timer = setInterval(() => void this.poll(), this.settings.pollIntervalMs);
     this.timer.unref();
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

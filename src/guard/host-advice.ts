@@ -1,4 +1,5 @@
-import { enforcedCgroup, type PortExpectation } from '../config/guard-config.js';
+import { enforcedCgroup } from '../config/guard-config.js';
+import type { PortExpectation } from '../config/model.js';
 import type { HostFacts } from './host-facts.js';
 import type { Listener } from './socket-table.js';
 import { mismatches } from './port-evaluator.js';

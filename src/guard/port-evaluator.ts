@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
-import type { OwnerSpec, PortExpectation } from '../config/guard-config.js';
+import type { OwnerSpec, PortExpectation } from '../config/model.js';
 import type { PortFinding } from './finding.js';
-import type { Listener, SocketOwner } from './socket-table.js';
+import { describeHolder, type Listener } from './socket-table.js';
 
 /**
  * Checks a socket table against the declared expectations. Pure: expectations and listeners in,
@@ -165,18 +165,6 @@ function bracketed(address: string): string {
 
 function endpoint(l: Listener): string {
   return `${bracketed(l.address)}:${l.port}`;
-}
-
-export function describeHolder(l: Listener): string {
-  if (l.owners.length === 0) return `socket uid ${l.uid} (owner not visible)`;
-  return l.owners.map((o) => describeProcess(o, l.uid)).join(', ');
-}
-
-function describeProcess(o: SocketOwner, socketUid: number): string {
-  const parts = [`pid ${o.pid}${o.comm ? ` (${o.comm})` : ''}`, `uid ${o.euid ?? socketUid}`];
-  if (o.exe) parts.push(`exe ${o.exe}${o.exeDeleted ? ' (deleted)' : ''}`);
-  if (o.cgroup) parts.push(`cgroup ${o.cgroup}`);
-  return parts.join(' ');
 }
 
 export function describeOwner(owner: OwnerSpec): string {

@@ -266,3 +266,16 @@ function readLink(path: string): string | undefined {
     return undefined;
   }
 }
+
+/** Who holds a socket, for findings and status: each owning process (pid, comm, uid, exe, cgroup), or its uid. */
+export function describeHolder(l: Listener): string {
+  if (l.owners.length === 0) return `socket uid ${l.uid} (owner not visible)`;
+  return l.owners.map((o) => describeProcess(o, l.uid)).join(', ');
+}
+
+function describeProcess(o: SocketOwner, socketUid: number): string {
+  const parts = [`pid ${o.pid}${o.comm ? ` (${o.comm})` : ''}`, `uid ${o.euid ?? socketUid}`];
+  if (o.exe) parts.push(`exe ${o.exe}${o.exeDeleted ? ' (deleted)' : ''}`);
+  if (o.cgroup) parts.push(`cgroup ${o.cgroup}`);
+  return parts.join(' ');
+}

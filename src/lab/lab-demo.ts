@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { describeError } from '../core/knockgate-error.js';
 import { probeConnect } from './connect-probe.js';
 import { createLab, type Lab, type LabSpawnOptions } from './netns.js';
 
@@ -136,7 +137,7 @@ export async function runLabDemo(out: LabDemoOutput): Promise<boolean> {
     for (const line of logLines.filter((l) => /"outcome":"(stage|open|reset|expired)"/.test(l))) out.write(`  ${line}`);
   } catch (err) {
     ok = false;
-    out.write(`lab failed: ${err instanceof Error ? err.message : String(err)}`);
+    out.write(`lab failed: ${describeError(err)}`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,5 +1,7 @@
 import { decodeFrame } from '../core/frame-decoder.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 import { portCode, TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
+import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { captureFilter } from './capture-filter.js';
 import { ethernetAddress, interfaceExists } from './interfaces.js';
@@ -33,15 +35,22 @@ export const CAPTURE_SNAPLEN_BYTES = 1_920;
 export const CAPTURE_BATCH_PACKETS = 64;
 
 /** An interface a sensor cannot listen on, with what the operator can do about it. */
-export class SensorError extends Error {
+export class SensorError extends KnockgateError {
   override readonly name = 'SensorError';
+  readonly code = 'sensor.capture';
   constructor(
     readonly iface: string,
     readonly reason: string,
     readonly hint: string,
   ) {
-    super(`cannot capture on ${iface}: ${reason} (${hint})`);
+    super(`cannot capture on ${iface}: ${reason} (${hint})`, { nextStep: hint });
   }
+}
+
+/** What the capture watches: knock and SPA ports, and (strict and changing doors) every new connection. */
+export interface CaptureSettings {
+  ports: PortSpec[];
+  newConnections: boolean;
 }
 
 export interface PcapSensorOptions {
@@ -72,7 +81,7 @@ interface Capture {
   linkType: number;
 }
 
-export class PcapSensor implements Sensor {
+export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   readonly name = 'pcap';
   private readonly interfaces: string[];
   private ports: PortSpec[];
@@ -112,12 +121,12 @@ export class PcapSensor implements Sensor {
   }
 
   /**
-   * Swap the watched ports on a running sensor (config reload). New handles open before the old
+   * Swap the watched ports (and whether every new connection is reported) on a running sensor (config reload). New handles open before the old
    * ones close, in one event-loop turn, so no packet is reported twice (packets the old handle
    * had queued but not yet delivered are dropped with it); a filter that fails to open leaves
    * the old one running and throws.
    */
-  setPorts(ports: PortSpec[], newConnections = this.newConnections): void {
+  reconfigure({ ports, newConnections }: CaptureSettings): void {
     captureFilter(ports);
     if (!this.running) {
       this.ports = [...ports];

@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { MAX_STORED_GRANTS, StoreError, type GrantStore, type StoredGrant } from './grant-store.js';
 
@@ -55,7 +56,7 @@ export class FileGrantStore implements GrantStore {
     try {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new StoreError(`cannot create the directory of ${path}: ${errorText(err)}`, path, { cause: err });
+      throw new StoreError(`cannot create the directory of ${path}: ${describeError(err)}`, path, { cause: err });
     }
     await unlink(store.tempPath).catch(() => undefined);
     await store.load();
@@ -148,7 +149,7 @@ export class FileGrantStore implements GrantStore {
       }
     } catch (err) {
       await unlink(this.tempPath).catch(() => undefined);
-      throw new StoreError(`cannot write grant journal ${this.path}: ${errorText(err)}`, this.path, { cause: err });
+      throw new StoreError(`cannot write grant journal ${this.path}: ${describeError(err)}`, this.path, { cause: err });
     }
   }
 
@@ -158,14 +159,14 @@ export class FileGrantStore implements GrantStore {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      await this.moveAside(`unreadable: ${errorText(err)}`);
+      await this.moveAside(`unreadable: ${describeError(err)}`);
       return;
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (err) {
-      await this.moveAside(`not JSON: ${errorText(err)}`);
+      await this.moveAside(`not JSON: ${describeError(err)}`);
       return;
     }
     const parsed = journalSchema.safeParse(json);
@@ -185,7 +186,7 @@ export class FileGrantStore implements GrantStore {
       await rename(this.path, aside);
       warning = `grant journal ${this.path} ${reason}; moved to ${aside}, starting empty`;
     } catch (err) {
-      warning = `grant journal ${this.path} ${reason}; could not move it aside (${errorText(err)}), starting empty`;
+      warning = `grant journal ${this.path} ${reason}; could not move it aside (${describeError(err)}), starting empty`;
     }
     this.warnings.push(warning);
     this.logger?.warn({ file: this.path, movedTo: aside }, warning);
@@ -194,8 +195,4 @@ export class FileGrantStore implements GrantStore {
   private assertOpen(): void {
     if (this.closed) throw new StoreError(`grant store ${this.path} is closed`, this.path);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

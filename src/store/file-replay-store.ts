@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { describeError } from '../core/knockgate-error.js';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
 import type { Logger } from '../log/logger.js';
 import { StoreError } from './grant-store.js';
@@ -53,7 +54,7 @@ export class FileReplayStore implements ReplayStore {
     try {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new StoreError(`cannot create the directory of ${path}: ${errorText(err)}`, path, { cause: err });
+      throw new StoreError(`cannot create the directory of ${path}: ${describeError(err)}`, path, { cause: err });
     }
     await store.load(now, opts.fwknopLineLifetimeMs ?? 240_000);
     await store.compact(now);
@@ -81,7 +82,7 @@ export class FileReplayStore implements ReplayStore {
     return write.then(
       () => outcome,
       (err: unknown) => {
-        throw new StoreError(`cannot write replay journal ${this.path}: ${errorText(err)}`, this.path, { cause: err });
+        throw new StoreError(`cannot write replay journal ${this.path}: ${describeError(err)}`, this.path, { cause: err });
       },
     );
   }
@@ -107,7 +108,7 @@ export class FileReplayStore implements ReplayStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       // Starting empty would forget used packets: refuse to start instead, and say why.
-      throw new StoreError(`cannot read replay journal ${this.path}: ${errorText(err)}; move it aside to start afresh (used packets inside the age window would then be accepted again)`, this.path, { cause: err });
+      throw new StoreError(`cannot read replay journal ${this.path}: ${describeError(err)}; move it aside to start afresh (used packets inside the age window would then be accepted again)`, this.path, { cause: err });
     }
     let skipped = 0;
     for (const raw of text.split('\n')) {
@@ -155,11 +156,7 @@ export class FileReplayStore implements ReplayStore {
       this.lines = this.window.size;
     } catch (err) {
       await unlink(temp).catch(() => undefined);
-      throw new StoreError(`cannot rewrite replay journal ${this.path}: ${errorText(err)}`, this.path, { cause: err });
+      throw new StoreError(`cannot rewrite replay journal ${this.path}: ${describeError(err)}`, this.path, { cause: err });
     }
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

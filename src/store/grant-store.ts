@@ -1,4 +1,5 @@
 import type { Grant } from '../core/grant.js';
+import { KnockgateError } from '../core/knockgate-error.js';
 
 /**
  * Grants that must outlive the process: a gate records what it still owes (e.g. a pending stop
@@ -32,14 +33,16 @@ export interface GrantStore {
   close(): Promise<void>;
 }
 
-export class StoreError extends Error {
+export class StoreError extends KnockgateError {
+  readonly code = 'store.failed';
+
   constructor(
     message: string,
     /** The journal file involved, when the store has one. */
     readonly file?: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, { ...options, ...(file !== undefined && { nextStep: `check that ${file} and its directory are writable by knockgate and the disk has room` }) });
     this.name = 'StoreError';
   }
 }

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { describeError } from '../core/knockgate-error.js';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
 import type { Logger } from '../log/logger.js';
 import { StoreError } from './grant-store.js';
@@ -46,7 +47,7 @@ export class RedisReplayStore implements ReplayStore {
     } catch (err) {
       redis.disconnect();
       if (err instanceof StoreError) throw err;
-      throw new StoreError(`cannot use Redis replay store ${opts.url}: ${errorText(err)}`, opts.url, { cause: err });
+      throw new StoreError(`cannot use Redis replay store ${opts.url}: ${describeError(err)}`, opts.url, { cause: err });
     }
     return new RedisReplayStore(redis, opts.bound ?? MAX_REPLAY_DIGESTS);
   }
@@ -65,7 +66,7 @@ export class RedisReplayStore implements ReplayStore {
         ? await this.redis.set(key, '1', 'PX', Math.ceil(expiresAt - now), 'NX')
         : await this.redis.set(key, '1', 'NX');
     } catch (err) {
-      throw new StoreError(`Redis replay store refused ${digest.slice(0, 8)}…: ${errorText(err)}`, undefined, { cause: err });
+      throw new StoreError(`Redis replay store refused ${digest.slice(0, 8)}…: ${describeError(err)}`, undefined, { cause: err });
     }
     if (reply === null) return 'replay';
     // The mirror only saves round trips; Redis holds the truth, so a full mirror loses nothing.
@@ -89,14 +90,10 @@ async function checkEvictionPolicy(redis: Redis, logger: Logger | undefined): Pr
     const reply = (await redis.config('GET', 'maxmemory-policy')) as unknown as string[];
     policy = reply[1];
   } catch (err) {
-    logger?.warn({ store: 'redis', err: errorText(err) }, 'replay store: cannot read maxmemory-policy (CONFIG disabled?); make sure it is noeviction');
+    logger?.warn({ store: 'redis', err: describeError(err) }, 'replay store: cannot read maxmemory-policy (CONFIG disabled?); make sure it is noeviction');
     return;
   }
   if (policy !== undefined && policy !== 'noeviction') {
     throw new StoreError(`Redis maxmemory-policy is ${policy}; it could evict live replay digests and reopen a replay window. Set it to noeviction`);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

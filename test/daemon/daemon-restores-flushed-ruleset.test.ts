@@ -11,8 +11,8 @@ import { createDaemonLab, labConfig, labDoor, type DaemonLab } from '../support/
  * hears of the flush from nft monitor, the iptables gate at its next sweep (1 s). The measured
  * medians are in bench/README.md ("restore after a flush").
  */
-const NFT_RESTORE_WITHIN_MS = 1_000;
-const IPTABLES_RESTORE_WITHIN_MS = 2_500;
+const NFT_RESTORE_WITHIN_MS = 2_000;
+const IPTABLES_RESTORE_WITHIN_MS = 3_000;
 
 function config(dl: DaemonLab, gate: 'nftables' | 'iptables'): string {
   const alerts = join(dl.dir, 'alerts');

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { securityGroupId } from '../../config/aws-config.js';
 import { ConfigError } from '../../config/config-error.js';
 import { loadConfig } from '../../config/load.js';
+import { describeError } from '../../core/knockgate-error.js';
 import type { SweepResult } from '../../gates/aws-sg.js';
 
 /** Exit status of `aws sweep` when no group is given or EC2 refuses. */
@@ -57,7 +58,7 @@ Examples:
         const results = await new AwsSgGate({ ec2, groups }).sweep(Date.now());
         command.configureOutput().writeOut?.(formatSweep(results));
       } catch (err) {
-        fail(err instanceof Error ? err.message : String(err));
+        fail(describeError(err));
       } finally {
         ec2.destroy();
       }

@@ -7,7 +7,8 @@ import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
 import { startProblems } from '../../daemon/start-checks.js';
 import { describeKernelDoor } from './describe-kernel-door.js';
 import { describeSpa } from './describe-spa.js';
-import type { CommandTemplate, DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
+import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
+import type { CommandTemplate } from '../../core/command-template.js';
 
 /** Exit status of `check` on a config that cannot be used. */
 export const EXIT_INVALID_CONFIG = 1;

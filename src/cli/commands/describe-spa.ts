@@ -1,5 +1,5 @@
 import { formatDuration } from '../../config/duration.js';
-import type { SpaConfig, SpaDoorConfig } from '../../config/spa-config.js';
+import type { SpaConfig, SpaDoorConfig } from '../../config/model.js';
 import type { AddressRange } from '../../core/spa-access.js';
 
 /** `knockgate check`'s account of SPA: where packets are read, which digests are kept, and each door. */

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/config-error.js';
-import { DEFAULT_POLL_INTERVAL_MS, type GuardSettings } from '../../config/guard-config.js';
+import { DEFAULT_POLL_INTERVAL_MS } from '../../config/guard-config.js';
+import type { GuardSettings } from '../../config/model.js';
 import { loadConfig } from '../../config/load.js';
 import type { Finding } from '../../guard/finding.js';
 import { adviseHost } from '../../guard/host-advice.js';
 import { readHostFacts } from '../../guard/host-facts.js';
 import { scanPorts } from '../../guard/guard-watch.js';
 import { readSocketTable } from '../../guard/socket-table.js';
-import { EXIT_CONFIG } from './serve.js';
+import { EXIT_CONFIG } from '../errors.js';
 
 /** `guard check` found something wrong. */
 export const EXIT_FINDINGS = 1;

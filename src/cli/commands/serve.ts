@@ -1,18 +1,15 @@
 import { Option, type Command } from 'commander';
 import { writeFile, rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
-import { ConfigError } from '../../config/config-error.js';
-import { awsChangeNeedingRestart } from '../../config/aws-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
+import { describeError } from '../../core/knockgate-error.js';
 import { ControlServer } from '../../daemon/control-server.js';
 import { startProblems } from '../../daemon/start-checks.js';
 import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
-
-/** sysexits.h EX_CONFIG: the config file is wrong, as opposed to a runtime failure. */
-export const EXIT_CONFIG = 78;
+import { errorExit, EXIT_CONFIG, EXIT_FAILED } from '../errors.js';
 
 interface ServeOptions {
   config?: string;
@@ -70,29 +67,21 @@ Examples:
           if (!daemon) return;
           notifier.notify('RELOADING=1');
           try {
-            const next = await load();
-            const awsChange = awsChangeNeedingRestart(config.aws, next.aws);
-            if (awsChange !== undefined) throw new Error(awsChange);
-            await daemon.reload(next);
+            await daemon.reload(await load());
           } catch (err) {
-            logger?.error({ outcome: 'reload-failed', err: err instanceof Error ? err.message : String(err) }, 'reload refused; the previous configuration keeps running');
+            logger?.error({ outcome: 'reload-failed', err: describeError(err) }, 'reload refused; the previous configuration keeps running');
           }
           notifier.notify('READY=1');
         });
       });
-      let config: KnockgateConfig;
-      try {
-        config = await load();
-      } catch (err) {
-        if (err instanceof ConfigError) return exitAtOnce(EXIT_CONFIG, err.message);
-        throw err;
-      }
+      // A bad file reaches the CLI's one error mapping (nothing is open yet): its lines on stderr, exit EX_CONFIG (78).
+      const config = await load();
       // Everything the host must offer is checked before anything is opened.
       const problems = startProblems(config);
       const first = problems.find((p) => p.kind !== 'door');
       if (first) {
         const more = problems.length > 1 ? ` (and ${problems.length - 1} more: knockgate check lists them)` : '';
-        return exitAtOnce(first.kind === 'config' ? EXIT_CONFIG : EXIT_FAILURE, `cannot start: ${first.field}: ${first.message}${more}`);
+        return exitAtOnce(first.kind === 'config' ? EXIT_CONFIG : EXIT_FAILED, `cannot start: ${first.field}: ${first.message}${more}`);
       }
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
       const log = logger;
@@ -153,8 +142,6 @@ Examples:
 
 /** A failed start is over within a second, whatever is stuck (an nft that does not answer, a slow store). */
 export const START_ABORT_MS = 800;
-/** Exit status of a start that failed for a reason other than the configuration. */
-export const EXIT_FAILURE = 1;
 
 async function withinMs<T>(ms: number, f: () => Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
@@ -176,17 +163,20 @@ function exitAtOnce(code: number, line: string | undefined, logger?: Logger): vo
   process.exit(code);
 }
 
-/** The one line for an error thrown during start, and whether it is the configuration's (78) or not. */
+/**
+ * The one line for an error thrown during start, and its exit status: the CLI's mapping, except
+ * that a port taken is said in the operator's words and a path the daemon cannot use is the
+ * configuration's (78).
+ */
 function describeStartError(err: unknown, config: KnockgateConfig): { code: number; message: string } {
-  if (err instanceof ConfigError) return { code: EXIT_CONFIG, message: err.message };
-  const e = err as NodeJS.ErrnoException & { syscall?: string; port?: number };
-  const message = err instanceof Error ? err.message : String(err);
+  const e = err as NodeJS.ErrnoException & { syscall?: string };
   if (e?.code === 'EADDRINUSE' && e.syscall === 'bind') {
     const port = config.spa?.sensor.port;
-    return { code: EXIT_FAILURE, message: `SPA port udp/${port ?? '?'} is already in use by another program (\`ss -ulpn 'sport = :${port}'\` shows it); stop it or set spa.port` };
+    return { code: EXIT_FAILED, message: `SPA port udp/${port ?? '?'} is already in use by another program (\`ss -ulpn 'sport = :${port}'\` shows it); stop it or set spa.port` };
   }
-  if (e?.code === 'EACCES' || e?.code === 'EROFS' || e?.code === 'ENOENT') return { code: EXIT_CONFIG, message };
-  return { code: EXIT_FAILURE, message };
+  if (e?.code === 'EACCES' || e?.code === 'EROFS' || e?.code === 'ENOENT') return { code: EXIT_CONFIG, message: describeError(err) };
+  const { message, exitCode } = errorExit(err);
+  return { code: exitCode, message: message.replace(/^knockgate: /, '') };
 }
 
 function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateConfig {

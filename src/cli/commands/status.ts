@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { askDaemon } from '../../client/control-client.js';
-import { DEFAULTS } from '../../config/model.js';
+import { DEFAULTS } from '../../config/defaults.js';
 import type { DaemonStatus } from '../../daemon/daemon.js';
 import type { FindingBrief } from '../../guard/finding.js';
 import { formatSpaStatus } from './spa-status.js';

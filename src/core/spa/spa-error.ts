@@ -1,3 +1,5 @@
+import { KnockgateError, type ErrorCode } from '../knockgate-error.js';
+
 /**
  * Why a packet or a request was refused. Messages name the rule that failed and never carry key
  * material or decrypted text, so they are safe to log at any level.
@@ -15,7 +17,7 @@ export type SpaErrorKind =
   | 'bad-http'
   | 'unsupported';
 
-export class SpaError extends Error {
+export class SpaError extends KnockgateError {
   override readonly name = 'SpaError';
 
   constructor(
@@ -28,5 +30,9 @@ export class SpaError extends Error {
     Error.stackTraceLimit = 0;
     super(message);
     Error.stackTraceLimit = stackTraceLimit;
+  }
+
+  get code(): ErrorCode {
+    return `spa.${this.kind}`;
   }
 }

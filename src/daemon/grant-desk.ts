@@ -1,0 +1,191 @@
+import { describeIdentity, type Grant } from '../core/grant.js';
+import type { Gate, GateEntry } from '../gates/gate.js';
+import type { Logger } from '../log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
+
+/**
+ * Grants waiting for their gate. A single-knock door hit by a flood could otherwise queue gate
+ * calls without end; past this many, an open is refused.
+ */
+export const MAX_PENDING_GRANTS = 1_024;
+/**
+ * Grants made by this run, remembered for status and expiry logging (the gates hold the real
+ * state: nft set elements, the command gate's journal). Matches the nftables set size.
+ */
+export const MAX_LIVE_GRANTS = 65_536;
+
+/** A grant held now, and the gate (by name: one gate of each kind) that enforces it. */
+export interface LiveGrant {
+  grant: Grant;
+  gate: string;
+}
+
+/** One decision on its way to a gate. */
+export interface GrantRequest {
+  grant: Grant;
+  gate: Gate;
+  /** When the request arrived (the last knock, the SPA packet): `latency_ms` runs from here to the grant in the gate. */
+  askedAt: number;
+  /** How the open line reads: a knock door's `OPEN SESAME`, or what an SPA request was granted. */
+  via: 'knock' | 'spa';
+  /** Fields of the open line that only the asker knows (the SPA packet's sender), placed after `src`. */
+  fields?: Record<string, string>;
+}
+
+export type GrantResult =
+  | { outcome: 'open'; grant: Grant }
+  | { outcome: 'refused'; detail: string }
+  | { outcome: 'gate-error'; err: unknown };
+
+export interface GrantDeskOptions {
+  logger: Logger;
+  /** Every gate, for reconcile. */
+  gates(): Gate[];
+  outcomes?: Outcomes;
+  now?: () => number;
+  maxPending?: number;
+  maxLive?: number;
+}
+
+/**
+ * The one owner of grants, whoever decided them (a knock door, the SPA service, the HTTP
+ * receiver): it bounds the grants waiting for their gate, keeps the live ones by grant id with
+ * the gate that holds each, writes the open and expiry lines and counts what happened. Refusal
+ * and gate-error lines stay with the asker, which knows how to word them (a knock door's warning,
+ * SPA's rate-limited refusal, the receiver's HTTP answer). `reconcile` takes the live grants from
+ * wherever they are kept (none today; a fleet's ledger later) and hands each gate its own.
+ */
+export class GrantDesk {
+  private readonly live = new Map<string, LiveGrant>();
+  private pending = 0;
+  private readonly counts = { granted: 0, refused: 0, gateErrors: 0 };
+  private readonly log: Logger;
+  private readonly outcomes: Outcomes;
+  private readonly now: () => number;
+  private readonly maxPending: number;
+  private readonly maxLive: number;
+
+  constructor(private readonly opts: GrantDeskOptions) {
+    this.log = opts.logger;
+    this.outcomes = opts.outcomes ?? NO_OUTCOMES;
+    this.now = opts.now ?? Date.now;
+    this.maxPending = opts.maxPending ?? MAX_PENDING_GRANTS;
+    this.maxLive = opts.maxLive ?? MAX_LIVE_GRANTS;
+  }
+
+  /**
+   * Brings every gate in line with `live` (each gate gets the grants it holds) and keeps what the
+   * gates report still live, including what they found in the kernel or their journal.
+   */
+  async reconcile(live: readonly LiveGrant[], now: number): Promise<void> {
+    for (const gate of this.opts.gates()) {
+      const held = await gate.reconcile(
+        live.filter((l) => l.gate === gate.name).map((l) => l.grant),
+        now,
+      );
+      for (const grant of held) this.live.set(grant.id, { grant, gate: gate.name });
+    }
+  }
+
+  /**
+   * Synchronous up to the gate call (the knock hot path), so the bound holds however fast
+   * requests come. Never rejects: the result says what happened.
+   */
+  open(request: GrantRequest): Promise<GrantResult> {
+    const { grant, gate } = request;
+    if (this.pending >= this.maxPending || this.liveFull(grant.id)) {
+      this.counts.refused += 1;
+      this.outcomes.count('refused', { door: grant.door, gate: gate.name, reason: 'saturated' });
+      return Promise.resolve({ outcome: 'refused', detail: `${this.pending} grants already waiting for their gate, ${this.live.size} live` });
+    }
+    this.pending += 1;
+    return gate
+      .grant(grant)
+      .then((): GrantResult => {
+        this.live.set(grant.id, { grant, gate: gate.name });
+        this.counts.granted += 1;
+        this.outcomes.count('open', { door: grant.door, gate: gate.name });
+        this.logOpen(request);
+        return { outcome: 'open', grant };
+      })
+      .catch((err: unknown): GrantResult => {
+        this.counts.gateErrors += 1;
+        this.outcomes.count('gate-error', { door: grant.door, gate: gate.name });
+        return { outcome: 'gate-error', err };
+      })
+      .finally(() => {
+        this.pending -= 1;
+      });
+  }
+
+  /** Forgets grants whose time is up, with a line each; the gates close them by themselves. */
+  expire(now: number): Grant[] {
+    const expired: Grant[] = [];
+    for (const { grant, gate } of this.live.values()) {
+      if (grant.expiresAt > now) continue;
+      this.live.delete(grant.id);
+      expired.push(grant);
+      this.outcomes.count('expired', { door: grant.door, gate });
+      this.log.info({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
+    }
+    return expired;
+  }
+
+  /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */
+  clear(): void {
+    this.live.clear();
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /**
+   * The grant behind what a gate holds: same gate, same source, and a port of the grant (or its
+   * NAT listen port). A gate that keeps no ports per entry (the command gates) is matched by
+   * gate and source alone.
+   */
+  holderOf(gate: string, entry: GateEntry): Grant | undefined {
+    let sameSource: Grant | undefined;
+    for (const l of this.live.values()) {
+      if (l.gate !== gate || l.grant.src !== entry.src) continue;
+      const { ports, nat } = l.grant;
+      const listen = nat ? [nat.listen] : ports;
+      if (listen.some((p) => p.port === entry.port && p.proto === entry.proto)) return l.grant;
+      sameSource ??= l.grant;
+    }
+    return sameSource;
+  }
+
+  stats(): { live: number; pending: number; granted: number; refused: number; gateErrors: number } {
+    return { live: this.live.size, pending: this.pending, ...this.counts };
+  }
+
+  /** At the bound, grants that are over are forgotten first: a receiver that never sweeps stays usable. */
+  private liveFull(id: string): boolean {
+    if (this.live.size < this.maxLive || this.live.has(id)) return false;
+    this.expire(this.now());
+    return this.live.size >= this.maxLive;
+  }
+
+  private logOpen({ grant, gate, askedAt, via, fields }: GrantRequest): void {
+    const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
+    const nat = grant.nat && `${grant.nat.host}:${grant.nat.port}`;
+    this.log.info(
+      {
+        door: grant.door,
+        src: grant.src,
+        ...(via === 'knock' && { stage: 'open' }),
+        ...fields,
+        outcome: 'open',
+        gate: gate.name,
+        ports,
+        ...(nat && { nat }),
+        open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
+        latency_ms: Math.round(Math.max(0, this.now() - askedAt) * 1000) / 1000,
+        ...(grant.identity && { identity: describeIdentity(grant.identity) }),
+      },
+      via === 'knock' ? `${grant.src}: ${grant.door}: OPEN SESAME` : `${grant.src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
+    );
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * What happened, in one word: the `outcome` field of every log line and the name each count is
+ * kept under. One union, so a log grep, a counter and a test speak of the same things; a line
+ * with an outcome not listed here does not compile (see the pino declaration below).
+ */
+export type Outcome =
+  // daemon life
+  | 'started'
+  | 'stopped'
+  | 'reloaded'
+  | 'reload-failed'
+  | 'restart-needed'
+  | 'start-failed'
+  | 'stop-failed'
+  | 'notify-failed'
+  | 'door-unusable'
+  // a knock attempt
+  | 'stage'
+  | 'reset'
+  | 'exhausted'
+  // a grant, from any door
+  | 'open'
+  | 'refused'
+  | 'gate-error'
+  | 'expired'
+  // gates
+  | 'authorized'
+  | 'extended'
+  | 'already-open'
+  | 'swept'
+  | 'command'
+  | 'command-failed'
+  | 'enforcement-restored'
+  | 'enforcement-lost'
+  // the HTTP receiver
+  | 'store-error'
+  | 'receiver-error'
+  // the guard
+  | 'guard-started'
+  | 'guard-stopped'
+  | 'guard-finding'
+  | 'guard-cleared'
+  | 'guard-error'
+  | 'guard-truncated'
+  | 'guard-enforcing'
+  | 'guard-enforce-error'
+  | 'guard-arp-learnt'
+  | 'guard-arp-flood'
+  | 'alert-failed'
+  | 'alert-dropped';
+
+// pino's way for a program to type the fields of its log lines: every `outcome` is an Outcome.
+declare module 'pino' {
+  namespace pino {
+    interface LogFnFields {
+      outcome?: Outcome;
+    }
+  }
+}
+
+/**
+ * Labels of a count. Each takes values from a small, bounded set (door and gate names from the
+ * config, refusal reasons from the code), never an address or a key: a metrics backend keeps one
+ * series per combination.
+ */
+export interface OutcomeLabels {
+  door?: string;
+  gate?: string;
+  reason?: string;
+}
+
+/**
+ * Where outcomes are counted. Called on the hot path (a refused SPA packet, a knock stage), so an
+ * implementation does no I/O in `count`: it adds to memory, and an exporter reads from there.
+ */
+export interface Outcomes {
+  count(outcome: Outcome, labels?: OutcomeLabels): void;
+}
+
+/** Counts nothing: the default wherever no counter was injected. */
+export const NO_OUTCOMES: Outcomes = { count: () => undefined };

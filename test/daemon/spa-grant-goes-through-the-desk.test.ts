@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { expect, it } from 'vitest';
+import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
+import { SpaCodec } from '../../src/core/spa/index.js';
+import { SpaService } from '../../src/daemon/spa-service.js';
+import { MemoryReplayStore } from '../../src/store/memory-replay-store.js';
+import { memoryDaemon, settle } from '../support/memory-daemon.js';
+
+const KEY = randomBytes(32).toString('base64');
+const HMAC = randomBytes(64).toString('base64');
+const TOML = `
+[door.ssh]
+sequence = ["7000"]
+open = ["22/tcp"]
+
+[spa]
+sensor = "pcap"
+port = 62201
+
+[spa_door.ops]
+key_base64 = "${KEY}"
+hmac_key_base64 = "${HMAC}"
+open = ["2222/tcp"]
+`;
+
+function spaPacket(): Uint8Array {
+  const codec = new SpaCodec({ encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC } });
+  const text = codec.encode({ username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 2222 }] } }, { now: Date.now() });
+  return Buffer.from(text, 'latin1');
+}
+
+function daemonWithSpa(maxPendingGrants?: number) {
+  return memoryDaemon(TOML, {
+    ...(maxPendingGrants !== undefined && { maxPendingGrants }),
+    spa: ({ desk, gate, logger }) => new SpaService({ config: parsedSpa, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger }),
+  });
+}
+const parsedSpa = parseKnockgateToml(TOML, 'memory.toml').spa!;
+
+it('grants an SPA request through the desk: its open line, its door in status, its expiry', async () => {
+  const m = daemonWithSpa();
+  await m.daemon.start();
+  m.sensor.emit({ src: '10.200.0.7', proto: 'udp', dstPort: 62201, payload: spaPacket() });
+  await settle();
+
+  expect(m.gate.granted).toMatchObject([{ door: 'ops', src: '10.200.0.7', ports: [{ proto: 'tcp', port: 2222 }], identity: { kind: 'door', door: 'ops' } }]);
+  const open = m.lines.find((l) => l.outcome === 'open');
+  expect(open).toMatchObject({ door: 'ops', src: '10.200.0.7', from: '10.200.0.7', gate: 'memory', ports: ['2222/tcp'], open_for_s: 30, identity: 'door ops', msg: '10.200.0.7: ops: SPA access granted to 2222/tcp' });
+  const status = await m.daemon.status();
+  expect(status.grants).toMatchObject([{ door: 'ops', src: '10.200.0.7', port: '2222/tcp' }]);
+  expect(status.spa).toMatchObject({ received: 1, granted: 1 });
+  expect(m.desk.stats()).toMatchObject({ live: 1, granted: 1 });
+  await m.daemon.stop();
+});
+
+it('shares the pending bound with knock doors: an SPA request waiting behind a slow gate is refused as busy', async () => {
+  const m = daemonWithSpa(1);
+  await m.daemon.start();
+  const release = m.gate.block();
+  m.sensor.knock('10.200.0.2', [{ proto: 'tcp', port: 7000 }]);
+  m.sensor.emit({ src: '10.200.0.7', proto: 'udp', dstPort: 62201, payload: spaPacket() });
+  await settle();
+
+  expect(m.lines.find((l) => l.outcome === 'refused')).toMatchObject({ src: '10.200.0.7', door: 'ops', reason: 'busy' });
+  expect((await m.daemon.status()).spa?.refused).toEqual({ busy: 1 });
+  release();
+  await settle();
+  expect(m.gate.granted.map((g) => g.door)).toEqual(['ssh']);
+  await m.daemon.stop();
+});

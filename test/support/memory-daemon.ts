@@ -1,0 +1,65 @@
+import type { KnockgateConfig } from '../../src/config/model.js';
+import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
+import { Daemon, type DaemonParts } from '../../src/daemon/daemon.js';
+import { captureSettings } from '../../src/daemon/door-ports.js';
+import { GrantDesk } from '../../src/daemon/grant-desk.js';
+import { reconfiguration } from '../../src/daemon/reconfiguration.js';
+import type { SpaService } from '../../src/daemon/spa-service.js';
+import type { Outcomes } from '../../src/metrics/outcome.js';
+import { captureLogger } from './command-gate-fixtures.js';
+import { FAKE_HOST, FakeSensor } from './fake-sensor.js';
+import { MemoryGate } from './memory-gate.js';
+
+export interface MemoryDaemon {
+  daemon: Daemon;
+  config: KnockgateConfig;
+  sensor: FakeSensor;
+  gate: MemoryGate;
+  desk: GrantDesk;
+  /** Every log line, as objects. */
+  lines: Array<Record<string, unknown>>;
+  parts: DaemonParts;
+}
+
+export interface MemoryDaemonOptions {
+  /** Builds the SPA service once the desk exists (it is handed the same desk, gate, logger and counter). */
+  spa?: (shared: { desk: GrantDesk; gate: MemoryGate; logger: DaemonParts['logger']; outcomes?: Outcomes }) => SpaService;
+  outcomes?: Outcomes;
+  maxPendingGrants?: number;
+}
+
+/**
+ * A Daemon built from in-memory parts: a FakeSensor for packets, one MemoryGate for every door,
+ * the real config reader, tracker, desk and SPA service. Runs without root, in milliseconds.
+ */
+export function memoryDaemon(toml: string, opts: MemoryDaemonOptions = {}): MemoryDaemon {
+  const config = parseKnockgateToml(toml, 'memory.toml');
+  const { logger, lines } = captureLogger('debug');
+  const sensor = new FakeSensor();
+  const gate = new MemoryGate();
+  const desk = new GrantDesk({
+    logger,
+    gates: () => [gate],
+    ...(opts.outcomes && { outcomes: opts.outcomes }),
+    ...(opts.maxPendingGrants !== undefined && { maxPending: opts.maxPendingGrants }),
+  });
+  const spa = opts.spa?.({ desk, gate, logger, ...(opts.outcomes && { outcomes: opts.outcomes }) });
+  const parts: DaemonParts = {
+    sensor,
+    gateFor: () => gate,
+    gates: () => [gate],
+    desk,
+    reconfigurations: [...(spa ? [reconfiguration(spa, (c) => c.spa)] : []), reconfiguration(sensor, (c) => captureSettings(c, spa?.capturePorts() ?? []))],
+    localAddresses: () => new Set([FAKE_HOST]),
+    spendOneTimeSequence: async () => undefined,
+    ...(spa && { spa }),
+    logger,
+    ...(opts.outcomes && { outcomes: opts.outcomes }),
+  };
+  return { daemon: new Daemon(config, parts), config, sensor, gate, desk, lines, parts };
+}
+
+/** Lets promise callbacks (a gate's answer, the desk's open line) run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
