@@ -1,1 +1,0 @@
-cmd_Release/knockgate_unix_socket.node := ln -f "Release/obj.target/knockgate_unix_socket.node" "Release/knockgate_unix_socket.node" 2>/dev/null || (rm -rf "Release/knockgate_unix_socket.node" && cp -af "Release/obj.target/knockgate_unix_socket.node" "Release/knockgate_unix_socket.node")

@@ -1,1 +1,0 @@
-cmd_Release/obj.target/knockgate_unix_socket.node := g++ -o Release/obj.target/knockgate_unix_socket.node -shared -pthread -rdynamic -m64  -Wl,-soname=knockgate_unix_socket.node -Wl,--start-group Release/obj.target/knockgate_unix_socket/src/unix-socket.o -Wl,--end-group 
