@@ -27,12 +27,18 @@ if ((${#missing[@]})); then
 fi
 
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
-if [ ! -f "$CAPTURE_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+UNIX_SOCKET_ADDON=node_modules/knockgate-unix-socket/build/Release/knockgate_unix_socket.node
+if [ ! -f "$CAPTURE_ADDON" ] || [ ! -f "$UNIX_SOCKET_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.
 if [ ! -f "$CAPTURE_ADDON" ] || ! node -e 'require("knockgate-capture")'; then
   echo "setup: the libpcap addon (native/capture) did not build or load; check libpcap-dev, python3, make, g++ and allowScripts in package.json" >&2
+  exit 1
+fi
+# The control socket's peer credentials and systemd readiness need the second addon.
+if [ ! -f "$UNIX_SOCKET_ADDON" ] || ! node -e 'require("knockgate-unix-socket")'; then
+  echo "setup: the Unix socket addon (native/unix-socket) did not build or load; check python3, make, g++ and allowScripts in package.json" >&2
   exit 1
 fi
 npm run -s build
