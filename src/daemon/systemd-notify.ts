@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { describeError } from '../core/knockgate-error.js';
 
 /**
  * systemd's readiness protocol (sd_notify(3)): one datagram of `KEY=value` lines to the Unix socket
@@ -33,7 +34,7 @@ export function systemdNotifier(env: NodeJS.ProcessEnv = process.env, onError?: 
         return true;
       } catch (err) {
         // systemd then times the start out and says so; once in our own log is enough.
-        if (!warned) onError?.(`cannot tell systemd (NOTIFY_SOCKET=${socket}): ${err instanceof Error ? err.message : String(err)}`);
+        if (!warned) onError?.(`cannot tell systemd (NOTIFY_SOCKET=${socket}): ${describeError(err)}`);
         warned = true;
         return false;
       }

@@ -1,3 +1,4 @@
+import { describeError } from '../core/knockgate-error.js';
 import type { EnforcementListener, EnforcementState } from './gate.js';
 
 /**
@@ -95,7 +96,7 @@ export class EnforcementWatch {
     try {
       what = knownLoss ?? (await this.opts.check());
     } catch (err) {
-      what = `cannot read the ruleset: ${message(err)}`;
+      what = `cannot read the ruleset: ${describeError(err)}`;
     }
     if (what === undefined || this.stopped) return;
     const lostAt = this.lostAt ?? this.now();
@@ -123,7 +124,7 @@ export class EnforcementWatch {
       this.opts.listener({ kind: 'restored', gate: this.opts.gate, what, lostAt, restoredAt, windowMs: restoredAt - lostAt, grants });
     } catch (err) {
       // Still lost: the next interval (or event) tries again.
-      this.opts.listener({ kind: 'restore-failed', gate: this.opts.gate, what, lostAt, error: message(err) });
+      this.opts.listener({ kind: 'restore-failed', gate: this.opts.gate, what, lostAt, error: describeError(err) });
     }
   }
 
@@ -142,8 +143,4 @@ export class EnforcementWatch {
     }
     return this.refilledAt + this.refillMs - now;
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

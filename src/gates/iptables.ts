@@ -1,5 +1,6 @@
 import type { IptablesSettings } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Family, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
@@ -169,7 +170,7 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
     void this.serially(false, async () => {
       for (const family of FAMILIES) watch.baseline.set(family, mainChainRules(await this.save(family), this.settings.chain) ?? []);
     })
-      .catch((err: unknown) => this.logger?.error({ chain: this.settings.chain, err: err instanceof Error ? err.message : String(err) }, 'cannot read the iptables chains to watch them'))
+      .catch((err: unknown) => this.logger?.error({ chain: this.settings.chain, err: describeError(err) }, 'cannot read the iptables chains to watch them'))
       .finally(() => loop.start());
   }
 

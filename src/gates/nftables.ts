@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { Grant } from '../core/grant.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
@@ -213,7 +214,7 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
     }).then(
       () => loop.start(),
       (err: unknown) => {
-        this.logger?.error({ table, err: err instanceof Error ? err.message : String(err) }, 'cannot read knockgate\'s table to watch it');
+        this.logger?.error({ table, err: describeError(err) }, 'cannot read knockgate\'s table to watch it');
         loop.start();
       },
     );
@@ -322,7 +323,6 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
     const line = script.trim().split('\n').join('; ');
     return restoring && line.length <= MAX_INTERACTIVE_RESTORE_CHARS ? this.nft.run(line) : this.nft.runScript(script);
   }
-
 
   async grant(g: Grant): Promise<void> {
     const elements = grantElements(g);
