@@ -3,6 +3,7 @@ import { grantId, type Grant } from '../../src/core/grant.js';
 import type { EnforcementEvent } from '../../src/gates/gate.js';
 import { IptablesGate } from '../../src/gates/iptables.js';
 import { NftablesGate } from '../../src/gates/nftables.js';
+import { killOnExit } from '../../src/gates/nft-process.js';
 import { createLab, type Lab } from '../../src/lab/netns.js';
 import { alternation } from '../statistics.js';
 
@@ -25,6 +26,8 @@ export interface RestoreSamples {
   iptablesReportedMs: number[];
   /** Trials whose restore did not come within TRIAL_LIMIT_MS. */
   failed: { nftables: number; iptables: number };
+  /** Why, for the first few failed trials. */
+  failures: string[];
 }
 
 const PORT = 4022;
@@ -32,6 +35,11 @@ const PORT = 4022;
 const TRIAL_LIMIT_MS = 5_000;
 /** After a restore, the gates settle before the next flush (the iptables sweep should not be mid-check). */
 const PAUSE_MS = 300;
+/**
+ * Trials flush every second or two, far more often than restores are allowed back to back in
+ * production (a fight over the table); pacing is off here, as each trial is one flush.
+ */
+const UNPACED = { burst: 1_000, refillMs: 1_000 };
 
 interface Line {
   at: number;
@@ -44,6 +52,8 @@ class Observer {
   private partial = '';
   constructor(ns: string) {
     this.child = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A Ctrl-C exits the bench at once: the observer must not outlive it.
+    killOnExit(this.child);
     this.child.stdout!.on('data', (d: Buffer) => {
       const at = performance.now();
       const parts = (this.partial + d.toString('utf8')).split('\n');
@@ -86,13 +96,14 @@ export async function measureRestore(trials: number): Promise<RestoreSamples> {
   const ns = lab.server.ns;
   const observer = new Observer(ns);
   const events: EnforcementEvent[] = [];
-  const nft = new NftablesGate({ settings: { table: 'knockgate', mark: 0x4b47, onStop: 'remove' }, protectedPorts: [{ proto: 'tcp', port: PORT }], nftCommand: ['ip', 'netns', 'exec', ns, 'nft'] });
+  const nft = new NftablesGate({ settings: { table: 'knockgate', mark: 0x4b47, onStop: 'remove' }, protectedPorts: [{ proto: 'tcp', port: PORT }], nftCommand: ['ip', 'netns', 'exec', ns, 'nft'], restorePacing: UNPACED });
   const ipt = new IptablesGate({
     settings: { chain: 'KNOCKGATE', iptables: 'iptables', ip6tables: 'ip6tables', onStop: 'remove' },
     protectedPorts: [{ proto: 'tcp', port: PORT + 1 }],
     commandPrefix: ['ip', 'netns', 'exec', ns],
+    restorePacing: UNPACED,
   });
-  const out: RestoreSamples = { nftMs: [], iptablesMs: [], nftReportedMs: [], iptablesReportedMs: [], failed: { nftables: 0, iptables: 0 } };
+  const out: RestoreSamples = { nftMs: [], iptablesMs: [], nftReportedMs: [], iptablesReportedMs: [], failed: { nftables: 0, iptables: 0 }, failures: [] };
   try {
     for (const gate of [nft, ipt]) {
       await gate.install();
@@ -111,6 +122,8 @@ export async function measureRestore(trials: number): Promise<RestoreSamples> {
       const reported = events.slice(before).find((e) => e.kind === 'restored' && e.gate === variant);
       if (lost === undefined || restored === undefined || reported?.kind !== 'restored') {
         out.failed[variant] += 1;
+        const seen = events.slice(before).map((e) => `${e.gate} ${e.kind}: ${e.what}`).join(', ') || 'no event';
+        if (out.failures.length < 5) out.failures.push(`${variant}: ${lost ? '' : 'flush not seen; '}${restored ? '' : 'restore not seen; '}${seen}`);
       } else if (variant === 'nftables') {
         out.nftMs.push(restored - lost.at);
         out.nftReportedMs.push(reported.windowMs);

@@ -16,6 +16,12 @@ export const RESTORE_BURST = 5;
  */
 export const RESTORE_REFILL_MS = 10_000;
 
+/** How restores are paced: `burst` back to back, then one every `refillMs`. */
+export interface RestorePacing {
+  burst: number;
+  refillMs: number;
+}
+
 export interface EnforcementWatchOptions {
   gate: string;
   /** How often the enforcement is checked without an event. */
@@ -26,8 +32,7 @@ export interface EnforcementWatchOptions {
   restore(what: string): Promise<{ grants: number; at: number }>;
   listener: EnforcementListener;
   now?: () => number;
-  burst?: number;
-  refillMs?: number;
+  pacing?: RestorePacing;
 }
 
 export class EnforcementWatch {
@@ -48,8 +53,8 @@ export class EnforcementWatch {
 
   constructor(private readonly opts: EnforcementWatchOptions) {
     this.now = opts.now ?? Date.now;
-    this.burst = opts.burst ?? RESTORE_BURST;
-    this.refillMs = opts.refillMs ?? RESTORE_REFILL_MS;
+    this.burst = opts.pacing?.burst ?? RESTORE_BURST;
+    this.refillMs = opts.pacing?.refillMs ?? RESTORE_REFILL_MS;
     this.tokens = this.burst;
     this.refilledAt = this.now();
   }

@@ -5,7 +5,7 @@ import type { Family, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { CommandPool } from './command-pool.js';
-import { EnforcementWatch } from './enforcement-watch.js';
+import { EnforcementWatch, type RestorePacing } from './enforcement-watch.js';
 import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
 import {
   GATE_NAME,
@@ -51,6 +51,8 @@ export interface IptablesGateOptions {
   /** Batches waiting their turn (default MAX_QUEUED_BATCHES). */
   maxQueuedBatches?: number;
   commandTimeoutMs?: number;
+  /** How restores of flushed chains are paced (default: RESTORE_BURST, RESTORE_REFILL_MS). */
+  restorePacing?: RestorePacing;
 }
 
 /**
@@ -75,6 +77,7 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
   private watch: { loop: EnforcementWatch; baseline: Map<Family, string[]> } | undefined;
   /** When the last install batch was committed (a restore's end, before the listings that follow it). */
   private installedAt = 0;
+  private readonly restorePacing: RestorePacing | undefined;
 
   constructor(opts: IptablesGateOptions) {
     chainNames(opts.settings.chain);
@@ -86,6 +89,7 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
     this.maxGrantRules = opts.maxGrantRules ?? MAX_GRANT_RULES;
     this.timeLimitMs = opts.commandTimeoutMs ?? IPTABLES_TIME_LIMIT_MS;
     this.serial = new CommandPool(1, opts.maxQueuedBatches ?? MAX_QUEUED_BATCHES);
+    this.restorePacing = opts.restorePacing;
   }
 
   /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
@@ -158,6 +162,7 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
       intervalMs: ENFORCEMENT_CHECK_INTERVAL_MS,
       listener,
       now: this.now,
+      ...(this.restorePacing && { pacing: this.restorePacing }),
       check: () => this.checkEnforcement(),
       restore: async () => {
         await this.install();

@@ -5,7 +5,7 @@ import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
-import { EnforcementWatch } from './enforcement-watch.js';
+import { EnforcementWatch, type RestorePacing } from './enforcement-watch.js';
 import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
 import { fingerprint, fingerprintDifference, isGrantSet, type Fingerprint } from './nft-enforcement.js';
 import { kernelDoorObjectsIn, kernelDoorsScript, type KernelDoorPlan } from './nft-kernel-door.js';
@@ -66,6 +66,8 @@ export interface NftablesGateOptions {
   nat?: boolean;
   /** Kernel-only doors, installed with the table (gates/nft-kernel-door.ts). */
   kernelDoors?: KernelDoorPlan;
+  /** How restores of a flushed table are paced (default: RESTORE_BURST, RESTORE_REFILL_MS). */
+  restorePacing?: RestorePacing;
 }
 
 /** The enforcement watch of a gate: the check loop, the monitor that pokes it, and what install left. */
@@ -111,6 +113,7 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
   private exclusive: Promise<unknown> = Promise.resolve();
   private watch: Watch | undefined;
   private restoring: Promise<unknown> | undefined;
+  private readonly restorePacing: RestorePacing | undefined;
 
   constructor(opts: NftablesGateOptions) {
     this.settings = opts.settings;
@@ -121,6 +124,7 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
     this.now = opts.now ?? Date.now;
     this.grantSetSize = opts.grantSetSize ?? GRANT_SET_SIZE;
     this.nftCommand = opts.nftCommand ?? ['nft'];
+    this.restorePacing = opts.restorePacing;
     this.nft = new NftProcess({
       command: this.nftCommand,
       ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
@@ -191,6 +195,7 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
       intervalMs: ENFORCEMENT_CHECK_INTERVAL_MS,
       listener,
       now: this.now,
+      ...(this.restorePacing && { pacing: this.restorePacing }),
       check: () => this.serially(() => this.checkEnforcement()),
       restore: (what) => {
         const run = this.serially(() => this.restoreEnforcement(what));

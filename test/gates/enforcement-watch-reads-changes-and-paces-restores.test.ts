@@ -73,8 +73,7 @@ describe('the watch loop', () => {
     const watch = new EnforcementWatch({
       gate: 'test',
       intervalMs: 60_000,
-      burst: 2,
-      refillMs: 60_000,
+      pacing: { burst: 2, refillMs: 60_000 },
       check: async () => 'rules gone',
       restore: async () => ({ grants: ++restores, at: Date.now() }),
       listener: (e) => events.push(e),
