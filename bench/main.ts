@@ -86,6 +86,7 @@ async function main(): Promise<number> {
       m.restore = await measureRestore(opts.restoreTrials);
       const r = m.restore;
       log(`restore after a flush: nftables ${fmt(r.nftMs)}, iptables ${fmt(r.iptablesMs)} (failed: ${r.failed.nftables}, ${r.failed.iptables})`);
+      for (const why of r.failures) log(`restore: failed trial: ${why}`);
     });
   } finally {
     process.off('SIGINT', onSignal);
