@@ -9,6 +9,7 @@ DEBIAN_PACKAGES=(
   knockd fwknop-client fwknop-server       # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                             # the shared store
+  faketime                                 # test-only: daemons under a stepped or skewed wall clock (libfaketime)
   python3 make g++                         # node-gyp builds the libpcap addon
 )
 

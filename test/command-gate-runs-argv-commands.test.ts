@@ -116,7 +116,7 @@ describe('command gate runs a door’s argv commands', () => {
     await first;
   }, 10_000);
 
-  it('a restart runs a stop that fell due while knockgate was down, from the journal', async () => {
+  it('a restart runs a stop that fell due while knockgate was down, made again from the door in the config', async () => {
     const journal = join(dir, 'journal.json');
     const store1 = await FileGrantStore.open(journal);
     // No start command, so the grant returns as soon as the stop is journaled and the "crash"
@@ -128,11 +128,11 @@ describe('command gate runs a door’s argv commands', () => {
     await new Promise((r) => setTimeout(r, 1_300));
     expect(await readRuns()).toEqual([]);
 
-    // The door has even left the config: the journaled stop still runs.
+    // The journal holds no command: the stop comes from the door as the config has it now.
     const store2 = await FileGrantStore.open(journal);
-    const after = new CommandGate({ doors: new Map(), store: store2, logger: captureLogger().logger });
+    const { gate: after } = gateWith({ stop: recorder('stop-now', '{src}', '{ports}') }, { store: store2 });
     expect(await after.reconcile([], Date.now())).toEqual([]);
-    expect(await readRuns()).toEqual([['stop', '192.0.2.14', '22/tcp,8443/udp']]);
+    expect(await readRuns()).toEqual([['stop-now', '192.0.2.14', '22/tcp,8443/udp']]);
     expect(await store2.list()).toEqual([]);
     await store2.close();
   });

@@ -142,13 +142,13 @@ describe('knockgate check', () => {
       ].join('\n'),
     );
     expect(run.stdout).toMatch(/door openHTTPS\n {2}sequence: {2}5000:tcp,6000:udp,7000:tcp {2}\(3 knocks within 25s\)\n {2}tcp flags: syn\n/);
-    expect(run.stdout).toContain('then after 15s:          /usr/sbin/iptables -D INPUT -s %IP% -p tcp --dport 443 -j ACCEPT');
+    expect(run.stdout).toContain('then 15s after it ends:  /usr/sbin/iptables -D INPUT -s %IP% -p tcp --dport 443 -j ACCEPT');
   });
 
-  it('says when an IPv6 knock reuses the IPv4 command', async () => {
+  it('says that an IPv6 knock with start_command_6 empty runs nothing, its IPv4 stop neither', async () => {
     const file = write('fallback.conf', '[d]\nsequence = 1\nstart_command = up %IP%\nstart_command_6 =\nstop_command = down %IP%\n');
     const run = await check('--knockd-conf', file);
-    expect(run.stdout).toContain('  runs on IPv6:            nothing\n  then after 10s:          same as IPv4\n');
+    expect(run.stdout).toContain('  runs on IPv6:            nothing\n  then:                    nothing (no start command, so no stop either)\n');
   });
 
   it('validates the built-in default when given no file, and warns that it is public', async () => {

@@ -4,7 +4,7 @@ import { MAX_STORED_GRANTS, StoreError, type StoredGrant } from '../src/store/gr
 
 function record(n: number): StoredGrant {
   const src = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-  return { id: `ssh|${src}`, door: 'ssh', src, family: 4, ports: [], grantedAt: 0, expiresAt: 10_000 };
+  return { id: `ssh|${src}`, gate: 'command', door: 'ssh', src, family: 4, ports: [], grantedAt: 0, expiresAt: 10_000 };
 }
 
 describe('memory grant store', () => {

@@ -7,7 +7,7 @@ import type { KnockdCommandAction } from '../src/config/model.js';
 import { KnockdCommandGate } from '../src/gates/knockd-command.js';
 import { FileGrantStore } from '../src/store/file-grant-store.js';
 import { pino } from 'pino';
-import { testGrant } from './support/command-gate-fixtures.js';
+import { captureLogger, testGrant } from './support/command-gate-fixtures.js';
 import { waitFor } from '../src/lab/wait.js';
 
 const logger = pino({ level: 'silent' });
@@ -38,9 +38,9 @@ describe('knockd command gate after a crash', () => {
     await gateA.grant(testGrant('long', '192.0.2.2'));
     gateA.detach();
 
-    // Gate B starts on the same journal with a config that no longer has the doors at all.
+    // Gate B starts on the same journal with the same doors: it makes each stop again from its door.
     const storeB = await FileGrantStore.open(journal);
-    const gateB = new KnockdCommandGate({ doors: new Map(), store: storeB, logger });
+    const gateB = new KnockdCommandGate({ doors: new Map([door('brief', 1_000), door('long', 4_000)]), store: storeB, logger });
     const live = await gateB.reconcile([], Date.now());
 
     expect(await lines()).toEqual(['start brief 192.0.2.1', 'start long 192.0.2.2', 'stop brief 192.0.2.1']);
@@ -57,12 +57,31 @@ describe('knockd command gate after a crash', () => {
     expect(await (await FileGrantStore.open(journal)).list()).toEqual([]);
   });
 
+  it('sets aside, and never runs, a journaled stop whose door left the config', async () => {
+    const journal = join(dir, 'grants.json');
+    const storeA = await FileGrantStore.open(journal);
+    const doorA: KnockdCommandAction = { kind: 'knockd-command', start4: `echo "start %IP%" >> '${log}'`, stop4: `echo "stop %IP%" >> '${log}'`, cmdTimeoutMs: 1_000 };
+    const gateA = new KnockdCommandGate({ doors: new Map([['gone', doorA]]), store: storeA, logger, now: () => Date.now() - 5_000 });
+    await gateA.grant(testGrant('gone', '192.0.2.3'));
+    gateA.detach();
+
+    const { logger: captured, lines: logLines } = captureLogger();
+    const storeB = await FileGrantStore.open(journal);
+    const gateB = new KnockdCommandGate({ doors: new Map(), store: storeB, logger: captured });
+    expect(await gateB.reconcile([], Date.now())).toEqual([]);
+    expect(await lines()).toEqual(['start 192.0.2.3']);
+    expect(await storeB.list()).toEqual([]);
+    const aside = (await readFile(storeB.setAsidePath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { reason: string; record: { door: string; src: string } });
+    expect(aside).toEqual([{ setAsideAt: expect.any(String), reason: expect.stringContaining('door gone is no longer in the config'), record: expect.objectContaining({ door: 'gone', src: '192.0.2.3' }) }]);
+    expect(logLines.find((l) => l['outcome'] === 'stop-set-aside')).toMatchObject({ level: 50, door: 'gone', src: '192.0.2.3' });
+  });
+
   it('records the pending stop in the journal before the start command runs', async () => {
     const journal = join(dir, 'grants.json');
     const store = await FileGrantStore.open(journal);
     const gate = new KnockdCommandGate({
       doors: new Map([
-        ['ssh', { kind: 'knockd-command', start4: `grep -c 'stop-marker %IP%' '${journal}' >> '${log}'`, stop4: 'echo stop-marker %IP%', cmdTimeoutMs: 60_000 }],
+        ['ssh', { kind: 'knockd-command', start4: `grep -c '%IP%' '${journal}' >> '${log}'`, stop4: 'echo stop %IP%', cmdTimeoutMs: 60_000 }],
       ]),
       store,
       logger,

@@ -40,7 +40,8 @@ describe('knockd command gate runs knockd commands', () => {
     const began = Date.now();
     await gate.grant(testGrant('ssh', '192.0.2.7'));
     expect(await lines()).toEqual(['start4 192.0.2.7 192.0.2.7']);
-    expect((await store.list()).map((r) => [r.id, r.data])).toEqual([['ssh|192.0.2.7', { stop: `echo "stop4 192.0.2.7" >> '${log}'` }]]);
+    // The journal names the grant, never its command: a restart makes the stop again from the door.
+    expect((await store.list()).map((r) => [r.id, r.gate, r.door, r.src, r.family])).toEqual([['ssh|192.0.2.7', 'knockd-command', 'ssh', '192.0.2.7', 4]]);
     const [entry] = await gate.list();
     expect(entry).toMatchObject({ src: '192.0.2.7', proto: 'cmd', port: 0 });
     expect(entry!.expiresInMs).toBeGreaterThan(0);
@@ -127,16 +128,24 @@ describe('knockd command gate runs knockd commands', () => {
     await waitFor(async () => (await lines()).includes('stop4 192.0.2.4'), { timeoutMs: 10_000, what: 'the stop after a failed start' });
   });
 
-  it('runs neither command when the expansion exceeds PATH_MAX', async () => {
+  it('runs neither command when the expansion fills knockd\'s PATH_MAX buffer (4096 bytes with the NUL)', async () => {
     const store = new MemoryGrantStore();
     const long = `echo "start4" >> '${log}' # ${'%IP%'.repeat(PATH_MAX / 8)}`;
     const gate = new KnockdCommandGate({ doors: new Map([['ssh', door({ stop4: long })]]), store, logger: captureLogger().logger });
     expect(Buffer.byteLength(long)).toBeLessThan(PATH_MAX);
-    await expect(gate.grant(testGrant('ssh', '203.0.113.200'))).rejects.toThrow(/exceeds 4096 bytes/);
+    await expect(gate.grant(testGrant('ssh', '203.0.113.200'))).rejects.toThrow(/is 4096 bytes or more once expanded/);
     expect(await lines()).toEqual([]);
     expect(await store.list()).toEqual([]);
     await gate.grant(testGrant('ssh', '1.2.3.4'));
     expect(await lines()).toHaveLength(1);
+
+    // knockd refuses when the expansion is PATH_MAX - 1 bytes or more (parse_cmd's length >= the buffer): 4095 runs, 4096 does not.
+    const start = `echo "edge" >> '${log}' #`;
+    const sized = (n: number) => start + 'x'.repeat(n - Buffer.byteLength(start));
+    const edge = new KnockdCommandGate({ doors: new Map([['a', door({ start4: sized(PATH_MAX - 1), stop4: '' })], ['b', door({ start4: sized(PATH_MAX), stop4: '' })]]), store, logger: captureLogger().logger });
+    await edge.grant(testGrant('a', '192.0.2.1'));
+    await expect(edge.grant(testGrant('b', '192.0.2.1'))).rejects.toBeInstanceOf(GateError);
+    expect((await lines()).filter((l) => l === 'edge')).toHaveLength(1);
   });
 
   it('refuses a source that is not an address literal of the grant family', async () => {

@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayExpiry, ReplayWindow } from '../src/core/replay-window.js';
-import { StoreError } from '../src/store/grant-store.js';
 import { FileReplayStore } from '../src/store/file-replay-store.js';
-import { RedisReplayStore } from '../src/store/redis-replay-store.js';
+import { MAX_RECEIVER_CLOCK_SKEW_MS, RedisReplayStore } from '../src/store/redis-replay-store.js';
 import { waitFor } from '../src/lab/wait.js';
 
 const NOW = 1_795_847_838_000;
@@ -18,14 +17,16 @@ describe('replay window (pure)', () => {
   it('remembers a digest until its timestamp leaves the window, and refuses more when full of live digests', () => {
     const w = new ReplayWindow(2);
     const ts = NOW / 1000;
-    expect(w.remember(digest(1), replayExpiry(ts, WINDOW), NOW)).toBe('added');
-    expect(w.remember(digest(1), replayExpiry(ts, WINDOW), NOW + 60_000)).toBe('replay');
-    expect(w.remember(digest(2), replayExpiry(ts, WINDOW), NOW)).toBe('added');
+    // The monotonic clock runs with the wall clock here (0 at NOW).
+    const mono = (wall: number) => wall - NOW;
+    expect(w.remember(digest(1), replayExpiry(ts, WINDOW), NOW, mono(NOW))).toBe('added');
+    expect(w.remember(digest(1), replayExpiry(ts, WINDOW), NOW + 60_000, mono(NOW + 60_000))).toBe('replay');
+    expect(w.remember(digest(2), replayExpiry(ts, WINDOW), NOW, mono(NOW))).toBe('added');
     // Full of live digests: refuse rather than forget one.
-    expect(w.remember(digest(3), replayExpiry(ts, WINDOW), NOW)).toBe('full');
-    expect(w.has(digest(1), NOW + WINDOW)).toBe(true);
+    expect(w.remember(digest(3), replayExpiry(ts, WINDOW), NOW, mono(NOW))).toBe('full');
+    expect(w.has(digest(1), NOW + WINDOW, mono(NOW + WINDOW))).toBe(true);
     // Once the first two are past the window, room is made by expiry alone.
-    expect(w.remember(digest(3), replayExpiry(ts + 200, WINDOW), NOW + WINDOW + 2_000)).toBe('added');
+    expect(w.remember(digest(3), replayExpiry(ts + 200, WINDOW), NOW + WINDOW + 2_000, mono(NOW + WINDOW + 2_000))).toBe('added');
     expect(w.size).toBe(1);
     // Aging off: never forgotten.
     expect(replayExpiry(ts, undefined)).toBe(Number.POSITIVE_INFINITY);
@@ -44,21 +45,26 @@ describe('file replay store', () => {
   it('refuses a digest after reopening, forgets it only after its window, and reads fwknopd digest.cache lines', async () => {
     const path = join(dir, 'journal');
     await writeFile(path, `# fwknopd digest cache\nFwknopdDigestAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA 17 10.77.0.2 52149 10.77.0.1 62201 ${NOW / 1000}\n`);
-    const store = await FileReplayStore.open(path, NOW, { fwknopLineLifetimeMs: 2 * WINDOW });
+    // A monotonic clock that runs with the test's wall clock, in one boot.
+    let wall = NOW;
+    const clocks = { mono: () => wall - NOW, boot: 'boot-1' };
+    const store = await FileReplayStore.open(path, NOW, { fwknopLineLifetimeMs: 2 * WINDOW, ...clocks });
     expect(store.seen('FwknopdDigestAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', NOW + 200_000)).toBe(true);
     expect(await store.remember(digest(1), NOW + WINDOW, NOW)).toBe('added');
     expect(await store.remember(digest(2), Number.POSITIVE_INFINITY, NOW)).toBe('added');
     await store.close();
 
-    const again = await FileReplayStore.open(path, NOW + 1_000);
+    wall = NOW + 1_000;
+    const again = await FileReplayStore.open(path, NOW + 1_000, clocks);
     expect(again.seen(digest(1), NOW + 1_000)).toBe(true);
     expect(await again.remember(digest(1), NOW + WINDOW, NOW + 1_000)).toBe('replay');
     await again.close();
 
-    const later = await FileReplayStore.open(path, NOW + WINDOW + 1);
+    wall = NOW + WINDOW + 1;
+    const later = await FileReplayStore.open(path, NOW + WINDOW + 1, clocks);
     expect(later.seen(digest(1), NOW + WINDOW + 1)).toBe(false);
     expect(later.seen(digest(2), NOW + 10 * WINDOW)).toBe(true);
-    // digest(2) (forever) and the fwknopd line (received at NOW, live for two windows) remain.
+    // digest(2) (forever) and the fwknopd line (no monotonic deadline: two windows plus the reboot margin) remain.
     expect(later.stats().digests).toBe(2);
     await later.close();
     expect(await readFile(path, 'utf8')).not.toContain(digest(1));
@@ -69,7 +75,8 @@ describe('file replay store', () => {
     expect(await store.remember(digest(1), NOW + WINDOW, NOW)).toBe('added');
     expect(await store.remember(digest(2), NOW + WINDOW, NOW)).toBe('full');
     await store.close();
-    await expect(FileReplayStore.open(dir, NOW)).rejects.toBeInstanceOf(StoreError);
+    await mkdir(join(dir, 'a-directory'));
+    await expect(FileReplayStore.open(join(dir, 'a-directory'), NOW)).rejects.toThrow(/replay journal .*a-directory is not a regular file/);
   });
 });
 
@@ -96,17 +103,26 @@ describe.skipIf(!existsSync('/usr/bin/redis-server'))('Redis replay store (a rea
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('lets exactly one of two receivers use a digest, with a TTL of the digest window', async () => {
+  it('lets exactly one of two receivers use a digest, expiring on the server at the digest deadline plus the skew bound', async () => {
     const a = await RedisReplayStore.open({ url: socket });
     const b = await RedisReplayStore.open({ url: socket });
     const now = Date.now();
     expect(await a.remember(digest(1), now + WINDOW, now)).toBe('added');
     expect(await b.remember(digest(1), now + WINDOW, now)).toBe('replay');
-    const ttl = Number(await redisCli(['PTTL', `knockgate:spa:replay:${digest(1)}`]));
-    expect(ttl).toBeGreaterThan(WINDOW - 5_000);
-    expect(ttl).toBeLessThanOrEqual(WINDOW);
+    // An absolute expiry on the server's clock, whatever the receiver's clock says.
+    expect(Number(await redisCli(['PEXPIRETIME', `knockgate:spa:replay:${digest(1)}`]))).toBe(now + WINDOW + MAX_RECEIVER_CLOCK_SKEW_MS);
     await a.close();
     await b.close();
+  });
+
+  it('refuses a packet, and stores nothing, when the receiver\'s clock is further from the server\'s than the skew bound', async () => {
+    const a = await RedisReplayStore.open({ url: socket });
+    const skewed = Date.now() + MAX_RECEIVER_CLOCK_SKEW_MS + 10_000;
+    await expect(a.remember(digest(2), skewed + WINDOW, skewed)).rejects.toThrow(/clock is 4\d s off the Redis server's/);
+    expect(await redisCli(['EXISTS', `knockgate:spa:replay:${digest(2)}`])).toBe('0');
+    const behind = Date.now() - 5_000;
+    expect(await a.remember(digest(2), behind + WINDOW, behind)).toBe('added');
+    await a.close();
   });
 
   it('refuses a Redis whose eviction policy could drop a live digest', async () => {

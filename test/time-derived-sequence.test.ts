@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DoorSchedule } from '../src/core/door-schedule.js';
+import { DoorSchedule, spentUntil } from '../src/core/door-schedule.js';
+import { MemorySpentSteps } from '../src/store/spent-step-store.js';
 import type { KnockDoor } from '../src/core/door.js';
 import { KnockTracker } from '../src/core/knock-tracker.js';
 import { TcpFlag, type KnockPacket } from '../src/core/packet.js';
@@ -51,7 +52,8 @@ describe('time-derived sequences', () => {
 
   it('opens with this step\'s sequence, not with the last-but-one\'s, and not twice with the same one', () => {
     const now = 30_000 * 700 + 5_000;
-    const schedule = new DoorSchedule([{ knock: DOOR, source: { kind: 'time', spec: SPEC } }]);
+    const spent = new MemorySpentSteps(() => now);
+    const schedule = new DoorSchedule([{ knock: DOOR, source: { kind: 'time', spec: SPEC } }], spent);
     const tracker = new KnockTracker(schedule.doorsAt(now));
     const opensOf = (events: ReturnType<typeof knockAll>) => events.filter((e) => e.kind === 'open');
 
@@ -59,7 +61,9 @@ describe('time-derived sequences', () => {
     const opened = opensOf(knockAll(tracker, '10.200.0.6', sequenceFor(SPEC, 700), now + 100));
     expect(opened).toEqual([expect.objectContaining({ door: 'totp', variant: 700 })]);
 
-    schedule.spend('totp', 700, now + 200);
+    void spent.spend('totp', 700, spentUntil(SPEC, 700), now + 200);
+    // Spent until the step leaves the accepted window (700 + skew 1, then one step more).
+    expect(spentUntil(SPEC, 700)).toBe(30_000 * 702);
     tracker.setDoors(schedule.doorsAt(now + 200), true);
     expect(opensOf(knockAll(tracker, '10.200.0.7', sequenceFor(SPEC, 700), now + 300))).toEqual([]);
     // The previous step (clock skew) still opens once.
@@ -68,7 +72,7 @@ describe('time-derived sequences', () => {
 
   it('a step change keeps a knock in progress on a step that is still accepted', () => {
     const t0 = 30_000 * 800 + 29_000;
-    const schedule = new DoorSchedule([{ knock: DOOR, source: { kind: 'time', spec: SPEC } }]);
+    const schedule = new DoorSchedule([{ knock: DOOR, source: { kind: 'time', spec: SPEC } }], new MemorySpentSteps());
     const tracker = new KnockTracker(schedule.doorsAt(t0));
     const seq = sequenceFor(SPEC, 800);
     knockAll(tracker, '10.200.0.9', seq.slice(0, 2), t0);
@@ -94,11 +98,11 @@ describe('one-time sequences', () => {
           ],
         },
       },
-    ]);
+    ], new MemorySpentSteps());
     expect(schedule.doorsAt(0)).toEqual([expect.objectContaining({ variant: 2, sequence: [{ proto: 'tcp', port: 1001 }, { proto: 'tcp', port: 1002 }] })]);
-    expect(schedule.spend('otp', 2, 0)).toBe('one-time');
+    expect(schedule.spend('otp', 2)?.kind).toBe('one-time');
     expect(schedule.doorsAt(0)).toEqual([expect.objectContaining({ variant: 3 })]);
-    schedule.spend('otp', 3, 0);
+    schedule.spend('otp', 3);
     expect(schedule.doorsAt(0)).toEqual([]);
   });
 });

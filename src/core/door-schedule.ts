@@ -21,16 +21,32 @@ export interface ScheduledDoor {
 }
 
 /**
+ * The steps of time-derived doors that have opened. Kept outside the schedule, by whoever makes it
+ * durable: a new schedule (a reload) and a new process (a restart) read the same set, so a sniffed
+ * sequence stays worthless.
+ */
+export interface SpentSteps {
+  isSpent(door: string, counter: number): boolean;
+  /** A number that changes whenever the set does, for the schedule's epoch. */
+  readonly version: number;
+}
+
+/** Until when a spent step must stay spent: the moment it leaves the accepted window (current ± skew). */
+export function spentUntil(spec: TimeSequenceSpec, counter: number): number {
+  return (counter + spec.skewSteps + 1) * spec.stepMs;
+}
+
+/**
  * The concrete doors the knock tracker watches at a given time. Static doors pass through; a
  * time-derived door becomes one door per accepted step (current ± skew) whose sequence has not
  * opened yet; a one-time door becomes its first unused sequence. Each concrete door carries a
  * `variant` (the step counter or the line) so an open can be spent. Pure: time is passed in.
  */
 export class DoorSchedule {
-  /** Spent steps per time-derived door, dropped once they leave the accepted window. */
-  private readonly spent = new Map<string, Set<number>>();
-
-  constructor(private readonly doors: ScheduledDoor[]) {}
+  constructor(
+    private readonly doors: ScheduledDoor[],
+    private readonly spent: SpentSteps,
+  ) {}
 
   /** Concrete doors at `now`. */
   doorsAt(now: number): KnockDoor[] {
@@ -39,9 +55,8 @@ export class DoorSchedule {
         case 'static':
           return [knock];
         case 'time': {
-          const spent = this.spent.get(knock.name);
           return acceptedCounters(source.spec, now)
-            .filter((c) => !spent?.has(c))
+            .filter((c) => !this.spent.isSpent(knock.name, c))
             .map((c) => ({ ...knock, sequence: sequenceFor(source.spec, c), variant: c }));
         }
         case 'one-time': {
@@ -59,27 +74,23 @@ export class DoorSchedule {
   epoch(now: number): string {
     return this.doors
       .map(({ knock, source }) => {
-        if (source.kind === 'time') return `${knock.name}@${stepCounter(now, source.spec.stepMs)}/${[...(this.spent.get(knock.name) ?? [])].join(',')}`;
+        if (source.kind === 'time') return `${knock.name}@${stepCounter(now, source.spec.stepMs)}/${this.spent.version}`;
         if (source.kind === 'one-time') return `${knock.name}#${source.unused[0]?.line ?? 'none'}`;
         return knock.name;
       })
       .join(' ');
   }
 
-  /** Spend the variant that just opened: that step's sequence, or that one-time line. */
-  spend(doorName: string, variant: number, now: number): SequenceSource['kind'] | undefined {
+  /**
+   * Spend the one-time line that just opened; a time-derived step is spent in SpentSteps by the
+   * caller (it must be durable). Returns the door's sequence source.
+   */
+  spend(doorName: string, variant: number): SequenceSource | undefined {
     const door = this.doors.find((d) => d.knock.name === doorName);
     if (!door) return undefined;
     const { source } = door;
-    if (source.kind === 'time') {
-      const accepted = new Set(acceptedCounters(source.spec, now));
-      const spent = new Set([...(this.spent.get(doorName) ?? [])].filter((c) => accepted.has(c)));
-      spent.add(variant);
-      this.spent.set(doorName, spent);
-    } else if (source.kind === 'one-time') {
-      source.unused = source.unused.filter((s) => s.line !== variant);
-    }
-    return source.kind;
+    if (source.kind === 'one-time') source.unused = source.unused.filter((s) => s.line !== variant);
+    return source;
   }
 
   /** Whether any door's sequence changes over time or use (the sensor then watches every new connection). */

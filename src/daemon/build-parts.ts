@@ -16,6 +16,7 @@ import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.
 import { PcapSensor } from '../sensors/pcap.js';
 import { markSequenceUsed } from '../config/one-time-sequences.js';
 import { FileGrantStore } from '../store/file-grant-store.js';
+import { FileSpentSteps } from '../store/spent-step-store.js';
 import { buildSpaService, spaNeedsNat } from './build-spa.js';
 import type { DaemonParts } from './daemon.js';
 import { captureSettings, commandDoors, hostGateNeeded, hostGatePorts, knockdDoors } from './door-ports.js';
@@ -40,10 +41,17 @@ export function captureInterfaces(config: KnockgateConfig): string[] {
  * the state directory, so a restart still runs them); the aws-sg gate for doors that open a
  * Security Group (its groups and region are read at start; a reload does not change them).
  */
-export async function buildParts(config: KnockgateConfig, logger: Logger, outcomes: Outcomes = NO_OUTCOMES): Promise<DaemonParts> {
+export interface StateOptions {
+  /** serve --accept-damaged-state: start on salvaged journals instead of refusing. */
+  acceptDamagedState?: boolean;
+}
+
+export async function buildParts(config: KnockgateConfig, logger: Logger, outcomes: Outcomes = NO_OUTCOMES, state: StateOptions = {}): Promise<DaemonParts> {
   const interfaces = captureInterfaces(config);
   if (interfaces.length === 0) throw new Error('no interface to capture on: none is up besides loopback; name one with --interface or daemon.interfaces');
-  const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger });
+  const acceptDamaged = state.acceptDamagedState === true;
+  const store = await FileGrantStore.open(join(config.daemon.stateDir, 'knockd-commands.json'), { logger, acceptDamaged });
+  const spentSteps = await FileSpentSteps.open(join(config.daemon.stateDir, 'spent-steps.journal'), { logger, acceptDamaged });
   const commandGate = new KnockdCommandGate({ doors: knockdDoors(config), store, logger });
   const ownCommandGate = new CommandGate({ doors: commandDoors(config), store, logger });
   const iptables = new OnDemandGate({
@@ -67,7 +75,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
   };
   const gates = (): Gate[] => [...(nftables.gate ? [nftables.gate] : []), ...(iptables.gate ? [iptables.gate] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate];
   const desk = new GrantDesk({ logger, gates, outcomes });
-  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes);
+  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes, Date.now, { acceptDamaged });
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
   const capture = (c: KnockgateConfig) => captureSettings(c, spa?.capturePorts() ?? []);
   const sensor = new PcapSensor({ interfaces: [...new Set([...interfaces, ...spaInterfaces])], ...capture(config), logger });
@@ -95,6 +103,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
       reconfiguration(sensor, capture),
     ],
     spendOneTimeSequence: markSequenceUsed,
+    spentSteps,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     ...(spa && { spa }),
     createGuard,

@@ -22,18 +22,19 @@ export async function buildSpaService(
   logger: Logger,
   outcomes: Outcomes,
   now: () => number = Date.now,
+  state: { acceptDamaged?: boolean } = {},
 ): Promise<SpaService | undefined> {
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: await openReplayStore(config, logger, now()), ...(sensor && { sensor }), logger, now });
+  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: await openReplayStore(config, logger, now(), state.acceptDamaged === true), ...(sensor && { sensor }), logger, now });
 }
 
-async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number): Promise<ReplayStore> {
+async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number, acceptDamaged: boolean): Promise<ReplayStore> {
   const spa = config.spa!;
   switch (spa.replay.kind) {
     case 'file':
-      return FileReplayStore.open(spa.replay.path, now, { logger, fwknopLineLifetimeMs: 2 * (spa.maxPacketAgeMs ?? 120_000) });
+      return FileReplayStore.open(spa.replay.path, now, { logger, fwknopLineLifetimeMs: 2 * (spa.maxPacketAgeMs ?? 120_000), acceptDamaged });
     case 'redis':
       // Loaded only when used: most daemons keep their digests in a file.
       return (await import('../store/redis-replay-store.js')).RedisReplayStore.open({ url: spa.replay.url, logger });

@@ -1,8 +1,9 @@
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { describeError } from '../core/knockgate-error.js';
+import { chmodNoFollowSync } from '../store/safe-file.js';
 
 /** A request line longer than this is not a control request; the connection is closed. */
 export const MAX_REQUEST_BYTES = 4_096;
@@ -71,7 +72,8 @@ export class ControlServer {
       server.once('error', reject);
       server.listen(this.path, () => resolve());
     });
-    await chmod(this.path, 0o660);
+    // Not through a link someone swapped in since the bind.
+    chmodNoFollowSync(this.path, 0o660, 'control socket', 'socket');
     this.server = server;
   }
 

@@ -1,7 +1,8 @@
 import { awsChangeNeedingRestart } from '../config/aws-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
-import { DoorSchedule } from '../core/door-schedule.js';
+import { ClockWatch } from '../core/clock-watch.js';
+import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import { describeError } from '../core/knockgate-error.js';
 import type { KnockPacket } from '../core/packet.js';
@@ -12,6 +13,8 @@ import type { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
+import { monotonicNow } from '../store/clock.js';
+import { MemorySpentSteps, type SpentStepStore } from '../store/spent-step-store.js';
 import { doorOpening } from './door-ports.js';
 import type { GrantDesk } from './grant-desk.js';
 import type { Reconfiguration } from './reconfiguration.js';
@@ -35,6 +38,8 @@ export interface DaemonParts {
   localAddresses(): Set<string>;
   /** Marks a one-time sequence used in its file (knockd's format); the grant waits for it. */
   spendOneTimeSequence(file: string, line: number): Promise<void>;
+  /** Spent steps of time-derived doors, durable across reloads and restarts; in memory when absent. */
+  spentSteps?: SpentStepStore;
   /** The SPA server, when the config has SPA doors; captured SPA packets go to it, not the tracker. */
   spa?: SpaService;
   /** The port-hijack guard for a [guard] section: made at start, or on the reload that adds the section. */
@@ -67,7 +72,9 @@ export class Daemon {
   private readonly tracker: KnockTracker;
   private readonly desk: GrantDesk;
   private doors = new Map<string, DoorConfig>();
-  private schedule = new DoorSchedule([]);
+  private readonly spent: SpentStepStore;
+  private schedule: DoorSchedule;
+  private readonly clockWatch = new ClockWatch();
   private scheduleEpoch = '';
   private local = new Set<string>();
   private sweepTimer?: NodeJS.Timeout;
@@ -92,6 +99,8 @@ export class Daemon {
     this.log = parts.logger;
     this.desk = parts.desk;
     this.outcomes = parts.outcomes ?? NO_OUTCOMES;
+    this.spent = parts.spentSteps ?? new MemorySpentSteps(this.now);
+    this.schedule = new DoorSchedule([], this.spent);
     this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
     this.applyDoors(config);
     this.guard = config.guard && parts.createGuard?.(config.guard);
@@ -141,6 +150,7 @@ export class Daemon {
     await closing('SPA', () => this.parts.spa?.stop());
     for (const gate of this.opened.gates.splice(0)) await closing(`${gate.name} gate`, () => gate.uninstall());
     this.opened.sensor = this.opened.guard = false;
+    await closing('spent steps', () => this.spent.close());
     this.desk.clear();
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
   }
@@ -280,27 +290,26 @@ export class Daemon {
   }
 
   /**
-   * A time-derived or one-time sequence opens once: it is spent before the grant, and a one-time
-   * line is marked in its file first, so a restart cannot make it valid again. If the file cannot
-   * be marked, the door stays closed.
+   * A time-derived or one-time sequence opens once: it is spent before the grant, durably (the
+   * step in the spent-step journal, the one-time line marked in its file), so neither a reload nor
+   * a restart can make it valid again. If it cannot be made durable, the door stays closed.
    */
   private openSpent(doorName: string, variant: number, src: string, family: 4 | 6, knockTime: number): void {
     const now = this.now();
-    const kind = this.schedule.spend(doorName, variant, now);
+    const source = this.schedule.spend(doorName, variant);
+    let durable: Promise<void>;
+    if (source?.kind === 'time') durable = this.spent.spend(doorName, variant, spentUntil(source.spec, variant), now);
+    else if (source?.kind === 'one-time') durable = this.parts.spendOneTimeSequence(source.file, variant);
+    else return this.open(doorName, src, family, knockTime);
     this.refreshSchedule(now, true);
-    const source = this.doors.get(doorName)?.sequenceSource;
-    if (kind !== 'one-time' || source?.kind !== 'one-time') {
-      this.open(doorName, src, family, knockTime);
-      return;
-    }
-    this.parts.spendOneTimeSequence(source.file, variant).then(
+    durable.then(
       () => this.open(doorName, src, family, knockTime),
       (err: unknown) => {
-        this.outcomes.count('refused', { door: doorName, reason: 'one-time-not-marked' });
-        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'one-time sequence not marked', err: describeError(err) }, `${src}: ${doorName}: cannot mark the one-time sequence used; not opening`);
+        this.outcomes.count('refused', { door: doorName, reason: 'sequence-not-marked' });
+        this.log.error({ door: doorName, src, outcome: 'refused', reason: 'sequence not marked spent', err: describeError(err) }, `${src}: ${doorName}: cannot mark the sequence used; not opening`);
       },
     );
-    if (source.unused.length === 0) {
+    if (source.kind === 'one-time' && source.unused.length === 0) {
       this.outcomes.count('exhausted', { door: doorName });
       this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
     }
@@ -321,6 +330,14 @@ export class Daemon {
 
   private sweep(): void {
     const now = this.now();
+    const step = this.clockWatch.observe(now, monotonicNow());
+    if (step !== undefined) {
+      this.outcomes.count('clock-step');
+      this.log.warn(
+        { outcome: 'clock-step', step_ms: step },
+        `the wall clock stepped ${step > 0 ? 'ahead' : 'back'} by ${Math.round(Math.abs(step) / 1000)} s against the monotonic clock; replay digests and spent steps are kept by both clocks, so none expires early`,
+      );
+    }
     for (const event of this.tracker.sweep(now)) this.report(event);
     this.desk.expire(now);
     this.refreshSchedule(now, false);
@@ -330,7 +347,10 @@ export class Daemon {
   private applyDoors(config: KnockgateConfig): void {
     this.doors = new Map(config.doors.map((d) => [d.knock.name, d]));
     // Kernel-only doors are tracked by their nftables rules; the daemon never sees their knocks.
-    this.schedule = new DoorSchedule(config.doors.filter((d) => !d.knock.kernel).map((d) => ({ knock: d.knock, source: d.sequenceSource ?? { kind: 'static' } })));
+    this.schedule = new DoorSchedule(
+      config.doors.filter((d) => !d.knock.kernel).map((d) => ({ knock: d.knock, source: d.sequenceSource ?? { kind: 'static' } })),
+      this.spent,
+    );
     const now = this.now();
     this.scheduleEpoch = this.schedule.epoch(now);
     this.tracker.setDoors(this.schedule.doorsAt(now));

@@ -11,7 +11,7 @@ import type { Grant } from '../core/grant.js';
 import { describeError, type ErrorCode } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
-import { CommandPool } from './command-pool.js';
+import { CommandPool } from '../exec/command-pool.js';
 import { GateError, type Gate, type GateEntry } from './gate.js';
 import {
   OWNER_TAG_KEY,

@@ -1,11 +1,11 @@
-import { DEFAULTS } from '../config/defaults.js';
 import type { DoorCommands } from '../config/model.js';
 import { expandCommand, placeholderValues } from '../core/command-template.js';
 import type { Grant } from '../core/grant.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
+import type { CommandSpec } from '../exec/shell-command.js';
 import { GateError } from './gate.js';
-import { assertAddressLiteral, assertShell, JournaledCommandGate, type CommandGateCommonOptions } from './journaled-commands.js';
-import type { CommandSpec } from './shell-command.js';
+import { assertAddressLiteral, assertShell, JournaledCommandGate } from './journaled-command-gate.js';
+import type { CommandGateCommonOptions, CommandPair } from './journaled-commands.js';
 
 const GATE_NAME = 'command';
 
@@ -27,11 +27,11 @@ export class CommandGate extends JournaledCommandGate implements Reconfigurable<
 
   constructor(opts: CommandGateOptions) {
     const { doors: _doors, ...common } = opts;
-    super({ ...common, gate: GATE_NAME, defaultTimeLimitMs: DEFAULTS.commandTimeLimitMs });
+    super({ ...common, gate: GATE_NAME });
     this.doors = opts.doors;
   }
 
-  /** The doors of a reload; pending stops keep the commands expanded when their door opened. */
+  /** The doors of a reload; pending stops keep the commands expanded when their door opened (a restart makes them from these). */
   reconfigure(doors: Map<string, DoorCommands>): void {
     this.doors = doors;
   }
@@ -43,13 +43,19 @@ export class CommandGate extends JournaledCommandGate implements Reconfigurable<
   }
 
   async grant(g: Grant): Promise<void> {
+    const cmds = this.commandsFor(g);
+    if (!cmds) throw new GateError(`no command door named ${g.door}`, this.name);
+    await this.commands.open(g, cmds, { at: g.expiresAt });
+  }
+
+  protected commandsFor(g: Grant): CommandPair | undefined {
     const door = this.doors.get(g.door);
-    if (!door) throw new GateError(`no command door named ${g.door}`, this.name);
+    if (!door) return undefined;
     assertAddressLiteral(g, this.name);
     const values = placeholderValues(g);
     const expand = (t: DoorCommands['start']): CommandSpec | undefined => t && expandCommand(t, values);
     const start = expand(door.start);
     const stop = expand(door.stop);
-    await this.commands.open(g, { timeLimitMs: door.timeLimitMs, ...(start && { start }), ...(stop && { stop }) }, g.expiresAt);
+    return { timeLimitMs: door.timeLimitMs, ...(start && { start }), ...(stop && { stop }) };
   }
 }

@@ -4,7 +4,7 @@ import { describeError } from '../core/knockgate-error.js';
 import type { Family, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
-import { CommandPool } from './command-pool.js';
+import { CommandPool } from '../exec/command-pool.js';
 import { EnforcementWatch, type RestorePacing } from './enforcement-watch.js';
 import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
 import {
@@ -24,7 +24,7 @@ import {
   ruleKey,
   type GrantRule,
 } from './iptables-rules.js';
-import { CommandSpawnError, describeCommand, runCommand } from './shell-command.js';
+import { CommandSpawnError, describeCommand, runCommand } from '../exec/shell-command.js';
 
 /** An iptables command waiting longer than this for the xtables lock or the kernel is stuck. */
 export const IPTABLES_TIME_LIMIT_MS = 10_000;

@@ -1,11 +1,11 @@
-import { access, constants } from 'node:fs/promises';
-import { isIPv4, isIPv6 } from 'node:net';
 import type { Grant } from '../core/grant.js';
+import { CommandPool } from '../exec/command-pool.js';
+import { LongTimer } from '../exec/long-timer.js';
+import { describeCommand, runCommand, type CommandResult, type CommandSpec } from '../exec/shell-command.js';
 import type { Logger } from '../log/logger.js';
-import type { GrantStore, JsonValue, StoredGrant } from '../store/grant-store.js';
-import { CommandPool } from './command-pool.js';
-import { GateError, type Gate, type GateEntry } from './gate.js';
-import { describeCommand, runCommand, type CommandResult, type CommandSpec } from './shell-command.js';
+import type { GrantStore } from '../store/grant-store.js';
+import { CommandJournal, grantOf } from './command-journal.js';
+import { GateError, type GateEntry } from './gate.js';
 
 /** Commands at once: plenty for firewall one-liners on a small bastion, and never a fork storm (knock#86). */
 export const MAX_CONCURRENT_COMMANDS = 8;
@@ -16,8 +16,6 @@ export const MAX_CONCURRENT_COMMANDS = 8;
 export const MAX_QUEUED_COMMANDS = 256;
 /** Characters of each output stream that go into a log line. */
 export const LOGGED_OUTPUT_CHARS = 1_024;
-/** Node's timers cannot wait longer than this (ms); longer delays are waited in steps. */
-const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
 // A type, not an interface, so that it is a Record<string, number> for Gate.counters.
 export type CommandCounters = {
@@ -35,6 +33,12 @@ export interface CommandPair {
   timeLimitMs: number;
 }
 
+/**
+ * When the stop is due: at a moment (knockgate doors: when the grant ends), or this long after the
+ * start command ended (knockd's `cmd_timeout`: knockd sleeps after its blocking system() call).
+ */
+export type StopDue = { at: number } | { afterStartMs: number };
+
 /** What a command gate's user supplies besides its doors. */
 export interface CommandGateCommonOptions {
   store: GrantStore;
@@ -47,48 +51,53 @@ export interface CommandGateCommonOptions {
 export interface JournaledCommandsOptions extends CommandGateCommonOptions {
   /** Name of the gate: written into journal records and errors. */
   gate: string;
-  /** Time limit of a journaled stop whose record does not carry one (records of older versions). */
-  defaultTimeLimitMs: number;
+  /**
+   * The commands of a journaled grant, made again from the current config after a restart:
+   * undefined when its door is no longer there. Throws GateError when the record cannot be
+   * acted on (an address that is not one).
+   */
+  commandsFor(g: Grant): CommandPair | undefined;
 }
 
 type Which = 'start' | 'stop';
 
 interface PendingStop {
   grant: Grant;
-  /** The stop command as expanded when the door opened: the one paired with the start that ran. */
+  /** The stop this process expanded when the door opened, or made again from the config after a restart. */
   stop: CommandSpec;
   timeLimitMs: number;
   dueAt: number;
-  timer?: NodeJS.Timeout;
+  timer: LongTimer;
+  /** Set while the start runs for a stop due after it: knocks meanwhile push the due time out from the start's end. */
+  afterStartMs?: number;
 }
 
 /**
- * Start/stop commands with the robustness knockd lacks, shared by the command gates:
- * - the pending stop is recorded in the grant store before the start runs, so a crash or restart
- *   does not leave the door open: `reconcile` runs overdue stops at once and re-arms the rest;
- * - a bounded number of child processes and a bounded queue, so a knock flood cannot fork the host to death;
- * - each command has a time limit, after which its whole process group is killed;
- * - commands for one grant id run in the order they were decided.
+ * The open/close cycle of the command gates, with the robustness knockd lacks:
+ * - the pending stop is journaled before the start runs, so a crash or restart does not leave the
+ *   door open: `reconcile` makes each journaled stop again from the current config, runs the
+ *   overdue ones at once and re-arms the rest (a door no longer configured is set aside, not run);
+ * - a bounded number of child processes and a bounded queue (CommandPool), so a knock flood
+ *   cannot fork the host to death; commands for one grant id run in the order they were decided;
+ * - each command has a time limit, after which its whole process group is killed.
  */
 export class JournaledCommands {
   private readonly gate: string;
-  private readonly store: GrantStore;
+  private readonly journal: CommandJournal;
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly pool: CommandPool;
-  private readonly defaultTimeLimitMs: number;
+  private readonly commandsFor: (g: Grant) => CommandPair | undefined;
   private readonly pending = new Map<string, PendingStop>();
-  /** Last command decided per grant id, so the next one for the same id waits for it. */
-  private readonly tails = new Map<string, Promise<void>>();
   private readonly count: CommandCounters = { commandsRun: 0, nonZeroExits: 0, timedOut: 0, refused: 0 };
 
   constructor(opts: JournaledCommandsOptions) {
     this.gate = opts.gate;
-    this.store = opts.store;
+    this.journal = new CommandJournal(opts.store, opts.gate);
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
     this.pool = new CommandPool(opts.maxConcurrentCommands ?? MAX_CONCURRENT_COMMANDS, opts.maxQueuedCommands ?? MAX_QUEUED_COMMANDS);
-    this.defaultTimeLimitMs = opts.defaultTimeLimitMs;
+    this.commandsFor = opts.commandsFor;
   }
 
   counters(): CommandCounters {
@@ -96,15 +105,15 @@ export class JournaledCommands {
   }
 
   /**
-   * Runs the start and schedules the stop for `dueAt`. While a stop is pending for the grant's id,
-   * opening again only pushes the stop out: knockd runs the start again for every knock,
-   * duplicating firewall rules while a stop is pending (knock#14, #70).
+   * Runs the start and schedules the stop. While a stop is pending for the grant's id, opening
+   * again only pushes the stop out: knockd runs the start again for every knock, duplicating
+   * firewall rules while a stop is pending (knock#14, #70).
    */
-  async open(g: Grant, cmds: CommandPair, dueAt: number): Promise<void> {
+  async open(g: Grant, cmds: CommandPair, due: StopDue): Promise<void> {
     const { start, stop, timeLimitMs } = cmds;
     const existing = this.pending.get(g.id);
     if (existing) {
-      await this.extend(existing, dueAt);
+      await this.extend(existing, 'at' in due ? due.at : this.now() + due.afterStartMs);
       return;
     }
     if (stop === undefined) {
@@ -116,8 +125,11 @@ export class JournaledCommands {
       return;
     }
 
-    const record: StoredGrant = { ...g, grantedAt: this.now(), expiresAt: dueAt, gate: this.gate, data: this.journalData(stop, timeLimitMs) };
-    const pending: PendingStop = { grant: withoutGateData(record), stop, timeLimitMs, dueAt };
+    const grantedAt = this.now();
+    // A stop due after the start is journaled for the latest moment it can fall due: the start's time limit, then the delay.
+    const dueAt = 'at' in due ? due.at : grantedAt + (start ? timeLimitMs : 0) + due.afterStartMs;
+    const pending: PendingStop = { grant: { ...g, grantedAt, expiresAt: dueAt }, stop, timeLimitMs, dueAt, timer: new LongTimer() };
+    if ('afterStartMs' in due && start) pending.afterStartMs = due.afterStartMs;
     // Registered before any await, so that a knock arriving meanwhile extends this one.
     this.pending.set(g.id, pending);
     let recorded!: (ok: boolean) => void;
@@ -131,16 +143,17 @@ export class JournaledCommands {
       }
     }
     try {
-      await this.store.put(record);
+      await this.journal.record(g, grantedAt, dueAt);
     } catch (err) {
       if (this.pending.get(g.id) === pending) this.pending.delete(g.id);
       recorded(false);
       throw new GateError(`cannot record the pending stop of door ${g.door} for ${g.src}, start not run: ${(err as Error).message}`, this.gate, start && describeCommand(start));
     }
     recorded(true);
-    if (this.pending.get(g.id) === pending) this.arm(pending, pending.dueAt - this.now());
+    if (pending.afterStartMs === undefined) this.arm(pending);
     if (run) {
       const result = await run;
+      if (pending.afterStartMs !== undefined) await this.startEnded(pending);
       if (result) this.raiseIfFailed(g, 'start', start!, timeLimitMs, result);
     }
   }
@@ -154,25 +167,35 @@ export class JournaledCommands {
   }
 
   /**
-   * The journal is the authority: it holds the expanded stop commands, which live grants do not
-   * carry. A recorded stop runs even if its door has since left the config, since it closes what
-   * an earlier start opened. Returns the grants whose stop is still pending.
+   * After a restart: each journaled grant's stop is made again from the door as the config now
+   * has it (the journal holds no command). A grant whose door is gone is set aside and reported,
+   * not run; overdue stops run at once, the others are re-armed. Returns the grants still pending.
    */
   async reconcile(now: number): Promise<Grant[]> {
-    const records = (await this.store.list()).filter((r) => r.gate === this.gate);
     const overdue: PendingStop[] = [];
-    for (const record of records) {
+    for (const record of await this.journal.recorded()) {
       if (this.pending.has(record.id)) continue;
-      const journaled = fromJournal(record.data);
-      if (!journaled) {
-        this.logger.warn({ door: record.door, src: record.src }, 'journal record without a stop command; dropping it');
-        await this.store.remove(record.id);
+      const grant = grantOf(record);
+      let cmds: CommandPair | undefined;
+      try {
+        cmds = this.commandsFor(grant);
+      } catch (err) {
+        await this.setAside(grant, `cannot be acted on: ${(err as Error).message}`);
         continue;
       }
-      const pending: PendingStop = { grant: withoutGateData(record), stop: journaled.stop, timeLimitMs: journaled.timeLimitMs ?? this.defaultTimeLimitMs, dueAt: record.expiresAt };
+      if (cmds === undefined) {
+        await this.setAside(grant, `door ${grant.door} is no longer in the config, so its stop command cannot be made; whatever its start opened for ${grant.src} may still be open`);
+        continue;
+      }
+      if (cmds.stop === undefined) {
+        this.logger.warn({ door: grant.door, src: grant.src, outcome: 'stop-dropped' }, `${grant.src}: ${grant.door}: the door has no stop command any more; its journaled stop is dropped`);
+        await this.journal.forget(grant.id);
+        continue;
+      }
+      const pending: PendingStop = { grant, stop: cmds.stop, timeLimitMs: cmds.timeLimitMs, dueAt: record.expiresAt, timer: new LongTimer() };
       this.pending.set(record.id, pending);
       if (record.expiresAt <= now) overdue.push(pending);
-      else this.arm(pending, record.expiresAt - now);
+      else this.arm(pending);
     }
     if (overdue.length > 0) this.logger.info({ count: overdue.length }, 'running stop commands that fell due while knockgate was down');
     await Promise.all(overdue.map((p) => this.runStop(p)));
@@ -187,7 +210,7 @@ export class JournaledCommands {
   /** Clean stop: runs every pending stop now and waits for every command in flight. */
   async closeAll(): Promise<void> {
     const results = await Promise.all([...this.pending.values()].map(async (p) => ({ p, result: await this.runStop(p) })));
-    await Promise.all(this.tails.values());
+    await this.pool.drainKeyed();
     const failed = results.filter(({ result }) => result.timedOut || result.code !== 0);
     if (failed.length > 0) {
       const first = failed[0]!;
@@ -200,82 +223,71 @@ export class JournaledCommands {
    * process's `reconcile`. For a restart that keeps doors open, and for simulating a crash.
    */
   detach(): void {
-    for (const p of this.pending.values()) clearTimeout(p.timer);
+    for (const p of this.pending.values()) p.timer.cancel();
     this.pending.clear();
   }
-  /**
-   * A stop as the journal keeps it: a shell string as `stop` (the format knockd doors have always
-   * written, so older journals still read), an argv as `stopArgv`, and the time limit unless it is
-   * the default.
-   */
-  private journalData(stop: CommandSpec, timeLimitMs: number): { [key: string]: JsonValue } {
-    const command: { [key: string]: JsonValue } = 'shell' in stop ? { stop: stop.shell } : { stopArgv: [...stop.argv] };
-    return timeLimitMs === this.defaultTimeLimitMs ? command : { ...command, timeLimitMs };
+
+  private async setAside(grant: Grant, reason: string): Promise<void> {
+    this.logger.error({ door: grant.door, src: grant.src, outcome: 'stop-set-aside', reason }, `${grant.src}: ${grant.door}: journaled stop not run: ${reason}; the record is kept in the journal's set-aside file`);
+    await this.journal.setAside(grant.id, reason);
+  }
+
+  /** A stop due after the start: now that the start has ended, it falls due `afterStartMs` from here (knocks meanwhile are covered). */
+  private async startEnded(pending: PendingStop): Promise<void> {
+    const delay = pending.afterStartMs!;
+    pending.afterStartMs = undefined;
+    if (this.pending.get(pending.grant.id) !== pending) return;
+    pending.dueAt = this.now() + delay;
+    pending.grant = { ...pending.grant, expiresAt: pending.dueAt };
+    this.arm(pending);
+    // Earlier than the journaled bound: failing to record it only makes a crash close later, never not at all.
+    await this.journal.record(pending.grant, pending.grant.grantedAt, pending.dueAt).catch((err: unknown) =>
+      this.logger.warn({ door: pending.grant.door, src: pending.grant.src, err: (err as Error).message }, 'cannot record the stop due time after the start; the journal keeps the later bound'),
+    );
   }
 
   private async extend(pending: PendingStop, dueAt: number): Promise<void> {
+    if (pending.afterStartMs !== undefined) {
+      // The start still runs; its stop will fall due counted from its end, which is later than this knock's.
+      this.logger.info({ door: pending.grant.door, src: pending.grant.src }, 'door already opening for this source; start not run again');
+      return;
+    }
     const before = { dueAt: pending.dueAt, grant: pending.grant };
     const extended = Math.max(pending.dueAt, dueAt);
     pending.dueAt = extended;
     pending.grant = { ...pending.grant, expiresAt: extended };
     try {
-      await this.store.put({ ...pending.grant, gate: this.gate, data: this.journalData(pending.stop, pending.timeLimitMs) });
+      await this.journal.record(pending.grant, pending.grant.grantedAt, extended);
     } catch (err) {
       // The journal still holds the earlier due time, so keep to it: closing early is the safe side.
       if (pending.dueAt === extended) Object.assign(pending, before);
       throw new GateError(`cannot record the extended stop of door ${pending.grant.door} for ${pending.grant.src}: ${(err as Error).message}`, this.gate);
     }
-    if (this.pending.get(pending.grant.id) === pending && pending.timer) this.arm(pending, pending.dueAt - this.now());
+    if (this.pending.get(pending.grant.id) === pending && pending.timer.armed) this.arm(pending);
     this.logger.info({ door: pending.grant.door, src: pending.grant.src, stopInMs: pending.dueAt - this.now() }, 'door already open for this source; stop pushed out, start not run again');
   }
 
-  /** Waits `delayMs` of real time, then runs the stop; timers never keep the process alive. */
-  private arm(pending: PendingStop, delayMs: number): void {
-    clearTimeout(pending.timer);
-    const step = Math.min(Math.max(delayMs, 0), MAX_TIMER_DELAY_MS);
-    pending.timer = setTimeout(() => {
-      if (delayMs > step) this.arm(pending, delayMs - step);
-      else
-        this.runStop(pending).catch((err: unknown) =>
-          this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'stop command could not be run'),
-        );
-    }, step);
-    pending.timer.unref();
+  /** Runs the stop when it falls due; timers never keep the process alive. */
+  private arm(pending: PendingStop): void {
+    pending.timer.arm(pending.dueAt - this.now(), () => {
+      this.runStop(pending).catch((err: unknown) => this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'stop command could not be run'));
+    });
   }
 
   /** Runs the stop, then forgets the record unless the door was opened again meanwhile. */
   private async runStop(pending: PendingStop): Promise<CommandResult> {
     const { id } = pending.grant;
-    clearTimeout(pending.timer);
+    pending.timer.cancel();
     if (this.pending.get(id) === pending) this.pending.delete(id);
     const result = await this.enqueue(id, () => this.execute(pending.grant, 'stop', pending.stop, pending.timeLimitMs), true)!;
     if (!this.pending.has(id)) {
-      await this.store.remove(id).catch((err: unknown) =>
-        this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'cannot remove the closed grant from the journal'),
-      );
+      await this.journal.forget(id).catch((err: unknown) => this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'cannot remove the closed grant from the journal'));
     }
     return result;
   }
 
   private enqueue<T>(id: string, job: () => Promise<T>, pastQueueBound: boolean): Promise<T> | undefined {
-    const previous = this.tails.get(id);
-    const run = this.pool.trySubmit(
-      async () => {
-        await previous;
-        return job();
-      },
-      { pastQueueBound },
-    );
-    if (!run) return undefined;
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(id, tail);
-    void tail.then(() => {
-      if (this.tails.get(id) === tail) this.tails.delete(id);
-    });
-    return run;
+    return this.pool.trySubmit(job, { pastQueueBound, key: id });
   }
 
   private async execute(g: Grant, which: Which, command: CommandSpec, timeLimitMs: number): Promise<CommandResult> {
@@ -322,88 +334,6 @@ export class JournaledCommands {
     this.logger.warn({ door: g.door, src: g.src, queued: this.pool.queuedCount }, 'command queue full; grant refused');
     return new GateError(`command queue full (${this.pool.maxQueued} waiting); door ${g.door} not opened for ${g.src}`, this.gate, describeCommand(command));
   }
-}
-
-
-
-function fromJournal(data: StoredGrant['data']): { stop: CommandSpec; timeLimitMs?: number } | undefined {
-  const limit = data?.['timeLimitMs'];
-  const timeLimitMs = typeof limit === 'number' && limit > 0 ? { timeLimitMs: limit } : {};
-  const shell = data?.['stop'];
-  if (typeof shell === 'string' && shell !== '') return { stop: { shell }, ...timeLimitMs };
-  const argv = data?.['stopArgv'];
-  if (Array.isArray(argv) && argv.length > 0 && argv.every((a) => typeof a === 'string') && argv[0] !== '') {
-    return { stop: { argv: argv as [string, ...string[]] }, ...timeLimitMs };
-  }
-  return undefined;
-}
-
-/**
- * What both command gates share: everything but how a grant's commands are made. Subclasses
- * build the commands in `grant` and hand them to `this.commands.open`.
- */
-export abstract class JournaledCommandGate implements Gate {
-  abstract readonly name: string;
-  protected readonly commands: JournaledCommands;
-
-  constructor(opts: JournaledCommandsOptions) {
-    this.commands = new JournaledCommands(opts);
-  }
-
-  abstract install(): Promise<void>;
-  abstract grant(g: Grant): Promise<void>;
-
-  counters(): CommandCounters {
-    return this.commands.counters();
-  }
-
-  /** Runs the pending stop now; nothing pending is not an error. */
-  revoke(g: Grant): Promise<void> {
-    return this.commands.close(g);
-  }
-
-  /** The journal is the authority (see JournaledCommands.reconcile); `live` grants carry no commands. */
-  reconcile(_live: Grant[], now: number): Promise<Grant[]> {
-    return this.commands.reconcile(now);
-  }
-
-  async list(): Promise<GateEntry[]> {
-    return this.commands.list();
-  }
-
-  /** Clean stop: runs every pending stop now and waits for every command in flight. */
-  uninstall(): Promise<void> {
-    return this.commands.closeAll();
-  }
-
-  /** Forgets pending stops without running them; they stay journaled for the next process. */
-  detach(): void {
-    this.commands.detach();
-  }
-}
-
-/** Shell commands need /bin/sh; finding out at install beats finding out at the first knock. */
-export async function assertShell(gate: string): Promise<void> {
-  try {
-    await access('/bin/sh', constants.X_OK);
-  } catch (err) {
-    throw new GateError(`/bin/sh is not executable: ${(err as Error).message}`, gate);
-  }
-}
-
-/**
- * Grant values are pasted into shell commands, so the source must be a bare address literal of the
- * grant's family: only hex digits, dots and colons (no IPv6 zone, which could carry anything).
- */
-export function assertAddressLiteral(g: Grant, gate: string): void {
-  const literal = /^[0-9A-Fa-f:.]+$/.test(g.src);
-  const ok = literal && (g.family === 4 ? isIPv4(g.src) : isIPv6(g.src));
-  if (!ok) throw new GateError(`refusing to run a command for source ${JSON.stringify(g.src)}: not an IPv${g.family} address`, gate);
-}
-
-function withoutGateData(record: StoredGrant): Grant {
-  const { gate: _gate, data: _data, ...grant } = record;
-  return grant;
 }
 
 function forLog(text: string): string {

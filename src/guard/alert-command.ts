@@ -1,6 +1,6 @@
 import { describeError } from '../core/knockgate-error.js';
-import { CommandPool } from '../gates/command-pool.js';
-import { describeCommand, runCommand } from '../gates/shell-command.js';
+import { CommandPool } from '../exec/command-pool.js';
+import { describeCommand, runCommand } from '../exec/shell-command.js';
 import type { Logger } from '../log/logger.js';
 import type { FindingChange } from './finding-changes.js';
 

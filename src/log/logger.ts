@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { openAppendNoFollowSync } from '../store/safe-file.js';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 
@@ -26,7 +27,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const human = opts.format === 'human' || (opts.format !== 'json' && !opts.file && process.stdout.isTTY === true);
   const primary: NodeJS.WritableStream = opts.file
-    ? createWriteStream(opts.file, { flags: 'a', mode: 0o640 })
+    ? // Never through a link or into another user's file: the daemon may write as root.
+      createWriteStream('', { fd: openAppendNoFollowSync(opts.file, 'log_file') })
     : human
       ? new HumanLines(process.stdout)
       : process.stdout;

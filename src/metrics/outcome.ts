@@ -32,6 +32,11 @@ export type Outcome =
   | 'command-failed'
   | 'enforcement-restored'
   | 'enforcement-lost'
+  // state on disk and the clock
+  | 'journal-salvaged'
+  | 'stop-set-aside'
+  | 'stop-dropped'
+  | 'clock-step'
   // the HTTP receiver
   | 'store-error'
   | 'receiver-error'

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
+import { monotonicNow } from './clock.js';
 import { StoreError } from './grant-store.js';
 import type { ReplayStore } from './replay-store.js';
 
@@ -34,11 +35,11 @@ export class DynamoDbReplayStore implements ReplayStore {
   }
 
   seen(digest: string, now: number): boolean {
-    return this.mirror.has(digest, now);
+    return this.mirror.has(digest, now, monotonicNow);
   }
 
   async remember(digest: string, expiresAt: number, now: number): Promise<RememberOutcome> {
-    if (this.mirror.has(digest, now)) return 'replay';
+    if (this.mirror.has(digest, now, monotonicNow)) return 'replay';
     if (expiresAt <= now) return 'added';
     const forever = !Number.isFinite(expiresAt);
     try {
@@ -62,7 +63,7 @@ export class DynamoDbReplayStore implements ReplayStore {
       );
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) {
-        this.mirror.remember(digest, expiresAt, now);
+        this.mirror.remember(digest, expiresAt, now, monotonicNow());
         return 'replay';
       }
       throw new StoreError(`DynamoDB replay store (table ${this.table}) refused ${digest.slice(0, 8)}…: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, undefined, {
@@ -70,7 +71,7 @@ export class DynamoDbReplayStore implements ReplayStore {
       });
     }
     // The mirror only saves round trips; the table holds the truth, so a full mirror loses nothing.
-    this.mirror.remember(digest, expiresAt, now);
+    this.mirror.remember(digest, expiresAt, now, monotonicNow());
     return 'added';
   }
 

@@ -1,43 +1,39 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { z } from 'zod';
 import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
-import { MAX_STORED_GRANTS, StoreError, type GrantStore, type StoredGrant } from './grant-store.js';
+import { formatGrantJournal, salvageGrantJournal } from './grant-journal-format.js';
+import { ACCEPT_DAMAGED_STATE_FLAG, DamagedStateError, MAX_STORED_GRANTS, StoreError, type GrantStore, type StoredGrant } from './grant-store.js';
+import { assertOwnedFile, openNoFollow, readOwnedFile, syncDirectory, writeFileAtomic } from './safe-file.js';
+import { ensureTrustedDir } from './state-dir.js';
 
-const JOURNAL_VERSION = 1;
-
-const portSchema = z.object({ proto: z.enum(['tcp', 'udp']), port: z.number().int().min(0).max(65_535) });
-const storedGrantSchema = z.object({
-  id: z.string().min(1),
-  door: z.string(),
-  src: z.string(),
-  family: z.union([z.literal(4), z.literal(6)]),
-  ports: z.array(portSchema),
-  grantedAt: z.number(),
-  expiresAt: z.number(),
-  gate: z.string().optional(),
-  data: z.record(z.string(), z.json()).optional(),
-});
-const journalSchema = z.object({ version: z.literal(JOURNAL_VERSION), grants: z.array(storedGrantSchema) });
+/** The journal at MAX_STORED_GRANTS is ~1 MB; a file far larger is not ours. */
+const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
 
 export interface FileGrantStoreOptions {
-  /** Where a moved-aside corrupt journal is reported (also kept in `warnings`). */
+  /** Where salvage and set-aside records are reported (also kept in `warnings`). */
   logger?: Logger;
   maxGrants?: number;
+  /**
+   * Start even if some records cannot be recovered (serve --accept-damaged-state): the damaged
+   * file is kept beside the journal as evidence and the salvaged records carry on.
+   */
+  acceptDamaged?: boolean;
 }
 
 /**
- * The grant journal as one JSON file. Every change rewrites it atomically (temp file, fsync,
- * rename, fsync of the directory), so a crash leaves either the old or the new journal, never
- * half of one. A journal that cannot be read or parsed is moved aside and the store starts empty:
- * the daemon keeps running and the operator keeps the evidence.
+ * The grant journal as one file in the state directory (grant-journal-format.ts). Every change
+ * rewrites it atomically (temp file, fsync, rename, fsync of the directory), so a crash leaves the
+ * old or the new journal, never half of one. Nothing on disk is trusted that the daemon's user did
+ * not write: the directory and the file must be its own (state-dir.ts, safe-file.ts), and each
+ * record is checksummed. A damaged journal is salvaged record by record; when something is lost,
+ * opening fails with DamagedStateError unless the operator accepts it.
  */
 export class FileGrantStore implements GrantStore {
-  /** What went wrong while loading (e.g. a corrupt journal moved aside); empty when all was well. */
+  /** What went wrong while loading (records salvaged, a damaged journal kept aside); empty when all was well. */
   readonly warnings: string[] = [];
   private readonly records = new Map<string, StoredGrant>();
-  private readonly tempPath: string;
   private inFlight: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private closed = false;
@@ -46,21 +42,19 @@ export class FileGrantStore implements GrantStore {
     readonly path: string,
     private readonly maxGrants: number,
     private readonly logger: Logger | undefined,
-  ) {
-    this.tempPath = `${path}.tmp`;
-  }
+  ) {}
 
-  /** Creates the parent directory (0700) if needed and loads the journal if there is one. */
+  /** Creates the directory (0700) if needed, refuses one that is not trustworthy, and loads the journal if there is one. */
   static async open(path: string, opts: FileGrantStoreOptions = {}): Promise<FileGrantStore> {
     const store = new FileGrantStore(path, opts.maxGrants ?? MAX_STORED_GRANTS, opts.logger);
-    try {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw new StoreError(`cannot create the directory of ${path}: ${describeError(err)}`, path, { cause: err });
-    }
-    await unlink(store.tempPath).catch(() => undefined);
-    await store.load();
+    await ensureTrustedDir(dirname(path));
+    await store.load(opts.acceptDamaged === true);
     return store;
+  }
+
+  /** Where records the daemon cannot act on are moved, one JSON line each. */
+  get setAsidePath(): string {
+    return `${this.path}.set-aside`;
   }
 
   async put(record: StoredGrant): Promise<void> {
@@ -93,6 +87,27 @@ export class FileGrantStore implements GrantStore {
       if (!this.records.has(id)) this.records.set(id, before);
       throw err;
     }
+  }
+
+  /** Appends the record and its reason to the side file (durably), then drops it from the journal. */
+  async setAside(id: string, reason: string): Promise<void> {
+    this.assertOpen();
+    const record = this.records.get(id);
+    if (!record) return;
+    const line = JSON.stringify({ setAsideAt: new Date().toISOString(), reason, record }) + '\n';
+    try {
+      const file = await openNoFollow(this.setAsidePath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 'set-aside grant file');
+      try {
+        assertOwnedFile(await file.stat(), this.setAsidePath, 'set-aside grant file');
+        await file.writeFile(line, 'utf8');
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    } catch (err) {
+      throw new StoreError(`cannot set aside grant ${id} in ${this.setAsidePath}: ${describeError(err)}`, this.path, { cause: err });
+    }
+    await this.remove(id);
   }
 
   async list(): Promise<StoredGrant[]> {
@@ -130,66 +145,43 @@ export class FileGrantStore implements GrantStore {
   }
 
   private async writeSnapshot(): Promise<void> {
-    const text = JSON.stringify({ version: JOURNAL_VERSION, grants: [...this.records.values()] });
     try {
-      const file = await open(this.tempPath, 'w', 0o600);
-      try {
-        await file.chmod(0o600);
-        await file.writeFile(text, 'utf8');
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(this.tempPath, this.path);
-      const dir = await open(dirname(this.path), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await writeFileAtomic(this.path, formatGrantJournal(this.records.values()), 'grant journal');
     } catch (err) {
-      await unlink(this.tempPath).catch(() => undefined);
       throw new StoreError(`cannot write grant journal ${this.path}: ${describeError(err)}`, this.path, { cause: err });
     }
   }
 
-  private async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      await this.moveAside(`unreadable: ${describeError(err)}`);
-      return;
+  private async load(acceptDamaged: boolean): Promise<void> {
+    const bytes = await readOwnedFile(this.path, 'grant journal', MAX_JOURNAL_BYTES);
+    if (bytes === undefined) return;
+    const salvaged = salvageGrantJournal(bytes.toString('utf8'));
+    if (salvaged.lost.length > 0 && !acceptDamaged) {
+      throw new DamagedStateError(
+        `grant journal ${this.path} is damaged and not every pending stop in it can be recovered (${salvaged.lost.join('; ')}). ` +
+          `A stop that never runs leaves what its start opened open, so knockgate will not start on it. Close by hand what the lost records may have opened, ` +
+          `then start once with \`knockgate serve ${ACCEPT_DAMAGED_STATE_FLAG}\` (the damaged file is kept beside the journal)`,
+        this.path,
+        salvaged.lost,
+      );
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      await this.moveAside(`not JSON: ${describeError(err)}`);
-      return;
+    for (const record of salvaged.records) {
+      if (this.records.size >= this.maxGrants) throw new StoreError(`grant journal ${this.path} holds more than ${this.maxGrants} records`, this.path);
+      this.records.set(record.id, record);
     }
-    const parsed = journalSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      await this.moveAside(`not a grant journal: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
-      return;
+    if (salvaged.dueNow > 0) this.warn(`grant journal ${this.path}: ${salvaged.dueNow} record(s) damaged after their door and source; their stops run at once`);
+    if (salvaged.lost.length > 0) {
+      const aside = `${this.path}.damaged-${new Date().toISOString().replace(/[:.]/g, '')}`;
+      await rename(this.path, aside);
+      await syncDirectory(dirname(this.path));
+      await this.writeSnapshot();
+      this.warn(`grant journal ${this.path} was damaged (${salvaged.lost.join('; ')}); accepted with ${ACCEPT_DAMAGED_STATE_FLAG}: ${salvaged.records.length} record(s) salvaged, the damaged file kept as ${aside}`, 'error');
     }
-    for (const record of parsed.data.grants) this.records.set(record.id, record as StoredGrant);
   }
 
-  private async moveAside(reason: string): Promise<void> {
-    const stamp = new Date().toISOString().replace(/[:.]/g, '');
-    const aside = `${this.path}.corrupt-${stamp}`;
-    let warning: string;
-    try {
-      await rename(this.path, aside);
-      warning = `grant journal ${this.path} ${reason}; moved to ${aside}, starting empty`;
-    } catch (err) {
-      warning = `grant journal ${this.path} ${reason}; could not move it aside (${describeError(err)}), starting empty`;
-    }
-    this.warnings.push(warning);
-    this.logger?.warn({ file: this.path, movedTo: aside }, warning);
+  private warn(message: string, level: 'warn' | 'error' = 'warn'): void {
+    this.warnings.push(message);
+    this.logger?.[level]({ file: this.path, outcome: 'journal-salvaged' }, message);
   }
 
   private assertOpen(): void {

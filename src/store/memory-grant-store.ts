@@ -3,6 +3,8 @@ import { MAX_STORED_GRANTS, StoreError, type GrantStore, type StoredGrant } from
 /** A grant store that forgets everything on exit: for tests and for doors nothing must outlive. */
 export class MemoryGrantStore implements GrantStore {
   private readonly records = new Map<string, StoredGrant>();
+  /** Records set aside, with their reason, for a test to read. */
+  readonly setAsideRecords: Array<{ record: StoredGrant; reason: string }> = [];
   private closed = false;
 
   constructor(private readonly maxGrants: number = MAX_STORED_GRANTS) {}
@@ -17,6 +19,14 @@ export class MemoryGrantStore implements GrantStore {
 
   async remove(id: string): Promise<void> {
     this.assertOpen();
+    this.records.delete(id);
+  }
+
+  async setAside(id: string, reason: string): Promise<void> {
+    this.assertOpen();
+    const record = this.records.get(id);
+    if (!record) return;
+    this.setAsideRecords.push({ record, reason });
     this.records.delete(id);
   }
 

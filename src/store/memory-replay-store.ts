@@ -1,4 +1,5 @@
 import { ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
+import { monotonicNow } from './clock.js';
 import type { ReplayStore } from './replay-store.js';
 
 /** fwknopd's ENABLE_DIGEST_PERSISTENCE N: the replay window alone, gone with the process. */
@@ -7,11 +8,11 @@ export class MemoryReplayStore implements ReplayStore {
   private readonly window = new ReplayWindow();
 
   seen(digest: string, now: number): boolean {
-    return this.window.has(digest, now);
+    return this.window.has(digest, now, monotonicNow);
   }
 
   async remember(digest: string, expiresAt: number, now: number): Promise<RememberOutcome> {
-    return this.window.remember(digest, expiresAt, now);
+    return this.window.remember(digest, expiresAt, now, monotonicNow());
   }
 
   stats(): { digests: number; bound: number } {

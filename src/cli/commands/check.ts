@@ -9,6 +9,7 @@ import { describeKernelDoor } from './describe-kernel-door.js';
 import { describeSpa } from './describe-spa.js';
 import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 import type { CommandTemplate } from '../../core/command-template.js';
+import { stateProblems } from '../../store/state-dir.js';
 
 /** Exit status of `check` on a config that cannot be used. */
 export const EXIT_INVALID_CONFIG = 1;
@@ -54,10 +55,11 @@ Examples:
         if (err instanceof ConfigError) invalid(err.message);
         throw err;
       }
-      // A file that reads is described; what this host lacks for it follows, and fails the check.
+      // A file that reads is described; what this host lacks for it follows, and fails the check:
+      // serve would refuse the same (and a state directory others could plant state in).
       command.configureOutput().writeOut?.(describeConfig(config));
-      const problems = startProblems(config);
-      if (problems.length > 0) invalid(problems.map((p) => `${config.source.file}: ${p.field}: ${p.message}`).join('\n'));
+      const problems = [...startProblems(config).map((p) => `${config.source.file}: ${p.field}: ${p.message}`), ...(await stateProblems(config)).map((p) => `knockgate: ${p}`)];
+      if (problems.length > 0) invalid(problems.join('\n'));
     });
 }
 
@@ -116,9 +118,14 @@ function describeDoor({ knock, action }: DoorConfig): string[] {
 function describeCommands(action: KnockdCommandAction): string[] {
   const row = (label: string, text: string) => `  ${label.padEnd(24)} ${text}`;
   const start = (label: string, cmd: string | undefined, v4?: string) => row(label, cmd === undefined || cmd === '' ? 'nothing' : cmd === v4 ? 'same as IPv4' : cmd);
-  const stop = (cmd: string | undefined, v4?: string) =>
-    cmd === undefined || cmd === '' ? row('then:', 'no stop command') : row(`then after ${formatDuration(action.cmdTimeoutMs)}:`, cmd === v4 ? 'same as IPv4' : cmd);
-  return [start('runs on IPv4:', action.start4), stop(action.stop4), start('runs on IPv6:', action.start6, action.start4), stop(action.stop6, action.stop4)];
+  // As knockd: without a start command for the family nothing runs, its stop neither; the stop counts from the start's end.
+  const stop = (startCmd: string | undefined, cmd: string | undefined, v4?: string) =>
+    !startCmd
+      ? row('then:', cmd ? 'nothing (no start command, so no stop either)' : 'no stop command')
+      : cmd === undefined || cmd === ''
+        ? row('then:', 'no stop command')
+        : row(`then ${formatDuration(action.cmdTimeoutMs)} after it ends:`, cmd === v4 ? 'same as IPv4' : cmd);
+  return [start('runs on IPv4:', action.start4), stop(action.start4, action.stop4), start('runs on IPv6:', action.start6, action.start4), stop(action.start6, action.stop6, action.stop4)];
 }
 
 /** knockd's own notation, so it can be pasted back into knockd.conf or a `knock` command line. */

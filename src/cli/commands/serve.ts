@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { writeFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import type { KnockgateConfig } from '../../config/model.js';
 import { describeError } from '../../core/knockgate-error.js';
@@ -9,6 +9,9 @@ import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
+import { NO_OUTCOMES } from '../../metrics/outcome.js';
+import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
+import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
 import { errorExit, EXIT_CONFIG, EXIT_FAILED } from '../errors.js';
 
 interface ServeOptions {
@@ -21,6 +24,7 @@ interface ServeOptions {
   logLevel?: string;
   stateDir?: string;
   controlSocket?: string;
+  acceptDamagedState?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -36,9 +40,17 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS))
     .option('--state-dir <dir>', 'grant journal directory (overrides the config; knockd.conf has no such setting)')
     .option('--control-socket <path>', 'unix socket for `knockgate status` (overrides the config)')
+    .option(
+      '--accept-damaged-state',
+      'start even though a journal in the state directory is damaged beyond repair: what can be salvaged is kept, the damaged file is kept beside it, and what was lost (a pending stop, a used SPA packet) is gone. Close by hand what the lost records opened first',
+    )
     .addHelpText(
       'after',
       `
+State: state_dir must be a directory of the daemon's user that nobody else can write, and the
+files in it its own; otherwise serve refuses to start (exit ${EXIT_CONFIG}) and says how to fix it. A
+journal damaged beyond repair also stops the start (exit ${EXIT_CONFIG}) until --accept-damaged-state.
+
 Signals: SIGHUP reloads the config (a bad file is reported and the old config keeps running; live
 grants are kept; a changed [aws] section is refused: it needs a restart); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
 nftables.on_stop says otherwise). Open ports close in the kernel on time even if the daemon is killed.
@@ -83,12 +95,15 @@ Examples:
         const more = problems.length > 1 ? ` (and ${problems.length - 1} more: knockgate check lists them)` : '';
         return exitAtOnce(first.kind === 'config' ? EXIT_CONFIG : EXIT_FAILED, `cannot start: ${first.field}: ${first.message}${more}`);
       }
+      // State on disk the daemon would act on must be its own before anything starts; refusals map to 78 too.
+      for (const { dir, what } of stateDirsOf(config)) await ensureTrustedDir(dir, what);
+      if (config.daemon.pidFile) await assertPidFileSafe(config.daemon.pidFile);
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
       const log = logger;
       for (const p of problems) log.warn({ outcome: 'door-unusable', field: p.field }, p.message);
       const opened: { daemon?: Daemon; control?: ControlServer; pidFile?: string } = {};
       const starting = (async () => {
-        const running = new Daemon(config, await buildParts(config, log));
+        const running = new Daemon(config, await buildParts(config, log, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
         opened.daemon = running;
         const control = new ControlServer(config.daemon.controlSocket, async (op) => {
           if (op === 'status') return running.status();
@@ -100,7 +115,7 @@ Examples:
         await running.start();
         if (config.daemon.pidFile) {
           opened.pidFile = config.daemon.pidFile;
-          await writeFile(config.daemon.pidFile, `${process.pid}\n`);
+          await writePidFile(config.daemon.pidFile);
         }
         return running;
       })();
