@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                             # the shared store
   faketime                                 # test-only: daemons under a stepped or skewed wall clock (libfaketime)
+  strace systemd                           # test-only: the unit's system-call filter checked against what the daemon calls; systemd-analyze
   python3 make g++                         # node-gyp builds the libpcap addon
 )
 
