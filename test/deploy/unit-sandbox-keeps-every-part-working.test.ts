@@ -10,6 +10,7 @@ import type { DaemonStatus } from '../../src/daemon/daemon.js';
 import { CLI } from '../../src/lab/lab-demo.js';
 import { waitFor } from '../../src/lab/wait.js';
 import { createDaemonLab, labConfig, labDoor, type DaemonLab } from '../support/daemon-lab.js';
+import { processAlive } from '../support/gate-lab.js';
 
 const execFileAsync = promisify(execFile);
 const UNIT = fileURLToPath(new URL('../../deploy/knockgate.service', import.meta.url));
@@ -137,7 +138,10 @@ describe('deploy/knockgate.service: exposure at most 2.0, and the daemon still d
       });
     }, 90_000);
     afterAll(async () => {
-      await dl?.stopDaemon();
+      // strace only detaches on a signal: end the traced daemon itself (by the pid it wrote), then strace.
+      const pid = Number(await readFile(join(dirs?.run ?? '', 'knockgate.pid'), 'utf8').catch(() => ''));
+      if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
+      await dl?.stopDaemon('SIGKILL');
       await dl?.destroy();
     });
 
