@@ -2,7 +2,8 @@
 // How long one guard scan of the socket table takes with N listening sockets (default 10,000):
 // a throwaway network namespace, a python3 process holding N listeners (TCP, TCP6, UDP), then
 // repeated readSocketTable() inside the namespace, one-shot (guard check) and as the daemon polls
-// (with its FdScanCache). Needs root and `npm run build`.
+// (with its FdScanCache), the sockets read through sock_diag and through /proc/net alternately
+// (medians, and the ratio sock_diag / proc). Needs root and `npm run build`.
 //   node bench/guard-socket-scan.mjs [N]
 import { spawn, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -26,17 +27,27 @@ if (process.argv[2] === '--inside') {
     const round = (ms) => Math.round(ms * 10) / 10;
     return { table, medianMs: round(times[Math.floor(SCANS / 2)]), meanMs: round(mean), maxMs: round(times.at(-1)) };
   };
-  const oneShot = measure(() => ({}));
-  const cache = new FdScanCache();
-  const polls = measure(() => ({ fdCache: cache }));
-  const { table } = polls;
+  // Alternate the sources so drift on the shared machine hits both alike.
+  const runs = { diag: { oneShot: [], polls: [] }, proc: { oneShot: [], polls: [] } };
+  let table;
+  for (let round = 0; round < 3; round++) {
+    for (const source of ['diag', 'proc']) {
+      const opt = source === 'proc' ? { source: 'proc' } : {};
+      runs[source].oneShot.push(measure(() => opt).medianMs);
+      const cache = new FdScanCache();
+      const polls = measure(() => ({ ...opt, fdCache: cache }));
+      runs[source].polls.push(polls.medianMs);
+      table = polls.table;
+    }
+  }
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(
     JSON.stringify({
       sockets: table.listeners.length,
       processes: table.processes,
       owned: table.listeners.filter((l) => l.owners.length > 0).length,
-      oneShot: { medianMs: oneShot.medianMs, maxMs: oneShot.maxMs },
-      polls: { medianMs: polls.medianMs, meanMs: polls.meanMs, maxMs: polls.maxMs },
+      oneShot: { sockDiagMs: med(runs.diag.oneShot), procMs: med(runs.proc.oneShot), ratio: Math.round((med(runs.diag.oneShot) / med(runs.proc.oneShot)) * 100) / 100 },
+      polls: { sockDiagMs: med(runs.diag.polls), procMs: med(runs.proc.polls), ratio: Math.round((med(runs.diag.polls) / med(runs.proc.polls)) * 100) / 100 },
     }),
   );
   process.exit(0);

@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   redis-server                             # the shared store
   faketime                                 # test-only: daemons under a stepped or skewed wall clock (libfaketime)
   strace systemd                           # test-only: the unit's system-call filter checked against what the daemon calls; systemd-analyze
+  dnsmasq-base radvd                       # a rogue DHCP server and a rogue IPv6 router for the guard's tests
   python3 make g++                         # node-gyp builds the libpcap addon
 )
 
@@ -30,7 +31,8 @@ fi
 
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
 UNIX_SOCKET_ADDON=node_modules/knockgate-unix-socket/build/Release/knockgate_unix_socket.node
-if [ ! -f "$CAPTURE_ADDON" ] || [ ! -f "$UNIX_SOCKET_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+NETDIAG_ADDON=node_modules/knockgate-capture/build/Release/knockgate_netdiag.node   # the guard's, same package
+if [ ! -f "$CAPTURE_ADDON" ] || [ ! -f "$NETDIAG_ADDON" ] || [ ! -f "$UNIX_SOCKET_ADDON" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -16,8 +17,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function write(name: string, text: string): string {
   const file = join(dir, name);
-  writeFileSync(file, text);
+  writeFileSync(file, text, { mode: 0o600 });
   return file;
+}
+
+/** examples/knockgate.toml with keys of its own in place of the published ones, mode 0600, as an operator installs it. */
+function installedExample(): string {
+  const text = readFileSync(join(EXAMPLES, 'knockgate.toml'), 'utf8')
+    .replace(/^key_base64 = ".*"$/m, `key_base64 = "${randomBytes(32).toString('base64')}"`)
+    .replace(/^hmac_key_base64 = ".*"$/m, `hmac_key_base64 = "${randomBytes(64).toString('base64')}"`);
+  return write('installed-knockgate.toml', text);
 }
 
 interface CheckRun {
@@ -77,7 +86,7 @@ describe('loadConfig', () => {
   });
 
   it('reads a knockgate TOML file with --config and a knockd.conf with --knockd-conf', async () => {
-    expect((await loadConfig({ config: join(EXAMPLES, 'knockgate.toml') })).source.kind).toBe('knockgate');
+    expect((await loadConfig({ config: installedExample() })).source.kind).toBe('knockgate');
     const knockd = await loadConfig({ knockdConf: join(EXAMPLES, 'knockd.conf') });
     expect(knockd.source).toEqual({ file: join(EXAMPLES, 'knockd.conf'), kind: 'knockd' });
     expect(knockd.doors.map((d) => d.knock.name)).toEqual(['openSSH', 'openHTTPS']);
@@ -94,8 +103,16 @@ describe('loadConfig', () => {
 });
 
 describe('knockgate check', () => {
-  it('accepts examples/knockgate.toml and shows every door (and says this host lacks the helper programs it names)', async () => {
-    const run = await check('--config', join(EXAMPLES, 'knockgate.toml'));
+  it('refuses examples/knockgate.toml as shipped: its SPA keys are published', async () => {
+    const example = join(EXAMPLES, 'knockgate.toml');
+    const run = await check('--config', example);
+    expect(run.exitCode).toBe(EXIT_INVALID_CONFIG);
+    expect(run.stderr).toMatch(new RegExp(`${example}:\\d+: spa_door\\.ops\\.key_base64: is a published example key`));
+    expect(run.stderr).toMatch(new RegExp(`${example}:\\d+: spa_door\\.ops\\.hmac_key_base64: is a published example key`));
+  });
+
+  it('accepts examples/knockgate.toml with keys of its own and shows every door (and says this host lacks the helper programs it names)', async () => {
+    const run = await check('--config', installedExample());
     expect(run.exitCode).toBe(EXIT_INVALID_CONFIG);
     expect(run.stderr.trimEnd().split('\n')).toEqual([
       expect.stringMatching(/knockgate\.toml: door\.vpn-helper\.start: \/usr\/local\/sbin\/vpn-allow does not exist/),

@@ -45,6 +45,7 @@ enforce = true
       reportUnexpected: false,
       alert: { argv: ['/usr/local/bin/page', '--team', 'ops'], timeoutMs: 10_000 },
       arp: { gateway: true, neighbours: [], interfaces: [] },
+      allNetns: false,
       expectations: [
         { name: 'web', proto: 'tcp', port: 443, address: '::', owner: {}, mustListen: false, enforce: false, shared: false },
         { name: 'ssh', proto: 'tcp', port: 22, owner: { unit: 'ssh.service', exe: '/usr/sbin/sshd', uid: 0 }, mustListen: true, enforce: true, shared: false },

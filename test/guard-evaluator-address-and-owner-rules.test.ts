@@ -15,7 +15,7 @@ const EVIL: SocketOwner = { pid: 666, comm: 'python3', euid: 1000, exe: '/usr/bi
 
 let inode = 1_000;
 function listener(address: string, port: number, owners: SocketOwner[], extra: Partial<Listener> = {}): Listener {
-  return { proto: 'tcp', family: address.includes(':') ? 6 : 4, address, port, uid: owners[0]?.euid ?? 0, inode: inode++, owners, ...extra };
+  return { proto: 'tcp', family: address.includes(':') ? 6 : 4, address, port, uid: owners[0]?.euid ?? 0, inode: inode++, state: 'listen', owners, ...extra };
 }
 
 function expectation(owner: OwnerSpec, extra: Partial<PortExpectation> = {}): PortExpectation {
@@ -42,8 +42,10 @@ describe('which bound addresses a declared address covers', () => {
     ['0.0.0.0', '::', true],
     ['0.0.0.0', '10.0.0.7', true],
     ['0.0.0.0', '::ffff:10.0.0.7', true],
-    ['0.0.0.0', 'fd00::1', false],
-    ['0.0.0.0', '::1', false],
+    // A wildcard declares the port on every address of both families: a stranger on a specific
+    // IPv6 address beside a service on 0.0.0.0 takes that address's clients.
+    ['0.0.0.0', 'fd00::1', true],
+    ['0.0.0.0', '::1', true],
     ['10.0.0.1', '::ffff:10.0.0.1', true],
     ['10.0.0.1', '::ffff:10.0.0.2', false],
     ['::ffff:10.0.0.1', '10.0.0.1', true],
@@ -190,13 +192,35 @@ describe('finding kinds', () => {
     expect(f!.sockets.map((l) => l.address)).toEqual(['10.0.0.1', '::ffff:10.0.0.1']);
   });
 
+  it('co-bound: the kernel\'s overlapping lookup, not the address string', () => {
+    // A specific address beside the wildcard takes all of that address's traffic.
+    const [specific] = evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('10.0.0.1', 8080, [EVIL])]);
+    expect(specific).toMatchObject({ kind: 'co-bound', address: '0.0.0.0' });
+    expect(specific!.sockets.map((l) => l.address)).toEqual(['0.0.0.0', '10.0.0.1']);
+    expect(kinds(evaluate([], [listener('::', 8080, [SSHD]), listener('fd00::1', 8080, [EVIL])]))).toEqual(['co-bound']);
+    // A dual-stack [::] (as the kernel says) covers IPv4 too.
+    const [dual] = evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('::', 8080, [EVIL], { v6only: false })]);
+    expect(dual).toMatchObject({ kind: 'co-bound', address: '::' });
+    expect(dual!.summary).toContain('[::]:8080 (dual-stack)');
+    // Bound without listening, or a UDP socket connected to one peer, still takes its share.
+    expect(kinds(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('0.0.0.0', 8080, [EVIL], { state: 'bound' })]))).toEqual(['co-bound']);
+    const udp = { proto: 'udp' as const };
+    const [connected] = evaluate([], [listener('0.0.0.0', 53, [SSHD], { ...udp, state: 'unconnected' }), listener('0.0.0.0', 53, [EVIL], { ...udp, state: 'connected', remote: { address: '10.0.0.9', port: 5353 } })]);
+    expect(connected!.summary).toContain('connected to 10.0.0.9:5353');
+    // Sockets in different namespaces never overlap.
+    expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('0.0.0.0', 8080, [EVIL], { netns: 'web' })])).toEqual([]);
+  });
+
   it('co-bound: owners that cannot be seen count as different holders', () => {
     expect(kinds(evaluate([], [listener('0.0.0.0', 8080, []), listener('0.0.0.0', 8080, [])]))).toEqual(['co-bound']);
   });
 
   it('not co-bound: one process with a socket per thread, different addresses, families or protocols', () => {
     expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('0.0.0.0', 8080, [SSHD])])).toEqual([]);
-    expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('10.0.0.1', 8080, [EVIL])])).toEqual([]);
+    expect(evaluate([], [listener('10.0.0.2', 8080, [SSHD]), listener('10.0.0.1', 8080, [EVIL])])).toEqual([]);
+    expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('fd00::1', 8080, [EVIL])])).toEqual([]);
+    // [::] beside 0.0.0.0: apart when the kernel says v6-only, and when /proc cannot say (no claim on a maybe).
+    expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('::', 8080, [EVIL], { v6only: true })])).toEqual([]);
     expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('::', 8080, [EVIL])])).toEqual([]);
     expect(evaluate([], [listener('0.0.0.0', 8080, [SSHD]), listener('0.0.0.0', 8080, [EVIL], { proto: 'udp' })])).toEqual([]);
   });

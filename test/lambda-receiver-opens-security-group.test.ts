@@ -17,8 +17,8 @@ import { functionUrlEvent, startFunctionUrl } from './support/function-url-adapt
 const execFileAsync = promisify(execFile);
 const SG = 'sg-0123456789abcdef0';
 const TABLE = 'knockgate-replay';
-const KEY = '4QHBPi6mttcdrUO2/97IxuObBADnfL43Z/eN4L+bZbs=';
-const HMAC_KEY = 'kN2Ki8vWEewKclcHeiFMVgI2DCaDXOwEtJ7DemMtkZRlpphgn8KuGrzzAtAckKSAvhC2zitnyFSqqALtoZCBhQ==';
+const KEY = Buffer.alloc(32, 0x5a).toString('base64');
+const HMAC_KEY = Buffer.alloc(64, 0xa5).toString('base64');
 const CONFIG = `
 [aws]
 security_groups = ["${SG}"]

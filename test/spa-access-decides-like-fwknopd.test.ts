@@ -57,6 +57,10 @@ describe('SPA access policy', () => {
     expect(decideSpaAccess(spa({ at: NOW + 121_000 }), FROM, RULES, NOW)).toMatchObject({ ok: false, reason: 'stale' });
     expect(decideSpaAccess(spa({ at: NOW - 120_000 }), FROM, RULES, NOW)).toMatchObject({ ok: true });
     expect(decideSpaAccess(spa({ at: NOW - 500_000 }), FROM, { ...RULES, maxPacketAgeMs: undefined }, NOW)).toMatchObject({ ok: true });
+    // fwknopd compares whole seconds (time(NULL) - timestamp): 120.9 s late is still 120 s.
+    expect(decideSpaAccess(spa({ at: NOW - 120_000 }), FROM, RULES, NOW + 999)).toMatchObject({ ok: true });
+    expect(decideSpaAccess(spa({ at: NOW - 120_000 }), FROM, RULES, NOW + 1_000)).toMatchObject({ ok: false, reason: 'stale' });
+    expect(decideSpaAccess(spa({ at: NOW + 120_999 }), FROM, RULES, NOW)).toMatchObject({ ok: true });
   });
 
   it('caps a client timeout at the door maximum', () => {
@@ -70,7 +74,9 @@ describe('SPA access policy', () => {
     expect(decideSpaAccess(spa({ ports: ['udp/53'] }), FROM, { ...RULES, ports: { mode: 'fixed', open: [{ proto: 'tcp', port: 22 }] } }, NOW)).toMatchObject({ ok: true, ports: [{ proto: 'tcp', port: 22 }] });
     expect(decideSpaAccess(spa(), FROM, { ...RULES, usernames: ['bob'] }, NOW)).toMatchObject({ ok: false, reason: 'not-allowed-user' });
     expect(decideSpaAccess(spa(), { src: '10.78.0.2' }, RULES, NOW)).toMatchObject({ ok: false, reason: 'source-not-allowed' });
-    expect(decideSpaAccess(spa(), FROM, { ...RULES, expiresAt: NOW }, NOW)).toMatchObject({ ok: false, reason: 'door-expired' });
+    // fwknopd refuses once time(NULL) is past the expiry: the expiry second itself still opens.
+    expect(decideSpaAccess(spa(), FROM, { ...RULES, expiresAt: NOW }, NOW + 999)).toMatchObject({ ok: true });
+    expect(decideSpaAccess(spa(), FROM, { ...RULES, expiresAt: NOW }, NOW + 1_000)).toMatchObject({ ok: false, reason: 'door-expired' });
   });
 
   it('forwards NAT only to an allowed target and refuses commands unless enabled', () => {

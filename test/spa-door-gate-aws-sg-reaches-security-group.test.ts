@@ -74,11 +74,11 @@ gate = "aws-sg"
   });
 
   it('refuses an aws-sg SPA door without [aws], and NAT on a gate other than nftables, naming file:line:field', () => {
-    const door = `[spa_door.cloud]\nkey_base64 = "${KEY}"\nopen = ["22/tcp"]\ngate = "aws-sg"\n`;
+    const door = `[spa_door.cloud]\nkey_base64 = "${KEY}"\nopen = ["22/tcp"]\ngate = "aws-sg"\nhmac_key_base64 = "${HMAC}"\n`;
     expect(() => parseKnockgateToml(door, 'a.toml')).toThrow(/a\.toml:4: spa_door\.cloud\.gate: gate "aws-sg" needs an \[aws\] table/);
-    const nat = `[spa_door.fwd]\nkey_base64 = "${KEY}"\nopen = ["2222/tcp"]\nnat_targets = ["10.0.1.5:22"]\ngate = "iptables"\n`;
+    const nat = `[spa_door.fwd]\nkey_base64 = "${KEY}"\nopen = ["2222/tcp"]\nnat_targets = ["10.0.1.5:22"]\ngate = "iptables"\nhmac_key_base64 = "${HMAC}"\n`;
     expect(() => parseKnockgateToml(nat, 'b.toml')).toThrow(/b\.toml:4: spa_door\.fwd\.nat_targets: NAT access needs gate = "nftables"/);
-    const stray = `[spa_door.x]\nkey_base64 = "${KEY}"\nopen = ["22/tcp"]\nstart = ["/bin/true"]\n`;
+    const stray = `[spa_door.x]\nkey_base64 = "${KEY}"\nopen = ["22/tcp"]\nstart = ["/bin/true"]\nhmac_key_base64 = "${HMAC}"\n`;
     expect(() => parseKnockgateToml(stray, 'c.toml')).toThrow(/c\.toml:4: spa_door\.x\.start: only a door with gate = "command" runs commands/);
   });
 });

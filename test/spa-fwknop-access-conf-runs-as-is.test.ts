@@ -25,6 +25,7 @@ describe('knockgate serve --fwknop-access --fwknopd-conf: an fwknop setup run as
       `# as fwknop ships it, with a second stanza for another network
 SOURCE              10.99.0.0/16
 KEY_BASE64          ${randomBytes(32).toString('base64')}
+HMAC_KEY_BASE64     ${randomBytes(64).toString('base64')}
 
 SOURCE              ${dl.lab.client.ip4}/255.255.255.0, fd00:200::/64
 OPEN_PORTS          tcp/${SERVICE_PORT}

@@ -5,6 +5,11 @@
       "sources": ["src/capture.c"],
       "libraries": ["-lpcap"],
       "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
+    },
+    {
+      "target_name": "knockgate_netdiag",
+      "sources": ["src/netdiag.c"],
+      "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }

@@ -32,3 +32,18 @@ export class Capture {
   /** Stops delivery at once; idempotent. */
   close(): void;
 }
+
+/** The guard's kernel socket facts and link-layer sender (src/netdiag.c). */
+export interface NetDiag {
+  /**
+   * One inet_diag dump: TCP (6) or UDP (17) sockets of `family` whose state bit is in `states`,
+   * in the namespace of the open `netnsFd` (-1: our own). 64-byte records; `dropped` counts those
+   * past `maxRecords`. Throws an Error with `errno` when the kernel refuses.
+   */
+  dumpSockets(protocol: 6 | 17, family: 4 | 6, states: number, netnsFd: number, maxRecords: number): Buffer & { dropped: number };
+  /** nftables' ruleset generation in the namespace of `netnsFd` (-1: our own); every committed change bumps it. */
+  nftGeneration(netnsFd: number): number;
+  /** Sends one Ethernet frame (14..1514 bytes) out of `ifname` in the namespace of `netnsFd`; returns the bytes sent. */
+  sendFrame(ifname: string, frame: Buffer, netnsFd: number): number;
+}
+export const netdiag: NetDiag;

@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { ConfigError } from '../config/config-error.js';
 import { KnockgateError } from '../core/knockgate-error.js';
 import type { Family, PortSpec } from '../core/packet.js';
@@ -24,7 +25,8 @@ import { RC_VARIABLES, type RcStanza, type RcVariable } from './fwknoprc.js';
  * once: a bad value names the option it came from, or the rc file, line and variable.
  */
 
-export type SpaSettingName = (typeof RC_VARIABLES)[RcVariable];
+/** Every rc variable's setting, plus `-C/--server-cmd`, which fwknop has no rc variable for. */
+export type SpaSettingName = (typeof RC_VARIABLES)[RcVariable] | 'serverCmd';
 export type SettingOrigin = { option: string } | { file: string; line: number; variable: string };
 export interface SpaSetting {
   value: string;
@@ -54,10 +56,19 @@ export const DEFAULT_HTTP_PORT = 80;
 /** fwknopd 2.6.10 decodes no client timeout above this (the client itself would send up to 131072). */
 export const MAX_FW_TIMEOUT_SECONDS = 65_536;
 
+/** fwknop's time offset limit before its unit (strtol_wrapper(…, 0, 2 << 15)). */
+export const MAX_TIME_OFFSET_NUMBER = 65_536;
+/** A key file (KEY_FILE, HMAC_KEY_FILE) holds a few `server: key` lines; larger is a wrong path. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
 export interface SpaPlan {
   server: { host: string; port: number; proto: SpaProto; family: Family | undefined };
   keys: SpaKeys;
   fields: SpaFields;
+  /** Seconds added to the timestamp (fwknop --time-offset-plus; negative for --time-offset-minus). */
+  timeOffsetS: number;
+  /** VERBOSE Y in the rc stanza: print the fields as -v does. */
+  verbose: boolean;
 }
 
 const SECRET_SETTINGS: ReadonlySet<SpaSettingName> = new Set(['key', 'keyBase64', 'hmacKey', 'hmacKeyBase64']);
@@ -150,13 +161,58 @@ function allowIp(v: string): string {
   return v;
 }
 
+/**
+ * A time offset as fwknop reads it: a number with an optional unit, s (the default), m, h or d,
+ * e.g. `120`, `120s`, `2m`; signed `-N`/`N` in the rc file's TIME_OFFSET.
+ */
+export function parseTimeOffset(v: string): number {
+  const m = /^([+-]?)(\d{1,6})([sSmMhHdD]?)$/.exec(v);
+  const n = Number(m?.[2]);
+  if (!m || n > MAX_TIME_OFFSET_NUMBER) throw new RangeError(`expected a number up to ${MAX_TIME_OFFSET_NUMBER} with an optional unit s, m, h or d (e.g. 120s, 2m)`);
+  const unit = { '': 1, s: 1, m: 60, h: 3_600, d: 86_400 }[m[3]!.toLowerCase() as '' | 's' | 'm' | 'h' | 'd'];
+  return (m[1] === '-' ? -1 : 1) * n * unit;
+}
+
+/**
+ * The key for `server` in a key file (fwknop KEY_FILE / -G): lines `<server>: <key>`, the key a
+ * passphrase. A file with keys others may read is warned about, as fwknop does.
+ */
+function keyFromFile(path: string, server: string): string {
+  let text: string;
+  try {
+    const info = statSync(path);
+    if (!info.isFile() || info.size > MAX_KEY_FILE_BYTES) throw new RangeError(`${path} is not a key file (a regular file under ${MAX_KEY_FILE_BYTES} bytes)`);
+    text = readFileSync(path, 'latin1');
+  } catch (e) {
+    if (e instanceof RangeError) throw e;
+    throw new RangeError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  let key: string | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^[ \t=]+/, '');
+    if (!line.startsWith(`${server}:`)) continue;
+    key = line.slice(server.length + 1).replace(/^[ \t=]+/, '').replace(/\r$/, '');
+  }
+  if (!key) throw new RangeError(`${path} has no "${server}: KEY" line for this server`);
+  return key;
+}
+
 function natTarget(v: string): NatAccess {
   return parseNatAccess(v.replace(':', ','));
 }
 
-function keyMaterial(settings: SpaSettings, passphrase: 'key' | 'hmacKey', base64: 'keyBase64' | 'hmacKeyBase64'): { material: SpaKeyMaterial; name: SpaSettingName } | undefined {
+function keyMaterial(
+  settings: SpaSettings,
+  passphrase: 'key' | 'hmacKey',
+  base64: 'keyBase64' | 'hmacKeyBase64',
+  file: 'keyFile' | 'hmacKeyFile',
+  server: string,
+): { material: SpaKeyMaterial; name: SpaSettingName } | undefined {
   if (settings[base64]) return { material: { base64: settings[base64].value }, name: base64 };
   if (settings[passphrase]) return { material: { passphrase: settings[passphrase].value }, name: passphrase };
+  // fwknop 2.6.10 reads HMAC_KEY_FILE into the encryption key's file (a bug); each file feeds its own key here.
+  const fromFile = read(settings, file, (path) => keyFromFile(path, server));
+  if (fromFile !== undefined) return { material: { passphrase: fromFile }, name: file };
   return undefined;
 }
 
@@ -173,14 +229,16 @@ export function planSpa(settings: SpaSettings, opts: { username: string; family?
   const host = required(settings.destination?.value, 'no server to send to: give -D/--destination HOST (or SPA_SERVER in the rc stanza)');
   const proto = read(settings, 'serverProto', serverProto) ?? 'udp';
   const port = read(settings, 'serverPort', integer(1, 65_535)) ?? (proto === 'http' ? DEFAULT_HTTP_PORT : DEFAULT_UDP_PORT);
-  const ports = required(read(settings, 'access', accessList), 'nothing to open: give -A/--access, e.g. -A tcp/22 (or ACCESS in the rc stanza)');
+  const command = settings.serverCmd?.value;
+  // A command message (-C) names no ports: fwknop sends `<allow IP>,<command>` and ignores -A.
+  const ports = command === undefined ? required(read(settings, 'access', accessList), 'nothing to open: give -A/--access, e.g. -A tcp/22 (or ACCESS in the rc stanza)') : [];
   const allow = required(read(settings, 'allowIp', allowIp), 'no address to open for: give -a/--allow-ip ADDRESS, or -s to let the server use the packet\'s source (or ALLOW_IP in the rc stanza)');
 
-  const encryption = required(keyMaterial(settings, 'key', 'keyBase64'), 'no encryption key: give --key-base64-rijndael KEY (or --key-rijndael PASSPHRASE, or KEY_BASE64 in the rc stanza); knockgate keygen makes one');
+  const encryption = required(keyMaterial(settings, 'key', 'keyBase64', 'keyFile', host), 'no encryption key: give --key-base64-rijndael KEY (or --key-rijndael PASSPHRASE, or KEY_BASE64 in the rc stanza); knockgate keygen makes one');
   const mode = read(settings, 'encryptionMode', encryptionMode);
   const keys: SpaKeys = { encryptionKey: encryption.material, encryptionMode: mode };
   checkKeys(settings, keys, encryption.name);
-  const hmac = keyMaterial(settings, 'hmacKey', 'hmacKeyBase64');
+  const hmac = keyMaterial(settings, 'hmacKey', 'hmacKeyBase64', 'hmacKeyFile', host);
   if (hmac) {
     keys.hmacKey = hmac.material;
     keys.hmacType = read(settings, 'hmacDigestType', digestType);
@@ -190,14 +248,19 @@ export function planSpa(settings: SpaSettings, opts: { username: string; family?
   }
 
   const username = read(settings, 'spoofUser', checkUsername) ?? opts.username;
+  const clientTimeout = read(settings, 'fwTimeout', timeout) ?? 0;
   const fields: SpaFields = {
     username,
-    request: { kind: 'access', allowIp: allow, ports },
-    clientTimeout: read(settings, 'fwTimeout', timeout) ?? 0,
+    request: command === undefined ? { kind: 'access', allowIp: allow, ports } : { kind: 'command', allowIp: allow, command },
+    // A command message never carries a timeout (libfko drops it for type 0).
+    clientTimeout: command === undefined ? clientTimeout : 0,
     digestType: read(settings, 'digestType', digestType),
   };
-  addNat(settings, fields, host);
-  return { server: { host, port, proto, family: opts.family }, keys, fields };
+  if (command === undefined) addNat(settings, fields, host);
+  const timeOffsetS = read(settings, 'timeOffset', parseTimeOffset) ?? 0;
+  const verbose = read(settings, 'verbose', yesNo) ?? false;
+  const family = opts.family ?? (read(settings, 'serverResolveIpv4', yesNo) ? 4 : undefined);
+  return { server: { host, port, proto, family }, keys, fields, timeOffsetS, verbose };
 }
 
 function checkKeys(settings: SpaSettings, keys: SpaKeys, blame: SpaSettingName): void {

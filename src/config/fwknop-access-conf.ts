@@ -3,7 +3,8 @@ import { parseAddressRange, type AddressRange } from '../core/spa-access.js';
 import { isDigestType, type EncryptionMode, type SpaKeys } from '../core/spa/index.js';
 import { ConfigError, type ConfigProblem } from './config-error.js';
 import { DEFAULT_SPA_MAX_OPEN_FOR_MS, DEFAULT_SPA_OPEN_FOR_MS, MAX_SPA_DOORS, keyProblem } from './spa-config.js';
-import type { SpaDoorConfig } from './model.js';
+import { spaKeyProblems } from './spa-key-checks.js';
+import type { SpaConfigWarning, SpaDoorConfig } from './model.js';
 
 /**
  * fwknopd's access.conf (2.6.10), read as fwknopd reads it: `NAME value` lines, the value ending
@@ -38,6 +39,10 @@ const YES_NO = /^[YN]$/i;
 
 interface Stanza {
   line: number;
+  /** Where each key was set, for problems about the key itself. */
+  keyLine?: { line: number; field: string };
+  hmacKeyLine?: { line: number; field: string };
+  expire?: { line: number; field: string };
   sources: AddressRange[];
   destinations: AddressRange[];
   openPorts?: PortSpec[];
@@ -54,17 +59,31 @@ interface Stanza {
   expiresAt?: number;
 }
 
-/** The doors of an access.conf; `maxPacketAgeMs` comes from fwknopd.conf. Throws ConfigError. */
-export function parseFwknopAccessConf(text: string, file: string, maxPacketAgeMs: number | undefined): SpaDoorConfig[] {
+export interface FwknopAccessConf {
+  doors: SpaDoorConfig[];
+  /** What runs but is worth an operator's look (a stanza already expired). */
+  warnings: SpaConfigWarning[];
+}
+
+/**
+ * The doors of an access.conf; `maxPacketAgeMs` comes from fwknopd.conf, `now` (ms) dates
+ * ACCESS_EXPIRE. Throws ConfigError with every problem of the file.
+ */
+export function parseFwknopAccessConf(text: string, file: string, maxPacketAgeMs: number | undefined, now = Date.now()): FwknopAccessConf {
   const problems: ConfigProblem[] = [];
+  const warnings: SpaConfigWarning[] = [];
   const stanzas: Stanza[] = [];
   let current: Stanza | undefined;
   for (const [i, raw] of text.split('\n').entries()) {
     const line = i + 1;
+    // fwknopd skips a line by its first character only: '#', ';' or an empty line.
+    if (/^[#;\r]/.test(raw) || raw === '') continue;
     const content = raw.replace(/^\s+/, '');
-    if (content === '' || content.startsWith('#')) continue;
+    if (content === '') continue;
     const m = /^(\S+)\s*(.*)$/.exec(content);
-    const name = m?.[1] ?? '';
+    // fwknopd cuts the name at its last ':' (`SOURCE: ANY;`, as fwknop's own test configs write it).
+    const written = m?.[1] ?? '';
+    const name = written.includes(':') ? written.slice(0, written.lastIndexOf(':')) : written;
     const value = (m?.[2] ?? '').split(';')[0]!.trim();
     const problem = (message: string) => problems.push({ line, field: name, message });
     if (name in REFUSED) {
@@ -106,16 +125,14 @@ export function parseFwknopAccessConf(text: string, file: string, maxPacketAgeMs
         break;
       }
       case 'KEY':
-        s.key = { passphrase: value };
-        break;
       case 'KEY_BASE64':
-        s.key = { base64: value };
+        s.key = name === 'KEY' ? { passphrase: value } : { base64: value };
+        s.keyLine = { line, field: name };
         break;
       case 'HMAC_KEY':
-        s.hmacKey = { passphrase: value };
-        break;
       case 'HMAC_KEY_BASE64':
-        s.hmacKey = { base64: value };
+        s.hmacKey = name === 'HMAC_KEY' ? { passphrase: value } : { base64: value };
+        s.hmacKeyLine = { line, field: name };
         break;
       case 'HMAC_DIGEST_TYPE': {
         const type = value.toLowerCase().replace('-', '_');
@@ -153,15 +170,19 @@ export function parseFwknopAccessConf(text: string, file: string, maxPacketAgeMs
         break;
       }
       case 'ACCESS_EXPIRE': {
-        const d = /^(\d{2})\/(\d{2})\/(\d{4})$/.exec(value);
-        const t = d ? Date.UTC(Number(d[3]), Number(d[1]) - 1, Number(d[2])) : NaN;
-        if (Number.isNaN(t)) problem(`expected MM/DD/YYYY, got "${value}"`);
-        else s.expiresAt = t;
+        const t = accessExpireDate(value);
+        if (typeof t === 'string') problem(t);
+        else {
+          s.expiresAt = t;
+          s.expire = { line, field: name };
+        }
         break;
       }
       case 'ACCESS_EXPIRE_EPOCH':
-        if (/^\d{1,12}$/.test(value)) s.expiresAt = Number(value) * 1000;
-        else problem(`expected Unix seconds, got "${value}"`);
+        if (/^\d{1,12}$/.test(value)) {
+          s.expiresAt = Number(value) * 1000;
+          s.expire = { line, field: name };
+        } else problem(`expected Unix seconds, got "${value}"`);
         break;
       default:
         problem('unknown access.conf key');
@@ -173,9 +194,41 @@ export function parseFwknopAccessConf(text: string, file: string, maxPacketAgeMs
   for (const [n, s] of stanzas.entries()) {
     const door = toDoor(s, n, maxPacketAgeMs, problems);
     if (door) doors.push(door);
+    // fwknopd refuses once the clock is past the expiry (a whole second past it).
+    if (s.expiresAt !== undefined && Math.floor(now / 1000) * 1000 > s.expiresAt) {
+      warnings.push({ file, ...s.expire, message: `stanza #${n + 1} expired at ${localTime(s.expiresAt)} and refuses every packet: remove the stanza or give a later date` });
+    }
   }
-  if (problems.length > 0) throw new ConfigError(file, [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)));
-  return doors;
+  if (problems.length > 0) throw new ConfigError(file, [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
+  return { doors, warnings };
+}
+
+/**
+ * ACCESS_EXPIRE as fwknopd reads it: MM/DD/YYYY in local time, at the start of that day, by
+ * mktime with tm_isdst = 0, so under summer time the stanza lives until 01:00. fwknopd rolls an
+ * impossible date over (13/45/2020 is 02/14/2021); here it is an error that says so.
+ */
+export function accessExpireDate(value: string): number | string {
+  const d = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(value);
+  if (!d) return `"${value}" is not a date: write MM/DD/YYYY (or ACCESS_EXPIRE_EPOCH with Unix seconds)`;
+  const [month, day, year] = [Number(d[1]), Number(d[2]), Number(d[3])];
+  const utc = new Date(Date.UTC(year, month - 1, day));
+  if (year < 1970 || utc.getUTCMonth() !== month - 1 || utc.getUTCDate() !== day) {
+    const rolled = `${String(utc.getUTCMonth() + 1).padStart(2, '0')}/${String(utc.getUTCDate()).padStart(2, '0')}/${utc.getUTCFullYear()}`;
+    return `"${value}" is not a date (MM/DD/YYYY: month 1-12, then a day of that month); fwknopd would silently read it as ${rolled}`;
+  }
+  return utc.getTime() + standardOffsetMinutes(year) * 60_000;
+}
+
+/** The zone's offset from UTC in minutes outside summer time (Date's sign: west is positive), as mktime with tm_isdst = 0 uses. */
+function standardOffsetMinutes(year: number): number {
+  return Math.max(new Date(year, 0, 1).getTimezoneOffset(), new Date(year, 6, 1).getTimezoneOffset());
+}
+
+function localTime(ms: number): string {
+  const t = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())} ${two(t.getHours())}:${two(t.getMinutes())} local time`;
 }
 
 function toDoor(s: Stanza, index: number, maxPacketAgeMs: number | undefined, problems: ConfigProblem[]): SpaDoorConfig | undefined {
@@ -190,6 +243,13 @@ function toDoor(s: Stanza, index: number, maxPacketAgeMs: number | undefined, pr
     at(`stanza keys: ${bad}`);
     return undefined;
   }
+  const keyProblems = spaKeyProblems(keys);
+  for (const p of keyProblems) {
+    const where = p.role === 'encryption' ? s.keyLine : s.hmacKeyLine;
+    if (where) problems.push({ line: where.line, field: where.field, message: p.message });
+    else at(`stanza #${index + 1}: ${p.message}`);
+  }
+  if (keyProblems.length > 0) return undefined;
   return {
     keys,
     gate: 'nftables',
@@ -214,26 +274,33 @@ function toDoor(s: Stanza, index: number, maxPacketAgeMs: number | undefined, pr
   };
 }
 
-/** `ANY`, or a comma list of `a.b.c.d`, `a.b.c.d/nn`, `a.b.c.d/m.m.m.m` (IPv6 too). A string is an error. */
+/**
+ * `ANY`, or a comma list of `a.b.c.d`, `a.b.c.d/nn`, `a.b.c.d/m.m.m.m` (IPv6 too). A string
+ * names every bad item, not only the first.
+ */
 function addressList(value: string): AddressRange[] | string {
   if (value.toUpperCase() === 'ANY') return [];
   const out: AddressRange[] = [];
+  const bad: string[] = [];
   for (const item of value.split(',')) {
     const r = parseAddressRange(item);
-    if (!r) return `"${item.trim()}" is not an address, a.b.c.d/nn, a.b.c.d/m.m.m.m or ANY`;
-    out.push(r);
+    if (r) out.push(r);
+    else bad.push(`"${item.trim()}"`);
   }
-  return out;
+  if (bad.length === 0) return out;
+  return `${bad.join(', ')} ${bad.length === 1 ? 'is not an address' : 'are not addresses'}: write a.b.c.d, a.b.c.d/nn, a.b.c.d/m.m.m.m (IPv6 addr[/nn] too) or ANY`;
 }
 
-/** `tcp/22, udp/53`: fwknop writes proto first. */
+/** `tcp/22, udp/53`: fwknop writes proto first. A string names every bad item. */
 function portList(value: string): PortSpec[] | string {
   const out: PortSpec[] = [];
+  const bad: string[] = [];
   for (const item of value.split(',')) {
     const m = /^(tcp|udp)\/(\d{1,5})$/i.exec(item.trim());
     const port = Number(m?.[2]);
-    if (!m || port < 1 || port > 65_535) return `"${item.trim()}" is not tcp/PORT or udp/PORT`;
-    out.push({ proto: m[1]!.toLowerCase() as PortSpec['proto'], port });
+    if (!m || port < 1 || port > 65_535) bad.push(`"${item.trim()}"`);
+    else out.push({ proto: m[1]!.toLowerCase() as PortSpec['proto'], port });
   }
-  return out;
+  if (bad.length === 0) return out;
+  return `${bad.join(', ')} ${bad.length === 1 ? 'is not' : 'are not'} tcp/PORT or udp/PORT (PORT 1-65535)`;
 }

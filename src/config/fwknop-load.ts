@@ -29,7 +29,7 @@ export async function withFwknopSpa(base: KnockgateConfig, sources: FwknopSource
   const settings: FwknopdSettings = fwknopdConf === undefined
     ? { interfaces: [], sensor: 'pcap', port: DEFAULT_SPA_PORT, maxPacketAgeMs: DEFAULT_MAX_PACKET_AGE_MS, replay: undefined, ignored: [] }
     : parseFwknopdConf(await readText(fwknopdConf), fwknopdConf);
-  const doors = parseFwknopAccessConf(await readText(fwknopAccess), fwknopAccess, settings.maxPacketAgeMs);
+  const { doors, warnings } = parseFwknopAccessConf(await readText(fwknopAccess), fwknopAccess, settings.maxPacketAgeMs);
   const interfaces = settings.interfaces.length > 0 ? settings.interfaces : base.daemon.interfaces;
   const spa: SpaConfig = {
     source: fwknopAccess,
@@ -37,6 +37,8 @@ export async function withFwknopSpa(base: KnockgateConfig, sources: FwknopSource
     maxPacketAgeMs: settings.maxPacketAgeMs,
     replay: settings.replay ?? base.spa?.replay ?? { kind: 'file', path: join(base.daemon.stateDir, 'spa-replay.journal') },
     doors,
+    warnings,
+    keysInlineIn: fwknopAccess,
   };
   return { ...base, spa };
 }

@@ -22,12 +22,28 @@ export const MAX_ALERT_TIMEOUT_MS = 300_000;
 export const MAX_EXPECTATIONS = 256;
 /** An alert command's argv: program and its arguments. */
 export const MAX_ALERT_ARGS = 64;
+/** A probe is one broadcast frame per interface: more often than once a second it becomes a flood of its own. */
+export const MIN_PROBE_INTERVAL_MS = 1_000;
+export const MAX_PROBE_INTERVAL_MS = 86_400_000;
+export const DEFAULT_PROBE_INTERVAL_MS = 300_000;
+/** Servers answer a DISCOVER within milliseconds; dnsmasq waits for its ping check (up to 3 s) only before an ACK. */
+export const MIN_PROBE_WAIT_MS = 100;
+export const MAX_PROBE_WAIT_MS = 30_000;
+export const DEFAULT_PROBE_WAIT_MS = 2_000;
+/**
+ * A router answers a solicitation after up to 0.5 s, and no sooner than 3 s after its last
+ * multicast advertisement (RFC 4861 MAX_RA_DELAY_TIME, MIN_DELAY_BETWEEN_RAS): 4 s sees every one.
+ */
+export const DEFAULT_RA_PROBE_WAIT_MS = 4_000;
 
 const EXPECT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 // Units and cgroup components go into nft rule text inside quotes: no quotes, spaces or backslashes.
 const UNIT = /^[A-Za-z0-9_@.:-]{1,200}\.(service|socket|scope)$/;
 const CGROUP_PATH = /^(\/[A-Za-z0-9_@.:-]{1,255}){1,32}$/;
 const MAX_ARG_CHARS = 4_096;
+/** An `ip netns` name (a file name in /run/netns) or a container's name or id. */
+const NETNS_NAME = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const INTERFACE = stringMatching(/^[^\s/:]{1,15}$/, 'an interface name');
 
 function cgroupPath(v: unknown): Parsed<string> {
   const r = stringMatching(CGROUP_PATH, 'a cgroup v2 path like "/system.slice/sshd.service" (letters, digits, _ @ . : -)')(v);
@@ -53,8 +69,23 @@ function argv(v: unknown): Parsed<[string, ...string[]]> {
 
 function ipv4(v: unknown): Parsed<string> {
   const r = ipAddress(v);
-  return r.ok && isIP(r.value) !== 4 ? rejected(`"${r.value}" is IPv6; the ARP watch covers IPv4 neighbours`) : r;
+  return r.ok && isIP(r.value) !== 4 ? rejected(`"${r.value}" is IPv6; the ARP watch covers IPv4 neighbours (IPv6 ones go in [guard.ipv6] neighbours)`) : r;
 }
+
+function ipv6(v: unknown): Parsed<string> {
+  const r = ipAddress(v);
+  return r.ok && isIP(r.value) !== 6 ? rejected(`"${r.value}" is IPv4; IPv4 neighbours go in [guard.arp] neighbours`) : r;
+}
+
+/** Routers advertise from their link-local address (RFC 4861 6.1.2), so that is what is declared. */
+function linkLocal(v: unknown): Parsed<string> {
+  const r = ipv6(v);
+  return r.ok && !/^fe[89ab][0-9a-f]?:/i.test(r.value) ? rejected(`"${r.value}" is not link-local: routers advertise from their fe80:: address (see \`ip -6 route show default\`)`) : r;
+}
+
+const probeInterval = leaf((v) => parseDurationWithin(v, MIN_PROBE_INTERVAL_MS, MAX_PROBE_INTERVAL_MS)).default(DEFAULT_PROBE_INTERVAL_MS);
+const probeWait = (fallback: number) => leaf((v) => parseDurationWithin(v, MIN_PROBE_WAIT_MS, MAX_PROBE_WAIT_MS)).default(fallback);
+const interfaces = leaf(listOf(INTERFACE, (s) => s)).default([]);
 
 const expectSchema = z.strictObject({
   port: leaf(tcpOrUdpPort),
@@ -66,12 +97,29 @@ const expectSchema = z.strictObject({
   must_listen: leaf(boolean).default(true),
   enforce: leaf(boolean).default(false),
   shared: leaf(boolean).default(false),
+  netns: leaf(stringMatching(NETNS_NAME, 'a network namespace name (`ip netns`) or a container name or id')).optional(),
 });
 
 const arpSchema = z.strictObject({
   gateway: leaf(boolean).default(true),
   neighbours: leaf(listOf(ipv4, (s) => s)).default([]),
-  interfaces: leaf(listOf(stringMatching(/^[^\s/:]{1,15}$/, 'an interface name'), (s) => s)).default([]),
+  interfaces,
+});
+
+const dhcpSchema = z.strictObject({
+  servers: leaf(listOf(ipv4, (s) => s)).default([]),
+  interfaces,
+  probe_interval: probeInterval,
+  probe_wait: probeWait(DEFAULT_PROBE_WAIT_MS),
+});
+
+const ipv6Schema = z.strictObject({
+  routers: leaf(listOf(linkLocal, (s) => s)).default([]),
+  gateway: leaf(boolean).default(true),
+  neighbours: leaf(listOf(ipv6, (s) => s)).default([]),
+  interfaces,
+  probe_interval: probeInterval,
+  probe_wait: probeWait(DEFAULT_RA_PROBE_WAIT_MS),
 });
 
 export const guardSchema = z.strictObject({
@@ -79,7 +127,10 @@ export const guardSchema = z.strictObject({
   report_unexpected: leaf(boolean).default(false),
   alert_command: leaf(argv).optional(),
   alert_timeout: leaf((v) => parseDurationWithin(v, MIN_ALERT_TIMEOUT_MS, MAX_ALERT_TIMEOUT_MS)).default(DEFAULT_ALERT_TIMEOUT_MS),
+  all_netns: leaf(boolean).default(false),
   arp: arpSchema.prefault({}),
+  dhcp: dhcpSchema.optional(),
+  ipv6: ipv6Schema.optional(),
   expect: z.record(z.string().regex(EXPECT_NAME, { error: 'an expectation name is 1..64 letters, digits, _ . or -' }), expectSchema).optional(),
 });
 
@@ -87,6 +138,8 @@ export const guardSchema = z.strictObject({
 export const GUARD_KNOWN_KEYS: Record<string, readonly string[]> = {
   guard: Object.keys(guardSchema.shape),
   'guard.arp': Object.keys(arpSchema.shape),
+  'guard.dhcp': Object.keys(dhcpSchema.shape),
+  'guard.ipv6': Object.keys(ipv6Schema.shape),
   'guard.expect': Object.keys(expectSchema.shape),
 };
 
@@ -110,6 +163,7 @@ export function resolveGuard(valid: z.output<typeof guardSchema>, lineOf: (path:
         mustListen: e.must_listen,
         enforce: e.enforce,
         shared: e.shared,
+        ...(e.netns !== undefined && { netns: e.netns }),
       };
     });
   return {
@@ -118,6 +172,18 @@ export function resolveGuard(valid: z.output<typeof guardSchema>, lineOf: (path:
     ...(valid.alert_command && { alert: { argv: valid.alert_command, timeoutMs: valid.alert_timeout } }),
     expectations,
     arp: { gateway: valid.arp.gateway, neighbours: valid.arp.neighbours, interfaces: valid.arp.interfaces },
+    allNetns: valid.all_netns,
+    ...(valid.dhcp && { dhcp: { servers: valid.dhcp.servers, interfaces: valid.dhcp.interfaces, probeIntervalMs: valid.dhcp.probe_interval, probeWaitMs: valid.dhcp.probe_wait } }),
+    ...(valid.ipv6 && {
+      ipv6: {
+        routers: valid.ipv6.routers,
+        gateway: valid.ipv6.gateway,
+        neighbours: valid.ipv6.neighbours,
+        interfaces: valid.ipv6.interfaces,
+        probeIntervalMs: valid.ipv6.probe_interval,
+        probeWaitMs: valid.ipv6.probe_wait,
+      },
+    }),
   };
 }
 
@@ -134,7 +200,10 @@ export function crossCheckGuard(guard: GuardSettings): { path: KeyPath; message:
     if (e.shared && e.owner.cgroup === undefined && e.owner.unit === undefined && e.owner.exe === undefined) {
       out.push({ path: ['guard', 'expect', e.name, 'shared'], message: 'shared accepts several processes when each matches the owner: give unit, cgroup or exe (a uid alone is what a co-binding hijacker has too)' });
     }
-    const key = `${e.port}/${e.proto}@${e.address ?? '*'}`;
+    if (e.enforce && e.netns !== undefined) {
+      out.push({ path: ['guard', 'expect', e.name, 'enforce'], message: `enforcement loads a chain in the guard's own namespace; for ${e.netns}, run a guard inside it` });
+    }
+    const key = `${e.port}/${e.proto}@${e.address ?? '*'}${e.netns === undefined ? '' : ` in ${e.netns}`}`;
     const other = seen.get(key);
     if (other !== undefined) out.push({ path: ['guard', 'expect', e.name, 'port'], message: `${key} is already declared by [guard.expect.${other}]` });
     seen.set(key, e.name);

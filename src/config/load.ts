@@ -5,6 +5,7 @@ import { parseKnockdConf } from './knockd-conf.js';
 import { withOneTimeSequences } from './one-time-sequences.js';
 import { MAX_CONFIG_BYTES, parseKnockgateToml } from './knockgate-toml.js';
 import type { KnockgateConfig } from './model.js';
+import { keyFileModeProblem } from './spa-key-checks.js';
 
 /** Where the configuration comes from: a knockgate TOML file or a knockd.conf, at most one of them, plus fwknop's files. */
 export interface ConfigSources extends FwknopSources {
@@ -25,7 +26,11 @@ open_for = "30s"
 
 /** Reads and validates the configuration; throws ConfigError naming file, line and field of every problem. */
 export async function loadConfig(sources: ConfigSources): Promise<KnockgateConfig> {
-  return withOneTimeSequences(await withFwknopSpa(await loadBase(sources), sources, readConfigText));
+  const config = await withOneTimeSequences(await withFwknopSpa(await loadBase(sources), sources, readConfigText));
+  const keyFile = config.spa?.keysInlineIn;
+  const modeProblem = keyFile === undefined ? undefined : keyFileModeProblem(keyFile);
+  if (modeProblem) throw new ConfigError(keyFile!, [{ message: modeProblem }]);
+  return config;
 }
 
 async function loadBase(sources: ConfigSources): Promise<KnockgateConfig> {

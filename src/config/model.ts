@@ -119,6 +119,18 @@ export interface SpaConfig {
   maxPacketAgeMs: number | undefined;
   replay: { kind: 'file'; path: string } | { kind: 'redis'; url: string } | { kind: 'memory' };
   doors: SpaDoorConfig[];
+  /** What runs but deserves the operator's look; `check` prints them, `serve` logs them at start. */
+  warnings?: SpaConfigWarning[];
+  /** The config file whose text holds keys (an access.conf, a TOML with inline keys): its mode is checked where it is read. */
+  keysInlineIn?: string;
+}
+
+/** A setting that is valid but probably not what was meant (a stanza whose ACCESS_EXPIRE has passed). */
+export interface SpaConfigWarning {
+  file: string;
+  line?: number;
+  field?: string;
+  message: string;
 }
 
 export interface SpaDoorConfig {
@@ -149,7 +161,7 @@ export interface AwsSettings {
 
 /** Who must own a listening socket; every given field must match, an absent one is not checked. */
 export interface OwnerSpec {
-  /** systemd unit, matched against the units in the owner's cgroup path (`sshd.service`). */
+  /** systemd unit: the first component below the slices of the owner's cgroup path (`sshd.service`). */
   unit?: string;
   /** cgroup v2 path; the owner's cgroup is this one or below it (`/system.slice/sshd.service`). */
   cgroup?: string;
@@ -176,6 +188,11 @@ export interface PortExpectation {
    * is not reported while every one of them matches the owner.
    */
   shared: boolean;
+  /**
+   * The network namespace this expectation is about (an `ip netns` name, or a container's name or
+   * id as the guard names it); absent = the guard's own.
+   */
+  netns?: string;
 }
 
 export interface GuardSettings {
@@ -186,6 +203,37 @@ export interface GuardSettings {
   alert?: { argv: [string, ...string[]]; timeoutMs: number };
   expectations: PortExpectation[];
   arp: ArpWatchSettings;
+  /** Scan the sockets of every network namespace on the host, not only the guard's own. */
+  allNetns: boolean;
+  /** The rogue-DHCP watch (`[guard.dhcp]`); absent = off. */
+  dhcp?: DhcpWatchSettings;
+  /** The IPv6 router and neighbour watch (`[guard.ipv6]`); absent = off. */
+  ipv6?: Ipv6WatchSettings;
+}
+
+export interface DhcpWatchSettings {
+  /** The DHCP servers expected on the link (their address); empty = none is. */
+  servers: string[];
+  /** Where to watch and probe; empty = the daemon's interfaces. */
+  interfaces: string[];
+  /** Between two DHCPDISCOVER probes of the daemon. */
+  probeIntervalMs: number;
+  /** How long one probe waits for answers (`guard check`). */
+  probeWaitMs: number;
+}
+
+export interface Ipv6WatchSettings {
+  /** Link-local addresses of the routers expected to advertise. */
+  routers: string[];
+  /** Watch the IPv6 default gateway(s) in the neighbour table. */
+  gateway: boolean;
+  /** Other IPv6 neighbours whose MAC must not change. */
+  neighbours: string[];
+  interfaces: string[];
+  /** Between two router solicitations of the daemon. */
+  probeIntervalMs: number;
+  /** How long one solicitation waits for advertisements (`guard check`). */
+  probeWaitMs: number;
 }
 
 export interface ArpWatchSettings {

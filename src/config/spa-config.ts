@@ -9,8 +9,9 @@ import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
 import { parsePortSpec } from './knock-syntax.js';
-import type { SpaConfig, SpaDoorConfig } from './model.js';
+import type { SpaConfig, SpaConfigWarning, SpaDoorConfig } from './model.js';
 import type { KeyPath } from './toml-locate.js';
+import { spaKeyProblems } from './spa-key-checks.js';
 
 /** fwknopd's SPA port (udp/62201), the default of every client. */
 export const DEFAULT_SPA_PORT = 62_201;
@@ -28,6 +29,11 @@ export const MAX_SPA_OPEN_FOR_MS = 65_536_000;
 export const MAX_KEY_FILE_BYTES = 4_096;
 /** SPA doors per config: each is one HMAC try per packet from a source it accepts. */
 export const MAX_SPA_DOORS = 64;
+
+/** `FILE:LINE: FIELD: message`, as config errors read. */
+export function formatSpaWarning(w: SpaConfigWarning): string {
+  return `${w.line === undefined ? w.file : `${w.file}:${w.line}`}: ${w.field === undefined ? '' : `${w.field}: `}${w.message}`;
+}
 
 /**
  * The ports the SPA doors of one host gate keep closed until granted: what they may open and the
@@ -126,6 +132,8 @@ export function resolveSpaToml(
   const doors: SpaDoorConfig[] = [];
   const names = Object.keys(doorTables ?? {}).sort((a, b) => order(a) - order(b));
   if (names.length > MAX_SPA_DOORS) problems.push({ path: ['spa_door'], message: `at most ${MAX_SPA_DOORS} SPA doors, got ${names.length}` });
+  // Keys written into the config itself make it a key file.
+  const inlineKeys = Object.values(doorTables ?? {}).some((d) => d.key_base64 ?? d.key ?? d.hmac_key_base64 ?? d.hmac_key);
   for (const name of names) {
     const d = doorTables![name]!;
     const at = (key: string): KeyPath => ['spa_door', name, key];
@@ -167,6 +175,7 @@ export function resolveSpaToml(
     maxPacketAgeMs: s.max_packet_age,
     replay: s.replay_store === 'redis' ? { kind: 'redis', url: s.redis_url ?? '' } : { kind: 'file', path: s.replay_file ?? join(stateDir, 'spa-replay.journal') },
     doors,
+    ...(inlineKeys && { keysInlineIn: file }),
   };
   return { spa, problems };
 }
@@ -199,12 +208,16 @@ function doorKeys(d: SpaDoorToml, at: (key: string) => KeyPath, problems: SpaPro
     hmacType: d.hmac_digest_type,
     encryptionMode: d.encryption_mode,
   };
+  const encryptionKeyName = d.key_file !== undefined && d.key_base64 === undefined && d.key === undefined ? 'key_file' : encryption !== undefined ? 'key_base64' : 'key';
   const problem = keyProblem(keys);
   if (problem) {
-    problems.push({ path: at(encryption !== undefined ? 'key_base64' : 'key'), message: problem });
+    problems.push({ path: at(encryptionKeyName), message: problem });
     return undefined;
   }
-  return keys;
+  const hmacKeyName = d.hmac_key !== undefined ? 'hmac_key' : d.hmac_key_base64 !== undefined || d.key_file === undefined ? 'hmac_key_base64' : 'key_file';
+  const weak = spaKeyProblems(keys);
+  for (const p of weak) problems.push({ path: at(p.role === 'encryption' ? encryptionKeyName : hmacKeyName), message: p.message });
+  return weak.length > 0 ? undefined : keys;
 }
 
 /** Why these keys cannot be used, or undefined: the codec's own checks, run once at load. */

@@ -125,16 +125,27 @@ export function originAllowed(rules: SpaAccessRules, origin: SpaPacketOrigin): S
   return undefined;
 }
 
+/**
+ * Whether the door has expired (ACCESS_EXPIRE): fwknopd refuses once time(NULL) is past the expiry,
+ * in whole seconds, and checks it before it tries the stanza's keys, so no packet is used up on it.
+ */
+export function doorExpired(rules: SpaAccessRules, now: number): SpaRefusal | undefined {
+  if (rules.expiresAt === undefined || Math.floor(now / 1000) <= Math.floor(rules.expiresAt / 1000)) return undefined;
+  return refuse(rules, 'door-expired', 'the door has expired');
+}
+
 /** fwknopd's checks after a successful decode, in its order (fwknop-spa.md §7 steps 7–13). */
 export function decideSpaAccess(spa: DecodedSpa, origin: SpaPacketOrigin, rules: SpaAccessRules, now: number): SpaAccessDecision {
-  if (rules.expiresAt !== undefined && now >= rules.expiresAt) return refuse(rules, 'door-expired', 'the door has expired');
+  const expired = doorExpired(rules, now);
+  if (expired) return expired;
   const originRefusal = originAllowed(rules, origin);
   if (originRefusal) return originRefusal;
 
   if (rules.maxPacketAgeMs !== undefined) {
-    const ageMs = now - spa.timestamp * 1000;
-    if (Math.abs(ageMs) > rules.maxPacketAgeMs) {
-      return refuse(rules, 'stale', `timestamp is ${Math.round(ageMs / 1000)} s from now; the window is ±${rules.maxPacketAgeMs / 1000} s`);
+    // fwknopd compares whole seconds: time(NULL) against the packet's timestamp, so 120 s passes a 120 s window.
+    const ageS = Math.floor(now / 1000) - spa.timestamp;
+    if (Math.abs(ageS) * 1000 > rules.maxPacketAgeMs) {
+      return refuse(rules, 'stale', `timestamp is ${ageS} s from now; the window is ±${rules.maxPacketAgeMs / 1000} s`);
     }
   }
 

@@ -1,5 +1,5 @@
 import { SpaError, type DecodedSpa, type SpaCodec } from './spa/index.js';
-import { decideSpaAccess, type SpaAccessDecision, type SpaAccessRules, type SpaPacketOrigin } from './spa-access.js';
+import { decideSpaAccess, doorExpired, type SpaAccessDecision, type SpaAccessRules, type SpaPacketOrigin, type SpaRefusal } from './spa-access.js';
 
 /** A door as matching sees it: its keys (codec) and its access rules, plus whatever the caller keeps with it. */
 export interface SpaDoorCandidate<D> {
@@ -10,8 +10,11 @@ export interface SpaDoorCandidate<D> {
 
 export type SpaDoorMatch<D> =
   | { decoded: true; door: D; spa: DecodedSpa; decision: SpaAccessDecision }
-  /** No door's keys decode the packet; the most telling decode error (a bad HMAC first). */
-  | { decoded: false; error: SpaError | undefined };
+  /**
+   * No door's keys decode the packet: the most telling decode error (a bad HMAC first), or, when
+   * no door was tried because each had expired, that refusal.
+   */
+  | { decoded: false; error: SpaError | undefined; refusal?: SpaRefusal };
 
 /**
  * Tries each candidate door's keys in order, as fwknopd tries its access.conf stanzas: the first
@@ -21,8 +24,15 @@ export type SpaDoorMatch<D> =
  */
 export function matchSpaDoor<D>(packet: Uint8Array | string, origin: SpaPacketOrigin, candidates: readonly SpaDoorCandidate<D>[], now: number): SpaDoorMatch<D> {
   let error: SpaError | undefined;
+  let expired: SpaRefusal | undefined;
   let first: { door: D; spa: DecodedSpa; decision: SpaAccessDecision } | undefined;
   for (const candidate of candidates) {
+    // An expired door is skipped before its keys are tried, as fwknopd skips an expired stanza.
+    const refusal = doorExpired(candidate.rules, now);
+    if (refusal) {
+      expired ??= refusal;
+      continue;
+    }
     const spa = candidate.codec.tryDecode(packet);
     if (spa instanceof SpaError) {
       if (error === undefined || spa.kind === 'bad-hmac') error = spa;
@@ -32,5 +42,6 @@ export function matchSpaDoor<D>(packet: Uint8Array | string, origin: SpaPacketOr
     if (decision.ok) return { decoded: true, door: candidate.door, spa, decision };
     first ??= { door: candidate.door, spa, decision };
   }
-  return first ? { decoded: true, ...first } : { decoded: false, error };
+  if (first) return { decoded: true, ...first };
+  return error === undefined && expired ? { decoded: false, error, refusal: expired } : { decoded: false, error };
 }

@@ -86,6 +86,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
       logger,
       outcomes,
       captureInterfaces: interfaces,
+      ownTable: config.nftables.table,
       enforcer: new GuardEnforcer(new NftProcess({ logger }), config.nftables.table, settings.expectations, logger),
     });
   return {

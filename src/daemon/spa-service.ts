@@ -83,6 +83,8 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private doors: DoorCandidate[] = [];
   /** No door limits sources or destinations: every door is a candidate and no packet needs filtering. */
   private doorsOpenToAll = true;
+  /** The longest packet some door tries (longer only for doors that run commands, as fwknopd). */
+  private maxPacketLength = MAX_PACKET_CHARS;
   private config: SpaConfig;
   private pending = 0;
   private readonly commands = new CommandPool(MAX_RUNNING_COMMANDS, MAX_QUEUED_COMMANDS);
@@ -158,8 +160,8 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     this.counters.received++;
     const payload = packet.payload;
     const origin: SpaPacketOrigin = this.opts.sensor ? { src: packet.src } : { src: packet.src, dst: packet.dst };
-    if (payload.length < MIN_PACKET_CHARS || payload.length > MAX_PACKET_CHARS) {
-      this.refuse('malformed', packet, `${payload.length} bytes is outside ${MIN_PACKET_CHARS}..${MAX_PACKET_CHARS}`);
+    if (payload.length < MIN_PACKET_CHARS || payload.length > this.maxPacketLength) {
+      this.refuse('malformed', packet, `${payload.length} bytes is outside ${MIN_PACKET_CHARS}..${this.maxPacketLength}`);
       return;
     }
     const now = this.now();
@@ -176,6 +178,10 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
 
     const match = matchSpaDoor(payload, origin, candidates, now);
     if (!match.decoded) {
+      if (match.refusal) {
+        this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door);
+        return;
+      }
       const kind = match.error?.kind;
       this.refuse(kind === 'bad-hmac' ? 'bad-hmac' : kind === 'decrypt-failed' || kind === 'bad-digest' ? 'decrypt-failed' : 'malformed', packet, match.error?.message ?? 'not an SPA packet');
       return;
@@ -257,9 +263,10 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private setDoors(config: SpaConfig): void {
     this.config = config;
     this.doors = config.doors.map((d) => {
-      const door: Door = { config: d, codec: new SpaCodec(d.keys) };
+      const door: Door = { config: d, codec: new SpaCodec(d.keys, { longPackets: d.rules.commands }) };
       return { door, codec: door.codec, rules: d.rules };
     });
+    this.maxPacketLength = Math.max(MAX_PACKET_CHARS, ...this.doors.map((d) => d.codec.maxPacketLength));
     this.doorsOpenToAll = config.doors.every((d) => d.rules.sources.length === 0 && d.rules.destinations.length === 0);
   }
 }

@@ -3,16 +3,23 @@ import { CHAIN_PRIORITY } from '../gates/nft-ruleset.js';
 import { GateError } from '../gates/gate.js';
 
 /**
- * The nft text of opt-in enforcement: new input to a protected port is delivered only when the
+ * The nft text of opt-in enforcement: input to a protected port is delivered only when the
  * socket the kernel would hand it to lives in the expected cgroup (`socket cgroupv2`), so a
  * process that preempted or co-bound the port receives nothing. Pure: values in, script out.
  *
- * TCP is judged on its first packet only (`ct state new`): the handshake's last ACK is looked up
- * to a request socket, which has no cgroup, and would never match (GUARD-AWS.md A3). UDP sockets
- * are full sockets, so every datagram is judged.
+ * TCP's first packet (`ct state new`) is judged by the listener nft's socket lookup finds. That
+ * lookup may choose another socket of a SO_REUSEPORT group than the TCP stack does (a reuseport
+ * BPF program decides differently each time it runs), so every later packet is judged too, by
+ * the socket it reaches: the connection's own, created in the cgroup of the listener that took
+ * it. In input a connection socket of another cgroup gets nothing (`socket wildcard 0` matches
+ * only full sockets, so the handshake's last ACK, looked up to a request socket with no cgroup,
+ * passes); in output such a socket sends nothing from the port. UDP sockets are full sockets:
+ * every datagram is judged in input, and every answer in output.
  */
 
 export const GUARD_CHAIN = 'guard';
+/** The output side: nothing leaves a protected port from a socket of another cgroup. */
+export const GUARD_OUTPUT_CHAIN = 'guard_out';
 /** Just after knockgate's own input chain; a drop in any base chain is final, whatever the order. */
 export const GUARD_CHAIN_PRIORITY = CHAIN_PRIORITY + 1;
 /** Where nft resolves a `socket cgroupv2` path, whatever the host mounted: hard-coded in nft. */
@@ -37,32 +44,47 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export function guardChainScript(table: string, ports: readonly EnforcedPort[]): string {
   const t = `inet ${checkTable(table)}`;
   const lines = [
-    `add table ${t}`,
-    `add chain ${t} ${GUARD_CHAIN}`,
-    `flush chain ${t} ${GUARD_CHAIN}`,
-    `delete chain ${t} ${GUARD_CHAIN}`,
+    ...removeGuardChainLines(t),
     `add chain ${t} ${GUARD_CHAIN} { type filter hook input priority ${GUARD_CHAIN_PRIORITY}; policy accept; }`,
+    `add chain ${t} ${GUARD_OUTPUT_CHAIN} { type filter hook output priority ${GUARD_CHAIN_PRIORITY}; policy accept; }`,
   ];
   for (const p of ports) {
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65_535 || (p.proto !== 'tcp' && p.proto !== 'udp') || !NAME.test(p.name)) {
       throw new GateError(`invalid enforced port ${JSON.stringify(p)}`, 'guard');
     }
-    const match = p.proto === 'tcp' ? `tcp dport ${p.port} ct state new` : `udp dport ${p.port}`;
+    let cgroup: string | undefined;
     if (p.cgroup) {
       if (!NFT_PATH.test(p.cgroup.nftPath) || p.cgroup.nftPath.split('/').includes('..') || !Number.isInteger(p.cgroup.level) || p.cgroup.level < 1) {
         throw new GateError(`invalid cgroup ${JSON.stringify(p.cgroup)}`, 'guard');
       }
-      lines.push(`add rule ${t} ${GUARD_CHAIN} ${match} socket cgroupv2 level ${p.cgroup.level} "${p.cgroup.nftPath}" accept`);
+      cgroup = `socket cgroupv2 level ${p.cgroup.level} "${p.cgroup.nftPath}"`;
     }
-    lines.push(`add rule ${t} ${GUARD_CHAIN} ${match} counter drop comment "guard ${p.name}"`);
+    const accept = (chain: string, match: string) => cgroup && lines.push(`add rule ${t} ${chain} ${match} ${cgroup} accept`);
+    const drop = (chain: string, match: string, why: string) => lines.push(`add rule ${t} ${chain} ${match} counter drop comment "guard ${p.name}${why}"`);
+    if (p.proto === 'tcp') {
+      accept(GUARD_CHAIN, `tcp dport ${p.port} ct state new`);
+      drop(GUARD_CHAIN, `tcp dport ${p.port} ct state new`, '');
+      accept(GUARD_CHAIN, `tcp dport ${p.port}`);
+      drop(GUARD_CHAIN, `tcp dport ${p.port} socket wildcard 0`, ': a connection of another cgroup');
+      accept(GUARD_OUTPUT_CHAIN, `tcp sport ${p.port}`);
+      drop(GUARD_OUTPUT_CHAIN, `tcp sport ${p.port} socket wildcard 0`, ': sent by another cgroup');
+    } else {
+      accept(GUARD_CHAIN, `udp dport ${p.port}`);
+      drop(GUARD_CHAIN, `udp dport ${p.port}`, '');
+      accept(GUARD_OUTPUT_CHAIN, `udp sport ${p.port}`);
+      drop(GUARD_OUTPUT_CHAIN, `udp sport ${p.port}`, ': sent by another cgroup');
+    }
   }
   return lines.join('\n') + '\n';
 }
 
-/** Removes the guard chain; the add first makes an absent chain not an error. */
+/** Removes the guard chains; the adds first make an absent chain not an error. */
 export function removeGuardChainScript(table: string): string {
-  const t = `inet ${checkTable(table)}`;
-  return [`add table ${t}`, `add chain ${t} ${GUARD_CHAIN}`, `flush chain ${t} ${GUARD_CHAIN}`, `delete chain ${t} ${GUARD_CHAIN}`].join('\n') + '\n';
+  return removeGuardChainLines(`inet ${checkTable(table)}`).join('\n') + '\n';
+}
+
+function removeGuardChainLines(t: string): string[] {
+  return [`add table ${t}`, ...[GUARD_CHAIN, GUARD_OUTPUT_CHAIN].flatMap((c) => [`add chain ${t} ${c}`, `flush chain ${t} ${c}`, `delete chain ${t} ${c}`])];
 }
 
 /** The cgroup2 mount point from /proc/self/mountinfo (`… /sys/fs/cgroup … - cgroup2 …`). */

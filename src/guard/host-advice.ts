@@ -1,12 +1,14 @@
 import { enforcedCgroup } from '../config/guard-config.js';
-import type { PortExpectation } from '../config/model.js';
+import type { GuardSettings, PortExpectation } from '../config/model.js';
 import type { HostFacts } from './host-facts.js';
 import type { Listener } from './socket-table.js';
 import { mismatches } from './port-evaluator.js';
 
 /**
- * What to change on this host so that a guarded port cannot be taken in the first place.
- * Pure: host facts, expectations and the current listeners in; advice with current values out.
+ * What to change on this host so that each finding cannot happen in the first place: a port
+ * taken (preempted, co-bound, family gaps), a neighbour spoofed, a rogue DHCP server or router
+ * believed, a port diverted by NAT, a namespace left unwatched. Pure: host facts, settings and
+ * the current listeners in; advice with current values out.
  */
 
 export interface Advice {
@@ -21,9 +23,29 @@ export interface Advice {
   fix: string[];
 }
 
+export interface AdviseInputs {
+  listeners?: readonly Listener[];
+  /** Neighbour addresses more than one MAC answers for now: never advised as the MAC to pin. */
+  disputed?: readonly string[];
+  /** Network namespaces on the host (ours included). */
+  namespaces?: number;
+}
+
 /** The lowest value of ip_unprivileged_port_start that the kernel accepts is bounded by ip_local_port_range's low end. */
-export function adviseHost(facts: HostFacts, expectations: readonly PortExpectation[], listeners: readonly Listener[] = []): Advice[] {
-  return [unprivilegedPorts(facts, expectations), ...socketActivation(facts, expectations), ...familyGaps(expectations, listeners), ...enforcement(expectations), ...gatewayPinning(facts)];
+export function adviseHost(facts: HostFacts, settings: GuardSettings, inputs: AdviseInputs = {}): Advice[] {
+  const { expectations } = settings;
+  return [
+    unprivilegedPorts(facts, expectations),
+    ...socketActivation(facts, expectations),
+    ...familyGaps(expectations, inputs.listeners ?? []),
+    ...enforcement(expectations),
+    ...gatewayPinning(facts, inputs.disputed ?? []),
+    ...ipv6GatewayPinning(facts, inputs.disputed ?? []),
+    ...routerAdverts(facts, settings),
+    ...dhcpClients(facts, settings),
+    ...dockerBind(facts, expectations),
+    ...otherNamespaces(settings, inputs.namespaces ?? 1),
+  ];
 }
 
 function unprivilegedPorts(facts: HostFacts, expectations: readonly PortExpectation[]): Advice {
@@ -88,9 +110,11 @@ function familyGaps(expectations: readonly PortExpectation[], listeners: readonl
   const out: Advice[] = [];
   for (const e of expectations) {
     if (e.address !== undefined) continue;
-    const own = listeners.filter((l) => l.proto === e.proto && l.port === e.port && mismatches(e.owner, l).length === 0);
+    const own = listeners.filter((l) => l.netns === e.netns && l.proto === e.proto && l.port === e.port && (l.state === 'listen' || l.state === 'unconnected') && mismatches(e.owner, l).length === 0);
     const families = new Set(own.map((l) => l.family));
-    if (own.length === 0 || families.size === 2 || own.some((l) => l.address === '::')) continue;
+    // A dual-stack [::] covers IPv4 too; one the kernel says is v6-only does not.
+    if (own.some((l) => l.address === '::' && l.v6only !== true)) families.add(4);
+    if (own.length === 0 || families.size === 2) continue;
     const missing = families.has(4) ? 'IPv6' : 'IPv4';
     out.push({
       setting: `both address families on ${e.port}/${e.proto}`,
@@ -115,8 +139,9 @@ function enforcement(expectations: readonly PortExpectation[]): Advice[] {
     }));
 }
 
-function gatewayPinning(facts: HostFacts): Advice[] {
+function gatewayPinning(facts: HostFacts, disputed: readonly string[]): Advice[] {
   return facts.gateways.map((gw) => {
+    if (disputed.includes(gw.ip)) return disputedNeighbour(gw, 'ip neigh replace', 'ARP');
     const entry = facts.arp.find((a) => a.ip === gw.ip && a.iface === gw.iface);
     return {
       setting: `gateway ${gw.ip} on ${gw.iface}`,
@@ -126,4 +151,106 @@ function gatewayPinning(facts: HostFacts): Advice[] {
       fix: entry ? [`ip neigh replace ${gw.ip} lladdr ${entry.mac} nud permanent dev ${gw.iface}   # after checking the MAC is the real gateway's`] : [`ping -c1 ${gw.ip}, check its MAC, then ip neigh replace ${gw.ip} lladdr <MAC> nud permanent dev ${gw.iface}`],
     };
   });
+}
+
+/** Two MACs answer for the gateway now: pinning either blindly could pin the spoofer. */
+function disputedNeighbour(gw: { ip: string; iface: string }, command: string, protocol: string): Advice {
+  return {
+    setting: `gateway ${gw.ip} on ${gw.iface}`,
+    current: `more than one MAC answers for ${gw.ip} now (${protocol}): one of them is spoofing it`,
+    ok: false,
+    why: 'a permanent entry pins whichever MAC it names; the real gateway\'s MAC must come from the gateway itself, not from the link',
+    fix: [`read the MAC on the gateway (or from the switch's port), then ${command} ${gw.ip} lladdr <MAC> nud permanent dev ${gw.iface}`, 'knockgate guard check lists the MACs that answer'],
+  };
+}
+
+function ipv6GatewayPinning(facts: HostFacts, disputed: readonly string[]): Advice[] {
+  return (facts.ipv6Gateways ?? []).map((gw) => {
+    if (disputed.includes(gw.ip)) return disputedNeighbour(gw, 'ip -6 neigh replace', 'NDP');
+    const entry = facts.ipv6Neighbours?.find((n) => n.ip === gw.ip && n.iface === gw.iface);
+    return {
+      setting: `IPv6 gateway ${gw.ip} on ${gw.iface}`,
+      current: entry ? `MAC ${entry.mac} (learnt, can be overwritten by a neighbour advertisement)` : 'not in the neighbour table yet',
+      ok: false,
+      why: 'a host on the link that sends a neighbour advertisement with the override flag for the gateway receives all outgoing IPv6 traffic; a permanent entry ignores it',
+      fix: [`ip -6 neigh replace ${gw.ip} lladdr ${entry?.mac ?? '<MAC>'} nud permanent dev ${gw.iface}   # after checking the MAC is the real gateway's`],
+    };
+  });
+}
+
+/** accept_ra decides whether this host believes any router advertisement at all. */
+function routerAdverts(facts: HostFacts, settings: GuardSettings): Advice[] {
+  const routers = settings.ipv6?.routers ?? [];
+  const accepting = Object.entries(facts.acceptRa ?? {}).filter(([, v]) => v > 0);
+  const current = facts.acceptRa === undefined ? 'unknown (no /proc/sys/net/ipv6)' : accepting.length === 0 ? '0 on every interface' : accepting.map(([i, v]) => `${i}=${v}`).join(', ');
+  if (routers.length === 0) {
+    return [
+      {
+        setting: 'net.ipv6.conf.*.accept_ra',
+        current,
+        ok: facts.acceptRa !== undefined && accepting.length === 0,
+        why: 'a statically routed bastion needs no router advertisement: while accept_ra is on, any host on the link can become its IPv6 default router (rogue-router)',
+        fix: ['sysctl -w net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0', "echo 'net.ipv6.conf.all.accept_ra = 0' > /etc/sysctl.d/60-knockgate-ra.conf   # and per interface: net.ipv6.conf.<if>.accept_ra = 0", 'add a static IPv6 default route to the real router'],
+      },
+    ];
+  }
+  return [
+    {
+      setting: 'RA guard for the declared routers',
+      current: `routers ${routers.join(', ')}; accept_ra ${current}`,
+      ok: false,
+      why: 'the host believes the first router advertisement it hears; only the switch can stop other ports sending them',
+      fix: ['enable RA guard (RFC 6105) on the switch ports that face hosts', 'or: accept_ra=0 and a static route via the router, with its MAC pinned (ip -6 neigh replace … nud permanent)'],
+    },
+  ];
+}
+
+/** A bastion with fixed addresses needs no DHCP client: then no rogue server's answer is ever taken. */
+function dhcpClients(facts: HostFacts, settings: GuardSettings): Advice[] {
+  if (!settings.dhcp) return [];
+  const clients = facts.dhcpClients ?? [];
+  const declared = settings.dhcp.servers;
+  return [
+    {
+      setting: 'DHCP on this host',
+      current: clients.length === 0 ? 'no DHCP client runs' : `DHCP clients running: ${clients.join(', ')}`,
+      ok: declared.length === 0 && clients.length === 0,
+      why:
+        declared.length === 0
+          ? 'a statically addressed bastion takes no lease, but its neighbours may: a rogue server hands them a false gateway or resolver'
+          : `a DHCP client takes the first OFFER it hears; only ${declared.join(', ')} should answer`,
+      fix: [
+        ...(clients.length > 0 && declared.length === 0 ? ['stop the DHCP client and configure the addresses statically (ifupdown: iface … inet static; networkd: DHCP=no)'] : []),
+        'enable DHCP snooping on the switch, with only the real server\'s port trusted',
+      ],
+    },
+  ];
+}
+
+/** Docker publishes `-p 22:22` as a DNAT on every address unless its default bind address is loopback. */
+function dockerBind(facts: HostFacts, expectations: readonly PortExpectation[]): Advice[] {
+  if (facts.docker === undefined) return [];
+  const ip = facts.docker.defaultBindIp ?? '0.0.0.0 (the default)';
+  return [
+    {
+      setting: 'Docker default bind address ("ip" in /etc/docker/daemon.json)',
+      current: ip,
+      ok: facts.docker.defaultBindIp === '127.0.0.1',
+      why: `a container published with -p PORT:PORT is a DNAT in PREROUTING on every address: ${expectations.length > 0 ? `one on ${[...new Set(expectations.map((e) => e.port))].join(', ')} takes the service's traffic (diverted)` : 'it takes that port before the host\'s service sees it (diverted)'}`,
+      fix: ['{ "ip": "127.0.0.1" } in /etc/docker/daemon.json, then systemctl restart docker', 'publish what must be public with an explicit address: -p 203.0.113.5:8080:80'],
+    },
+  ];
+}
+
+function otherNamespaces(settings: GuardSettings, namespaces: number): Advice[] {
+  if (namespaces <= 1) return [];
+  return [
+    {
+      setting: '[guard] all_netns',
+      current: String(settings.allNetns),
+      ok: settings.allNetns,
+      why: `${namespaces - 1} other network namespace(s) (containers) have sockets of their own; a hijacker inside one co-binds where a scan of this namespace does not look`,
+      fix: ['all_netns = true   # in [guard]; or netns = "NAME" on the expectations for one namespace'],
+    },
+  ];
 }

@@ -6,7 +6,15 @@ import type { Family, Proto } from '../core/packet.js';
  * values out; a line it cannot read is counted and skipped, never thrown on.
  */
 
-/** A socket that accepts traffic from anyone: a TCP listener or an unconnected bound UDP socket. */
+/**
+ * How a socket holds its port: `listen` a TCP listener; `bound` a TCP socket bound without
+ * listening (it holds the port, and may listen at any moment: sock_diag only); `unconnected` a
+ * bound UDP socket, which takes anyone's datagrams; `connected` a UDP socket connected to one
+ * peer, which takes all of that peer's datagrams to its port.
+ */
+export type SocketState = 'listen' | 'bound' | 'unconnected' | 'connected';
+
+/** A socket that holds a local port: a TCP listener (or bound TCP socket), or a bound UDP socket. */
 export interface ProcSocket {
   proto: Proto;
   family: Family;
@@ -17,6 +25,13 @@ export interface ProcSocket {
   uid: number;
   /** The key that joins the socket to the processes holding it (`socket:[inode]` in /proc/<pid>/fd). */
   inode: number;
+  state: SocketState;
+  /** The peer of a connected UDP socket. */
+  remote?: { address: string; port: number };
+  /** IPV6_V6ONLY of an IPv6 socket (sock_diag only; /proc cannot tell). */
+  v6only?: boolean;
+  /** The cgroup v2 id (the directory's inode) the socket was created in (sock_diag only). */
+  cgroupId?: number;
 }
 
 export interface ProcNetParse {
@@ -31,6 +46,7 @@ export interface ProcNetParse {
 const TCP_LISTEN = '0A';
 /** A bound UDP socket that is not connected shows TCP_CLOSE; a connected one shows ESTABLISHED. */
 const UDP_UNCONNECTED = '07';
+const UDP_CONNECTED = '01';
 
 const ADDRESS_PORT = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/;
 const HEX_BYTE = /^[0-9A-Fa-f]+$/;
@@ -45,14 +61,14 @@ export function parseProcNet(text: string, proto: Proto, family: Family, maxSock
   let dropped = 0;
   // Most listeners share a handful of addresses (0.0.0.0, ::): each is converted once.
   const addresses = new Map<string, string>();
-  const listenState = proto === 'tcp' ? TCP_LISTEN : UDP_UNCONNECTED;
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '') continue;
     const f = line.split(/\s+/);
     // A busy host's table is mostly established connections: skip them before any parsing.
-    if (f[3] !== listenState) continue;
+    const st = f[3];
+    if (proto === 'tcp' ? st !== TCP_LISTEN : st !== UDP_UNCONNECTED && st !== UDP_CONNECTED) continue;
     const local = ADDRESS_PORT.exec(f[1] ?? '');
     const remote = ADDRESS_PORT.exec(f[2] ?? '');
     const uid = Number(f[7]);
@@ -65,16 +81,18 @@ export function parseProcNet(text: string, proto: Proto, family: Family, maxSock
       skipped++;
       continue;
     }
-    // inode 0 is a socket already released by its owner: nobody listens on it. A UDP socket with a
-    // remote port is connected to one peer, not listening.
-    if (inode === 0 || (proto === 'udp' && Number.parseInt(remote[2]!, 16) !== 0)) continue;
+    // inode 0 is a socket already released by its owner: nobody listens on it.
+    if (inode === 0) continue;
+    const remotePort = Number.parseInt(remote[2]!, 16);
+    const connected = proto === 'udp' && remotePort !== 0;
     if (sockets.length >= maxSockets) {
       dropped++;
       continue;
     }
     let address = addresses.get(local[1]!);
     if (address === undefined) addresses.set(local[1]!, (address = procAddress(local[1]!, littleEndian)));
-    sockets.push({ proto, family, address, port: Number.parseInt(local[2]!, 16), uid, inode });
+    const state = proto === 'tcp' ? 'listen' : connected ? 'connected' : 'unconnected';
+    sockets.push({ proto, family, address, port: Number.parseInt(local[2]!, 16), uid, inode, state, ...(connected && { remote: { address: procAddress(remote[1]!, littleEndian), port: remotePort } }) });
   }
   return { sockets, skipped, dropped };
 }

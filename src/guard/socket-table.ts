@@ -3,11 +3,14 @@ import { endianness } from 'node:os';
 import type { Family, Proto } from '../core/packet.js';
 import { parseProcNet, type ProcSocket } from './proc-net-sockets.js';
 import { cgroupV2Path, effectiveUid, executable, socketInode } from './proc-process.js';
+import { dumpSocketsByDiag } from './sock-diag.js';
 
 /**
- * The listening sockets of this network namespace and the processes that hold them, read from
- * /proc: /proc/net/{tcp,tcp6,udp,udp6} for the sockets, /proc/<pid>/fd for who holds which inode.
- * A process that exits mid-scan or whose entries cannot be read only loses its details.
+ * The sockets that hold a port in one or more network namespaces, and the processes that hold
+ * them: the kernel's sock_diag dump for the sockets (or /proc/net/{tcp,tcp6,udp,udp6} where the
+ * addon cannot run), /proc/<pid>/fd for who holds which inode. Socket inodes are unique across
+ * namespaces, so one fd scan serves every namespace. A process that exits mid-scan or whose
+ * entries cannot be read only loses its details.
  */
 
 /**
@@ -36,6 +39,8 @@ interface CachedFds {
   /** Listening-socket inodes among its fds. */
   inodes: number[];
   unreadable: boolean;
+  /** The thread whose fd table was read, when the thread-group leader's is gone (a zombie leader). */
+  thread?: number;
 }
 
 /**
@@ -60,15 +65,40 @@ export interface SocketOwner {
   exeDeleted?: boolean;
   /** cgroup v2 path, e.g. /system.slice/sshd.service. */
   cgroup?: string;
+  /**
+   * `device:inode` of the file the process runs (stat of /proc/<pid>/exe): a path bind-mounted
+   * over in another mount namespace shows the expected path but another file.
+   */
+  exeFile?: string;
+  /** Seen through /proc/<pid>/task/<tid>/fd: the thread-group leader exited (a zombie) and a thread holds the socket. */
+  viaThread?: number;
 }
 
 export interface Listener extends ProcSocket {
   /** Every visible process holding the socket (several after fork or fd passing); empty = owner not visible. */
   owners: SocketOwner[];
+  /** The network namespace's name when it is not the guard's own (see netns-inventory.ts). */
+  netns?: string;
+}
+
+/** A network namespace to read: ours (no path), or one opened through `path` (/run/netns/NAME, /proc/<pid>/ns/net). */
+export interface NamespaceToRead {
+  /** Absent for the guard's own namespace. */
+  name?: string;
+  path?: string;
+  /** A process inside it, for /proc/<pid>/net when sock_diag cannot run. */
+  pid?: number;
+  /** Also read TCP sockets bound without listening (default true; see sock-diag.ts for their cost). */
+  bound?: boolean;
 }
 
 export interface SocketTable {
   listeners: Listener[];
+  /** Where the sockets came from: the kernel's sock_diag, or /proc/net text (no addon, a fixture). */
+  source: 'sock_diag' | 'proc';
+  /** Namespaces read; one that could not be entered is named in `unreadableNamespaces`. */
+  namespaces: number;
+  unreadableNamespaces: string[];
   /** A bound was reached: some sockets or owners are missing from this table. */
   truncated: boolean;
   processes: number;
@@ -81,6 +111,10 @@ export interface ReadSocketTableOptions {
   procRoot?: string;
   /** Reuse the fds of processes that did not change since the scan that filled it (the daemon's polls). */
   fdCache?: FdScanCache;
+  /** The namespaces to read; default: only the guard's own. */
+  namespaces?: readonly NamespaceToRead[];
+  /** `proc` reads /proc/net even where sock_diag works (the test of the fallback). */
+  source?: 'auto' | 'proc';
   maxSockets?: number;
   maxProcesses?: number;
   maxFds?: number;
@@ -96,34 +130,106 @@ const SOURCES: Array<{ file: string; proto: Proto; family: Family }> = [
 export function readSocketTable(opts: ReadSocketTableOptions = {}): SocketTable {
   const proc = opts.procRoot ?? '/proc';
   const maxSockets = opts.maxSockets ?? MAX_SOCKETS_PER_SCAN;
-  const littleEndian = endianness() === 'LE';
+  // A procfs fixture has no kernel behind it: only the real /proc is read through sock_diag.
+  let diag = proc === '/proc' && opts.source !== 'proc';
   let truncated = false;
-  const sockets: ProcSocket[] = [];
-  for (const { file, proto, family } of SOURCES) {
-    // A kernel without IPv6 has no tcp6/udp6: nothing listens there.
-    const text = readProcNet(`${proc}/net/${file}`);
-    if (text === undefined) continue;
-    const parsed = parseProcNet(text, proto, family, maxSockets - sockets.length, littleEndian);
-    if (parsed.dropped > 0) truncated = true;
-    sockets.push(...parsed.sockets);
+  const sockets: Array<ProcSocket & { netns?: string }> = [];
+  const unreadableNamespaces: string[] = [];
+  const namespaces = opts.namespaces ?? [{}];
+  for (const ns of namespaces) {
+    const budget = maxSockets - sockets.length;
+    let read: { sockets: ProcSocket[]; dropped: number } | undefined;
+    if (diag) {
+      try {
+        read = withNamespace(ns, (fd) => dumpSocketsByDiag(fd, budget, ns.bound !== false));
+      } catch (err) {
+        // No addon or no sock_diag (an old kernel): /proc/net from here on. A namespace that
+        // vanished or cannot be entered is named, not fatal.
+        if (ns.path === undefined || !isNamespaceError(err)) diag = false;
+        else unreadableNamespaces.push(ns.name ?? ns.path);
+      }
+    }
+    if (!diag && read === undefined) {
+      const dir = ns.path === undefined ? `${proc}/net` : ns.pid === undefined ? undefined : `${proc}/${ns.pid}/net`;
+      read = dir === undefined ? undefined : readProcNetDir(dir, budget);
+      if (read === undefined && ns.path !== undefined) unreadableNamespaces.push(ns.name ?? ns.path);
+    }
+    if (!read) continue;
+    if (read.dropped > 0) truncated = true;
+    for (const s of read.sockets) sockets.push(ns.name === undefined ? s : { ...s, netns: ns.name });
   }
-  const holders = new Map<number, number[]>(sockets.map((s) => [s.inode, []]));
+  const kept = withoutClientSockets(sockets);
+  const holders = new Map<number, number[]>(kept.map((s) => [s.inode, []]));
   const scan = scanFds(proc, holders, opts.maxProcesses ?? MAX_PROCESSES_PER_SCAN, opts.maxFds ?? MAX_FDS_PER_SCAN, opts.fdCache);
   truncated ||= scan.truncated;
   const owners = new Map<number, SocketOwner>();
-  const listeners = sockets.map((s): Listener => {
+  const listeners = kept.map((s): Listener => {
     const pids = holders.get(s.inode) ?? [];
     if (pids.length > MAX_OWNERS_PER_SOCKET) truncated = true;
     return {
       ...s,
       owners: pids.slice(0, MAX_OWNERS_PER_SOCKET).map((pid) => {
         let owner = owners.get(pid);
-        if (!owner) owners.set(pid, (owner = readOwner(proc, pid)));
+        if (!owner) owners.set(pid, (owner = readOwner(proc, pid, scan.threads.get(pid))));
         return owner;
       }),
     };
   });
-  return { listeners, truncated, processes: scan.processes, unreadableProcesses: scan.unreadable };
+  return {
+    listeners,
+    source: diag ? 'sock_diag' : 'proc',
+    namespaces: namespaces.length,
+    unreadableNamespaces,
+    truncated,
+    processes: scan.processes,
+    unreadableProcesses: scan.unreadable,
+  };
+}
+
+/**
+ * A connected UDP socket matters where it shares its port with a bound one (it takes that peer's
+ * datagrams from the service); alone on its port it is a client (a resolver's query socket),
+ * and there are many, coming and going: kept, each would cost the poll a full fd scan.
+ */
+function withoutClientSockets<T extends ProcSocket & { netns?: string }>(sockets: T[]): T[] {
+  const key = (s: T) => `${s.netns ?? ''}|${s.port}`;
+  const served = new Set(sockets.filter((s) => s.proto === 'udp' && s.state === 'unconnected').map(key));
+  return sockets.filter((s) => s.state !== 'connected' || served.has(key(s)));
+}
+
+/** Runs `use` with the namespace open (fd -1 for our own), and closes it. */
+function withNamespace<T>(ns: NamespaceToRead, use: (fd: number) => T): T {
+  if (ns.path === undefined) return use(-1);
+  const fd = openSync(ns.path, 'r');
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isNamespaceError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  const errno = (err as { errno?: number }).errno;
+  // ENOENT/ESRCH: the namespace's last process exited; EPERM/EINVAL from setns.
+  return code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || errno === 1 || errno === 22;
+}
+
+function readProcNetDir(dir: string, budget: number): { sockets: ProcSocket[]; dropped: number } | undefined {
+  const littleEndian = endianness() === 'LE';
+  const sockets: ProcSocket[] = [];
+  let dropped = 0;
+  let any = false;
+  for (const { file, proto, family } of SOURCES) {
+    // A kernel without IPv6 has no tcp6/udp6: nothing listens there.
+    const text = readProcNet(`${dir}/${file}`);
+    if (text === undefined) continue;
+    any = true;
+    const parsed = parseProcNet(text, proto, family, budget - sockets.length, littleEndian);
+    dropped += parsed.dropped;
+    sockets.push(...parsed.sockets);
+  }
+  return any ? { sockets, dropped } : undefined;
 }
 
 /** Adds to `holders` (inode → pids) every pid with an fd on one of its inodes. */
@@ -134,6 +240,7 @@ function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: num
   let truncated = false;
   const full = cache === undefined || cache.scansSinceFull + 1 >= FULL_FD_SCAN_EVERY || [...holders.keys()].some((inode) => !cache.socketInodes.has(inode));
   const seen = new Map<number, CachedFds>();
+  const threads = new Map<number, number>();
   const pids = (readDir(proc) ?? []).filter((name) => /^\d+$/.test(name));
   for (const name of pids) {
     if (processes >= maxProcesses || fds >= maxFds) {
@@ -149,13 +256,28 @@ function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: num
     let entry: CachedFds | undefined;
     if (!full && stat && cached && cached.dirIno === stat.ino && cached.dirSize === stat.size) entry = cached;
     else {
-      const read = readFds(dir, holders, maxFds - fds);
+      let read = readFds(dir, holders, maxFds - fds);
       if (read === 'gone') continue;
+      let thread: number | undefined;
+      // A thread-group leader that exited while its threads run is a zombie with an empty fd
+      // directory; the threads' shared fd table is still under task/<tid>/fd.
+      if (read.fds === 0 && !read.unreadable) {
+        for (const tid of readDir(`${proc}/${name}/task`) ?? []) {
+          if (tid === name) continue;
+          const viaTask = readFds(`${proc}/${name}/task/${tid}/fd`, holders, maxFds - fds);
+          if (viaTask !== 'gone' && viaTask.fds > 0) {
+            read = viaTask;
+            thread = Number(tid);
+            break;
+          }
+        }
+      }
       fds += read.fds;
       truncated ||= read.truncated;
-      entry = { dirIno: stat ? stat.ino : 0, dirSize: stat ? stat.size : 0, inodes: read.inodes, unreadable: read.unreadable };
+      entry = { dirIno: stat ? stat.ino : 0, dirSize: stat ? stat.size : 0, inodes: read.inodes, unreadable: read.unreadable, ...(thread !== undefined && { thread }) };
     }
     if (entry.unreadable) unreadable++;
+    if (entry.thread !== undefined && entry.inodes.length > 0) threads.set(pid, entry.thread);
     for (const inode of entry.inodes) {
       const list = holders.get(inode);
       // One process may hold the same socket on several fds (dup); it is one owner.
@@ -169,7 +291,7 @@ function scanFds(proc: string, holders: Map<number, number[]>, maxProcesses: num
     cache.socketInodes = new Set(holders.keys());
     cache.scansSinceFull = full ? 0 : cache.scansSinceFull + 1;
   }
-  return { processes, unreadable, truncated };
+  return { processes, unreadable, truncated, threads };
 }
 
 /** The listening-socket inodes among one process's fds; 'gone' when it exited since /proc was listed. */
@@ -192,19 +314,23 @@ function readFds(dir: string, holders: ReadonlyMap<number, number[]>, maxFds: nu
   return { inodes, fds, truncated: false, unreadable: false };
 }
 
-function readOwner(proc: string, pid: number): SocketOwner {
-  const owner: SocketOwner = { pid };
-  const comm = readText(`${proc}/${pid}/comm`)?.trim();
+/** The owner's facts, from the thread that holds the socket when the leader is a zombie (its exe and uids are gone). */
+function readOwner(proc: string, pid: number, thread: number | undefined): SocketOwner {
+  const owner: SocketOwner = { pid, ...(thread !== undefined && { viaThread: thread }) };
+  const dir = thread === undefined ? `${proc}/${pid}` : `${proc}/${pid}/task/${thread}`;
+  const comm = readText(`${dir}/comm`)?.trim();
   if (comm) owner.comm = comm;
-  const status = readText(`${proc}/${pid}/status`);
+  const status = readText(`${dir}/status`);
   const euid = status === undefined ? undefined : effectiveUid(status);
   if (euid !== undefined) owner.euid = euid;
-  const exe = executable(readLink(`${proc}/${pid}/exe`) ?? '');
+  const exe = executable(readLink(`${dir}/exe`) ?? '');
   if (exe) {
     owner.exe = exe.path;
     if (exe.deleted) owner.exeDeleted = true;
+    const file = statOf(`${dir}/exe`);
+    if (file) owner.exeFile = fileId(file);
   }
-  const cgroupText = readText(`${proc}/${pid}/cgroup`);
+  const cgroupText = readText(`${dir}/cgroup`);
   const cgroup = cgroupText === undefined ? undefined : cgroupV2Path(cgroupText);
   if (cgroup !== undefined) owner.cgroup = cgroup;
   return owner;
@@ -243,7 +369,12 @@ function readText(path: string): string | undefined {
   }
 }
 
-function statOf(path: string): { ino: number; size: number } | undefined {
+/** `device:inode` of a file, to tell two files at one path apart. */
+export function fileId(s: { dev: number; ino: number }): string {
+  return `${s.dev}:${s.ino}`;
+}
+
+function statOf(path: string): { dev: number; ino: number; size: number } | undefined {
   try {
     return statSync(path);
   } catch {
@@ -267,7 +398,7 @@ function readLink(path: string): string | undefined {
   }
 }
 
-/** Who holds a socket, for findings and status: each owning process (pid, comm, uid, exe, cgroup), or its uid. */
+/** Who holds a socket, in one phrase: every visible process, or that none is visible. */
 export function describeHolder(l: Listener): string {
   if (l.owners.length === 0) return `socket uid ${l.uid} (owner not visible)`;
   return l.owners.map((o) => describeProcess(o, l.uid)).join(', ');
@@ -275,6 +406,7 @@ export function describeHolder(l: Listener): string {
 
 function describeProcess(o: SocketOwner, socketUid: number): string {
   const parts = [`pid ${o.pid}${o.comm ? ` (${o.comm})` : ''}`, `uid ${o.euid ?? socketUid}`];
+  if (o.viaThread !== undefined) parts.push(`thread ${o.viaThread} (leader exited)`);
   if (o.exe) parts.push(`exe ${o.exe}${o.exeDeleted ? ' (deleted)' : ''}`);
   if (o.cgroup) parts.push(`cgroup ${o.cgroup}`);
   return parts.join(' ');

@@ -51,6 +51,7 @@ export type Outcome =
   | 'guard-enforce-error'
   | 'guard-arp-learnt'
   | 'guard-arp-flood'
+  | 'guard-rogue-flood'
   | 'alert-failed'
   | 'alert-dropped';
 

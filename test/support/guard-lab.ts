@@ -60,7 +60,6 @@ export interface ListenerSpec {
   reusePort?: boolean;
   v6only?: boolean;
   uid?: number;
-  /** cgroup path to start in (made with TestCgroups). */
   cgroup?: string;
 }
 
@@ -81,14 +80,31 @@ export async function startListener(host: LabHost, spec: ListenerSpec): Promise<
     spec.reusePort ? '1' : '0',
     spec.v6only ? '1' : '0',
   ];
+  return startPython(host, spec.name, LISTENER_PY, args, spec);
+}
+
+export interface PythonSpec {
+  uid?: number;
+  /** cgroup path to start in (made with TestCgroups). */
+  cgroup?: string;
+  /** argv before python3 (inside the namespace, after the uid change), e.g. an `unshare`. */
+  wrapper?: string[];
+  /** The python3 to run (a path another mount namespace may show differently). */
+  python?: string;
+}
+
+/**
+ * Any python3 program in the lab host's namespace, as `uid` inside `cgroup`; resolves once it
+ * printed "ready", rejects with its stderr if it exits first. stopAll() kills it by PID.
+ */
+export async function startPython(host: LabHost, name: string, program: string, args: string[], spec: PythonSpec = {}): Promise<ChildProcess> {
   const uid = spec.uid ?? 0;
   const asUser = uid === 0 ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
   const join = spec.cgroup ? `echo $$ > ${cgroupMount()}${spec.cgroup}/cgroup.procs && ` : '';
   // The shell joins the cgroup, then execs into the namespace, so the socket is created inside the
   // cgroup. nsenter rather than `ip netns exec`, which remounts /sys and hides the cgroup tree.
-  const child = spawn('sh', ['-c', `${join}exec "$@"`, 'sh', 'nsenter', `--net=/run/netns/${host.ns}`, ...asUser, PYTHON, '-c', LISTENER_PY, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const argv = ['nsenter', `--net=/run/netns/${host.ns}`, ...asUser, ...(spec.wrapper ?? []), spec.python ?? PYTHON, '-c', program, ...args];
+  const child = spawn('sh', ['-c', `${join}exec "$@"`, 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(child);
   child.once('exit', () => started.delete(child));
   let out = '';
@@ -97,10 +113,10 @@ export async function startListener(host: LabHost, spec: ListenerSpec): Promise<
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   await waitFor(
     () => {
-      if (child.exitCode !== null) throw new Error(`listener ${spec.name} exited: ${err.trim()}`);
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${err.trim()}`);
       return out.includes('ready');
     },
-    { timeoutMs: 5_000, what: `listener ${spec.name}` },
+    { timeoutMs: 5_000, what: `${name}` },
   );
   return child;
 }

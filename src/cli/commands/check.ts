@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
 import { startProblems } from '../../daemon/start-checks.js';
 import { describeKernelDoor } from './describe-kernel-door.js';
 import { describeSpa } from './describe-spa.js';
+import { formatSpaWarning } from '../../config/spa-config.js';
 import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 import type { CommandTemplate } from '../../core/command-template.js';
 import { stateProblems } from '../../store/state-dir.js';
@@ -58,6 +59,8 @@ Examples:
       // A file that reads is described; what this host lacks for it follows, and fails the check:
       // serve would refuse the same (and a state directory others could plant state in).
       command.configureOutput().writeOut?.(describeConfig(config));
+      // A warning is reported with its file:line and fix but does not fail the check: the config runs.
+      for (const w of config.spa?.warnings ?? []) command.configureOutput().writeErr?.(`warning: ${formatSpaWarning(w)}\n`);
       const problems = [...startProblems(config).map((p) => `${config.source.file}: ${p.field}: ${p.message}`), ...(await stateProblems(config)).map((p) => `knockgate: ${p}`)];
       if (problems.length > 0) invalid(problems.join('\n'));
     });

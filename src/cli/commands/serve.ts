@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { rm } from 'node:fs/promises';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
+import { formatSpaWarning } from '../../config/spa-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
 import { describeError } from '../../core/knockgate-error.js';
 import { ControlServer } from '../../daemon/control-server.js';
@@ -101,6 +102,7 @@ Examples:
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
       const log = logger;
       for (const p of problems) log.warn({ outcome: 'door-unusable', field: p.field }, p.message);
+      for (const w of config.spa?.warnings ?? []) log.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);
       const opened: { daemon?: Daemon; control?: ControlServer; pidFile?: string } = {};
       const starting = (async () => {
         const running = new Daemon(config, await buildParts(config, log, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));

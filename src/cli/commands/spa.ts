@@ -52,6 +52,9 @@ interface SpaFlags {
   spoofUser?: string;
   namedConfig?: string;
   rcFile?: string | false;
+  serverCmd?: string;
+  timeOffsetPlus?: string;
+  timeOffsetMinus?: string;
   savePacket?: string;
   test?: boolean;
   verbose?: boolean;
@@ -77,6 +80,7 @@ const FLAG_SETTINGS: readonly [keyof SpaFlags, SpaSettingName, string][] = [
   ['serverPort', 'serverPort', '-p/--server-port'],
   ['serverProto', 'serverProto', '-P/--server-proto'],
   ['spoofUser', 'spoofUser', '-U/--spoof-user'],
+  ['serverCmd', 'serverCmd', '-C/--server-cmd'],
 ];
 
 function settingsFromFlags(flags: SpaFlags): SpaSettings {
@@ -92,6 +96,9 @@ function settingsFromFlags(flags: SpaFlags): SpaSettings {
   if (flags.sourceIp) settings.allowIp = { value: 'source', origin: { option: '-s/--source-ip' } };
   if (flags.natLocal) settings.natLocal = { value: 'Y', origin: { option: '--nat-local' } };
   if (flags.useHmac) settings.useHmac = { value: 'Y', origin: { option: '--use-hmac' } };
+  // As fwknop: the minus offset is applied last, so it wins when both are given.
+  if (flags.timeOffsetPlus !== undefined) settings.timeOffset = { value: flags.timeOffsetPlus, origin: { option: '--time-offset-plus' } };
+  if (flags.timeOffsetMinus !== undefined) settings.timeOffset = { value: `-${flags.timeOffsetMinus}`, origin: { option: '--time-offset-minus' } };
   return settings;
 }
 
@@ -142,20 +149,22 @@ function buildPacket(plan: SpaPlan): { packet: string; fieldValues: string } {
   const codec = new SpaCodec(plan.keys);
   let packet: string;
   try {
-    packet = codec.encode(plan.fields, { now: Date.now() });
+    packet = codec.encode(plan.fields, { now: Date.now() + plan.timeOffsetS * 1000 });
   } catch (e) {
     if (!(e instanceof SpaError)) throw e;
     const hint = /username/.test(e.message) ? ' (set it with -U/--spoof-user NAME)' : '';
     throw new SpaArgumentError('', `cannot build the packet: ${e.message}${hint}`);
   }
-  // Decoding our own packet, as fwknop -T does, proves it is one fwknopd can read.
-  const decoded = codec.decode(packet);
+  // Decoding our own packet, as fwknop -T does, proves it is one fwknopd can read (a command door
+  // also tries packets of 400 characters or more).
+  const decoded = new SpaCodec(plan.keys, { longPackets: plan.fields.request.kind === 'command' }).decode(packet);
   return { packet, fieldValues: formatSpaFieldValues(decoded, plan.keys.encryptionMode ?? 'cbc', packet) };
 }
 
 const EXAMPLES = `
 The options are fwknop's, with the same names and meanings, so an fwknop command line or a
-~/.fwknoprc stanza works as it is. Packets are fwknop 2.6.10 SPA (AES + HMAC), accepted by fwknopd
+~/.fwknoprc stanza works as it is (including one fwknop --save-rc-stanza wrote; only the stanzas
+used are read, so a line another stanza holds breaks nothing). Packets are fwknop 2.6.10 SPA (AES + HMAC), accepted by fwknopd
 and by knockgate serve. The username field is your login name unless -U says otherwise.
 
 Examples:
@@ -167,6 +176,8 @@ Examples:
   $ knockgate spa -n bastion -N 10.0.1.20:22                 # have the bastion forward its port to a host behind it
   $ knockgate spa -n bastion -s                              # open for whatever address the packet comes from
   $ knockgate spa -n bastion -P http -p 80                   # as an HTTP GET (fwknopd ENABLE_SPA_OVER_HTTP)
+  $ knockgate spa -n bastion -C "systemctl restart sshd"     # a command message (the server must allow commands)
+  $ knockgate spa -n bastion --time-offset-minus 30s         # this clock runs 30 s fast
   $ knockgate spa -n bastion -T -v                           # build and show the packet, send nothing
   $ knockgate spa -n bastion -B spa.pkt                      # also save the packet (for fwknopd --pcap-file tests)
 
@@ -199,6 +210,9 @@ export function registerSpa(program: Command): void {
     .option('-p, --server-port <port>', 'server port (default 62201/udp, 80 for http)')
     .option('-P, --server-proto <proto>', 'udp (default) or http')
     .option('-U, --spoof-user <name>', 'username field (default: your login name)')
+    .option('-C, --server-cmd <command>', 'ask the server to run this command (fwknopd ENABLE_CMD_EXEC, knockgate commands = true) instead of opening ports')
+    .option('--time-offset-plus <time>', 'move the timestamp forward: seconds, or with a unit (90s, 5m, 1h, 1d)')
+    .option('--time-offset-minus <time>', 'move the timestamp back, same form (for a client clock that runs fast)')
     .option('-n, --named-config <name>', 'use stanza [name] of the rc file, over [default]')
     .option('--rc-file <path>', 'the rc file (default ~/.fwknoprc, read if it exists, never created)')
     .option('--no-rc-file', 'read no rc file')
@@ -222,7 +236,8 @@ export function registerSpa(program: Command): void {
         throw e;
       }
       if (!plan.keys.hmacKey) process.stderr.write('warning: no HMAC key: the packet is not authenticated (add --key-base64-hmac)\n');
-      if (flags.verbose) process.stdout.write(built.fieldValues);
+      const verbose = flags.verbose === true || plan.verbose;
+      if (verbose) process.stdout.write(built.fieldValues);
       if (flags.savePacket !== undefined) {
         try {
           writeFileSync(flags.savePacket, `${built.packet}\n`, { mode: 0o600 });
@@ -231,13 +246,13 @@ export function registerSpa(program: Command): void {
         }
       }
       if (flags.test) {
-        if (!flags.verbose) process.stdout.write(`${built.packet}\n`);
+        if (!verbose) process.stdout.write(`${built.packet}\n`);
         process.stderr.write('test mode (-T): packet built and checked, not sent\n');
         return;
       }
       try {
         const sent = await sendSpa(built.packet, plan.server);
-        if (flags.verbose) {
+        if (verbose) {
           const answer = sent.httpStatus ? ` (server answered "${sent.httpStatus}")` : '';
           process.stdout.write(`sent ${built.packet.length} bytes to ${sent.address} port ${sent.port}/${sent.proto === 'udp' ? 'udp' : 'tcp (http)'}${answer}\n`);
         }

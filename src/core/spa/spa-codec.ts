@@ -15,9 +15,18 @@ const SALTED_PREFIX_BYTES = Buffer.from(SALTED_PREFIX_B64, 'latin1');
 
 /** fwknopd ignores smaller datagrams; the smallest packet fwknop can build is exactly this long. */
 export const MIN_PACKET_CHARS = 140;
-/** fwknopd treats 400 characters or more as GPG, which a Rijndael stanza never tries. */
+/**
+ * fwknopd takes a packet of 400 characters or more for GPG (libfko's MIN_GNUPG_MSG_SIZE) and tries
+ * it on a Rijndael stanza only when that stanza has ENABLE_CMD_EXEC Y (server/incoming_spa.c).
+ */
 export const MAX_PACKET_CHARS = 399;
-/** fwknopd's capture limit; anything longer is not even looked at. */
+/**
+ * libfko decrypts as Rijndael only what it classifies as Rijndael: the text it holds at that point
+ * (the whole packet without an HMAC; with one, `U2FsdGVkX1` + the packet less its MAC) must be under
+ * 400 characters, whatever the stanza allows.
+ */
+const MAX_RIJNDAEL_CHARS = 399;
+/** fwknopd's capture limit (MAX_SPA_PACKET_LEN); anything longer is not even looked at. */
 export const MAX_DATAGRAM_BYTES = 1500;
 const RANDOM_DIGITS = 16;
 const RANDOM_LIMIT = 10n ** BigInt(RANDOM_DIGITS);
@@ -43,6 +52,11 @@ export interface EncodeContext {
 export interface SpaCodecOptions {
   /** Encryption implementation; the default is AES-256 with OpenSSL's salted key derivation. */
   cipher?: SpaCipher;
+  /**
+   * Try packets of 400 characters or more (up to what libfko decrypts), as fwknopd does for a
+   * stanza with ENABLE_CMD_EXEC Y: a long `fwknop -C` command with an SHA-384/512 HMAC is that long.
+   */
+  longPackets?: boolean;
 }
 
 /**
@@ -52,10 +66,17 @@ export interface SpaCodecOptions {
 export class SpaCodec {
   private readonly keys: ResolvedSpaKeys;
   private readonly cipher: SpaCipher;
+  private readonly maxPacketChars: number;
 
   constructor(keys: SpaKeys, options: SpaCodecOptions = {}) {
     this.keys = resolveSpaKeys(keys);
     this.cipher = options.cipher ?? rijndaelCipher;
+    this.maxPacketChars = options.longPackets ? MAX_DATAGRAM_BYTES : MAX_PACKET_CHARS;
+  }
+
+  /** The longest packet this codec tries: 399 characters, or 1,500 bytes for a command door. */
+  get maxPacketLength(): number {
+    return this.maxPacketChars;
   }
 
   /**
@@ -75,13 +96,13 @@ export class SpaCodec {
   tryDecode(packet: Uint8Array | string): DecodedSpa | SpaError {
     const length = packet.length;
     if (length > MAX_DATAGRAM_BYTES) return new SpaError('too-long', `packet exceeds ${MAX_DATAGRAM_BYTES} bytes`);
-    if (length > MAX_PACKET_CHARS) return new SpaError('unsupported', `packets over ${MAX_PACKET_CHARS} characters are GPG-mode SPA`);
+    if (length > this.maxPacketChars) return new SpaError('unsupported', `packets over ${MAX_PACKET_CHARS} characters are GPG-mode SPA (tried only by doors that run commands)`);
     if (length < MIN_PACKET_CHARS) return new SpaError('too-short', `packet is under ${MIN_PACKET_CHARS} characters`);
     const macLength = this.keys.hmac ? DIGEST_INFO[this.keys.hmac.type].b64Length : 0;
     // At least 140 - 86 = 54 characters remain, above libfko's 36-character minimum.
     const ciphertextLength = length - macLength;
-    if (SALTED_PREFIX_B64.length + ciphertextLength > MAX_PACKET_CHARS) {
-      return new SpaError('unsupported', `ciphertext of ${MAX_PACKET_CHARS - SALTED_PREFIX_B64.length} characters or more is GPG-mode SPA`);
+    if (rijndaelClassLength(length, macLength) > MAX_RIJNDAEL_CHARS) {
+      return new SpaError('unsupported', `${rijndaelClassLength(length, macLength)} characters of ciphertext is GPG-mode SPA to libfko`);
     }
 
     // A received datagram is checked as bytes, so a flood of bad packets makes no string of each.
@@ -127,14 +148,23 @@ export class SpaCodec {
     const ciphertextB64 = encodeUnpadded(blob);
     const mac = this.keys.hmac ? spaHmacB64(this.keys.hmac.type, this.keys.hmac.key, ciphertextB64) : '';
     const packet = ciphertextB64.slice(SALTED_PREFIX_B64.length) + mac;
-    if (packet.length > MAX_PACKET_CHARS || ciphertextB64.length > MAX_PACKET_CHARS) {
-      throw new SpaError('too-long', `packet would exceed ${MAX_PACKET_CHARS} characters; fwknopd would take it for GPG`);
+    if (rijndaelClassLength(packet.length, mac.length) > MAX_RIJNDAEL_CHARS) {
+      throw new SpaError('too-long', `packet would be ${packet.length} characters; libfko would take its ciphertext for GPG and decrypt nothing`);
+    }
+    // Only a door that runs commands tries a packet this long (fwknopd: ENABLE_CMD_EXEC stanzas).
+    if (packet.length > MAX_PACKET_CHARS && fields.request.kind !== 'command') {
+      throw new SpaError('too-long', `packet would be ${packet.length} characters; fwknopd takes ${MAX_PACKET_CHARS + 1} or more for GPG (ask for fewer ports)`);
     }
     if (packet.length < MIN_PACKET_CHARS) {
       throw new SpaError('too-short', `packet would be under ${MIN_PACKET_CHARS} characters; fwknopd would ignore it`);
     }
     return packet;
   }
+}
+
+/** The length libfko classifies by: the packet itself without an HMAC, else the prefix put back and the MAC taken off. */
+function rijndaelClassLength(packetLength: number, macLength: number): number {
+  return macLength === 0 ? packetLength : SALTED_PREFIX_B64.length + packetLength - macLength;
 }
 
 function startsWithSaltedPrefix(bytes: Uint8Array): boolean {
