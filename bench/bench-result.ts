@@ -2,6 +2,7 @@ import type { BadPacketRound } from './phases/bad-packets.js';
 import type { FloodRound } from './phases/flood.js';
 import type { ScaleSamples } from './phases/grants-scale.js';
 import type { KnockOpenSamples } from './phases/knock-open.js';
+import type { RestoreSamples } from './phases/restore.js';
 import type { SpaOpenSamples } from './phases/spa-open.js';
 import { median, percentile, ratio, rounded } from './statistics.js';
 
@@ -13,6 +14,7 @@ export interface BenchMeasurements {
   badPackets?: BadPacketRound[];
   flood?: FloodRound[];
   scale?: ScaleSamples;
+  restore?: RestoreSamples;
 }
 
 /** The goals of issue 7: each figure and the bound it must meet. */
@@ -112,6 +114,13 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     grants_1_connect_ratio_control: rounded(connectRatio(s?.connectBefore.nftMany, s?.connectBefore.nftOne), 4),
     grants_1_connect_ratio_control_iptables: rounded(connectRatio(s?.connectBefore.iptablesMany, s?.connectBefore.nftOne), 4),
     grants_10k_iptables_connect_ratio_other_port: rounded(connectRatio(s?.connectIptablesMany.nftOne, s?.connectNftMany.nftOne), 4),
+    restore_after_flush_p50_ms: rounded(median(m.restore?.nftMs ?? [])),
+    restore_after_flush_p99_ms: rounded(percentile(m.restore?.nftMs ?? [], 99)),
+    restore_after_flush_p50_ms_iptables: rounded(median(m.restore?.iptablesMs ?? [])),
+    restore_after_flush_ratio_iptables_vs_nftables: rounded(ratio(median(m.restore?.iptablesMs ?? []), median(m.restore?.nftMs ?? [])), 2),
+    restore_noticed_to_done_p50_ms: rounded(median(m.restore?.nftReportedMs ?? [])),
+    restore_noticed_to_done_p50_ms_iptables: rounded(median(m.restore?.iptablesReportedMs ?? [])),
+    restore_failed: m.restore ? `nftables ${m.restore.failed.nftables}, iptables ${m.restore.failed.iptables}` : null,
     goals_met: met,
     mode: meta.quick ? 'quick' : 'full',
     date: meta.date,

@@ -9,6 +9,7 @@ import { measureBadPackets } from './phases/bad-packets.js';
 import { measureFlood } from './phases/flood.js';
 import { measureGrantsScale } from './phases/grants-scale.js';
 import { measureKnockOpen } from './phases/knock-open.js';
+import { measureRestore } from './phases/restore.js';
 import { measureSpaOpen } from './phases/spa-open.js';
 import { median } from './statistics.js';
 
@@ -80,6 +81,12 @@ async function main(): Promise<number> {
       for (const r of m.flood) {
         log(`flood: ${r.variant}: knocks ${r.knocks.opened}/${r.knocks.sent}, SPA ${r.spa.opened}/${r.spa.sent}, ${r.floodPackets} flood packets${r.peakRssMiB !== undefined ? `, peak RSS ${r.peakRssMiB.toFixed(1)} MiB` : ''}`);
       }
+    });
+    await phase('restore', async () => {
+      m.restore = await measureRestore(opts.restoreTrials);
+      const r = m.restore;
+      log(`restore after a flush: nftables ${fmt(r.nftMs)}, iptables ${fmt(r.iptablesMs)} (failed: ${r.failed.nftables}, ${r.failed.iptables})`);
+      for (const why of r.failures) log(`restore: failed trial: ${why}`);
     });
   } finally {
     process.off('SIGINT', onSignal);

@@ -11,7 +11,7 @@ build_dist() {
 # stage_app DIST DEST with-capture|without-capture copies the compiled CLI (DIST as DEST/dist,
 # bin/, package.json, the lock file) into DEST and installs its production
 # dependencies there from the lock file, without running any install script. with-capture adds the
-# libpcap addon as built by scripts/setup.sh against the runtime in .node-version (only its
+# native addons as built by scripts/setup.sh against the runtime in .node-version (only its
 # loader and the .node file: no sources, no build tree); without-capture leaves the optional
 # dependency out entirely, so nothing in DEST links to it.
 stage_app() {
@@ -21,14 +21,18 @@ stage_app() {
   cp -r "$dist" "$dest/dist"
   find "$dest/dist" -name '*.map' -delete
   if [ "$capture" = with-capture ]; then
-    local release=native/capture/build/Release addon
-    if ! node -e 'require("./native/capture")' 2>/dev/null; then
-      echo "stage_app: the addon in $release is missing or not built for Node $(node --version); run scripts/setup.sh" >&2
-      return 1
-    fi
-    # Every module the loader requires (capture, the guard's netdiag, ...), nothing of the build tree.
-    for addon in "$release"/*.node; do install -D -m 0644 "$addon" "$dest/$addon"; done
-    cp native/capture/package.json native/capture/index.js "$dest/native/capture/"
+    # The daemon's native addons (capture with the guard's netdiag; the Unix socket calls): each
+    # package's loader and its .node modules, nothing of the build tree.
+    local native release addon
+    for native in native/capture native/unix-socket; do
+      release="$native/build/Release"
+      if ! node -e "require('./$native')" 2>/dev/null; then
+        echo "stage_app: the addon in $release is missing or not built for Node $(node --version); run scripts/setup.sh" >&2
+        return 1
+      fi
+      for addon in "$release"/*.node; do install -D -m 0644 "$addon" "$dest/$addon"; done
+      cp "$native/package.json" "$native/index.js" "$dest/$native/"
+    done
     (cd "$dest" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
   else
     (cd "$dest" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)

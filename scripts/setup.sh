@@ -18,6 +18,7 @@ TEST_PACKAGES=(
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                               # the shared store
   faketime                                   # daemons under a stepped or skewed wall clock (libfaketime)
+  strace systemd                             # the unit's system-call filter checked against what the daemon calls; systemd-analyze
   dnsmasq-base radvd                         # a rogue DHCP server and a rogue IPv6 router for the guard's tests
   debootstrap dpkg-dev man-db zip unzip zsh  # the packaging tests: a fresh Debian root, the .deb, man, the Lambda zip, completions
 )
@@ -52,13 +53,19 @@ source scripts/node-runtime.sh
 
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
 capture_loads() { [ -f "$CAPTURE_ADDON" ] && node -e 'require("knockgate-capture")' 2>/dev/null; }
+unix_socket_loads() { node -e 'require("knockgate-unix-socket")' 2>/dev/null; }
 # A new lock file, or an addon built for another Node (ABI), means installing again.
-if ! capture_loads || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if ! capture_loads || ! unix_socket_loads || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.
 if ! capture_loads; then
   echo "setup: the libpcap addon (native/capture) did not build or load on Node $(node --version); check libpcap-dev, python3, make, g++ and allowScripts in package.json" >&2
+  exit 1
+fi
+# The control socket's peer credentials and systemd readiness need the second addon.
+if ! unix_socket_loads; then
+  echo "setup: the Unix socket addon (native/unix-socket) did not build or load; check python3, make, g++ and allowScripts in package.json" >&2
   exit 1
 fi
 npm run -s build

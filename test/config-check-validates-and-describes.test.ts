@@ -111,9 +111,13 @@ describe('knockgate check', () => {
     expect(run.stderr).toMatch(new RegExp(`${example}:\\d+: spa_door\\.ops\\.hmac_key_base64: is a published example key`));
   });
 
-  it('accepts examples/knockgate.toml with keys of its own and shows every door', async () => {
+  it('accepts examples/knockgate.toml with keys of its own and shows every door (and says this host lacks the helper programs it names)', async () => {
     const run = await check('--config', installedExample());
-    expect(run).toMatchObject({ exitCode: 0, stderr: '' });
+    expect(run.exitCode).toBe(EXIT_INVALID_CONFIG);
+    expect(run.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/knockgate\.toml: door\.vpn-helper\.start: \/usr\/local\/sbin\/vpn-allow does not exist/),
+      expect.stringMatching(/knockgate\.toml: door\.vpn-helper\.stop: \/usr\/local\/sbin\/vpn-deny does not exist/),
+    ]);
     expect(run.stdout).toContain('knockgate.toml: valid knockgate config, 3 doors');
     expect(run.stdout).toContain(
       [

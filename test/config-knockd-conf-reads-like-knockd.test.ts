@@ -133,8 +133,8 @@ stop_command_6 = down6 %IP%
 describe('a bad knockd.conf names file, line and option', () => {
   it.each<[string, string, string]>([
     ['a key outside a section', 'sequence = 1\n[d]\nsequence = 2\n', `${FILE}:1: sequence: stands outside any section`],
-    ['an unknown door key', '[d]\nsequence = 1\nsequense = 2\n', `${FILE}:3: d.sequense: unknown option; a door accepts Sequence, One_Time_Sequences, Seq_Timeout, TCPFlags, Target,`],
-    ['an unknown global key', '[options]\nlogfil = /x\n[d]\nsequence = 1\n', `${FILE}:2: options.logfil: unknown option; [options] accepts LogFile, PidFile, Interface, UseSyslog`],
+    ['an unknown door key', '[d]\nsequence = 1\nsequense = 2\n', `${FILE}:3: d.sequense: unknown option (did you mean Sequence?); a door accepts Sequence, One_Time_Sequences, Seq_Timeout, TCPFlags, Target,`],
+    ['an unknown global key', '[options]\nlogfil = /x\n[d]\nsequence = 1\n', `${FILE}:2: options.logfil: unknown option (did you mean LogFile?); [options] accepts LogFile, PidFile, Interface, UseSyslog`],
     ['a door key under [options]', '[options]\nsequence = 1\n[d]\nsequence = 1\n', `${FILE}:2: options.sequence: unknown option (sequence belongs in a door section, not in [options])`],
     ['a global key in a door', '[d]\nsequence = 1\nInterface = eth0\n', `${FILE}:3: d.Interface: unknown option (Interface belongs in [options])`],
     ['[Options] in the wrong case', '[Options]\nlogfile = /var/log/k.log\n[d]\nsequence = 1\n', `${FILE}:2: Options.logfile: unknown option (the global section is written exactly [options]; knockd reads any other spelling as a door)`],

@@ -31,7 +31,7 @@ const DOOR = '[door.ssh]\nsequence = "7000,8000"\nopen = ["22/tcp"]\n';
 describe('a bad knockgate config', () => {
   // Each case: text, then the line, field and a fragment of the message the operator must see.
   const cases: [string, string, number, string, RegExp][] = [
-    ['unknown daemon key', `[daemon]\nintefaces = ["eth0"]\n${DOOR}`, 2, 'daemon.intefaces', /unknown setting; known here: interfaces,/],
+    ['unknown daemon key', `[daemon]\nintefaces = ["eth0"]\n${DOOR}`, 2, 'daemon.intefaces', /unknown setting \(did you mean interfaces\?\); known here: interfaces,/],
     ['bad enum', `${DOOR}[daemon]\nlog_format = "xml"\n`, 5, 'daemon.log_format', /one of auto \| json \| human, got "xml"/],
     ['bound of tracked sources', `[daemon]\nmax_tracked_sources = 8\n${DOOR}`, 2, 'daemon.max_tracked_sources', /16 \.\. 1048576, got 8/],
     ['relative path', `[daemon]\nstate_dir = "var/lib"\n${DOOR}`, 2, 'daemon.state_dir', /relative/],

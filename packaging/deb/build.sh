@@ -58,7 +58,7 @@ install -D -m 0644 "$ref/_knockgate" "$root/usr/share/zsh/vendor-completions/_kn
 # Control files: library dependencies as dpkg-shlibdeps finds them in the ELF files (Node and the addon's modules).
 mkdir -p "$work/debian" "$root/DEBIAN"
 : > "$work/debian/control"
-shlibs="$(cd "$work" && dpkg-shlibdeps -O --warnings=0 "root/usr/lib/knockgate/runtime/node" root/usr/lib/knockgate/native/capture/build/Release/*.node | sed -n 's/^shlibs:Depends=//p')"
+shlibs="$(cd "$work" && dpkg-shlibdeps -O --warnings=0 "root/usr/lib/knockgate/runtime/node" root/usr/lib/knockgate/native/*/build/Release/*.node | sed -n 's/^shlibs:Depends=//p')"
 installed_kib="$(du -sk --exclude=DEBIAN "$root" | cut -f1)"
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SHLIBS@/$shlibs/" -e "s/@INSTALLED_SIZE@/$installed_kib/" \
   packaging/deb/control > "$root/DEBIAN/control"

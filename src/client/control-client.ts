@@ -3,6 +3,8 @@ import { KnockgateError } from '../core/knockgate-error.js';
 
 /** How long `knockgate status` waits for the daemon before saying it is not answering. */
 const CONTROL_TIMEOUT_MS = 3_000;
+/** A status with 65,536 grants per family is a few MiB of JSON; more is not a knockgate answer. */
+const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 export class ControlError extends KnockgateError {
   override readonly name = 'ControlError';
@@ -29,12 +31,18 @@ export function askDaemon(socketPath: string, op: string): Promise<unknown> {
     socket.on('connect', () => socket.write(JSON.stringify({ op }) + '\n'));
     socket.on('data', (chunk) => {
       buffered += chunk.toString('utf8');
+      if (buffered.length > MAX_REPLY_BYTES) return fail(`the answer from ${socketPath} is longer than ${MAX_REPLY_BYTES} bytes`);
       const newline = buffered.indexOf('\n');
       if (newline < 0) return;
       socket.end();
-      const reply = JSON.parse(buffered.slice(0, newline)) as { ok: boolean; result?: unknown; error?: string };
-      if (reply.ok) resolve(reply.result);
-      else reject(new ControlError(reply.error ?? 'the daemon refused the request'));
+      let reply: { ok?: unknown; result?: unknown; error?: unknown };
+      try {
+        reply = JSON.parse(buffered.slice(0, newline)) as typeof reply;
+      } catch {
+        return fail(`${socketPath} answered something that is not knockgate's JSON`);
+      }
+      if (reply.ok === true) resolve(reply.result);
+      else reject(new ControlError(typeof reply.error === 'string' ? reply.error : 'the daemon refused the request'));
     });
   });
 }

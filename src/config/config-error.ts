@@ -60,6 +60,26 @@ export function rejected<T>(error: string): Parsed<T> {
   return { ok: false, error };
 }
 
+/** Bad items named in one message; a list this wrong is named in part. */
+const MAX_ITEM_ERRORS = 10;
+
+/**
+ * Parses each item; the value when all are good, else one error naming every bad item
+ * (`item 2: …; item 4: …`), so a list is fixed in one pass.
+ */
+export function everyItem<T>(items: readonly unknown[], label: string, parse: (v: unknown) => Parsed<T>): Parsed<T[]> {
+  const out: T[] = [];
+  const errors: string[] = [];
+  for (const [i, raw] of items.entries()) {
+    const r = parse(raw);
+    if (r.ok) out.push(r.value);
+    else errors.push(`${label} ${i + 1}: ${r.error}`);
+  }
+  if (errors.length === 0) return parsed(out);
+  const more = errors.length > MAX_ITEM_ERRORS ? `; and ${errors.length - MAX_ITEM_ERRORS} more` : '';
+  return rejected(errors.slice(0, MAX_ITEM_ERRORS).join('; ') + more);
+}
+
 /** A short description of a value of the wrong type, for messages. */
 export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'a list';

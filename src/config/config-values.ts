@@ -2,7 +2,7 @@
 
 import { isIP, SocketAddress } from 'node:net';
 import { z } from 'zod';
-import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
+import { describeValue, everyItem, parsed, rejected, type Parsed } from './config-error.js';
 
 /** A zod schema for one value checked by a leaf parser: zod checks the shape, leaf parsers the values. */
 export function leaf<T>(parse: (v: unknown) => Parsed<T>) {
@@ -47,23 +47,21 @@ export function absolutePath(v: unknown): Parsed<string> {
   return parsed(v);
 }
 
-/** A list of 0..MAX_LIST_ITEMS distinct items, each parsed on its own. */
+/** A list of 0..MAX_LIST_ITEMS distinct items, each parsed on its own; every bad item is reported. */
 export function listOf<T>(item: (v: unknown) => Parsed<T>, key: (t: T) => string, min = 0): (v: unknown) => Parsed<T[]> {
   return (v) => {
     if (!Array.isArray(v)) return rejected(`expected a list, got ${describeValue(v)}`);
     if (v.length < min) return rejected(`needs at least ${min} item${min === 1 ? '' : 's'}`);
     if (v.length > MAX_LIST_ITEMS) return rejected(`at most ${MAX_LIST_ITEMS} items, got ${v.length}`);
-    const out: T[] = [];
     const seen = new Set<string>();
-    for (const [i, raw] of v.entries()) {
+    return everyItem(v, 'item', (raw) => {
       const r = item(raw);
-      if (!r.ok) return rejected(`item ${i + 1}: ${r.error}`);
+      if (!r.ok) return r;
       const k = key(r.value);
-      if (seen.has(k)) return rejected(`item ${i + 1}: ${k} is listed twice`);
+      if (seen.has(k)) return rejected(`${k} is listed twice`);
       seen.add(k);
-      out.push(r.value);
-    }
-    return parsed(out);
+      return r;
+    });
   };
 }
 

@@ -1,6 +1,6 @@
 import type { KnockStep, TcpFlagRule } from '../core/door.js';
 import { TcpFlag, type PortSpec, type Proto, type TcpFlagName } from '../core/packet.js';
-import { parsed, rejected, type Parsed } from './config-error.js';
+import { everyItem, parsed, rejected, type Parsed } from './config-error.js';
 
 /** knockd's SEQ_MAX: a knockd.conf that loads in knockd loads here, and a longer sequence adds no secrecy a real client can type. */
 export const MAX_SEQUENCE_KNOCKS = 32;
@@ -41,14 +41,7 @@ export function parseKnockSequence(text: string): Parsed<KnockStep[]> {
 export function parseKnockSteps(items: readonly string[]): Parsed<KnockStep[]> {
   if (items.length === 0 || (items.length === 1 && items[0]?.trim() === '')) return rejected('the sequence is empty');
   if (items.length > MAX_SEQUENCE_KNOCKS) return rejected(`a sequence has at most ${MAX_SEQUENCE_KNOCKS} knocks, got ${items.length}`);
-  const steps: KnockStep[] = [];
-  for (const [i, item] of items.entries()) {
-    if (item.trim() === '') return rejected(`knock ${i + 1} of the sequence is empty`);
-    const step = parseKnockStep(item);
-    if (!step.ok) return rejected(`knock ${i + 1}: ${step.error}`);
-    steps.push(step.value);
-  }
-  return parsed(steps);
+  return everyItem(items, 'knock', (item) => (String(item).trim() === '' ? rejected('is empty') : parseKnockStep(String(item))));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { KnockDoor, TcpFlagRule } from '../core/door.js';
 import { ConfigError, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
+import { didYouMean } from './did-you-mean.js';
 import { absolutePath, ipAddress, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { parseKnockSequence, parseTcpFlags } from './knock-syntax.js';
@@ -151,7 +152,7 @@ function readGlobalSetting(global: Map<GlobalKey, Setting>, s: Setting, upper: s
     return;
   }
   if (!isGlobalKey(upper)) {
-    const hint = isDoorKey(upper) ? ` (${s.key} belongs in a door section, not in [${GLOBAL_SECTION}])` : '';
+    const hint = isDoorKey(upper) ? ` (${s.key} belongs in a door section, not in [${GLOBAL_SECTION}])` : didYouMean(s.key, Object.values(GLOBAL_KEYS));
     problems.push({ line: s.line, field, message: `unknown option${hint}; [${GLOBAL_SECTION}] accepts ${Object.values(GLOBAL_KEYS).join(', ')}` });
     return;
   }
@@ -171,7 +172,7 @@ function readDoorSetting(door: DoorSection, s: Setting, upper: string, problems:
       ? door.name.toLowerCase() === GLOBAL_SECTION
         ? ` (the global section is written exactly [${GLOBAL_SECTION}]; knockd reads any other spelling as a door)`
         : ` (${s.key} belongs in [${GLOBAL_SECTION}])`
-      : '';
+      : didYouMean(s.key, [...Object.values(DOOR_KEYS), 'Timeout', 'Command', 'Command_6']);
     problems.push({ line: s.line, field, message: `unknown option${hint}; a door accepts ${Object.values(DOOR_KEYS).join(', ')} (and the aliases Timeout, Command, Command_6)` });
     return;
   }

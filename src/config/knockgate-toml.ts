@@ -3,7 +3,8 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
-import { ConfigError, describeValue, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
+import { didYouMean } from './did-you-mean.js';
+import { ConfigError, describeValue, everyItem, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
 import { AWS_KNOWN_KEYS, awsSchema, crossCheckAws, resolveAws } from './aws-config.js';
 import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, stringMatching } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
@@ -171,13 +172,10 @@ function portKey(p: PortSpec): string {
 function sequence(v: unknown): Parsed<KnockDoor['sequence']> {
   if (typeof v === 'string') return parseKnockSequence(v);
   if (!Array.isArray(v)) return rejected(`expected a list like ["7000:tcp", "8000:udp"] or a string "7000:tcp,8000:udp", got ${describeValue(v)}`);
-  const items: string[] = [];
-  for (const [i, item] of v.entries()) {
-    if (typeof item === 'number' && Number.isInteger(item)) items.push(String(item));
-    else if (typeof item === 'string') items.push(item);
-    else return rejected(`knock ${i + 1}: expected "PORT:PROTO" or a port number, got ${describeValue(item)}`);
-  }
-  return parseKnockSteps(items);
+  const items = everyItem(v, 'knock', (item): Parsed<string> =>
+    typeof item === 'number' && Number.isInteger(item) ? parsed(String(item)) : typeof item === 'string' ? parsed(item) : rejected(`expected "PORT:PROTO" or a port number, got ${describeValue(item)}`),
+  );
+  return items.ok ? parseKnockSteps(items.value) : items;
 }
 
 function tcpFlags(v: unknown): Parsed<KnockDoor['tcpFlags']> {
@@ -267,7 +265,7 @@ function problemsOf(issue: z.core.$ZodIssue, lineOf: (path: KeyPath) => number |
     const known = KNOWN_KEYS[path.slice(0, 2).join('.')] ?? KNOWN_KEYS[path[0] === undefined ? '' : String(path[0])] ?? [];
     return issue.keys.map((key) => {
       const at = [...path, key];
-      const hint = path.length === 0 && key === 'doors' ? ' (doors are [door.NAME] tables)' : '';
+      const hint = path.length === 0 && key === 'doors' ? ' (doors are [door.NAME] tables)' : didYouMean(key, known);
       return { line: lineOf(at), field: fieldName(at), message: `unknown setting${hint}; known here: ${known.join(', ')}` };
     });
   }

@@ -6,7 +6,8 @@ import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import { describeError } from '../core/knockgate-error.js';
 import type { KnockPacket } from '../core/packet.js';
-import type { Gate } from '../gates/gate.js';
+import { watchesEnforcement, type EnforcementEvent, type EnforcementState, type Gate } from '../gates/gate.js';
+import { AlertCommand } from '../guard/alert-command.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
@@ -61,6 +62,10 @@ export interface DaemonStatus {
   gateCounters: Record<string, Record<string, number>>;
   spa?: SpaStats;
   guard?: { findings: FindingBrief[] };
+  /** True while a gate's rules are found missing or changed and not yet put back. */
+  degraded: boolean;
+  /** The enforcement watch of each gate that has one. */
+  enforcement: Array<{ gate: string } & EnforcementState>;
 }
 
 export class Daemon {
@@ -77,6 +82,12 @@ export class Daemon {
   private readonly log: Logger;
   private readonly outcomes: Outcomes;
   private guard: GuardWatch | undefined;
+  /** The guard's alert command, also told when the enforcement is lost; made when first needed. */
+  private alert: { settings: NonNullable<GuardSettings['alert']>; command: AlertCommand } | undefined;
+  /** Gates whose lost enforcement was already alerted as not restored: one alert a loss, one when it is back. */
+  private readonly unrestored = new Set<string>();
+  /** What start() opened, so that stop() closes exactly that, after a start that failed half-way too. */
+  private readonly opened = { gates: [] as Gate[], sensor: false, guard: false };
   /** Handed to the tracker with every packet; one function for the daemon's life, not one per packet. */
   private readonly isLocal = (dst: string): boolean => this.local.has(dst);
 
@@ -95,14 +106,22 @@ export class Daemon {
     this.guard = config.guard && parts.createGuard?.(config.guard);
   }
 
+  /** All or nothing: if it throws, stop() closes what it had opened. */
   async start(): Promise<void> {
-    for (const gate of this.parts.gates()) await gate.install();
+    for (const gate of this.parts.gates()) {
+      // Counted before install: a failed install may already have started the gate's nft.
+      this.opened.gates.push(gate);
+      await gate.install();
+    }
     // No ledger outlives this process yet: each gate reports what it still holds.
     await this.desk.reconcile([], this.now());
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
+    this.opened.sensor = true;
     await this.parts.spa?.start();
+    this.opened.guard = true;
     await this.guard?.start();
+    for (const gate of this.parts.gates()) if (watchesEnforcement(gate)) gate.watchEnforcement((e) => this.onEnforcement(e));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
@@ -111,14 +130,27 @@ export class Daemon {
     );
   }
 
-  /** Clean stop: sensors first (no new grants), then gates as configured (close / keep / remove). */
+  /**
+   * Clean stop: sensors first (no new grants), then gates as configured (close / keep / remove).
+   * Also after a failed start: only what start() opened is closed, and one part that fails to
+   * close does not keep the others open.
+   */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await this.guard?.stop();
-    await this.parts.sensor.stop();
-    await this.parts.spa?.stop();
-    for (const gate of this.parts.gates()) await gate.uninstall();
-    await this.spent.close();
+    const closing = async (what: string, close: () => Promise<void> | undefined) => {
+      try {
+        await close();
+      } catch (err) {
+        this.log.error({ outcome: 'stop-failed', part: what, err: describeError(err) }, `${what} did not stop cleanly`);
+      }
+    };
+    if (this.opened.guard) await closing('guard', () => this.guard?.stop());
+    if (this.opened.sensor) await closing('sensor', () => this.parts.sensor.stop());
+    // Its replay store was opened with the parts, before start.
+    await closing('SPA', () => this.parts.spa?.stop());
+    for (const gate of this.opened.gates.splice(0)) await closing(`${gate.name} gate`, () => gate.uninstall());
+    this.opened.sensor = this.opened.guard = false;
+    await closing('spent steps', () => this.spent.close());
     this.desk.clear();
     this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
   }
@@ -169,7 +201,35 @@ export class Daemon {
       gateCounters: Object.fromEntries(this.parts.gates().flatMap((g) => (g.counters ? [[g.name, g.counters()]] : []))),
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
       ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
+      ...this.enforcementStatus(),
     };
+  }
+
+  private enforcementStatus(): Pick<DaemonStatus, 'degraded' | 'enforcement'> {
+    const enforcement = this.parts.gates().flatMap((g) => (watchesEnforcement(g) ? [{ gate: g.name, ...g.enforcementState() }] : []));
+    return { degraded: enforcement.some((e) => e.state === 'lost'), enforcement };
+  }
+
+  /** A gate found its rules gone or changed: say so loudly, count it, and tell the alert command. */
+  private onEnforcement(e: EnforcementEvent): void {
+    const summary =
+      e.kind === 'restored'
+        ? `${e.gate} enforcement was lost (${e.what}) and is restored with ${e.grants} live grant(s), ${e.windowMs} ms after it was noticed`
+        : `${e.gate} enforcement is lost (${e.what}) and not restored: ${e.error}; protected ports may be open to everyone until it is`;
+    const outcome = e.kind === 'restored' ? 'enforcement-restored' : 'enforcement-lost';
+    this.outcomes.count(outcome, { gate: e.gate });
+    this.log.error(
+      e.kind === 'restored' ? { gate: e.gate, what: e.what, outcome, window_ms: e.windowMs, grants: e.grants } : { gate: e.gate, what: e.what, outcome, err: e.error },
+      summary,
+    );
+    const alerted = this.unrestored.has(e.gate);
+    if (e.kind === 'restored') this.unrestored.delete(e.gate);
+    else if (alerted) return;
+    else this.unrestored.add(e.gate);
+    const settings = this.config.guard?.alert;
+    if (!settings) return;
+    if (this.alert?.settings !== settings) this.alert = { settings, command: new AlertCommand(settings.argv, settings.timeoutMs, this.log) };
+    void this.alert.command.sendEvent({ change: alerted ? 'cleared' : 'appeared', kind: 'enforcement-lost', summary, json: JSON.stringify(e) });
   }
 
   /** A [guard] section added on reload starts the watch; one removed stops it and its enforcement. */

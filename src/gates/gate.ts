@@ -48,3 +48,36 @@ export class GateError extends KnockgateError {
     this.name = 'GateError';
   }
 }
+
+/**
+ * A gate that watches its own enforcement after install (gates/enforcement-watch.ts): when its
+ * table, chains or jump are removed or changed behind it (`nft flush ruleset`, `iptables -F`), it
+ * puts them back with the grants it holds and says so through the listener.
+ */
+export interface EnforcementWatching {
+  watchEnforcement(listener: EnforcementListener): void;
+  /** Stops watching; resolves once no check or restore is running. Called before uninstall. */
+  unwatchEnforcement(): Promise<void>;
+  enforcementState(): EnforcementState;
+}
+
+export function watchesEnforcement(gate: Gate): gate is Gate & EnforcementWatching {
+  return typeof (gate as Partial<EnforcementWatching>).watchEnforcement === 'function';
+}
+
+export type EnforcementListener = (event: EnforcementEvent) => void;
+
+export type EnforcementEvent =
+  /** The enforcement was found lost or changed and is back, with `grants` grants put back. */
+  | { kind: 'restored'; gate: string; what: string; lostAt: number; restoredAt: number; windowMs: number; grants: number }
+  /** A restore failed (or must wait: too many restores in a row); the gate retries. */
+  | { kind: 'restore-failed'; gate: string; what: string; lostAt: number; error: string };
+
+export interface EnforcementState {
+  /** `lost`: the gate's rules are not (all) in the kernel now; new connections may pass or fail. */
+  state: 'intact' | 'lost';
+  /** Losses found since the watch started. */
+  losses: number;
+  /** The last loss, restored or not. */
+  lastLoss?: { what: string; at: number; windowMs?: number };
+}

@@ -168,3 +168,34 @@ export function parseGrantRules(listing: string, chain: string, family: Family):
   }
   return rules;
 }
+
+/** The rules of knockgate's main chain in an `iptables-save` listing, in order; undefined when the chain is not declared. */
+export function mainChainRules(save: string, chain: string): string[] | undefined {
+  const { main } = chainNames(chain);
+  const lines = save.split('\n').map((l) => l.trim());
+  if (!lines.some((l) => l.startsWith(`:${main} `))) return undefined;
+  return lines.filter((l) => l.startsWith(`-A ${main} `));
+}
+
+/**
+ * What is wrong with knockgate's enforcement in an `iptables-save -t filter` listing, compared
+ * with what install left (`baseline`, the main chain's rules) and the grant rules the gate holds
+ * (`held`, ruleKey()s). Empty when intact. Pure.
+ */
+export function enforcementProblems(save: string, chain: string, family: Family, baseline: readonly string[] | undefined, held: Iterable<string>): string[] {
+  const c = chainNames(chain);
+  const v = `IPv${family}`;
+  const rules = mainChainRules(save, chain);
+  if (rules === undefined) return [`chain ${c.main} is gone (${v})`];
+  const problems: string[] = [];
+  if (baseline !== undefined && rules.join('\n') !== baseline.join('\n')) problems.push(`chain ${c.main} changed (${v})`);
+  if (countInputJumps(save, chain) === 0) problems.push(`the jump from INPUT to ${c.main} is gone (${v})`);
+  const lines = save.split('\n');
+  if (!lines.some((l) => l.trim().startsWith(`:${c.grants} `))) problems.push(`chain ${c.grants} is gone (${v})`);
+  else {
+    const present = new Set(parseGrantRules(save, chain, family).map(ruleKey));
+    const missing = [...held].filter((k) => !present.has(k)).length;
+    if (missing > 0) problems.push(`${missing} grant rule${missing === 1 ? ' is' : 's are'} gone from ${c.grants} (${v})`);
+  }
+  return problems;
+}

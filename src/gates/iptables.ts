@@ -1,10 +1,12 @@
 import type { IptablesSettings } from '../config/model.js';
 import type { Grant } from '../core/grant.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Family, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { CommandPool } from '../exec/command-pool.js';
-import { GateError, type Gate, type GateEntry } from './gate.js';
+import { EnforcementWatch, type RestorePacing } from './enforcement-watch.js';
+import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
 import {
   GATE_NAME,
   MAX_GRANT_RULES,
@@ -12,7 +14,9 @@ import {
   chainNames,
   closeBatch,
   countInputJumps,
+  enforcementProblems,
   installBatch,
+  mainChainRules,
   lastSecondOf,
   msLeft,
   parseGrantRules,
@@ -30,6 +34,8 @@ export const IPTABLES_TIME_LIMIT_MS = 10_000;
  * not be lost, and their number is bounded by the grants that exist.
  */
 export const MAX_QUEUED_BATCHES = 1_024;
+/** iptables has no change events that both back-ends share: the chains are read once a sweep (one iptables-save a family). */
+export const ENFORCEMENT_CHECK_INTERVAL_MS = 1_000;
 
 const FAMILIES = [4, 6] as const;
 
@@ -45,6 +51,8 @@ export interface IptablesGateOptions {
   /** Batches waiting their turn (default MAX_QUEUED_BATCHES). */
   maxQueuedBatches?: number;
   commandTimeoutMs?: number;
+  /** How restores of flushed chains are paced (default: RESTORE_BURST, RESTORE_REFILL_MS). */
+  restorePacing?: RestorePacing;
 }
 
 /**
@@ -54,7 +62,7 @@ export interface IptablesGateOptions {
  * rule per port whose `time` match ends it in the kernel (see iptables-rules.ts), so ports close on
  * time even when knockgate is not running. Every change is one atomic `iptables-restore --noflush`.
  */
-export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: PortSpec[] }> {
+export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{ protectedPorts: PortSpec[] }> {
   readonly name = GATE_NAME;
   private readonly settings: IptablesSettings;
   private protectedPorts: PortSpec[];
@@ -66,6 +74,10 @@ export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: Port
   private readonly serial: CommandPool;
   /** The grant rules in the kernel as far as this process knows, per family; read from it when absent. */
   private readonly known = new Map<Family, Map<string, GrantRule>>();
+  private watch: { loop: EnforcementWatch; baseline: Map<Family, string[]> } | undefined;
+  /** When the last install batch was committed (a restore's end, before the listings that follow it). */
+  private installedAt = 0;
+  private readonly restorePacing: RestorePacing | undefined;
 
   constructor(opts: IptablesGateOptions) {
     chainNames(opts.settings.chain);
@@ -77,6 +89,7 @@ export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: Port
     this.maxGrantRules = opts.maxGrantRules ?? MAX_GRANT_RULES;
     this.timeLimitMs = opts.commandTimeoutMs ?? IPTABLES_TIME_LIMIT_MS;
     this.serial = new CommandPool(1, opts.maxQueuedBatches ?? MAX_QUEUED_BATCHES);
+    this.restorePacing = opts.restorePacing;
   }
 
   /** New protected ports (a config reload); they take effect at the next install(), which keeps live grants. */
@@ -90,7 +103,9 @@ export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: Port
         const inputJumps = countInputJumps(await this.listChain(family, 'INPUT'), this.settings.chain);
         const grants = [...(await this.load(family)).values()].filter((r) => msLeft(r, this.now()) > 0);
         await this.restore(family, installBatch({ chain: this.settings.chain, protectedPorts: this.protectedPorts, grants, inputJumps }));
+        this.installedAt = this.now();
         this.known.set(family, byKey(grants));
+        if (this.watch) this.watch.baseline.set(family, mainChainRules(await this.save(family), this.settings.chain) ?? []);
       }
       this.logger?.info({ chain: this.settings.chain, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`) }, 'iptables gate installed');
     });
@@ -140,7 +155,59 @@ export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: Port
     return stillLive;
   }
 
-  uninstall(): Promise<void> {
+  watchEnforcement(listener: EnforcementListener): void {
+    if (this.watch) return;
+    const loop = new EnforcementWatch({
+      gate: this.name,
+      intervalMs: ENFORCEMENT_CHECK_INTERVAL_MS,
+      listener,
+      now: this.now,
+      ...(this.restorePacing && { pacing: this.restorePacing }),
+      check: () => this.checkEnforcement(),
+      restore: async () => {
+        await this.install();
+        return { grants: [...this.known.values()].reduce((n, rules) => n + rules.size, 0), at: this.installedAt };
+      },
+    });
+    const watch = { loop, baseline: new Map<Family, string[]>() };
+    this.watch = watch;
+    // The reference is what install left; taken in turn with the batches, then checked every sweep.
+    void this.serially(false, async () => {
+      for (const family of FAMILIES) watch.baseline.set(family, mainChainRules(await this.save(family), this.settings.chain) ?? []);
+    })
+      .catch((err: unknown) => this.logger?.error({ chain: this.settings.chain, err: describeError(err) }, 'cannot read the iptables chains to watch them'))
+      .finally(() => loop.start());
+  }
+
+  async unwatchEnforcement(): Promise<void> {
+    const watch = this.watch;
+    this.watch = undefined;
+    await watch?.loop.stop();
+  }
+
+  enforcementState(): EnforcementState {
+    return this.watch?.loop.state() ?? { state: 'intact', losses: 0 };
+  }
+
+  /** One iptables-save per family, in turn with the batches (a check never sees half of one); skipped when batches are queued. */
+  private async checkEnforcement(): Promise<string | undefined> {
+    const watch = this.watch;
+    if (!watch) return undefined;
+    const run = this.serial.trySubmit(async () => {
+      const problems: string[] = [];
+      const now = this.now();
+      for (const family of FAMILIES) {
+        const held = [...(this.known.get(family)?.values() ?? [])].filter((r) => msLeft(r, now) > 1_000).map(ruleKey);
+        problems.push(...enforcementProblems(await this.save(family), this.settings.chain, family, watch.baseline.get(family), held));
+      }
+      return problems.length > 0 ? problems.join('; ') : undefined;
+    });
+    return run ?? undefined;
+  }
+
+  async uninstall(): Promise<void> {
+    // A watch left running would put back what on_stop = "remove" deletes.
+    await this.unwatchEnforcement();
     return this.serially(true, async () => {
       for (const family of FAMILIES) {
         switch (this.settings.onStop) {
@@ -155,7 +222,13 @@ export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: Port
         }
         this.known.delete(family);
       }
-      this.logger?.info({ chain: this.settings.chain, onStop: this.settings.onStop }, 'iptables gate uninstalled');
+      const { chain, onStop } = this.settings;
+      const what = {
+        keep: `chains ${chain} kept, their grant rules stop matching at their end time; protected ports stay closed to everyone else`,
+        close: `grant rules removed, chain ${chain} and its jump from INPUT kept, so protected ports stay closed to everyone (remove them with: iptables -D INPUT -j ${chain})`,
+        remove: `chains ${chain} and the jump from INPUT deleted, protected ports are no longer closed by knockgate`,
+      }[onStop];
+      this.logger?.info({ chain, onStop }, `iptables gate stopped: ${what}`);
     });
   }
 
@@ -208,6 +281,10 @@ export class IptablesGate implements Gate, Reconfigurable<{ protectedPorts: Port
       if (e instanceof GateError && /No chain|does not exist|incompatible, use .nft. tool/i.test(e.stderr ?? '')) return [];
       throw e;
     }
+  }
+
+  private save(family: Family): Promise<string> {
+    return this.exec([`${this.program(family)}-save`, '-t', 'filter']);
   }
 
   private listChain(family: Family, chain: string): Promise<string> {

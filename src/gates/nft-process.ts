@@ -25,6 +25,26 @@ export const SCRIPT_TIMEOUT_MS = 30_000;
 /** Output kept per command or one-shot run (a full 65,536-element set lists as ~6 MiB of JSON). */
 export const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Every nft this process started and that has not exited. When the daemon exits (a failed start
+ * cut short, a stop that could not wait), they are killed: a one-shot nft stuck in the kernel or
+ * a monitor would otherwise outlive it (the interactive nft ends by itself when its stdin closes).
+ */
+const liveChildren = new Set<ChildProcess>();
+let exitHook = false;
+
+/** Kills `child` if it is still running when this process exits. */
+export function killOnExit(child: ChildProcess): void {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  child.once('error', () => liveChildren.delete(child));
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const c of liveChildren) c.kill('SIGKILL');
+  });
+}
+
 const SENTINEL = 'kgsentinel';
 const SENTINEL_RE = /(?:^|\n)Error:[^\n]*\nkgsentinel (\d+)\n[ \t]*\^+\n/;
 
@@ -112,6 +132,7 @@ export class NftProcess {
     this.oneShotRuns++;
     return new Promise<string>((resolve, reject) => {
       const child = spawn(cmd!, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      killOnExit(child);
       let out = '';
       let err = '';
       let overflow = false;
@@ -160,6 +181,7 @@ export class NftProcess {
 
   private start(): ChildProcess {
     const child = spawn('sh', ['-c', 'exec "$@" -i 2>&1', 'sh', ...this.command], { stdio: ['pipe', 'pipe', 'ignore'] });
+    killOnExit(child);
     this.child = child;
     this.buffer = '';
     child.stdout!.on('data', (chunk: Buffer) => {

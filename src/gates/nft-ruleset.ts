@@ -286,3 +286,29 @@ export function manualHostRule(mark: number, chain: HostChain = { family: 'inet'
     `ip6tables -I INPUT -m mark --mark ${m}/${m} -j ACCEPT`,
   ].join('\n');
 }
+
+/** One grant the gate put into the kernel, as it must be put back after a flush. */
+export type HeldElement = { kind: 'grant'; el: GrantElement; expiresAt: number } | { kind: 'nat'; el: NatElement; expiresAt: number };
+
+/**
+ * Lines that put held grants back with what is left of their time, for the restore transaction
+ * (after installScript's lines, which create the sets). Elements with less than a millisecond left
+ * are not put back. An element still present is left as it is (`add` of an existing element).
+ */
+export function restoreElementLines(table: string, held: Iterable<HeldElement>, now: number): string[] {
+  const t = `inet ${checkIdentifier('table', table)}`;
+  const lines: string[] = [];
+  for (const h of held) {
+    const left = h.expiresAt - now;
+    if (left < 1) continue;
+    const timeout = formatTimeout(left);
+    if (h.kind === 'grant') {
+      lines.push(`add element ${t} ${grantSetName(h.el.family)} { ${elementKey(h.el)} timeout ${timeout} }`);
+    } else {
+      const { map, forward } = natKeys(h.el);
+      const [key, value] = map.split(' : ');
+      lines.push(`add element ${t} ${NAT_MAP} { ${key} timeout ${timeout} : ${value} }`, `add element ${t} ${FORWARD_SET} { ${forward} timeout ${timeout} }`);
+    }
+  }
+  return lines;
+}

@@ -1,10 +1,15 @@
+import { isIP } from 'node:net';
 import type { Grant } from '../core/grant.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
-import { GateError, type Gate, type GateEntry } from './gate.js';
+import { EnforcementWatch, type RestorePacing } from './enforcement-watch.js';
+import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
+import { fingerprint, fingerprintDifference, isGrantSet, type Fingerprint } from './nft-enforcement.js';
 import { kernelDoorObjectsIn, kernelDoorsScript, type KernelDoorPlan } from './nft-kernel-door.js';
+import { NftMonitor } from './nft-monitor.js';
 import { NftProcess } from './nft-process.js';
 import {
   CHAIN_PRIORITY,
@@ -22,8 +27,10 @@ import {
   natRevokeCommand,
   removeScript,
   PROTECTED_SET,
+  restoreElementLines,
   revokeCommand,
   type GrantElement,
+  type HeldElement,
   type NatElement,
   type HostChain,
 } from './nft-ruleset.js';
@@ -32,6 +39,17 @@ export { manualHostRule } from './nft-ruleset.js';
 
 /** Shortest timeout given to an element: a grant that is about to end still opens for a moment. */
 export const MIN_GRANT_TIMEOUT_MS = 1_000;
+/**
+ * With `nft monitor` reporting every change as it happens, this check only catches what the
+ * monitor could miss (a change while it restarted, a netlink overrun): two short listings.
+ */
+export const ENFORCEMENT_CHECK_INTERVAL_MS = 5_000;
+/** A restore longer than this (many held grants) goes to a new `nft -f` rather than one interactive line. */
+export const MAX_INTERACTIVE_RESTORE_CHARS = 256 * 1024;
+/** What nft monitor's `delete table` is reported as; a restore for it needs no listing of what was there. */
+function tableDeleted(table: string): string {
+  return `table inet ${table} was deleted`;
+}
 
 export interface NftablesGateOptions {
   settings: NftablesSettings;
@@ -48,6 +66,15 @@ export interface NftablesGateOptions {
   nat?: boolean;
   /** Kernel-only doors, installed with the table (gates/nft-kernel-door.ts). */
   kernelDoors?: KernelDoorPlan;
+  /** How restores of a flushed table are paced (default: RESTORE_BURST, RESTORE_REFILL_MS). */
+  restorePacing?: RestorePacing;
+}
+
+/** The enforcement watch of a gate: the check loop, the monitor that pokes it, and what install left. */
+interface Watch {
+  loop: EnforcementWatch;
+  monitor: NftMonitor;
+  baseline?: Fingerprint;
 }
 
 /** What a reload may change in the nftables gate; each takes effect at the next install(), which keeps live grants. */
@@ -65,7 +92,7 @@ export interface NftablesReconfig {
  * accepts them if it is. Grants are set elements with a kernel timeout, so a port closes on time
  * even when knockgate is not running.
  */
-export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
+export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<NftablesReconfig> {
   readonly name = 'nftables';
   private readonly settings: NftablesSettings;
   private protectedPorts: PortSpec[];
@@ -74,7 +101,19 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
   private readonly now: () => number;
   private readonly grantSetSize: number;
   private readonly nft: NftProcess;
+  private readonly nftCommand: string[];
   private nat: boolean;
+  /**
+   * Every grant this gate holds in the kernel (added here, or found at reconcile), so that a
+   * flushed table comes back with them. Bounded like the kernel's sets: an element is only held
+   * once nft accepted it, and expired ones are dropped at every check.
+   */
+  private readonly held = new Map<string, HeldElement>();
+  /** install, check and restore run one at a time, so a check never sees half of a reload. */
+  private exclusive: Promise<unknown> = Promise.resolve();
+  private watch: Watch | undefined;
+  private restoring: Promise<unknown> | undefined;
+  private readonly restorePacing: RestorePacing | undefined;
 
   constructor(opts: NftablesGateOptions) {
     this.settings = opts.settings;
@@ -84,8 +123,10 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
     this.grantSetSize = opts.grantSetSize ?? GRANT_SET_SIZE;
+    this.nftCommand = opts.nftCommand ?? ['nft'];
+    this.restorePacing = opts.restorePacing;
     this.nft = new NftProcess({
-      command: opts.nftCommand ?? ['nft'],
+      command: this.nftCommand,
       ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
     });
@@ -103,15 +144,29 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
   }
 
   async install(): Promise<void> {
+    await this.serially(() => this.apply());
+  }
+
+  /** The PID of the `nft monitor` watching the table, while the enforcement is watched. */
+  get monitorPid(): number | undefined {
+    return this.watch?.monitor.pid;
+  }
+
+  /**
+   * The install transaction; when restoring, with the held grants in the same transaction, so the
+   * protection never comes back without them. Resolves with the time it was committed.
+   */
+  private async apply(restore?: { tableGone: boolean }): Promise<number> {
     const hostChain = this.settings.hostChain;
-    const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.checkHostChain(hostChain) } : undefined;
-    const kernelDoors = await this.kernelDoorsScript();
-    await this.nft.runScript(
-      installScript(
-        { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize, nat: this.nat },
-        hostRule,
-      ) + kernelDoors,
-    );
+    const restoring = restore !== undefined;
+    const [deleteHandles, kernelDoors] = await Promise.all([hostChain ? this.checkHostChain(hostChain) : undefined, this.kernelDoorsScript(restoring, restore?.tableGone ?? false)]);
+    const hostRule = hostChain && deleteHandles ? { chain: hostChain, deleteHandles } : undefined;
+    const params = { table: this.settings.table, mark: this.settings.mark, protectedPorts: this.protectedPorts, grantSetSize: this.grantSetSize, nat: this.nat };
+    const held = restoring ? restoreElementLines(this.settings.table, this.held.values(), this.now()) : [];
+    await this.runTransaction(installScript(params, hostRule) + kernelDoors + held.map((l) => `${l}\n`).join(''), restoring);
+    const committedAt = this.now();
+    if (this.watch) this.watch.baseline = await this.fingerprint();
+    if (restoring) return committedAt;
     this.logger?.info(
       { table: this.settings.table, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`), hostChain: hostChain && hostChainRef(hostChain) },
       'nftables gate installed',
@@ -122,6 +177,123 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
     if (doors.length > 0) {
       this.logger?.info({ table: this.settings.table, doors }, `kernel-only doors installed: ${doors.join(', ')}; the kernel tracks their knocks, they need no daemon`);
     }
+    return committedAt;
+  }
+
+  private serially<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(job, job);
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  watchEnforcement(listener: EnforcementListener): void {
+    if (this.watch) return;
+    const table = this.settings.table;
+    const hostChain = this.settings.hostChain;
+    const loop = new EnforcementWatch({
+      gate: this.name,
+      intervalMs: ENFORCEMENT_CHECK_INTERVAL_MS,
+      listener,
+      now: this.now,
+      ...(this.restorePacing && { pacing: this.restorePacing }),
+      check: () => this.serially(() => this.checkEnforcement()),
+      restore: (what) => {
+        const run = this.serially(() => this.restoreEnforcement(what));
+        this.restoring = run.catch(() => undefined);
+        return run.finally(() => (this.restoring = undefined));
+      },
+    });
+    const monitor = new NftMonitor({
+      command: this.nftCommand,
+      watched: { table, elementSets: isGrantSet, ...(hostChain && { hostTable: `${hostChain.family} ${hostChain.table}` }) },
+      onChange: (change) => loop.poke(change.kind === 'table-deleted' ? tableDeleted(table) : undefined),
+      onResubscribed: () => loop.poke(),
+      ...(this.logger && { logger: this.logger }),
+    });
+    const watch: Watch = { loop, monitor };
+    this.watch = watch;
+    monitor.start();
+    // The reference to compare against is what the kernel holds now, right after install.
+    void this.serially(async () => {
+      if (this.watch === watch) watch.baseline = await this.fingerprint();
+    }).then(
+      () => loop.start(),
+      (err: unknown) => {
+        this.logger?.error({ table, err: describeError(err) }, 'cannot read knockgate\'s table to watch it');
+        loop.start();
+      },
+    );
+  }
+
+  async unwatchEnforcement(): Promise<void> {
+    const watch = this.watch;
+    this.watch = undefined;
+    if (!watch) return;
+    await Promise.all([watch.monitor.stop(), watch.loop.stop()]);
+  }
+
+  enforcementState(): EnforcementState {
+    return this.watch?.loop.state() ?? { state: 'intact', losses: 0 };
+  }
+
+  /** What is wrong with the enforcement now, compared with right after install; undefined if nothing. */
+  private async checkEnforcement(): Promise<string | undefined> {
+    this.dropExpired();
+    const watch = this.watch;
+    if (!watch) return undefined;
+    const table = this.settings.table;
+    let now: Fingerprint;
+    try {
+      now = await this.fingerprint();
+    } catch (e) {
+      if (e instanceof GateError && /No such file or directory/.test(e.stderr ?? '')) return `table inet ${table} or its protected set is gone`;
+      throw e;
+    }
+    if (!watch.baseline) {
+      watch.baseline = now;
+      return undefined;
+    }
+    const problems = [fingerprintDifference(watch.baseline, now)];
+    const hostChain = this.settings.hostChain;
+    if (hostChain && (await this.hostRuleHandles(hostChain)).length === 0) problems.push(`the accept rule in ${hostChainRef(hostChain)} is gone`);
+    const found = problems.filter((p) => p !== undefined);
+    return found.length > 0 ? found.join('; ') : undefined;
+  }
+
+  /** The install transaction again, with every held grant in it. */
+  private async restoreEnforcement(what: string): Promise<{ grants: number; at: number }> {
+    this.dropExpired();
+    const at = await this.apply({ tableGone: what === tableDeleted(this.settings.table) });
+    return { grants: this.held.size, at };
+  }
+
+  private async fingerprint(): Promise<Fingerprint> {
+    const table = this.settings.table;
+    const [terse, protectedSet] = await Promise.all([
+      this.nft.runOnce(['-j', '-t', 'list', 'table', 'inet', table]),
+      this.nft.runOnce(['-j', 'list', 'set', 'inet', table, PROTECTED_SET]),
+    ]);
+    return fingerprint(table, parseNftJson(terse), parseNftJson(protectedSet));
+  }
+
+  /** A grant found in the kernel (its expiry known to the second, as nft lists it). */
+  private holdEntry(e: GateEntry, now: number): void {
+    if (e.expiresInMs === undefined || (e.proto !== 'tcp' && e.proto !== 'udp')) return;
+    const expiresAt = now + e.expiresInMs;
+    if (e.forward) {
+      const el: NatElement = { src: e.src, proto: e.proto, listen: e.port, host: e.forward.host, port: e.forward.port };
+      this.held.set(natHeldKey(el), { kind: 'nat', el, expiresAt });
+      return;
+    }
+    const family = isIP(e.src);
+    if (family !== 4 && family !== 6) return;
+    const el: GrantElement = { family, src: e.src, proto: e.proto, port: e.port };
+    this.held.set(grantHeldKey(el), { kind: 'grant', el, expiresAt });
+  }
+
+  private dropExpired(): void {
+    const now = this.now();
+    for (const [key, h] of this.held) if (h.expiresAt <= now) this.held.delete(key);
   }
 
   /**
@@ -130,16 +302,31 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
    * `dynamic`, and the next install's plain declaration would then fail ("File exists"); so the
    * grant sets are made to exist first, in a transaction of their own that opens nothing.
    */
-  private async kernelDoorsScript(): Promise<string> {
+  private async kernelDoorsScript(restoring: boolean, tableGone: boolean): Promise<string> {
     const table = this.settings.table;
-    const items = [
-      ...parseNftJson(await this.nft.runOnce(['-j', 'list', 'chains', 'inet'])),
-      ...parseNftJson(await this.nft.runOnce(['-j', 'list', 'sets', 'inet'])),
-    ];
-    const previous = kernelDoorObjectsIn(items, table);
+    const previous = tableGone ? { chains: [], sets: [] } : kernelDoorObjectsIn(await this.terseListing(), table);
     const plan = this.kernelDoors ?? { table, doors: [], stageSetSize: 1, interfaces: [] };
-    if (plan.doors.length > 0) await this.nft.runScript(`${grantSetLines(table, this.grantSetSize).join('\n')}\n`);
+    if (plan.doors.length > 0) await this.runTransaction(`${grantSetLines(table, this.grantSetSize).join('\n')}\n`, restoring);
     return kernelDoorsScript({ ...plan, table }, previous);
+  }
+
+  /** The table without set elements (one short listing whatever the grants); nothing when it does not exist. */
+  private async terseListing(): Promise<NftJsonItem[]> {
+    try {
+      return parseNftJson(await this.nft.runOnce(['-j', '-t', 'list', 'table', 'inet', this.settings.table]));
+    } catch (e) {
+      if (e instanceof GateError && /No such file or directory/.test(e.stderr ?? '')) return [];
+      throw e;
+    }
+  }
+
+  /**
+   * One transaction. A restore goes through the long-lived nft as one line (about a millisecond,
+   * against several for a new nft process), unless it is too long for one; install uses `nft -f`.
+   */
+  private runTransaction(script: string, restoring: boolean): Promise<unknown> {
+    const line = script.trim().split('\n').join('; ');
+    return restoring && line.length <= MAX_INTERACTIVE_RESTORE_CHARS ? this.nft.run(line) : this.nft.runScript(script);
   }
 
   async grant(g: Grant): Promise<void> {
@@ -148,8 +335,11 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
     const timeoutMs = Math.max(MIN_GRANT_TIMEOUT_MS, g.expiresAt - this.now());
     const nat = natElement(g);
     if (nat && !this.nat) throw new GateError('NAT access asked of a gate installed without NAT', this.name);
+    // While a flushed table is being put back, a grant waits for it instead of failing on a missing set.
+    await this.restoring;
     try {
       await this.nft.run(nat ? natGrantCommand(this.settings.table, nat, timeoutMs) : grantCommand(this.settings.table, elements, timeoutMs));
+      this.hold(nat, elements, this.now() + timeoutMs);
     } catch (e) {
       if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
         throw new GateError(
@@ -168,6 +358,13 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
     if (elements.length === 0) return;
     const nat = natElement(g);
     await this.nft.run(nat ? natRevokeCommand(this.settings.table, nat) : revokeCommand(this.settings.table, elements));
+    if (nat) this.held.delete(natHeldKey(nat));
+    else for (const el of elements) this.held.delete(grantHeldKey(el));
+  }
+
+  private hold(nat: NatElement | undefined, elements: GrantElement[], expiresAt: number): void {
+    if (nat) this.held.set(natHeldKey(nat), { kind: 'nat', el: nat, expiresAt });
+    else for (const el of elements) this.held.set(grantHeldKey(el), { kind: 'grant', el, expiresAt });
   }
 
   /** Grant-set elements, then NAT forwards (one entry per DNAT map element, with its target). */
@@ -183,7 +380,10 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
 
   async reconcile(live: Grant[], now: number): Promise<Grant[]> {
     const stillLive = live.filter((g) => g.expiresAt > now);
-    const present = new Set((await this.list()).map((e) => (e.forward ? natKey(e.src, e.proto, e.port, e.forward.host, e.forward.port) : entryKey(e.src, e.proto, e.port))));
+    const entries = await this.list();
+    // Grants a previous run left in the kernel are held too, so a flush cannot lose them.
+    for (const e of entries) this.holdEntry(e, now);
+    const present = new Set(entries.map((e) => (e.forward ? natKey(e.src, e.proto, e.port, e.forward.host, e.forward.port) : entryKey(e.src, e.proto, e.port))));
     // A forward needs its DNAT map element and its forward-set element: either alone forwards nothing.
     const forwards = stillLive.some((g) => g.nat)
       ? new Set(parseForwardElements(await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, FORWARD_SET])))
@@ -202,21 +402,27 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
   }
 
   async uninstall(): Promise<void> {
+    // A watch left running would put back what on_stop = "remove" deletes.
+    await this.unwatchEnforcement();
+    const table = this.settings.table;
     try {
       switch (this.settings.onStop) {
         case 'keep':
+          this.logger?.info({ table, onStop: 'keep' }, `nftables gate stopped: table inet ${table} kept, its grants expire in the kernel on time; protected ports stay closed to everyone else`);
           break;
         case 'close':
-          await this.nft.runScript(flushGrantsScript(this.settings.table, this.nat));
+          await this.nft.runScript(flushGrantsScript(table, this.nat));
+          this.logger?.info({ table, onStop: 'close' }, `nftables gate stopped: grants removed, table inet ${table} kept, so protected ports stay closed to everyone (remove it with: nft delete table inet ${table})`);
           break;
         case 'remove': {
           const hostChain = this.settings.hostChain;
           const hostRule = hostChain ? { chain: hostChain, deleteHandles: await this.hostRuleHandles(hostChain) } : undefined;
-          await this.nft.runScript(removeScript(this.settings.table, hostRule));
+          await this.nft.runScript(removeScript(table, hostRule));
+          this.logger?.info({ table, onStop: 'remove' }, `nftables gate stopped: table inet ${table} deleted, protected ports are no longer closed by knockgate`);
           break;
         }
       }
-      this.logger?.info({ table: this.settings.table, onStop: this.settings.onStop }, 'nftables gate uninstalled');
+      this.held.clear();
     } finally {
       await this.nft.close();
     }
@@ -264,6 +470,14 @@ export class NftablesGate implements Gate, Reconfigurable<NftablesReconfig> {
     const out = await this.nft.runOnce(['-a', '-j', 'list', 'chain', chain.family, chain.table, chain.chain]);
     return parseNftJson(out);
   }
+}
+
+function grantHeldKey(el: GrantElement): string {
+  return `g|${el.family}|${entryKey(el.src, el.proto, el.port)}`;
+}
+
+function natHeldKey(el: NatElement): string {
+  return `n|${natKey(el.src, el.proto, el.listen, el.host, el.port)}`;
 }
 
 function grantElements(g: Grant): GrantElement[] {

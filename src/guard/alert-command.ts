@@ -35,29 +35,45 @@ export class AlertCommand {
     const { finding } = change;
     let json = JSON.stringify(finding);
     if (json.length > MAX_FINDING_JSON_CHARS) json = JSON.stringify({ kind: finding.kind, key: finding.key, summary: finding.summary, truncated: true });
+    return this.sendEvent({ change: change.change, kind: finding.kind, summary: finding.summary, json });
+  }
+
+  /**
+   * Any event for the same hook, in the same variables (e.g. the daemon's `enforcement-lost`:
+   * knockgate's firewall rules were removed behind it). `json` is the event's detail.
+   */
+  sendEvent(event: AlertEvent): Promise<void> {
     const env = {
       ...process.env,
-      KNOCKGATE_GUARD_CHANGE: change.change,
-      KNOCKGATE_GUARD_KIND: finding.kind,
-      KNOCKGATE_GUARD_SUMMARY: finding.summary,
-      KNOCKGATE_GUARD_FINDING: json,
+      KNOCKGATE_GUARD_CHANGE: event.change,
+      KNOCKGATE_GUARD_KIND: event.kind,
+      KNOCKGATE_GUARD_SUMMARY: event.summary,
+      KNOCKGATE_GUARD_FINDING: event.json.length > MAX_FINDING_JSON_CHARS ? JSON.stringify({ kind: event.kind, summary: event.summary, truncated: true }) : event.json,
     };
     const command = describeCommand({ argv: this.argv });
     const run = this.pool.trySubmit(() => runCommand({ argv: this.argv }, { timeoutMs: this.timeoutMs, env }));
     if (!run) {
       this.droppedCount++;
-      this.logger.warn({ guard: finding.kind, command, outcome: 'alert-dropped' }, `alert dropped: ${MAX_ALERTS_QUEUED} alerts already waiting`);
+      this.logger.warn({ guard: event.kind, command, outcome: 'alert-dropped' }, `alert dropped: ${MAX_ALERTS_QUEUED} alerts already waiting`);
       return Promise.resolve();
     }
     return run.then(
       (r) => {
         if (r.code !== 0 || r.timedOut) {
-          this.logger.warn({ guard: finding.kind, command, code: r.code, timed_out: r.timedOut, stderr: r.stderr, outcome: 'alert-failed' }, 'alert command failed');
+          this.logger.warn({ guard: event.kind, command, code: r.code, timed_out: r.timedOut, stderr: r.stderr, outcome: 'alert-failed' }, 'alert command failed');
         }
       },
       (err: unknown) => {
-        this.logger.error({ guard: finding.kind, command, err: describeError(err), outcome: 'alert-failed' }, 'alert command could not run');
+        this.logger.error({ guard: event.kind, command, err: describeError(err), outcome: 'alert-failed' }, 'alert command could not run');
       },
     );
   }
+}
+
+/** What the alert command is told, whatever raised it. */
+export interface AlertEvent {
+  change: 'appeared' | 'cleared';
+  kind: string;
+  summary: string;
+  json: string;
 }

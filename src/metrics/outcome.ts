@@ -10,6 +10,10 @@ export type Outcome =
   | 'reloaded'
   | 'reload-failed'
   | 'restart-needed'
+  | 'start-failed'
+  | 'stop-failed'
+  | 'notify-failed'
+  | 'door-unusable'
   // a knock attempt
   | 'stage'
   | 'reset'
@@ -26,6 +30,8 @@ export type Outcome =
   | 'swept'
   | 'command'
   | 'command-failed'
+  | 'enforcement-restored'
+  | 'enforcement-lost'
   // state on disk and the clock
   | 'journal-salvaged'
   | 'stop-set-aside'

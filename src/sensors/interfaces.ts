@@ -43,7 +43,7 @@ export function defaultCaptureInterfaces(sysClassNet = SYS_CLASS_NET): string[] 
     .map((state) => state.name);
 }
 
-function readInterfaceState(name: string, sysClassNet: string): InterfaceState | undefined {
+export function readInterfaceState(name: string, sysClassNet = SYS_CLASS_NET): InterfaceState | undefined {
   try {
     const operstate = readFileSync(`${sysClassNet}/${name}/operstate`, 'utf8').trim();
     const flags = Number.parseInt(readFileSync(`${sysClassNet}/${name}/flags`, 'utf8').trim(), 16);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPackage, mustRun, REPO, runCommand, VERSION, type Ran } from '../support/packaging.js';
@@ -113,7 +113,14 @@ describe.each(SUITES)('the .deb on a fresh Debian %s root', (suite) => {
       expect(check.code).toBe(1);
       expect(check.stderr).toMatch(new RegExp(`^${config}:\\d+: spa_door\\.ops\\.key_base64: is a published example key`, 'm'));
     }
-    // With keys from the package's own keygen, as the operator is told to do, it is valid.
+    // With keys from the package's own keygen, as the operator is told to do, and the helper
+    // programs its command door runs in place, it is valid and the host has what it needs.
+    await mustInRoot('sh', '-c', 'for p in vpn-allow vpn-deny; do printf "#!/bin/sh\\nexit 0\\n" > /usr/local/sbin/$p && chmod 0755 /usr/local/sbin/$p; done');
+    // The interface it captures on is one this host has (the example names eth0), and /run/knockgate
+    // is there, as systemd's RuntimeDirectory= makes it before ExecStartPre.
+    const nic = readdirSync('/sys/class/net').includes('eth0') ? 'eth0' : readdirSync('/sys/class/net').find((n) => n !== 'lo');
+    await mustInRoot('sed', '-i', `s|^interfaces = \\["eth0"\\]|interfaces = ["${nic}"]|`, '/etc/knockgate/knockgate.toml');
+    await mustInRoot('install', '-d', '-o', 'knockgate', '-g', 'knockgate', '-m', '0750', '/run/knockgate');
     const keys = JSON.parse((await mustInRoot('knockgate', 'keygen', '--json')).stdout) as { key_base64: string; hmac_key_base64: string };
     await mustInRoot('sed', '-i', '-e', `s|^key_base64 = .*|key_base64 = "${keys.key_base64}"|`, '-e', `s|^hmac_key_base64 = .*|hmac_key_base64 = "${keys.hmac_key_base64}"|`, '/etc/knockgate/knockgate.toml');
     const check = await checkAsDaemon('/etc/knockgate/knockgate.toml');

@@ -4,6 +4,7 @@ import { TcpFlag, type PortSpec, type TcpFlagName } from '../../core/packet.js';
 import { ConfigError } from '../../config/config-error.js';
 import { formatDuration } from '../../config/duration.js';
 import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
+import { startProblems } from '../../daemon/start-checks.js';
 import { describeKernelDoor } from './describe-kernel-door.js';
 import { describeSpa } from './describe-spa.js';
 import { formatSpaWarning } from '../../config/spa-config.js';
@@ -34,7 +35,10 @@ export function registerCheck(program: Command): void {
       `
 Prints each door (knock sequence, time allowed, TCP flags, what it opens or which commands it runs,
 and for how long) and exits 0; on a bad file prints every problem as FILE:LINE: FIELD: what is
-wrong, and exits ${EXIT_INVALID_CONFIG}.
+wrong, and exits ${EXIT_INVALID_CONFIG}. It also checks this host as \`serve\` will find it: capture
+interfaces that exist and are up, log, pid and state paths the daemon can write (run it as the
+daemon runs, e.g. in the unit's ExecStartPre, so ProtectSystem=strict applies), the programs the
+config runs, and doors whose sequences collide.
 
 Examples:
   knockgate check --config /etc/knockgate/knockgate.toml
@@ -43,19 +47,22 @@ Examples:
 `,
     )
     .action(async (opts: CheckOptions, command: Command) => {
+      // A bad file is not a usage mistake: its problems are the whole message, with no hint about --help.
+      const invalid = (message: string): never => command.showHelpAfterError(false).error(message, { exitCode: EXIT_INVALID_CONFIG, code: 'knockgate.invalidConfig' });
       let config: KnockgateConfig;
       try {
         config = await loadConfig(opts);
       } catch (err) {
-        if (err instanceof ConfigError) command.error(err.message, { exitCode: EXIT_INVALID_CONFIG, code: 'knockgate.invalidConfig' });
+        if (err instanceof ConfigError) invalid(err.message);
         throw err;
       }
-      // serve refuses a state directory others could plant state in; say so before it does.
-      const state = await stateProblems(config);
-      if (state.length > 0) command.error(state.map((p) => `knockgate: ${p}`).join('\n'), { exitCode: EXIT_INVALID_CONFIG, code: 'knockgate.untrustedState' });
+      // A file that reads is described; what this host lacks for it follows, and fails the check:
+      // serve would refuse the same (and a state directory others could plant state in).
       command.configureOutput().writeOut?.(describeConfig(config));
       // A warning is reported with its file:line and fix but does not fail the check: the config runs.
       for (const w of config.spa?.warnings ?? []) command.configureOutput().writeErr?.(`warning: ${formatSpaWarning(w)}\n`);
+      const problems = [...startProblems(config).map((p) => `${config.source.file}: ${p.field}: ${p.message}`), ...(await stateProblems(config)).map((p) => `knockgate: ${p}`)];
+      if (problems.length > 0) invalid(problems.join('\n'));
     });
 }
 

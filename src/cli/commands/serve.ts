@@ -4,14 +4,16 @@ import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { formatSpaWarning } from '../../config/spa-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
 import { describeError } from '../../core/knockgate-error.js';
-import { EXIT_CONFIG } from '../errors.js';
 import { ControlServer } from '../../daemon/control-server.js';
+import { startProblems } from '../../daemon/start-checks.js';
+import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
 import { NO_OUTCOMES } from '../../metrics/outcome.js';
 import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
 import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
+import { errorExit, EXIT_CONFIG, EXIT_FAILED } from '../errors.js';
 
 interface ServeOptions {
   config?: string;
@@ -62,55 +64,136 @@ Examples:
 `,
     )
     .action(async (opts: ServeOptions) => {
-      // Signals are taken from the first moment: one that arrives while the daemon starts waits for it.
-      const stopRequested = new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
+      // Signals are taken from the first moment: one during start-up ends it (what was opened is closed).
+      const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+        process.once('SIGINT', () => resolve('SIGINT'));
       });
       let work: Promise<unknown> = Promise.resolve();
       let daemon: Daemon | undefined;
       let logger: Logger | undefined;
+      const notifier = systemdNotifier(process.env, (message) => logger?.warn({ outcome: 'notify-failed' }, message));
       const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf, fwknopAccess: opts.fwknopAccess, fwknopdConf: opts.fwknopdConf };
       const load = async (): Promise<KnockgateConfig> => withOverrides(await loadConfig(sources), opts);
       process.on('SIGHUP', () => {
         work = work.then(async () => {
           if (!daemon) return;
+          notifier.notify('RELOADING=1');
           try {
             await daemon.reload(await load());
           } catch (err) {
             logger?.error({ outcome: 'reload-failed', err: describeError(err) }, 'reload refused; the previous configuration keeps running');
           }
+          notifier.notify('READY=1');
         });
       });
-      // A bad file reaches the CLI's one error mapping: its lines on stderr, exit EX_CONFIG (78).
+      // A bad file reaches the CLI's one error mapping (nothing is open yet): its lines on stderr, exit EX_CONFIG (78).
       const config = await load();
+      // Everything the host must offer is checked before anything is opened.
+      const problems = startProblems(config);
+      const first = problems.find((p) => p.kind !== 'door');
+      if (first) {
+        const more = problems.length > 1 ? ` (and ${problems.length - 1} more: knockgate check lists them)` : '';
+        return exitAtOnce(first.kind === 'config' ? EXIT_CONFIG : EXIT_FAILED, `cannot start: ${first.field}: ${first.message}${more}`);
+      }
       // State on disk the daemon would act on must be its own before anything starts; refusals map to 78 too.
       for (const { dir, what } of stateDirsOf(config)) await ensureTrustedDir(dir, what);
       if (config.daemon.pidFile) await assertPidFileSafe(config.daemon.pidFile);
       logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
-      for (const w of config.spa?.warnings ?? []) logger.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);
-      const running = new Daemon(config, await buildParts(config, logger, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
-      const control = new ControlServer(config.daemon.controlSocket, async (op) => {
-        if (op === 'status') return running.status();
-        throw new Error(`unknown request "${op}" (known: status)`);
-      });
-      // The socket first: once the daemon logs "started", `knockgate status` must answer.
-      await control.listen();
-      try {
+      const log = logger;
+      for (const p of problems) log.warn({ outcome: 'door-unusable', field: p.field }, p.message);
+      for (const w of config.spa?.warnings ?? []) log.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);
+      const opened: { daemon?: Daemon; control?: ControlServer; pidFile?: string } = {};
+      const starting = (async () => {
+        const running = new Daemon(config, await buildParts(config, log, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
+        opened.daemon = running;
+        const control = new ControlServer(config.daemon.controlSocket, async (op) => {
+          if (op === 'status') return running.status();
+          throw new Error(`unknown request "${op}" (known: status)`);
+        });
+        opened.control = control;
+        // The socket first: once the daemon logs "started", `knockgate status` must answer.
+        await control.listen();
         await running.start();
-      } catch (err) {
-        await control.close();
-        throw err;
+        if (config.daemon.pidFile) {
+          opened.pidFile = config.daemon.pidFile;
+          await writePidFile(config.daemon.pidFile);
+        }
+        return running;
+      })();
+      const outcome = await Promise.race([
+        starting.then(
+          (running) => ({ running }),
+          (error: unknown) => ({ error }),
+        ),
+        stopRequested.then((signal) => ({ signal })),
+      ]);
+      if (!('running' in outcome)) {
+        // All or nothing: close what was opened (the nft child, sockets, captures), then go.
+        const deadline = Date.now() + START_ABORT_MS;
+        await withinMs(START_ABORT_MS, async () => {
+          if ('signal' in outcome) await withinMs(deadline - Date.now(), () => starting.catch(() => undefined));
+          await opened.control?.close();
+          await opened.daemon?.stop();
+          if (opened.pidFile) await rm(opened.pidFile, { force: true });
+        }).catch(() => undefined);
+        if ('signal' in outcome) {
+          log.info({ outcome: 'stopped', signal: outcome.signal }, `stopped by ${outcome.signal} while starting`);
+          return exitAtOnce(0, undefined, log);
+        }
+        const { code, message } = describeStartError(outcome.error, config);
+        log.error({ outcome: 'start-failed', err: message }, `cannot start: ${message}`);
+        return exitAtOnce(code, `cannot start: ${message}`, log);
       }
-      daemon = running;
-      if (config.daemon.pidFile) await writePidFile(config.daemon.pidFile);
+      daemon = outcome.running;
+      notifier.notify(`READY=1\nSTATUS=${config.doors.length + (config.spa?.doors.length ?? 0)} door(s) live\nMAINPID=${process.pid}`);
       await stopRequested;
+      notifier.notify('STOPPING=1');
       await work;
-      await control.close();
-      await running.stop();
-      if (config.daemon.pidFile) await rm(config.daemon.pidFile, { force: true });
-      logger.flush();
+      await opened.control?.close();
+      await daemon.stop();
+      if (opened.pidFile) await rm(opened.pidFile, { force: true });
+      log.flush();
     });
+}
+
+/** A failed start is over within a second, whatever is stuck (an nft that does not answer, a slow store). */
+export const START_ABORT_MS = 800;
+
+async function withinMs<T>(ms: number, f: () => Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, ms))));
+  try {
+    return await Promise.race([f(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Ends the process now, with one line on stderr: a failed start must not linger (a child process
+ * or timer left open would keep it alive, and systemd would think it running).
+ */
+function exitAtOnce(code: number, line: string | undefined, logger?: Logger): void {
+  if (line !== undefined) process.stderr.write(`knockgate: ${line.replace(/\s*\n\s*/g, '; ')}\n`);
+  logger?.flush();
+  process.exit(code);
+}
+
+/**
+ * The one line for an error thrown during start, and its exit status: the CLI's mapping, except
+ * that a port taken is said in the operator's words and a path the daemon cannot use is the
+ * configuration's (78).
+ */
+function describeStartError(err: unknown, config: KnockgateConfig): { code: number; message: string } {
+  const e = err as NodeJS.ErrnoException & { syscall?: string };
+  if (e?.code === 'EADDRINUSE' && e.syscall === 'bind') {
+    const port = config.spa?.sensor.port;
+    return { code: EXIT_FAILED, message: `SPA port udp/${port ?? '?'} is already in use by another program (\`ss -ulpn 'sport = :${port}'\` shows it); stop it or set spa.port` };
+  }
+  if (e?.code === 'EACCES' || e?.code === 'EROFS' || e?.code === 'ENOENT') return { code: EXIT_CONFIG, message: describeError(err) };
+  const { message, exitCode } = errorExit(err);
+  return { code: exitCode, message: message.replace(/^knockgate: /, '') };
 }
 
 function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateConfig {

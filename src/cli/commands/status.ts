@@ -23,7 +23,7 @@ export function registerStatus(program: Command): void {
 }
 
 export function formatStatus(s: DaemonStatus): string {
-  const lines = [`config: ${s.config}`, `doors: ${s.doors.map((d) => `${d.name} (${d.knocks} knocks → ${d.opens})`).join(', ') || 'none'}`];
+  const lines = [`config: ${s.config}`, ...formatEnforcement(s), `doors: ${s.doors.map((d) => `${d.name} (${d.knocks} knocks → ${d.opens})`).join(', ') || 'none'}`];
   if (s.grants.length === 0) lines.push('grants: none');
   else {
     lines.push(`grants: ${s.grants.length}`);
@@ -42,6 +42,15 @@ export function formatStatus(s: DaemonStatus): string {
   if (s.spa) lines.push(...formatSpaStatus(s.spa));
   if (s.guard) lines.push(...formatGuardStatus(s.guard.findings));
   return lines.join('\n') + '\n';
+}
+
+/** The gates' own rules: DEGRADED first, when one is missing and not put back; the last restore otherwise. */
+function formatEnforcement(s: DaemonStatus): string[] {
+  return (s.enforcement ?? []).map((e) => {
+    const last = e.lastLoss && `last: ${e.lastLoss.what}, ${new Date(e.lastLoss.at).toISOString()}${e.lastLoss.windowMs !== undefined ? `, restored in ${e.lastLoss.windowMs} ms` : ''}`;
+    if (e.state === 'lost') return `enforcement: DEGRADED: ${e.gate} rules are missing or changed and not restored yet (${last}); protected ports may be open`;
+    return `enforcement: ${e.gate} intact${e.losses > 0 ? `, restored ${e.losses} time${e.losses === 1 ? '' : 's'} (${last})` : ''}`;
+  });
 }
 
 /** One line per standing guard finding: kind, where, who holds it. */
