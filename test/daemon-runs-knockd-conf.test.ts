@@ -111,6 +111,8 @@ describe('daemon: serve --knockd-conf runs an existing knockd.conf as it is', ()
     const host: LabHost = lab.others[1]!;
     await dl.knock(host, [lab.server.ip4, '7000', '8000:udp', '9000']);
     await waitFor(async () => (await eventLines()).includes(`start4 ${host.ip4}`), { timeoutMs: 5_000, what: 'the start command' });
+    // Killed once the stop's due time (cmd_timeout after the start ended) is journaled; before it, the journal holds the later bound.
+    await dl.waitForLog((e) => e.src === host.ip4 && e.stop_in_ms === CMD_TIMEOUT_S * 1000, 2_000, 'the stop journaled after the start');
     await dl.stopDaemon('SIGKILL');
     expect((await dl.connect(host)).connected).toBe(true);
     expect(await eventLines()).not.toContain(`stop4 ${host.ip4}`);

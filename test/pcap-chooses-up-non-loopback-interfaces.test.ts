@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import {
-  addressesIn, defaultCaptureInterfaces, ethernetAddress, interfaceExists, isCaptureCandidate, isInterfaceName,
+  addressesIn, defaultCaptureInterfaces, ethernetAddress, interfaceExists, isCaptureCandidate, isInterfaceName, isInterfaceUp,
 } from '../src/sensors/interfaces.js';
 import { MAX_KERNEL_BUFFER_BYTES, MIN_KERNEL_BUFFER_BYTES, PcapSensor } from '../src/sensors/pcap.js';
 
@@ -45,6 +45,11 @@ describe('which interfaces the sensor listens on by default', () => {
     expect(isCaptureCandidate({ name: 'a', operstate: 'unknown', flags: 0x0 })).toBe(false);
     expect(isCaptureCandidate({ name: 'lo', operstate: 'unknown', flags: 0x9 })).toBe(false);
     expect(isCaptureCandidate({ name: 'a', operstate: 'dormant', flags: 0x1003 })).toBe(false);
+  });
+
+  it('counts a named loopback as up, so a config that names lo starts', () => {
+    expect(isInterfaceUp({ name: 'lo', operstate: 'unknown', flags: 0x9 })).toBe(true);
+    expect(isInterfaceUp({ name: 'lo', operstate: 'unknown', flags: 0x8 })).toBe(false);
   });
 
   it('reads the Ethernet address only of Ethernet links, lower-cased', () => {

@@ -38,6 +38,14 @@ export class AttemptTable {
     return slot;
   }
 
+  /** The last slot of the chain at `head` (NO_ATTEMPT for no chain), where `add` appends. */
+  last(head: number): number {
+    let slot = head;
+    if (slot === NO_ATTEMPT) return NO_ATTEMPT;
+    while (this.next[slot]! !== NO_ATTEMPT) slot = this.next[slot]!;
+    return slot;
+  }
+
   /** Unlink `slot`, which follows `previous` (NO_ATTEMPT when it heads its chain); returns the slot after it. */
   remove(previous: number, slot: number): number {
     const following = this.next[slot]!;

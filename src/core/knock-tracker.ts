@@ -41,12 +41,19 @@ export interface TrackerStats {
  * The knock state machine (knockd's, FIELD.md §1.5, plus strict doors), pure: packets in,
  * events out.
  *
- * Per source it keeps one attempt per door whose first knock it sent. A packet that is the next
- * knock advances the attempt; a TCP packet whose flags do not match the door is ignored; a copy
- * of the previous knock is ignored where the door tolerates repeats; any other packet to a knock
- * port ends the attempt and is not itself taken as a new first knock. Packets to other ports are
- * ignored by knockd-mode doors and end the attempts of strict doors. The sequence timeout runs
- * from the first knock and is checked when the source's next packet arrives and by `sweep`.
+ * Per source it keeps one attempt per door whose first knock it sent. knockd-mode doors see a
+ * packet only when some knockd-mode door would catch it: one of that door's knock ports, sent to
+ * its target (or to a local address when it has none), with TCP flags that door accepts; knockd
+ * filters its capture exactly so (generate_pcap_filter), so a SYN to a port of a FIN-only door
+ * neither counts for nor resets a SYN door. Strict doors see every packet the sensor reports.
+ *
+ * An attempt sees a packet addressed to its door's target (or to a local address). A packet that
+ * is the next knock advances it; a TCP packet whose flags do not match the door is ignored; a copy
+ * of the previous knock is ignored where the door tolerates repeats; any other packet ends the
+ * attempt and is not itself taken as a new first knock. Only a packet that no attempt of the
+ * source sees can begin attempts: so a door with a Target and a door without one are tracked side
+ * by side, as knockd does. The sequence timeout runs from the first knock and is checked when the
+ * source's next packet arrives and by `sweep`.
  *
  * Each pool maps a source address to the first slot of its chain of attempts in `attempts`,
  * least recently used first.
@@ -54,6 +61,8 @@ export interface TrackerStats {
 export class KnockTracker {
   private doors: KnockDoor[] = [];
   private knockPorts = new Set<number>();
+  /** knockd-mode doors by the portCode of each of their knocks: who could catch a packet to that port. */
+  private catchers = new Map<number, number[]>();
   private anyStrict = false;
   private readonly attempts = new AttemptTable();
   private readonly firstKnock = new Map<string, number>();
@@ -91,6 +100,11 @@ export class KnockTracker {
     const previous = this.doors;
     this.doors = doors;
     this.knockPorts = new Set(doors.flatMap((d) => d.sequence.map((step) => portCode(step.proto, step.port))));
+    this.catchers = new Map();
+    doors.forEach((d, index) => {
+      if (d.mode !== 'knockd') return;
+      for (const code of new Set(d.sequence.map((step) => portCode(step.proto, step.port)))) this.catchers.set(code, [...(this.catchers.get(code) ?? []), index]);
+    });
     this.anyStrict = doors.some((d) => d.mode === 'strict');
     if (!keepProgress) {
       this.firstKnock.clear();
@@ -121,29 +135,37 @@ export class KnockTracker {
    * doors without explicit targets).
    */
   observe(packet: KnockPacket, isLocal: (dst: string) => boolean): TrackerEvent[] {
-    const toKnockPort = this.knockPorts.has(portCode(packet.proto, packet.dstPort));
-    if (!toKnockPort && !this.anyStrict) return [];
+    const code = portCode(packet.proto, packet.dstPort);
+    const caught = this.caught(code, packet, isLocal);
+    if (!caught && !this.anyStrict) return [];
     const { src } = packet;
-    const head = this.advanced.get(src) ?? this.firstKnock.get(src);
-    if (!toKnockPort) {
-      // Only strict doors care, and only about sources with a knock in progress.
-      if (head === undefined) return [];
-      const events: TrackerEvent[] = [];
-      const live = this.expire(src, head, packet.time, events);
-      this.file(src, this.advance(src, live, packet, isLocal, events, false));
-      return events;
-    }
     const events: TrackerEvent[] = [];
+    let head = this.advanced.get(src) ?? this.firstKnock.get(src);
     if (head !== undefined) {
-      const live = this.expire(src, head, packet.time, events);
-      if (live !== NO_ATTEMPT) {
-        this.file(src, this.advance(src, live, packet, isLocal, events, true));
-        return events;
+      head = this.expire(src, head, packet.time, events);
+      if (head !== NO_ATTEMPT) {
+        const seen = { any: false };
+        head = this.advance(src, head, packet, isLocal, events, caught, seen);
+        if (seen.any) {
+          this.file(src, head);
+          return events;
+        }
       }
-      this.drop(src);
     }
-    this.begin(packet, isLocal, events);
+    if (this.knockPorts.has(code)) head = this.begin(packet, isLocal, events, head ?? NO_ATTEMPT);
+    this.file(src, head ?? NO_ATTEMPT);
     return events;
+  }
+
+  /** Whether a knockd-mode door would catch the packet: its knock port, its address, flags it accepts. */
+  private caught(code: number, packet: KnockPacket, isLocal: (dst: string) => boolean): boolean {
+    const catchers = this.catchers.get(code);
+    if (catchers === undefined) return false;
+    for (const index of catchers) {
+      const door = this.doors[index]!;
+      if (addressedTo(door, packet, isLocal) && flagsMatch(door, packet)) return true;
+    }
+    return false;
   }
 
   /** Drop attempts whose sequence timeout has passed; call periodically to bound idle memory. */
@@ -166,9 +188,9 @@ export class KnockTracker {
     return { tracked: this.firstKnock.size + this.advanced.size, evicted: this.evicted };
   }
 
-  private begin(packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[]): void {
-    let head = NO_ATTEMPT;
-    let last = NO_ATTEMPT;
+  /** Begin an attempt on every door the packet is the first knock of, after the chain at `head`; returns the chain. */
+  private begin(packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[], head: number): number {
+    let last = this.attempts.last(head);
     for (let index = 0; index < this.doors.length; index++) {
       const door = this.doors[index]!;
       const first = door.sequence[0]!;
@@ -182,19 +204,22 @@ export class KnockTracker {
         if (head === NO_ATTEMPT) head = last;
       }
     }
-    if (head !== NO_ATTEMPT) this.file(packet.src, head);
+    return head;
   }
 
   /**
-   * Apply a packet to each attempt of the chain at `head`; returns the chain that is left.
-   * `toKnockPort`: knockd only sees ports of some door's sequence, so others never reset its doors.
+   * Apply a packet to each attempt of the chain at `head` that sees it; returns the chain that is
+   * left, and sets `seen.any` when some attempt saw it. `caught`: whether a knockd-mode door would
+   * catch the packet (knockd-mode attempts see nothing else).
    */
-  private advance(src: string, head: number, packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[], toKnockPort: boolean): number {
+  private advance(src: string, head: number, packet: KnockPacket, isLocal: (dst: string) => boolean, events: TrackerEvent[], caught: boolean, seen: { any: boolean }): number {
     const { attempts } = this;
     return attempts.retain(head, (slot) => {
       const door = this.doors[attempts.door[slot]!]!;
       const stage = attempts.stage[slot]!;
-      if (!addressedTo(door, packet, isLocal) || !flagsMatch(door, packet) || (door.mode === 'knockd' && !toKnockPort)) return true;
+      if ((door.mode === 'knockd' && !caught) || !addressedTo(door, packet, isLocal)) return true;
+      seen.any = true;
+      if (!flagsMatch(door, packet)) return true;
       // A retransmitted copy of the previous knock.
       if (door.tolerateRepeat && matchesStep(door.sequence[stage - 1]!, packet)) return true;
       if (!matchesStep(door.sequence[stage]!, packet)) {

@@ -12,7 +12,7 @@ import { GuardEnforcer } from '../guard/guard-enforcer.js';
 import { GuardWatch } from '../guard/guard-watch.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
-import { defaultCaptureInterfaces, localAddresses } from '../sensors/interfaces.js';
+import { defaultInterfacesFor, localAddresses } from '../sensors/interfaces.js';
 import { PcapSensor } from '../sensors/pcap.js';
 import { markSequenceUsed } from '../config/one-time-sequences.js';
 import { FileGrantStore } from '../store/file-grant-store.js';
@@ -29,9 +29,9 @@ async function awsSgGate(settings: NonNullable<KnockgateConfig['aws']>, logger: 
   return new AwsSgGate({ ec2: createEc2Client(settings.region), groups: settings.securityGroups, onStop: settings.onStop, logger, outcomes });
 }
 
-/** Interfaces to capture on: the configured ones, or every non-loopback interface that is up. */
+/** Interfaces to capture on: the configured ones, or the default of the config's kind (knockd's eth0; every up interface). */
 export function captureInterfaces(config: KnockgateConfig): string[] {
-  return config.daemon.interfaces.length > 0 ? config.daemon.interfaces : defaultCaptureInterfaces();
+  return config.daemon.interfaces.length > 0 ? config.daemon.interfaces : defaultInterfacesFor(config.source.kind);
 }
 
 /**
@@ -77,8 +77,8 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
   const desk = new GrantDesk({ logger, gates, outcomes });
   const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes, Date.now, { acceptDamaged });
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
-  const capture = (c: KnockgateConfig) => captureSettings(c, spa?.capturePorts() ?? []);
-  const sensor = new PcapSensor({ interfaces: [...new Set([...interfaces, ...spaInterfaces])], ...capture(config), logger });
+  // The daemon hands the capture its doors as they are now (followDoors), before the sensor starts.
+  const sensor = new PcapSensor({ interfaces: [...new Set([...interfaces, ...spaInterfaces])], ports: [], newConnections: false, logger });
   // The guard's enforcement chain lives in knockgate's table; its nft runs only once enforcement is on.
   const createGuard = (settings: GuardSettings) =>
     new GuardWatch({
@@ -94,18 +94,18 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
     gateFor: (door: DoorConfig): Gate => (door.action.kind === 'knockd-command' ? commandGate : gateNamed(door.action.gate)),
     gates,
     desk,
-    // The SPA doors before the capture: the capture watches the SPA port the service keeps.
     reconfigurations: [
       reconfiguration(commandGate, knockdDoors),
       reconfiguration(ownCommandGate, commandDoors),
       reconfiguration(iptables, (c) => c),
       reconfiguration(nftables, (c) => c),
       ...(spa ? [reconfiguration(spa, (c) => c.spa)] : []),
-      reconfiguration(sensor, capture),
     ],
+    followDoors: (doors) => sensor.reconfigure(captureSettings(doors, spa?.capturePorts() ?? [])),
     spendOneTimeSequence: markSequenceUsed,
     spentSteps,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
+    interfaces,
     ...(spa && { spa }),
     createGuard,
     logger,

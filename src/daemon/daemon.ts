@@ -2,6 +2,7 @@ import { awsChangeNeedingRestart } from '../config/aws-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
 import { ClockWatch } from '../core/clock-watch.js';
+import type { KnockDoor } from '../core/door.js';
 import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import { describeError } from '../core/knockgate-error.js';
@@ -10,7 +11,7 @@ import { watchesEnforcement, type EnforcementEvent, type EnforcementState, type 
 import { AlertCommand } from '../guard/alert-command.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
 import type { GuardWatch } from '../guard/guard-watch.js';
-import type { Logger } from '../log/logger.js';
+import { logStats, type Logger, type LogStats } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import { monotonicNow } from '../store/clock.js';
@@ -32,8 +33,15 @@ export interface DaemonParts {
   gates(): Gate[];
   /** The owner of grants, shared with the SPA service: its bound, its live grants, its open lines. */
   desk: GrantDesk;
-  /** What takes part in a reload, in order (gates, SPA doors, the capture), before the gates are re-installed. */
+  /** What takes part in a reload, in order (gates, SPA doors), before the gates are re-installed. */
   reconfigurations: Reconfiguration[];
+  /**
+   * The capture follows the doors as they are now: at start, after a reload, and whenever a
+   * one-time or time-derived sequence moves on, so the ports of the current sequence are watched.
+   */
+  followDoors(doors: KnockDoor[]): void;
+  /** The interfaces the sensor captures on, for the start-up line. */
+  interfaces?: string[];
   /** Whether an address is one of this host's (re-read every sweep). */
   localAddresses(): Set<string>;
   /** Marks a one-time sequence used in its file (knockd's format); the grant waits for it. */
@@ -66,6 +74,8 @@ export interface DaemonStatus {
   degraded: boolean;
   /** The enforcement watch of each gate that has one. */
   enforcement: Array<{ gate: string } & EnforcementState>;
+  /** Lines the log budget left out, and the log file's write errors. */
+  log?: LogStats;
 }
 
 export class Daemon {
@@ -76,6 +86,8 @@ export class Daemon {
   private schedule: DoorSchedule;
   private readonly clockWatch = new ClockWatch();
   private scheduleEpoch = '';
+  /** The capture's last ports, so that a time step that changes none costs nothing. */
+  private captureKey: string | undefined;
   private local = new Set<string>();
   private sweepTimer?: NodeJS.Timeout;
   private readonly now: () => number;
@@ -103,6 +115,7 @@ export class Daemon {
     this.schedule = new DoorSchedule([], this.spent);
     this.tracker = new KnockTracker([], config.daemon.maxTrackedSources);
     this.applyDoors(config);
+    this.followDoors(this.schedule.doorsAt(this.now()));
     this.guard = config.guard && parts.createGuard?.(config.guard);
   }
 
@@ -126,7 +139,7 @@ export class Daemon {
     this.sweepTimer.unref();
     this.log.info(
       { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.desk.size, outcome: 'started' },
-      `knockgate started: ${this.doors.size} door(s), ${this.desk.size} live grant(s) kept`,
+      this.knockdMode ? `starting up, listening on ${this.parts.interfaces?.join(', ') ?? 'the capture interfaces'}` : `knockgate started: ${this.doors.size} door(s), ${this.desk.size} live grant(s) kept`,
     );
   }
 
@@ -152,7 +165,7 @@ export class Daemon {
     this.opened.sensor = this.opened.guard = false;
     await closing('spent steps', () => this.spent.close());
     this.desk.clear();
-    this.log.info({ outcome: 'stopped' }, 'knockgate stopped');
+    this.log.info({ outcome: 'stopped' }, this.knockdMode ? 'shutting down' : 'knockgate stopped');
   }
 
   /**
@@ -167,9 +180,12 @@ export class Daemon {
     this.config = next;
     this.applyDoors(next);
     for (const part of this.parts.reconfigurations) await part.apply(next);
+    // After the SPA doors: the capture watches the SPA port the service keeps.
+    this.captureKey = undefined;
+    this.followDoors(this.schedule.doorsAt(this.now()));
     for (const gate of this.parts.gates()) await gate.install();
     await this.reloadGuard(next);
-    this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, 'configuration reloaded');
+    this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, this.knockdMode ? `re-reading config file: ${next.source.file}` : 'configuration reloaded');
   }
 
   async status(): Promise<DaemonStatus> {
@@ -202,6 +218,7 @@ export class Daemon {
       ...(this.parts.spa && { spa: this.parts.spa.stats() }),
       ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
       ...this.enforcementStatus(),
+      log: logStats(this.log),
     };
   }
 
@@ -265,7 +282,8 @@ export class Daemon {
       }
       case 'reset': {
         this.outcomes.count('reset', { door: event.door, reason: event.reason });
-        const level = this.progressLevel(event.door, event.stage > 1);
+        // knockd says nothing when a wrong knock ends an attempt; it logs a sequence timeout.
+        const level = this.knockdMode && event.reason === 'wrong-knock' ? 'debug' : this.progressLevel(event.door, event.stage > 1);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level](
           { door: event.door, src: event.src, stage: event.stage, outcome: 'reset', reason: event.reason },
@@ -274,6 +292,8 @@ export class Daemon {
         return;
       }
       case 'open':
+        // knockd says OPEN SESAME when the sequence is complete, before its command runs.
+        if (this.knockdMode) this.log.info({ door: event.door, src: event.src, stage: 'open', outcome: 'open' }, `${event.src}: ${event.door}: OPEN SESAME`);
         if (event.variant === undefined) this.open(event.door, event.src, event.family, event.time);
         else this.openSpent(event.door, event.variant, event.src, event.family, event.time);
     }
@@ -311,7 +331,8 @@ export class Daemon {
     );
     if (source.kind === 'one-time' && source.unused.length === 0) {
       this.outcomes.count('exhausted', { door: doorName });
-      this.log.warn({ door: doorName, outcome: 'exhausted' }, `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`);
+      const msg = this.knockdMode ? `no more sequences left in the one time sequences file for door ${doorName} --> disabling the door` : `${doorName}: no one-time sequence left; the door is closed until the file gets new lines`;
+      this.log.warn({ door: doorName, outcome: 'exhausted' }, msg);
     }
   }
 
@@ -319,7 +340,7 @@ export class Daemon {
     const door = this.doors.get(doorName);
     if (!door) return;
     const grant = grantFor(doorOpening(door), src, family, this.now());
-    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: 'knock' }).then((result) => {
+    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: this.knockdMode ? 'knockd' : 'knock' }).then((result) => {
       if (result.outcome === 'refused') {
         this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
       } else if (result.outcome === 'gate-error') {
@@ -361,7 +382,26 @@ export class Daemon {
     const epoch = this.schedule.epoch(now);
     if (!force && epoch === this.scheduleEpoch) return;
     this.scheduleEpoch = epoch;
-    this.tracker.setDoors(this.schedule.doorsAt(now), true);
+    const doors = this.schedule.doorsAt(now);
+    this.tracker.setDoors(doors, true);
+    this.followDoors(doors);
+  }
+
+  /** Hands the capture the doors as they are now, when their ports changed; a filter that fails keeps the old one. */
+  private followDoors(doors: KnockDoor[]): void {
+    const key = doors.map((d) => `${d.mode}:${d.sequence.map((s) => `${s.proto}/${s.port}`).join(',')}`).join(' ');
+    if (key === this.captureKey) return;
+    try {
+      this.parts.followDoors(doors);
+      this.captureKey = key;
+    } catch (err) {
+      this.log.error({ outcome: 'capture-error', err: describeError(err) }, 'cannot change the capture filter; the previous one keeps running');
+    }
+  }
+
+  /** Under a knockd.conf, lines knockd also writes read as knockd writes them. */
+  private get knockdMode(): boolean {
+    return this.config.source.kind === 'knockd';
   }
 }
 

@@ -1,4 +1,5 @@
 import type { DoorCommands, DoorConfig, KnockdCommandAction, KnockgateConfig } from '../config/model.js';
+import type { KnockDoor } from '../core/door.js';
 import { spaProtectedPorts } from '../config/spa-config.js';
 import { portUnion, type DoorOpening } from '../core/grant-policy.js';
 import type { PortSpec } from '../core/packet.js';
@@ -57,22 +58,19 @@ export function knockdDoors(config: KnockgateConfig): Map<string, KnockdCommandA
   return new Map(config.doors.flatMap((d) => (d.action.kind === 'knockd-command' ? [[d.knock.name, d.action] as const] : [])));
 }
 
-/**
- * Strict doors need the sensor to report every new connection, not only knocks; so do doors whose
- * sequence changes (time-derived, one-time), so that no capture filter has to follow them.
- */
-export function hasStrictDoor(doors: DoorConfig[]): boolean {
-  return doors.some((d) => !d.knock.kernel && (d.knock.mode === 'strict' || (d.sequenceSource !== undefined && d.sequenceSource.kind !== 'static')));
-}
-
 /** The ports the sensor must watch: every knock of every door the daemon tracks (not kernel-only ones). */
-export function knockPorts(doors: DoorConfig[]): PortSpec[] {
+export function knockPorts(doors: KnockDoor[]): PortSpec[] {
   const seen = new Map<string, PortSpec>();
-  for (const d of doors) if (!d.knock.kernel) for (const s of d.knock.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
+  for (const d of doors) if (!d.kernel) for (const s of d.sequence) seen.set(`${s.proto}/${s.port}`, { proto: s.proto, port: s.port });
   return [...seen.values()];
 }
 
-/** What the capture watches: every knock port, the SPA port when SPA packets come through it, and every new connection for strict doors. */
-export function captureSettings(config: KnockgateConfig, spaPorts: PortSpec[]): CaptureSettings {
-  return { ports: [...knockPorts(config.doors), ...spaPorts], newConnections: hasStrictDoor(config.doors) };
+/**
+ * What the capture watches, for the doors as they are now (a one-time door's current line, a
+ * time-derived door's accepted steps): every knock port with any TCP flags (the tracker matches
+ * each door's tcpflags), the SPA port when SPA packets come through it, and every new connection
+ * when a strict door must see a knocking source's other attempts.
+ */
+export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[]): CaptureSettings {
+  return { ports: [...knockPorts(doors), ...spaPorts], newConnections: doors.some((d) => !d.kernel && d.mode === 'strict') };
 }

@@ -18,6 +18,8 @@ export const MAX_LIVE_GRANTS = 65_536;
 export interface LiveGrant {
   grant: Grant;
   gate: string;
+  /** A knockd.conf door's: its expiry is the stop command's "command timeout", so the desk's line is a detail. */
+  knockd?: boolean;
 }
 
 /** One decision on its way to a gate. */
@@ -26,8 +28,12 @@ export interface GrantRequest {
   gate: Gate;
   /** When the request arrived (the last knock, the SPA packet): `latency_ms` runs from here to the grant in the gate. */
   askedAt: number;
-  /** How the open line reads: a knock door's `OPEN SESAME`, or what an SPA request was granted. */
-  via: 'knock' | 'spa';
+  /**
+   * How the open line reads: a knock door's `OPEN SESAME`, or what an SPA request was granted. A
+   * knockd.conf door (`knockd`) said OPEN SESAME at the knock, as knockd does, before its command
+   * ran: the desk's lines for it are details, at debug.
+   */
+  via: 'knock' | 'knockd' | 'spa';
   /** Fields of the open line that only the asker knows (the SPA packet's sender), placed after `src`. */
   fields?: Record<string, string>;
 }
@@ -102,7 +108,7 @@ export class GrantDesk {
     return gate
       .grant(grant)
       .then((): GrantResult => {
-        this.live.set(grant.id, { grant, gate: gate.name });
+        this.live.set(grant.id, { grant, gate: gate.name, ...(request.via === 'knockd' && { knockd: true }) });
         this.counts.granted += 1;
         this.outcomes.count('open', { door: grant.door, gate: gate.name });
         this.logOpen(request);
@@ -121,12 +127,12 @@ export class GrantDesk {
   /** Forgets grants whose time is up, with a line each; the gates close them by themselves. */
   expire(now: number): Grant[] {
     const expired: Grant[] = [];
-    for (const { grant, gate } of this.live.values()) {
+    for (const { grant, gate, knockd } of this.live.values()) {
       if (grant.expiresAt > now) continue;
       this.live.delete(grant.id);
       expired.push(grant);
       this.outcomes.count('expired', { door: grant.door, gate });
-      this.log.info({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
+      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
     }
     return expired;
   }
@@ -171,11 +177,12 @@ export class GrantDesk {
   private logOpen({ grant, gate, askedAt, via, fields }: GrantRequest): void {
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
     const nat = grant.nat && `${grant.nat.host}:${grant.nat.port}`;
-    this.log.info(
+    const knock = via !== 'spa';
+    this.log[via === 'knockd' ? 'debug' : 'info'](
       {
         door: grant.door,
         src: grant.src,
-        ...(via === 'knock' && { stage: 'open' }),
+        ...(knock && { stage: 'open' }),
         ...fields,
         outcome: 'open',
         gate: gate.name,
@@ -185,7 +192,11 @@ export class GrantDesk {
         latency_ms: Math.round(Math.max(0, this.now() - askedAt) * 1000) / 1000,
         ...(grant.identity && { identity: describeIdentity(grant.identity) }),
       },
-      via === 'knock' ? `${grant.src}: ${grant.door}: OPEN SESAME` : `${grant.src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
+      via === 'knock'
+        ? `${grant.src}: ${grant.door}: OPEN SESAME`
+        : via === 'knockd'
+          ? `${grant.src}: ${grant.door}: granted`
+          : `${grant.src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
     );
   }
 }

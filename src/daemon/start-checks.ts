@@ -3,7 +3,7 @@ import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { describeOverlap, doorOverlaps } from '../config/door-overlap.js';
 import type { KnockgateConfig } from '../config/model.js';
 import type { CommandTemplate } from '../core/command-template.js';
-import { defaultCaptureInterfaces, interfaceExists, isCaptureCandidate, readInterfaceState } from '../sensors/interfaces.js';
+import { defaultCaptureInterfaces, interfaceExists, isInterfaceUp, readInterfaceState } from '../sensors/interfaces.js';
 
 /**
  * What would make `serve` fail on this host with this config, found before anything is opened:
@@ -48,7 +48,7 @@ function interfaceProblems(config: KnockgateConfig): StartProblem[] {
         continue;
       }
       const state = readInterfaceState(name);
-      if (state && !isCaptureCandidate(state)) problems.push({ field, message: `capture interface ${name} is down (operstate ${state.operstate}); bring it up with \`ip link set ${name} up\``, kind: 'runtime' });
+      if (state && !isInterfaceUp(state)) problems.push({ field, message: `capture interface ${name} is down (operstate ${state.operstate}); bring it up with \`ip link set ${name} up\``, kind: 'runtime' });
     }
   }
   return problems;

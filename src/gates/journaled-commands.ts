@@ -241,9 +241,13 @@ export class JournaledCommands {
     pending.grant = { ...pending.grant, expiresAt: pending.dueAt };
     this.arm(pending);
     // Earlier than the journaled bound: failing to record it only makes a crash close later, never not at all.
-    await this.journal.record(pending.grant, pending.grant.grantedAt, pending.dueAt).catch((err: unknown) =>
-      this.logger.warn({ door: pending.grant.door, src: pending.grant.src, err: (err as Error).message }, 'cannot record the stop due time after the start; the journal keeps the later bound'),
-    );
+    try {
+      await this.journal.record(pending.grant, pending.grant.grantedAt, pending.dueAt);
+      // No outcome: a JSON-only line, so knockd's formats stay as knockd writes them.
+      this.logger.info({ door: pending.grant.door, src: pending.grant.src, stop_in_ms: delay }, 'stop journaled for its due time after the start ended');
+    } catch (err) {
+      this.logger.warn({ door: pending.grant.door, src: pending.grant.src, err: (err as Error).message }, 'cannot record the stop due time after the start; the journal keeps the later bound');
+    }
   }
 
   private async extend(pending: PendingStop, dueAt: number): Promise<void> {
@@ -267,9 +271,10 @@ export class JournaledCommands {
     this.logger.info({ door: pending.grant.door, src: pending.grant.src, stopInMs: pending.dueAt - this.now() }, 'door already open for this source; stop pushed out, start not run again');
   }
 
-  /** Runs the stop when it falls due; timers never keep the process alive. */
+  /** Runs the stop when it falls due, after knockd's "command timeout" line; timers never keep the process alive. */
   private arm(pending: PendingStop): void {
     pending.timer.arm(pending.dueAt - this.now(), () => {
+      this.logger.info({ door: pending.grant.door, src: pending.grant.src, outcome: 'command-timeout' }, `${pending.grant.src}: ${pending.grant.door}: command timeout`);
       this.runStop(pending).catch((err: unknown) => this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'stop command could not be run'));
     });
   }
@@ -291,6 +296,8 @@ export class JournaledCommands {
   }
 
   private async execute(g: Grant, which: Which, command: CommandSpec, timeLimitMs: number): Promise<CommandResult> {
+    // knockd's words, said before the command runs.
+    this.logger.info({ door: g.door, src: g.src, outcome: 'command', cmd: describeCommand(command) }, `${g.door}: running command: ${describeCommand(command)}`);
     let result: CommandResult;
     try {
       result = await runCommand(command, { timeoutMs: timeLimitMs });
@@ -313,7 +320,7 @@ export class JournaledCommands {
       this.logger.warn(fields, `${which} command killed after the ${timeLimitMs} ms time limit`);
     } else if (result.code !== 0) {
       this.count.nonZeroExits++;
-      this.logger.warn(fields, `${which} command returned non-zero status code (${result.code ?? result.signal})`);
+      this.logger.warn(fields, `${g.door}: command returned non-zero status code (${result.code ?? result.signal})`);
     } else {
       this.logger.info(fields, `ran ${which} command`);
     }

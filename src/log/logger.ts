@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { openAppendNoFollowSync } from '../store/safe-file.js';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { KnockdLines, knockdFileLine, knockdSyslogLine } from './knockd-log-lines.js';
+import { LogBudget, OTHER_KIND, type Suppressed } from './log-budget.js';
+import { LogFileSink, type LogWriteStats } from './log-file.js';
 
 export type { Logger };
 export const LOG_FORMATS = ['auto', 'json', 'human'] as const;
@@ -13,37 +14,124 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 export interface LoggerOptions {
   level?: string;
   format?: LogFormat;
-  /** Append JSON lines to this file instead of writing to stdout. */
+  /** Append lines to this file instead of writing to stdout. */
   file?: string;
-  /** Also send each line to syslog (knockd's UseSyslog), through one `logger -t knockgate` process. */
+  /** Also send each line to syslog (knockd's UseSyslog), through one util-linux `logger` process. */
   syslog?: boolean;
+  /**
+   * The config is a knockd.conf: the file gets knockd's `[YYYY-MM-DD HH:MM] message` lines and
+   * syslog knockd's ident and facility (knockd, daemon.notice). knockgate's own config logs JSON.
+   */
+  knockdFormat?: boolean;
+  /** Lines of one kind written per second (see log-budget.ts); the default unless a test says otherwise. */
+  budget?: LogBudget;
+}
+
+/** What the log did: for `knockgate status`, where a failing log file is reported. */
+export interface LogStats {
+  /** Lines the per-second budget left out (a summary line says how many, each second). */
+  suppressed: number;
+  file?: LogWriteStats;
+  /** Writes to stdout or to syslog that failed. */
+  streamErrors: number;
+}
+
+interface LogControl {
+  stats(): LogStats;
+  reopen(): void;
+}
+const controls = new WeakMap<Logger, LogControl>();
+/** Failed writes to stdout, counted once for the process (one listener, however many loggers). */
+const stdout = { errors: 0, guarded: false };
+
+/** The log's counters; zeros for a logger that createLogger did not make. */
+export function logStats(logger: Logger): LogStats {
+  return controls.get(logger)?.stats() ?? { suppressed: 0, streamErrors: 0 };
+}
+
+/** Opens the log file again, as after logrotate moved it (knockd does so on SIGHUP). */
+export function reopenLogFile(logger: Logger): void {
+  controls.get(logger)?.reopen();
 }
 
 /**
- * JSON lines (for files, journald and machines) or a short human line on a TTY. Fields are the
- * same either way: `door`, `src`, `stage`, `outcome`, … so one grep works on both.
+ * JSON lines (for files, journald and machines) or a short human line on a TTY, with the same
+ * fields either way (`door`, `src`, `stage`, `outcome`, …) so one grep works on both; knockd's
+ * formats for a knockd.conf. Every kind of line has a per-second budget, and no write error on
+ * any destination stops the daemon.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const human = opts.format === 'human' || (opts.format !== 'json' && !opts.file && process.stdout.isTTY === true);
-  const primary: NodeJS.WritableStream = opts.file
-    ? // Never through a link or into another user's file: the daemon may write as root.
-      createWriteStream('', { fd: openAppendNoFollowSync(opts.file, 'log_file') })
-    : human
-      ? new HumanLines(process.stdout)
-      : process.stdout;
-  if (!opts.syslog) return pino({ level, base: undefined }, primary);
-  return pino({ level, base: undefined }, pino.multistream([{ level, stream: primary }, { level, stream: syslogStream() }]));
+  const errors = { stream: 0 };
+  const file = opts.file === undefined ? undefined : new LogFileSink(opts.file);
+  let primary: pino.DestinationStream;
+  if (file) primary = opts.knockdFormat ? new KnockdLines((t) => file.write(t), knockdFileLine) : file;
+  else {
+    if (!stdout.guarded) {
+      // EPIPE on a closed stdout (journald restarted) is counted, not thrown at the daemon.
+      process.stdout.on('error', () => stdout.errors++);
+      stdout.guarded = true;
+    }
+    primary = human ? new HumanLines(process.stdout) : process.stdout;
+  }
+  const streams: pino.StreamEntry[] = [{ level: level as pino.Level, stream: primary }];
+  if (opts.syslog) streams.push({ level: level as pino.Level, stream: syslogStream(opts.knockdFormat === true, errors) });
+  const budget = opts.budget ?? new LogBudget();
+  let logger!: Logger;
+  const summarise = (s: Suppressed): void =>
+    logger.warn({ outcome: 'suppressed', kind: s.kind, suppressed: s.count }, `suppressed ${s.count} "${s.kind}" line(s) in one second (the log writes at most ${budget.perSecond} of a kind a second)`);
+  logger = pino(
+    {
+      level,
+      base: undefined,
+      hooks: {
+        logMethod(args, method) {
+          const kind = kindOf(args);
+          if (kind === 'suppressed' || budget.take(kind, summarise)) method.apply(this, args);
+        },
+      },
+    },
+    streams.length === 1 ? primary : pino.multistream(streams),
+  );
+  // Summaries of kinds that went quiet after a burst; the timer never keeps the process alive.
+  setInterval(() => budget.drain().forEach(summarise), 1_000).unref();
+  controls.set(logger, {
+    stats: () => ({ suppressed: budget.suppressedTotal, ...(file && { file: { ...file.stats, errors: { ...file.stats.errors } } }), streamErrors: errors.stream + (file ? 0 : stdout.errors) }),
+    reopen: () => file?.reopen(),
+  });
+  return logger;
 }
 
-/** Human lines into util-linux `logger`, which forwards them to syslog as ident knockgate. */
-function syslogStream(): NodeJS.WritableStream {
-  const child = spawn('logger', ['-t', 'knockgate'], { stdio: ['pipe', 'ignore', 'ignore'] });
+/** The budget's kind of a pino call: its `outcome`, else its message. */
+function kindOf(args: unknown[]): string {
+  const [first, second] = args;
+  if (typeof first === 'string') return first;
+  if (first !== null && typeof first === 'object') {
+    const outcome = (first as { outcome?: unknown }).outcome;
+    if (typeof outcome === 'string') return outcome;
+    if (typeof second === 'string') return second;
+  }
+  return OTHER_KIND;
+}
+
+/**
+ * Lines into util-linux `logger`, which sends them to syslog: knockd's ident, facility and text
+ * for a knockd.conf (`--prio-prefix` carries each line's priority); human lines as ident
+ * knockgate otherwise.
+ */
+function syslogStream(knockdFormat: boolean, errors: { stream: number }): pino.DestinationStream {
+  const args = knockdFormat ? ['-t', 'knockd', '--prio-prefix'] : ['-t', 'knockgate'];
+  const child = spawn('logger', args, { stdio: ['pipe', 'ignore', 'ignore'] });
   child.unref();
   // If syslog is unavailable the daemon keeps running on its primary log.
-  child.on('error', () => undefined);
-  child.stdin.on('error', () => undefined);
-  return new HumanLines(child.stdin, false);
+  child.on('error', () => errors.stream++);
+  child.stdin.on('error', () => errors.stream++);
+  const write = (text: string): void => {
+    if (child.stdin.writable) child.stdin.write(text);
+    else errors.stream++;
+  };
+  return knockdFormat ? new KnockdLines(write, knockdSyslogLine) : new HumanLines(child.stdin, false);
 }
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };

@@ -14,6 +14,9 @@ export type Outcome =
   | 'stop-failed'
   | 'notify-failed'
   | 'door-unusable'
+  | 'capture-error'
+  // the log: lines of one kind past its per-second budget
+  | 'suppressed'
   // a knock attempt
   | 'stage'
   | 'reset'
@@ -32,6 +35,7 @@ export type Outcome =
   | 'command-failed'
   | 'enforcement-restored'
   | 'enforcement-lost'
+  | 'command-timeout'
   // state on disk and the clock
   | 'journal-salvaged'
   | 'stop-set-aside'

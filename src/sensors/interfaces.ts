@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+import { SensorError } from './sensor.js';
 
 /** Which interfaces a sensor listens on by default, and what addresses are the host's own. */
 
@@ -19,10 +20,15 @@ export interface InterfaceState {
   flags: number;
 }
 
-/** Up and not loopback. Some drivers (tun, dummy) never report carrier, so 'unknown' + IFF_UP counts. */
-export function isCaptureCandidate(state: InterfaceState): boolean {
-  if ((state.flags & IFF_LOOPBACK) !== 0 || (state.flags & IFF_UP) === 0) return false;
+/** Up. Some drivers (loopback, tun) never report carrier, so 'unknown' + IFF_UP counts. */
+export function isInterfaceUp(state: InterfaceState): boolean {
+  if ((state.flags & IFF_UP) === 0) return false;
   return state.operstate === 'up' || state.operstate === 'unknown';
+}
+
+/** Up and not loopback: what a config that names no interface listens on. */
+export function isCaptureCandidate(state: InterfaceState): boolean {
+  return (state.flags & IFF_LOOPBACK) === 0 && isInterfaceUp(state);
 }
 
 /** A name the kernel could have given an interface, so it is safe to join into a /sys path. */
@@ -32,6 +38,27 @@ export function isInterfaceName(name: string): boolean {
 
 export function interfaceExists(name: string, sysClassNet = SYS_CLASS_NET): boolean {
   return isInterfaceName(name) && existsSync(`${sysClassNet}/${name}`);
+}
+
+/** Where knockd listens when neither knockd.conf's Interface nor -i names one (knockd.c sets "eth0"). */
+export const KNOCKD_DEFAULT_INTERFACE = 'eth0';
+
+/**
+ * Where a config captures when it names no interface: a knockd.conf listens where knockd would,
+ * on eth0 only (every up interface would expose its doors on networks knockd never listened on),
+ * and refuses to start when there is no eth0; knockgate's own config listens on every up,
+ * non-loopback interface.
+ */
+export function defaultInterfacesFor(source: 'knockgate' | 'knockd', sysClassNet = SYS_CLASS_NET): string[] {
+  if (source === 'knockgate') return defaultCaptureInterfaces(sysClassNet);
+  if (!interfaceExists(KNOCKD_DEFAULT_INTERFACE, sysClassNet)) {
+    throw new SensorError(
+      KNOCKD_DEFAULT_INTERFACE,
+      'no such interface',
+      `the knockd.conf sets no Interface, so knockgate listens where knockd would, on ${KNOCKD_DEFAULT_INTERFACE}, which this host does not have; set "Interface = <name>" in [options] (see \`ip link\`), or pass -i <name>`,
+    );
+  }
+  return [KNOCKD_DEFAULT_INTERFACE];
 }
 
 /** Interfaces that are up and not loopback, in name order, as this network namespace sees them. */

@@ -1,12 +1,13 @@
 import { decodeFrame } from '../core/frame-decoder.js';
-import { KnockgateError } from '../core/knockgate-error.js';
 import { portCode, TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { captureFilter } from './capture-filter.js';
 import { ethernetAddress, interfaceExists } from './interfaces.js';
 import { CaptureUnavailableError, LibpcapCapture, type CaptureCounters } from './libpcap-capture.js';
-import type { Sensor, SensorStats } from './sensor.js';
+import { SensorError, type Sensor, type SensorStats } from './sensor.js';
+
+export { SensorError };
 
 /**
  * Knock sensor: one libpcap handle per interface, filtered to the watched destination ports.
@@ -33,19 +34,6 @@ export const MAX_KERNEL_BUFFER_BYTES = 256 * 1024 * 1024;
 export const CAPTURE_SNAPLEN_BYTES = 1_920;
 /** Frames handed to JS per event-loop turn: a flood cannot starve timers and the control socket. */
 export const CAPTURE_BATCH_PACKETS = 64;
-
-/** An interface a sensor cannot listen on, with what the operator can do about it. */
-export class SensorError extends KnockgateError {
-  override readonly name = 'SensorError';
-  readonly code = 'sensor.capture';
-  constructor(
-    readonly iface: string,
-    readonly reason: string,
-    readonly hint: string,
-  ) {
-    super(`cannot capture on ${iface}: ${reason} (${hint})`, { nextStep: hint });
-  }
-}
 
 /** What the capture watches: knock and SPA ports, and (strict and changing doors) every new connection. */
 export interface CaptureSettings {
@@ -121,10 +109,11 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   }
 
   /**
-   * Swap the watched ports (and whether every new connection is reported) on a running sensor (config reload). New handles open before the old
-   * ones close, in one event-loop turn, so no packet is reported twice (packets the old handle
-   * had queued but not yet delivered are dropped with it); a filter that fails to open leaves
-   * the old one running and throws.
+   * Swap the watched ports (and whether every new connection is reported) on a running sensor (a reload, or a one-time or time-derived door whose
+   * sequence moved on). The open handles get the new filter in place, so nothing is missed while
+   * it changes: packets already captured under the old one are matched against the new ports here.
+   * A filter that does not compile leaves the old one running and throws. A sensor that had
+   * nothing to watch opens its handles now; one left with nothing to watch closes them.
    */
   reconfigure({ ports, newConnections }: CaptureSettings): void {
     captureFilter(ports);
@@ -134,21 +123,36 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       this.newConnections = newConnections;
       return;
     }
-    const previous = this.newConnections;
-    this.newConnections = newConnections;
-    let next: Capture[];
-    try {
-      next = this.openAll(ports);
-    } catch (e) {
-      this.newConnections = previous;
-      throw e;
+    const idle = ports.length === 0 && !newConnections;
+    if (this.captures.length > 0 && !idle) {
+      const filters = this.captures.map((c) => this.filterFor(c.handle.iface, ports, newConnections));
+      const applied: Capture[] = [];
+      try {
+        this.captures.forEach((c, i) => {
+          c.handle.setFilter(filters[i]!);
+          applied.push(c);
+        });
+      } catch (e) {
+        for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.ports, this.newConnections));
+        throw e;
+      }
+    } else {
+      const previous = this.newConnections;
+      this.newConnections = newConnections;
+      let next: Capture[];
+      try {
+        next = this.openAll(ports);
+      } catch (e) {
+        this.newConnections = previous;
+        throw e;
+      }
+      for (const capture of this.captures) this.close(capture);
+      this.captures = next;
     }
-    const old = this.captures;
-    this.captures = next;
     this.ports = [...ports];
     this.watched = watchedKeys(this.ports);
-    for (const capture of old) this.close(capture);
-    this.logger?.info({ sensor: this.name, filter: captureFilter(this.ports) }, 'capture filter replaced');
+    this.newConnections = newConnections;
+    this.logger?.debug({ sensor: this.name, filter: captureFilter(this.ports, { newConnections }) }, 'capture filter replaced');
   }
 
   async stop(): Promise<void> {
@@ -202,8 +206,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     if (!interfaceExists(iface)) {
       throw new SensorError(iface, 'no such interface', 'check the name with `ip link` in this network namespace');
     }
-    const station = ethernetAddress(iface);
-    const filter = captureFilter(ports, { newConnections: this.newConnections, ...(station === undefined ? {} : { stationAddress: station }) });
+    const filter = this.filterFor(iface, ports, this.newConnections);
     let handle: LibpcapCapture;
     try {
       handle = new LibpcapCapture({
@@ -227,6 +230,11 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     }
     const capture: Capture = { handle, linkType };
     return capture;
+  }
+
+  private filterFor(iface: string, ports: PortSpec[], newConnections: boolean): string {
+    const station = ethernetAddress(iface);
+    return captureFilter(ports, { newConnections, ...(station === undefined ? {} : { stationAddress: station }) });
   }
 
   private onFrame(capture: Capture, frame: Uint8Array, timeMs: number, truncated: boolean): void {

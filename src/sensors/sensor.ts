@@ -1,3 +1,4 @@
+import { KnockgateError } from '../core/knockgate-error.js';
 import type { KnockPacket } from '../core/packet.js';
 
 /** Where requests come from. A sensor decodes and bounds-checks; it never decides. */
@@ -15,4 +16,17 @@ export interface SensorStats {
   malformed: number;
   /** Packets the kernel dropped before the sensor could read them (capture ring full); capture sensors only. */
   kernelDropped?: number;
+}
+
+/** An interface a sensor cannot listen on, with what the operator can do about it. */
+export class SensorError extends KnockgateError {
+  override readonly name = 'SensorError';
+  readonly code = 'sensor.capture';
+  constructor(
+    readonly iface: string,
+    readonly reason: string,
+    readonly hint: string,
+  ) {
+    super(`cannot capture on ${iface}: ${reason} (${hint})`, { nextStep: hint });
+  }
 }

@@ -18,7 +18,7 @@ export class FakeSensor implements Sensor, Reconfigurable<CaptureSettings> {
   readonly name = 'fake';
   private onPacket: ((packet: KnockPacket) => void) | undefined;
   private received = 0;
-  /** What the daemon last asked the capture to watch (undefined until a reload). */
+  /** What the daemon last asked the capture to watch (its doors at start, after a reload, when a sequence moves on). */
   watching: CaptureSettings | undefined;
 
   constructor(private readonly now: () => number = Date.now) {}

@@ -26,6 +26,8 @@ export interface MemoryDaemonOptions {
   spa?: (shared: { desk: GrantDesk; gate: MemoryGate; logger: DaemonParts['logger']; outcomes?: Outcomes }) => SpaService;
   outcomes?: Outcomes;
   maxPendingGrants?: number;
+  /** How a one-time line is marked used; nothing by default. */
+  spendOneTimeSequence?: DaemonParts['spendOneTimeSequence'];
 }
 
 /**
@@ -33,7 +35,11 @@ export interface MemoryDaemonOptions {
  * the real config reader, tracker, desk and SPA service. Runs without root, in milliseconds.
  */
 export function memoryDaemon(toml: string, opts: MemoryDaemonOptions = {}): MemoryDaemon {
-  const config = parseKnockgateToml(toml, 'memory.toml');
+  return memoryDaemonFor(parseKnockgateToml(toml, 'memory.toml'), opts);
+}
+
+/** The same, for a config read elsewhere (a knockd.conf, one with one-time sequences loaded). */
+export function memoryDaemonFor(config: KnockgateConfig, opts: MemoryDaemonOptions = {}): MemoryDaemon {
   const { logger, lines } = captureLogger('debug');
   const sensor = new FakeSensor();
   const gate = new MemoryGate();
@@ -49,9 +55,10 @@ export function memoryDaemon(toml: string, opts: MemoryDaemonOptions = {}): Memo
     gateFor: () => gate,
     gates: () => [gate],
     desk,
-    reconfigurations: [...(spa ? [reconfiguration(spa, (c) => c.spa)] : []), reconfiguration(sensor, (c) => captureSettings(c, spa?.capturePorts() ?? []))],
+    reconfigurations: spa ? [reconfiguration(spa, (c) => c.spa)] : [],
+    followDoors: (doors) => sensor.reconfigure(captureSettings(doors, spa?.capturePorts() ?? [])),
     localAddresses: () => new Set([FAKE_HOST]),
-    spendOneTimeSequence: async () => undefined,
+    spendOneTimeSequence: opts.spendOneTimeSequence ?? (async () => undefined),
     ...(spa && { spa }),
     logger,
     ...(opts.outcomes && { outcomes: opts.outcomes }),

@@ -10,6 +10,7 @@ import { describeSpa } from './describe-spa.js';
 import { formatSpaWarning } from '../../config/spa-config.js';
 import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 import type { CommandTemplate } from '../../core/command-template.js';
+import { KNOCKD_DEFAULT_INTERFACE } from '../../sensors/interfaces.js';
 import { stateProblems } from '../../store/state-dir.js';
 
 /** Exit status of `check` on a config that cannot be used. */
@@ -74,7 +75,8 @@ export function describeConfig(config: KnockgateConfig): string {
   if (source.file === DEFAULT_CONFIG_NAME) {
     lines.push('  note: this is the built-in default, whose sequence anyone can read; write your own config before exposing a host');
   }
-  lines.push(`  capture on: ${daemon.interfaces.length > 0 ? daemon.interfaces.join(', ') : 'every non-loopback interface that is up'}`);
+  const defaultInterfaces = source.kind === 'knockd' ? `${KNOCKD_DEFAULT_INTERFACE}, where knockd listens without Interface (set Interface in [options] to listen elsewhere)` : 'every non-loopback interface that is up';
+  lines.push(`  capture on: ${daemon.interfaces.length > 0 ? daemon.interfaces.join(', ') : defaultInterfaces}`);
   const log = [`${daemon.logFormat} format`, `level ${daemon.logLevel}`];
   if (daemon.logFile) log.push(`to ${daemon.logFile}`);
   if (daemon.useSyslog) log.push('and to syslog');

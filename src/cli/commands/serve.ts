@@ -9,7 +9,7 @@ import { startProblems } from '../../daemon/start-checks.js';
 import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { createLogger, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
+import { createLogger, reopenLogFile, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
 import { NO_OUTCOMES } from '../../metrics/outcome.js';
 import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
 import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
@@ -79,6 +79,8 @@ Examples:
         work = work.then(async () => {
           if (!daemon) return;
           notifier.notify('RELOADING=1');
+          // logrotate moved the file away: write to the new one, as knockd does on SIGHUP.
+          if (logger) reopenLogFile(logger);
           try {
             await daemon.reload(await load());
           } catch (err) {
@@ -99,7 +101,13 @@ Examples:
       // State on disk the daemon would act on must be its own before anything starts; refusals map to 78 too.
       for (const { dir, what } of stateDirsOf(config)) await ensureTrustedDir(dir, what);
       if (config.daemon.pidFile) await assertPidFileSafe(config.daemon.pidFile);
-      logger = createLogger({ level: config.daemon.logLevel, format: config.daemon.logFormat, file: config.daemon.logFile, syslog: config.daemon.useSyslog });
+      logger = createLogger({
+        level: config.daemon.logLevel,
+        format: config.daemon.logFormat,
+        file: config.daemon.logFile,
+        syslog: config.daemon.useSyslog,
+        knockdFormat: config.source.kind === 'knockd',
+      });
       const log = logger;
       for (const p of problems) log.warn({ outcome: 'door-unusable', field: p.field }, p.message);
       for (const w of config.spa?.warnings ?? []) log.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);

@@ -40,6 +40,7 @@ export function formatStatus(s: DaemonStatus): string {
     lines.push(`${gate} gate: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   if (s.spa) lines.push(...formatSpaStatus(s.spa));
+  if (s.log) lines.push(formatLogStatus(s.log));
   if (s.guard) lines.push(...formatGuardStatus(s.guard.findings));
   return lines.join('\n') + '\n';
 }
@@ -51,6 +52,17 @@ function formatEnforcement(s: DaemonStatus): string[] {
     if (e.state === 'lost') return `enforcement: DEGRADED: ${e.gate} rules are missing or changed and not restored yet (${last}); protected ports may be open`;
     return `enforcement: ${e.gate} intact${e.losses > 0 ? `, restored ${e.losses} time${e.losses === 1 ? '' : 's'} (${last})` : ''}`;
   });
+}
+
+/** The log's health: what the budget left out, and a log file that fails to take lines. */
+function formatLogStatus(log: NonNullable<DaemonStatus['log']>): string {
+  const parts = [`${log.suppressed} line(s) left out by the per-second budget`];
+  if (log.file) {
+    const errors = Object.entries(log.file.errors).map(([code, n]) => `${code} ${n}`);
+    parts.push(`file: ${log.file.written} written, ${log.file.dropped} dropped${errors.length > 0 ? ` (write errors: ${errors.join(', ')})` : ''}`);
+  }
+  if (log.streamErrors > 0) parts.push(`${log.streamErrors} failed write(s) to stdout or syslog`);
+  return `log: ${parts.join('; ')}`;
 }
 
 /** One line per standing guard finding: kind, where, who holds it. */

@@ -30,14 +30,15 @@ export function deliberateDifferences(peer: string, text = readFileSync(DELIBERA
   });
 }
 
-function matches(pattern: string, id: string): boolean {
+/** Whether a table's pattern (`*` for any run of characters) names case `id`. */
+export function matchesPattern(pattern: string, id: string): boolean {
   const re = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
   return re.test(id);
 }
 
 /** The entry that declares this difference (by case id, and knockgate's observation if the entry names one). */
 export function declaredDifference(entries: readonly DeliberateDifference[], id: string, knockgateObserved: string): DeliberateDifference | undefined {
-  return entries.find((e) => matches(e.pattern, id) && (e.knockgate === undefined || knockgateObserved.includes(e.knockgate)));
+  return entries.find((e) => matchesPattern(e.pattern, id) && (e.knockgate === undefined || knockgateObserved.includes(e.knockgate)));
 }
 
 /** One compared case: what the peer and knockgate did, and whether the difference (if any) is declared. */
