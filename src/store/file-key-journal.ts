@@ -40,9 +40,19 @@ export interface FileKeyJournalOptions extends KeyLineOptions {
   boot?: string;
 }
 
+/** One key line waiting for its write, and who waits for it to be durable. */
+interface QueuedLine {
+  line: string;
+  now: number;
+  settle: (err?: unknown) => void;
+}
+
+/** Lines in one append: bounds one write's size (~100 bytes a line) and how long a batch holds the next one back. */
+const MAX_LINES_PER_WRITE = 4096;
+
 /**
  * Expiring keys as an append-only journal (key-journal-format.ts): each new key is one line,
- * fsynced before the caller acts on it, so a crash never forgets one. At open (and when the
+ * fsynced (with the others of its batch) before the caller acts on it, so a crash never forgets one. At open (and when the
  * journal has grown to mostly expired lines) it is rewritten atomically with the live keys only.
  * Keys expire by both clocks (ReplayWindow); the monotonic deadlines hold across restarts within
  * one boot. Nothing is read that the daemon's user did not write (safe-file.ts, state-dir.ts).
@@ -54,7 +64,9 @@ export class FileKeyJournal {
   readonly mono: () => number;
   private journal: FileHandle | undefined;
   private lines = 0;
-  private writes: Promise<unknown> = Promise.resolve();
+  /** Lines waiting for the next write; bounded by the callers' own pending bound (MAX_PENDING_SPA). */
+  private readonly queue: QueuedLine[] = [];
+  private flushing: Promise<void> | undefined;
   private closed = false;
   private readonly boot: string;
 
@@ -87,14 +99,9 @@ export class FileKeyJournal {
     const outcome = this.window.remember(key, expiresAt, now, mono);
     if (outcome !== 'added' || expiresAt <= now) return Promise.resolve(outcome);
     const line = formatKeyLine(key, { wall: expiresAt, mono: mono + (expiresAt - now) });
-    const write = this.writes.then(async () => {
-      if (this.lines > 2 * this.window.size + COMPACT_SLACK_LINES) await this.compact(now);
-      await this.journal!.appendFile(line, 'utf8');
-      await this.journal!.datasync();
-      this.lines += 1;
-    });
-    this.writes = write.catch(() => undefined);
-    return write.then(
+    const durable = new Promise<void>((resolve, reject) => this.queue.push({ line, now, settle: (err) => (err === undefined ? resolve() : reject(err)) }));
+    this.flushing ??= this.flush();
+    return durable.then(
       () => outcome,
       (err: unknown) => {
         throw new StoreError(`cannot write ${this.opts.what} ${this.path}: ${describeError(err)}`, this.path, { cause: err });
@@ -102,10 +109,31 @@ export class FileKeyJournal {
     );
   }
 
+  /**
+   * Group commit: every line queued while the previous fdatasync ran goes out in one append and
+   * one fdatasync, so a burst of valid packets costs one disk flush per batch, not one each; the
+   * first line of an idle journal is written at once, so a lone packet waits for nothing else.
+   */
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_LINES_PER_WRITE);
+      try {
+        if (this.lines > 2 * this.window.size + COMPACT_SLACK_LINES) await this.compact(batch[batch.length - 1]!.now);
+        await this.journal!.appendFile(batch.map((q) => q.line).join(''), 'utf8');
+        await this.journal!.datasync();
+        this.lines += batch.length;
+        for (const q of batch) q.settle();
+      } catch (err) {
+        for (const q of batch) q.settle(err);
+      }
+    }
+    this.flushing = undefined;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writes;
+    await this.flushing;
     await this.journal?.close();
     this.journal = undefined;
   }
