@@ -27,7 +27,7 @@ export interface ConnectTarget {
 /**
  * Connect to `target`, trying again until `waitMs` has passed (a grant takes effect after the
  * knock or packet: at once for nftables, seconds for a Security Group). The attempts are bounded
- * by the wait: at most waitMs / RETRY_PAUSE_MS of them.
+ * by the wait: at most waitMs / RETRY_PAUSE_MS + 1 of them.
  */
 export async function connectWithin(target: ConnectTarget, waitMs: number): Promise<Socket> {
   const deadline = performance.now() + waitMs;
@@ -43,8 +43,8 @@ export async function connectWithin(target: ConnectTarget, waitMs: number): Prom
     } catch (e) {
       last = (e as Error).message;
     }
-    const pause = RETRY_PAUSE_MS - (performance.now() - started);
-    if (pause > 0 && deadline - performance.now() > pause) await sleep(pause);
+    const pause = Math.min(RETRY_PAUSE_MS - (performance.now() - started), deadline - performance.now());
+    if (pause > 0) await sleep(pause);
   }
   const seconds = (waitMs / 1000).toFixed(waitMs % 1000 === 0 ? 0 : 1);
   throw new ConnectError(`no connection to ${target.host} (${target.address}) port ${target.port}/tcp within ${seconds}s (${attempts} attempts, last: ${last}): the door did not open for this client; check the knock, the keys and the address granted (a longer --wait if the gate is slow)`);
