@@ -4,9 +4,12 @@ import { KnockgateError } from '../core/knockgate-error.js';
 import type { Family } from '../core/packet.js';
 
 /**
- * One attempt waits this long for the handshake: a door that is not open yet drops the SYN, and a
- * fresh attempt after the grant lands is quicker than the kernel's next retransmission (1 s, 3 s…).
+ * An attempt waits FIRST_ATTEMPT_MS for the handshake, each next one twice as long up to
+ * ATTEMPT_TIMEOUT_MS: the first SYN often races the grant and is dropped, and a fresh attempt once
+ * the grant lands is quicker than the kernel's next retransmission (1 s, 3 s…); a slow path still
+ * gets whole seconds.
  */
+export const FIRST_ATTEMPT_MS = 250;
 export const ATTEMPT_TIMEOUT_MS = 1_000;
 /** Pause after a refused attempt (a closed port answers at once); keeps the loop from spinning. */
 export const RETRY_PAUSE_MS = 200;
@@ -33,16 +36,18 @@ export async function connectWithin(target: ConnectTarget, waitMs: number): Prom
   const deadline = performance.now() + waitMs;
   let attempts = 0;
   let last = 'no attempt';
+  let timeoutMs = FIRST_ATTEMPT_MS;
   for (;;) {
     const left = deadline - performance.now();
     if (left <= 0) break;
     attempts += 1;
     const started = performance.now();
     try {
-      return await attempt(target, Math.min(ATTEMPT_TIMEOUT_MS, left));
+      return await attempt(target, Math.min(timeoutMs, left));
     } catch (e) {
       last = (e as Error).message;
     }
+    timeoutMs = Math.min(timeoutMs * 2, ATTEMPT_TIMEOUT_MS);
     const pause = Math.min(RETRY_PAUSE_MS - (performance.now() - started), deadline - performance.now());
     if (pause > 0) await sleep(pause);
   }
