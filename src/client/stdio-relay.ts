@@ -20,6 +20,11 @@ export function relay(socket: Socket, input: NodeJS.ReadableStream, output: Node
       output.write('', () => resolve(failure));
     };
     socket.once('error', (e) => (failure = e));
+    // ssh gone (EPIPE on its pipe): nothing is left to relay to.
+    output.once('error', (e: Error) => {
+      failure = e;
+      socket.destroy();
+    });
     // The server's end (it may still read, but ssh needs nothing more) or a broken connection.
     socket.once('end', finish);
     socket.once('close', finish);
