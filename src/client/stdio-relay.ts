@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * Relay `input` to the socket and the socket to `output` until the server closes, as ssh's
@@ -6,7 +7,7 @@ import type { Socket } from 'node:net';
  * end finishes the relay once the output has taken everything. Resolves with the socket's error,
  * if it broke rather than closed.
  */
-export function relay(socket: Socket, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<Error | undefined> {
+export function relay(socket: Socket, input: Readable, output: Writable): Promise<Error | undefined> {
   return new Promise((resolve) => {
     input.pipe(socket);
     socket.pipe(output, { end: false });
@@ -17,7 +18,8 @@ export function relay(socket: Socket, input: NodeJS.ReadableStream, output: Node
       done = true;
       input.unpipe(socket);
       // An empty write's callback runs after every earlier write has been handed on.
-      output.write('', () => resolve(failure));
+      if (output.destroyed) resolve(failure);
+      else output.write('', () => resolve(failure));
     };
     socket.once('error', (e) => (failure = e));
     // ssh gone (EPIPE on its pipe): nothing is left to relay to.
