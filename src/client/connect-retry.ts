@@ -9,7 +9,7 @@ import type { Family } from '../core/packet.js';
  * the grant lands is quicker than the kernel's next retransmission (1 s, 3 s…); a slow path still
  * gets whole seconds.
  */
-export const FIRST_ATTEMPT_MS = 250;
+export const FIRST_ATTEMPT_MS = 100;
 export const ATTEMPT_TIMEOUT_MS = 1_000;
 /** Pause after a refused attempt (a closed port answers at once); keeps the loop from spinning. */
 export const RETRY_PAUSE_MS = 200;
