@@ -60,6 +60,7 @@ out, since a grant takes a moment to apply), then carry ssh's stream. Reports an
 stderr, one line each, so ssh shows them; the exit status is non-zero when the door did not open.
 With neither --knock nor --door-secret it sends SPA: every option of \`knockgate spa\` works, and
 the server defaults to HOST, -A to tcp/PORT and the allowed address to the packet's source (-s).
+-4/-6 pin the family of all of it: the knock or packet, the receiver's request and the connection.
 
 In ~/.ssh/config:
   Host bastion
@@ -70,7 +71,7 @@ In ~/.ssh/config:
       ProxyCommand knockgate connect -n aws --url https://abc.lambda-url.eu-west-1.on.aws/ -4 %h %p
 
 Examples:
-  $ knockgate connect --knock 7000,8000:udp,9000 bastion.example.com 22 </dev/null
+  $ ssh -o ProxyCommand='knockgate connect --knock 7000,8000:udp,9000 %h %p' bastion.example.com
   $ knockgate connect --door-secret "$(cat door.secret)" --wait 5s bastion.example.com 22
 `;
 
