@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   knock: async () => (await import('./commands/knock.js')).registerKnock,
   sequence: async () => (await import('./commands/sequence.js')).registerSequence,
   spa: async () => (await import('./commands/spa.js')).registerSpa,
+  connect: async () => (await import('./commands/connect.js')).registerConnect,
   keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
   status: async () => (await import('./commands/status.js')).registerStatus,
   lab: async () => (await import('./commands/lab.js')).registerLab,
@@ -51,6 +52,7 @@ Getting started:
   knockgate knock bastion.example 7000 8000:udp 9000   # knock from a client
   knockgate keygen                            # SPA keys plus fwknoprc / access.conf / door snippets
   knockgate spa -n bastion                    # send SPA from a client, as fwknop -n bastion
+  ProxyCommand knockgate connect -n %n %h %p  # in ~/.ssh/config: open the door, then carry ssh
   knockgate status                            # live grants and their time left
 `,
     );

@@ -3,7 +3,8 @@
  * 2.0 event AWS would deliver (rawPath, headers in lower case, base64 body, requestContext.http
  * with the peer address as sourceIp), and the handler's result becomes the HTTP response.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface HttpResult {
@@ -47,7 +48,13 @@ export interface FunctionUrl {
   close(): Promise<void>;
 }
 
-export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpResult>): Promise<FunctionUrl> {
+/** A certificate and its key (PEM), to serve HTTPS as a real Function URL does. */
+export interface Tls {
+  cert: string;
+  key: string;
+}
+
+export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpResult>, tls?: Tls): Promise<FunctionUrl> {
   const done: HttpResult[] = [];
   const waiting: Array<(r: HttpResult) => void> = [];
   const settle = (result: HttpResult) => {
@@ -55,7 +62,7 @@ export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpR
     if (waiter) waiter(result);
     else done.push(result);
   };
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -75,7 +82,8 @@ export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpR
         },
       );
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, onRequest) : createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,

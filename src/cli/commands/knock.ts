@@ -1,9 +1,8 @@
 import { Command, type ErrorOptions } from 'commander';
-import { KnockArgumentError, parseDelay, parseFamily, parseKnockTargets, type KnockPlan } from '../../client/knock-args.js';
+import { KnockArgumentError, parseDelay, parseFamily, type KnockPlan } from '../../client/knock-args.js';
 import { knock, KnockError, type KnockHit } from '../../client/knock-client.js';
-import { DOOR_SECRET_HELP, timeSpecFromFlags, type DoorSecretFlags } from '../../client/door-secret-args.js';
 import type { Family } from '../../core/packet.js';
-import { sequenceFor, stepCounter } from '../../core/time-sequence.js';
+import { addKnockOptions, DOOR_SECRET_HELP, knockSteps, knockStepMs, type KnockOptionFlags } from '../options/knock-options.js';
 
 /** Exit status of a command line that cannot be used, as getopt tools use it; a knock that failed exits 1. */
 const EXIT_USAGE = 2;
@@ -23,21 +22,10 @@ interface KnockRequest extends KnockPlan {
 
 function readRequest(ports: string[], flags: KnockFlags, now: number): KnockRequest {
   return {
-    ...knockPlan(ports, flags, now),
+    ...knockSteps(ports, flags, now),
     delayMs: flags.delay === undefined ? 0 : parseDelay(flags.delay),
     family: parseFamily(flags),
   };
-}
-
-/** Ports from the command line, or the current step's sequence of a time-derived door. */
-function knockPlan(ports: string[], flags: KnockFlags, now: number): KnockPlan {
-  if (flags.doorSecret === undefined) {
-    if (ports.length === 0) throw new KnockArgumentError('port', 'give the ports to knock (or --door-secret for a time-derived door)');
-    return parseKnockTargets(ports, flags.udp);
-  }
-  if (ports.length > 0) throw new KnockArgumentError('port', 'give either ports or --door-secret, not both: the secret derives the ports');
-  const spec = timeSpecFromFlags({ ...flags, doorSecret: flags.doorSecret });
-  return { steps: sequenceFor(spec, stepCounter(now, spec.stepMs)), warnings: [] };
 }
 
 /**
@@ -49,7 +37,8 @@ function knockPlan(ports: string[], flags: KnockFlags, now: number): KnockPlan {
 async function knockBothFamilies(host: string, request: KnockRequest, ports: string[], flags: KnockFlags, onHit: ((hit: KnockHit) => void) | undefined): Promise<number> {
   const done: string[] = [];
   for (const [i, family] of ([4, 6] as const).entries()) {
-    const steps = i === 0 || flags.doorSecret === undefined ? request.steps : knockPlan(ports, flags, Date.now() + timeSpecFromFlags({ ...flags, doorSecret: flags.doorSecret }).stepMs).steps;
+    const stepMs = knockStepMs(flags);
+    const steps = i === 0 || stepMs === undefined ? request.steps : knockSteps(ports, flags, Date.now() + stepMs).steps;
     try {
       await knock(host, steps, { delayMs: request.delayMs, family, onHit });
       done.push(`IPv${family}`);
@@ -63,10 +52,9 @@ async function knockBothFamilies(host: string, request: KnockRequest, ports: str
   return 0;
 }
 
-interface KnockFlags extends DoorSecretFlags {
+interface KnockFlags extends KnockOptionFlags {
   dualStack?: boolean;
   udp?: boolean;
-  delay?: string;
   ipv4?: boolean;
   ipv6?: boolean;
   verbose?: boolean;
@@ -93,16 +81,11 @@ export function registerKnock(program: Command): void {
     .argument('<host>', 'name or address of the server')
     .argument('[port[:tcp|udp]...]', 'ports to hit in order, 1-65535; tcp unless the suffix is :udp')
     .option('-u, --udp', 'make every hit UDP, whatever its suffix')
-    .option('-d, --delay <ms>', 'wait this many milliseconds between hits')
     .option('-4, --ipv4', 'resolve HOST to an IPv4 address only')
     .option('-6, --ipv6', 'resolve HOST to an IPv6 address only')
     .option('-v, --verbose', 'print each hit as it is sent')
-    .option('--dual-stack', 'knock over IPv4 and over IPv6 (HOST must resolve to both), so either family can connect')
-    .option('--door-secret <base64>', "a time-derived door's secret: knock this time step's sequence instead of PORTs")
-    .option('--knocks <n>', 'time-derived door: knocks in the sequence (default 4)')
-    .option('--port-range <from-to>', 'time-derived door: the range its knocks fall in (default 10000-60000)')
-    .option('--step <duration>', 'time-derived door: how long one sequence lasts (default 30s)')
-    .option('--knock-protocol <tcp|udp|mixed>', 'time-derived door: the protocol of its knocks (default tcp)')
+    .option('--dual-stack', 'knock over IPv4 and over IPv6 (HOST must resolve to both), so either family can connect');
+  addKnockOptions(command)
     .addHelpText('after', EXAMPLES + DOOR_SECRET_HELP + '\n  $ knockgate knock --door-secret "$(cat door.secret)" bastion.example.com\n')
     .action(async (host: string, ports: string[], flags: KnockFlags) => {
       let request: KnockRequest;

@@ -1,0 +1,71 @@
+import { writeFileSync } from 'node:fs';
+import { KnockgateError } from '../../core/knockgate-error.js';
+import type { Family } from '../../core/packet.js';
+import { resolveAddress } from '../../client/resolve-address.js';
+import { checkReceiverUrl, sendSpaHttps } from '../../client/spa-https-sender.js';
+import { sendSpa } from '../../client/spa-sender.js';
+import { SpaArgumentError, type SpaPlan } from '../../client/spa-settings.js';
+import type { SpaFlags } from './spa-options.js';
+
+/** -B/--save-packet could not be written. */
+export class SavePacketError extends KnockgateError {
+  override readonly name = 'SavePacketError';
+  readonly code = 'spa.save-packet';
+}
+
+export interface SpaDelivery {
+  plan: SpaPlan;
+  built: { packet: string; fieldValues: string };
+  flags: SpaFlags;
+  /** Where reports go: stdout for `spa`, stderr for `connect` (whose stdout is the ssh stream). */
+  out: NodeJS.WritableStream;
+  /** The host the grant is meant for (spa -D, connect HOST), to warn when the receiver granted another family. */
+  host?: string;
+}
+
+/** The receiver URL of --url, checked; a SpaArgumentError for anything but https:. */
+export function receiverUrl(flags: SpaFlags): URL | undefined {
+  if (flags.url === undefined) return undefined;
+  const url = checkReceiverUrl(flags.url);
+  if (typeof url === 'string') throw new SpaArgumentError('--url', url);
+  return url;
+}
+
+/** Save (-B), print (-v, -T) and send one built packet: to the server over UDP or HTTP, or to the HTTPS receiver (--url). */
+export async function deliverSpa({ plan, built, flags, out, host }: SpaDelivery): Promise<void> {
+  const verbose = flags.verbose === true || plan.verbose;
+  if (verbose) out.write(built.fieldValues);
+  if (flags.savePacket !== undefined) {
+    try {
+      writeFileSync(flags.savePacket, `${built.packet}\n`, { mode: 0o600 });
+    } catch (e) {
+      throw new SavePacketError(`cannot write -B/--save-packet file: ${(e as Error).message}`);
+    }
+  }
+  if (flags.test) {
+    if (!verbose) out.write(`${built.packet}\n`);
+    process.stderr.write('test mode (-T): packet built and checked, not sent\n');
+    return;
+  }
+  const url = receiverUrl(flags);
+  if (url) {
+    const grant = await sendSpaHttps(built.packet, url, plan.server.family);
+    out.write(`receiver saw ${grant.address}; opened ${grant.ports.join(',')} for it until ${grant.until}\n`);
+    if (host !== undefined) await warnOnOtherFamily(host, plan.server.family, grant.family);
+    return;
+  }
+  const sent = await sendSpa(built.packet, plan.server);
+  if (verbose) {
+    const answer = sent.httpStatus ? ` (server answered "${sent.httpStatus}")` : '';
+    out.write(`sent ${built.packet.length} bytes to ${sent.address} port ${sent.port}/${sent.proto === 'udp' ? 'udp' : 'tcp (http)'}${answer}\n`);
+  }
+}
+
+/** An IPv6 grant does not let an IPv4 connection in (nor the reverse): say so before ssh times out. */
+async function warnOnOtherFamily(host: string, pinned: Family | undefined, granted: Family): Promise<void> {
+  const target = await resolveAddress(host, pinned).catch(() => undefined);
+  if (!target || target.family === granted) return;
+  process.stderr.write(
+    `warning: the receiver granted an IPv${granted} address but ${host} is reached over IPv${target.family} (${target.address}): that connection is not let in; add -${target.family} to reach the receiver over IPv${target.family}\n`,
+  );
+}

@@ -1,0 +1,142 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { handler } from '../../src/aws/lambda-handler.js';
+import { CLI } from '../../src/lab/lab-demo.js';
+import { startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
+import { startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
+import { sshArgs, startSshd, type LabSshd } from '../support/sshd-lab.js';
+
+const execFileAsync = promisify(execFile);
+const SG = 'sg-0123456789abcdef0';
+const KEY = Buffer.alloc(32, 0x3c).toString('base64');
+const HMAC_KEY = Buffer.alloc(64, 0xc3).toString('base64');
+const CONFIG = `
+[aws]
+security_groups = ["${SG}"]
+
+[spa_door.laptops]
+key_base64 = "${KEY}"
+hmac_key_base64 = "${HMAC_KEY}"
+open = ["22/tcp"]
+open_for = "60s"
+`;
+const KEYS = ['--key-base64-rijndael', KEY, '--key-base64-hmac', HMAC_KEY];
+
+let fakes: LambdaFakes;
+let url: FunctionUrl;
+let dir: string;
+/** What the CLI runs with: the test's own CA, so the self-signed receiver is trusted and nothing else changes. */
+let cliEnv: NodeJS.ProcessEnv;
+const savedEnv = { ...process.env };
+let echo: Server;
+let sshd: LabSshd | undefined;
+let sshdPort: number;
+const sshdChildren: ChildProcess[] = [];
+
+/** A port free on 127.0.0.1 right now, for sshd to take. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kgt-https-receiver-'));
+  await execFileAsync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=knockgate test receiver', '-addext', 'subjectAltName=IP:127.0.0.1,IP:::1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+  fakes = await startLambdaFakes('knockgate-replay');
+  Object.assign(process.env, fakes.env, { KNOCKGATE_CONFIG: CONFIG });
+  url = await startFunctionUrl((event) => handler(event), { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') });
+  cliEnv = { ...savedEnv, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HOME: dir };
+  // The host behind the Security Group, as connect reaches it once the rule is in.
+  echo = createServer({ allowHalfOpen: true }, (s) => {
+    s.on('data', (d: Buffer) => s.write(`echo:${d.toString()}`));
+    s.on('end', () => s.end());
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  // The bastion: Debian's sshd on loopback (the Security Group itself is the fake EC2's).
+  sshdPort = await freePort();
+  sshd = await startSshd(dir, {
+    port: sshdPort,
+    listen: '127.0.0.1',
+    spawn: (cmd, args) => {
+      const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      sshdChildren.push(child);
+      return child;
+    },
+  });
+}, 30_000);
+
+afterAll(async () => {
+  for (const child of sshdChildren) if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+  await url?.close();
+  await new Promise((resolve) => echo?.close(resolve));
+  for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
+  await fakes?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  fakes.ec2.rules.clear();
+});
+
+const receiver = () => `https://127.0.0.1:${url.port}/`;
+
+it('spa --url posts the packet to the receiver over HTTPS and prints the address it saw and the grant it made', async () => {
+  const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, 'spa', '--url', receiver(), '-D', '127.0.0.1', '-A', 'tcp/22', '-s', ...KEYS], { env: cliEnv, timeout: 20_000 });
+  expect(stdout).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \d{4}-\d\d-\d\dT[\d:.]+Z\n$/);
+  expect(stderr).toBe('');
+  expect(fakes.ec2.ingress(SG).map((r) => [r.cidrIpv4, r.proto, r.fromPort])).toEqual([['127.0.0.1/32', 'tcp', 22]]);
+}, 30_000);
+
+it('warns when the receiver granted another family than the one HOST is reached over', async () => {
+  const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, 'spa', '--url', receiver(), '-D', '::1', '-A', 'tcp/22', '-s', ...KEYS], { env: cliEnv, timeout: 20_000 });
+  expect(stdout).toMatch(/^receiver saw 127\.0\.0\.1; /);
+  expect(stderr).toMatch(/^warning: the receiver granted an IPv4 address but ::1 is reached over IPv6 \(::1\): that connection is not let in; add -6 /);
+}, 30_000);
+
+it('a refusal is one line naming the receiver and its answer, exit status 1', async () => {
+  const wrongKey = Buffer.alloc(32, 0x01).toString('base64');
+  const failed = await execFileAsync(process.execPath, [CLI, 'spa', '--url', receiver(), '-A', 'tcp/22', '-s', '--key-base64-rijndael', wrongKey, '--key-base64-hmac', HMAC_KEY], { env: cliEnv, timeout: 20_000 }).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  );
+  expect(failed?.code).toBe(1);
+  expect(failed?.stderr).toMatch(new RegExp(`^error: receiver https://127\\.0\\.0\\.1:${url.port}: answered 403 "refused" \\(wrong key`));
+  expect(fakes.ec2.ingress(SG)).toEqual([]);
+}, 30_000);
+
+it('connect --url sends the packet to the receiver, reports the grant on stderr, then relays stdin and stdout to HOST PORT', async () => {
+  const port = (echo.address() as AddressInfo).port;
+  const child = spawn(process.execPath, [CLI, 'connect', '--url', receiver(), '-A', 'tcp/22', ...KEYS, '--wait', '5s', '127.0.0.1', String(port)], { env: cliEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  // stdin's end is only our half: the echo's answer still comes back before connect exits 0.
+  child.stdin.end('ping');
+  const code = await new Promise((resolve) => child.once('close', resolve));
+  clearTimeout(timer);
+  expect(code).toBe(0);
+  expect(stdout).toBe('echo:ping');
+  expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);
+  expect(fakes.ec2.ingress(SG).map((r) => r.cidrIpv4)).toEqual(['127.0.0.1/32']);
+}, 30_000);
+
+it('ssh with ProxyCommand "knockgate connect --url …" gets the grant from the receiver and runs the remote command', async () => {
+  const started = performance.now();
+  const { stdout, stderr } = await execFileAsync('ssh', sshArgs(sshd!, ['--url', receiver(), '-A', 'tcp/22', ...KEYS], { hostName: '127.0.0.1', port: sshdPort }, 'echo through-the-receiver'), { env: cliEnv, timeout: 30_000 });
+  const ms = performance.now() - started;
+  expect(stdout.trim()).toBe('through-the-receiver');
+  expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);
+  expect(fakes.ec2.ingress(SG).map((r) => r.cidrIpv4)).toEqual(['127.0.0.1/32']);
+  process.stdout.write(`ssh start to remote output, AWS receiver over HTTPS: ${ms.toFixed(0)} ms\n`);
+}, 40_000);
