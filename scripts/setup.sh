@@ -17,6 +17,7 @@ TEST_PACKAGES=(
   knockd fwknop-client fwknop-server         # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   redis-server                               # the shared store
+  openssh-server openssh-client              # real sshd and ssh for `knockgate connect` as a ProxyCommand
   faketime                                   # daemons under a stepped or skewed wall clock (libfaketime)
   strace systemd                             # the unit's system-call filter checked against what the daemon calls; systemd-analyze
   dnsmasq-base radvd                         # a rogue DHCP server and a rogue IPv6 router for the guard's tests

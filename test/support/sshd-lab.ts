@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI } from '../../src/lab/lab-demo.js';
 import { run, type Lab } from '../../src/lab/netns.js';
@@ -51,6 +51,8 @@ export async function startSshd(dir: string, opts: { port: number; listen?: stri
       '',
     ].join('\n'),
   );
+  // sshd refuses to start without its privilege-separation directory, which only its systemd unit makes.
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const child = opts.spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config]);
   const log: string[] = [];
   child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
