@@ -129,6 +129,25 @@ export function isExpired(rule: KnockgateRule, now: number): boolean {
   return rule.expiresAt === undefined || rule.permission === undefined || rule.door === undefined || rule.expiresAt <= now;
 }
 
+/**
+ * What becomes of a rule this process holds when its expiry or its stop comes, judged from the
+ * rule as EC2 has it now: another process sharing the group (a second daemon, the receiver) may
+ * have pushed its expiry tag out for a grant of its own, and then the rule is that one's to close.
+ * - `gone`: someone revoked it already;
+ * - `keep`: its tag is later than this process's own expiry and still in the future: it is
+ *   the process that extended it closes it;
+ * - `revoke`: due, unreadable (fails closed), or still the expiry this process set.
+ */
+export type HeldRuleFate = { kind: 'gone' } | { kind: 'keep'; rule: KnockgateRule } | { kind: 'revoke' };
+
+export function fateOfHeldRule(held: KnockgateRule, current: KnockgateRule | undefined, now: number, why: 'expired' | 'stop'): HeldRuleFate {
+  if (current === undefined) return { kind: 'gone' };
+  if (isExpired(current, now)) return { kind: 'revoke' };
+  // At its own expiry a live tag can only be another's extension; at a stop, only a later one is.
+  const extendedByAnother = why === 'expired' || held.expiresAt === undefined || current.expiresAt! > held.expiresAt;
+  return extendedByAnother ? { kind: 'keep', rule: current } : { kind: 'revoke' };
+}
+
 export interface ReconcilePlan {
   revoke: KnockgateRule[];
   keep: KnockgateRule[];

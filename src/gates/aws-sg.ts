@@ -16,6 +16,7 @@ import { GateError, type Gate, type GateEntry } from './gate.js';
 import {
   OWNER_TAG_KEY,
   OWNER_TAG_VALUE,
+  fateOfHeldRule,
   gateEntryOf,
   grantsFromRules,
   permissionKey,
@@ -193,22 +194,47 @@ export class AwsSgGate implements Gate {
     const due = [...this.held.values()].filter((r) => r.expiresAt !== undefined && r.expiresAt <= now && !this.closing.has(r.ruleId));
     if (due.length === 0) return 0;
     for (const r of due) this.closing.add(r.ruleId);
+    let revoked: KnockgateRule[];
     try {
-      await this.revokeRules(due);
+      revoked = await this.revokeUnlessExtended(due, 'expired');
     } finally {
       for (const r of due) this.closing.delete(r.ruleId);
     }
-    for (const r of due) {
+    for (const r of revoked) {
       this.outcomes.count('expired', { gate: this.name, ...(r.door !== undefined && { door: r.door }) });
       this.logger?.info({ gate: this.name, group: r.groupId, rule: r.ruleId, door: r.door, outcome: 'expired' }, 'security group rule expired and revoked');
     }
-    return due.length;
+    return revoked.length;
   }
 
   async uninstall(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    if (this.onStop === 'close') await this.revokeRules([...this.held.values()]);
+    if (this.onStop === 'close') await this.revokeUnlessExtended([...this.held.values()], 'stop');
+  }
+
+  /**
+   * Re-reads the held rules' tags before revoking them (fateOfHeldRule): a rule another process
+   * sharing the group extended is kept and no longer held, for that process to close. What is
+   * left is the moment between the read and the revoke; an extension made in it is lost, and
+   * that process re-creates the rule on its next grant or reconcile.
+   */
+  private async revokeUnlessExtended(rules: KnockgateRule[], why: 'expired' | 'stop'): Promise<KnockgateRule[]> {
+    const now = this.now();
+    const current = new Map<string, KnockgateRule>();
+    for (const groupId of new Set(rules.map((r) => r.groupId))) for (const r of await this.describeOurs(groupId)) current.set(r.ruleId, r);
+    const revoke: KnockgateRule[] = [];
+    for (const held of rules) {
+      const fate = fateOfHeldRule(held, current.get(held.ruleId), now, why);
+      if (fate.kind === 'revoke') revoke.push(held);
+      else {
+        // Gone, or another's to close now (the sweeper closes it if that process dies).
+        this.held.delete(held.ruleId);
+        if (fate.kind === 'keep') this.logger?.info({ gate: this.name, group: held.groupId, rule: held.ruleId, door: fate.rule.door, expires: new Date(fate.rule.expiresAt!).toISOString() }, 'security group rule kept: another process extended it');
+      }
+    }
+    await this.revokeRules(revoke);
+    return revoke;
   }
 
   private async sweepGroup(groupId: string, now: number) {
