@@ -9,23 +9,14 @@ import { SpaCodec } from '../src/core/spa/index.js';
 import { DOOR_TAG_KEY, OWNER_TAG_KEY } from '../src/gates/aws-sg-rules.js';
 import type { FakeEc2 } from './support/fake-ec2.js';
 import { functionUrlEvent, startFunctionUrl } from './support/function-url-adapter.js';
-import { startLambdaFakes, type LambdaFakes } from './support/lambda-fakes.js';
+import { receiverConfig, startLambdaFakes, type LambdaFakes } from './support/lambda-fakes.js';
 
 const execFileAsync = promisify(execFile);
 const SG = 'sg-0123456789abcdef0';
 const TABLE = 'knockgate-replay';
 const KEY = Buffer.alloc(32, 0x5a).toString('base64');
 const HMAC_KEY = Buffer.alloc(64, 0xa5).toString('base64');
-const CONFIG = `
-[aws]
-security_groups = ["${SG}"]
-
-[spa_door.ssh]
-key_base64 = "${KEY}"
-hmac_key_base64 = "${HMAC_KEY}"
-open = ["22/tcp"]
-open_for = "60s"
-`;
+const CONFIG = receiverConfig({ sg: SG, door: 'ssh', key: KEY, hmacKey: HMAC_KEY, openFor: '60s' });
 const codec = new SpaCodec({ encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC_KEY } });
 
 let fakes: LambdaFakes;

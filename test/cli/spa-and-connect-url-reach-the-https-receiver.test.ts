@@ -8,23 +8,14 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { handler } from '../../src/aws/lambda-handler.js';
 import { CLI } from '../../src/lab/lab-demo.js';
 import { startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
-import { startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
+import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
 import { sshArgs, startSshd, type LabSshd } from '../support/sshd-lab.js';
 
 const execFileAsync = promisify(execFile);
 const SG = 'sg-0123456789abcdef0';
 const KEY = Buffer.alloc(32, 0x3c).toString('base64');
 const HMAC_KEY = Buffer.alloc(64, 0xc3).toString('base64');
-const CONFIG = `
-[aws]
-security_groups = ["${SG}"]
-
-[spa_door.laptops]
-key_base64 = "${KEY}"
-hmac_key_base64 = "${HMAC_KEY}"
-open = ["22/tcp"]
-open_for = "60s"
-`;
+const CONFIG = receiverConfig({ sg: SG, door: 'laptops', key: KEY, hmacKey: HMAC_KEY, openFor: '60s' });
 const KEYS = ['--key-base64-rijndael', KEY, '--key-base64-hmac', HMAC_KEY];
 
 let fakes: LambdaFakes;

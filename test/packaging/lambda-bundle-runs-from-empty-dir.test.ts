@@ -6,7 +6,7 @@ import { SpaCodec } from '../../src/core/spa/index.js';
 import { OWNER_TAG_KEY } from '../../src/gates/aws-sg-rules.js';
 import type { FakeEc2 } from '../support/fake-ec2.js';
 import { functionUrlEvent } from '../support/function-url-adapter.js';
-import { startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
+import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
 import { buildPackage, mustRun, REPO } from '../support/packaging.js';
 
 /**
@@ -20,17 +20,7 @@ const TABLE = 'knockgate-replay';
 const KEY = Buffer.alloc(32, 0x3c).toString('base64');
 const HMAC_KEY = Buffer.alloc(64, 0xc3).toString('base64');
 const OPEN_FOR_S = 2;
-const CONFIG = `
-[aws]
-security_groups = ["${SG}"]
-
-[spa_door.bastion]
-key_base64 = "${KEY}"
-hmac_key_base64 = "${HMAC_KEY}"
-open = ["22/tcp"]
-open_for = "${OPEN_FOR_S}s"
-allow_ip = "source"
-`;
+const CONFIG = receiverConfig({ sg: SG, door: 'bastion', key: KEY, hmacKey: HMAC_KEY, openFor: `${OPEN_FOR_S}s`, extra: ['allow_ip = "source"'] });
 
 let dir = '';
 let release = '';

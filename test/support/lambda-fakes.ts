@@ -46,3 +46,19 @@ export async function startLambdaFakes(replayTable: string): Promise<LambdaFakes
     },
   };
 }
+
+/** The receiver's TOML: one Security Group and one SPA door opening 22/tcp with these keys. */
+export function receiverConfig(opts: { sg: string; door: string; key: string; hmacKey: string; openFor: string; extra?: string[] }): string {
+  return [
+    '[aws]',
+    `security_groups = ["${opts.sg}"]`,
+    '',
+    `[spa_door.${opts.door}]`,
+    `key_base64 = "${opts.key}"`,
+    `hmac_key_base64 = "${opts.hmacKey}"`,
+    'open = ["22/tcp"]',
+    `open_for = "${opts.openFor}"`,
+    ...(opts.extra ?? []),
+    '',
+  ].join('\n');
+}
