@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   spa: async () => (await import('./commands/spa.js')).registerSpa,
   keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
   status: async () => (await import('./commands/status.js')).registerStatus,
+  revoke: async () => (await import('./commands/revoke.js')).registerRevoke,
+  flush: async () => (await import('./commands/revoke.js')).registerFlush,
   lab: async () => (await import('./commands/lab.js')).registerLab,
   aws: async () => (await import('./commands/aws.js')).registerAws,
 };
@@ -52,6 +54,7 @@ Getting started:
   knockgate keygen                            # SPA keys plus fwknoprc / access.conf / door snippets
   knockgate spa -n bastion                    # send SPA from a client, as fwknop -n bastion
   knockgate status                            # live grants and their time left
+  knockgate revoke 203.0.113.7                # close a source's grants now
 `,
     );
   const needed = asked !== undefined && Object.hasOwn(COMMANDS, asked) ? [COMMANDS[asked]!] : Object.values(COMMANDS);

@@ -11,8 +11,8 @@ export class ControlError extends KnockgateError {
   readonly code = 'control.unreachable';
 }
 
-/** Ask the running daemon one question over its control socket. */
-export function askDaemon(socketPath: string, op: string): Promise<unknown> {
+/** Ask the running daemon one question over its control socket; `fields` go beside `op` in the request. */
+export function askDaemon(socketPath: string, op: string, fields: Record<string, string> = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     let buffered = '';
@@ -28,7 +28,7 @@ export function askDaemon(socketPath: string, op: string): Promise<unknown> {
           : `cannot reach ${socketPath}: ${err.message}`,
       ),
     );
-    socket.on('connect', () => socket.write(JSON.stringify({ op }) + '\n'));
+    socket.on('connect', () => socket.write(JSON.stringify({ ...fields, op }) + '\n'));
     socket.on('data', (chunk) => {
       buffered += chunk.toString('utf8');
       if (buffered.length > MAX_REPLY_BYTES) return fail(`the answer from ${socketPath} is longer than ${MAX_REPLY_BYTES} bytes`);

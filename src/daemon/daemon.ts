@@ -58,6 +58,13 @@ export interface DaemonParts {
   now?: () => number;
 }
 
+/** A grant `revoke` or `flush` closed, as the control socket answers it. */
+export interface RevokedGrant {
+  src: string;
+  door: string;
+  ports: string[];
+}
+
 export interface DaemonStatus {
   config: string;
   doors: Array<{ name: string; knocks: number; opens: string }>;
@@ -186,6 +193,11 @@ export class Daemon {
     for (const gate of this.parts.gates()) await gate.install();
     await this.reloadGuard(next);
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, this.knockdMode ? `re-reading config file: ${next.source.file}` : 'configuration reloaded');
+  }
+
+  /** Closes live grants now (`knockgate revoke`, `flush`): what was closed, for the operator. */
+  async revoke(match: { src?: string; door?: string }): Promise<RevokedGrant[]> {
+    return (await this.desk.revoke(match)).map((g) => ({ src: g.src, door: g.door, ports: g.ports.map((p) => `${p.port}/${p.proto}`) }));
   }
 
   async status(): Promise<DaemonStatus> {

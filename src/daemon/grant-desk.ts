@@ -137,6 +137,32 @@ export class GrantDesk {
     return expired;
   }
 
+  /**
+   * Closes the live grants of `src` (every source when absent), of one door or all, in the gates
+   * that hold them, with a `revoked` line each: the operator's `knockgate revoke` and `flush`.
+   * A gate that fails keeps its grant live and the error goes to the caller, after the others.
+   */
+  async revoke(match: { src?: string; door?: string }): Promise<Grant[]> {
+    const chosen = [...this.live.values()].filter(({ grant }) => (match.src === undefined || grant.src === match.src) && (match.door === undefined || grant.door === match.door));
+    const revoked: Grant[] = [];
+    const failures: unknown[] = [];
+    for (const { grant, gate: gateName } of chosen) {
+      const gate = this.opts.gates().find((g) => g.name === gateName);
+      try {
+        await gate?.revoke(grant);
+      } catch (err) {
+        failures.push(err);
+        continue;
+      }
+      this.live.delete(grant.id);
+      revoked.push(grant);
+      this.outcomes.count('revoked', { door: grant.door, gate: gateName });
+      this.log.info({ door: grant.door, src: grant.src, outcome: 'revoked', gate: gateName }, `${grant.src}: ${grant.door}: grant revoked`);
+    }
+    if (failures.length > 0) throw failures[0];
+    return revoked;
+  }
+
   /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */
   clear(): void {
     this.live.clear();

@@ -26,6 +26,7 @@ export type Outcome =
   | 'refused'
   | 'gate-error'
   | 'expired'
+  | 'revoked'
   // gates
   | 'authorized'
   | 'extended'

@@ -115,9 +115,11 @@ Examples:
       const starting = (async () => {
         const running = new Daemon(config, await buildParts(config, log, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
         opened.daemon = running;
-        const control = new ControlServer(config.daemon.controlSocket, async (op) => {
+        const control = new ControlServer(config.daemon.controlSocket, async (op, request) => {
           if (op === 'status') return running.status();
-          throw new Error(`unknown request "${op}" (known: status)`);
+          if (op === 'revoke') return running.revoke(controlMatch(request));
+          if (op === 'flush') return running.revoke({});
+          throw new Error(`unknown request "${op}" (known: status, revoke, flush)`);
         });
         opened.control = control;
         // The socket first: once the daemon logs "started", `knockgate status` must answer.
@@ -216,4 +218,10 @@ function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateCo
       ...(opts.controlSocket ? { controlSocket: opts.controlSocket } : {}),
     },
   };
+}
+
+/** A revoke request's source and door; `src` is required, so a revoke never flushes by mistake. */
+function controlMatch(request: Record<string, unknown>): { src: string; door?: string } {
+  if (typeof request.src !== 'string' || request.src === '') throw new Error('revoke needs a "src" string');
+  return { src: request.src, ...(typeof request.door === 'string' && { door: request.door }) };
 }
