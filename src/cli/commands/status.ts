@@ -1,21 +1,35 @@
 import type { Command } from 'commander';
-import { askDaemon } from '../../client/control-client.js';
+import { askDaemon, DaemonNotRunningError } from '../../client/control-client.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import type { DaemonStatus } from '../../daemon/daemon.js';
 import type { FindingBrief } from '../../guard/finding.js';
 import { formatSpaStatus } from './spa-status.js';
+
+/** LSB's "program is not running" for a status action: monitoring tells it from a failed query. */
+const EXIT_NOT_RUNNING = 3;
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('show the running daemon\'s doors, live grants with their time left, and its counters')
     .option('--socket <path>', 'control socket of the daemon', DEFAULTS.controlSocket)
-    .option('--json', 'print the status as JSON')
-    .addHelpText('after', '\nExample:\n  knockgate status            # grants: who may connect where, and for how long\n  knockgate status --json     # for scripts and monitoring\n')
+    .option('--json', `print the status as JSON, {"running": true, ...}; with no daemon {"running": false, ...} and exit status ${EXIT_NOT_RUNNING}`)
+    .addHelpText(
+      'after',
+      `\nExit status: 0 when the daemon answered; ${EXIT_NOT_RUNNING} with --json when no daemon listens on the socket (as LSB init scripts' status); 1 otherwise.\n\nExample:\n  knockgate status            # grants: who may connect where, and for how long\n  knockgate status --json     # for scripts and monitoring\n`,
+    )
     .action(async (opts: { socket: string; json?: boolean }) => {
-      const status = (await askDaemon(opts.socket, 'status')) as DaemonStatus;
+      let status: DaemonStatus;
+      try {
+        status = (await askDaemon(opts.socket, 'status')) as DaemonStatus;
+      } catch (err) {
+        if (!opts.json || !(err instanceof DaemonNotRunningError)) throw err;
+        process.stdout.write(JSON.stringify({ running: false, socket: opts.socket, reason: err.message }, null, 2) + '\n');
+        process.exitCode = EXIT_NOT_RUNNING;
+        return;
+      }
       if (opts.json) {
-        process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ running: true, ...status }, null, 2) + '\n');
         return;
       }
       process.stdout.write(formatStatus(status));
