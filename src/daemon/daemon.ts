@@ -293,7 +293,7 @@ export class Daemon {
         return;
       }
       case 'reset': {
-        this.outcomes.count('reset', { door: event.door, reason: event.reason });
+        this.outcomes.count('reset', { door: event.door, reason: event.reason }, event.src);
         // knockd says nothing when a wrong knock ends an attempt; it logs a sequence timeout.
         const level = this.knockdMode && event.reason === 'wrong-knock' ? 'debug' : this.progressLevel(event.door, event.stage > 1);
         if (!this.log.isLevelEnabled(level)) return;
@@ -337,7 +337,7 @@ export class Daemon {
     durable.then(
       () => this.open(doorName, src, family, knockTime),
       (err: unknown) => {
-        this.outcomes.count('refused', { door: doorName, reason: 'sequence-not-marked' });
+        this.outcomes.count('refused', { door: doorName, reason: 'sequence-not-marked' }, src);
         this.log.error({ door: doorName, src, outcome: 'refused', reason: 'sequence not marked spent', err: describeError(err) }, `${src}: ${doorName}: cannot mark the sequence used; not opening`);
       },
     );

@@ -101,7 +101,7 @@ export class GrantDesk {
     const { grant, gate } = request;
     if (this.pending >= this.maxPending || this.liveFull(grant.id)) {
       this.counts.refused += 1;
-      this.outcomes.count('refused', { door: grant.door, gate: gate.name, reason: 'saturated' });
+      this.outcomes.count('refused', { door: grant.door, gate: gate.name, reason: 'saturated' }, grant.src);
       return Promise.resolve({ outcome: 'refused', detail: `${this.pending} grants already waiting for their gate, ${this.live.size} live` });
     }
     this.pending += 1;
