@@ -154,7 +154,8 @@ export class GrantDesk {
         failures.push(err);
         continue;
       }
-      this.live.delete(grant.id);
+      // Expired while its gate closed it: that line is written already.
+      if (!this.live.delete(grant.id)) continue;
       revoked.push(grant);
       this.outcomes.count('revoked', { door: grant.door, gate: gateName });
       this.log.info({ door: grant.door, src: grant.src, outcome: 'revoked', gate: gateName }, `${grant.src}: ${grant.door}: grant revoked`);
