@@ -19,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   connect: async () => (await import('./commands/connect.js')).registerConnect,
   keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
   status: async () => (await import('./commands/status.js')).registerStatus,
+  revoke: async () => (await import('./commands/revoke.js')).registerRevoke,
+  flush: async () => (await import('./commands/revoke.js')).registerFlush,
   lab: async () => (await import('./commands/lab.js')).registerLab,
   aws: async () => (await import('./commands/aws.js')).registerAws,
 };
@@ -54,6 +56,7 @@ Getting started:
   knockgate spa -n bastion                    # send SPA from a client, as fwknop -n bastion
   ProxyCommand knockgate connect -n %n %h %p  # in ~/.ssh/config: open the door, then carry ssh
   knockgate status                            # live grants and their time left
+  knockgate revoke 203.0.113.7                # close a source's grants now
 `,
     );
   const needed = asked !== undefined && Object.hasOwn(COMMANDS, asked) ? [COMMANDS[asked]!] : Object.values(COMMANDS);

@@ -19,7 +19,8 @@ export const MAX_CONNECTIONS_PER_PEER = 8;
 /** A connection with nothing to answer is closed after this long without a request. */
 export const IDLE_TIMEOUT_MS = 2_000;
 
-export type ControlHandler = (op: string) => Promise<unknown> | unknown;
+/** `request` is the whole request line parsed: `op` and the op's own fields (`src`, `door`). */
+export type ControlHandler = (op: string, request: Record<string, unknown>) => Promise<unknown> | unknown;
 
 export interface ControlServerOptions {
   idleTimeoutMs?: number;
@@ -158,9 +159,9 @@ export class ControlServer {
 
   private async answer(line: string): Promise<Reply> {
     try {
-      const request = JSON.parse(line) as { op?: unknown };
+      const request = JSON.parse(line) as Record<string, unknown> | null;
       if (typeof request?.op !== 'string') return { ok: false, error: 'request needs an "op" string' };
-      return { ok: true, result: await this.handle(request.op) };
+      return { ok: true, result: await this.handle(request.op, request) };
     } catch (err) {
       return { ok: false, error: describeError(err) };
     }

@@ -58,6 +58,13 @@ export interface DaemonParts {
   now?: () => number;
 }
 
+/** A grant `revoke` or `flush` closed, as the control socket answers it. */
+export interface RevokedGrant {
+  src: string;
+  door: string;
+  ports: string[];
+}
+
 export interface DaemonStatus {
   config: string;
   doors: Array<{ name: string; knocks: number; opens: string }>;
@@ -188,6 +195,11 @@ export class Daemon {
     this.log.info({ config: next.source.file, doors: [...this.doors.keys()], outcome: 'reloaded' }, this.knockdMode ? `re-reading config file: ${next.source.file}` : 'configuration reloaded');
   }
 
+  /** Closes live grants now (`knockgate revoke`, `flush`): what was closed, for the operator. */
+  async revoke(match: { src?: string; door?: string }): Promise<RevokedGrant[]> {
+    return (await this.desk.revoke(match)).map((g) => ({ src: g.src, door: g.door, ports: g.ports.map((p) => `${p.port}/${p.proto}`) }));
+  }
+
   async status(): Promise<DaemonStatus> {
     const grants: DaemonStatus['grants'] = [];
     for (const gate of this.parts.gates()) {
@@ -281,7 +293,7 @@ export class Daemon {
         return;
       }
       case 'reset': {
-        this.outcomes.count('reset', { door: event.door, reason: event.reason });
+        this.outcomes.count('reset', { door: event.door, reason: event.reason }, event.src);
         // knockd says nothing when a wrong knock ends an attempt; it logs a sequence timeout.
         const level = this.knockdMode && event.reason === 'wrong-knock' ? 'debug' : this.progressLevel(event.door, event.stage > 1);
         if (!this.log.isLevelEnabled(level)) return;
@@ -325,7 +337,7 @@ export class Daemon {
     durable.then(
       () => this.open(doorName, src, family, knockTime),
       (err: unknown) => {
-        this.outcomes.count('refused', { door: doorName, reason: 'sequence-not-marked' });
+        this.outcomes.count('refused', { door: doorName, reason: 'sequence-not-marked' }, src);
         this.log.error({ door: doorName, src, outcome: 'refused', reason: 'sequence not marked spent', err: describeError(err) }, `${src}: ${doorName}: cannot mark the sequence used; not opening`);
       },
     );

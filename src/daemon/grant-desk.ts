@@ -101,7 +101,7 @@ export class GrantDesk {
     const { grant, gate } = request;
     if (this.pending >= this.maxPending || this.liveFull(grant.id)) {
       this.counts.refused += 1;
-      this.outcomes.count('refused', { door: grant.door, gate: gate.name, reason: 'saturated' });
+      this.outcomes.count('refused', { door: grant.door, gate: gate.name, reason: 'saturated' }, grant.src);
       return Promise.resolve({ outcome: 'refused', detail: `${this.pending} grants already waiting for their gate, ${this.live.size} live` });
     }
     this.pending += 1;
@@ -135,6 +135,33 @@ export class GrantDesk {
       this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
     }
     return expired;
+  }
+
+  /**
+   * Closes the live grants of `src` (every source when absent), of one door or all, in the gates
+   * that hold them, with a `revoked` line each: the operator's `knockgate revoke` and `flush`.
+   * A gate that fails keeps its grant live and the error goes to the caller, after the others.
+   */
+  async revoke(match: { src?: string; door?: string }): Promise<Grant[]> {
+    const chosen = [...this.live.values()].filter(({ grant }) => (match.src === undefined || grant.src === match.src) && (match.door === undefined || grant.door === match.door));
+    const revoked: Grant[] = [];
+    const failures: unknown[] = [];
+    for (const { grant, gate: gateName } of chosen) {
+      const gate = this.opts.gates().find((g) => g.name === gateName);
+      try {
+        await gate?.revoke(grant);
+      } catch (err) {
+        failures.push(err);
+        continue;
+      }
+      // Expired while its gate closed it: that line is written already.
+      if (!this.live.delete(grant.id)) continue;
+      revoked.push(grant);
+      this.outcomes.count('revoked', { door: grant.door, gate: gateName });
+      this.log.info({ door: grant.door, src: grant.src, outcome: 'revoked', gate: gateName }, `${grant.src}: ${grant.door}: grant revoked`);
+    }
+    if (failures.length > 0) throw failures[0];
+    return revoked;
   }
 
   /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */

@@ -26,6 +26,7 @@ export type Outcome =
   | 'refused'
   | 'gate-error'
   | 'expired'
+  | 'revoked'
   // gates
   | 'authorized'
   | 'extended'
@@ -84,7 +85,8 @@ export interface OutcomeLabels {
  * implementation does no I/O in `count`: it adds to memory, and an exporter reads from there.
  */
 export interface Outcomes {
-  count(outcome: Outcome, labels?: OutcomeLabels): void;
+  /** `source`: the address it was about, never a label; only the recent-refusals ring keeps it. */
+  count(outcome: Outcome, labels?: OutcomeLabels, source?: string): void;
 }
 
 /** Counts nothing: the default wherever no counter was injected. */

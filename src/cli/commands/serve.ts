@@ -10,7 +10,7 @@ import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, reopenLogFile, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
-import { NO_OUTCOMES } from '../../metrics/outcome.js';
+import { MAX_REFUSALS, RefusalRing } from '../../metrics/refusal-ring.js';
 import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
 import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
 import { errorExit, EXIT_CONFIG, EXIT_FAILED } from '../errors.js';
@@ -113,11 +113,16 @@ Examples:
       for (const w of config.spa?.warnings ?? []) log.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);
       const opened: { daemon?: Daemon; control?: ControlServer; pidFile?: string } = {};
       const starting = (async () => {
-        const running = new Daemon(config, await buildParts(config, log, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
+        // The refusals `status --refusals` shows are kept where they are counted.
+        const refusals = new RefusalRing();
+        const running = new Daemon(config, await buildParts(config, log, refusals, { acceptDamagedState: opts.acceptDamagedState === true }));
         opened.daemon = running;
-        const control = new ControlServer(config.daemon.controlSocket, async (op) => {
+        const control = new ControlServer(config.daemon.controlSocket, async (op, request) => {
           if (op === 'status') return running.status();
-          throw new Error(`unknown request "${op}" (known: status)`);
+          if (op === 'revoke') return running.revoke(controlMatch(request));
+          if (op === 'flush') return running.revoke({});
+          if (op === 'refusals') return refusals.recent(refusalLimit(request));
+          throw new Error(`unknown request "${op}" (known: status, revoke, flush, refusals)`);
         });
         opened.control = control;
         // The socket first: once the daemon logs "started", `knockgate status` must answer.
@@ -216,4 +221,18 @@ function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateCo
       ...(opts.controlSocket ? { controlSocket: opts.controlSocket } : {}),
     },
   };
+}
+
+/** A revoke request's source and door; `src` is required, so a revoke never flushes by mistake. */
+function controlMatch(request: Record<string, unknown>): { src: string; door?: string } {
+  if (typeof request.src !== 'string' || request.src === '') throw new Error('revoke needs a "src" string');
+  return { src: request.src, ...(typeof request.door === 'string' && { door: request.door }) };
+}
+
+/** A refusals request's `limit`: a whole number from 1 to MAX_REFUSALS, all of them when absent. */
+function refusalLimit(request: Record<string, unknown>): number {
+  if (request.limit === undefined) return MAX_REFUSALS;
+  const limit = Number(request.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_REFUSALS) throw new Error(`"limit" must be a whole number from 1 to ${MAX_REFUSALS}`);
+  return limit;
 }

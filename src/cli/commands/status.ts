@@ -1,21 +1,59 @@
-import type { Command } from 'commander';
-import { askDaemon } from '../../client/control-client.js';
+import { InvalidArgumentError, type Command } from 'commander';
+import { askDaemon, DaemonNotRunningError } from '../../client/control-client.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import type { DaemonStatus } from '../../daemon/daemon.js';
 import type { FindingBrief } from '../../guard/finding.js';
+import { MAX_REFUSALS, type Refusal } from '../../metrics/refusal-ring.js';
 import { formatSpaStatus } from './spa-status.js';
+
+/** `--refusals` without `--limit`: a screenful. */
+const DEFAULT_REFUSALS = 20;
+
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_REFUSALS) throw new InvalidArgumentError(`a whole number from 1 to ${MAX_REFUSALS}`);
+  return n;
+}
+
+/** One line per refusal, newest first: ISO time, reason, source, door. */
+export function formatRefusals(refusals: readonly Refusal[]): string {
+  if (refusals.length === 0) return 'refusals: none\n';
+  const head = `${'TIME'.padEnd(24)} ${'REASON'.padEnd(20)} ${'SOURCE'.padEnd(40)} DOOR`;
+  return [head, ...refusals.map((r) => `${new Date(r.at).toISOString().padEnd(24)} ${r.reason.padEnd(20)} ${(r.src ?? '-').padEnd(40)} ${r.door ?? '-'}`)].join('\n') + '\n';
+}
+
+/** LSB's "program is not running" for a status action: monitoring tells it from a failed query. */
+const EXIT_NOT_RUNNING = 3;
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('show the running daemon\'s doors, live grants with their time left, and its counters')
     .option('--socket <path>', 'control socket of the daemon', DEFAULTS.controlSocket)
-    .option('--json', 'print the status as JSON')
-    .addHelpText('after', '\nExample:\n  knockgate status            # grants: who may connect where, and for how long\n  knockgate status --json     # for scripts and monitoring\n')
-    .action(async (opts: { socket: string; json?: boolean }) => {
-      const status = (await askDaemon(opts.socket, 'status')) as DaemonStatus;
+    .option('--refusals', `instead of the status, the daemon's last refusals (wrong knocks, refused SPA packets and opens), newest first; it keeps ${MAX_REFUSALS}`)
+    .option('--limit <n>', `with --refusals: show at most N (1 to ${MAX_REFUSALS})`, parseLimit, DEFAULT_REFUSALS)
+    .option('--json', `print the status as JSON, {"running": true, ...}; with no daemon {"running": false, ...} and exit status ${EXIT_NOT_RUNNING}`)
+    .addHelpText(
+      'after',
+      `\nExit status: 0 when the daemon answered; ${EXIT_NOT_RUNNING} with --json when no daemon listens on the socket (as LSB init scripts' status); 1 otherwise.\n\nExample:\n  knockgate status            # grants: who may connect where, and for how long\n  knockgate status --json     # for scripts and monitoring\n  knockgate status --refusals --limit 5   # who knocked wrong lately, and at which door\n`,
+    )
+    .action(async (opts: { socket: string; json?: boolean; refusals?: boolean; limit: number }) => {
+      if (opts.refusals) {
+        const refusals = (await askDaemon(opts.socket, 'refusals', { limit: String(opts.limit) })) as Refusal[];
+        process.stdout.write(opts.json ? JSON.stringify(refusals, null, 2) + '\n' : formatRefusals(refusals));
+        return;
+      }
+      let status: DaemonStatus;
+      try {
+        status = (await askDaemon(opts.socket, 'status')) as DaemonStatus;
+      } catch (err) {
+        if (!opts.json || !(err instanceof DaemonNotRunningError)) throw err;
+        process.stdout.write(JSON.stringify({ running: false, socket: opts.socket, reason: err.message }, null, 2) + '\n');
+        process.exitCode = EXIT_NOT_RUNNING;
+        return;
+      }
       if (opts.json) {
-        process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ running: true, ...status }, null, 2) + '\n');
         return;
       }
       process.stdout.write(formatStatus(status));
