@@ -349,6 +349,13 @@ export class Daemon {
     });
   }
 
+  /** Levels read once a sweep (a second), not per packet: live grants and the captures' kernel drops. */
+  private measure(): void {
+    this.desk.measureLive();
+    const dropped = this.parts.sensor.stats().kernelDroppedBy ?? {};
+    for (const [iface, n] of Object.entries(dropped)) this.outcomes.measure('capture-dropped', n, { interface: iface });
+  }
+
   private sweep(): void {
     const now = this.now();
     const step = this.clockWatch.observe(now, monotonicNow());
@@ -361,6 +368,7 @@ export class Daemon {
     }
     for (const event of this.tracker.sweep(now)) this.report(event);
     this.desk.expire(now);
+    this.measure();
     this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();
   }
