@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { formatSpaWarning } from '../../config/spa-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
@@ -10,7 +11,7 @@ import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, reopenLogFile, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
-import { NO_OUTCOMES } from '../../metrics/outcome.js';
+import { NO_OUTCOMES, type Outcomes } from '../../metrics/outcome.js';
 import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
 import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
 import { errorExit, EXIT_CONFIG, EXIT_FAILED } from '../errors.js';
@@ -111,9 +112,13 @@ Examples:
       const log = logger;
       for (const p of problems) log.warn({ outcome: 'door-unusable', field: p.field }, p.message);
       for (const w of config.spa?.warnings ?? []) log.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);
-      const opened: { daemon?: Daemon; control?: ControlServer; pidFile?: string } = {};
+      const opened: { daemon?: Daemon; control?: ControlServer; metrics?: Server; pidFile?: string } = {};
       const starting = (async () => {
-        const running = new Daemon(config, await buildParts(config, log, NO_OUTCOMES, { acceptDamagedState: opts.acceptDamagedState === true }));
+        // prom-client is loaded only here, with a [metrics] section: the client commands never load it.
+        const metrics = config.metrics && { settings: config.metrics, prometheus: await import('../../metrics/prometheus.js') };
+        const exporter = metrics && new metrics.prometheus.PrometheusOutcomes();
+        const outcomes: Outcomes = exporter ?? NO_OUTCOMES;
+        const running = new Daemon(config, await buildParts(config, log, outcomes, { acceptDamagedState: opts.acceptDamagedState === true }));
         opened.daemon = running;
         const control = new ControlServer(config.daemon.controlSocket, async (op) => {
           if (op === 'status') return running.status();
@@ -122,6 +127,10 @@ Examples:
         opened.control = control;
         // The socket first: once the daemon logs "started", `knockgate status` must answer.
         await control.listen();
+        if (metrics && exporter) {
+          opened.metrics = await metrics.prometheus.serveMetrics(metrics.settings, exporter);
+          log.info({ listen: `${metrics.settings.listen.host}:${metrics.settings.listen.port}` }, 'metrics served at /metrics');
+        }
         await running.start();
         if (config.daemon.pidFile) {
           opened.pidFile = config.daemon.pidFile;
@@ -142,6 +151,7 @@ Examples:
         await withinMs(START_ABORT_MS, async () => {
           if ('signal' in outcome) await withinMs(deadline - Date.now(), () => starting.catch(() => undefined));
           await opened.control?.close();
+          await closeServer(opened.metrics);
           await opened.daemon?.stop();
           if (opened.pidFile) await rm(opened.pidFile, { force: true });
         }).catch(() => undefined);
@@ -159,10 +169,19 @@ Examples:
       notifier.notify('STOPPING=1');
       await work;
       await opened.control?.close();
+      await closeServer(opened.metrics);
       await daemon.stop();
       if (opened.pidFile) await rm(opened.pidFile, { force: true });
       log.flush();
     });
+}
+
+/** Stops the metrics endpoint: no new scrape, and the open ones are cut (a scrape is retried). */
+async function closeServer(server: Server | undefined): Promise<void> {
+  if (!server) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
 }
 
 /** A failed start is over within a second, whatever is stuck (an nft that does not answer, a slow store). */
