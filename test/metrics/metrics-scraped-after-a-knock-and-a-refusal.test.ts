@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpaCodec } from '../../src/core/spa/index.js';
 import { waitFor } from '../../src/lab/wait.js';
@@ -61,6 +62,16 @@ describe('/metrics after a knock that opens, a wrong knock and a refused SPA pac
     expect(text).toMatch(/^# TYPE knockgate_capture_dropped_total counter$/m);
     expect(text).toMatch(/^# TYPE knockgate_guard_findings gauge$/m);
   }, 40_000);
+
+  it('has every metric the Grafana dashboard queries', async () => {
+    const dashboard = await readFile(new URL('../../deploy/grafana-knockgate.json', import.meta.url), 'utf8');
+    // A metric with no series yet (no gate error, no finding) is still declared by its # TYPE line.
+    const used = new Set(dashboard.match(/\b(?:knockgate|process|nodejs)_[a-z0-9_]+/g));
+    const text = await scrape();
+    const missing = [...used].filter((name) => !new RegExp(`^(?:# TYPE )?${name}[{ ]`, 'm').test(text));
+    expect(used.size).toBeGreaterThan(8);
+    expect(missing).toEqual([]);
+  }, 20_000);
 
   it('answers 404 for any other path', async () => {
     const code = await dl.lab.exec(dl.lab.server, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', 'http://127.0.0.1:9464/']);

@@ -53,6 +53,9 @@ State: state_dir must be a directory of the daemon's user that nobody else can w
 files in it its own; otherwise serve refuses to start (exit ${EXIT_CONFIG}) and says how to fix it. A
 journal damaged beyond repair also stops the start (exit ${EXIT_CONFIG}) until --accept-damaged-state.
 
+Metrics: with [metrics] listen = "127.0.0.1:9464" in the config, GET /metrics answers in the
+Prometheus text format (knockgate_knocks_total, knockgate_grants_live, ...; README "Metrics").
+
 Signals: SIGHUP reloads the config (a bad file is reported and the old config keeps running; live
 grants are kept; a changed [aws] section is refused: it needs a restart); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
 nftables.on_stop says otherwise). Open ports close in the kernel on time even if the daemon is killed.
