@@ -24,39 +24,86 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 const KNOCK_OUTCOMES: ReadonlySet<Outcome> = new Set(['stage', 'reset', 'exhausted', 'open', 'refused', 'gate-error']);
 
-/** Label children by their values, made once: a counted packet costs a map lookup, no allocation but the key. */
-class Series<C> {
-  private readonly children = new Map<string, C>();
-  constructor(private readonly metric: { labels(...values: string[]): C }) {}
+/** One series: its label child (made once) and the amount kept in memory until a scrape. */
+interface Tally {
+  child: Counter.Internal | Gauge.Internal<string>;
+  value: number;
+  /** What a counter child was given already. */
+  pushed: number;
+}
 
-  get(...values: string[]): C {
-    const key = values.join('\0');
-    let child = this.children.get(key);
-    if (child) return child;
-    if (this.children.size >= MAX_SERIES_PER_METRIC) return this.get(...values.map(() => OTHER));
-    child = this.metric.labels(...values);
-    this.children.set(key, child);
-    return child;
+type Metric = { kind: 'counter'; metric: Counter } | { kind: 'gauge'; metric: Gauge };
+
+/**
+ * The series of one metric by label values (one or two labels). The packet path only adds to a
+ * number found through a map per label: it builds no key and calls no prom-client code (whose
+ * child `inc` hashes its labels into a new string each call). A scrape hands the amounts over.
+ */
+class Tallies {
+  private readonly byValues = new Map<string, Map<string, Tally>>();
+  private readonly all: Tally[] = [];
+  /** Every combination past the bound, its labels all "other". */
+  private overflow: Tally | undefined;
+  private readonly made: Metric;
+
+  /** `make` builds the metric with the collect hook prom-client calls at each scrape. */
+  constructor(make: (collect: () => void) => Metric) {
+    this.made = make(() => this.handOver());
+  }
+
+  add(by: number, first: string, second = ''): void {
+    this.tally(first, second).value += by;
+  }
+
+  set(value: number, first: string, second = ''): void {
+    this.tally(first, second).value = value;
+  }
+
+  private handOver(): void {
+    for (const t of this.all) {
+      if (this.made.kind === 'gauge') (t.child as Gauge.Internal<string>).set(t.value);
+      else if (t.value > t.pushed) t.child.inc(t.value - t.pushed);
+      t.pushed = t.value;
+    }
+  }
+
+  private tally(first: string, second: string): Tally {
+    const found = this.byValues.get(first)?.get(second);
+    if (found !== undefined) return found;
+    if (this.all.length >= MAX_SERIES_PER_METRIC) return (this.overflow ??= this.series(OTHER, second === '' ? '' : OTHER));
+    let inner = this.byValues.get(first);
+    if (!inner) this.byValues.set(first, (inner = new Map()));
+    const t = this.series(first, second);
+    inner.set(second, t);
+    return t;
+  }
+
+  private series(first: string, second: string): Tally {
+    const values = second === '' ? [first] : [first, second];
+    const t: Tally = { child: this.made.metric.labels(...values), value: 0, pushed: 0 };
+    this.all.push(t);
+    return t;
   }
 }
 
 export class PrometheusOutcomes implements Outcomes {
   readonly registry = new Registry();
-  private readonly knocks: Series<Counter.Internal>;
-  private readonly grants: Series<Counter.Internal>;
-  private readonly live: Series<Gauge.Internal<string>>;
-  private readonly spaRefused: Series<Counter.Internal>;
-  private readonly dropped: Series<Counter.Internal>;
-  private readonly gateErrors: Series<Counter.Internal>;
-  private readonly findings: Series<Gauge.Internal<string>>;
+  private readonly knocks: Tallies;
+  private readonly grants: Tallies;
+  private readonly live: Tallies;
+  private readonly spaRefused: Tallies;
+  private readonly dropped: Tallies;
+  private readonly gateErrors: Tallies;
+  private readonly findings: Tallies;
   private readonly latency: Histogram;
   /** The last running total of each capture, so the counter grows by what is new. */
   private readonly droppedSeen = new Map<string, number>();
 
   constructor() {
     const registers = [this.registry];
-    const counter = (name: string, help: string, labelNames: string[]) => new Series<Counter.Internal>(new Counter({ name, help, labelNames, registers }));
-    const gauge = (name: string, help: string, labelNames: string[]) => new Series<Gauge.Internal<string>>(new Gauge({ name, help, labelNames, registers }));
+    const counter = (name: string, help: string, labelNames: string[]) =>
+      new Tallies((collect) => ({ kind: 'counter', metric: new Counter({ name, help, labelNames, registers, collect }) }));
+    const gauge = (name: string, help: string, labelNames: string[]) => new Tallies((collect) => ({ kind: 'gauge', metric: new Gauge({ name, help, labelNames, registers, collect }) }));
     this.knocks = counter('knockgate_knocks_total', 'What happened at a door: knock stages, resets, exhausted attempts, and opens, refusals and gate errors of every door', ['door', 'outcome']);
     this.grants = counter('knockgate_grants_total', 'Grants the gates made', ['door', 'gate']);
     this.live = gauge('knockgate_grants_live', 'Grants live now, read every second', ['gate']);
@@ -75,23 +122,23 @@ export class PrometheusOutcomes implements Outcomes {
 
   count(outcome: Outcome, labels: OutcomeLabels = {}): void {
     const { door, gate, reason } = labels;
-    if (door !== undefined && KNOCK_OUTCOMES.has(outcome)) this.knocks.get(door, outcome).inc();
+    if (door !== undefined && KNOCK_OUTCOMES.has(outcome)) this.knocks.add(1, door, outcome);
     switch (outcome) {
       case 'open':
-        if (door !== undefined && gate !== undefined) this.grants.get(door, gate).inc();
+        if (door !== undefined && gate !== undefined) this.grants.add(1, door, gate);
         return;
       case 'refused':
-        if (labels.spa && reason !== undefined) this.spaRefused.get(reason).inc();
+        if (labels.spa && reason !== undefined) this.spaRefused.add(1, reason);
         return;
       case 'gate-error':
       case 'enforcement-lost':
-        if (gate !== undefined) this.gateErrors.get(gate).inc();
+        if (gate !== undefined) this.gateErrors.add(1, gate);
         return;
       case 'guard-finding':
-        if (reason !== undefined) this.findings.get(reason).inc();
+        if (reason !== undefined) this.findings.add(1, reason);
         return;
       case 'guard-cleared':
-        if (reason !== undefined) this.findings.get(reason).dec();
+        if (reason !== undefined) this.findings.add(-1, reason);
         return;
       default:
         return;
@@ -104,7 +151,7 @@ export class PrometheusOutcomes implements Outcomes {
         this.latency.observe(value);
         return;
       case 'grants-live':
-        if (labels.gate !== undefined) this.live.get(labels.gate).set(value);
+        if (labels.gate !== undefined) this.live.set(value, labels.gate);
         return;
       case 'capture-dropped': {
         const iface = labels.interface;
@@ -112,7 +159,7 @@ export class PrometheusOutcomes implements Outcomes {
         const seen = this.droppedSeen.get(iface) ?? 0;
         // A smaller total is a capture opened again (a reload): all of it is new.
         const added = value >= seen ? value - seen : value;
-        if (added > 0) this.dropped.get(iface).inc(added);
+        if (added > 0) this.dropped.add(added, iface);
         if (this.droppedSeen.size < MAX_SERIES_PER_METRIC || this.droppedSeen.has(iface)) this.droppedSeen.set(iface, value);
         return;
       }
