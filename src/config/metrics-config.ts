@@ -29,3 +29,17 @@ export const METRICS_KNOWN_KEYS: Record<string, readonly string[]> = { metrics: 
 export function resolveMetrics(valid: z.infer<typeof metricsSchema>): MetricsSettings {
   return { listen: valid.listen };
 }
+
+/** As the operator writes it: "127.0.0.1:9464", "[::1]:9464". */
+export function formatListen({ host, port }: MetricsSettings['listen']): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The endpoint listens from the start: a reload that changes `[metrics]` says so instead of ignoring it. */
+export function metricsChangeNeedingRestart(running: MetricsSettings | undefined, next: MetricsSettings | undefined): string | undefined {
+  const show = (m: MetricsSettings | undefined) => (m ? `listen ${formatListen(m.listen)}` : 'none');
+  const before = show(running);
+  const after = show(next);
+  if (before === after) return undefined;
+  return `[metrics] changed (${before} → ${after}); the endpoint is opened only at start: restart knockgate to apply it`;
+}

@@ -1,4 +1,5 @@
 import { awsChangeNeedingRestart } from '../config/aws-config.js';
+import { metricsChangeNeedingRestart } from '../config/metrics-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
 import { ClockWatch } from '../core/clock-watch.js';
@@ -175,7 +176,7 @@ export class Daemon {
    * restart is refused before anything changes.
    */
   async reload(next: KnockgateConfig): Promise<void> {
-    const restart = awsChangeNeedingRestart(this.config.aws, next.aws);
+    const restart = awsChangeNeedingRestart(this.config.aws, next.aws) ?? metricsChangeNeedingRestart(this.config.metrics, next.metrics);
     if (restart !== undefined) throw new Error(restart);
     this.config = next;
     this.applyDoors(next);

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { formatListen } from '../config/metrics-config.js';
 import type { MetricsSettings } from '../config/model.js';
 import { KnockgateError } from '../core/knockgate-error.js';
 import type { Measure, Outcome, OutcomeLabels, Outcomes } from './outcome.js';
@@ -189,9 +190,10 @@ export async function serveMetrics(settings: MetricsSettings, outcomes: Promethe
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.headersTimeout = REQUEST_TIMEOUT_MS;
   const { host, port } = settings.listen;
+  const listen = formatListen(settings.listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new MetricsListenError(`[metrics] listen = "${host.includes(':') ? `[${host}]` : host}:${port}": cannot listen (${err.code ?? err.message}); choose a free port on an address of this host`)),
+      reject(new MetricsListenError(`[metrics] listen = "${listen}": cannot listen (${err.code ?? err.message}); choose a free port on an address of this host`)),
     );
     server.listen(port, host, () => resolve());
   });

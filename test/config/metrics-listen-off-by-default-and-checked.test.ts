@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config-error.js';
 import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
+import { metricsChangeNeedingRestart } from '../../src/config/metrics-config.js';
 
 const config = (extra: string) => `[door.ssh]
 sequence = ["7000", "8000", "9000"]
@@ -35,5 +36,12 @@ describe('[metrics] listen', () => {
 
   it('names an unknown key in the section', () => {
     expect(refusal(config('[metrics]\nlisten = "127.0.0.1:9464"\nport = 9464\n')).problems).toEqual([expect.objectContaining({ line: 6, field: 'metrics.port' })]);
+  });
+
+  it('a reload that changes it needs a restart, and says which way', () => {
+    const at = (listen: string) => parseKnockgateToml(config(`[metrics]\nlisten = "${listen}"\n`), 'k.toml').metrics;
+    expect(metricsChangeNeedingRestart(at('127.0.0.1:9464'), at('127.0.0.1:9464'))).toBeUndefined();
+    expect(metricsChangeNeedingRestart(at('127.0.0.1:9464'), at('[::1]:9464'))).toMatch(/listen 127\.0\.0\.1:9464 → listen \[::1\]:9464.*restart knockgate/);
+    expect(metricsChangeNeedingRestart(undefined, at('[::1]:9464'))).toMatch(/none → listen/);
   });
 });

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
+import { formatListen } from '../../config/metrics-config.js';
 import { formatSpaWarning } from '../../config/spa-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
 import { describeError } from '../../core/knockgate-error.js';
@@ -132,7 +133,8 @@ Examples:
         await control.listen();
         if (metrics && exporter) {
           opened.metrics = await metrics.prometheus.serveMetrics(metrics.settings, exporter);
-          log.info({ listen: `${metrics.settings.listen.host}:${metrics.settings.listen.port}` }, 'metrics served at /metrics');
+          const listen = formatListen(metrics.settings.listen);
+          log.info({ listen }, `metrics served at http://${listen}/metrics`);
         }
         await running.start();
         if (config.daemon.pidFile) {
