@@ -82,6 +82,8 @@ class Tallies {
   private series(first: string, second: string): Tally {
     const values = second === '' ? [first] : [first, second];
     const t: Tally = { child: this.made.metric.labels(...values), value: 0, pushed: 0 };
+    // A counter's series shows from its first use, at 0 until it grows (rate() needs a start).
+    if (this.made.kind === 'counter') t.child.inc(0);
     this.all.push(t);
     return t;
   }
@@ -160,7 +162,7 @@ export class PrometheusOutcomes implements Outcomes {
         const seen = this.droppedSeen.get(iface) ?? 0;
         // A smaller total is a capture opened again (a reload): all of it is new.
         const added = value >= seen ? value - seen : value;
-        if (added > 0) this.dropped.add(added, iface);
+        this.dropped.add(added, iface);
         if (this.droppedSeen.size < MAX_SERIES_PER_METRIC || this.droppedSeen.has(iface)) this.droppedSeen.set(iface, value);
         return;
       }

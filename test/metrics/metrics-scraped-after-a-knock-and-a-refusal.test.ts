@@ -9,6 +9,8 @@ const KEY = randomBytes(32).toString('base64');
 const HMAC = randomBytes(64).toString('base64');
 const SPA_PORT = 62301;
 const METRICS = 'http://127.0.0.1:9464/metrics';
+/** Nothing listens here: the guard finds its expectation missing. */
+const EXPECTED_PORT = 2222;
 
 /** One sample's value from the text format, or undefined when the series is absent. */
 function sample(text: string, series: string): number | undefined {
@@ -16,15 +18,16 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-describe('/metrics after a knock that opens, a wrong knock and a refused SPA packet', () => {
+describe('/metrics after a knock that opens, a wrong knock, a refused SPA packet and a guard finding', () => {
   let dl: DaemonLab;
   // Scraped from inside the server namespace: the endpoint listens on that namespace's loopback.
   const scrape = () => dl.lab.exec(dl.lab.server, 'curl', ['-sS', '--max-time', '5', METRICS]);
 
   beforeAll(async () => {
     dl = await createDaemonLab({ extraHosts: 1 });
+    const guard = `[guard]\npoll_interval = "200ms"\n\n[guard.expect.sshd]\nport = "${EXPECTED_PORT}/tcp"\n`;
     const spaDoor = `[spa_door.spa-ssh]\nkey_base64 = "${KEY}"\nhmac_key_base64 = "${HMAC}"\nopen = ["${SERVICE_PORT}/tcp"]\n`;
-    await dl.serve(labConfig(dl.dir, `${labDoor({ open_for: '"30s"' })}\n${spaDoor}`, `[spa]\nsensor = "udp"\nport = ${SPA_PORT}\n\n[metrics]\nlisten = "127.0.0.1:9464"\n`));
+    await dl.serve(labConfig(dl.dir, `${labDoor({ open_for: '"30s"' })}\n${spaDoor}`, `[spa]\nsensor = "udp"\nport = ${SPA_PORT}\n\n[metrics]\nlisten = "127.0.0.1:9464"\n\n${guard}`));
   }, 60_000);
   afterAll(async () => {
     await dl?.destroy();
@@ -47,6 +50,7 @@ describe('/metrics after a knock that opens, a wrong knock and a refused SPA pac
     await lab.exec(lab.client, process.execPath, ['-e', `const s=require('dgram').createSocket('udp4');s.send(process.argv[2],${SPA_PORT},process.argv[1],()=>s.close())`, lab.server.ip4, payload]);
     await dl.waitForLog((e) => e.outcome === 'refused' && e.reason === 'bad-hmac', 5_000, 'the SPA refusal');
 
+    await dl.waitForLog((e) => e.outcome === 'guard-finding' && e.guard === 'missing', 5_000, 'the guard finding');
     // Live grants are read once a second: wait for the sweep that sees this one.
     const text = await waitFor(async () => {
       const t = await scrape();
@@ -58,8 +62,9 @@ describe('/metrics after a knock that opens, a wrong knock and a refused SPA pac
     expect(sample(text, 'knockgate_spa_refused_total{reason="bad-hmac"}')).toBe(1);
     expect(sample(text, 'knockgate_grant_latency_seconds_count')).toBe(1);
     expect(sample(text, 'knockgate_gate_errors_total{gate="nftables"}')).toBeUndefined();
+    expect(sample(text, 'knockgate_guard_findings{kind="missing"}')).toBe(1);
     expect(text).toMatch(/^# TYPE knockgate_grant_latency_seconds histogram$/m);
-    expect(text).toMatch(/^# TYPE knockgate_capture_dropped_total counter$/m);
+    expect(sample(text, 'knockgate_capture_dropped_total{interface="eth0"}')).toBe(0);
     expect(text).toMatch(/^# TYPE knockgate_guard_findings gauge$/m);
   }, 40_000);
 
