@@ -6,6 +6,8 @@ import { SpaCodec } from '../src/core/spa/index.js';
 import { SpaService } from '../src/daemon/spa-service.js';
 import { benchDesk, benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
 import { createLogger } from '../src/log/logger.js';
+import { NO_OUTCOMES, type Outcomes } from '../src/metrics/outcome.js';
+import { PrometheusOutcomes } from '../src/metrics/prometheus.js';
 import { PcapSensor } from '../src/sensors/pcap.js';
 import { MemoryReplayStore } from '../src/store/memory-replay-store.js';
 
@@ -16,7 +18,9 @@ import { MemoryReplayStore } from '../src/store/memory-replay-store.js';
  * port, KnockTracker.observe for the rest. No capture handle, no gate, no event loop turns.
  * 1. bad-HMAC SPA packets (a real packet with one character changed), as the bench's bad-packets phase;
  * 2. random-source SYNs at the first knock port, as its flood phase.
- * Usage: node dist/bench/bench/hot-path-cpu.js [packets-per-round] [rounds]; run it under
+ * With `metrics`, every outcome is counted into the Prometheus metrics, as `serve` with a
+ * `[metrics]` section does (SPA refusals by the service, stages and resets as Daemon.report counts them).
+ * Usage: node dist/bench/bench/hot-path-cpu.js [packets-per-round] [rounds] [metrics]; run it under
  * `node --cpu-prof` to see where the time goes.
  */
 
@@ -57,10 +61,11 @@ interface FrameHandler {
 function main(): void {
   const perRound = Number(process.argv[2] ?? 200_000);
   const rounds = Number(process.argv[3] ?? 5);
+  const outcomes: Outcomes = process.argv[4] === 'metrics' ? new PrometheusOutcomes() : NO_OUTCOMES;
   const key = randomBytes(32).toString('base64');
   const hmacKey = randomBytes(64).toString('base64');
   const logger = createLogger({ level: 'error' });
-  const spa = new SpaService({ config: benchSpaConfig({ key, hmacKey, servicePort: SERVICE_PORT, sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] }, replay: { kind: 'memory' } }), gateFor: () => NO_OP_GATE, desk: benchDesk(logger), replay: new MemoryReplayStore(), logger });
+  const spa = new SpaService({ config: benchSpaConfig({ key, hmacKey, servicePort: SERVICE_PORT, sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] }, replay: { kind: 'memory' } }), gateFor: () => NO_OP_GATE, desk: benchDesk(logger), replay: new MemoryReplayStore(), logger, outcomes });
   const tracker = new KnockTracker([
     {
       name: 'bench',
@@ -79,7 +84,10 @@ function main(): void {
   // What Daemon.onPacket does: SPA port to the SPA service, everything else to the tracker.
   handler.onPacket = (packet) => {
     if (spa.handles(packet)) return spa.onPacket(packet);
-    events += tracker.observe(packet, isLocal).length;
+    for (const event of tracker.observe(packet, isLocal)) {
+      events += 1;
+      if (event.kind !== 'open') outcomes.count(event.kind, { door: event.door });
+    }
   };
   const capture = { handle: { iface: 'bench0' }, linkType: LinkType.EN10MB };
 
@@ -109,7 +117,7 @@ function main(): void {
   const refused = spa.stats().refused['bad-hmac'] ?? 0;
   if (refused !== perRound * rounds) throw new Error(`expected ${perRound * rounds} bad-hmac refusals, got ${refused}`);
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const line = { bad_hmac_us_per_packet: +median(results.spa).toFixed(2), random_syn_us_per_packet: +median(results.syn).toFixed(2), rounds: results, tracker_events: events };
+  const line = { metrics: outcomes !== NO_OUTCOMES, bad_hmac_us_per_packet: +median(results.spa).toFixed(2), random_syn_us_per_packet: +median(results.syn).toFixed(2), rounds: results, tracker_events: events };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 

@@ -11,6 +11,7 @@ import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorSequence, doorSequenceKeys, resolveSequenceSource } from './door-sequence.js';
 import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
 import { crossCheckKernelDoor, doorKernelKeys } from './kernel-door-config.js';
+import { METRICS_KNOWN_KEYS, metricsSchema, resolveMetrics } from './metrics-config.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
@@ -119,6 +120,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
     iptables: resolveIptables(valid.iptables),
     ...(valid.guard && { guard: resolveGuard(valid.guard, lineOf) }),
     ...(valid.aws && { aws: resolveAws(valid.aws) }),
+    ...(valid.metrics && { metrics: resolveMetrics(valid.metrics) }),
   };
   const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
   if (spa.spa) config.spa = spa.spa;
@@ -236,6 +238,7 @@ const configSchema = z.strictObject({
   iptables: iptablesSchema.prefault({}),
   guard: guardSchema.optional(),
   aws: awsSchema.optional(),
+  metrics: metricsSchema.optional(),
   spa: spaSettingsSchema.optional(),
   spa_door: z
     .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), spaDoorSchema)
@@ -255,6 +258,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   spa_door: Object.keys(spaDoorSchema.shape),
   ...GUARD_KNOWN_KEYS,
   ...AWS_KNOWN_KEYS,
+  ...METRICS_KNOWN_KEYS,
 };
 
 // ---- zod issues → operator messages

@@ -27,6 +27,15 @@ export interface KnockgateConfig {
   spa?: SpaConfig;
   /** Security Groups of `gate = "aws-sg"` doors; absent = no AWS. */
   aws?: AwsSettings;
+  /** The Prometheus endpoint (`[metrics]`); absent = no metrics are served. */
+  metrics?: MetricsSettings;
+}
+
+// ---- [metrics] (metrics-config.ts)
+
+export interface MetricsSettings {
+  /** Where `serve` answers `GET /metrics`: an IP address (IPv6 without brackets) and a TCP port. */
+  listen: { host: string; port: number };
 }
 
 export interface DaemonSettings {

@@ -1,4 +1,5 @@
 import { awsChangeNeedingRestart } from '../config/aws-config.js';
+import { metricsChangeNeedingRestart } from '../config/metrics-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
 import { ClockWatch } from '../core/clock-watch.js';
@@ -182,7 +183,7 @@ export class Daemon {
    * restart is refused before anything changes.
    */
   async reload(next: KnockgateConfig): Promise<void> {
-    const restart = awsChangeNeedingRestart(this.config.aws, next.aws);
+    const restart = awsChangeNeedingRestart(this.config.aws, next.aws) ?? metricsChangeNeedingRestart(this.config.metrics, next.metrics);
     if (restart !== undefined) throw new Error(restart);
     this.config = next;
     this.applyDoors(next);
@@ -361,6 +362,13 @@ export class Daemon {
     });
   }
 
+  /** Levels read once a sweep (a second), not per packet: live grants and the captures' kernel drops. */
+  private measure(): void {
+    this.desk.measureLive();
+    const dropped = this.parts.sensor.stats().kernelDroppedBy ?? {};
+    for (const [iface, n] of Object.entries(dropped)) this.outcomes.measure('capture-dropped', n, { interface: iface });
+  }
+
   private sweep(): void {
     const now = this.now();
     const step = this.clockWatch.observe(now, monotonicNow());
@@ -373,6 +381,7 @@ export class Daemon {
     }
     for (const event of this.tracker.sweep(now)) this.report(event);
     this.desk.expire(now);
+    this.measure();
     this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();
   }

@@ -111,6 +111,7 @@ export class GrantDesk {
         this.live.set(grant.id, { grant, gate: gate.name, ...(request.via === 'knockd' && { knockd: true }) });
         this.counts.granted += 1;
         this.outcomes.count('open', { door: grant.door, gate: gate.name });
+        this.outcomes.measure('grant-latency-seconds', Math.max(0, this.now() - request.askedAt) / 1000);
         this.logOpen(request);
         return { outcome: 'open', grant };
       })
@@ -167,6 +168,14 @@ export class GrantDesk {
   /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */
   clear(): void {
     this.live.clear();
+  }
+
+  /** Tells the outcomes how many grants each gate holds, a gate with none as 0. */
+  measureLive(): void {
+    const byGate = new Map<string, number>();
+    for (const gate of this.opts.gates()) byGate.set(gate.name, 0);
+    for (const { gate } of this.live.values()) byGate.set(gate, (byGate.get(gate) ?? 0) + 1);
+    for (const [gate, n] of byGate) this.outcomes.measure('grants-live', n, { gate });
   }
 
   get size(): number {

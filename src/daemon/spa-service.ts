@@ -240,7 +240,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
 
   private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string, countedByDesk = false): void {
     this.refused[kind] = (this.refused[kind] ?? 0) + 1;
-    if (!countedByDesk) this.outcomes.count('refused', { reason: kind, ...(door && { door }) }, packet.src);
+    if (!countedByDesk) this.outcomes.count('refused', { reason: kind, spa: true, ...(door && { door }) }, packet.src);
     const second = Math.floor(this.now() / 1000);
     if (second !== this.logWindow.second) {
       if (this.logWindow.suppressed > 0) {

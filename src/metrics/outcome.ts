@@ -78,7 +78,18 @@ export interface OutcomeLabels {
   door?: string;
   gate?: string;
   reason?: string;
+  /** A capture interface, from the config or the host's list (at most a few dozen). */
+  interface?: string;
+  /** Counted by the SPA service: a refusal of its own checks, not the grant desk's or a knock's. */
+  spa?: true;
 }
+
+/**
+ * What is measured rather than counted: the time from the last knock or the SPA packet to the
+ * grant in the gate (seconds), the live grants of a gate, and the packets a capture's kernel
+ * ring dropped since it opened (a running total that restarts with the capture).
+ */
+export type Measure = 'grant-latency-seconds' | 'grants-live' | 'capture-dropped';
 
 /**
  * Where outcomes are counted. Called on the hot path (a refused SPA packet, a knock stage), so an
@@ -87,7 +98,21 @@ export interface OutcomeLabels {
 export interface Outcomes {
   /** `source`: the address it was about, never a label; only the recent-refusals ring keeps it. */
   count(outcome: Outcome, labels?: OutcomeLabels, source?: string): void;
+  measure(measure: Measure, value: number, labels?: OutcomeLabels): void;
 }
 
 /** Counts nothing: the default wherever no counter was injected. */
-export const NO_OUTCOMES: Outcomes = { count: () => undefined };
+export const NO_OUTCOMES: Outcomes = { count: () => undefined, measure: () => undefined };
+
+/** Several counters fed as one, e.g. the refusal ring beside the Prometheus exporter. */
+export function allOutcomes(...sinks: Outcomes[]): Outcomes {
+  if (sinks.length === 1) return sinks[0]!;
+  return {
+    count: (outcome, labels, source) => {
+      for (const s of sinks) s.count(outcome, labels, source);
+    },
+    measure: (measure, value, labels) => {
+      for (const s of sinks) s.measure(measure, value, labels);
+    },
+  };
+}

@@ -33,6 +33,9 @@ export class RefusalRing implements Outcomes {
     this.next = (this.next + 1) % this.size;
   }
 
+  /** Measures are the exporter's; the ring keeps refusals only. */
+  measure(): void {}
+
   /** The newest `limit` refusals, newest first. */
   recent(limit = this.size): Refusal[] {
     const n = Math.min(limit, this.slots.length);

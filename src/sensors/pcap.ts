@@ -164,12 +164,14 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
 
   stats(): PcapSensorStats {
     const kernel = { ...this.closedKernelCounters };
+    const kernelDroppedBy: Record<string, number> = {};
     for (const capture of this.captures) {
       const counters = this.kernelCounters(capture);
       kernel.dropped += counters.dropped;
       kernel.interfaceDropped += counters.interfaceDropped;
+      kernelDroppedBy[capture.handle.iface] = counters.dropped;
     }
-    return { ...this.counters, kernelDropped: kernel.dropped, interfaceDropped: kernel.interfaceDropped };
+    return { ...this.counters, kernelDropped: kernel.dropped, kernelDroppedBy, interfaceDropped: kernel.interfaceDropped };
   }
 
   private kernelCounters(capture: Capture): CaptureCounters {

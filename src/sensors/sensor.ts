@@ -16,6 +16,8 @@ export interface SensorStats {
   malformed: number;
   /** Packets the kernel dropped before the sensor could read them (capture ring full); capture sensors only. */
   kernelDropped?: number;
+  /** The same by interface, for the captures open now, each since it opened; capture sensors only. */
+  kernelDroppedBy?: Record<string, number>;
 }
 
 /** An interface a sensor cannot listen on, with what the operator can do about it. */

@@ -116,6 +116,19 @@ describe('serve: a start that cannot bring every door live exits at once with on
     }
   }, 30_000);
 
+  it('the metrics port already in use: exit 1 naming [metrics] listen, nothing left', async () => {
+    const squatter = dl.lab.spawn(dl.lab.server, process.execPath, ['-e', `require('net').createServer().listen(9464, '127.0.0.1', () => console.log('bound'))`]);
+    await new Promise<void>((resolve) => squatter.stdout!.once('data', () => resolve()));
+    try {
+      const exit = await serveUntilExit(labConfig(dl.dir, labDoor(), '[metrics]\nlisten = "127.0.0.1:9464"\n'));
+      expectOneLine(exit, 1, /\[metrics\] listen = "127\.0\.0\.1:9464": cannot listen \(EADDRINUSE\)/);
+      await expectNothingLeft();
+    } finally {
+      squatter.kill('SIGKILL');
+      await dl.lab.exec(dl.lab.server, 'nft', ['delete', 'table', 'inet', 'knockgate']).catch(() => undefined);
+    }
+  }, 30_000);
+
   it('nft failing (a host chain that does not exist): exit 1 with the gate\'s reason', async () => {
     const exit = await serveUntilExit(labConfig(dl.dir, labDoor(), '[nftables]\nhost_chain = "inet nosuch input"\n'));
     expectOneLine(exit, 1, /host chain inet nosuch input not found/);

@@ -1,4 +1,4 @@
-import type { Outcome, OutcomeLabels, Outcomes } from '../../src/metrics/outcome.js';
+import type { Measure, Outcome, OutcomeLabels, Outcomes } from '../../src/metrics/outcome.js';
 
 /** Outcomes counted in memory, for a test to read back. */
 export class MemoryOutcomes implements Outcomes {
@@ -6,6 +6,12 @@ export class MemoryOutcomes implements Outcomes {
 
   count(outcome: Outcome, labels: OutcomeLabels = {}): void {
     this.counted.push({ outcome, labels });
+  }
+
+  readonly measured: Array<{ measure: Measure; value: number; labels: OutcomeLabels }> = [];
+
+  measure(measure: Measure, value: number, labels: OutcomeLabels = {}): void {
+    this.measured.push({ measure, value, labels });
   }
 
   /** How many times `outcome` was counted with at least these labels. */

@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
+import { formatListen } from '../../config/metrics-config.js';
 import { formatSpaWarning } from '../../config/spa-config.js';
 import type { KnockgateConfig } from '../../config/model.js';
 import { describeError } from '../../core/knockgate-error.js';
@@ -10,6 +12,7 @@ import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger, reopenLogFile, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
+import { allOutcomes } from '../../metrics/outcome.js';
 import { MAX_REFUSALS, RefusalRing } from '../../metrics/refusal-ring.js';
 import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
 import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
@@ -51,6 +54,9 @@ export function registerServe(program: Command): void {
 State: state_dir must be a directory of the daemon's user that nobody else can write, and the
 files in it its own; otherwise serve refuses to start (exit ${EXIT_CONFIG}) and says how to fix it. A
 journal damaged beyond repair also stops the start (exit ${EXIT_CONFIG}) until --accept-damaged-state.
+
+Metrics: with [metrics] listen = "127.0.0.1:9464" in the config, GET /metrics answers in the
+Prometheus text format (knockgate_knocks_total, knockgate_grants_live, ...; README "Metrics").
 
 Signals: SIGHUP reloads the config (a bad file is reported and the old config keeps running; live
 grants are kept; a changed [aws] section is refused: it needs a restart); SIGTERM/SIGINT stop cleanly (grants removed, protected ports left closed unless
@@ -111,11 +117,15 @@ Examples:
       const log = logger;
       for (const p of problems) log.warn({ outcome: 'door-unusable', field: p.field }, p.message);
       for (const w of config.spa?.warnings ?? []) log.warn({ file: w.file, line: w.line, field: w.field }, `config warning: ${formatSpaWarning(w)}`);
-      const opened: { daemon?: Daemon; control?: ControlServer; pidFile?: string } = {};
+      const opened: { daemon?: Daemon; control?: ControlServer; metrics?: Server; pidFile?: string } = {};
       const starting = (async () => {
         // The refusals `status --refusals` shows are kept where they are counted.
         const refusals = new RefusalRing();
-        const running = new Daemon(config, await buildParts(config, log, refusals, { acceptDamagedState: opts.acceptDamagedState === true }));
+        // prom-client is loaded only here, with a [metrics] section: the client commands never load it.
+        const metrics = config.metrics && { settings: config.metrics, prometheus: await import('../../metrics/prometheus.js') };
+        const exporter = metrics && new metrics.prometheus.PrometheusOutcomes();
+        const outcomes = exporter ? allOutcomes(refusals, exporter) : refusals;
+        const running = new Daemon(config, await buildParts(config, log, outcomes, { acceptDamagedState: opts.acceptDamagedState === true }));
         opened.daemon = running;
         const control = new ControlServer(config.daemon.controlSocket, async (op, request) => {
           if (op === 'status') return running.status();
@@ -127,6 +137,11 @@ Examples:
         opened.control = control;
         // The socket first: once the daemon logs "started", `knockgate status` must answer.
         await control.listen();
+        if (metrics && exporter) {
+          opened.metrics = await metrics.prometheus.serveMetrics(metrics.settings, exporter);
+          const listen = formatListen(metrics.settings.listen);
+          log.info({ listen }, `metrics served at http://${listen}/metrics`);
+        }
         await running.start();
         if (config.daemon.pidFile) {
           opened.pidFile = config.daemon.pidFile;
@@ -147,6 +162,7 @@ Examples:
         await withinMs(START_ABORT_MS, async () => {
           if ('signal' in outcome) await withinMs(deadline - Date.now(), () => starting.catch(() => undefined));
           await opened.control?.close();
+          await closeServer(opened.metrics);
           await opened.daemon?.stop();
           if (opened.pidFile) await rm(opened.pidFile, { force: true });
         }).catch(() => undefined);
@@ -164,10 +180,19 @@ Examples:
       notifier.notify('STOPPING=1');
       await work;
       await opened.control?.close();
+      await closeServer(opened.metrics);
       await daemon.stop();
       if (opened.pidFile) await rm(opened.pidFile, { force: true });
       log.flush();
     });
+}
+
+/** Stops the metrics endpoint: no new scrape, and the open ones are cut (a scrape is retried). */
+async function closeServer(server: Server | undefined): Promise<void> {
+  if (!server) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
 }
 
 /** A failed start is over within a second, whatever is stuck (an nft that does not answer, a slow store). */
