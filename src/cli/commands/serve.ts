@@ -11,12 +11,14 @@ import { startProblems } from '../../daemon/start-checks.js';
 import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { writeStderr } from '../../log/journal-priority.js';
 import { createLogger, reopenLogFile, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
 import { allOutcomes } from '../../metrics/outcome.js';
 import { MAX_REFUSALS, RefusalRing } from '../../metrics/refusal-ring.js';
 import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
 import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
 import { errorExit, EXIT_CONFIG, EXIT_FAILED } from '../errors.js';
+import { VERSION } from '../version.js';
 
 interface ServeOptions {
   config?: string;
@@ -125,7 +127,7 @@ Examples:
         const metrics = config.metrics && { settings: config.metrics, prometheus: await import('../../metrics/prometheus.js') };
         const exporter = metrics && new metrics.prometheus.PrometheusOutcomes();
         const outcomes = exporter ? allOutcomes(refusals, exporter) : refusals;
-        const running = new Daemon(config, await buildParts(config, log, outcomes, { acceptDamagedState: opts.acceptDamagedState === true }));
+        const running = new Daemon(config, { ...(await buildParts(config, log, outcomes, { acceptDamagedState: opts.acceptDamagedState === true })), version: VERSION });
         opened.daemon = running;
         const control = new ControlServer(config.daemon.controlSocket, async (op, request) => {
           if (op === 'status') return running.status();
@@ -213,7 +215,7 @@ async function withinMs<T>(ms: number, f: () => Promise<T>): Promise<T | undefin
  * or timer left open would keep it alive, and systemd would think it running).
  */
 function exitAtOnce(code: number, line: string | undefined, logger?: Logger): void {
-  if (line !== undefined) process.stderr.write(`knockgate: ${line.replace(/\s*\n\s*/g, '; ')}\n`);
+  if (line !== undefined) writeStderr(`knockgate: ${line.replace(/\s*\n\s*/g, '; ')}\n`);
   logger?.flush();
   process.exit(code);
 }
