@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { formatListen } from '../../config/metrics-config.js';
@@ -44,7 +45,10 @@ export function registerServe(program: Command): void {
     .option('-i, --interface <name...>', 'capture on these interfaces (overrides the config, like knockd -i)')
     .addOption(new Option('--log-format <format>', 'auto: human on a TTY, JSON lines otherwise').choices(LOG_FORMATS))
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS))
-    .option('--state-dir <dir>', 'grant journal directory (overrides the config; knockd.conf has no such setting)')
+    .option(
+      '--state-dir <dir>',
+      'where every state file goes: the command journal (knockd-commands.json), the spent-step journal and the SPA replay journal (unless spa.replay_file or fwknopd.conf DIGEST_FILE names one); overrides daemon.state_dir, and works for a knockd.conf too',
+    )
     .option('--control-socket <path>', 'unix socket for `knockgate status` (overrides the config)')
     .option(
       '--accept-damaged-state',
@@ -81,7 +85,7 @@ Examples:
       let daemon: Daemon | undefined;
       let logger: Logger | undefined;
       const notifier = systemdNotifier(process.env, (message) => logger?.warn({ outcome: 'notify-failed' }, message));
-      const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf, fwknopAccess: opts.fwknopAccess, fwknopdConf: opts.fwknopdConf };
+      const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf, fwknopAccess: opts.fwknopAccess, fwknopdConf: opts.fwknopdConf, stateDir: opts.stateDir && resolve(opts.stateDir) };
       const load = async (): Promise<KnockgateConfig> => withOverrides(await loadConfig(sources), opts);
       process.on('SIGHUP', () => {
         work = work.then(async () => {
@@ -244,7 +248,6 @@ function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateCo
       ...(opts.interface?.length ? { interfaces: opts.interface } : {}),
       ...(opts.logFormat ? { logFormat: opts.logFormat } : {}),
       ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
-      ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
       ...(opts.controlSocket ? { controlSocket: opts.controlSocket } : {}),
     },
   };
