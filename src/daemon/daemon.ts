@@ -317,9 +317,9 @@ export class Daemon {
 
   /**
    * knockd logs every stage, and doors read from a knockd.conf do too. knockgate's own doors log
-   * stages, and the end of an attempt that never got past its first knock, at debug: a
+   * stages, and the timeout of an attempt that never got past its first knock, at debug: a
    * random-source flood makes one of each per spoofed packet, and at info they cost the hot path
-   * a write each and drown the log. Opens, and resets past the first knock, stay at info.
+   * a write each and drown the log. Opens, and timeouts past the first knock, stay at info.
    */
   private progressLevel(doorName: string, pastFirstKnock: boolean): 'info' | 'debug' {
     return pastFirstKnock || this.doors.get(doorName)?.action.kind === 'knockd-command' ? 'info' : 'debug';
