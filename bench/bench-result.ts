@@ -1,5 +1,6 @@
 import type { BadPacketRound } from './phases/bad-packets.js';
 import type { FloodRound } from './phases/flood.js';
+import type { FloodMetricsRound, MetricsVariant } from './phases/flood-metrics.js';
 import type { ScaleSamples } from './phases/grants-scale.js';
 import type { KnockOpenSamples } from './phases/knock-open.js';
 import type { RestoreSamples } from './phases/restore.js';
@@ -13,6 +14,7 @@ export interface BenchMeasurements {
   spa?: SpaOpenSamples;
   badPackets?: BadPacketRound[];
   flood?: FloodRound[];
+  floodMetrics?: FloodMetricsRound[];
   scale?: ScaleSamples;
   restore?: RestoreSamples;
 }
@@ -46,6 +48,11 @@ function examinedFraction(rounds: BadPacketRound[]): number | undefined {
 function kernelDropped(rounds: Array<{ kernelDropped?: number }>): number | undefined {
   const counted = rounds.filter((r) => r.kernelDropped !== undefined);
   return counted.length > 0 ? counted.reduce((n, r) => n + r.kernelDropped!, 0) : undefined;
+}
+
+/** The median over one variant's rounds of the daemon's CPU µs per packet that arrived. */
+function cpuMicrosPerPacket(rounds: FloodMetricsRound[], variant: MetricsVariant): number | undefined {
+  return median(rounds.filter((r) => r.variant === variant && r.arrived > 0).map((r) => (r.cpuSeconds / r.arrived) * 1e6));
 }
 
 function openRate(rounds: FloodRound[], kinds: Array<'knocks' | 'spa'>): number | undefined {
@@ -108,6 +115,11 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     flood_legit_open_rate_knockd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'knockd'), ['knocks']), 4),
     flood_legit_open_rate_fwknopd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'fwknopd'), ['spa']), 4),
     flood_packets_per_round: rounded(m.flood && m.flood.length > 0 ? m.flood.reduce((n, r) => n + r.floodPackets, 0) / m.flood.length : undefined, 0),
+    flood_metrics_cpu_us_per_packet_without: rounded(cpuMicrosPerPacket(m.floodMetrics ?? [], 'without')),
+    flood_metrics_cpu_us_per_packet_with: rounded(cpuMicrosPerPacket(m.floodMetrics ?? [], 'with')),
+    flood_metrics_cpu_ratio_with_vs_without: rounded(ratio(cpuMicrosPerPacket(m.floodMetrics ?? [], 'with'), cpuMicrosPerPacket(m.floodMetrics ?? [], 'without')), 4),
+    flood_metrics_rounds_per_variant: m.floodMetrics ? m.floodMetrics.filter((r) => r.variant === 'with').length : null,
+    flood_metrics_arrived_per_round: rounded(m.floodMetrics && m.floodMetrics.length > 0 ? m.floodMetrics.reduce((n, r) => n + r.arrived, 0) / m.floodMetrics.length : undefined, 0),
     grants_empty_add_p50_ms: rounded(median(s?.nftAddEmptyMs ?? [])),
     grants_10k_add_p50_ms_iptables: rounded(median(s?.iptablesAddManyMs ?? [])),
     grants_empty_add_p50_ms_iptables: rounded(median(s?.iptablesAddEmptyMs ?? [])),

@@ -7,6 +7,7 @@ import { createBenchLab, type BenchLab } from './bench-lab.js';
 import { assembleResult, type BenchMeasurements } from './bench-result.js';
 import { measureBadPackets } from './phases/bad-packets.js';
 import { measureFlood } from './phases/flood.js';
+import { measureFloodMetrics } from './phases/flood-metrics.js';
 import { measureGrantsScale } from './phases/grants-scale.js';
 import { measureKnockOpen } from './phases/knock-open.js';
 import { measureRestore } from './phases/restore.js';
@@ -80,6 +81,12 @@ async function main(): Promise<number> {
       m.flood = await measureFlood(lab, opts.floodLegit);
       for (const r of m.flood) {
         log(`flood: ${r.variant}: knocks ${r.knocks.opened}/${r.knocks.sent}, SPA ${r.spa.opened}/${r.spa.sent}, ${r.floodPackets} flood packets${r.peakRssMiB !== undefined ? `, peak RSS ${r.peakRssMiB.toFixed(1)} MiB` : ''}`);
+      }
+    });
+    await phase('flood-metrics', async () => {
+      m.floodMetrics = await measureFloodMetrics(opts.metricsRounds, opts.metricsSeconds);
+      for (const r of m.floodMetrics) {
+        log(`flood ${r.variant} [metrics]: ${r.arrived} arrived, ${r.cpuSeconds.toFixed(2)} CPU s, ${((r.cpuSeconds / Math.max(1, r.arrived)) * 1e6).toFixed(2)} µs a packet, ${r.scrapes} scrapes`);
       }
     });
     await phase('restore', async () => {

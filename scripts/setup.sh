@@ -16,6 +16,7 @@ TEST_PACKAGES=(
   iptables iproute2                          # the iptables gate; namespaces and veth pairs
   knockd fwknop-client fwknop-server         # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
+  curl                                       # signed IAM calls to moto_server (AWS error test); /metrics scrapes in the bench
   redis-server                               # the shared store
   openssh-server openssh-client              # real sshd and ssh for `knockgate connect` as a ProxyCommand
   faketime                                   # daemons under a stepped or skewed wall clock (libfaketime)

@@ -54,6 +54,12 @@ describe('bench harness (pure parts, no timings)', () => {
           { variant: 'fwknopd', arrived: 1_000, examined: 10, cpuSeconds: 0.0002 },
         ],
         flood: [{ variant: 'knockgate', knocks: { sent: 10, opened: 10 }, spa: { sent: 10, opened: 9 }, peakRssMiB: 80, floodPackets: 5 }],
+        floodMetrics: [
+          { variant: 'without', arrived: 1_000_000, cpuSeconds: 5, scrapes: 0 },
+          { variant: 'with', arrived: 1_000_000, cpuSeconds: 6, scrapes: 5 },
+          { variant: 'with', arrived: 500_000, cpuSeconds: 2, scrapes: 5 },
+          { variant: 'without', arrived: 500_000, cpuSeconds: 3, scrapes: 0 },
+        ],
       },
       { quick: true, date: 'd', machine: 'm' },
     );
@@ -68,6 +74,11 @@ describe('bench harness (pure parts, no timings)', () => {
       flood_legit_open_rate: 0.95,
       flood_rss_mb: 80,
       grants_10k_add_p50_ms: null,
+      // Medians of µs a packet per round (5 and 6 without, 6 and 4 with), and their ratio.
+      flood_metrics_cpu_us_per_packet_without: 5.5,
+      flood_metrics_cpu_us_per_packet_with: 5,
+      flood_metrics_cpu_ratio_with_vs_without: 0.9091,
+      flood_metrics_rounds_per_variant: 2,
       mode: 'quick',
     });
     expect(r.goals_met).toEqual({

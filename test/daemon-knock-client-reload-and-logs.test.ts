@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeConnect } from '../src/lab/connect-probe.js';
+import { VERSION } from '../src/cli/version.js';
 import { CLI } from '../src/lab/lab-demo.js';
 import { createDaemonLab, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
 import { waitFor } from '../src/lab/wait.js';
@@ -184,7 +185,11 @@ open_for = "10s"
       const host = lab.others[2]!;
       await dl.knock(host, [lab.server.ip4, '7000', '8000:udp', '9000']);
       const open = await waitFor(() => out.split('\n').find((l) => l.includes('OPEN SESAME')), { timeoutMs: 5_000, what: `a human OPEN SESAME line; output:\n${out}` });
-      expect(open).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d info  ${host.ip4.replaceAll('.', '\\.')}: ssh: OPEN SESAME  door=ssh src=${host.ip4.replaceAll('.', '\\.')} stage=open outcome=open `));
+      // ISO 8601 time (UTC, ms) and the level's name, then the message and the same fields as the JSON line.
+      expect(open).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z info ${host.ip4.replaceAll('.', '\\.')}: ssh: OPEN SESAME  door=ssh src=${host.ip4.replaceAll('.', '\\.')} stage=3 outcome=open `));
+      expect(Math.abs(Date.parse(open.split(' ')[0]!) - Date.now())).toBeLessThan(60_000);
+      // The start-up line names the version that runs.
+      expect(out).toMatch(new RegExp(`Z info knockgate started: .* version=${VERSION.replaceAll('.', '\\.')} `));
       expect(out.split('\n').filter((l) => l.startsWith('{'))).toEqual([]);
     } finally {
       if (human.exitCode === null) {

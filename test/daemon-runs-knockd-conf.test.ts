@@ -77,11 +77,11 @@ describe('daemon: serve --knockd-conf runs an existing knockd.conf as it is', ()
     expect((await dl.connect(lab.client)).connected).toBe(true);
 
     for (const stage of [1, 2, 3]) {
-      const line = await dl.waitForLog((e) => e.src === src && e.door === 'openSSH' && e.outcome === 'stage' && e.stage === `${stage}/3`, 2_000, `Stage ${stage}`);
+      const line = await dl.waitForLog((e) => e.src === src && e.door === 'openSSH' && e.outcome === 'stage' && e.stage === stage && e.stages === 3, 2_000, `Stage ${stage}`);
       expect(line.msg).toBe(`${src}: openSSH: Stage ${stage}`);
     }
     const open = await dl.waitForLog((e) => e.src === src && e.outcome === 'open', 2_000, 'the open');
-    expect(open).toMatchObject({ door: 'openSSH', stage: 'open', msg: `${src}: openSSH: OPEN SESAME` });
+    expect(open).toMatchObject({ door: 'openSSH', stage: 3, msg: `${src}: openSSH: OPEN SESAME` });
 
     await waitFor(async () => (await eventLines()).includes(`stop4 ${src}`), { timeoutMs: (CMD_TIMEOUT_S + 4) * 1000, what: 'the stop command' });
     expect((await dl.connect(lab.client)).connected).toBe(false);

@@ -54,7 +54,7 @@ open = ["${SERVICE_PORT}/tcp"]
     // A shell would expand $HOME and run id after the ';'; argv hands both to echo as they are.
     await fwknop(CMD_KEY, CMD_HMAC, ['-s', '-C', '/bin/echo kgt $HOME;id']);
     const ran = await dl.waitForLog((e) => e.outcome === 'command' && String(e.stdout).startsWith('kgt'), 5_000, 'the echo command');
-    expect(ran).toMatchObject({ src: dl.lab.client.ip4, command: ['/bin/echo', 'kgt', '$HOME;id'], stdout: 'kgt $HOME;id\n' });
+    expect(ran).toMatchObject({ src: dl.lab.client.ip4, argv: ['/bin/echo', 'kgt', '$HOME;id'], stdout: 'kgt $HOME;id\n' });
   });
 
   it('refuses a command message on a door without commands = true, counted as command-refused', async () => {

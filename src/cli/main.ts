@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+import { writeStderr } from '../log/journal-priority.js';
 import { errorExit } from './errors.js';
 import { loadProgram } from './program.js';
 
@@ -8,6 +9,6 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   const { message, exitCode } = errorExit(err);
-  process.stderr.write(`${message}\n`);
+  writeStderr(`${message}\n`);
   process.exitCode = exitCode;
 }

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { VERSION } from './version.js';
 
 type Register = (program: Command) => void;
 
@@ -24,9 +24,6 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   lab: async () => (await import('./commands/lab.js')).registerLab,
   aws: async () => (await import('./commands/aws.js')).registerAws,
 };
-
-/** The version of the package this file was built into (package.json beside dist/ and src/). */
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export const PROGRAM_DESCRIPTION =
   "Hide a bastion's ports until an operator asks the right way: knockd-compatible port knocking, " +

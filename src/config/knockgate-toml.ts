@@ -61,7 +61,11 @@ export async function readKnockgateToml(file: string): Promise<KnockgateConfig> 
 }
 
 /** Validates knockgate TOML text; `file` is only used in messages and in `source`. */
-export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsElsewhere?: boolean } = {}): KnockgateConfig {
+/**
+ * `stateDir`: the state directory named on the command line (`serve --state-dir`), instead of
+ * daemon.state_dir; every state file the config does not place itself follows it.
+ */
+export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsElsewhere?: boolean; stateDir?: string | undefined } = {}): KnockgateConfig {
   if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
     throw new ConfigError(file, [{ message: `a config file is at most ${MAX_CONFIG_BYTES} bytes` }]);
   }
@@ -109,7 +113,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
       logFormat: valid.daemon.log_format,
       logLevel: valid.daemon.log_level,
       useSyslog: valid.daemon.use_syslog,
-      stateDir: valid.daemon.state_dir,
+      stateDir: opts.stateDir ?? valid.daemon.state_dir,
       controlSocket: valid.daemon.control_socket,
       maxTrackedSources: valid.daemon.max_tracked_sources,
       ...(valid.daemon.log_file !== undefined && { logFile: valid.daemon.log_file }),

@@ -11,6 +11,11 @@ import { keyFileModeProblem } from './spa-key-checks.js';
 export interface ConfigSources extends FwknopSources {
   config?: string | undefined;
   knockdConf?: string | undefined;
+  /**
+   * `serve --state-dir`: the state directory instead of the config's, applied before any state
+   * file's path is derived from it (the SPA replay journal's too), so all of them move.
+   */
+  stateDir?: string | undefined;
 }
 
 /** The name messages give the embedded default, which has no file. */
@@ -39,20 +44,25 @@ async function loadBase(sources: ConfigSources): Promise<KnockgateConfig> {
   if (config !== undefined && knockdConf !== undefined) {
     throw new ConfigError(config, [{ message: `given together with --knockd-conf ${knockdConf}; use one config file, either knockgate TOML or knockd.conf` }]);
   }
-  if (knockdConf !== undefined) return parseKnockdConf(await readConfigText(knockdConf), knockdConf);
-  if (config !== undefined) return parseToml(await readConfigText(config), config, spaDoorsElsewhere);
+  const { stateDir } = sources;
+  if (knockdConf !== undefined) {
+    // A knockd.conf has no state setting and no SPA: the directory is the only path to move.
+    const parsed = parseKnockdConf(await readConfigText(knockdConf), knockdConf);
+    return stateDir === undefined ? parsed : { ...parsed, daemon: { ...parsed.daemon, stateDir } };
+  }
+  if (config !== undefined) return parseToml(await readConfigText(config), config, spaDoorsElsewhere, stateDir);
   // An access.conf alone brings its own doors; the default knock door would open a second way in.
-  if (spaDoorsElsewhere) return { ...parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME), doors: [] };
-  return parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME);
+  if (spaDoorsElsewhere) return { ...parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME, { stateDir }), doors: [] };
+  return parseKnockgateToml(DEFAULT_CONFIG_TOML, DEFAULT_CONFIG_NAME, { stateDir });
 }
 
 // knockd.conf's global section, alone on its line; knockgate TOML has no [options] table.
 const KNOCKD_OPTIONS_HEADER = /^[ \t]*\[options\][ \t]*$/m;
 
 /** A knockd.conf given as TOML fails on its first line without "="; one pointer helps more. */
-function parseToml(text: string, file: string, spaDoorsElsewhere: boolean): KnockgateConfig {
+function parseToml(text: string, file: string, spaDoorsElsewhere: boolean, stateDir: string | undefined): KnockgateConfig {
   try {
-    return parseKnockgateToml(text, file, { spaDoorsElsewhere });
+    return parseKnockgateToml(text, file, { spaDoorsElsewhere, stateDir });
   } catch (err) {
     if (!(err instanceof ConfigError) || !KNOCKD_OPTIONS_HEADER.test(text)) throw err;
     throw new ConfigError(file, [{ message: 'has an [options] section: it looks like a knockd.conf, not knockgate TOML; check it with --knockd-conf instead' }, ...err.problems]);

@@ -26,7 +26,7 @@ const EVICTION_BATCH_DIVISOR = 1_024;
 
 export type TrackerEvent =
   | { kind: 'stage'; door: string; src: string; stage: number; of: number; time: number }
-  | { kind: 'open'; door: string; src: string; family: Family; time: number; variant?: number }
+  | { kind: 'open'; door: string; src: string; family: Family; time: number; stage: number; variant?: number }
   | { kind: 'reset'; door: string; src: string; stage: number; reason: 'wrong-knock' | 'timeout'; time: number };
 
 /** A door that went away on a reload: its attempts end. */
@@ -287,7 +287,7 @@ export class KnockTracker {
 }
 
 function openEvent(door: KnockDoor, src: string, family: Family, time: number): TrackerEvent {
-  return { kind: 'open', door: door.name, src, family, time, ...(door.variant !== undefined ? { variant: door.variant } : {}) };
+  return { kind: 'open', door: door.name, src, family, time, stage: door.sequence.length, ...(door.variant !== undefined ? { variant: door.variant } : {}) };
 }
 
 function doorKey(door: KnockDoor): string {

@@ -54,6 +54,8 @@ export interface DaemonParts {
   /** The port-hijack guard for a [guard] section: made at start, or on the reload that adds the section. */
   createGuard?(settings: GuardSettings): GuardWatch;
   logger: Logger;
+  /** knockgate's version, on the start-up line (what ran when, in the log alone). */
+  version?: string;
   /** Where what happens is counted (the desk, SPA, gates and guard get the same); none by default. */
   outcomes?: Outcomes;
   now?: () => number;
@@ -146,7 +148,7 @@ export class Daemon {
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.log.info(
-      { config: this.config.source.file, doors: [...this.doors.keys()], live_grants: this.desk.size, outcome: 'started' },
+      { config: this.config.source.file, ...(this.parts.version !== undefined && { version: this.parts.version }), doors: [...this.doors.keys()], live_grants: this.desk.size, outcome: 'started' },
       this.knockdMode ? `starting up, listening on ${this.parts.interfaces?.join(', ') ?? 'the capture interfaces'}` : `knockgate started: ${this.doors.size} door(s), ${this.desk.size} live grant(s) kept`,
     );
   }
@@ -290,13 +292,14 @@ export class Daemon {
         this.outcomes.count('stage', { door: event.door });
         const level = this.progressLevel(event.door, false);
         if (!this.log.isLevelEnabled(level)) return;
-        this.log[level]({ door: event.door, src: event.src, stage: `${event.stage}/${event.of}`, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
+        this.log[level]({ door: event.door, src: event.src, stage: event.stage, stages: event.of, outcome: 'stage' }, `${event.src}: ${event.door}: Stage ${event.stage}`);
         return;
       }
       case 'reset': {
         this.outcomes.count('reset', { door: event.door, reason: event.reason }, event.src);
-        // knockd says nothing when a wrong knock ends an attempt; it logs a sequence timeout.
-        const level = this.knockdMode && event.reason === 'wrong-knock' ? 'debug' : this.progressLevel(event.door, event.stage > 1);
+        // A wrong knock is a refusal: at info, bounded by the log budget (its own kind,
+        // `reset:wrong-knock`). knockd says nothing when one ends an attempt, so a knockd.conf's stays at debug.
+        const level = event.reason === 'wrong-knock' ? (this.knockdMode ? 'debug' : 'info') : this.progressLevel(event.door, event.stage > 1);
         if (!this.log.isLevelEnabled(level)) return;
         this.log[level](
           { door: event.door, src: event.src, stage: event.stage, outcome: 'reset', reason: event.reason },
@@ -306,17 +309,17 @@ export class Daemon {
       }
       case 'open':
         // knockd says OPEN SESAME when the sequence is complete, before its command runs.
-        if (this.knockdMode) this.log.info({ door: event.door, src: event.src, stage: 'open', outcome: 'open' }, `${event.src}: ${event.door}: OPEN SESAME`);
-        if (event.variant === undefined) this.open(event.door, event.src, event.family, event.time);
-        else this.openSpent(event.door, event.variant, event.src, event.family, event.time);
+        if (this.knockdMode) this.log.info({ door: event.door, src: event.src, stage: event.stage, outcome: 'open' }, `${event.src}: ${event.door}: OPEN SESAME`);
+        if (event.variant === undefined) this.open(event.door, event.src, event.family, event.time, event.stage);
+        else this.openSpent(event.door, event.variant, event.src, event.family, event.time, event.stage);
     }
   }
 
   /**
    * knockd logs every stage, and doors read from a knockd.conf do too. knockgate's own doors log
-   * stages, and the end of an attempt that never got past its first knock, at debug: a
+   * stages, and the timeout of an attempt that never got past its first knock, at debug: a
    * random-source flood makes one of each per spoofed packet, and at info they cost the hot path
-   * a write each and drown the log. Opens, and resets past the first knock, stay at info.
+   * a write each and drown the log. Opens, and timeouts past the first knock, stay at info.
    */
   private progressLevel(doorName: string, pastFirstKnock: boolean): 'info' | 'debug' {
     return pastFirstKnock || this.doors.get(doorName)?.action.kind === 'knockd-command' ? 'info' : 'debug';
@@ -327,16 +330,16 @@ export class Daemon {
    * step in the spent-step journal, the one-time line marked in its file), so neither a reload nor
    * a restart can make it valid again. If it cannot be made durable, the door stays closed.
    */
-  private openSpent(doorName: string, variant: number, src: string, family: 4 | 6, knockTime: number): void {
+  private openSpent(doorName: string, variant: number, src: string, family: 4 | 6, knockTime: number, stage: number): void {
     const now = this.now();
     const source = this.schedule.spend(doorName, variant);
     let durable: Promise<void>;
     if (source?.kind === 'time') durable = this.spent.spend(doorName, variant, spentUntil(source.spec, variant), now);
     else if (source?.kind === 'one-time') durable = this.parts.spendOneTimeSequence(source.file, variant);
-    else return this.open(doorName, src, family, knockTime);
+    else return this.open(doorName, src, family, knockTime, stage);
     this.refreshSchedule(now, true);
     durable.then(
-      () => this.open(doorName, src, family, knockTime),
+      () => this.open(doorName, src, family, knockTime, stage),
       (err: unknown) => {
         this.outcomes.count('refused', { door: doorName, reason: 'sequence-not-marked' }, src);
         this.log.error({ door: doorName, src, outcome: 'refused', reason: 'sequence not marked spent', err: describeError(err) }, `${src}: ${doorName}: cannot mark the sequence used; not opening`);
@@ -349,11 +352,12 @@ export class Daemon {
     }
   }
 
-  private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
+  /** `stage`: the knock that completed the sequence (its length), logged on the open line. */
+  private open(doorName: string, src: string, family: 4 | 6, knockTime: number, stage: number): void {
     const door = this.doors.get(doorName);
     if (!door) return;
     const grant = grantFor(doorOpening(door), src, family, this.now());
-    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: this.knockdMode ? 'knockd' : 'knock' }).then((result) => {
+    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: this.knockdMode ? 'knockd' : 'knock', fields: { stage } }).then((result) => {
       if (result.outcome === 'refused') {
         this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
       } else if (result.outcome === 'gate-error') {

@@ -34,8 +34,8 @@ export interface GrantRequest {
    * ran: the desk's lines for it are details, at debug.
    */
   via: 'knock' | 'knockd' | 'spa';
-  /** Fields of the open line that only the asker knows (the SPA packet's sender), placed after `src`. */
-  fields?: Record<string, string>;
+  /** Fields of the open line that only the asker knows (the SPA packet's sender, a knock's last stage), placed after `src`. */
+  fields?: Record<string, string | number>;
 }
 
 export type GrantResult =
@@ -213,12 +213,10 @@ export class GrantDesk {
   private logOpen({ grant, gate, askedAt, via, fields }: GrantRequest): void {
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
     const nat = grant.nat && `${grant.nat.host}:${grant.nat.port}`;
-    const knock = via !== 'spa';
     this.log[via === 'knockd' ? 'debug' : 'info'](
       {
         door: grant.door,
         src: grant.src,
-        ...(knock && { stage: 'open' }),
         ...fields,
         outcome: 'open',
         gate: gate.name,

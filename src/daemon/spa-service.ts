@@ -227,12 +227,12 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       const result = await run;
       const output = { stdout: logged(result.stdout), stderr: logged(result.stderr) };
       if (result.code !== 0) {
-        this.log.info({ door, src, outcome: 'command-failed', command: argv, ...output }, `${src}: ${door}: SPA command failed`);
+        this.log.info({ door, src, outcome: 'command-failed', argv, ...output }, `${src}: ${door}: SPA command failed`);
         return this.refuse('command-failed', packet, `exit ${result.code ?? result.signal}${result.timedOut ? ' (timed out)' : ''}`, door);
       }
       this.counters.granted++;
       this.outcomes.count('command', { door });
-      this.log.info({ door, src, outcome: 'command', command: argv, ...output }, `${src}: ${door}: SPA command ran`);
+      this.log.info({ door, src, outcome: 'command', argv, ...output }, `${src}: ${door}: SPA command ran`);
     } catch (err) {
       this.refuse('command-failed', packet, describeError(err), door);
     }

@@ -8,6 +8,7 @@ import {
   type IpPermission,
 } from '@aws-sdk/client-ec2';
 import type { Grant } from '../core/grant.js';
+import { explainAwsError } from '../aws/aws-errors.js';
 import { describeError, type ErrorCode } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
@@ -396,7 +397,8 @@ export class AwsSgGate implements Gate {
       return await queued;
     } catch (err) {
       const code = awsErrorCode(err);
-      const text = describeError(err);
+      // An error a setting fixes says which setting; any other keeps the SDK's words.
+      const text = explainAwsError(err, { call: api, service: 'ec2' }) ?? describeError(err);
       throw new AwsGateError(`${api} failed${code ? ` (${code})` : ''}: ${text}`, api, code, { cause: err });
     }
   }

@@ -1,4 +1,5 @@
 import type { Grant } from '../core/grant.js';
+import { describeError } from '../core/knockgate-error.js';
 import { CommandPool } from '../exec/command-pool.js';
 import { LongTimer } from '../exec/long-timer.js';
 import { describeCommand, runCommand, type CommandResult, type CommandSpec } from '../exec/shell-command.js';
@@ -275,7 +276,7 @@ export class JournaledCommands {
   private arm(pending: PendingStop): void {
     pending.timer.arm(pending.dueAt - this.now(), () => {
       this.logger.info({ door: pending.grant.door, src: pending.grant.src, outcome: 'command-timeout' }, `${pending.grant.src}: ${pending.grant.door}: command timeout`);
-      this.runStop(pending).catch((err: unknown) => this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'stop command could not be run'));
+      this.runStop(pending).catch((err: unknown) => this.logger.error({ door: pending.grant.door, src: pending.grant.src, err: describeError(err) }, 'stop command could not be run'));
     });
   }
 
@@ -286,7 +287,7 @@ export class JournaledCommands {
     if (this.pending.get(id) === pending) this.pending.delete(id);
     const result = await this.enqueue(id, () => this.execute(pending.grant, 'stop', pending.stop, pending.timeLimitMs), true)!;
     if (!this.pending.has(id)) {
-      await this.journal.forget(id).catch((err: unknown) => this.logger.error({ door: pending.grant.door, src: pending.grant.src, err }, 'cannot remove the closed grant from the journal'));
+      await this.journal.forget(id).catch((err: unknown) => this.logger.error({ door: pending.grant.door, src: pending.grant.src, err: describeError(err) }, 'cannot remove the closed grant from the journal'));
     }
     return result;
   }

@@ -1,3 +1,4 @@
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { interfaceExists } from '../sensors/interfaces.js';
 import { LibpcapCapture } from '../sensors/libpcap-capture.js';
@@ -42,7 +43,7 @@ export class LinkCapture {
           bufferBytes: LINK_KERNEL_BUFFER_BYTES,
           batchPackets: LINK_BATCH_PACKETS,
           onFrame: (frame) => onFrame(frame, iface, link),
-          onError: (err) => this.opts.logger?.error({ iface, err }, `${what} failed`),
+          onError: (err) => this.opts.logger?.error({ iface, err: describeError(err) }, `${what} failed`),
         });
         this.handles.push(handle);
         if (handle.linkType === undefined) throw new Error(`${what}: link type ${handle.linkName} of ${iface} cannot be read`);

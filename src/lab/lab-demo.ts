@@ -17,7 +17,7 @@ export function labConfigToml(stateDir: string): string {
 [daemon]
 interfaces = ["eth0"]
 log_format = "json"
-# debug shows every knock's stage; at info a knockgate door logs opens and late resets only.
+# debug shows every knock's stage; at info a knockgate door logs opens, wrong knocks and late timeouts only.
 log_level = "debug"
 state_dir = "${stateDir}"
 control_socket = "${join(stateDir, 'control.sock')}"

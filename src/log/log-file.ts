@@ -1,5 +1,6 @@
 import { closeSync, writeSync } from 'node:fs';
 import { openAppendNoFollowSync } from '../store/safe-file.js';
+import { journalPriority, writeStderr } from './journal-priority.js';
 
 /**
  * Appends log lines to a file and never lets the file take the daemon down once it runs: a full
@@ -37,7 +38,7 @@ export class LogFileSink {
   /** Throws (UnsafeFileError, or the open's error) when the file cannot be opened at all. */
   constructor(
     readonly file: string,
-    private readonly report: (line: string) => void = (line) => process.stderr.write(line),
+    private readonly report: (line: string) => void = (line) => writeStderr(line, journalPriority(40)),
     private readonly now: () => number = Date.now,
     private readonly openFile: (path: string) => number = (path) => openAppendNoFollowSync(path, 'log_file'),
   ) {

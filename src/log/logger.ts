@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { KnockdLines, knockdFileLine, knockdSyslogLine } from './knockd-log-lines.js';
 import { LogBudget, OTHER_KIND, type Suppressed } from './log-budget.js';
+import { isJournalStream, journalPriority } from './journal-priority.js';
 import { LogFileSink, type LogWriteStats } from './log-file.js';
 
 export type { Logger };
@@ -73,7 +74,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       process.stdout.on('error', () => stdout.errors++);
       stdout.guarded = true;
     }
-    primary = human ? new HumanLines(process.stdout) : process.stdout;
+    const journal = isJournalStream(1);
+    primary = human ? new HumanLines(process.stdout, true, journal) : journal ? new JournalJsonLines(process.stdout) : process.stdout;
   }
   const streams: pino.StreamEntry[] = [{ level: level as pino.Level, stream: primary }];
   if (opts.syslog) streams.push({ level: level as pino.Level, stream: syslogStream(opts.knockdFormat === true, errors) });
@@ -103,13 +105,16 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return logger;
 }
 
-/** The budget's kind of a pino call: its `outcome`, else its message. */
+/**
+ * The budget's kind of a pino call: its `outcome` with its `reason` (`reset:wrong-knock`, so a
+ * flood of wrong knocks leaves the timeouts' budget alone), else its message.
+ */
 function kindOf(args: unknown[]): string {
   const [first, second] = args;
   if (typeof first === 'string') return first;
   if (first !== null && typeof first === 'object') {
-    const outcome = (first as { outcome?: unknown }).outcome;
-    if (typeof outcome === 'string') return outcome;
+    const { outcome, reason } = first as { outcome?: unknown; reason?: unknown };
+    if (typeof outcome === 'string') return typeof reason === 'string' ? `${outcome}:${reason}` : outcome;
     if (typeof second === 'string') return second;
   }
   return OTHER_KIND;
@@ -136,11 +141,16 @@ function syslogStream(knockdFormat: boolean, errors: { stream: number }): pino.D
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
-/** Turns pino's JSON lines into `12:00:01 info  door=ssh src=10.0.0.2 message`. */
+/**
+ * Turns pino's JSON lines into `2026-12-03T09:30:00.123Z info 10.0.0.2: ssh: Stage 1  door=ssh …`:
+ * ISO 8601 time in UTC and the level's name. Under systemd (`journal`) each line starts with its
+ * sd-daemon priority instead of the time, which journald records itself.
+ */
 class HumanLines extends Writable {
   constructor(
     private readonly out: NodeJS.WritableStream,
     private readonly withTime = true,
+    private readonly journal = false,
   ) {
     super();
   }
@@ -149,15 +159,25 @@ class HumanLines extends Writable {
       if (!line) continue;
       try {
         const { level, time, msg, ...fields } = JSON.parse(line) as Record<string, unknown>;
-        const when = this.withTime ? new Date(Number(time)).toISOString().slice(11, 19) + ' ' : '';
+        const start = this.journal ? `<${journalPriority(Number(level))}>` : this.withTime ? new Date(Number(time)).toISOString() + ' ' : '';
         const kv = Object.entries(fields)
           .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
           .join(' ');
-        this.out.write(`${when}${(LEVEL_NAMES[Number(level)] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${kv ? '  ' + kv : ''}\n`);
+        this.out.write(`${start}${LEVEL_NAMES[Number(level)] ?? String(level)} ${String(msg ?? '')}${kv ? '  ' + kv : ''}\n`);
       } catch {
         this.out.write(line + '\n');
       }
     }
     done();
+  }
+}
+
+/** pino's JSON lines, each prefixed with its sd-daemon priority (`<6>{"level":30,…}`) for journald; the JSON is unchanged. */
+class JournalJsonLines {
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  write(chunk: string): boolean {
+    // pino writes `{"level":N,` first (no base fields), so the level is read without parsing the line.
+    return this.out.write(chunk.replace(/^\{"level":(\d+)/gm, (line, level: string) => `<${journalPriority(Number(level))}>${line}`));
   }
 }

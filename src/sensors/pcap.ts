@@ -1,4 +1,5 @@
 import { decodeFrame } from '../core/frame-decoder.js';
+import { describeError } from '../core/knockgate-error.js';
 import { portCode, TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
@@ -179,7 +180,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       return capture.handle.counters();
     } catch (e) {
       // Status must answer even when one handle cannot: its drops are then unknown, not fatal.
-      this.logger?.warn({ sensor: this.name, iface: capture.handle.iface, err: e }, 'capture counters unreadable');
+      this.logger?.warn({ sensor: this.name, iface: capture.handle.iface, err: describeError(e) }, 'capture counters unreadable');
       return { received: 0, dropped: 0, interfaceDropped: 0 };
     }
   }
@@ -219,7 +220,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         batchPackets: CAPTURE_BATCH_PACKETS,
         // `capture` is set below, before any batch can arrive: batches come from the event loop.
         onFrame: (frame, timeMs, truncated) => this.onFrame(capture, frame, timeMs, truncated),
-        onError: (err) => this.logger?.error({ sensor: this.name, iface, err }, 'capture failed'),
+        onError: (err) => this.logger?.error({ sensor: this.name, iface, err: describeError(err) }, 'capture failed'),
       });
     } catch (e) {
       if (e instanceof CaptureUnavailableError) throw e;
@@ -267,7 +268,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       this.onPacket?.(packet);
     } catch (e) {
       // Caught here so the log says whose fault it was; the rest of the batch still goes through.
-      this.logger?.error({ sensor: this.name, iface: capture.handle.iface, err: e }, 'packet handler threw');
+      this.logger?.error({ sensor: this.name, iface: capture.handle.iface, err: describeError(e) }, 'packet handler threw');
     }
   }
 }

@@ -1,4 +1,5 @@
 import { ConditionalCheckFailedException, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { explainAwsError } from '../aws/aws-errors.js';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
 import { monotonicNow } from './clock.js';
 import { StoreError } from './grant-store.js';
@@ -66,7 +67,7 @@ export class DynamoDbReplayStore implements ReplayStore {
         this.mirror.remember(digest, expiresAt, now, monotonicNow());
         return 'replay';
       }
-      throw new StoreError(`DynamoDB replay store (table ${this.table}) refused ${digest.slice(0, 8)}…: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, undefined, {
+      throw new StoreError(`DynamoDB replay store (table ${this.table}) refused ${digest.slice(0, 8)}…: ${err instanceof Error ? `${err.name}: ${explainAwsError(err, { call: 'PutItem', service: 'dynamodb' }) ?? err.message}` : String(err)}`, undefined, {
         cause: err,
       });
     }

@@ -35,9 +35,13 @@ describe('a knock door, in memory', () => {
     expect(grant.grantedAt).toBeGreaterThanOrEqual(before);
     const opens = m.lines.filter((l) => l.outcome === 'open');
     expect(opens).toHaveLength(1);
-    expect(opens[0]).toMatchObject({ door: 'ssh', src: '10.200.0.2', stage: 'open', ports: ['22/tcp'], open_for_s: 30, identity: 'door ssh', msg: '10.200.0.2: ssh: OPEN SESAME' });
+    expect(opens[0]).toMatchObject({ door: 'ssh', src: '10.200.0.2', stage: 3, ports: ['22/tcp'], open_for_s: 30, identity: 'door ssh', msg: '10.200.0.2: ssh: OPEN SESAME' });
     expect(opens[0]!.latency_ms).toEqual(expect.any(Number));
-    expect(m.lines.filter((l) => l.outcome === 'stage').map((l) => l.stage)).toEqual(['1/3', '2/3', '3/3']);
+    expect(m.lines.filter((l) => l.outcome === 'stage').map((l) => [l.stage, l.stages])).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
   });
 
   it('does not open for the sequence in the wrong order, nor for two of three knocks', async () => {

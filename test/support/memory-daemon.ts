@@ -26,6 +26,8 @@ export interface MemoryDaemonOptions {
   spa?: (shared: { desk: GrantDesk; gate: MemoryGate; logger: DaemonParts['logger']; outcomes?: Outcomes }) => SpaService;
   outcomes?: Outcomes;
   maxPendingGrants?: number;
+  /** The daemon's logger (e.g. createLogger's, with its budget); `lines` stays empty then. */
+  logger?: DaemonParts['logger'];
   /** How a one-time line is marked used; nothing by default. */
   spendOneTimeSequence?: DaemonParts['spendOneTimeSequence'];
 }
@@ -40,7 +42,9 @@ export function memoryDaemon(toml: string, opts: MemoryDaemonOptions = {}): Memo
 
 /** The same, for a config read elsewhere (a knockd.conf, one with one-time sequences loaded). */
 export function memoryDaemonFor(config: KnockgateConfig, opts: MemoryDaemonOptions = {}): MemoryDaemon {
-  const { logger, lines } = captureLogger('debug');
+  const captured = captureLogger('debug');
+  const logger = opts.logger ?? captured.logger;
+  const lines = opts.logger ? [] : captured.lines;
   const sensor = new FakeSensor();
   const gate = new MemoryGate();
   const desk = new GrantDesk({

@@ -58,6 +58,8 @@ Examples:
         const results = await new AwsSgGate({ ec2, groups }).sweep(Date.now());
         command.configureOutput().writeOut?.(formatSweep(results));
       } catch (err) {
+        // What AWS refused is no usage error: one line that says what to set, without the usage hint.
+        command.showHelpAfterError(false);
         fail(describeError(err));
       } finally {
         ec2.destroy();

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import { formatListen } from '../../config/metrics-config.js';
@@ -11,12 +12,14 @@ import { startProblems } from '../../daemon/start-checks.js';
 import { systemdNotifier } from '../../daemon/systemd-notify.js';
 import { buildParts } from '../../daemon/build-parts.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { writeStderr } from '../../log/journal-priority.js';
 import { createLogger, reopenLogFile, type Logger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../../log/logger.js';
 import { allOutcomes } from '../../metrics/outcome.js';
 import { MAX_REFUSALS, RefusalRing } from '../../metrics/refusal-ring.js';
 import { assertPidFileSafe, writePidFile } from '../../store/safe-file.js';
 import { ensureTrustedDir, stateDirsOf } from '../../store/state-dir.js';
 import { errorExit, EXIT_CONFIG, EXIT_FAILED } from '../errors.js';
+import { VERSION } from '../version.js';
 
 interface ServeOptions {
   config?: string;
@@ -42,7 +45,10 @@ export function registerServe(program: Command): void {
     .option('-i, --interface <name...>', 'capture on these interfaces (overrides the config, like knockd -i)')
     .addOption(new Option('--log-format <format>', 'auto: human on a TTY, JSON lines otherwise').choices(LOG_FORMATS))
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS))
-    .option('--state-dir <dir>', 'grant journal directory (overrides the config; knockd.conf has no such setting)')
+    .option(
+      '--state-dir <dir>',
+      'where every state file goes: the command journal (knockd-commands.json), the spent-step journal and the SPA replay journal (unless spa.replay_file or fwknopd.conf DIGEST_FILE names one); overrides daemon.state_dir, and works for a knockd.conf too',
+    )
     .option('--control-socket <path>', 'unix socket for `knockgate status` (overrides the config)')
     .option(
       '--accept-damaged-state',
@@ -79,7 +85,7 @@ Examples:
       let daemon: Daemon | undefined;
       let logger: Logger | undefined;
       const notifier = systemdNotifier(process.env, (message) => logger?.warn({ outcome: 'notify-failed' }, message));
-      const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf, fwknopAccess: opts.fwknopAccess, fwknopdConf: opts.fwknopdConf };
+      const sources: ConfigSources = { config: opts.config, knockdConf: opts.knockdConf, fwknopAccess: opts.fwknopAccess, fwknopdConf: opts.fwknopdConf, stateDir: opts.stateDir && resolve(opts.stateDir) };
       const load = async (): Promise<KnockgateConfig> => withOverrides(await loadConfig(sources), opts);
       process.on('SIGHUP', () => {
         work = work.then(async () => {
@@ -125,7 +131,7 @@ Examples:
         const metrics = config.metrics && { settings: config.metrics, prometheus: await import('../../metrics/prometheus.js') };
         const exporter = metrics && new metrics.prometheus.PrometheusOutcomes();
         const outcomes = exporter ? allOutcomes(refusals, exporter) : refusals;
-        const running = new Daemon(config, await buildParts(config, log, outcomes, { acceptDamagedState: opts.acceptDamagedState === true }));
+        const running = new Daemon(config, { ...(await buildParts(config, log, outcomes, { acceptDamagedState: opts.acceptDamagedState === true })), version: VERSION });
         opened.daemon = running;
         const control = new ControlServer(config.daemon.controlSocket, async (op, request) => {
           if (op === 'status') return running.status();
@@ -213,7 +219,7 @@ async function withinMs<T>(ms: number, f: () => Promise<T>): Promise<T | undefin
  * or timer left open would keep it alive, and systemd would think it running).
  */
 function exitAtOnce(code: number, line: string | undefined, logger?: Logger): void {
-  if (line !== undefined) process.stderr.write(`knockgate: ${line.replace(/\s*\n\s*/g, '; ')}\n`);
+  if (line !== undefined) writeStderr(`knockgate: ${line.replace(/\s*\n\s*/g, '; ')}\n`);
   logger?.flush();
   process.exit(code);
 }
@@ -242,7 +248,6 @@ function withOverrides(config: KnockgateConfig, opts: ServeOptions): KnockgateCo
       ...(opts.interface?.length ? { interfaces: opts.interface } : {}),
       ...(opts.logFormat ? { logFormat: opts.logFormat } : {}),
       ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
-      ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
       ...(opts.controlSocket ? { controlSocket: opts.controlSocket } : {}),
     },
   };

@@ -5,7 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadProgram, VERSION } from '../program.js';
+import { loadProgram } from '../program.js';
+import { VERSION } from '../version.js';
 import { renderBashCompletion, renderZshCompletion } from './completions.js';
 import { readHelpTree } from './help-tree.js';
 import { renderManPage } from './man-page.js';
