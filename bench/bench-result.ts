@@ -4,6 +4,7 @@ import type { FloodMetricsRound, MetricsVariant } from './phases/flood-metrics.j
 import type { ScaleSamples } from './phases/grants-scale.js';
 import type { KnockOpenSamples } from './phases/knock-open.js';
 import type { RestoreSamples } from './phases/restore.js';
+import type { SpaCpuSamples } from './phases/spa-cpu.js';
 import type { SpaOpenSamples } from './phases/spa-open.js';
 import { median, percentile, ratio, rounded } from './statistics.js';
 
@@ -12,6 +13,7 @@ export interface BenchMeasurements {
   knock?: KnockOpenSamples;
   kernelDoorUnavailable?: string;
   spa?: SpaOpenSamples;
+  spaCpu?: SpaCpuSamples;
   badPackets?: BadPacketRound[];
   flood?: FloodRound[];
   floodMetrics?: FloodMetricsRound[];
@@ -28,6 +30,9 @@ export const GOALS = {
   flood_legit_open_rate: { min: 0.99 },
   flood_rss_mb: { max: 100 },
   grants_10k_connect_ratio_vs_empty: { max: 1.1 },
+  // Issue 16: a bad packet with per-operator keys in 100 stanzas, and valid SPA made durable, on one core.
+  invalid_spa_us_per_packet_100_stanzas: { max: 40 },
+  valid_spa_per_s: { min: 10_000 },
 } as const;
 
 export type BenchResult = Record<string, number | string | null | Record<string, boolean | null>>;
@@ -73,6 +78,7 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
   const badFw = bad.filter((r) => r.variant === 'fwknopd');
   const floodKg = (m.flood ?? []).filter((r) => r.variant === 'knockgate');
   const s = m.scale;
+  const bh = m.spaCpu?.badHmacUs;
   const connectRatio = (after: number[] | undefined, control: number[] | undefined) => ratio(median(after ?? []), median(control ?? []));
   const figures = {
     knock_open_p50_ms: rounded(knockP50),
@@ -88,6 +94,8 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     flood_rss_mb: rounded(floodKg.length > 0 ? Math.max(...floodKg.map((r) => r.peakRssMiB ?? 0)) : undefined, 1),
     flood_kernel_dropped_knockgate: rounded(kernelDropped(floodKg), 0),
     invalid_spa_kernel_dropped_knockgate: rounded(kernelDropped(badKg), 0),
+    invalid_spa_us_per_packet_100_stanzas: rounded(median(bh?.native100 ?? []), 2),
+    valid_spa_per_s: rounded(median(m.spaCpu?.validPerS ?? []), 0),
     grants_10k_add_p50_ms: rounded(median(s?.nftAddManyMs ?? [])),
     grants_10k_connect_ratio_vs_empty: rounded(connectRatio(s?.connectNftMany.nftMany, s?.connectNftMany.nftOne), 4),
     grants_10k_connect_ratio_vs_empty_iptables: rounded(connectRatio(s?.connectIptablesMany.iptablesMany, s?.connectBefore.iptablesMany), 4),
@@ -111,6 +119,11 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     spa_open_failed: m.spa ? `knockgate ${m.spa.failed.knockgate}, fwknopd ${m.spa.failed.fwknopd}` : null,
     invalid_spa_cpu_s_per_million_knockgate: rounded(cpuPerMillion(badKg)),
     invalid_spa_cpu_s_per_million_fwknopd: rounded(cpuPerMillion(badFw)),
+    invalid_spa_us_per_packet_1_stanza: rounded(median(bh?.native1 ?? []), 2),
+    invalid_spa_100_vs_1_stanza_ratio: rounded(ratio(median(bh?.native100 ?? []), median(bh?.native1 ?? [])), 2),
+    invalid_spa_us_per_packet_100_stanzas_codec: rounded(median(bh?.codec100 ?? []), 2),
+    invalid_spa_us_per_packet_1_stanza_codec: rounded(median(bh?.codec1 ?? []), 2),
+    invalid_spa_100_stanzas_native_vs_codec_ratio: rounded(ratio(median(bh?.native100 ?? []), median(bh?.codec100 ?? [])), 3),
     invalid_spa_arrived_per_round: rounded(bad.length > 0 ? bad.reduce((n, r) => n + r.arrived, 0) / bad.length : undefined, 0),
     flood_legit_open_rate_knockd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'knockd'), ['knocks']), 4),
     flood_legit_open_rate_fwknopd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'fwknopd'), ['spa']), 4),

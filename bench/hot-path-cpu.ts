@@ -3,6 +3,7 @@ import type { KnockPacket } from '../src/core/packet.js';
 import { LinkType } from '../src/core/frame-decoder.js';
 import { KnockTracker } from '../src/core/knock-tracker.js';
 import { SpaCodec } from '../src/core/spa/index.js';
+import { nativeHmacScreen } from '../src/daemon/native-hmac-screen.js';
 import { SpaService } from '../src/daemon/spa-service.js';
 import { benchDesk, benchSpaConfig, NO_OP_GATE } from './in-process-spa.js';
 import { createLogger } from '../src/log/logger.js';
@@ -14,7 +15,8 @@ import { MemoryReplayStore } from '../src/store/memory-replay-store.js';
 /**
  * CPU per packet on the daemon's two flood paths, in-process, from captured Ethernet frames to a
  * refusal or a tracker event, through the real code: PcapSensor's frame handler (decode, port
- * check, packet object), then what Daemon.onPacket does with it — SpaService.onPacket for the SPA
+ * check, packet object), then what Daemon.onPacket does with it — SpaService.onPacket (with the
+ * native HMAC screen, as serve builds it) for the SPA
  * port, KnockTracker.observe for the rest. No capture handle, no gate, no event loop turns.
  * 1. bad-HMAC SPA packets (a real packet with one character changed), as the bench's bad-packets phase;
  * 2. random-source SYNs at the first knock port, as its flood phase.
@@ -65,7 +67,7 @@ function main(): void {
   const key = randomBytes(32).toString('base64');
   const hmacKey = randomBytes(64).toString('base64');
   const logger = createLogger({ level: 'error' });
-  const spa = new SpaService({ config: benchSpaConfig({ key, hmacKey, servicePort: SERVICE_PORT, sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] }, replay: { kind: 'memory' } }), gateFor: () => NO_OP_GATE, desk: benchDesk(logger), replay: new MemoryReplayStore(), logger, outcomes });
+  const spa = new SpaService({ config: benchSpaConfig({ key, hmacKey, servicePort: SERVICE_PORT, sensor: { kind: 'pcap', port: SPA_PORT, interfaces: ['bench0'] }, replay: { kind: 'memory' } }), gateFor: () => NO_OP_GATE, desk: benchDesk(logger), replay: new MemoryReplayStore(), hmacScreen: nativeHmacScreen(), logger, outcomes });
   const tracker = new KnockTracker([
     {
       name: 'bench',

@@ -11,6 +11,7 @@ import { measureFloodMetrics } from './phases/flood-metrics.js';
 import { measureGrantsScale } from './phases/grants-scale.js';
 import { measureKnockOpen } from './phases/knock-open.js';
 import { measureRestore } from './phases/restore.js';
+import { describeSpaCpu, measureSpaCpu } from './phases/spa-cpu.js';
 import { measureSpaOpen } from './phases/spa-open.js';
 import { median } from './statistics.js';
 
@@ -64,6 +65,10 @@ async function main(): Promise<number> {
     await phase('spa', async (lab) => {
       m.spa = await measureSpaOpen(lab, opts.trials);
       log(`SPA → open: knockgate ${fmt(m.spa.ms.knockgate)}, fwknopd ${fmt(m.spa.ms.fwknopd)}`);
+    });
+    await phase('spa-cpu', async () => {
+      m.spaCpu = await measureSpaCpu(opts.spaCpuRounds, opts.validSpaPackets);
+      log(describeSpaCpu(m.spaCpu));
     });
     await phase('scale', async (lab) => {
       m.scale = await measureGrantsScale(lab, opts.grants, opts.scaleSamples);

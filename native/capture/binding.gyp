@@ -10,6 +10,11 @@
       "target_name": "knockgate_netdiag",
       "sources": ["src/netdiag.c"],
       "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
+    },
+    {
+      "target_name": "knockgate_spahmac",
+      "sources": ["src/spa-hmac.c"],
+      "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }

@@ -47,3 +47,23 @@ export interface NetDiag {
   sendFrame(ifname: string, frame: Buffer, netnsFd: number): number;
 }
 export const netdiag: NetDiag;
+
+/** One access.conf key as the HMAC screen takes it. */
+export interface HmacScreenKey {
+  /** OpenSSL's digest name: "sha256", "sha3-512", ... */
+  digest: string;
+  key: Buffer;
+  /** Length of the MAC on the wire, as unpadded base64. */
+  macChars: number;
+}
+
+/**
+ * Which of an SPA server's keys made a packet's MAC (src/spa-hmac.c): each key's HMAC keyed once,
+ * each packet checked against the keys in C, the MAC compared as text in constant time.
+ */
+export class HmacScreen {
+  /** At most 4,096 keys; `prefix` (at most 64 bytes) is hashed before each packet's bytes. */
+  constructor(keys: HmacScreenKey[], prefix: Buffer);
+  /** Index of the first key at or after `from` whose HMAC is the packet's MAC, or -1. */
+  firstMatch(packet: Buffer, from: number): number;
+}

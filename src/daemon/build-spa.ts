@@ -7,6 +7,7 @@ import { FileReplayStore } from '../store/file-replay-store.js';
 import { MemoryReplayStore } from '../store/memory-replay-store.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
+import { nativeHmacScreen } from './native-hmac-screen.js';
 import { SpaService } from './spa-service.js';
 
 /** Whether the nftables gate must carry the NAT map: some SPA door may forward (only nftables doors can). */
@@ -27,7 +28,7 @@ export async function buildSpaService(
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: await openReplayStore(config, logger, now(), state.acceptDamaged === true), ...(sensor && { sensor }), logger, now });
+  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: await openReplayStore(config, logger, now(), state.acceptDamaged === true), ...(sensor && { sensor }), hmacScreen: nativeHmacScreen(), logger, now });
 }
 
 async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number, acceptDamaged: boolean): Promise<ReplayStore> {

@@ -3,9 +3,9 @@ import { describeError } from '../core/knockgate-error.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import { replayExpiry } from '../core/replay-window.js';
-import { matchSpaDoor, type SpaDoorCandidate } from '../core/spa-door-match.js';
+import { matchSpaDoor, screenSpaDoors, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
-import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, spaReplayDigest } from '../core/spa/index.js';
+import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, spaReplayDigest, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
 import { CommandPool } from '../exec/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../exec/shell-command.js';
@@ -64,6 +64,8 @@ export interface SpaServiceOptions {
   logger: Logger;
   outcomes?: Outcomes;
   now?: () => number;
+  /** Checks every door's HMAC of a packet at once (the native screen); absent, each codec checks its own. */
+  hmacScreen?: HmacScreenFactory;
 }
 
 interface Door {
@@ -81,6 +83,7 @@ type DoorCandidate = SpaDoorCandidate<Door>;
  */
 export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private doors: DoorCandidate[] = [];
+  private screen: HmacScreen | undefined;
   /** No door limits sources or destinations: every door is a candidate and no packet needs filtering. */
   private doorsOpenToAll = true;
   /** The longest packet some door tries (longer only for doors that run commands, as fwknopd). */
@@ -176,7 +179,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       return;
     }
 
-    const match = matchSpaDoor(payload, origin, candidates, now);
+    const match = matchSpaDoor(payload, origin, candidates, now, this.screen);
     if (!match.decoded) {
       if (match.refusal) {
         this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door);
@@ -262,10 +265,15 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
 
   private setDoors(config: SpaConfig): void {
     this.config = config;
-    this.doors = config.doors.map((d) => {
-      const door: Door = { config: d, codec: new SpaCodec(d.keys, { longPackets: d.rules.commands }) };
-      return { door, codec: door.codec, rules: d.rules };
-    });
+    const screened = screenSpaDoors(
+      config.doors.map((d) => {
+        const door: Door = { config: d, codec: new SpaCodec(d.keys, { longPackets: d.rules.commands }) };
+        return { door, codec: door.codec, rules: d.rules };
+      }),
+      this.opts.hmacScreen,
+    );
+    this.doors = screened.candidates;
+    this.screen = screened.screen;
     this.maxPacketLength = Math.max(MAX_PACKET_CHARS, ...this.doors.map((d) => d.codec.maxPacketLength));
     this.doorsOpenToAll = config.doors.every((d) => d.rules.sources.length === 0 && d.rules.destinations.length === 0);
   }

@@ -12,6 +12,8 @@
  *   `decode(packet: Uint8Array | string): DecodedSpa` checks sizes, then the HMAC in constant
  *   time, then decrypts, then parses every field with fwknopd's bounds. `tryDecode(packet)` is the
  *   same with the SpaError returned instead of thrown (what a server under a flood wants).
+ *   `screenKey` and `tryDecodeScreened(packet)` serve a server that checks every stanza's HMAC at
+ *   once through an `HmacScreen` (spa-door-match.ts).
  *   `encode(fields: SpaFields, { now, randomBytes? }): string` gives the wire packet (no newline).
  * - `decodeSpa(packet, keys)`, `encodeSpa(fields, keys, context)`: one-shot forms.
  * - `spaReplayDigest(packet)`: fwknopd's replay-cache key, b64(SHA-256(packet as received)); needs
@@ -23,7 +25,8 @@
  * - Names follow fwknop: digest/HMAC types `md5 sha1 sha256 sha384 sha512 sha3_256 sha3_512`,
  *   `MessageType` = libfko's FKO_*_MSG values 0..6, encryption modes `cbc` (default) … `legacy`.
  */
-export { SpaCodec, decodeSpa, encodeSpa, MIN_PACKET_CHARS, MAX_PACKET_CHARS, type EncodeContext, type SpaCodecOptions } from './spa-codec.js';
+export { SpaCodec, decodeSpa, encodeSpa, packetTextRefusal, BAD_HMAC, SALTED_PREFIX_BYTES, MIN_PACKET_CHARS, MAX_PACKET_CHARS, type EncodeContext, type SpaCodecOptions } from './spa-codec.js';
+export type { HmacScreen, HmacScreenFactory, HmacScreenKey } from './hmac-screen.js';
 export { SpaError, type SpaErrorKind } from './spa-error.js';
 export type { SpaMessage, DecodedSpa, SpaFields } from './spa-message.js';
 export type { AccessRequest, CommandRequest, SpaRequest } from './access-request.js';

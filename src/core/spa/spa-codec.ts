@@ -3,6 +3,7 @@ import { DIGEST_INFO } from './digest-type.js';
 import { SALT_BYTES } from './key-derivation.js';
 import { resolveSpaKeys, type ResolvedSpaKeys, type SpaKeys } from './key-material.js';
 import { rijndaelCipher, type SpaCipher } from './rijndael-cipher.js';
+import type { HmacScreenKey } from './hmac-screen.js';
 import { SpaError } from './spa-error.js';
 import { packetHmacMatches, spaHmacB64, spaReplayDigest } from './spa-hmac.js';
 import type { DecodedSpa, SpaFields } from './spa-message.js';
@@ -11,7 +12,7 @@ import { decodeUnpadded, encodeUnpadded } from './unpadded-base64.js';
 
 /** base64 of "Salted__": every Rijndael packet starts with it, so fwknop leaves it off the wire. */
 export const SALTED_PREFIX_B64 = 'U2FsdGVkX1';
-const SALTED_PREFIX_BYTES = Buffer.from(SALTED_PREFIX_B64, 'latin1');
+export const SALTED_PREFIX_BYTES = Buffer.from(SALTED_PREFIX_B64, 'latin1');
 
 /** fwknopd ignores smaller datagrams; the smallest packet fwknop can build is exactly this long. */
 export const MIN_PACKET_CHARS = 140;
@@ -40,7 +41,7 @@ const DECRYPTED_PREFIX = /^\d{16}:/;
  * per packet, its text never varies, and building an Error each time was a tenth of the
  * daemon's CPU per bad packet (node --cpu-prof).
  */
-const BAD_HMAC: SpaError = Object.freeze(new SpaError('bad-hmac', 'HMAC does not match'));
+export const BAD_HMAC: SpaError = Object.freeze(new SpaError('bad-hmac', 'HMAC does not match'));
 
 export interface EncodeContext {
   /** Milliseconds since the epoch; the packet's timestamp unless the fields carry one. */
@@ -94,33 +95,59 @@ export class SpaCodec {
    * per packet, and throwing each through the caller's catch cost more than the check that failed.
    */
   tryDecode(packet: Uint8Array | string): DecodedSpa | SpaError {
-    const length = packet.length;
-    if (length > MAX_DATAGRAM_BYTES) return new SpaError('too-long', `packet exceeds ${MAX_DATAGRAM_BYTES} bytes`);
-    if (length > this.maxPacketChars) return new SpaError('unsupported', `packets over ${MAX_PACKET_CHARS} characters are GPG-mode SPA (tried only by doors that run commands)`);
-    if (length < MIN_PACKET_CHARS) return new SpaError('too-short', `packet is under ${MIN_PACKET_CHARS} characters`);
-    const macLength = this.keys.hmac ? DIGEST_INFO[this.keys.hmac.type].b64Length : 0;
-    // At least 140 - 86 = 54 characters remain, above libfko's 36-character minimum.
-    const ciphertextLength = length - macLength;
-    if (rijndaelClassLength(length, macLength) > MAX_RIJNDAEL_CHARS) {
-      return new SpaError('unsupported', `${rijndaelClassLength(length, macLength)} characters of ciphertext is GPG-mode SPA to libfko`);
-    }
+    return this.checkAndOpen(packet, true);
+  }
 
-    // A received datagram is checked as bytes, so a flood of bad packets makes no string of each.
+  /**
+   * `tryDecode` of a packet whose MAC an HmacScreen has matched to this codec's `screenKey`: the
+   * checks before the HMAC, then decryption.
+   */
+  tryDecodeScreened(packet: Uint8Array | string): DecodedSpa | SpaError {
+    return this.checkAndOpen(packet, false);
+  }
+
+  private checkAndOpen(packet: Uint8Array | string, checkHmac: boolean): DecodedSpa | SpaError {
+    const refusal = this.lengthRefusal(packet.length) ?? packetTextRefusal(packet);
+    if (refusal) return refusal;
     const isText = typeof packet === 'string';
-    // A restored prefix would let a seen packet slip past the replay cache under a new digest.
-    if (isText ? packet.startsWith(SALTED_PREFIX_B64) : startsWithSaltedPrefix(packet)) return new SpaError('bad-prefix', 'packet carries the Salted__ prefix');
-    if (isText ? !PACKET_TEXT.test(packet) : !isPacketText(packet)) return new SpaError('bad-base64', 'packet has characters outside base64');
     const bytes = isText ? Buffer.from(packet, 'latin1') : packet;
-    if (this.keys.hmac && !packetHmacMatches(this.keys.hmac.type, this.keys.hmac.key, SALTED_PREFIX_BYTES, bytes, ciphertextLength)) {
+    if (checkHmac && this.keys.hmac && !packetHmacMatches(this.keys.hmac.type, this.keys.hmac.key, SALTED_PREFIX_BYTES, bytes, this.ciphertextLength(packet.length))) {
       return BAD_HMAC;
     }
 
     const text = isText ? packet : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
     try {
-      return this.open(text, ciphertextLength);
+      return this.open(text, this.ciphertextLength(packet.length));
     } catch (e) {
       return e instanceof SpaError ? e : new SpaError('bad-field', 'undecodable packet');
     }
+  }
+
+  /** This stanza's size bounds, checked before any cryptography: arithmetic on the length alone. */
+  lengthRefusal(length: number): SpaError | undefined {
+    if (length > MAX_DATAGRAM_BYTES) return new SpaError('too-long', `packet exceeds ${MAX_DATAGRAM_BYTES} bytes`);
+    if (length > this.maxPacketChars) return new SpaError('unsupported', `packets over ${MAX_PACKET_CHARS} characters are GPG-mode SPA (tried only by doors that run commands)`);
+    if (length < MIN_PACKET_CHARS) return new SpaError('too-short', `packet is under ${MIN_PACKET_CHARS} characters`);
+    // At least 140 - 86 = 54 characters remain, above libfko's 36-character minimum.
+    const classLength = rijndaelClassLength(length, this.macLength);
+    if (classLength > MAX_RIJNDAEL_CHARS) return new SpaError('unsupported', `${classLength} characters of ciphertext is GPG-mode SPA to libfko`);
+    return undefined;
+  }
+
+  /** The HMAC key as a screen takes it (its MAC covers the Salted__ prefix too); none without one. */
+  get screenKey(): HmacScreenKey | undefined {
+    const hmac = this.keys.hmac;
+    if (!hmac) return undefined;
+    const info = DIGEST_INFO[hmac.type];
+    return { digest: info.nodeName, key: Buffer.from(hmac.key), macChars: info.b64Length };
+  }
+
+  private get macLength(): number {
+    return this.keys.hmac ? DIGEST_INFO[this.keys.hmac.type].b64Length : 0;
+  }
+
+  private ciphertextLength(length: number): number {
+    return length - this.macLength;
   }
 
   /** Decrypt and parse a packet that passed every check before decryption. */
@@ -160,6 +187,18 @@ export class SpaCodec {
     }
     return packet;
   }
+}
+
+/**
+ * The checks of a packet's text, the same for every stanza: no restored prefix (it would let a seen
+ * packet slip past the replay cache under a new digest), nothing outside base64. A received
+ * datagram is checked as bytes, so a flood of bad packets makes no string of each.
+ */
+export function packetTextRefusal(packet: Uint8Array | string): SpaError | undefined {
+  const isText = typeof packet === 'string';
+  if (isText ? packet.startsWith(SALTED_PREFIX_B64) : startsWithSaltedPrefix(packet)) return new SpaError('bad-prefix', 'packet carries the Salted__ prefix');
+  if (isText ? !PACKET_TEXT.test(packet) : !isPacketText(packet)) return new SpaError('bad-base64', 'packet has characters outside base64');
+  return undefined;
 }
 
 /** The length libfko classifies by: the packet itself without an HMAC, else the prefix put back and the MAC taken off. */
