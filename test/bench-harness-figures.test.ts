@@ -60,6 +60,7 @@ describe('bench harness (pure parts, no timings)', () => {
           { variant: 'with', arrived: 500_000, cpuSeconds: 2, scrapes: 5 },
           { variant: 'without', arrived: 500_000, cpuSeconds: 3, scrapes: 0 },
         ],
+        spaCpu: { badHmacUs: { native1: [2, 3, 2.5], native100: [30, 50, 35], codec1: [5], codec100: [400] }, validPerS: [9_000, 12_000, 11_000] },
       },
       { quick: true, date: 'd', machine: 'm' },
     );
@@ -79,6 +80,11 @@ describe('bench harness (pure parts, no timings)', () => {
       flood_metrics_cpu_us_per_packet_with: 5,
       flood_metrics_cpu_ratio_with_vs_without: 0.9091,
       flood_metrics_rounds_per_variant: 2,
+      invalid_spa_us_per_packet_100_stanzas: 35,
+      invalid_spa_us_per_packet_1_stanza: 2.5,
+      invalid_spa_100_vs_1_stanza_ratio: 14,
+      invalid_spa_100_stanzas_native_vs_codec_ratio: 0.088,
+      valid_spa_per_s: 11_000,
       mode: 'quick',
     });
     expect(r.goals_met).toEqual({
@@ -89,6 +95,8 @@ describe('bench harness (pure parts, no timings)', () => {
       flood_legit_open_rate: false,
       flood_rss_mb: true,
       grants_10k_connect_ratio_vs_empty: null,
+      invalid_spa_us_per_packet_100_stanzas: true,
+      valid_spa_per_s: true,
     });
   });
 });
