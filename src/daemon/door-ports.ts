@@ -69,8 +69,17 @@ export function knockPorts(doors: KnockDoor[]): PortSpec[] {
  * What the capture watches, for the doors as they are now (a one-time door's current line, a
  * time-derived door's accepted steps): every knock port with any TCP flags (the tracker matches
  * each door's tcpflags), the SPA port when SPA packets come through it, and every new connection
- * when a strict door must see a knocking source's other attempts.
+ * when a strict door must see a knocking source's other attempts. Each door's ports and the SPA
+ * port get a kernel ring of their own, so a flood on one cannot crowd out another's packets.
  */
 export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[]): CaptureSettings {
-  return { ports: [...knockPorts(doors), ...spaPorts], newConnections: doors.some((d) => !d.kernel && d.mode === 'strict') };
+  const tracked = doors.filter((d) => !d.kernel);
+  // By door name: a time-derived door's accepted steps share its ring, so spending one moves no ring.
+  const byName = new Map<string, KnockDoor[]>();
+  for (const d of tracked) byName.set(d.name, [...(byName.get(d.name) ?? []), d]);
+  return {
+    ports: [...knockPorts(doors), ...spaPorts],
+    newConnections: tracked.some((d) => d.mode === 'strict'),
+    rings: [...[...byName.values()].map((named) => knockPorts(named)), spaPorts],
+  };
 }

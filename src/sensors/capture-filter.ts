@@ -28,6 +28,11 @@ export interface CaptureFilterOptions {
    * Established traffic (ACK set) still stays in the kernel.
    */
   newConnections?: boolean;
+  /**
+   * Pass the IPv6 extension-header packets (default true). With several rings on one interface
+   * only one takes them, or each such packet would arrive once per ring.
+   */
+  extensionHeaders?: boolean;
 }
 
 /** SYN without ACK over IPv4, and over IPv6 without extension headers (TCP flags at 40 + 13). */
@@ -44,7 +49,8 @@ export function captureFilter(ports: PortSpec[], opts: CaptureFilterOptions = {}
   }
   if (opts.newConnections) clauses.push(NEW_CONNECTIONS);
   if (clauses.length === 0) return MATCH_NOTHING;
-  const portFilter = `(${clauses.join(' or ')} or ${IPV6_EXTENSION_HEADERS})`;
+  if (opts.extensionHeaders !== false) clauses.push(IPV6_EXTENSION_HEADERS);
+  const portFilter = `(${clauses.join(' or ')})`;
   if (opts.stationAddress === undefined) return portFilter;
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(opts.stationAddress)) {
     throw new RangeError(`station address ${opts.stationAddress} is not an Ethernet address`);

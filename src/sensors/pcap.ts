@@ -11,8 +11,9 @@ import { SensorError, type Sensor, type SensorStats } from './sensor.js';
 export { SensorError };
 
 /**
- * Knock sensor: one libpcap handle per interface, filtered to the watched destination ports.
- * It only observes — it never binds a port, so a knock port answers exactly like any closed port.
+ * Knock sensor: libpcap handles filtered to the watched destination ports, one per ring and
+ * interface. It only observes — it never binds a port, so a knock port answers exactly like any
+ * closed port.
  */
 
 /**
@@ -35,11 +36,23 @@ export const MAX_KERNEL_BUFFER_BYTES = 256 * 1024 * 1024;
 export const CAPTURE_SNAPLEN_BYTES = 1_920;
 /** Frames handed to JS per event-loop turn: a flood cannot starve timers and the control socket. */
 export const CAPTURE_BATCH_PACKETS = 64;
+/**
+ * Rings (handles) per interface at most: each maps a kernel ring of its own, so the doors past
+ * this many share the last one.
+ */
+export const MAX_RINGS_PER_INTERFACE = 8;
 
 /** What the capture watches: knock and SPA ports, and (strict and changing doors) every new connection. */
 export interface CaptureSettings {
   ports: PortSpec[];
   newConnections: boolean;
+  /**
+   * The ports grouped as they get a kernel ring each (the daemon: one group a door, one for SPA),
+   * so a flood on one door's ports fills only its own ring and another door's knocks still find
+   * room. The event loop serves every ready handle in turn, 64 frames at a time. Absent: one ring
+   * for all. Ignored when every new connection is watched (that clause would match in every ring).
+   */
+  rings?: PortSpec[][];
 }
 
 export interface PcapSensorOptions {
@@ -48,7 +61,9 @@ export interface PcapSensorOptions {
   /** Also report every new TCP connection and UDP datagram (strict doors need them). */
   newConnections?: boolean;
   logger?: Logger;
-  /** Kernel capture buffer per interface, in bytes. */
+  /** Ports grouped by ring, as CaptureSettings.rings. */
+  rings?: PortSpec[][];
+  /** Kernel capture buffer per ring and interface, in bytes. */
   bufferBytes?: number;
 }
 
@@ -62,12 +77,16 @@ export interface PcapSensorStats extends SensorStats {
   kernelDropped: number;
   /** Packets the interfaces dropped (ps_ifdrop; Linux counts it only for promiscuous captures). */
   interfaceDropped: number;
+  /** ps_drop of each open ring, by interface and the ports it holds (`eth0 tcp/7000,udp/8000`). */
+  kernelDroppedByRing: Record<string, number>;
 }
 
 interface Capture {
   handle: LibpcapCapture;
   /** The frame decoder's link type. */
   linkType: number;
+  /** Its place in the sensor's rings. */
+  ring: number;
 }
 
 export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
@@ -77,6 +96,8 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   /** Watched ports as portCode numbers: a packet's lookup builds no string. */
   private watched: Set<number>;
   private newConnections: boolean;
+  /** The watched ports split into rings: every port in exactly one. */
+  private rings: PortSpec[][];
   private readonly logger: Logger | undefined;
   private readonly bufferBytes: number;
   private captures: Capture[] = [];
@@ -96,17 +117,18 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.ports = [...opts.ports];
     this.watched = watchedKeys(this.ports);
     this.newConnections = opts.newConnections ?? false;
+    this.rings = ringsOf(this.ports, opts.rings, this.newConnections);
     this.logger = opts.logger;
     this.bufferBytes = bufferBytes;
   }
 
   async start(onPacket: (packet: KnockPacket) => void): Promise<void> {
     if (this.running) throw new Error('PcapSensor already started');
-    this.captures = this.openAll(this.ports);
+    this.captures = this.openAll(this.rings);
     this.onPacket = onPacket;
     this.running = true;
     if (this.captures.length === 0) this.logger?.info({ sensor: this.name }, 'capture idle: no knock or SPA port to watch');
-    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports) }, 'capture started');
+    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports), rings: this.rings.length }, 'capture started');
   }
 
   /**
@@ -116,17 +138,20 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
    * A filter that does not compile leaves the old one running and throws. A sensor that had
    * nothing to watch opens its handles now; one left with nothing to watch closes them.
    */
-  reconfigure({ ports, newConnections }: CaptureSettings): void {
+  reconfigure({ ports, newConnections, rings: groups }: CaptureSettings): void {
     captureFilter(ports);
+    const rings = ringsOf(ports, groups, newConnections);
     if (!this.running) {
       this.ports = [...ports];
       this.watched = watchedKeys(this.ports);
       this.newConnections = newConnections;
+      this.rings = rings;
       return;
     }
     const idle = ports.length === 0 && !newConnections;
-    if (this.captures.length > 0 && !idle) {
-      const filters = this.captures.map((c) => this.filterFor(c.handle.iface, ports, newConnections));
+    // The same rings with other ports (a one-time door's next line): new filters in place.
+    if (this.captures.length > 0 && !idle && rings.length === this.rings.length) {
+      const filters = this.captures.map((c) => this.filterFor(c.handle.iface, rings, c.ring, newConnections));
       const applied: Capture[] = [];
       try {
         this.captures.forEach((c, i) => {
@@ -134,7 +159,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
           applied.push(c);
         });
       } catch (e) {
-        for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.ports, this.newConnections));
+        for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.rings, c.ring, this.newConnections));
         throw e;
       }
     } else {
@@ -142,7 +167,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       this.newConnections = newConnections;
       let next: Capture[];
       try {
-        next = this.openAll(ports);
+        next = this.openAll(rings);
       } catch (e) {
         this.newConnections = previous;
         throw e;
@@ -153,6 +178,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.ports = [...ports];
     this.watched = watchedKeys(this.ports);
     this.newConnections = newConnections;
+    this.rings = rings;
     this.logger?.debug({ sensor: this.name, filter: captureFilter(this.ports, { newConnections }) }, 'capture filter replaced');
   }
 
@@ -166,13 +192,16 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   stats(): PcapSensorStats {
     const kernel = { ...this.closedKernelCounters };
     const kernelDroppedBy: Record<string, number> = {};
+    const kernelDroppedByRing: Record<string, number> = {};
     for (const capture of this.captures) {
       const counters = this.kernelCounters(capture);
+      const iface = capture.handle.iface;
       kernel.dropped += counters.dropped;
       kernel.interfaceDropped += counters.interfaceDropped;
-      kernelDroppedBy[capture.handle.iface] = counters.dropped;
+      kernelDroppedBy[iface] = (kernelDroppedBy[iface] ?? 0) + counters.dropped;
+      kernelDroppedByRing[`${iface} ${(this.rings[capture.ring] ?? []).map((p) => `${p.proto}/${p.port}`).join(',') || 'new-connections'}`] = counters.dropped;
     }
-    return { ...this.counters, kernelDropped: kernel.dropped, kernelDroppedBy, interfaceDropped: kernel.interfaceDropped };
+    return { ...this.counters, kernelDropped: kernel.dropped, kernelDroppedBy, kernelDroppedByRing, interfaceDropped: kernel.interfaceDropped };
   }
 
   private kernelCounters(capture: Capture): CaptureCounters {
@@ -193,11 +222,11 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   }
 
   /** No ports to watch (a guard-only or kernel-only config): no capture at all rather than one that matches nothing. */
-  private openAll(ports: PortSpec[]): Capture[] {
-    if (ports.length === 0 && !this.newConnections) return [];
+  private openAll(rings: PortSpec[][]): Capture[] {
+    if (rings.length === 0 && !this.newConnections) return [];
     const opened: Capture[] = [];
     try {
-      for (const iface of this.interfaces) opened.push(this.open(iface, ports));
+      for (const iface of this.interfaces) for (let ring = 0; ring < Math.max(1, rings.length); ring++) opened.push(this.open(iface, rings, ring));
       return opened;
     } catch (e) {
       for (const capture of opened) capture.handle.close();
@@ -205,11 +234,11 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     }
   }
 
-  private open(iface: string, ports: PortSpec[]): Capture {
+  private open(iface: string, rings: PortSpec[][], ring: number): Capture {
     if (!interfaceExists(iface)) {
       throw new SensorError(iface, 'no such interface', 'check the name with `ip link` in this network namespace');
     }
-    const filter = this.filterFor(iface, ports, this.newConnections);
+    const filter = this.filterFor(iface, rings, ring, this.newConnections);
     let handle: LibpcapCapture;
     try {
       handle = new LibpcapCapture({
@@ -231,13 +260,14 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       handle.close();
       throw new SensorError(iface, `link type ${handle.linkName} is not supported`, 'capture on an Ethernet, cooked, raw-IP or loopback interface');
     }
-    const capture: Capture = { handle, linkType };
+    const capture: Capture = { handle, linkType, ring };
     return capture;
   }
 
-  private filterFor(iface: string, ports: PortSpec[], newConnections: boolean): string {
+  /** Ring `ring`'s filter; only the first ring takes the IPv6 extension-header packets. */
+  private filterFor(iface: string, rings: PortSpec[][], ring: number, newConnections: boolean): string {
     const station = ethernetAddress(iface);
-    return captureFilter(ports, { newConnections, ...(station === undefined ? {} : { stationAddress: station }) });
+    return captureFilter(rings[ring] ?? [], { newConnections, extensionHeaders: ring === 0, ...(station === undefined ? {} : { stationAddress: station }) });
   }
 
   private onFrame(capture: Capture, frame: Uint8Array, timeMs: number, truncated: boolean): void {
@@ -275,6 +305,32 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
 
 function isNewConnection(p: KnockPacket): boolean {
   return p.proto === 'udp' || (p.tcpFlags & (TcpFlag.syn | TcpFlag.ack)) === TcpFlag.syn;
+}
+
+/**
+ * The watched ports as rings: each group's ports not already in an earlier ring, empty groups
+ * dropped, groups past MAX_RINGS_PER_INTERFACE merged into the last, ports in no group in a ring of
+ * their own. One ring for everything when every new connection is watched, or no groups are given.
+ */
+export function ringsOf(ports: PortSpec[], groups: PortSpec[][] | undefined, newConnections: boolean): PortSpec[][] {
+  const watched = watchedKeys(ports);
+  if (!groups || newConnections) return ports.length > 0 ? [dedupe(ports)] : [];
+  const placed = new Set<number>();
+  const rings: PortSpec[][] = [];
+  for (const group of [...groups, ports]) {
+    const ring = dedupe(group).filter((p) => watched.has(portCode(p.proto, p.port)) && !placed.has(portCode(p.proto, p.port)));
+    for (const p of ring) placed.add(portCode(p.proto, p.port));
+    if (ring.length === 0) continue;
+    if (rings.length < MAX_RINGS_PER_INTERFACE) rings.push(ring);
+    else rings[rings.length - 1]!.push(...ring);
+  }
+  return rings;
+}
+
+function dedupe(ports: PortSpec[]): PortSpec[] {
+  const seen = new Map<number, PortSpec>();
+  for (const p of ports) seen.set(portCode(p.proto, p.port), { proto: p.proto, port: p.port });
+  return [...seen.values()];
 }
 
 function watchedKeys(ports: PortSpec[]): Set<number> {

@@ -21,7 +21,7 @@ it('a reload reconfigures the capture and the doors, re-installs the gates and k
   await settle();
 
   await m.daemon.reload(parseKnockgateToml(WEB, 'memory.toml'));
-  expect(m.sensor.watching).toEqual({ ports: [{ proto: 'udp', port: 7100 }], newConnections: false });
+  expect(m.sensor.watching).toMatchObject({ ports: [{ proto: 'udp', port: 7100 }], newConnections: false });
   expect(m.gate.installs).toBe(2);
   expect(m.lines.find((l) => l.outcome === 'reloaded')).toMatchObject({ doors: ['web'] });
 
