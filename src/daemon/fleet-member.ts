@@ -158,10 +158,10 @@ export class FleetMember implements GrantListener {
     const { ledger, desk } = this.opts;
     try {
       const epoch = await ledger.epoch();
-      if (this.epoch !== undefined && epoch !== this.epoch) {
-        // Redis came back without the fleet's data: what this member made goes back to it.
-        for (const l of desk.madeHere(this.member)) this.queue.set(l.grant.id, { grant: l.grant, gate: l.gate, member: this.member });
-      }
+      // Redis came back without the fleet's data: what this member made goes back to it, and a
+      // grant missing from it says nothing of a revoke (the others are putting theirs back too).
+      const lost = this.epoch !== undefined && epoch !== this.epoch;
+      if (lost) for (const l of desk.madeHere(this.member)) this.queue.set(l.grant.id, { grant: l.grant, gate: l.gate, member: this.member });
       this.epoch = epoch;
       const published = this.queue.size;
       for (const [id, entry] of [...this.queue]) {
@@ -169,7 +169,7 @@ export class FleetMember implements GrantListener {
         this.queue.delete(id);
       }
       const live = await ledger.live(this.now());
-      const { opened, dropped } = await desk.reconcile(live, this.now());
+      const { opened, dropped } = await desk.reconcile(live, this.now(), { keepMissing: lost });
       await this.beat();
       this.outcomes.count('fleet-reconciled');
       this.log.info(

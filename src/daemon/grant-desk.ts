@@ -94,10 +94,12 @@ export class GrantDesk {
 
   /**
    * Another member's grant (`member` set), in this member's gate of the same name, through `open`;
-   * undefined when there is no such gate here (the members' configs differ), with a line.
+   * undefined when held here already until then or later, or when there is no such gate here (the
+   * members' configs differ: with a line).
    */
   openFromFleet(l: LiveGrant): Promise<GrantResult> | undefined {
     const { grant } = l;
+    if ((this.live.get(grant.id)?.grant.expiresAt ?? -Infinity) >= grant.expiresAt) return undefined;
     const gate = this.opts.gates().find((g) => g.name === l.gate);
     if (gate) return this.open({ grant, gate, askedAt: this.now(), via: 'fleet', member: l.member ?? 'unknown' });
     this.log.warn({ door: grant.door, src: grant.src, gate: l.gate, outcome: 'refused', reason: 'no such gate' }, `${grant.src}: ${grant.door}: not enforced here: this member has no ${l.gate} gate`);
@@ -114,23 +116,21 @@ export class GrantDesk {
    * open through `open` (bound, line, count), and each gate gets the rest to repair what it lost;
    * what the gates report still live is kept, including what they found in the kernel or their
    * journal. At a start without a fleet `live` is empty and the desk too: only the last step runs.
+   * `keepMissing`: `live` is known to lack grants (a fleet whose store lost its data), close none.
    */
-  async reconcile(live: readonly LiveGrant[], now: number): Promise<{ opened: number; dropped: number }> {
+  async reconcile(live: readonly LiveGrant[], now: number, opts: { keepMissing?: boolean } = {}): Promise<{ opened: number; dropped: number }> {
     const wanted = new Map(live.filter((l) => l.grant.expiresAt > now).map((l) => [l.grant.id, l]));
     let dropped = 0;
     for (const held of [...this.live.values()]) {
-      if (wanted.has(held.grant.id) || held.grant.expiresAt <= now) continue;
+      if (opts.keepMissing || wanted.has(held.grant.id) || held.grant.expiresAt <= now) continue;
       if (await this.close(held, 'fleet-dropped', 'closed here: the fleet no longer holds it')) dropped += 1;
     }
     let opened = 0;
     const known: LiveGrant[] = [];
     for (const l of wanted.values()) {
-      const mine = this.live.get(l.grant.id);
-      if (mine && mine.grant.expiresAt >= l.grant.expiresAt) {
-        known.push(l);
-        continue;
-      }
-      if ((await this.openFromFleet(l))?.outcome === 'open') opened += 1;
+      const opening = this.openFromFleet(l);
+      if (!opening) known.push(l);
+      else if ((await opening).outcome === 'open') opened += 1;
     }
     for (const gate of this.opts.gates()) {
       const held = await gate.reconcile(

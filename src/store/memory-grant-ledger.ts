@@ -33,7 +33,7 @@ export class MemoryFleet {
       this.beats.clear();
     }
     this.reachable = true;
-    for (const l of this.ledgers) l.setState('up');
+    for (const l of this.ledgers) l.link(l.linked);
   }
 
   /** Every member but the sender hears it, as a Redis channel's subscribers do. */
@@ -53,6 +53,8 @@ export class MemoryGrantLedger implements GrantLedger {
   private onEvent: (event: LedgerEvent) => void = () => undefined;
   private onState: (state: LedgerState) => void = () => undefined;
   private started = false;
+  /** This member's own link, apart from the fleet's: `link(false)` cuts only this member off. */
+  linked = true;
 
   constructor(private readonly fleet: MemoryFleet) {}
 
@@ -60,7 +62,12 @@ export class MemoryGrantLedger implements GrantLedger {
     this.onEvent = onEvent;
     this.onState = onState;
     this.started = true;
-    this.setState(this.fleet.reachable ? 'up' : 'down');
+    this.setState(this.fleet.reachable && this.linked ? 'up' : 'down');
+  }
+
+  link(up: boolean): void {
+    this.linked = up;
+    this.setState(up && this.fleet.reachable ? 'up' : 'down');
   }
 
   setState(state: LedgerState): void {
@@ -120,7 +127,7 @@ export class MemoryGrantLedger implements GrantLedger {
   }
 
   private reach(): void {
-    if (!this.fleet.reachable) throw new StoreError('the fleet ledger is unreachable');
+    if (!this.fleet.reachable || !this.linked) throw new StoreError('the fleet ledger is unreachable');
   }
 
   private prune(now: number): void {
