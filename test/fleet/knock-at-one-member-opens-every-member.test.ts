@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFleetLab, fleetMemberConfig, type FleetLab } from '../support/fleet-lab.js';
+import { createFleetLab, fleetMemberConfig, knockAt, type FleetLab } from '../support/fleet-lab.js';
 
 describe('a fleet of three: a knock at A opens A, B and C for that client only', () => {
   let fl: FleetLab;
@@ -17,7 +17,7 @@ describe('a fleet of three: a knock at A opens A, B and C for that client only',
     const [a, b, c] = fl.members as [FleetLab['members'][0], FleetLab['members'][0], FleetLab['members'][0]];
     const { lab } = fl;
     for (const m of fl.members) expect((await fl.connect(lab.client, m, 1)).connected).toBe(false);
-    await lab.exec(lab.client, process.execPath, [new URL('../../bin/knockgate.js', import.meta.url).pathname, 'knock', a.host.ip4, '7000', '8000:udp', '9000']);
+    await knockAt(fl, lab.client, a);
     const open = await a.waitForLog((e) => e.outcome === 'open' && e.src === lab.client.ip4, 'the open');
     for (const m of [b, c]) {
       const adopted = await m.waitForLog((e) => e.outcome === 'fleet-adopted' && e.src === lab.client.ip4, 'the fleet grant');

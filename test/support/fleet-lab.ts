@@ -130,3 +130,21 @@ export function fleetMemberConfig(name: string, dir: string, redisSocket: string
   const door = `[door.ssh]\nsequence = ["7000:tcp", "8000:udp", "9000:tcp"]\nopen = ["${SERVICE_PORT}/tcp"]\nopen_for = "60s"\n`;
   return labConfig(dir, door, `[fleet]\nname = "lab"\nmember = "${name}"\nredis_url = "${redisSocket}"\n${extra}`, 'info');
 }
+
+/** The SPA port of the fleet lab's members (one each, in their own namespaces). */
+export const FLEET_SPA_PORT = 62_201;
+
+/** `[spa]` on a UDP socket and one SPA door opening SERVICE_PORT, for fleetMemberConfig's `extra`. */
+export function fleetSpaDoor(key: string, hmac: string): string {
+  return `[spa]\nsensor = "udp"\nport = ${FLEET_SPA_PORT}\n[spa_door.spa]\nkey_base64 = "${key}"\nhmac_key_base64 = "${hmac}"\nopen = ["${SERVICE_PORT}/tcp"]\n`;
+}
+
+/** One SPA datagram from a lab host to a member's SPA port. */
+export async function sendSpa(fl: FleetLab, from: LabHost, to: FleetMemberLab, payload: string): Promise<void> {
+  await fl.lab.exec(from, process.execPath, ['-e', `const s=require('dgram').createSocket('udp4');s.send(process.argv[2],${FLEET_SPA_PORT},process.argv[1],()=>s.close())`, to.host.ip4, payload]);
+}
+
+/** `knockgate knock` from a lab host to a member: the lab door's sequence, or `sequence`. */
+export async function knockAt(fl: FleetLab, from: LabHost, to: FleetMemberLab, sequence = ['7000', '8000:udp', '9000']): Promise<void> {
+  await fl.lab.exec(from, process.execPath, [CLI, 'knock', to.host.ip4, ...sequence]);
+}
