@@ -83,6 +83,8 @@ export class GrantDesk {
   private readonly maxPending: number;
   private readonly maxLive: number;
   private listener: GrantListener | undefined;
+  /** Fleet grants on their way to the gate, by id → expiry: the channel and a reconcile may bring the same one at once. Bounded by the pending bound. */
+  private readonly fleetOpening = new Map<string, number>();
 
   constructor(private readonly opts: GrantDeskOptions) {
     this.log = opts.logger;
@@ -99,9 +101,15 @@ export class GrantDesk {
    */
   openFromFleet(l: LiveGrant): Promise<GrantResult> | undefined {
     const { grant } = l;
-    if ((this.live.get(grant.id)?.grant.expiresAt ?? -Infinity) >= grant.expiresAt) return undefined;
+    const held = Math.max(this.live.get(grant.id)?.grant.expiresAt ?? -Infinity, this.fleetOpening.get(grant.id) ?? -Infinity);
+    if (held >= grant.expiresAt) return undefined;
     const gate = this.opts.gates().find((g) => g.name === l.gate);
-    if (gate) return this.open({ grant, gate, askedAt: this.now(), via: 'fleet', member: l.member ?? 'unknown' });
+    if (gate) {
+      this.fleetOpening.set(grant.id, grant.expiresAt);
+      return this.open({ grant, gate, askedAt: this.now(), via: 'fleet', member: l.member ?? 'unknown' }).finally(() => {
+        if (this.fleetOpening.get(grant.id) === grant.expiresAt) this.fleetOpening.delete(grant.id);
+      });
+    }
     this.log.warn({ door: grant.door, src: grant.src, gate: l.gate, outcome: 'refused', reason: 'no such gate' }, `${grant.src}: ${grant.door}: not enforced here: this member has no ${l.gate} gate`);
     return undefined;
   }
