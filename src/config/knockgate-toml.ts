@@ -11,6 +11,7 @@ import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorSequence, doorSequenceKeys, resolveSequenceSource } from './door-sequence.js';
 import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
 import { crossCheckKernelDoor, doorKernelKeys } from './kernel-door-config.js';
+import { crossCheckFleet, FLEET_KNOWN_KEYS, fleetSchema, resolveFleet } from './fleet-config.js';
 import { METRICS_KNOWN_KEYS, metricsSchema, resolveMetrics } from './metrics-config.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
@@ -125,12 +126,13 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
     ...(valid.guard && { guard: resolveGuard(valid.guard, lineOf) }),
     ...(valid.aws && { aws: resolveAws(valid.aws) }),
     ...(valid.metrics && { metrics: resolveMetrics(valid.metrics) }),
+    ...(valid.fleet && { fleet: resolveFleet(valid.fleet) }),
   };
   const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
   if (spa.spa) config.spa = spa.spa;
   const opened = doors.flatMap((door) => (door.action.kind === 'gate' ? door.action.open : []));
   const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => [...crossCheckDoorGate(name, d), ...crossCheckDoorSequence(name, d, opened), ...crossCheckKernelDoor(name, d)]);
-  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...crossCheckAws(config), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
+  const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...crossCheckAws(config), ...crossCheckFleet(config), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
 }
@@ -243,6 +245,7 @@ const configSchema = z.strictObject({
   guard: guardSchema.optional(),
   aws: awsSchema.optional(),
   metrics: metricsSchema.optional(),
+  fleet: fleetSchema.optional(),
   spa: spaSettingsSchema.optional(),
   spa_door: z
     .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), spaDoorSchema)
@@ -263,6 +266,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   ...GUARD_KNOWN_KEYS,
   ...AWS_KNOWN_KEYS,
   ...METRICS_KNOWN_KEYS,
+  ...FLEET_KNOWN_KEYS,
 };
 
 // ---- zod issues → operator messages

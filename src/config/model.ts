@@ -29,6 +29,19 @@ export interface KnockgateConfig {
   aws?: AwsSettings;
   /** The Prometheus endpoint (`[metrics]`); absent = no metrics are served. */
   metrics?: MetricsSettings;
+  /** Bastions sharing grants and replay digests on one Redis (`[fleet]`); absent = this host alone. */
+  fleet?: FleetSettings;
+}
+
+// ---- [fleet] (fleet-config.ts)
+
+export interface FleetSettings {
+  /** The fleet: every member with this name on this Redis shares grants and replay digests. */
+  name: string;
+  /** This bastion's name in the fleet (default: the hostname). */
+  member: string;
+  /** `redis://`, `rediss://`, a unix socket path, `redis-sentinel://host:port,…/master` or `redis-cluster://host:port,…`. */
+  redisUrl: string;
 }
 
 // ---- [metrics] (metrics-config.ts)

@@ -75,7 +75,8 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
   };
   const gates = (): Gate[] => [...(nftables.gate ? [nftables.gate] : []), ...(iptables.gate ? [iptables.gate] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate];
   const desk = new GrantDesk({ logger, gates, outcomes });
-  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes, Date.now, { acceptDamaged });
+  const fleet = config.fleet && (await (await import('./build-fleet.js')).buildFleet(config.fleet, desk, logger, outcomes));
+  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes, Date.now, { acceptDamaged, ...(fleet && { fleetReplay: fleet.replay }) });
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
   // The daemon hands the capture its doors as they are now (followDoors), before the sensor starts.
   const sensor = new PcapSensor({ interfaces: [...new Set([...interfaces, ...spaInterfaces])], ports: [], newConnections: false, logger });
@@ -107,6 +108,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),
     interfaces,
     ...(spa && { spa }),
+    ...(fleet && { fleet: fleet.member }),
     createGuard,
     logger,
     outcomes,

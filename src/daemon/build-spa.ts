@@ -15,7 +15,7 @@ export function spaNeedsNat(config: KnockgateConfig): boolean {
   return (config.spa?.doors ?? []).some((d) => d.rules.natTargets.length > 0);
 }
 
-/** The SPA server for a config with SPA doors: its replay store opened, its UDP socket made (not yet bound). */
+/** The SPA server for a config with SPA doors: its replay store opened (a fleet's, when given), its UDP socket made (not yet bound). */
 export async function buildSpaService(
   config: KnockgateConfig,
   gateFor: (door: SpaDoorConfig) => Gate,
@@ -23,12 +23,12 @@ export async function buildSpaService(
   logger: Logger,
   outcomes: Outcomes,
   now: () => number = Date.now,
-  state: { acceptDamaged?: boolean } = {},
+  state: { acceptDamaged?: boolean; fleetReplay?: ReplayStore } = {},
 ): Promise<SpaService | undefined> {
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: await openReplayStore(config, logger, now(), state.acceptDamaged === true), ...(sensor && { sensor }), hmacScreen: nativeHmacScreen(), logger, now });
+  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: state.fleetReplay ?? (await openReplayStore(config, logger, now(), state.acceptDamaged === true)), ...(sensor && { sensor }), hmacScreen: nativeHmacScreen(), logger, now });
 }
 
 async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number, acceptDamaged: boolean): Promise<ReplayStore> {

@@ -18,6 +18,7 @@ import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import { monotonicNow } from '../store/clock.js';
 import { MemorySpentSteps, type SpentStepStore } from '../store/spent-step-store.js';
 import { doorOpening } from './door-ports.js';
+import type { FleetMember, FleetStatus } from './fleet-member.js';
 import type { GrantDesk } from './grant-desk.js';
 import type { Reconfiguration } from './reconfiguration.js';
 import type { SpaService, SpaStats } from './spa-service.js';
@@ -49,6 +50,8 @@ export interface DaemonParts {
   spendOneTimeSequence(file: string, line: number): Promise<void>;
   /** Spent steps of time-derived doors, durable across reloads and restarts; in memory when absent. */
   spentSteps?: SpentStepStore;
+  /** This bastion's part in a `[fleet]`: grants shared through the desk, reconciled at start. */
+  fleet?: FleetMember;
   /** The SPA server, when the config has SPA doors; captured SPA packets go to it, not the tracker. */
   spa?: SpaService;
   /** The port-hijack guard for a [guard] section: made at start, or on the reload that adds the section. */
@@ -72,7 +75,7 @@ export interface DaemonStatus {
   config: string;
   doors: Array<{ name: string; knocks: number; opens: string }>;
   /** What the enforcement points hold now, with the door where this run made the grant. */
-  grants: Array<{ gate: string; door?: string; src: string; port: string; expiresInMs?: number; forward?: string }>;
+  grants: Array<{ gate: string; door?: string; src: string; port: string; expiresInMs?: number; forward?: string; member?: string }>;
   tracker: { tracked: number; evicted: number; bound: number };
   sensor: SensorStats;
   grantsRefused: number;
@@ -86,6 +89,8 @@ export interface DaemonStatus {
   enforcement: Array<{ gate: string } & EnforcementState>;
   /** Lines the log budget left out, and the log file's write errors. */
   log?: LogStats;
+  /** The fleet as its Redis holds it, when this bastion is a member. */
+  fleet?: FleetStatus;
 }
 
 export class Daemon {
@@ -109,7 +114,7 @@ export class Daemon {
   /** Gates whose lost enforcement was already alerted as not restored: one alert a loss, one when it is back. */
   private readonly unrestored = new Set<string>();
   /** What start() opened, so that stop() closes exactly that, after a start that failed half-way too. */
-  private readonly opened = { gates: [] as Gate[], sensor: false, guard: false };
+  private readonly opened = { gates: [] as Gate[], sensor: false, guard: false, fleet: false };
   /** Handed to the tracker with every packet; one function for the daemon's life, not one per packet. */
   private readonly isLocal = (dst: string): boolean => this.local.has(dst);
 
@@ -138,6 +143,9 @@ export class Daemon {
     }
     // No ledger outlives this process yet: each gate reports what it still holds.
     await this.desk.reconcile([], this.now());
+    // Before the sensor: the fleet's live grants are enforced here before this member takes knocks.
+    this.opened.fleet = true;
+    await this.parts.fleet?.start();
     this.local = this.parts.localAddresses();
     await this.parts.sensor.start((packet) => this.onPacket(packet));
     this.opened.sensor = true;
@@ -171,8 +179,9 @@ export class Daemon {
     if (this.opened.sensor) await closing('sensor', () => this.parts.sensor.stop());
     // Its replay store was opened with the parts, before start.
     await closing('SPA', () => this.parts.spa?.stop());
+    if (this.opened.fleet) await closing('fleet', () => this.parts.fleet?.stop());
     for (const gate of this.opened.gates.splice(0)) await closing(`${gate.name} gate`, () => gate.uninstall());
-    this.opened.sensor = this.opened.guard = false;
+    this.opened.sensor = this.opened.guard = this.opened.fleet = false;
     await closing('spent steps', () => this.spent.close());
     this.desk.clear();
     this.log.info({ outcome: 'stopped' }, this.knockdMode ? 'shutting down' : 'knockgate stopped');
@@ -203,14 +212,22 @@ export class Daemon {
     return (await this.desk.revoke(match)).map((g) => ({ src: g.src, door: g.door, ports: g.ports.map((p) => `${p.port}/${p.proto}`) }));
   }
 
+  /** The fleet as its Redis holds it (`knockgate status --fleet`); undefined when this bastion is no member. */
+  async fleetStatus(): Promise<FleetStatus | undefined> {
+    return this.parts.fleet?.status();
+  }
+
   async status(): Promise<DaemonStatus> {
     const grants: DaemonStatus['grants'] = [];
     for (const gate of this.parts.gates()) {
       for (const entry of await gate.list()) {
-        const door = this.desk.holderOf(gate.name, entry)?.door;
+        const holder = this.desk.holderOf(gate.name, entry);
+        const door = holder?.grant.door;
+        const member = holder?.member ?? this.parts.fleet?.member;
         grants.push({
           gate: gate.name,
           ...(door !== undefined ? { door } : {}),
+          ...(member !== undefined && { member }),
           src: entry.src,
           port: entry.port ? `${entry.port}/${entry.proto}` : entry.proto,
           ...(entry.expiresInMs !== undefined ? { expiresInMs: entry.expiresInMs } : {}),
@@ -234,6 +251,7 @@ export class Daemon {
       ...(this.guard && { guard: { findings: this.guard.findings().map(briefFinding) } }),
       ...this.enforcementStatus(),
       log: logStats(this.log),
+      ...(this.parts.fleet && { fleet: await this.parts.fleet.status() }),
     };
   }
 

@@ -20,6 +20,14 @@ export interface LiveGrant {
   gate: string;
   /** A knockd.conf door's: its expiry is the stop command's "command timeout", so the desk's line is a detail. */
   knockd?: boolean;
+  /** The fleet member that made it; absent = this process. */
+  member?: string;
+}
+
+/** Told of the grants this process decides and revokes, so that a fleet shares them (fleet-member.ts). */
+export interface GrantListener {
+  opened(live: LiveGrant): void;
+  revoked(grant: Grant): void;
 }
 
 /** One decision on its way to a gate. */
@@ -31,9 +39,12 @@ export interface GrantRequest {
   /**
    * How the open line reads: a knock door's `OPEN SESAME`, or what an SPA request was granted. A
    * knockd.conf door (`knockd`) said OPEN SESAME at the knock, as knockd does, before its command
-   * ran: the desk's lines for it are details, at debug.
+   * ran: the desk's lines for it are details, at debug. `fleet`: another member's grant (or one
+   * this member made before a restart), enforced here too; it is not told to the listener again.
    */
-  via: 'knock' | 'knockd' | 'spa';
+  via: 'knock' | 'knockd' | 'spa' | 'fleet';
+  /** With `fleet`: the member that made it. */
+  member?: string;
   /** Fields of the open line that only the asker knows (the SPA packet's sender, a knock's last stage), placed after `src`. */
   fields?: Record<string, string | number>;
 }
@@ -59,7 +70,8 @@ export interface GrantDeskOptions {
  * the gate that holds each, writes the open and expiry lines and counts what happened. Refusal
  * and gate-error lines stay with the asker, which knows how to word them (a knock door's warning,
  * SPA's rate-limited refusal, the receiver's HTTP answer). `reconcile` takes the live grants from
- * wherever they are kept (none today; a fleet's ledger later) and hands each gate its own.
+ * wherever they are kept (none at a start alone; a fleet's ledger) and hands each gate its own.
+ * A listener (a fleet member) hears of every grant made and revoked here.
  */
 export class GrantDesk {
   private readonly live = new Map<string, LiveGrant>();
@@ -70,6 +82,9 @@ export class GrantDesk {
   private readonly now: () => number;
   private readonly maxPending: number;
   private readonly maxLive: number;
+  private listener: GrantListener | undefined;
+  /** Fleet grants on their way to the gate, by id → expiry: the channel and a reconcile may bring the same one at once. Bounded by the pending bound. */
+  private readonly fleetOpening = new Map<string, number>();
 
   constructor(private readonly opts: GrantDeskOptions) {
     this.log = opts.logger;
@@ -80,17 +95,59 @@ export class GrantDesk {
   }
 
   /**
-   * Brings every gate in line with `live` (each gate gets the grants it holds) and keeps what the
-   * gates report still live, including what they found in the kernel or their journal.
+   * Another member's grant (`member` set), in this member's gate of the same name, through `open`;
+   * undefined when held here already until then or later, or when there is no such gate here (the
+   * members' configs differ: with a line).
    */
-  async reconcile(live: readonly LiveGrant[], now: number): Promise<void> {
+  openFromFleet(l: LiveGrant): Promise<GrantResult> | undefined {
+    const { grant } = l;
+    const held = Math.max(this.live.get(grant.id)?.grant.expiresAt ?? -Infinity, this.fleetOpening.get(grant.id) ?? -Infinity);
+    if (held >= grant.expiresAt) return undefined;
+    const gate = this.opts.gates().find((g) => g.name === l.gate);
+    if (gate) {
+      this.fleetOpening.set(grant.id, grant.expiresAt);
+      return this.open({ grant, gate, askedAt: this.now(), via: 'fleet', member: l.member ?? 'unknown' }).finally(() => {
+        if (this.fleetOpening.get(grant.id) === grant.expiresAt) this.fleetOpening.delete(grant.id);
+      });
+    }
+    this.log.warn({ door: grant.door, src: grant.src, gate: l.gate, outcome: 'refused', reason: 'no such gate' }, `${grant.src}: ${grant.door}: not enforced here: this member has no ${l.gate} gate`);
+    return undefined;
+  }
+
+  listen(listener: GrantListener): void {
+    this.listener = listener;
+  }
+
+  /**
+   * Brings the desk and every gate in line with `live`: grants held here that `live` lacks are
+   * closed (the fleet no longer holds them: revoked elsewhere), grants new or extended in `live`
+   * open through `open` (bound, line, count), and each gate gets the rest to repair what it lost;
+   * what the gates report still live is kept, including what they found in the kernel or their
+   * journal. At a start without a fleet `live` is empty and the desk too: only the last step runs.
+   * `keepMissing`: `live` is known to lack grants (a fleet whose store lost its data), close none.
+   */
+  async reconcile(live: readonly LiveGrant[], now: number, opts: { keepMissing?: boolean } = {}): Promise<{ opened: number; dropped: number }> {
+    const wanted = new Map(live.filter((l) => l.grant.expiresAt > now).map((l) => [l.grant.id, l]));
+    let dropped = 0;
+    for (const held of [...this.live.values()]) {
+      if (opts.keepMissing || wanted.has(held.grant.id) || held.grant.expiresAt <= now) continue;
+      if (await this.close(held, 'fleet-dropped', 'closed here: the fleet no longer holds it')) dropped += 1;
+    }
+    let opened = 0;
+    const known: LiveGrant[] = [];
+    for (const l of wanted.values()) {
+      const opening = this.openFromFleet(l);
+      if (!opening) known.push(l);
+      else if ((await opening).outcome === 'open') opened += 1;
+    }
     for (const gate of this.opts.gates()) {
       const held = await gate.reconcile(
-        live.filter((l) => l.gate === gate.name).map((l) => l.grant),
+        known.filter((l) => l.gate === gate.name).map((l) => l.grant),
         now,
       );
-      for (const grant of held) this.live.set(grant.id, { grant, gate: gate.name });
+      for (const grant of held) this.live.set(grant.id, { ...this.live.get(grant.id), grant, gate: gate.name });
     }
+    return { opened, dropped };
   }
 
   /**
@@ -108,11 +165,17 @@ export class GrantDesk {
     return gate
       .grant(grant)
       .then((): GrantResult => {
-        this.live.set(grant.id, { grant, gate: gate.name, ...(request.via === 'knockd' && { knockd: true }) });
+        const live: LiveGrant = { grant, gate: gate.name, ...(request.via === 'knockd' && { knockd: true }), ...(request.member !== undefined && { member: request.member }) };
+        this.live.set(grant.id, live);
         this.counts.granted += 1;
-        this.outcomes.count('open', { door: grant.door, gate: gate.name });
-        this.outcomes.measure('grant-latency-seconds', Math.max(0, this.now() - request.askedAt) / 1000);
+        if (request.via === 'fleet') {
+          this.outcomes.count('fleet-adopted', { door: grant.door, gate: gate.name });
+        } else {
+          this.outcomes.count('open', { door: grant.door, gate: gate.name });
+          this.outcomes.measure('grant-latency-seconds', Math.max(0, this.now() - request.askedAt) / 1000);
+        }
         this.logOpen(request);
+        if (request.via !== 'fleet') this.listener?.opened(live);
         return { outcome: 'open', grant };
       })
       .catch((err: unknown): GrantResult => {
@@ -139,30 +202,43 @@ export class GrantDesk {
   }
 
   /**
-   * Closes the live grants of `src` (every source when absent), of one door or all, in the gates
-   * that hold them, with a `revoked` line each: the operator's `knockgate revoke` and `flush`.
+   * Closes the live grants of `src` (every source when absent), of one door or all (or the one
+   * grant `id`), in the gates that hold them, with a `revoked` line each: the operator's
+   * `knockgate revoke` and `flush`, told to the listener; or another fleet member's (`fromFleet`).
    * A gate that fails keeps its grant live and the error goes to the caller, after the others.
    */
-  async revoke(match: { src?: string; door?: string }): Promise<Grant[]> {
-    const chosen = [...this.live.values()].filter(({ grant }) => (match.src === undefined || grant.src === match.src) && (match.door === undefined || grant.door === match.door));
+  async revoke(match: { src?: string; door?: string; id?: string }, opts: { fromFleet?: boolean } = {}): Promise<Grant[]> {
+    const chosen = [...this.live.values()].filter(
+      ({ grant }) => (match.src === undefined || grant.src === match.src) && (match.door === undefined || grant.door === match.door) && (match.id === undefined || grant.id === match.id),
+    );
     const revoked: Grant[] = [];
     const failures: unknown[] = [];
-    for (const { grant, gate: gateName } of chosen) {
-      const gate = this.opts.gates().find((g) => g.name === gateName);
+    for (const held of chosen) {
       try {
-        await gate?.revoke(grant);
+        if (!(await this.close(held, 'revoked', 'grant revoked'))) continue;
       } catch (err) {
         failures.push(err);
         continue;
       }
-      // Expired while its gate closed it: that line is written already.
-      if (!this.live.delete(grant.id)) continue;
-      revoked.push(grant);
-      this.outcomes.count('revoked', { door: grant.door, gate: gateName });
-      this.log.info({ door: grant.door, src: grant.src, outcome: 'revoked', gate: gateName }, `${grant.src}: ${grant.door}: grant revoked`);
+      revoked.push(held.grant);
+      if (!opts.fromFleet) this.listener?.revoked(held.grant);
     }
     if (failures.length > 0) throw failures[0];
     return revoked;
+  }
+
+  /** Closes one grant in its gate and forgets it, with a line; false when it expired meanwhile (that line is written). */
+  private async close({ grant, gate: gateName }: LiveGrant, outcome: 'revoked' | 'fleet-dropped', words: string): Promise<boolean> {
+    await this.opts.gates().find((g) => g.name === gateName)?.revoke(grant);
+    if (!this.live.delete(grant.id)) return false;
+    this.outcomes.count(outcome, { door: grant.door, gate: gateName });
+    this.log.info({ door: grant.door, src: grant.src, outcome, gate: gateName }, `${grant.src}: ${grant.door}: ${words}`);
+    return true;
+  }
+
+  /** Live grants this member made (also before a restart, when the fleet gave them back): a fleet that lost them gets them again. */
+  madeHere(member: string): LiveGrant[] {
+    return [...this.live.values()].filter((l) => l.member === undefined || l.member === member);
   }
 
   /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */
@@ -187,14 +263,14 @@ export class GrantDesk {
    * NAT listen port). A gate that keeps no ports per entry (the command gates) is matched by
    * gate and source alone.
    */
-  holderOf(gate: string, entry: GateEntry): Grant | undefined {
-    let sameSource: Grant | undefined;
+  holderOf(gate: string, entry: GateEntry): LiveGrant | undefined {
+    let sameSource: LiveGrant | undefined;
     for (const l of this.live.values()) {
       if (l.gate !== gate || l.grant.src !== entry.src) continue;
       const { ports, nat } = l.grant;
       const listen = nat ? [nat.listen] : ports;
-      if (listen.some((p) => p.port === entry.port && p.proto === entry.proto)) return l.grant;
-      sameSource ??= l.grant;
+      if (listen.some((p) => p.port === entry.port && p.proto === entry.proto)) return l;
+      sameSource ??= l;
     }
     return sameSource;
   }
@@ -210,9 +286,16 @@ export class GrantDesk {
     return this.live.size >= this.maxLive;
   }
 
-  private logOpen({ grant, gate, askedAt, via, fields }: GrantRequest): void {
+  private logOpen({ grant, gate, askedAt, via, fields, member }: GrantRequest): void {
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
     const nat = grant.nat && `${grant.nat.host}:${grant.nat.port}`;
+    if (via === 'fleet') {
+      this.log.info(
+        { door: grant.door, src: grant.src, outcome: 'fleet-adopted', member, gate: gate.name, ports, ...(nat && { nat }), open_for_s: Math.round((grant.expiresAt - this.now()) / 100) / 10 },
+        `${grant.src}: ${grant.door}: open here too, for fleet member ${member}'s grant, until ${new Date(grant.expiresAt).toISOString()}`,
+      );
+      return;
+    }
     this.log[via === 'knockd' ? 'debug' : 'info'](
       {
         door: grant.door,

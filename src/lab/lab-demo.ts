@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { describeError } from '../core/knockgate-error.js';
 import { probeConnect } from './connect-probe.js';
-import { createLab, type Lab, type LabSpawnOptions } from './netns.js';
+import { createLab, type Lab, type LabHost, type LabSpawnOptions } from './netns.js';
 
 /** The bastion's config in the lab: one door, a short grant so expiry is seen within the demo. */
 export const LAB_OPEN_FOR_S = 6;
@@ -41,11 +41,11 @@ export interface LabDemoOutput {
 /**
  * `knockgate serve ARGS` started in the lab's server namespace, ready once it logged that it
  * started. `launcher` is an argv prefix it runs under (e.g. setpriv, to drop root); `spawn`
- * options reach lab.spawn (hostSysfs, for guard enforcement).
+ * options reach lab.spawn (hostSysfs, for guard enforcement); `host` is the namespace it runs in (a fleet lab has several servers).
  */
-export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[], launcher: string[] = [], spawn: LabSpawnOptions = {}): Promise<ChildProcess> {
+export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[], launcher: string[] = [], spawn: LabSpawnOptions = {}, host: LabHost = lab.server): Promise<ChildProcess> {
   const argv = [...launcher, process.execPath, CLI, 'serve', ...serveArgs];
-  const daemon = lab.spawn(lab.server, argv[0]!, argv.slice(1), spawn);
+  const daemon = lab.spawn(host, argv[0]!, argv.slice(1), spawn);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the daemon did not start within 15 s:\n${logLines.join('\n')}`)), 15_000);
     let buffered = '';

@@ -27,6 +27,15 @@ export type Outcome =
   | 'gate-error'
   | 'expired'
   | 'revoked'
+  // a fleet: another member's grant enforced here, one the fleet no longer holds closed, the Redis link
+  | 'fleet-adopted'
+  | 'fleet-dropped'
+  | 'fleet-queued'
+  | 'fleet-queue-full'
+  | 'fleet-full'
+  | 'fleet-unreachable'
+  | 'fleet-reconciled'
+  | 'fleet-error'
   // gates
   | 'authorized'
   | 'extended'

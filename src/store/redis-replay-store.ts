@@ -1,15 +1,13 @@
-import { Redis } from 'ioredis';
 import { describeError } from '../core/knockgate-error.js';
 import { MAX_REPLAY_DIGESTS, ReplayWindow, type RememberOutcome } from '../core/replay-window.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicNow } from './clock.js';
+import { redisClient, type RedisClient } from './redis-connection.js';
 import { StoreError } from './grant-store.js';
 import type { ReplayStore } from './replay-store.js';
 
 /** Key prefix of every digest, so one Redis can serve other data too. */
 export const REPLAY_KEY_PREFIX = 'knockgate:spa:replay:';
-/** A Redis that does not answer within this refuses the packet rather than stalling the daemon. */
-const COMMAND_TIMEOUT_MS = 2_000;
 /**
  * How far a receiver's clock may be from the Redis server's. Every receiver checks its own skew
  * on each packet (the server's TIME, in the same script as the SET) and refuses the packet past
@@ -61,16 +59,16 @@ export class RedisReplayStore implements ReplayStore {
   private readonly mirror: ReplayWindow;
 
   private constructor(
-    private readonly redis: Redis & { knockgateRemember(key: string, expiry: string, now: string, skew: string): Promise<RememberReply> },
+    private readonly redis: RedisClient & { knockgateRemember(key: string, expiry: string, now: string, skew: string): Promise<RememberReply> },
     bound: number,
+    /** false: the connection is someone else's (a fleet's), who closes it. */
+    private readonly owned: boolean,
   ) {
     this.mirror = new ReplayWindow(bound);
   }
 
   static async open(opts: RedisReplayStoreOptions): Promise<RedisReplayStore> {
-    const redis = opts.url.startsWith('/')
-      ? new Redis({ path: opts.url, lazyConnect: true, commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
-      : new Redis(opts.url, { lazyConnect: true, commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 });
+    const redis = redisClient(opts.url);
     redis.on('error', (err: Error) => opts.logger?.warn({ store: 'redis', err: err.message }, 'replay store: Redis connection error'));
     redis.defineCommand('knockgateRemember', { numberOfKeys: 1, lua: REMEMBER_SCRIPT });
     try {
@@ -81,7 +79,17 @@ export class RedisReplayStore implements ReplayStore {
       if (err instanceof StoreError) throw err;
       throw new StoreError(`cannot use Redis replay store ${opts.url}: ${describeError(err)}`, opts.url, { cause: err });
     }
-    return new RedisReplayStore(redis as RedisReplayStore['redis'], opts.bound ?? MAX_REPLAY_DIGESTS);
+    return new RedisReplayStore(redis as RedisReplayStore['redis'], opts.bound ?? MAX_REPLAY_DIGESTS, true);
+  }
+
+  /**
+   * Over a connection a fleet member keeps (connected or not, reconnecting by itself): a packet
+   * while Redis is unreachable is refused at once, since a replay at another member cannot be
+   * ruled out. The fleet checks the eviction policy and closes the connection.
+   */
+  static over(redis: RedisClient, bound: number = MAX_REPLAY_DIGESTS): RedisReplayStore {
+    redis.defineCommand('knockgateRemember', { numberOfKeys: 1, lua: REMEMBER_SCRIPT });
+    return new RedisReplayStore(redis as RedisReplayStore['redis'], bound, false);
   }
 
   seen(digest: string, now: number): boolean {
@@ -96,7 +104,8 @@ export class RedisReplayStore implements ReplayStore {
     try {
       reply = await this.redis.knockgateRemember(REPLAY_KEY_PREFIX + digest, keepUntil, String(Math.round(now)), String(MAX_RECEIVER_CLOCK_SKEW_MS));
     } catch (err) {
-      throw new StoreError(`Redis replay store refused ${digest.slice(0, 8)}…: ${describeError(err)}`, undefined, { cause: err });
+      const why = this.redis.status === 'ready' ? describeError(err) : `Redis is unreachable (${this.redis.status}), so a replay at another receiver cannot be ruled out`;
+      throw new StoreError(`Redis replay store refused ${digest.slice(0, 8)}…: ${why}`, undefined, { cause: err });
     }
     const [verdict, serverMs] = reply;
     if (verdict === -1) {
@@ -115,12 +124,12 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
 
-/** Any eviction policy may drop a live digest (ours all carry TTLs, so volatile-* too): refuse them. */
-async function checkEvictionPolicy(redis: Redis, logger: Logger | undefined): Promise<void> {
+/** Any eviction policy may drop a live digest or fleet grant (ours all carry TTLs, so volatile-* too): refuse them. */
+export async function checkEvictionPolicy(redis: RedisClient, logger: Logger | undefined): Promise<void> {
   let policy: string | undefined;
   try {
     const reply = (await redis.config('GET', 'maxmemory-policy')) as unknown as string[];

@@ -138,7 +138,8 @@ Examples:
           if (op === 'revoke') return running.revoke(controlMatch(request));
           if (op === 'flush') return running.revoke({});
           if (op === 'refusals') return refusals.recent(refusalLimit(request));
-          throw new Error(`unknown request "${op}" (known: status, revoke, flush, refusals)`);
+          if (op === 'fleet') return (await running.fleetStatus()) ?? null;
+          throw new Error(`unknown request "${op}" (known: status, fleet, revoke, flush, refusals)`);
         });
         opened.control = control;
         // The socket first: once the daemon logs "started", `knockgate status` must answer.

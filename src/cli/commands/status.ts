@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { askDaemon, DaemonNotRunningError } from '../../client/control-client.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import type { DaemonStatus } from '../../daemon/daemon.js';
+import type { FleetStatus } from '../../daemon/fleet-member.js';
 import type { FindingBrief } from '../../guard/finding.js';
 import { MAX_REFUSALS, type Refusal } from '../../metrics/refusal-ring.js';
 import { formatSpaStatus } from './spa-status.js';
@@ -32,12 +33,19 @@ export function registerStatus(program: Command): void {
     .option('--socket <path>', 'control socket of the daemon', DEFAULTS.controlSocket)
     .option('--refusals', `instead of the status, the daemon's last refusals (wrong knocks, refused SPA packets and opens), newest first; it keeps ${MAX_REFUSALS}`)
     .option('--limit <n>', `with --refusals: show at most N (1 to ${MAX_REFUSALS})`, parseLimit, DEFAULT_REFUSALS)
+    .option('--fleet', "instead of this daemon's status, the fleet's as its Redis holds it ([fleet] in the config): the members and their last heartbeat, every live grant and the member that made it. Any member answers the same")
     .option('--json', `print the status as JSON, {"running": true, ...}; with no daemon {"running": false, ...} and exit status ${EXIT_NOT_RUNNING}`)
     .addHelpText(
       'after',
-      `\nExit status: 0 when the daemon answered; ${EXIT_NOT_RUNNING} with --json when no daemon listens on the socket (as LSB init scripts' status); 1 otherwise.\n\nExample:\n  knockgate status            # grants: who may connect where, and for how long\n  knockgate status --json     # for scripts and monitoring\n  knockgate status --refusals --limit 5   # who knocked wrong lately, and at which door\n`,
+      `\nExit status: 0 when the daemon answered; ${EXIT_NOT_RUNNING} with --json when no daemon listens on the socket (as LSB init scripts' status); 1 otherwise.\n\nExample:\n  knockgate status            # grants: who may connect where, and for how long\n  knockgate status --json     # for scripts and monitoring\n  knockgate status --refusals --limit 5   # who knocked wrong lately, and at which door\n  knockgate status --fleet    # from any member: the fleet's members and who granted what\n`,
     )
-    .action(async (opts: { socket: string; json?: boolean; refusals?: boolean; limit: number }) => {
+    .action(async (opts: { socket: string; json?: boolean; refusals?: boolean; fleet?: boolean; limit: number }) => {
+      if (opts.fleet) {
+        const fleet = (await askDaemon(opts.socket, 'fleet')) as FleetStatus | null;
+        if (!fleet) throw new Error('this daemon is no fleet member: its config has no [fleet] section');
+        process.stdout.write(opts.json ? JSON.stringify(fleet, null, 2) + '\n' : formatFleet(fleet).join('\n') + '\n');
+        return;
+      }
       if (opts.refusals) {
         const refusals = (await askDaemon(opts.socket, 'refusals', { limit: String(opts.limit) })) as Refusal[];
         process.stdout.write(opts.json ? JSON.stringify(refusals, null, 2) + '\n' : formatRefusals(refusals));
@@ -65,10 +73,11 @@ export function formatStatus(s: DaemonStatus): string {
   if (s.grants.length === 0) lines.push('grants: none');
   else {
     lines.push(`grants: ${s.grants.length}`);
-    lines.push(`  ${'SOURCE'.padEnd(40)} ${'PORT'.padEnd(10)} ${'DOOR'.padEnd(16)} ${'GATE'.padEnd(10)} TIME LEFT`);
+    const fleet = s.fleet !== undefined;
+    lines.push(`  ${'SOURCE'.padEnd(40)} ${'PORT'.padEnd(10)} ${'DOOR'.padEnd(16)} ${'GATE'.padEnd(10)} ${fleet ? `${'MEMBER'.padEnd(16)} ` : ''}TIME LEFT`);
     for (const g of [...s.grants].sort((a, b) => (a.expiresInMs ?? 0) - (b.expiresInMs ?? 0))) {
       const left = g.expiresInMs === undefined ? '?' : `${Math.ceil(g.expiresInMs / 1000)} s`;
-      lines.push(`  ${g.src.padEnd(40)} ${g.port.padEnd(10)} ${(g.door ?? '-').padEnd(16)} ${g.gate.padEnd(10)} ${left}${g.forward ? `  → ${g.forward}` : ''}`);
+      lines.push(`  ${g.src.padEnd(40)} ${g.port.padEnd(10)} ${(g.door ?? '-').padEnd(16)} ${g.gate.padEnd(10)} ${fleet ? `${(g.member ?? '-').padEnd(16)} ` : ''}${left}${g.forward ? `  → ${g.forward}` : ''}`);
     }
   }
   lines.push(`knocks in progress: ${s.tracker.tracked} of ${s.tracker.bound} (evicted ${s.tracker.evicted})`);
@@ -80,7 +89,23 @@ export function formatStatus(s: DaemonStatus): string {
   if (s.spa) lines.push(...formatSpaStatus(s.spa));
   if (s.log) lines.push(formatLogStatus(s.log));
   if (s.guard) lines.push(...formatGuardStatus(s.guard.findings));
+  if (s.fleet) lines.push(...formatFleet(s.fleet));
   return lines.join('\n') + '\n';
+}
+
+/** The fleet as its Redis holds it: the link, the members with their last heartbeat, the live grants with their maker. */
+export function formatFleet(f: FleetStatus): string[] {
+  const queue = f.queued > 0 || f.queueDropped > 0 ? `; ${f.queued} grant(s) made here wait for Redis${f.queueDropped > 0 ? `, ${f.queueDropped} dropped by the queue's bound` : ''}` : '';
+  const lines = [`fleet: ${f.fleet}, this member ${f.member}, Redis ${f.redis === 'up' ? 'connected' : 'UNREACHABLE (SPA refused, knocks open here only)'}${queue}`];
+  if (f.error !== undefined) return [...lines, `  cannot read the fleet: ${f.error}`];
+  lines.push(`  members: ${f.members.map((m) => `${m.member} (${(m.lastHeartbeatMsAgo / 1000).toFixed(1)} s ago)`).join(', ') || 'none heard from'}`);
+  lines.push(`  fleet grants: ${f.grants.length === 0 ? 'none' : f.grants.length}`);
+  if (f.grants.length === 0) return lines;
+  lines.push(`    ${'SOURCE'.padEnd(40)} ${'PORTS'.padEnd(16)} ${'DOOR'.padEnd(16)} ${'MEMBER'.padEnd(16)} TIME LEFT`);
+  for (const g of [...f.grants].sort((a, b) => a.expiresInMs - b.expiresInMs)) {
+    lines.push(`    ${g.src.padEnd(40)} ${g.ports.join(',').padEnd(16)} ${g.door.padEnd(16)} ${g.member.padEnd(16)} ${Math.ceil(g.expiresInMs / 1000)} s`);
+  }
+  return lines;
 }
 
 /** The gates' own rules: DEGRADED first, when one is missing and not put back; the last restore otherwise. */
