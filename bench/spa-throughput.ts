@@ -36,7 +36,7 @@ async function throughput(validCount: number, invalidCount: number): Promise<{ v
   const dir = await mkdtemp(join(tmpdir(), 'kgbench-spa-'));
   try {
     const config = benchSpaConfig({ key: KEY, hmacKey: HMAC, servicePort: SERVICE_PORT, sensor: { kind: 'udp', port: SPA_PORT }, replay: { kind: 'file', path: join(dir, 'replay.journal') } });
-    const codec = new SpaCodec(config.doors[0]!.keys);
+    const codec = new SpaCodec(config.doors[0]!.keys!);
     const message = { username: 'bench', request: { kind: 'access' as const, allowIp: '0.0.0.0', ports: [{ proto: 'tcp' as const, port: SERVICE_PORT }] } };
     const valid = Array.from({ length: validCount }, () => codec.encode(message, { now: Date.now() }));
     // One flipped character: refused at the HMAC, so never remembered; copies are fine.

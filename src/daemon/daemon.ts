@@ -2,6 +2,7 @@ import { awsChangeNeedingRestart } from '../config/aws-config.js';
 import { metricsChangeNeedingRestart } from '../config/metrics-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
+import { describeIdentity } from '../core/grant.js';
 import { ClockWatch } from '../core/clock-watch.js';
 import type { KnockDoor } from '../core/door.js';
 import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
@@ -70,7 +71,7 @@ export interface DaemonStatus {
   config: string;
   doors: Array<{ name: string; knocks: number; opens: string }>;
   /** What the enforcement points hold now, with the door where this run made the grant. */
-  grants: Array<{ gate: string; door?: string; src: string; port: string; expiresInMs?: number; forward?: string }>;
+  grants: Array<{ gate: string; door?: string; identity?: string; src: string; port: string; expiresInMs?: number; forward?: string }>;
   tracker: { tracked: number; evicted: number; bound: number };
   sensor: SensorStats;
   grantsRefused: number;
@@ -205,10 +206,11 @@ export class Daemon {
     const grants: DaemonStatus['grants'] = [];
     for (const gate of this.parts.gates()) {
       for (const entry of await gate.list()) {
-        const door = this.desk.holderOf(gate.name, entry)?.door;
+        const holder = this.desk.holderOf(gate.name, entry);
         grants.push({
           gate: gate.name,
-          ...(door !== undefined ? { door } : {}),
+          ...(holder !== undefined ? { door: holder.door } : {}),
+          ...(holder?.identity && { identity: describeIdentity(holder.identity) }),
           src: entry.src,
           port: entry.port ? `${entry.port}/${entry.proto}` : entry.proto,
           ...(entry.expiresInMs !== undefined ? { expiresInMs: entry.expiresInMs } : {}),

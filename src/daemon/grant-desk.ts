@@ -133,7 +133,7 @@ export class GrantDesk {
       this.live.delete(grant.id);
       expired.push(grant);
       this.outcomes.count('expired', { door: grant.door, gate });
-      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
+      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired', ...who(grant) }, `${grant.src}: ${grant.door}: grant expired`);
     }
     return expired;
   }
@@ -159,7 +159,7 @@ export class GrantDesk {
       if (!this.live.delete(grant.id)) continue;
       revoked.push(grant);
       this.outcomes.count('revoked', { door: grant.door, gate: gateName });
-      this.log.info({ door: grant.door, src: grant.src, outcome: 'revoked', gate: gateName }, `${grant.src}: ${grant.door}: grant revoked`);
+      this.log.info({ door: grant.door, src: grant.src, outcome: 'revoked', gate: gateName, ...who(grant) }, `${grant.src}: ${grant.door}: grant revoked`);
     }
     if (failures.length > 0) throw failures[0];
     return revoked;
@@ -226,7 +226,7 @@ export class GrantDesk {
         ...(nat && { nat }),
         open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
         latency_ms: Math.round(Math.max(0, this.now() - askedAt) * 1000) / 1000,
-        ...(grant.identity && { identity: describeIdentity(grant.identity) }),
+        ...who(grant),
       },
       via === 'knock'
         ? `${grant.src}: ${grant.door}: OPEN SESAME`
@@ -235,4 +235,9 @@ export class GrantDesk {
           : `${grant.src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
     );
   }
+}
+
+/** The `identity` field of a grant's lines: who asked, when the grant knows. */
+function who(grant: Grant): { identity?: string } {
+  return grant.identity ? { identity: describeIdentity(grant.identity) } : {};
 }

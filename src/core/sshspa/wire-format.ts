@@ -26,8 +26,9 @@ export const HKDF_INFO = 'knockgate ssh-spa v1';
 export const SIGNATURE_DOMAIN = 'knockgate-ssh-spa-v1\0';
 
 /** Whether a datagram is in this format (rather than fwknop's): its magic, checked byte by byte. */
-export function isSshSpaPacket(packet: Uint8Array | string): packet is Uint8Array {
-  if (typeof packet === 'string' || packet.length < MAGIC.length) return false;
+export function isSshSpaPacket(packet: Uint8Array | string): boolean {
+  if (typeof packet === 'string') return false;
+  if (packet.length < MAGIC.length) return false;
   for (let i = 0; i < MAGIC.length; i++) if (packet[i] !== MAGIC[i]) return false;
   return true;
 }
