@@ -45,24 +45,36 @@ export function fingerprintText(raw: Uint8Array): string {
   return `SHA256:${Buffer.from(raw).toString('base64').replace(/=+$/, '')}`;
 }
 
+/** Never throws: whatever a certificate's parts make the libraries do is a refusal, not a crash of the packet path. */
 export function authenticateSsh(credential: SshCredential, signature: Uint8Array, signed: Uint8Array, door: string, trust: SshTrust, src: string, now: number): SshAuthResult {
-  if (credential.kind === 'key') {
-    const fingerprint = fingerprintText(credential.fingerprint);
-    const key = trust.ring.key(fingerprint);
-    if (!key) return { ok: false, reason: 'unknown-key', detail: `key ${fingerprint} is not in the door's authorized_keys` };
-    const identity: Identity = { kind: 'ssh-key', door, comment: key.comment, fingerprint };
-    if (!sshSignatureValid(key, signature, signed)) return { ok: false, reason: 'bad-signature', detail: `the signature does not verify with key ${fingerprint}`, identity };
-    return { ok: true, identity, username: key.comment };
+  try {
+    return credential.kind === 'key' ? byKey(credential.fingerprint, signature, signed, door, trust) : byCertificate(credential.blob, signature, signed, door, trust, src, now);
+  } catch {
+    return { ok: false, reason: 'bad-certificate', detail: 'the credential could not be checked' };
   }
+}
+
+function byKey(raw: Uint8Array, signature: Uint8Array, signed: Uint8Array, door: string, trust: SshTrust): SshAuthResult {
+  const fingerprint = fingerprintText(raw);
+  const key = trust.ring.key(fingerprint);
+  if (!key) return { ok: false, reason: 'unknown-key', detail: `key ${fingerprint} is not in the door's authorized_keys` };
+  const identity: Identity = { kind: 'ssh-key', door, comment: key.comment, fingerprint };
+  if (!sshSignatureValid(key, signature, signed)) return { ok: false, reason: 'bad-signature', detail: `the signature does not verify with key ${fingerprint}`, identity };
+  return { ok: true, identity, username: key.comment };
+}
+
+function byCertificate(blob: Uint8Array, signature: Uint8Array, signed: Uint8Array, door: string, trust: SshTrust, src: string, now: number): SshAuthResult {
   let cert: sshpk.Certificate;
   try {
     // sshpk reads a certificate from its one-line text form: the type name, then the blob in base64.
-    cert = sshpk.parseCertificate(`${blobTypeName(credential.blob)} ${Buffer.from(credential.blob).toString('base64')}`, 'openssh');
+    cert = sshpk.parseCertificate(`${blobTypeName(blob)} ${Buffer.from(blob).toString('base64')}`, 'openssh');
   } catch {
     return { ok: false, reason: 'bad-certificate', detail: 'the certificate does not parse' };
   }
   const openssh = cert.signatures.openssh!;
-  const subject = cert.subjectKey;
+  // Read back through its wire form: sshpk's certificate reader pads an Ed25519 key with a zero byte
+  // when its top bit is set, which Node's crypto then refuses.
+  const subject = sshpk.parseKey(cert.subjectKey.toBuffer('rfc4253'), 'rfc4253');
   const fingerprint = subject.fingerprint('sha256').toString();
   const principals = cert.subjects.map((s) => s.uid ?? s.toString());
   const identity: Identity = { kind: 'ssh-certificate', door, keyId: openssh.keyId, serial: BigInt(`0x${cert.serial.toString('hex') || '0'}`).toString(), principals, fingerprint };
