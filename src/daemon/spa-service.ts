@@ -5,7 +5,7 @@ import type { Reconfigurable } from '../core/reconfigurable.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { matchSpaDoor, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
-import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, spaReplayDigest } from '../core/spa/index.js';
+import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest } from '../core/spa/index.js';
 import { CommandPool } from '../exec/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../exec/shell-command.js';
@@ -16,7 +16,7 @@ import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
 import { describeIdentity, type Identity } from '../core/grant.js';
 import type { SpaDecodedPacket } from '../core/spa-door-match.js';
-import { doorIdNumber, isSshSpaPacket, matchSshSpaDoor, type DoorPrivateKey, type SshKeyRing, type SshSpaDoorCandidate, type SshSpaRefusal } from '../core/sshspa/index.js';
+import { doorIdNumber, isSshSpaPacket, matchSshSpaDoor, preAuthenticatedDoor, type DoorPrivateKey, type SshKeyRing, type SshSpaDoorCandidate, type SshSpaRefusal } from '../core/sshspa/index.js';
 import type { SshKeyDoorFiles } from '../config/model.js';
 import { FileSshKeyRing, readDoorKeyFile } from '../store/ssh-key-ring.js';
 
@@ -207,14 +207,20 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
 
   /** An SSH-key packet: its door by id, the pre-auth MAC, decryption, the signer, then the same rules and replay store. */
   private onSshKeyPacket(packet: KnockPacket, payload: Uint8Array, origin: SpaPacketOrigin): void {
+    // The pre-auth MAC before the replay digest: a flood from outside costs one HMAC and no hash more.
+    const door = preAuthenticatedDoor(payload, this.sshDoors);
+    if (door instanceof SpaError) return this.refuseUndecoded(door, packet);
     const now = this.now();
     const digest = spaReplayDigest(payload);
-    if (this.opts.replay.seen(digest, now)) return this.refuse('replay', packet, 'replay detected: this packet was already used');
-    const match = matchSshSpaDoor(payload, origin, this.sshDoors, digest, now);
+    if (this.opts.replay.seen(digest, now)) return this.refuse('replay', packet, 'replay detected: this packet was already used', door.rules.door);
+    const match = matchSshSpaDoor(payload, origin, door, digest, now);
     if (match.decoded) return this.admit(packet, digest, match, now);
     if (match.refusal) return this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door, undefined, false, match.identity);
-    const kind = match.error.kind;
-    this.refuse(kind === 'bad-hmac' ? 'bad-hmac' : kind === 'decrypt-failed' ? 'decrypt-failed' : 'malformed', packet, match.error.message);
+    this.refuseUndecoded(match.error, packet);
+  }
+
+  private refuseUndecoded(error: SpaError, packet: KnockPacket): void {
+    this.refuse(error.kind === 'bad-hmac' ? 'bad-hmac' : error.kind === 'decrypt-failed' ? 'decrypt-failed' : 'malformed', packet, error.message);
   }
 
   /** A packet some door decoded: the pending bound, the digest made durable, then the decision. */

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sshSigner } from '../../src/client/ssh-signer.js';
 import { spaReplayDigest } from '../../src/core/spa/index.js';
 import type { SpaAccessRules } from '../../src/core/spa-access.js';
-import { doorIdNumber, encodeSshSpa, generateDoorKey, matchSshSpaDoor, parseDoorPublicKey, formatDoorPublicKey, MAX_SSH_SPA_BYTES, type SshSpaDoorCandidate } from '../../src/core/sshspa/index.js';
+import { doorIdNumber, encodeSshSpa, generateDoorKey, matchSshSpaDoor, preAuthenticatedDoor, type SshSpaMatch, parseDoorPublicKey, formatDoorPublicKey, MAX_SSH_SPA_BYTES, type SshSpaDoorCandidate } from '../../src/core/sshspa/index.js';
 import { FileSshKeyRing } from '../../src/store/ssh-key-ring.js';
 import { randomBytes } from 'node:crypto';
 
@@ -44,6 +44,12 @@ function doors(files: { authorizedKeys?: string; trustedUserCa?: string }, princ
   return new Map([[doorIdNumber(doorKey.id), candidate]]);
 }
 
+/** What the daemon does with a packet: its door by the pre-auth MAC, then the rest. */
+function open(packet: Buffer, src: string, candidates: Map<number, SshSpaDoorCandidate<string>>, at: number): SshSpaMatch<string> {
+  const door = preAuthenticatedDoor(packet, candidates);
+  return door instanceof Error ? { decoded: false, error: door } : matchSshSpaDoor(packet, { src }, door, spaReplayDigest(packet), at);
+}
+
 async function packetFrom(keyFile: string, extra: { certFile?: string; rsaHash?: 'sha256' | 'sha512' } = {}): Promise<Buffer> {
   const signer = await sshSigner({ keyFile, ...extra });
   return encodeSshSpa({ ports: [{ proto: 'tcp', port: 22 }] }, door, signer, { now });
@@ -64,7 +70,7 @@ describe('an SSH-key SPA packet', () => {
       writeFileSync(authorized, readFileSync(`${key}.pub`));
       const packet = await packetFrom(key, rsaHash ? { rsaHash } : {});
       expect(packet.length).toBeLessThanOrEqual(MAX_SSH_SPA_BYTES);
-      const match = matchSshSpaDoor(packet, { src: '10.200.1.2' }, doors({ authorizedKeys: authorized }), spaReplayDigest(packet), now + 1_000);
+      const match = open(packet, '10.200.1.2', doors({ authorizedKeys: authorized }), now + 1_000);
       expect(match.decoded).toBe(true);
       if (!match.decoded) return;
       expect(match.decision).toMatchObject({ ok: true, kind: 'access', src: '10.200.1.2', ports: [{ proto: 'tcp', port: 22 }] });
@@ -79,7 +85,7 @@ describe('an SSH-key SPA packet', () => {
     const authorized = join(dir, 'known.authorized_keys');
     writeFileSync(authorized, readFileSync(`${known}.pub`));
     const packet = await packetFrom(stranger);
-    const match = matchSshSpaDoor(packet, { src: '10.200.1.2' }, doors({ authorizedKeys: authorized }), spaReplayDigest(packet), now);
+    const match = open(packet, '10.200.1.2', doors({ authorizedKeys: authorized }), now);
     expect(match).toMatchObject({ decoded: false, refusal: { reason: 'unknown-key' } });
   });
 
@@ -89,7 +95,7 @@ describe('an SSH-key SPA packet', () => {
     writeFileSync(authorized, readFileSync(`${key}.pub`));
     const packet = await packetFrom(key);
     packet[packet.length - 1]! ^= 1;
-    const match = matchSshSpaDoor(packet, { src: '10.200.1.2' }, doors({ authorizedKeys: authorized }), spaReplayDigest(packet), now);
+    const match = open(packet, '10.200.1.2', doors({ authorizedKeys: authorized }), now);
     expect(match).toMatchObject({ decoded: false, error: { kind: 'bad-hmac' } });
   });
 
@@ -101,12 +107,12 @@ describe('an SSH-key SPA packet', () => {
       const packet = await packetFrom(key, { certFile: `${key}-cert.pub` });
       expect(packet.length).toBeLessThanOrEqual(MAX_SSH_SPA_BYTES);
       const ring = { trustedUserCa: `${ca}.pub` };
-      const ok = matchSshSpaDoor(packet, { src: '10.200.1.2' }, doors(ring, ['ops']), spaReplayDigest(packet), now);
+      const ok = open(packet, '10.200.1.2', doors(ring, ['ops']), now);
       expect(ok).toMatchObject({ decoded: true, identity: { kind: 'ssh-certificate', keyId: `${name}-id`, serial: '42', principals: ['alice', 'ops'] } });
-      expect(matchSshSpaDoor(packet, { src: '10.200.1.2' }, doors(ring, ['root']), spaReplayDigest(packet), now)).toMatchObject({ refusal: { reason: 'wrong-principal' } });
-      expect(matchSshSpaDoor(packet, { src: '192.0.2.1' }, doors(ring, ['ops']), spaReplayDigest(packet), now)).toMatchObject({ refusal: { reason: 'certificate-source' } });
-      expect(matchSshSpaDoor(packet, { src: '10.200.1.2' }, doors(ring, ['ops']), spaReplayDigest(packet), Date.parse('2027-01-02T00:00:00Z'))).toMatchObject({ refusal: { reason: 'certificate-expired' } });
-      expect(matchSshSpaDoor(packet, { src: '10.200.1.2' }, doors({ trustedUserCa: `${keygen(`${name}-other-ca`, '-t', 'ed25519')}.pub` }, ['ops']), spaReplayDigest(packet), now)).toMatchObject({ refusal: { reason: 'untrusted-certificate' } });
+      expect(open(packet, '10.200.1.2', doors(ring, ['root']), now)).toMatchObject({ refusal: { reason: 'wrong-principal' } });
+      expect(open(packet, '192.0.2.1', doors(ring, ['ops']), now)).toMatchObject({ refusal: { reason: 'certificate-source' } });
+      expect(open(packet, '10.200.1.2', doors(ring, ['ops']), Date.parse('2027-01-02T00:00:00Z'))).toMatchObject({ refusal: { reason: 'certificate-expired' } });
+      expect(open(packet, '10.200.1.2', doors({ trustedUserCa: `${keygen(`${name}-other-ca`, '-t', 'ed25519')}.pub` }, ['ops']), now)).toMatchObject({ refusal: { reason: 'untrusted-certificate' } });
     }
   });
 });

@@ -64,16 +64,21 @@ export function ephemeralKey(raw: Uint8Array): { privateKey: KeyObject; publicKe
 }
 
 /**
- * Opens a packet for one of `doors` (by door id): size, door id and the pre-auth MAC first, so a
- * packet from outside costs one Map lookup and one HMAC; only then X25519, HKDF and the AEAD.
+ * The door of `doors` a packet is for, if its pre-auth MAC is right: size, door id (one Map lookup)
+ * and one HMAC, no public-key operation. A flood from anyone without the door's client line ends here.
  */
-export function openEnvelope<D extends { key: DoorPrivateKey }>(packet: Uint8Array, doors: ReadonlyMap<number, D>): OpenedEnvelope<D> | SpaError {
+export function preAuthenticatedDoor<D extends { key: DoorPrivateKey }>(packet: Uint8Array, doors: ReadonlyMap<number, D>): D | SpaError {
   if (packet.length > MAX_SSH_SPA_BYTES) return new SpaError('too-long', `packet exceeds ${MAX_SSH_SPA_BYTES} bytes`);
   if (packet.length < MIN_SSH_SPA_BYTES) return new SpaError('too-short', `packet is under ${MIN_SSH_SPA_BYTES} bytes`);
   const door = doors.get(doorIdNumber(packet.subarray(MAGIC.length, MAGIC.length + DOOR_ID_BYTES)));
   if (!door) return UNKNOWN_DOOR;
   const macStart = packet.length - PRE_AUTH_MAC_BYTES;
-  if (!timingSafeEqual(preAuthMac(door.key.preAuthKey, packet.subarray(0, macStart)), packet.subarray(macStart))) return BAD_PRE_AUTH;
+  return timingSafeEqual(preAuthMac(door.key.preAuthKey, packet.subarray(0, macStart)), packet.subarray(macStart)) ? door : BAD_PRE_AUTH;
+}
+
+/** Decrypts a packet `preAuthenticatedDoor` gave `door` for: X25519, HKDF and the AEAD. */
+export function openEnvelope<D extends { key: DoorPrivateKey }>(packet: Uint8Array, door: D): OpenedEnvelope<D> | SpaError {
+  const macStart = packet.length - PRE_AUTH_MAC_BYTES;
 
   const header = packet.subarray(0, HEADER_BYTES);
   const ephemeralPublic = packet.subarray(HEADER_BYTES - X25519_KEY_BYTES, HEADER_BYTES);

@@ -8,7 +8,7 @@
  */
 export { isSshSpaPacket, MAX_SSH_SPA_BYTES, MIN_SSH_SPA_BYTES } from './wire-format.js';
 export { doorPrivateKey, generateDoorKey, formatDoorPublicKey, parseDoorPublicKey, rawX25519PrivateKey, type DoorPrivateKey, type DoorPublicKey } from './door-key.js';
-export { doorIdNumber } from './envelope.js';
+export { doorIdNumber, preAuthenticatedDoor } from './envelope.js';
 export { encodeSshSpa, type SshSigner, type SshSpaFields, type SshSpaEncodeContext } from './ssh-spa-codec.js';
 export { matchSshSpaDoor, type SshSpaDoorCandidate, type SshSpaMatch, type SshSpaRefusal } from './ssh-spa-match.js';
 export { fingerprintText, type AuthorizedSshKey, type TrustedSshCa, type SshKeyRing, type SshTrust, type SshAuthRefusalReason } from './ssh-credential.js';

@@ -25,12 +25,12 @@ export type SshSpaMatch<D> =
   | { decoded: false; error?: undefined; refusal: SshSpaRefusal; identity?: Identity };
 
 /**
- * One packet against the SSH-key doors of a port, keyed by door id: the envelope (door id, pre-auth
- * MAC, then decryption), the door's own limits, the signer (one key or one CA, named by the body),
- * and then the same access rules and age window as an fwknop door. Pure; `now` is given.
+ * One packet against the SSH-key door `preAuthenticatedDoor` found for it: decryption, the door's
+ * own limits, the signer (one key or one CA, named by the body), and then the same access rules
+ * and age window as an fwknop door. Pure; `now` is given.
  */
-export function matchSshSpaDoor<D>(packet: Uint8Array, origin: SpaPacketOrigin, doors: ReadonlyMap<number, SshSpaDoorCandidate<D>>, replayDigest: string, now: number): SshSpaMatch<D> {
-  const opened = openEnvelope(packet, doors);
+export function matchSshSpaDoor<D>(packet: Uint8Array, origin: SpaPacketOrigin, door: SshSpaDoorCandidate<D>, replayDigest: string, now: number): SshSpaMatch<D> {
+  const opened = openEnvelope(packet, door);
   if (opened instanceof SpaError) return { decoded: false, error: opened };
   const { door: candidate, header, body: plain } = opened;
   const limit = doorExpired(candidate.rules, now) ?? originAllowed(candidate.rules, origin);
