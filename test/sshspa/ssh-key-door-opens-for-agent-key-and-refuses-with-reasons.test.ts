@@ -50,7 +50,7 @@ beforeAll(async () => {
     `trusted_user_ca = "${key('ca')}.pub"`,
     'principals = ["ops"]',
     `open = ["${SERVICE_PORT}/tcp"]`,
-    'open_for = "30s"',
+    'open_for = "4s"',
     '',
   ].join('\n');
   await dl.serve(labConfig(dl.dir, door, `[spa]\nsensor = "udp"\nport = ${SPA_PORT}\n`));
@@ -102,4 +102,9 @@ describe('an SSH-key door', () => {
     expect(principal.identity).toContain('"dave-laptop"');
     expect(principal.detail).toContain('dba');
   });
+
+  it('logs the grant\'s expiry with who opened it last (one grant per door and source: bob\'s certificate renewed alice\'s)', async () => {
+    const expired = await dl.waitForLog((e) => e.outcome === 'expired', 15_000, 'the expiry line');
+    expect(expired).toMatchObject({ door: 'ops', src: dl.lab.client.ip4, identity: `ssh-certificate "bob-laptop" serial 7 ${await fingerprint(`${key('bob')}.pub`)}` });
+  }, 20_000);
 });
