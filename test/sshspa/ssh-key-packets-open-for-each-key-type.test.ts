@@ -99,6 +99,21 @@ describe('an SSH-key SPA packet', () => {
     expect(match).toMatchObject({ decoded: false, error: { kind: 'bad-hmac' } });
   });
 
+  it('opens for a certificate whose Ed25519 key has its top bit set (sshpk pads such a key in a certificate)', async () => {
+    const ca = keygen('ca-top-bit', '-t', 'ed25519');
+    // Half of all Ed25519 keys start with a byte of 0x80 or more; 64 tries miss one with odds 2^-64.
+    for (let i = 0; i < 64; i++) {
+      const key = keygen(`top-bit-${i}`, '-t', 'ed25519');
+      const blob = Buffer.from(readFileSync(`${key}.pub`, 'utf8').split(' ')[1]!, 'base64');
+      if (blob[blob.length - 32]! < 0x80) continue;
+      execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', 'top-bit', '-n', 'ops', '-V', 'always:forever', `${key}.pub`]);
+      const packet = await packetFrom(key, { certFile: `${key}-cert.pub` });
+      expect(open(packet, '10.200.1.2', doors({ trustedUserCa: `${ca}.pub` }, ['ops']), now)).toMatchObject({ decoded: true, identity: { kind: 'ssh-certificate', keyId: 'top-bit' } });
+      return;
+    }
+    throw new Error('no Ed25519 key with its top bit set in 64 tries');
+  });
+
   it('carries an Ed25519 or ECDSA certificate within one datagram, and the CA decides', async () => {
     const ca = keygen('ca384', '-t', 'ecdsa', '-b', '384');
     for (const [name, args] of [['cert-ed', ['-t', 'ed25519']], ['cert-ec', ['-t', 'ecdsa', '-b', '384']]] as const) {
