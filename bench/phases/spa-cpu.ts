@@ -42,7 +42,7 @@ function packetOf(payload: string, i: number): KnockPacket {
 
 /** A valid packet of the first door with one MAC character changed: every stanza refuses it at its HMAC. */
 function badHmacPacket(config: SpaConfig): string {
-  const valid = new SpaCodec(config.doors[0]!.keys).encode(MESSAGE, { now: Date.now() });
+  const valid = new SpaCodec(config.doors[0]!.keys!).encode(MESSAGE, { now: Date.now() });
   return valid.slice(0, -5) + (valid.at(-5) === 'A' ? 'B' : 'A') + valid.slice(-4);
 }
 
@@ -74,7 +74,7 @@ export async function validSpaPerSecond(validCount: number): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'kgbench-spa-'));
   try {
     const config = benchSpaConfig({ key: randomBytes(32).toString('base64'), hmacKey: randomBytes(64).toString('base64'), servicePort: SERVICE_PORT, sensor: { kind: 'udp', port: SPA_PORT }, replay: { kind: 'file', path: join(dir, 'replay.journal') } });
-    const codec = new SpaCodec(config.doors[0]!.keys);
+    const codec = new SpaCodec(config.doors[0]!.keys!);
     const valid = Array.from({ length: validCount }, () => codec.encode(MESSAGE, { now: Date.now() }));
     const replay = await FileReplayStore.open(join(dir, 'replay.journal'), Date.now());
     const logger = createLogger({ level: 'warn' });

@@ -155,13 +155,30 @@ export interface SpaConfigWarning {
   message: string;
 }
 
-export interface SpaDoorConfig {
-  keys: SpaKeys;
+/**
+ * An SPA door: fwknop's format with the door's shared keys, or knockgate's SSH-key format (`door_key`)
+ * with the files that say whom it trusts. Both share the access rules, the gate and the replay store.
+ */
+export type SpaDoorConfig = SpaDoorBase & ({ keys: SpaKeys; sshKey?: undefined } | { sshKey: SshKeyDoorFiles; keys?: undefined });
+
+export interface SpaDoorBase {
   rules: SpaAccessRules;
   /** The gate its grants go through, as for knock doors. */
   gate: GateAction['gate'];
   /** The door's start/stop commands; present exactly when `gate` is `command`. */
   commands?: DoorCommands;
+}
+
+/** Where an SSH-key door's keys are; read when the daemon starts or reloads (store/ssh-key-ring.ts), not here. */
+export interface SshKeyDoorFiles {
+  /** `door_key`: the door's X25519 private key and pre-auth key (`knockgate keygen --door-key`). */
+  doorKeyFile: string;
+  /** `authorized_keys`: OpenSSH public keys, the comment naming each operator. */
+  authorizedKeysFile?: string;
+  /** `trusted_user_ca`: CA public keys whose user certificates open the door. */
+  trustedUserCaFile?: string;
+  /** `principals`: a certificate must name one of these. */
+  principals: string[];
 }
 
 // ---- [aws] (aws-config.ts)

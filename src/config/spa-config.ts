@@ -9,7 +9,7 @@ import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
 import { parsePortSpec } from './knock-syntax.js';
-import type { SpaConfig, SpaConfigWarning, SpaDoorConfig } from './model.js';
+import type { SpaConfig, SpaConfigWarning, SpaDoorConfig, SshKeyDoorFiles } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 import { spaKeyProblems } from './spa-key-checks.js';
 
@@ -92,6 +92,10 @@ export const spaDoorSchema = z.strictObject({
   hmac_key_base64: leaf(keyText).optional(),
   hmac_key: leaf(keyText).optional(),
   key_file: leaf(absolutePath).optional(),
+  door_key: leaf(absolutePath).optional(),
+  authorized_keys: leaf(absolutePath).optional(),
+  trusted_user_ca: leaf(absolutePath).optional(),
+  principals: leaf(listOf(keyText, (s) => s)).default([]),
   hmac_digest_type: leaf(oneOf(DIGEST_TYPES)).default('sha256'),
   encryption_mode: leaf(oneOf(ENCRYPTION_MODES)).default('cbc'),
   sources: leaf(listOf(addressRange, rangeKey)).default([]),
@@ -137,15 +141,19 @@ export function resolveSpaToml(
   for (const name of names) {
     const d = doorTables![name]!;
     const at = (key: string): KeyPath => ['spa_door', name, key];
-    const keys = doorKeys(d, at, problems);
+    const auth = d.door_key === undefined ? sshKeyOptionsUnused(d, at, problems) : sshKeyDoorFiles(d, d.door_key, at, problems);
+    const keys = auth === 'fwknop' ? doorKeys(d, at, problems) : undefined;
     if (d.max_open_for < d.open_for) problems.push({ path: at('max_open_for'), message: 'is shorter than open_for' });
     problems.push(...crossCheckDoorGate(name, d, 'spa_door'));
     // NAT forwards are nftables DNAT map elements; no other gate can carry them.
     if (d.nat_targets.length > 0 && d.gate !== 'nftables') problems.push({ path: at('nat_targets'), message: `NAT access needs gate = "nftables"; this door's gate is "${d.gate}"` });
-    if (!keys) continue;
+    if (d.door_key !== undefined && d.nat_targets.length > 0) problems.push({ path: at('nat_targets'), message: 'SSH-key doors do not forward: their packets ask for ports only' });
+    if (d.door_key !== undefined && d.commands) problems.push({ path: at('commands'), message: 'SSH-key doors do not run commands: their packets ask for ports only' });
+    const credentials = keys ? { keys } : auth !== 'fwknop' && auth !== undefined ? { sshKey: auth } : undefined;
+    if (!credentials) continue;
     const { commands } = resolveDoorAction(d);
     doors.push({
-      keys,
+      ...credentials,
       gate: d.gate,
       ...(commands && { commands }),
       rules: {
@@ -178,6 +186,26 @@ export function resolveSpaToml(
     ...(inlineKeys && { keysInlineIn: file }),
   };
   return { spa, problems };
+}
+
+/** An fwknop door: principals and the SSH-key files belong to `door_key` doors only. */
+function sshKeyOptionsUnused(d: SpaDoorToml, at: (key: string) => KeyPath, problems: SpaProblem[]): 'fwknop' {
+  for (const key of ['authorized_keys', 'trusted_user_ca'] as const) if (d[key] !== undefined) problems.push({ path: at(key), message: 'belongs to an SSH-key door: add door_key = "FILE" (knockgate keygen --door-key makes it) and drop the fwknop keys' });
+  if (d.principals.length > 0) problems.push({ path: at('principals'), message: 'applies to trusted_user_ca on an SSH-key door' });
+  return 'fwknop';
+}
+
+/** An SSH-key door's files, as paths: the key ring reads them when the daemon starts (store/ssh-key-ring.ts). */
+function sshKeyDoorFiles(d: SpaDoorToml, doorKey: string, at: (key: string) => KeyPath, problems: SpaProblem[]): SshKeyDoorFiles | undefined {
+  const before = problems.length;
+  for (const key of ['key_base64', 'key', 'hmac_key_base64', 'hmac_key', 'key_file'] as const) {
+    if (d[key] !== undefined) problems.push({ path: at(key), message: 'an SSH-key door (door_key) takes no fwknop keys: its operators sign with their SSH keys' });
+  }
+  if (d.authorized_keys === undefined && d.trusted_user_ca === undefined) problems.push({ path: at('door_key'), message: 'an SSH-key door needs authorized_keys = "FILE", trusted_user_ca = "FILE", or both: whom it opens for' });
+  if (d.trusted_user_ca !== undefined && d.principals.length === 0) problems.push({ path: at('trusted_user_ca'), message: 'needs principals = ["..."]: a certificate opens the door only for one of them' });
+  if (d.trusted_user_ca === undefined && d.principals.length > 0) problems.push({ path: at('principals'), message: 'only applies with trusted_user_ca' });
+  if (problems.length > before) return undefined;
+  return { doorKeyFile: doorKey, ...(d.authorized_keys !== undefined && { authorizedKeysFile: d.authorized_keys }), ...(d.trusted_user_ca !== undefined && { trustedUserCaFile: d.trusted_user_ca }), principals: d.principals };
 }
 
 function doorKeys(d: SpaDoorToml, at: (key: string) => KeyPath, problems: SpaProblem[]): SpaKeys | undefined {

@@ -10,15 +10,25 @@ export interface NatForward {
 }
 
 /**
- * Who asked for a grant. Today's doors know their askers by what they share: a knock door's
- * sequence or secret, an SPA door's keys (an access.conf stanza is such a door). Per-operator
- * identities (an SSH key, a certificate) are further kinds of this union.
+ * Who asked for a grant: a door whose askers share its secret (a knock sequence, an SPA door's keys,
+ * an access.conf stanza), or one operator: an SSH key from the door's authorized_keys (its comment
+ * names the operator), or an SSH certificate from a CA the door trusts.
  */
-export type Identity = { kind: 'door'; door: string };
+export type Identity =
+  | { kind: 'door'; door: string }
+  | { kind: 'ssh-key'; door: string; comment: string; fingerprint: string }
+  | { kind: 'ssh-certificate'; door: string; keyId: string; serial: string; principals: string[]; fingerprint: string };
 
-/** An identity as one log field: `door ssh`. */
+/** An identity as one log field: `door ssh`, `ssh-key alice@laptop SHA256:…`, `ssh-certificate "alice" serial 7 SHA256:…`. */
 export function describeIdentity(identity: Identity): string {
-  return `${identity.kind} ${identity.door}`;
+  switch (identity.kind) {
+    case 'door':
+      return `door ${identity.door}`;
+    case 'ssh-key':
+      return `ssh-key ${identity.comment === '' ? '(no comment)' : identity.comment} ${identity.fingerprint}`;
+    case 'ssh-certificate':
+      return `ssh-certificate ${JSON.stringify(identity.keyId)} serial ${identity.serial} ${identity.fingerprint}`;
+  }
 }
 
 /** A decision: this source may open these ports until `expiresAt`. */

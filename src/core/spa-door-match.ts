@@ -19,8 +19,15 @@ export interface ScreenedSpaDoors<D> {
   screen?: HmacScreen;
 }
 
+/** A packet some door's keys opened, and what its rules decided: the same for both SPA formats. */
+export interface SpaDecodedPacket<D> {
+  door: D;
+  spa: DecodedSpa;
+  decision: SpaAccessDecision;
+}
+
 export type SpaDoorMatch<D> =
-  | { decoded: true; door: D; spa: DecodedSpa; decision: SpaAccessDecision }
+  | ({ decoded: true } & SpaDecodedPacket<D>)
   /**
    * No door's keys decode the packet: the most telling decode error (a bad HMAC first), or, when
    * no door was tried because each had expired, that refusal.

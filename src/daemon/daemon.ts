@@ -2,6 +2,7 @@ import { awsChangeNeedingRestart } from '../config/aws-config.js';
 import { metricsChangeNeedingRestart } from '../config/metrics-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
+import { describeIdentity } from '../core/grant.js';
 import { ClockWatch } from '../core/clock-watch.js';
 import type { KnockDoor } from '../core/door.js';
 import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
@@ -75,7 +76,7 @@ export interface DaemonStatus {
   config: string;
   doors: Array<{ name: string; knocks: number; opens: string }>;
   /** What the enforcement points hold now, with the door where this run made the grant. */
-  grants: Array<{ gate: string; door?: string; src: string; port: string; expiresInMs?: number; forward?: string; member?: string }>;
+  grants: Array<{ gate: string; door?: string; identity?: string; src: string; port: string; expiresInMs?: number; forward?: string; member?: string }>;
   tracker: { tracked: number; evicted: number; bound: number };
   sensor: SensorStats;
   grantsRefused: number;
@@ -228,6 +229,7 @@ export class Daemon {
           gate: gate.name,
           ...(door !== undefined ? { door } : {}),
           ...(member !== undefined && { member }),
+          ...(holder?.grant.identity && { identity: describeIdentity(holder.grant.identity) }),
           src: entry.src,
           port: entry.port ? `${entry.port}/${entry.proto}` : entry.proto,
           ...(entry.expiresInMs !== undefined ? { expiresInMs: entry.expiresInMs } : {}),

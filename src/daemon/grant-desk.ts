@@ -196,7 +196,7 @@ export class GrantDesk {
       this.live.delete(grant.id);
       expired.push(grant);
       this.outcomes.count('expired', { door: grant.door, gate });
-      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
+      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired', ...who(grant) }, `${grant.src}: ${grant.door}: grant expired`);
     }
     return expired;
   }
@@ -232,7 +232,7 @@ export class GrantDesk {
     await this.opts.gates().find((g) => g.name === gateName)?.revoke(grant);
     if (!this.live.delete(grant.id)) return false;
     this.outcomes.count(outcome, { door: grant.door, gate: gateName });
-    this.log.info({ door: grant.door, src: grant.src, outcome, gate: gateName }, `${grant.src}: ${grant.door}: ${words}`);
+    this.log.info({ door: grant.door, src: grant.src, outcome, gate: gateName, ...who(grant) }, `${grant.src}: ${grant.door}: ${words}`);
     return true;
   }
 
@@ -307,7 +307,7 @@ export class GrantDesk {
         ...(nat && { nat }),
         open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
         latency_ms: Math.round(Math.max(0, this.now() - askedAt) * 1000) / 1000,
-        ...(grant.identity && { identity: describeIdentity(grant.identity) }),
+        ...who(grant),
       },
       via === 'knock'
         ? `${grant.src}: ${grant.door}: OPEN SESAME`
@@ -316,4 +316,9 @@ export class GrantDesk {
           : `${grant.src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
     );
   }
+}
+
+/** The `identity` field of a grant's lines: who asked, when the grant knows. */
+function who(grant: Grant): { identity?: string } {
+  return grant.identity ? { identity: describeIdentity(grant.identity) } : {};
 }

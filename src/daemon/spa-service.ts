@@ -5,7 +5,7 @@ import type { Reconfigurable } from '../core/reconfigurable.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { matchSpaDoor, screenSpaDoors, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
-import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, spaReplayDigest, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
+import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
 import { CommandPool } from '../exec/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../exec/shell-command.js';
@@ -14,6 +14,11 @@ import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor } from '../sensors/sensor.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
+import { describeIdentity, type Identity } from '../core/grant.js';
+import type { SpaDecodedPacket } from '../core/spa-door-match.js';
+import { doorIdNumber, isSshSpaPacket, matchSshSpaDoor, preAuthenticatedDoor, type DoorPrivateKey, type SshKeyRing, type SshSpaDoorCandidate, type SshSpaRefusal } from '../core/sshspa/index.js';
+import type { SshKeyDoorFiles } from '../config/model.js';
+import { FileSshKeyRing, readDoorKeyFile } from '../store/ssh-key-ring.js';
 
 /**
  * Valid packets between their decode and their gate's answer. An honest operator sends one; past
@@ -36,6 +41,7 @@ export type SpaRefusalKind =
   | 'decrypt-failed'
   | 'replay'
   | SpaRefusal['reason']
+  | SshSpaRefusal['reason']
   | 'busy'
   | 'replay-store-full'
   | 'replay-store-error'
@@ -55,7 +61,7 @@ export interface SpaStats {
 export interface SpaServiceOptions {
   config: SpaConfig;
   /** The gate a door's grants go through (the one its `gate` names). */
-  gateFor(door: SpaDoorConfig): Gate;
+  gateFor(door: Pick<SpaDoorConfig, 'gate'>): Gate;
   replay: ReplayStore;
   /** Where grants go: the daemon's desk, so knock and SPA grants share one bound and one live map. */
   desk: GrantDesk;
@@ -66,11 +72,17 @@ export interface SpaServiceOptions {
   now?: () => number;
   /** Checks every door's HMAC of a packet at once (the native screen); absent, each codec checks its own. */
   hmacScreen?: HmacScreenFactory;
+  /** Reads an SSH-key door's key pair and key ring; the files by default (store/ssh-key-ring.ts). */
+  readSshKeys?: (files: SshKeyDoorFiles) => { key: DoorPrivateKey; ring: SshKeyRing };
 }
 
 interface Door {
   config: SpaDoorConfig;
-  codec: SpaCodec;
+}
+
+/** The files of an SSH-key door, read at start and at each reload (never per packet). */
+function readSshKeyFiles(files: SshKeyDoorFiles): { key: DoorPrivateKey; ring: SshKeyRing } {
+  return { key: readDoorKeyFile(files.doorKeyFile), ring: FileSshKeyRing.read({ ...(files.authorizedKeysFile && { authorizedKeys: files.authorizedKeysFile }), ...(files.trustedUserCaFile && { trustedUserCa: files.trustedUserCaFile }) }) };
 }
 
 /** A door as matching sees it, built once per reload rather than once per packet. */
@@ -84,6 +96,8 @@ type DoorCandidate = SpaDoorCandidate<Door>;
 export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private doors: DoorCandidate[] = [];
   private screen: HmacScreen | undefined;
+  /** SSH-key doors by door id: a packet names its door, so finding it is one lookup. */
+  private sshDoors = new Map<number, SshSpaDoorCandidate<Door>>();
   /** No door limits sources or destinations: every door is a candidate and no packet needs filtering. */
   private doorsOpenToAll = true;
   /** The longest packet some door tries (longer only for doors that run commands, as fwknopd). */
@@ -123,8 +137,8 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   async start(): Promise<void> {
     await this.opts.sensor?.start((packet) => this.onPacket(packet));
     this.log.info(
-      { sensor: this.opts.sensor?.name ?? 'pcap', port: this.port, doors: this.doors.map((d) => d.rules.door), replay_store: this.opts.replay.name },
-      `SPA: ${this.doors.length} door(s) on udp/${this.port}`,
+      { sensor: this.opts.sensor?.name ?? 'pcap', port: this.port, doors: [...this.doors, ...this.sshDoors.values()].map((d) => d.rules.door), replay_store: this.opts.replay.name },
+      `SPA: ${this.doors.length + this.sshDoors.size} door(s) on udp/${this.port}`,
     );
   }
 
@@ -163,6 +177,8 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     this.counters.received++;
     const payload = packet.payload;
     const origin: SpaPacketOrigin = this.opts.sensor ? { src: packet.src } : { src: packet.src, dst: packet.dst };
+    // One byte tells the formats apart: an SSH-key packet starts with 0x00, fwknop's are base64 text.
+    if (isSshSpaPacket(payload)) return this.onSshKeyPacket(packet, payload, origin);
     if (payload.length < MIN_PACKET_CHARS || payload.length > this.maxPacketLength) {
       this.refuse('malformed', packet, `${payload.length} bytes is outside ${MIN_PACKET_CHARS}..${this.maxPacketLength}`);
       return;
@@ -189,7 +205,30 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       this.refuse(kind === 'bad-hmac' ? 'bad-hmac' : kind === 'decrypt-failed' || kind === 'bad-digest' ? 'decrypt-failed' : 'malformed', packet, match.error?.message ?? 'not an SPA packet');
       return;
     }
-    const { door, spa, decision } = match;
+    this.admit(packet, digest, { ...match, identity: { kind: 'door', door: match.door.config.rules.door } }, now);
+  }
+
+  /** An SSH-key packet: its door by id, the pre-auth MAC, decryption, the signer, then the same rules and replay store. */
+  private onSshKeyPacket(packet: KnockPacket, payload: Uint8Array, origin: SpaPacketOrigin): void {
+    // The pre-auth MAC before the replay digest: a flood from outside costs one HMAC and no hash more.
+    const door = preAuthenticatedDoor(payload, this.sshDoors);
+    if (door instanceof SpaError) return this.refuseUndecoded(door, packet);
+    const now = this.now();
+    const digest = spaReplayDigest(payload);
+    if (this.opts.replay.seen(digest, now)) return this.refuse('replay', packet, 'replay detected: this packet was already used', door.rules.door);
+    const match = matchSshSpaDoor(payload, origin, door, digest, now);
+    if (match.decoded) return this.admit(packet, digest, match, now);
+    if (match.refusal) return this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door, undefined, false, match.identity);
+    this.refuseUndecoded(match.error, packet);
+  }
+
+  private refuseUndecoded(error: SpaError, packet: KnockPacket): void {
+    this.refuse(error.kind === 'bad-hmac' ? 'bad-hmac' : error.kind === 'decrypt-failed' ? 'decrypt-failed' : 'malformed', packet, error.message);
+  }
+
+  /** A packet some door decoded: the pending bound, the digest made durable, then the decision. */
+  private admit(packet: KnockPacket, digest: string, match: SpaDecodedPacket<Door> & { identity: Identity }, now: number): void {
+    const { door, spa, decision, identity } = match;
     if (this.pending >= MAX_PENDING_SPA) {
       this.refuse('busy', packet, `${MAX_PENDING_SPA} SPA requests already in flight`);
       return;
@@ -200,11 +239,11 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     this.opts.replay
       .remember(digest, replayExpiry(spa.timestamp, ageWindow), now)
       .then(async (outcome) => {
-        if (outcome === 'replay') return this.refuse('replay', packet, 'replay detected: this packet was already used');
+        if (outcome === 'replay') return this.refuse('replay', packet, 'replay detected: this packet was already used', door.config.rules.door, undefined, false, identity);
         if (outcome === 'full') return this.refuse('replay-store-full', packet, 'replay store is full of live digests; refusing rather than forgetting one');
-        if (!decision.ok) return this.refuse(decision.reason, packet, decision.detail, decision.door, spa.username);
+        if (!decision.ok) return this.refuse(decision.reason, packet, decision.detail, decision.door, spa.username, false, identity);
         if (decision.kind === 'command') return this.runCommand(decision.door, decision.src, decision.command, packet);
-        return this.grant(door.config, decision, packet);
+        return this.grant(door.config, decision, packet, identity);
       })
       .catch((err: unknown) => this.refuse('replay-store-error', packet, describeError(err)))
       .finally(() => {
@@ -212,12 +251,12 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       });
   }
 
-  private async grant(door: SpaDoorConfig, decision: SpaGrantDecision, packet: KnockPacket): Promise<void> {
-    const grant = grantForSpa(decision, this.now());
+  private async grant(door: SpaDoorConfig, decision: SpaGrantDecision, packet: KnockPacket, identity: Identity): Promise<void> {
+    const grant = { ...grantForSpa(decision, this.now()), identity };
     const result = await this.opts.desk.open({ grant, gate: this.opts.gateFor(door), askedAt: packet.time, via: 'spa', fields: { from: packet.src } });
     // The desk has counted these; the refusal line and SPA's own totals are still this service's.
-    if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door, undefined, true);
-    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describeError(result.err), decision.door, undefined, true);
+    if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door, undefined, true, identity);
+    if (result.outcome === 'gate-error') return this.refuse('gate-error', packet, describeError(result.err), decision.door, undefined, true, identity);
     this.counters.granted++;
   }
 
@@ -241,7 +280,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     }
   }
 
-  private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string, countedByDesk = false): void {
+  private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string, countedByDesk = false, identity?: Identity): void {
     this.refused[kind] = (this.refused[kind] ?? 0) + 1;
     if (!countedByDesk) this.outcomes.count('refused', { reason: kind, spa: true, ...(door && { door }) }, packet.src);
     const second = Math.floor(this.now() / 1000);
@@ -258,24 +297,30 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     }
     this.logWindow.lines++;
     this.log.info(
-      { src: packet.src, ...(door && { door }), ...(username !== undefined && { username }), outcome: 'refused', reason: kind, detail },
+      { src: packet.src, ...(door && { door }), ...(username !== undefined && { username }), ...(identity && { identity: describeIdentity(identity) }), outcome: 'refused', reason: kind, detail },
       `${packet.src}: SPA refused (${kind}): ${detail}`,
     );
   }
 
+  /** Reads every SSH-key door's files before anything changes, so a bad file leaves the doors as they were. */
   private setDoors(config: SpaConfig): void {
+    const readSshKeys = this.opts.readSshKeys ?? readSshKeyFiles;
+    const sshDoors = new Map<number, SshSpaDoorCandidate<Door>>();
+    for (const d of config.doors) {
+      if (!d.sshKey) continue;
+      const { key, ring } = readSshKeys(d.sshKey);
+      sshDoors.set(doorIdNumber(key.id), { door: { config: d }, key, trust: { ring, principals: d.sshKey.principals }, rules: d.rules });
+    }
     this.config = config;
+    this.sshDoors = sshDoors;
     const screened = screenSpaDoors(
-      config.doors.map((d) => {
-        const door: Door = { config: d, codec: new SpaCodec(d.keys, { longPackets: d.rules.commands }) };
-        return { door, codec: door.codec, rules: d.rules };
-      }),
+      config.doors.flatMap((d) => (d.keys ? [{ door: { config: d }, codec: new SpaCodec(d.keys, { longPackets: d.rules.commands }), rules: d.rules }] : [])),
       this.opts.hmacScreen,
     );
     this.doors = screened.candidates;
     this.screen = screened.screen;
     this.maxPacketLength = Math.max(MAX_PACKET_CHARS, ...this.doors.map((d) => d.codec.maxPacketLength));
-    this.doorsOpenToAll = config.doors.every((d) => d.rules.sources.length === 0 && d.rules.destinations.length === 0);
+    this.doorsOpenToAll = this.doors.map((d) => d.door.config).every((d) => d.rules.sources.length === 0 && d.rules.destinations.length === 0);
   }
 }
 

@@ -18,7 +18,7 @@ const [DOOR] = parseKnockgateToml(
 ).spa!.doors;
 
 it('opens through the same desk as the daemon: open line, counts, and a gate failure answered 503', async () => {
-  const codec = new SpaCodec(DOOR!.keys);
+  const codec = new SpaCodec(DOOR!.keys!);
   const packet = () => codec.encode({ username: 'bob', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 22 }] } }, { now: Date.now() });
   const event = () => functionUrlEvent({ method: 'POST', path: '/', sourceIp: '198.51.100.7', body: packet() });
   const { logger, lines } = captureLogger();

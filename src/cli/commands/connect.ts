@@ -9,13 +9,14 @@ import { relay } from '../../client/stdio-relay.js';
 import { addKnockOptions, DOOR_SECRET_HELP, knockSteps, type KnockOptionFlags } from '../options/knock-options.js';
 import { deliverSpa } from '../options/spa-delivery.js';
 import { addSpaOptions, buildPacket, readPlan, type SpaFlags } from '../options/spa-options.js';
+import { addSshSpaOptions, sendSshSpa, wantsSshSpa, type SshSpaFlags } from '../options/ssh-spa-options.js';
 
 /** Long enough for a Security Group rule to take effect after the receiver adds it. */
 const DEFAULT_WAIT = '15s';
 /** A ProxyCommand that waits longer than this is a hung ssh, not a slow gate. */
 const MAX_WAIT_MS = 600_000;
 
-interface ConnectFlags extends SpaFlags, KnockOptionFlags {
+interface ConnectFlags extends SpaFlags, SshSpaFlags, KnockOptionFlags {
   knock?: string;
   wait: string;
 }
@@ -42,6 +43,8 @@ async function openDoor(host: string, port: number, target: ResolvedAddress, fla
     await knock(target.address, plan.steps, { delayMs: flags.delay === undefined ? 0 : parseDelay(flags.delay), family: target.family, ...(onHit && { onHit }) });
     return;
   }
+  // stdout is ssh's stream: every report goes to stderr.
+  if (wantsSshSpa(flags)) return sendSshSpa(flags, { destination: host, access: `tcp/${port}` }, process.stderr);
   // The lowest layer, under ~/.fwknoprc and the flags: the server is HOST, the port PORT, the address the packet's source.
   const defaults: SpaSettings = {
     destination: { value: host, origin: { option: 'HOST' } },
@@ -69,6 +72,8 @@ In ~/.ssh/config:
       ProxyCommand knockgate connect -n %n %h %p                           # [bastion-spa] of ~/.fwknoprc
   Host bastion-aws
       ProxyCommand knockgate connect -n aws --url https://abc.lambda-url.eu-west-1.on.aws/ -4 %h %p
+  Host bastion-key
+      ProxyCommand knockgate connect --ssh-key --door-key DOOR_KEY %h %p       # an SSH-key door, key from ssh-agent
 
 Examples:
   $ ssh -o ProxyCommand='knockgate connect --knock 7000,8000:udp,9000 %h %p' bastion.example.com
@@ -85,7 +90,7 @@ export function registerConnect(program: Command): void {
     .argument('<port>', 'its TCP port (ssh: %p)')
     .option('--knock <port[:udp],...>', 'knock this sequence first (comma-separated; tcp unless :udp)')
     .option('--wait <duration>', 'keep trying to connect this long after opening (e.g. 2s, 1m)', DEFAULT_WAIT);
-  addSpaOptions(addKnockOptions(command))
+  addSshSpaOptions(addSpaOptions(addKnockOptions(command)))
     .addHelpText('after', EXAMPLES + DOOR_SECRET_HELP + '\n')
     .action(async (host: string, portText: string, flags: ConnectFlags) => {
       const port = Number(portText);

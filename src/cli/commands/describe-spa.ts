@@ -14,12 +14,14 @@ export function describeSpa(spa: SpaConfig): string[] {
   return lines;
 }
 
-function describeSpaDoor({ keys, rules, gate }: SpaDoorConfig): string[] {
+function describeSpaDoor({ keys, sshKey, rules, gate }: SpaDoorConfig): string[] {
   const ports = rules.ports.mode === 'any' ? 'any port the client asks for (knockgate closes none of them: the host firewall must, with nftables.host_chain)' : `${rules.ports.open.map((p) => `${p.port}/${p.proto}`).join(', ')} (${rules.ports.mode === 'subset' ? 'requests must be a subset' : 'whatever is asked'})`;
   const lines = [
     `spa door ${rules.door}`,
     `  sources:   ${ranges(rules.sources)}${rules.destinations.length > 0 ? `; destinations ${ranges(rules.destinations)}` : ''}`,
-    `  keys:      ${keys.hmacKey ? `HMAC ${keys.hmacType ?? 'sha256'}` : 'NO HMAC (packets are not authenticated before decryption)'}, ${keys.encryptionMode ?? 'cbc'}`,
+    keys
+      ? `  keys:      ${keys.hmacKey ? `HMAC ${keys.hmacType ?? 'sha256'}` : 'NO HMAC (packets are not authenticated before decryption)'}, ${keys.encryptionMode ?? 'cbc'}`
+      : `  SSH keys:  ${[sshKey.authorizedKeysFile && `authorized_keys ${sshKey.authorizedKeysFile}`, sshKey.trustedUserCaFile && `certificates of ${sshKey.trustedUserCaFile} for ${sshKey.principals.join(', ')}`].filter(Boolean).join('; ')}; door key ${sshKey.doorKeyFile}`,
     `  opens:     ${ports} for ${formatDuration(rules.accessTimeoutMs)}, client may ask up to ${formatDuration(rules.maxClientTimeoutMs)}`,
     `  allow IP:  ${rules.allowIp === 'source' ? 'must be the packet source' : 'opened as requested'}${rules.requireSourceAddress ? ', 0.0.0.0 refused' : ', 0.0.0.0 = packet source'}`,
     `  gate:      ${gate}`,

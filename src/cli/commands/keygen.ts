@@ -1,5 +1,9 @@
 import { Command, type ErrorOptions } from 'commander';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { formatDoorPublicKey, generateDoorKey, rawX25519PrivateKey } from '../../core/sshspa/index.js';
+import { formatDoorKeyFile } from '../../store/ssh-key-ring.js';
 import { DEFAULT_TIME_SEQUENCE } from '../../config/door-sequence.js';
 import { keySnippets } from '../../client/key-snippets.js';
 import { DIGEST_TYPES, generateSpaKeys, isDigestType, SpaError } from '../../core/spa/index.js';
@@ -22,6 +26,8 @@ interface KeygenFlags {
   access: string;
   json?: boolean;
   doorSecret?: boolean;
+  /** true: `--door-key` with no file (door.key here). */
+  doorKey?: string | true;
 }
 
 /** 32 bytes: twice the minimum a door secret needs, as much as an HMAC-SHA256 key can use. */
@@ -41,6 +47,34 @@ function doorSecretText(flags: KeygenFlags): { secret: string; door: string; cli
   return { secret, door, client };
 }
 
+/** Where `--door-key` alone writes: the current directory; the operator moves it (mode 0600) to /etc/knockgate. */
+const DEFAULT_DOOR_KEY_FILE = 'door.key';
+
+/** An SSH-key door's key file (written, never over an existing one) and the snippets that use it. */
+function doorKeyText(flags: KeygenFlags, file: string): { publicKey: string; door: string; client: string } {
+  const key = generateDoorKey(randomBytes);
+  writeFileSync(file, formatDoorKeyFile(key, rawX25519PrivateKey(key.privateKey)), { mode: 0o600, flag: 'wx' });
+  const publicKey = formatDoorPublicKey(key);
+  const open = flags.access.split(',').map((a) => a.trim().split('/').reverse().join('/'));
+  const door = [
+    `[spa_door.${flags.name}]`,
+    `door_key = "/etc/knockgate/${flags.name}.door.key"     # move ${file} there, mode 0600`,
+    `authorized_keys = "/etc/knockgate/${flags.name}.authorized_keys"   # OpenSSH lines; the comment names each operator`,
+    `# trusted_user_ca = "/etc/knockgate/user_ca.pub"      # and/or: certificates of this CA`,
+    `# principals = ["ops"]`,
+    `open = [${open.map((o) => `"${o}"`).join(', ')}]`,
+    '',
+  ].join('\n');
+  const client = [
+    `knockgate spa --ssh-key --door-key ${publicKey} -A ${flags.access} -D ${flags.destination}`,
+    `# ~/.ssh/config`,
+    `Host ${flags.destination}`,
+    `    ProxyCommand knockgate connect --ssh-key --door-key ${publicKey} %h %p`,
+    '',
+  ].join('\n');
+  return { publicKey, door, client };
+}
+
 const EXAMPLES = `
 Keys come from the system's random source, sized as fwknop --key-gen makes them (a 32-byte
 encryption key; an HMAC key of 64 bytes for sha256, 128 for sha384/sha512). The same two keys go
@@ -51,6 +85,11 @@ Examples:
   $ knockgate keygen
   $ knockgate keygen --name bastion -D bastion.example.com -A tcp/22
   $ knockgate keygen --hmac-digest-type sha512 --json | jq -r .key_base64
+  $ knockgate keygen --door-key /etc/knockgate/bastion.door.key -A tcp/22   # an SSH-key door
+
+--door-key [FILE] makes an SSH-key door's key pair instead: it writes the private key and the
+pre-auth key to FILE (default ./door.key, mode 0600, never over an existing file) and prints the
+door's public key line, which every operator passes as --door-key to knockgate spa or connect.
 `;
 
 /** `knockgate keygen`: fresh SPA keys and the snippets that use them. */
@@ -65,6 +104,7 @@ export function registerKeygen(program: Command): void {
     .option('-A, --access <list>', 'what the snippets open, fwknop form', 'tcp/22')
     .option('--json', 'print one JSON object instead of text')
     .option('--door-secret', 'make a secret for a time-derived knock door instead of SPA keys')
+    .option('--door-key [file]', `make an SSH-key door's key pair, written to FILE (default ./${DEFAULT_DOOR_KEY_FILE}); print its client line`)
     .addHelpText('after', EXAMPLES)
     .action((flags: KeygenFlags) => {
       const usage = (message: string): never => command.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'knockgate.badArgument' });
@@ -77,6 +117,19 @@ export function registerKeygen(program: Command): void {
       } catch (e) {
         if (e instanceof SpaError) return usage(`bad -A/--access "${flags.access}": ${e.message}`);
         throw e;
+      }
+      if (flags.doorKey !== undefined) {
+        const file = resolve(flags.doorKey === true ? DEFAULT_DOOR_KEY_FILE : flags.doorKey);
+        let made: ReturnType<typeof doorKeyText>;
+        try {
+          made = doorKeyText(flags, file);
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          return command.error(`error: cannot write ${file}: ${err.code === 'EEXIST' ? 'it exists already (a door key is never overwritten)' : err.message}`, { exitCode: 1, code: 'knockgate.writeFailed' });
+        }
+        if (flags.json) process.stdout.write(`${JSON.stringify({ door_key_file: file, door_public_key: made.publicKey, knockgate_door: made.door, client: made.client }, null, 2)}\n`);
+        else process.stdout.write([`DOOR_PUBLIC_KEY: ${made.publicKey}`, `(private key and pre-auth key written to ${file})`, '', '# Server: knockgate.toml', made.door, '# Client (each operator)', made.client].join('\n'));
+        return;
       }
       if (flags.doorSecret) {
         const made = doorSecretText(flags);

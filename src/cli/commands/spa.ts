@@ -5,6 +5,8 @@ import { SpaSendError } from '../../client/spa-sender.js';
 import { SpaArgumentError, type SpaPlan, type SpaSettings } from '../../client/spa-settings.js';
 import { deliverSpa, receiverUrl, SavePacketError } from '../options/spa-delivery.js';
 import { addSpaOptions, buildPacket, readPlan, type SpaFlags } from '../options/spa-options.js';
+import { SshKeyError } from '../../client/ssh-signer.js';
+import { addSshSpaOptions, sendSshSpa, SSH_KEY_HELP, wantsSshSpa, type SshSpaFlags } from '../options/ssh-spa-options.js';
 
 const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
@@ -52,9 +54,18 @@ Examples:
 export function registerSpa(program: Command): void {
   const command = new SpaCommand('spa');
   command.copyInheritedSettings(program);
-  addSpaOptions(command.description('send a Single Packet Authorization packet, as the fwknop client does'))
-    .addHelpText('after', EXAMPLES)
-    .action(async (flags: SpaFlags) => {
+  addSshSpaOptions(addSpaOptions(command.description('send a Single Packet Authorization packet, as the fwknop client does, or one signed with your SSH key (--ssh-key)')))
+    .addHelpText('after', EXAMPLES + SSH_KEY_HELP)
+    .action(async (flags: SpaFlags & SshSpaFlags) => {
+      if (wantsSshSpa(flags)) {
+        try {
+          return await sendSshSpa(flags, {}, process.stdout);
+        } catch (e) {
+          if (e instanceof SpaArgumentError || e instanceof SshKeyError || e instanceof KnockArgumentError) command.error(`error: ${e.message}`, { exitCode: EXIT_USAGE, code: 'knockgate.badArgument' });
+          if (e instanceof SpaSendError || e instanceof SavePacketError) command.error(`error: ${e.message}`, { exitCode: EXIT_FAILED, code: 'knockgate.sendFailed' });
+          throw e;
+        }
+      }
       let plan: SpaPlan;
       let built: { packet: string; fieldValues: string };
       try {

@@ -77,7 +77,7 @@ export function formatStatus(s: DaemonStatus): string {
     lines.push(`  ${'SOURCE'.padEnd(40)} ${'PORT'.padEnd(10)} ${'DOOR'.padEnd(16)} ${'GATE'.padEnd(10)} ${fleet ? `${'MEMBER'.padEnd(16)} ` : ''}TIME LEFT`);
     for (const g of [...s.grants].sort((a, b) => (a.expiresInMs ?? 0) - (b.expiresInMs ?? 0))) {
       const left = g.expiresInMs === undefined ? '?' : `${Math.ceil(g.expiresInMs / 1000)} s`;
-      lines.push(`  ${g.src.padEnd(40)} ${g.port.padEnd(10)} ${(g.door ?? '-').padEnd(16)} ${g.gate.padEnd(10)} ${fleet ? `${(g.member ?? '-').padEnd(16)} ` : ''}${left}${g.forward ? `  → ${g.forward}` : ''}`);
+      lines.push(`  ${g.src.padEnd(40)} ${g.port.padEnd(10)} ${(g.door ?? '-').padEnd(16)} ${g.gate.padEnd(10)} ${fleet ? `${(g.member ?? '-').padEnd(16)} ` : ''}${left}${g.forward ? `  → ${g.forward}` : ''}${g.identity && !g.identity.startsWith('door ') ? `  ${g.identity}` : ''}`);
     }
   }
   lines.push(`knocks in progress: ${s.tracker.tracked} of ${s.tracker.bound} (evicted ${s.tracker.evicted})`);

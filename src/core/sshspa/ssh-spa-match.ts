@@ -1,0 +1,63 @@
+import type { Identity } from '../grant.js';
+import { decideSpaAccess, doorExpired, originAllowed, type SpaAccessDecision, type SpaAccessRules, type SpaPacketOrigin, type SpaRefusal } from '../spa-access.js';
+import type { DecodedSpa } from '../spa/spa-message.js';
+import { MessageType } from '../spa/message-type.js';
+import { SpaError } from '../spa/spa-error.js';
+import { decodeBody, type SshSpaBody } from './body.js';
+import type { DoorPrivateKey } from './door-key.js';
+import { openEnvelope } from './envelope.js';
+import { authenticateSsh, type SshAuthRefusalReason, type SshTrust } from './ssh-credential.js';
+import { signedData } from './ssh-signature.js';
+
+/** An SSH-key door as matching sees it: its key pair, whom it trusts, its access rules. */
+export interface SshSpaDoorCandidate<D> {
+  door: D;
+  key: DoorPrivateKey;
+  trust: SshTrust;
+  rules: SpaAccessRules;
+}
+
+export type SshSpaRefusal = { ok: false; door: string; reason: SshAuthRefusalReason | SpaRefusal['reason']; detail: string };
+
+export type SshSpaMatch<D> =
+  | { decoded: true; door: D; spa: DecodedSpa; decision: SpaAccessDecision; identity: Identity }
+  | { decoded: false; error: SpaError; refusal?: undefined; identity?: undefined }
+  | { decoded: false; error?: undefined; refusal: SshSpaRefusal; identity?: Identity };
+
+/**
+ * One packet against the SSH-key door `preAuthenticatedDoor` found for it: decryption, the door's
+ * own limits, the signer (one key or one CA, named by the body), and then the same access rules
+ * and age window as an fwknop door. Pure; `now` is given.
+ */
+export function matchSshSpaDoor<D>(packet: Uint8Array, origin: SpaPacketOrigin, door: SshSpaDoorCandidate<D>, replayDigest: string, now: number): SshSpaMatch<D> {
+  const opened = openEnvelope(packet, door);
+  if (opened instanceof SpaError) return { decoded: false, error: opened };
+  const { door: candidate, header, body: plain } = opened;
+  const limit = doorExpired(candidate.rules, now) ?? originAllowed(candidate.rules, origin);
+  if (limit) return { decoded: false, refusal: limit };
+  const body = decodeBody(plain);
+  if (body instanceof SpaError) return { decoded: false, error: body };
+  const auth = authenticateSsh(body.credential, body.signature, signedData(header, plain.subarray(0, body.signedLength)), candidate.rules.door, candidate.trust, origin.src, now);
+  if (!auth.ok) return { decoded: false, refusal: { ok: false, door: candidate.rules.door, reason: auth.reason, detail: auth.detail }, ...(auth.identity && { identity: auth.identity }) };
+  const spa = asDecodedSpa(body, auth.username, replayDigest);
+  return { decoded: true, door: candidate.door, spa, decision: decideSpaAccess(spa, origin, candidate.rules, now), identity: auth.identity };
+}
+
+/** The body in the shape fwknop's access rules read, so both formats share one policy. */
+function asDecodedSpa(body: SshSpaBody, username: string, replayDigest: string): DecodedSpa {
+  const allowIp = body.allowIp ?? '0.0.0.0';
+  const ports = body.ports.map((p) => `${p.proto}/${p.port}`).join(',');
+  return {
+    randomValue: Buffer.from(body.random).toString('hex'),
+    username,
+    timestamp: body.timestamp,
+    version: 'ssh-spa-1',
+    messageType: body.clientTimeout > 0 ? MessageType.clientTimeoutAccess : MessageType.access,
+    message: `${allowIp},${ports}`,
+    request: { kind: 'access', allowIp, ports: body.ports },
+    ...(body.clientTimeout > 0 && { clientTimeout: body.clientTimeout }),
+    digestType: 'sha256',
+    hmacType: undefined,
+    replayDigest,
+  };
+}
