@@ -47,7 +47,7 @@ describe('KnockTracker (knockd semantics)', () => {
   it('opens on the right sequence and reports each stage', () => {
     const events = feed(new KnockTracker([SSH]), [pkt(C, 7000, 'tcp', 0), pkt(C, 8000, 'udp', 10), pkt(C, 9000, 'tcp', 20)]);
     expect(events.map((e) => e.kind)).toEqual(['stage', 'stage', 'stage', 'open']);
-    expect(opens(events)).toEqual([{ kind: 'open', door: 'ssh', src: C, family: 4, time: 20 }]);
+    expect(opens(events)).toEqual([{ kind: 'open', door: 'ssh', src: C, family: 4, time: 20, stage: 3 }]);
   });
 
   it('stays closed when the order is wrong', () => {

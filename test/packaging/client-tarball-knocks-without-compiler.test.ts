@@ -30,6 +30,8 @@ beforeAll(async () => {
   mkdirSync(bin);
   symlinkSync(process.execPath, join(bin, 'node'));
   symlinkSync(NPM_CLI, join(bin, 'npm'));
+  // A laptop has a shell (npm runs ssh2's install script through it; its optional native crypto then fails to build, as it may).
+  symlinkSync('/bin/sh', join(bin, 'sh'));
   clientEnv = { ...process.env, PATH: bin };
   // What this machine's set-up points npm at (the runtime's headers) is no part of a laptop.
   for (const key of Object.keys(clientEnv)) if (key.toLowerCase().startsWith('npm_')) delete clientEnv[key];

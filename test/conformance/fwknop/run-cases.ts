@@ -318,7 +318,7 @@ export function knockgateObservation(lines: Record<string, unknown>[], markerIp:
     return { text: `open ${String(open.src)} ${ports} ${Number(open.open_for_s)}s`, seconds: Number(open.open_for_s) };
   }
   const ran = mine.find((l) => l.outcome === 'command' || l.outcome === 'command-failed');
-  if (ran) return { text: `command ${ran.outcome === 'command' ? 'ok' : 'failed'} "${(ran.command as string[]).join(' ')}"` };
+  if (ran) return { text: `command ${ran.outcome === 'command' ? 'ok' : 'failed'} "${(ran.argv as string[]).join(' ')}"` };
   const refused = mine.find((l) => l.outcome === 'refused');
   if (refused) return { text: `refused ${String(refused.reason)}` };
   return { text: 'no outcome logged' };
