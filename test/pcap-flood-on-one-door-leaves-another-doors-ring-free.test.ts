@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortSpec } from '../src/core/packet.js';
 import { createLab, type Lab } from '../src/lab/netns.js';
 import { MIN_KERNEL_BUFFER_BYTES } from '../src/sensors/pcap.js';
+import { sendUdpBurst } from './fixtures/lab-traffic.js';
 import { buildSensorIfStale, Probe } from './fixtures/pcap-probe-process.js';
 
 /**
@@ -19,18 +20,6 @@ const FLOODED: PortSpec = { proto: 'udp', port: 9001 };
 const KNOCKED: PortSpec = { proto: 'udp', port: 9002 };
 const FLOOD = 2_048;
 const KNOCKS = 5;
-
-const SEND = `
-const [host, port, count] = process.argv.slice(1);
-const s = require('node:dgram').createSocket('udp4');
-let i = 0;
-const next = (err) => {
-  if (err) { console.error(err.message); process.exit(1); }
-  if (i >= Number(count)) { s.close(); return; }
-  s.send(Buffer.from('packet-' + i++), Number(port), host, next);
-};
-next();
-`;
 
 let lab: Lab;
 let dir: string;
@@ -55,8 +44,8 @@ async function floodWhileStill(name: string, rings: PortSpec[][] | undefined): P
     const go = join(dir, `go-${name}`);
     probe.send(`block ${go}`);
     await probe.waitFor((e) => e.event === 'blocked', 'blocked');
-    await lab.exec(lab.client, 'node', ['-e', SEND, lab.server.ip4, String(FLOODED.port), String(FLOOD)], { timeoutMs: 60_000 });
-    await lab.exec(lab.client, 'node', ['-e', SEND, lab.server.ip4, String(KNOCKED.port), String(KNOCKS)], { timeoutMs: 60_000 });
+    await sendUdpBurst(lab, lab.client, lab.server.ip4, FLOODED.port, FLOOD);
+    await sendUdpBurst(lab, lab.client, lab.server.ip4, KNOCKED.port, KNOCKS);
     await writeFile(go, 'go');
     await probe.waitFor((e) => e.event === 'unblocked', 'unblocked', 40_000);
     // The rings drain 64 frames a turn; the flood's last held datagram marks the end of its ring.

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, run, type Lab } from '../src/lab/netns.js';
 import { CAPTURE_SNAPLEN_BYTES, MIN_KERNEL_BUFFER_BYTES } from '../src/sensors/pcap.js';
+import { sendUdpBurst } from './fixtures/lab-traffic.js';
 
 /**
  * The capture ring is the one bound between the wire and the daemon: a burst that fits must
@@ -20,18 +21,6 @@ const RING_BYTES = MIN_KERNEL_BUFFER_BYTES;
 const FITTING_BURST = 8;
 /** Every slot also carries a tpacket header of more than 32 bytes, so a 64 KiB ring has fewer than 2,048 slots. */
 const OVERFLOWING_BURST = 2_048;
-
-const SEND_BURST = `
-const [host, port, count] = process.argv.slice(1);
-const s = require('node:dgram').createSocket('udp4');
-let i = 0;
-const next = (err) => {
-  if (err) { console.error(err.message); process.exit(1); }
-  if (i >= Number(count)) { s.close(); return; }
-  s.send(Buffer.from('burst-' + i++), Number(port), host, next);
-};
-next();
-`;
 
 interface Drained {
   received: number;
@@ -70,7 +59,7 @@ async function burstIntoStillProbe(count: number): Promise<Drained> {
     void exited.then(() => reject(new Error(`probe exited before ready: ${err}`)));
   });
   await ready;
-  await lab.exec(lab.client, 'node', ['-e', SEND_BURST, lab.server.ip4, String(PORT), String(count)], { timeoutMs: 60_000 });
+  await sendUdpBurst(lab, lab.client, lab.server.ip4, PORT, count);
   await writeFile(fifo, 'go');
   expect(await exited, err).toBe(0);
   const last = out.trim().split('\n').at(-1)!;

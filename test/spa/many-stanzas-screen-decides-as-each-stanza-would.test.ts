@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { SpaAccessRules } from '../../src/core/spa-access.js';
 import { matchSpaDoor, screenSpaDoors, type SpaDoorCandidate, type SpaDoorMatch } from '../../src/core/spa-door-match.js';
 import { SpaCodec, type HmacType, type SpaKeys } from '../../src/core/spa/index.js';
 import { nativeHmacScreen } from '../../src/daemon/native-hmac-screen.js';
+import { spaAccessRules } from '../support/spa-access-rules.js';
 
 /**
  * With per-operator keys, a server tries every access.conf stanza's HMAC on a packet. The daemon
@@ -14,26 +14,11 @@ const NOW = 1_795_847_838_000;
 const ORIGIN = { src: '10.200.0.2', dst: '10.200.0.1' };
 const HMAC_TYPES: (HmacType | undefined)[] = ['sha256', 'sha256', 'sha512', 'sha384', 'sha1', 'md5', 'sha3_256', 'sha3_512', undefined];
 
-const rules = (door: string, usernames: string[] = []): SpaAccessRules => ({
-  door,
-  sources: [],
-  destinations: [],
-  ports: { mode: 'subset', open: [{ proto: 'tcp', port: 22 }] },
-  restrictPorts: [],
-  accessTimeoutMs: 30_000,
-  maxClientTimeoutMs: 300_000,
-  requireSourceAddress: false,
-  allowIp: 'source',
-  usernames,
-  natTargets: [],
-  commands: false,
-  maxPacketAgeMs: 120_000,
-});
 const keysOf = (hmacType: HmacType | undefined): SpaKeys => ({
   encryptionKey: { base64: randomBytes(32).toString('base64') },
   ...(hmacType && { hmacKey: { base64: randomBytes(64).toString('base64') }, hmacType }),
 });
-const door = (name: string, keys: SpaKeys, usernames?: string[]): Omit<SpaDoorCandidate<string>, 'screenSlot'> => ({ door: name, codec: new SpaCodec(keys), rules: rules(name, usernames) });
+const door = (name: string, keys: SpaKeys, usernames?: string[]): Omit<SpaDoorCandidate<string>, 'screenSlot'> => ({ door: name, codec: new SpaCodec(keys), rules: spaAccessRules(name, usernames ? { usernames } : {}) });
 const packetFor = (keys: SpaKeys, username = 'op') =>
   new SpaCodec(keys).encode({ username, request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 22 }] } }, { now: NOW });
 /** The observable result: which door, granted or why not. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sshSigner } from '../../src/client/ssh-signer.js';
 import { spaReplayDigest } from '../../src/core/spa/index.js';
-import type { SpaAccessRules } from '../../src/core/spa-access.js';
+import { spaAccessRules } from '../support/spa-access-rules.js';
 import { doorIdNumber, encodeSshSpa, generateDoorKey, matchSshSpaDoor, preAuthenticatedDoor, type SshSpaMatch, parseDoorPublicKey, formatDoorPublicKey, MAX_SSH_SPA_BYTES, type SshSpaDoorCandidate } from '../../src/core/sshspa/index.js';
 import { FileSshKeyRing } from '../../src/store/ssh-key-ring.js';
 import { randomBytes } from 'node:crypto';
@@ -14,21 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'kg-sshspa-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const now = Date.parse('2026-12-03T10:00:00Z');
-const rules: SpaAccessRules = {
-  door: 'ops',
-  sources: [],
-  destinations: [],
-  ports: { mode: 'subset', open: [{ proto: 'tcp', port: 22 }] },
-  restrictPorts: [],
-  accessTimeoutMs: 30_000,
-  maxClientTimeoutMs: 300_000,
-  requireSourceAddress: false,
-  allowIp: 'source',
-  usernames: [],
-  natTargets: [],
-  commands: false,
-  maxPacketAgeMs: 120_000,
-};
+const rules = spaAccessRules('ops');
 
 function keygen(name: string, ...args: string[]): string {
   const path = join(dir, name);
