@@ -8,6 +8,7 @@ import { describeValue, parsed, rejected, type Parsed } from './config-error.js'
 import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
+import { crossCheckScope, doorScopeKeys, resolveScope } from './grant-scope-config.js';
 import { parsePortSpec } from './knock-syntax.js';
 import type { SpaConfig, SpaConfigWarning, SpaDoorConfig } from './model.js';
 import type { KeyPath } from './toml-locate.js';
@@ -108,6 +109,7 @@ export const spaDoorSchema = z.strictObject({
   commands: leaf(boolean).default(false),
   max_packet_age: leaf(packetAge).optional(),
   ...doorGateKeys,
+  ...doorScopeKeys,
   gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
 });
 
@@ -139,15 +141,17 @@ export function resolveSpaToml(
     const at = (key: string): KeyPath => ['spa_door', name, key];
     const keys = doorKeys(d, at, problems);
     if (d.max_open_for < d.open_for) problems.push({ path: at('max_open_for'), message: 'is shorter than open_for' });
-    problems.push(...crossCheckDoorGate(name, d, 'spa_door'));
+    problems.push(...crossCheckDoorGate(name, d, 'spa_door'), ...crossCheckScope(name, d, 'spa_door'));
     // NAT forwards are nftables DNAT map elements; no other gate can carry them.
     if (d.nat_targets.length > 0 && d.gate !== 'nftables') problems.push({ path: at('nat_targets'), message: `NAT access needs gate = "nftables"; this door's gate is "${d.gate}"` });
     if (!keys) continue;
     const { commands } = resolveDoorAction(d);
+    const scope = resolveScope(d);
     doors.push({
       keys,
       gate: d.gate,
       ...(commands && { commands }),
+      ...(scope && { scope }),
       rules: {
         door: name,
         sources: d.sources,

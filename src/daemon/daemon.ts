@@ -2,6 +2,7 @@ import { awsChangeNeedingRestart } from '../config/aws-config.js';
 import { metricsChangeNeedingRestart } from '../config/metrics-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
+import { scopedGrant } from '../core/grant-scope.js';
 import { ClockWatch } from '../core/clock-watch.js';
 import type { KnockDoor } from '../core/door.js';
 import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
@@ -352,8 +353,8 @@ export class Daemon {
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number): void {
     const door = this.doors.get(doorName);
     if (!door) return;
-    const grant = grantFor(doorOpening(door), src, family, this.now());
-    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: this.knockdMode ? 'knockd' : 'knock' }).then((result) => {
+    const grant = scopedGrant(grantFor(doorOpening(door), src, family, this.now()), door.action.kind === 'gate' ? door.action.scope : undefined);
+    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: this.knockdMode ? 'knockd' : 'knock', ...(grant.src !== src && { fields: { from: src } }) }).then((result) => {
       if (result.outcome === 'refused') {
         this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
       } else if (result.outcome === 'gate-error') {
@@ -381,6 +382,7 @@ export class Daemon {
     }
     for (const event of this.tracker.sweep(now)) this.report(event);
     this.desk.expire(now);
+    void this.desk.noteUsedOneShots();
     this.measure();
     this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();

@@ -1,5 +1,7 @@
-import { describeIdentity, type Grant } from '../core/grant.js';
-import type { Gate, GateEntry } from '../gates/gate.js';
+import { describeIdentity, grantSource, type Grant } from '../core/grant.js';
+import { reportsOneShots, type Gate, type GateEntry } from '../gates/gate.js';
+import type { PortSpec } from '../core/packet.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 
@@ -64,6 +66,7 @@ export interface GrantDeskOptions {
 export class GrantDesk {
   private readonly live = new Map<string, LiveGrant>();
   private pending = 0;
+  private checkingOneShots = false;
   private readonly counts = { granted: 0, refused: 0, gateErrors: 0 };
   private readonly log: Logger;
   private readonly outcomes: Outcomes;
@@ -133,7 +136,8 @@ export class GrantDesk {
       this.live.delete(grant.id);
       expired.push(grant);
       this.outcomes.count('expired', { door: grant.door, gate });
-      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired' }, `${grant.src}: ${grant.door}: grant expired`);
+      const src = grantSource(grant);
+      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src, outcome: 'expired' }, `${src}: ${grant.door}: grant expired`);
     }
     return expired;
   }
@@ -159,10 +163,48 @@ export class GrantDesk {
       if (!this.live.delete(grant.id)) continue;
       revoked.push(grant);
       this.outcomes.count('revoked', { door: grant.door, gate: gateName });
-      this.log.info({ door: grant.door, src: grant.src, outcome: 'revoked', gate: gateName }, `${grant.src}: ${grant.door}: grant revoked`);
+      const src = grantSource(grant);
+      this.log.info({ door: grant.door, src, outcome: 'revoked', gate: gateName }, `${src}: ${grant.door}: grant revoked`);
     }
     if (failures.length > 0) throw failures[0];
     return revoked;
+  }
+
+  /**
+   * Asks each gate that uses one-shot grants up in the kernel which of its live ones were used,
+   * and closes those ports here too with a `used-up` line each. One check at a time: a slow gate
+   * makes the next sweep skip, not queue.
+   */
+  async noteUsedOneShots(): Promise<void> {
+    const oneShots = [...this.live.values()].filter((l) => l.grant.oneShot);
+    if (oneShots.length === 0 || this.checkingOneShots) return;
+    this.checkingOneShots = true;
+    try {
+      for (const gate of this.opts.gates()) {
+        const mine = oneShots.filter((l) => l.gate === gate.name).map((l) => l.grant);
+        if (mine.length === 0 || !reportsOneShots(gate)) continue;
+        const used = await gate.usedOneShots(mine).catch((err: unknown) => {
+          this.log.debug({ gate: gate.name, err: describeError(err) }, 'cannot read which one-shot grants were used; asking again at the next sweep');
+          return [];
+        });
+        for (const { grant, port } of used) this.useUp(grant, port, gate.name);
+      }
+    } finally {
+      this.checkingOneShots = false;
+    }
+  }
+
+  private useUp(grant: Grant, port: PortSpec, gate: string): void {
+    const live = this.live.get(grant.id);
+    // Granted again while the gate was read: the new grant has its port back.
+    if (live?.grant !== grant) return;
+    const ports = grant.ports.filter((p) => p.port !== port.port || p.proto !== port.proto);
+    if (ports.length > 0) this.live.set(grant.id, { ...live, grant: { ...grant, ports } });
+    else this.live.delete(grant.id);
+    this.outcomes.count('used-up', { door: grant.door, gate });
+    const src = grantSource(grant);
+    const what = `${port.port}/${port.proto}`;
+    this.log.info({ door: grant.door, src, port: what, outcome: 'used-up', gate }, `${src}: ${grant.door}: one-shot grant used up by a connection to ${what}; closed to new connections`);
   }
 
   /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */
@@ -214,25 +256,29 @@ export class GrantDesk {
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
     const nat = grant.nat && `${grant.nat.host}:${grant.nat.port}`;
     const knock = via !== 'spa';
+    // A prefix grant's line names the network it lets in (`10.0.0.0/24`); `from` is who asked.
+    const src = grantSource(grant);
     this.log[via === 'knockd' ? 'debug' : 'info'](
       {
         door: grant.door,
-        src: grant.src,
+        src,
         ...(knock && { stage: 'open' }),
         ...fields,
         outcome: 'open',
         gate: gate.name,
         ports,
         ...(nat && { nat }),
+        ...(grant.prefix !== undefined && { prefix: grant.prefix }),
+        ...(grant.oneShot && { one_shot: true }),
         open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
         latency_ms: Math.round(Math.max(0, this.now() - askedAt) * 1000) / 1000,
         ...(grant.identity && { identity: describeIdentity(grant.identity) }),
       },
       via === 'knock'
-        ? `${grant.src}: ${grant.door}: OPEN SESAME`
+        ? `${src}: ${grant.door}: OPEN SESAME`
         : via === 'knockd'
-          ? `${grant.src}: ${grant.door}: granted`
-          : `${grant.src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
+          ? `${src}: ${grant.door}: granted`
+          : `${src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
     );
   }
 }

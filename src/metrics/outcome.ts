@@ -27,6 +27,7 @@ export type Outcome =
   | 'gate-error'
   | 'expired'
   | 'revoked'
+  | 'used-up'
   // gates
   | 'authorized'
   | 'extended'
