@@ -42,6 +42,11 @@ export interface Grant {
   oneShot?: true;
 }
 
+/** What a gate's element or rule carries of a grant's scope: its prefix and whether it is one-shot. */
+export function grantScopeFields(g: Pick<Grant, 'prefix' | 'oneShot'>): { prefix?: number; oneShot?: true } {
+  return { ...(g.prefix !== undefined && { prefix: g.prefix }), ...(g.oneShot && { oneShot: true as const }) };
+}
+
 /** The source a gate lets in: `10.0.0.5`, or `10.0.0.0/24` for a prefix grant. */
 export function grantSource(grant: Pick<Grant, 'src' | 'prefix'>): string {
   return grant.prefix === undefined ? grant.src : `${grant.src}/${grant.prefix}`;

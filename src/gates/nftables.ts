@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { grantSource, type Grant } from '../core/grant.js';
+import { grantScopeFields, grantSource, type Grant } from '../core/grant.js';
 import { describeError } from '../core/knockgate-error.js';
 import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
@@ -346,7 +346,7 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
     } catch (e) {
       if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
         throw new GateError(
-          `grant set inet ${this.settings.table} ${grantSetName(g.family, elementSetKind(grantScopeOf(g)))} is full (size ${this.grantSetSize}); ${g.src} was not let in`,
+          `grant set inet ${this.settings.table} ${grantSetName(g.family, elementSetKind(grantScopeFields(g)))} is full (size ${this.grantSetSize}); ${g.src} was not let in`,
           this.name,
           e.command,
           e.stderr,
@@ -502,16 +502,13 @@ function grantHeldKey(el: GrantElement): string {
   return `g|${el.family}|${entryKey(grantSource(el), el.proto, el.port)}`;
 }
 
-function grantScopeOf(g: Grant): Pick<GrantElement, 'prefix' | 'oneShot'> {
-  return { ...(g.prefix !== undefined && { prefix: g.prefix }), ...(g.oneShot && { oneShot: true }) };
-}
 
 function natHeldKey(el: NatElement): string {
   return `n|${natKey(el.src, el.proto, el.listen, el.host, el.port)}`;
 }
 
 function grantElements(g: Grant): GrantElement[] {
-  return g.ports.map((p) => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, ...grantScopeOf(g) }));
+  return g.ports.map((p) => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, ...grantScopeFields(g) }));
 }
 
 function natElement(g: Grant): NatElement | undefined {
