@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
+import { holdConnection } from '../support/held-connection.js';
+
+/**
+ * `one_shot = true`: the first new connection from the granted source uses the grant up in the
+ * kernel, so a second connection from the same client times out while the first session (an
+ * echo service standing in for sshd) keeps carrying data. A door without it lets both in.
+ */
+function doors(gate: string): string {
+  const door = (name: string, base: number, extra: string) => `[door.${name}]
+sequence = ["${base}:tcp", "${base + 1000}:udp", "${base + 2000}:tcp"]
+open = ["${SERVICE_PORT}/tcp"]
+open_for = "30s"
+gate = "${gate}"
+${extra}
+`;
+  return door('once', 7000, 'one_shot = true') + door('plain', 7100, '');
+}
+
+describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gate) => {
+  let dl: DaemonLab;
+
+  beforeAll(async () => {
+    dl = await createDaemonLab();
+    await dl.serve(labConfig(dl.dir, doors(gate), gate === 'iptables' ? '[iptables]\nchain = "KG_ONCE"\n' : ''));
+  }, 60_000);
+
+  afterAll(async () => {
+    await dl?.destroy();
+  });
+
+  it('lets the first connection in and keeps it working; a second connection from the same client times out', async () => {
+    const { lab } = dl;
+    await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
+    await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'once' && e.one_shot === true, 5_000, 'the one-shot open');
+    const session = await holdConnection(lab, lab.client, lab.server.ip4, SERVICE_PORT);
+    try {
+      const used = await dl.waitForLog((e) => e.outcome === 'used-up', 5_000, 'the used-up line');
+      expect(used).toMatchObject({ door: 'once', src: lab.client.ip4, port: `${SERVICE_PORT}/tcp`, gate });
+      expect((await dl.connect(lab.client)).connected).toBe(false);
+      expect(await session.roundTrip('still the first session')).toBe('still the first session');
+    } finally {
+      session.close();
+    }
+  }, 30_000);
+
+  it('a door without one_shot lets a second connection from the same client in', async () => {
+    const { lab } = dl;
+    await dl.knock(lab.client, [lab.server.ip4, '7100', '8100:udp', '9100']);
+    await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'plain', 5_000, 'the plain open');
+    expect((await dl.connect(lab.client)).connected).toBe(true);
+    expect((await dl.connect(lab.client)).connected).toBe(true);
+  }, 30_000);
+});
