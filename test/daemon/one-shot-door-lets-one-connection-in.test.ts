@@ -40,6 +40,11 @@ describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gat
       expect(used).toMatchObject({ door: 'once', src: lab.client.ip4, port: `${SERVICE_PORT}/tcp`, gate });
       expect((await dl.connect(lab.client)).connected).toBe(false);
       expect(await session.roundTrip('still the first session')).toBe('still the first session');
+      // A reload installs the gate again: what was used up stays used up.
+      process.kill(dl.daemon!.pid!, 'SIGHUP');
+      await dl.waitForLog((e) => e.outcome === 'reloaded', 10_000, 'the reload');
+      expect((await dl.connect(lab.client)).connected).toBe(false);
+      expect(await session.roundTrip('and after the reload')).toBe('and after the reload');
     } finally {
       session.close();
     }
