@@ -1,4 +1,4 @@
-import type { GrantScope } from '../core/grant-scope.js';
+import { MIN_GRANT_PREFIX4, MIN_GRANT_PREFIX6, type GrantScope } from '../core/grant-scope.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
 import { boolean, leaf } from './config-values.js';
 import type { GateAction } from './model.js';
@@ -6,13 +6,6 @@ import type { KeyPath } from './toml-locate.js';
 
 /** A door's `one_shot`, `grant_prefix` and `grant_prefix6` keys (knock and SPA doors alike). */
 
-/**
- * The widest networks a door may grant, fail closed: a /16 is already 65,536 IPv4 addresses and a
- * /48 a whole site; a carrier's NAT pool is at most that wide per region, and anything wider opens
- * the port to strangers rather than to one operator's changing address.
- */
-export const MIN_GRANT_PREFIX4 = 16;
-export const MIN_GRANT_PREFIX6 = 48;
 
 function prefixIn(min: number, max: number, family: string): (v: unknown) => Parsed<number> {
   return (v) =>
