@@ -3,6 +3,7 @@ import { metricsChangeNeedingRestart } from '../config/metrics-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
 import { scopedGrant } from '../core/grant-scope.js';
+import { grantSource } from '../core/grant.js';
 import { ClockWatch } from '../core/clock-watch.js';
 import type { KnockDoor } from '../core/door.js';
 import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
@@ -199,7 +200,7 @@ export class Daemon {
 
   /** Closes live grants now (`knockgate revoke`, `flush`): what was closed, for the operator. */
   async revoke(match: { src?: string; door?: string }): Promise<RevokedGrant[]> {
-    return (await this.desk.revoke(match)).map((g) => ({ src: g.src, door: g.door, ports: g.ports.map((p) => `${p.port}/${p.proto}`) }));
+    return (await this.desk.revoke(match)).map((g) => ({ src: grantSource(g), door: g.door, ports: g.ports.map((p) => `${p.port}/${p.proto}`) }));
   }
 
   async status(): Promise<DaemonStatus> {
@@ -210,7 +211,7 @@ export class Daemon {
         grants.push({
           gate: gate.name,
           ...(door !== undefined ? { door } : {}),
-          src: entry.src,
+          src: grantSource(entry),
           port: entry.port ? `${entry.port}/${entry.proto}` : entry.proto,
           ...(entry.expiresInMs !== undefined ? { expiresInMs: entry.expiresInMs } : {}),
           ...(entry.forward && { forward: `${entry.forward.host}:${entry.forward.port}` }),

@@ -148,7 +148,8 @@ export class GrantDesk {
    * A gate that fails keeps its grant live and the error goes to the caller, after the others.
    */
   async revoke(match: { src?: string; door?: string }): Promise<Grant[]> {
-    const chosen = [...this.live.values()].filter(({ grant }) => (match.src === undefined || grant.src === match.src) && (match.door === undefined || grant.door === match.door));
+    // A prefix grant is named by its network (`revoke 10.0.0.0/24`), as status and the log show it.
+    const chosen = [...this.live.values()].filter(({ grant }) => (match.src === undefined || grant.src === match.src || grantSource(grant) === match.src) && (match.door === undefined || grant.door === match.door));
     const revoked: Grant[] = [];
     const failures: unknown[] = [];
     for (const { grant, gate: gateName } of chosen) {
@@ -232,7 +233,7 @@ export class GrantDesk {
   holderOf(gate: string, entry: GateEntry): Grant | undefined {
     let sameSource: Grant | undefined;
     for (const l of this.live.values()) {
-      if (l.gate !== gate || l.grant.src !== entry.src) continue;
+      if (l.gate !== gate || grantSource(l.grant) !== grantSource(entry)) continue;
       const { ports, nat } = l.grant;
       const listen = nat ? [nat.listen] : ports;
       if (listen.some((p) => p.port === entry.port && p.proto === entry.proto)) return l.grant;
