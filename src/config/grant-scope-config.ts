@@ -44,8 +44,9 @@ export function crossCheckScope(name: string, d: DoorScopeValues, section: 'door
   const out: { path: KeyPath; message: string }[] = [];
   const at = (key: string): KeyPath => [section, name, key];
   const prefixKey = d.grant_prefix !== undefined ? 'grant_prefix' : d.grant_prefix6 !== undefined ? 'grant_prefix6' : undefined;
-  if (d.one_shot && d.gate !== 'nftables' && d.gate !== 'iptables') {
-    out.push({ path: at('one_shot'), message: `a one-shot grant is used up in the packet path of the nftables or iptables gate; gate = "${d.gate}" cannot do that` });
+  // nftables and iptables use it up in the kernel, aws-sg through the daemon's capture; commands cannot.
+  if (d.one_shot && d.gate === 'command') {
+    out.push({ path: at('one_shot'), message: 'a one-shot grant is used up by the gate at the first connection; gate = "command" cannot do that (use nftables, iptables or aws-sg)' });
   }
   if (prefixKey && d.gate === 'command') out.push({ path: at(prefixKey), message: 'a command door\'s commands get one address ({src}); a prefix grant needs gate = "nftables", "iptables" or "aws-sg"' });
   // nft cannot delete an element of an interval set from the packet path, so a prefix grant could not be used up.

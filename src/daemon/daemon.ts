@@ -9,7 +9,7 @@ import type { KnockDoor } from '../core/door.js';
 import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import { describeError } from '../core/knockgate-error.js';
-import type { KnockPacket } from '../core/packet.js';
+import { TcpFlag, type KnockPacket } from '../core/packet.js';
 import { watchesEnforcement, type EnforcementEvent, type EnforcementState, type Gate } from '../gates/gate.js';
 import { AlertCommand } from '../guard/alert-command.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
@@ -19,7 +19,7 @@ import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import { monotonicNow } from '../store/clock.js';
 import { MemorySpentSteps, type SpentStepStore } from '../store/spent-step-store.js';
-import { doorOpening } from './door-ports.js';
+import { doorOpening, firstConnectionPorts } from './door-ports.js';
 import type { GrantDesk } from './grant-desk.js';
 import type { Reconfiguration } from './reconfiguration.js';
 import type { SpaService, SpaStats } from './spa-service.js';
@@ -42,7 +42,7 @@ export interface DaemonParts {
    * The capture follows the doors as they are now: at start, after a reload, and whenever a
    * one-time or time-derived sequence moves on, so the ports of the current sequence are watched.
    */
-  followDoors(doors: KnockDoor[]): void;
+  followDoors(doors: KnockDoor[], firstConnectionPorts: number[]): void;
   /** The interfaces the sensor captures on, for the start-up line. */
   interfaces?: string[];
   /** Whether an address is one of this host's (re-read every sweep). */
@@ -282,6 +282,7 @@ export class Daemon {
   /** Hot path: one captured packet. Synchronous up to the gate call. */
   onPacket(packet: KnockPacket): void {
     if (this.parts.spa?.handles(packet)) return this.parts.spa.onPacket(packet);
+    if (packet.proto === 'tcp' && (packet.tcpFlags & (TcpFlag.syn | TcpFlag.ack)) === TcpFlag.syn && this.isLocal(packet.dst)) this.desk.firstConnection(packet.src, packet.dstPort);
     for (const event of this.tracker.observe(packet, this.isLocal)) this.report(event);
   }
 
@@ -413,10 +414,11 @@ export class Daemon {
 
   /** Hands the capture the doors as they are now, when their ports changed; a filter that fails keeps the old one. */
   private followDoors(doors: KnockDoor[]): void {
-    const key = doors.map((d) => `${d.mode}:${d.sequence.map((s) => `${s.proto}/${s.port}`).join(',')}`).join(' ');
+    const first = firstConnectionPorts(this.config);
+    const key = `${doors.map((d) => `${d.mode}:${d.sequence.map((s) => `${s.proto}/${s.port}`).join(',')}`).join(' ')} first:${first.join(',')}`;
     if (key === this.captureKey) return;
     try {
-      this.parts.followDoors(doors);
+      this.parts.followDoors(doors, first);
       this.captureKey = key;
     } catch (err) {
       this.log.error({ outcome: 'capture-error', err: describeError(err) }, 'cannot change the capture filter; the previous one keeps running');

@@ -71,6 +71,18 @@ export function knockPorts(doors: KnockDoor[]): PortSpec[] {
  * each door's tcpflags), the SPA port when SPA packets come through it, and every new connection
  * when a strict door must see a knocking source's other attempts.
  */
-export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[]): CaptureSettings {
-  return { ports: [...knockPorts(doors), ...spaPorts], newConnections: doors.some((d) => !d.kernel && d.mode === 'strict') };
+export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[], firstConnectionPorts: number[] = []): CaptureSettings {
+  return { ports: [...knockPorts(doors), ...spaPorts], newConnections: doors.some((d) => !d.kernel && d.mode === 'strict'), firstConnectionPorts };
+}
+
+/**
+ * The TCP ports of one-shot doors whose gate cannot use a grant up by itself (a Security Group):
+ * the capture reports their new connections, and the first one from a granted source uses it up.
+ */
+export function firstConnectionPorts(config: KnockgateConfig): number[] {
+  const opened = [
+    ...config.doors.flatMap(({ action }) => (action.kind === 'gate' && action.gate === 'aws-sg' && action.scope?.oneShot ? action.open : [])),
+    ...(config.spa?.doors ?? []).flatMap((d) => (d.gate === 'aws-sg' && d.scope?.oneShot && d.rules.ports.mode !== 'any' ? d.rules.ports.open : [])),
+  ];
+  return [...new Set(opened.filter((p) => p.proto === 'tcp').map((p) => p.port))].sort((a, b) => a - b);
 }

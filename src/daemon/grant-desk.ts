@@ -67,6 +67,12 @@ export class GrantDesk {
   private readonly live = new Map<string, LiveGrant>();
   private pending = 0;
   private checkingOneShots = false;
+  /**
+   * One-shot grants whose gate cannot use them up itself (a Security Group), by `src|port`: the
+   * daemon's capture reports each new TCP connection, and the first from the source uses the
+   * port's grant up. Bounded by the live grants' ports; an entry goes with its grant.
+   */
+  private readonly awaitingFirstConnection = new Map<string, string>();
   private readonly counts = { granted: 0, refused: 0, gateErrors: 0 };
   private readonly log: Logger;
   private readonly outcomes: Outcomes;
@@ -112,6 +118,7 @@ export class GrantDesk {
       .grant(grant)
       .then((): GrantResult => {
         this.live.set(grant.id, { grant, gate: gate.name, ...(request.via === 'knockd' && { knockd: true }) });
+        if (grant.oneShot && !reportsOneShots(gate)) for (const p of grant.ports) if (p.proto === 'tcp') this.awaitingFirstConnection.set(firstConnectionKey(grant.src, p.port), grant.id);
         this.counts.granted += 1;
         this.outcomes.count('open', { door: grant.door, gate: gate.name });
         this.outcomes.measure('grant-latency-seconds', Math.max(0, this.now() - request.askedAt) / 1000);
@@ -134,6 +141,7 @@ export class GrantDesk {
     for (const { grant, gate, knockd } of this.live.values()) {
       if (grant.expiresAt > now) continue;
       this.live.delete(grant.id);
+      this.forgetFirstConnection(grant);
       expired.push(grant);
       this.outcomes.count('expired', { door: grant.door, gate });
       const src = grantSource(grant);
@@ -162,6 +170,7 @@ export class GrantDesk {
       }
       // Expired while its gate closed it: that line is written already.
       if (!this.live.delete(grant.id)) continue;
+      this.forgetFirstConnection(grant);
       revoked.push(grant);
       this.outcomes.count('revoked', { door: grant.door, gate: gateName });
       const src = grantSource(grant);
@@ -169,6 +178,29 @@ export class GrantDesk {
     }
     if (failures.length > 0) throw failures[0];
     return revoked;
+  }
+
+  /**
+   * A new TCP connection the capture saw: when it is the first from a one-shot grant's source to
+   * the port, the grant of that port is used up here and revoked in its gate. A Security Group
+   * keeps a connection it let in after the rule goes (its connection tracking), so the session
+   * stays while the next connection finds the port closed.
+   */
+  firstConnection(src: string, port: number): void {
+    const key = firstConnectionKey(src, port);
+    const id = this.awaitingFirstConnection.get(key);
+    if (id === undefined) return;
+    this.awaitingFirstConnection.delete(key);
+    const live = this.live.get(id);
+    const spec = live?.grant.ports.find((p) => p.proto === 'tcp' && p.port === port);
+    if (!live || !spec) return;
+    const { grant } = live;
+    this.useUp(grant, spec, live.gate);
+    const gate = this.opts.gates().find((g) => g.name === live.gate);
+    void gate?.revoke({ ...grant, ports: [spec] }).catch((err: unknown) => {
+      this.outcomes.count('gate-error', { door: grant.door, gate: live.gate });
+      this.log.error({ door: grant.door, src: grantSource(grant), outcome: 'gate-error', err: describeError(err) }, `${grantSource(grant)}: ${grant.door}: cannot close the used one-shot grant; it closes at its end`);
+    });
   }
 
   /**
@@ -208,9 +240,15 @@ export class GrantDesk {
     this.log.info({ door: grant.door, src, port: what, outcome: 'used-up', gate }, `${src}: ${grant.door}: one-shot grant used up by a connection to ${what}; closed to new connections`);
   }
 
+  private forgetFirstConnection(grant: Grant): void {
+    if (!grant.oneShot) return;
+    for (const p of grant.ports) if (this.awaitingFirstConnection.get(firstConnectionKey(grant.src, p.port)) === grant.id) this.awaitingFirstConnection.delete(firstConnectionKey(grant.src, p.port));
+  }
+
   /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */
   clear(): void {
     this.live.clear();
+    this.awaitingFirstConnection.clear();
   }
 
   /** Tells the outcomes how many grants each gate holds, a gate with none as 0. */
@@ -282,4 +320,8 @@ export class GrantDesk {
           : `${src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
     );
   }
+}
+
+function firstConnectionKey(src: string, port: number): string {
+  return `${src}|${port}`;
 }

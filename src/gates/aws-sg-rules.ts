@@ -118,16 +118,21 @@ function readPermission(rule: SecurityGroupRuleFields): RulePermission | undefin
   const proto = rule.IpProtocol;
   if ((proto !== 'tcp' && proto !== 'udp') || rule.FromPort === undefined || rule.FromPort !== rule.ToPort) return undefined;
   // A prefix no door may grant (wider than the config allows) is not knockgate's: it fails closed.
-  if (rule.CidrIpv4 !== undefined && grantablePrefix(Number(splitCidr(rule.CidrIpv4).prefix), 4)) return { proto, port: rule.FromPort, cidr: rule.CidrIpv4, family: 4 };
-  if (rule.CidrIpv6 !== undefined && grantablePrefix(Number(splitCidr(rule.CidrIpv6).prefix), 6)) return { proto, port: rule.FromPort, cidr: rule.CidrIpv6, family: 6 };
+  if (rule.CidrIpv4 !== undefined && grantablePrefix(prefixLength(rule.CidrIpv4), 4)) return { proto, port: rule.FromPort, cidr: rule.CidrIpv4, family: 4 };
+  if (rule.CidrIpv6 !== undefined && grantablePrefix(prefixLength(rule.CidrIpv6), 6)) return { proto, port: rule.FromPort, cidr: rule.CidrIpv6, family: 6 };
   return undefined;
+}
+
+/** The length after the slash; NaN when there is none. */
+function prefixLength(cidr: string): number {
+  const at = cidr.lastIndexOf('/');
+  return at < 0 ? Number.NaN : Number(cidr.slice(at + 1));
 }
 
 /** `203.0.113.0/24` → its address and, unless it is one address, its prefix length. */
 function splitCidr(cidr: string): { src: string; prefix?: number } {
-  const at = cidr.lastIndexOf('/');
-  const src = cidr.slice(0, at);
-  const prefix = Number(cidr.slice(at + 1));
+  const src = cidr.slice(0, cidr.lastIndexOf('/'));
+  const prefix = prefixLength(cidr);
   return prefix === (src.includes(':') ? 128 : 32) ? { src } : { src, prefix };
 }
 

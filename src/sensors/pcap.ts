@@ -39,6 +39,8 @@ export const CAPTURE_BATCH_PACKETS = 64;
 export interface CaptureSettings {
   ports: PortSpec[];
   newConnections: boolean;
+  /** TCP ports whose new connections (SYN without ACK) are reported: a one-shot grant a Security Group holds is used up at the first. */
+  firstConnectionPorts?: number[];
 }
 
 export interface PcapSensorOptions {
@@ -76,6 +78,9 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   /** Watched ports as portCode numbers: a packet's lookup builds no string. */
   private watched: Set<number>;
   private newConnections: boolean;
+  private firstConnectionPorts: number[] = [];
+  /** firstConnectionPorts as portCode numbers. */
+  private firstConnections = new Set<number>();
   private readonly logger: Logger | undefined;
   private readonly bufferBytes: number;
   private captures: Capture[] = [];
@@ -115,17 +120,20 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
    * A filter that does not compile leaves the old one running and throws. A sensor that had
    * nothing to watch opens its handles now; one left with nothing to watch closes them.
    */
-  reconfigure({ ports, newConnections }: CaptureSettings): void {
-    captureFilter(ports);
+  reconfigure({ ports, newConnections, firstConnectionPorts = [] }: CaptureSettings): void {
+    captureFilter(ports, { firstConnectionPorts });
+    const firstConnections = new Set(firstConnectionPorts.map((port) => portCode('tcp', port)));
     if (!this.running) {
       this.ports = [...ports];
       this.watched = watchedKeys(this.ports);
       this.newConnections = newConnections;
+      this.firstConnectionPorts = [...firstConnectionPorts];
+      this.firstConnections = firstConnections;
       return;
     }
-    const idle = ports.length === 0 && !newConnections;
+    const idle = ports.length === 0 && !newConnections && firstConnectionPorts.length === 0;
     if (this.captures.length > 0 && !idle) {
-      const filters = this.captures.map((c) => this.filterFor(c.handle.iface, ports, newConnections));
+      const filters = this.captures.map((c) => this.filterFor(c.handle.iface, ports, newConnections, firstConnectionPorts));
       const applied: Capture[] = [];
       try {
         this.captures.forEach((c, i) => {
@@ -133,17 +141,18 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
           applied.push(c);
         });
       } catch (e) {
-        for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.ports, this.newConnections));
+        for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.ports, this.newConnections, this.firstConnectionPorts));
         throw e;
       }
     } else {
-      const previous = this.newConnections;
+      const previous = { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts };
       this.newConnections = newConnections;
+      this.firstConnectionPorts = [...firstConnectionPorts];
       let next: Capture[];
       try {
         next = this.openAll(ports);
       } catch (e) {
-        this.newConnections = previous;
+        ({ newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts } = previous);
         throw e;
       }
       for (const capture of this.captures) this.close(capture);
@@ -152,7 +161,9 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.ports = [...ports];
     this.watched = watchedKeys(this.ports);
     this.newConnections = newConnections;
-    this.logger?.debug({ sensor: this.name, filter: captureFilter(this.ports, { newConnections }) }, 'capture filter replaced');
+    this.firstConnectionPorts = [...firstConnectionPorts];
+    this.firstConnections = firstConnections;
+    this.logger?.debug({ sensor: this.name, filter: captureFilter(this.ports, { newConnections, firstConnectionPorts }) }, 'capture filter replaced');
   }
 
   async stop(): Promise<void> {
@@ -193,7 +204,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
 
   /** No ports to watch (a guard-only or kernel-only config): no capture at all rather than one that matches nothing. */
   private openAll(ports: PortSpec[]): Capture[] {
-    if (ports.length === 0 && !this.newConnections) return [];
+    if (ports.length === 0 && !this.newConnections && this.firstConnectionPorts.length === 0) return [];
     const opened: Capture[] = [];
     try {
       for (const iface of this.interfaces) opened.push(this.open(iface, ports));
@@ -208,7 +219,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     if (!interfaceExists(iface)) {
       throw new SensorError(iface, 'no such interface', 'check the name with `ip link` in this network namespace');
     }
-    const filter = this.filterFor(iface, ports, this.newConnections);
+    const filter = this.filterFor(iface, ports, this.newConnections, this.firstConnectionPorts);
     let handle: LibpcapCapture;
     try {
       handle = new LibpcapCapture({
@@ -234,9 +245,9 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     return capture;
   }
 
-  private filterFor(iface: string, ports: PortSpec[], newConnections: boolean): string {
+  private filterFor(iface: string, ports: PortSpec[], newConnections: boolean, firstConnectionPorts: number[]): string {
     const station = ethernetAddress(iface);
-    return captureFilter(ports, { newConnections, ...(station === undefined ? {} : { stationAddress: station }) });
+    return captureFilter(ports, { newConnections, firstConnectionPorts, ...(station === undefined ? {} : { stationAddress: station }) });
   }
 
   private onFrame(capture: Capture, frame: Uint8Array, timeMs: number, truncated: boolean): void {
@@ -258,7 +269,8 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       return;
     }
     const packet = result.packet;
-    if (!this.watched.has(portCode(packet.proto, packet.dstPort)) && !(this.newConnections && isNewConnection(packet))) {
+    const code = portCode(packet.proto, packet.dstPort);
+    if (!this.watched.has(code) && !((this.newConnections || this.firstConnections.has(code)) && isNewConnection(packet))) {
       this.counters.ignored++;
       return;
     }

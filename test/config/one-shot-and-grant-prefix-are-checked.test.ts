@@ -55,13 +55,17 @@ describe('one_shot, grant_prefix and grant_prefix6 on a door', () => {
   });
 
   it.each([
-    ['one_shot = true\ngate = "aws-sg"\n[aws]\nsecurity_groups = ["sg-0123456789abcdef0"]', 'door.ssh.one_shot', /packet path of the nftables or iptables gate/],
     ['one_shot = true\ngate = "command"\nstart = ["/bin/true"]', 'door.ssh.one_shot', /gate = "command" cannot/],
     ['grant_prefix = 24\ngate = "command"\nstart = ["/bin/true"]', 'door.ssh.grant_prefix', /a prefix grant needs gate/],
     ['grant_prefix = 24\none_shot = true', 'door.ssh.grant_prefix', /a prefix grant cannot be one-shot/],
     ['one_shot = true\nkernel = true', 'door.ssh.kernel', /kernel-only door grants the knocking address itself/],
   ])('refuses what the gate cannot enforce: %s', (lines, field, message) => {
     expect(refusal(knockDoor(lines)).problems).toContainEqual(expect.objectContaining({ field, message: expect.stringMatching(message) }));
+  });
+
+  it('takes one_shot with gate = "aws-sg": the daemon revokes the rule at the first connection', () => {
+    const config = parseKnockgateToml(knockDoor('one_shot = true\ngate = "aws-sg"\n[aws]\nsecurity_groups = ["sg-0123456789abcdef0"]'), 'k.toml');
+    expect((config.doors[0]!.action as GateAction).scope).toEqual({ oneShot: true });
   });
 
   it('refuses a prefix on an SPA door with NAT targets', () => {
