@@ -110,7 +110,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.onPacket = onPacket;
     this.running = true;
     if (this.captures.length === 0) this.logger?.info({ sensor: this.name }, 'capture idle: no knock or SPA port to watch');
-    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports) }, 'capture started');
+    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports, { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts }) }, 'capture started');
   }
 
   /**
