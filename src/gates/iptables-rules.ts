@@ -69,26 +69,33 @@ export interface GrantRule {
   port: number;
   lastSecond: number;
   prefix?: number;
-  /** Accepts the first NEW connection only (see above). */
-  oneShot?: boolean;
+  /** A one-shot rule's own `recent` list (recentListFor): it accepts the first NEW connection only (see above). */
+  recentList?: string;
 }
 
 export function ruleKey(r: { src: string; proto: string; port: number; prefix?: number }): string {
   return `${grantSource(r)}|${r.proto}|${r.port}`;
 }
 
-/** The `recent` list of a one-shot rule: one per rule, named after it. */
-function recentName(r: GrantRule): string {
-  return `knockgate-${r.lastSecond}-${r.proto}${r.port}-${r.src}`;
+/**
+ * The `recent` list of a one-shot rule: one per grant and port, named after the grant's time (in
+ * milliseconds, so a knock again within the same second still gets a fresh list) and its source.
+ */
+export function recentListFor(src: string, port: PortSpec, grantedAtMs: number): string {
+  return `knockgate-${Math.trunc(grantedAtMs)}-${port.proto}${port.port}-${src}`;
 }
+
+/** What recentListFor makes; xt_recent takes names up to 199 bytes, and this is at most ~75. */
+const RECENT_LIST = /^knockgate-\d{1,16}-(tcp|udp)\d{1,5}-[0-9A-Fa-f.:]{2,39}$/;
 
 /** `--mask` as iptables -S prints it (all ones: the list keys on the whole address). */
 function fullMask(family: Family): string {
   return family === 4 ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
 }
 
-function oneShotMatches(r: GrantRule): string {
-  const list = `--name ${recentName(r)} --mask ${fullMask(r.family)} --rsource`;
+function oneShotMatches(r: GrantRule & { recentList: string }): string {
+  if (!RECENT_LIST.test(r.recentList)) throw new GateError(`invalid recent list name ${JSON.stringify(r.recentList)}`, GATE_NAME);
+  const list = `--name ${r.recentList} --mask ${fullMask(r.family)} --rsource`;
   return ` -m conntrack --ctstate NEW -m recent ! --rcheck ${list} -m recent --set ${list}`;
 }
 
@@ -123,7 +130,7 @@ function ruleSpec(chain: string, r: GrantRule): string {
   const full = r.family === 4 ? 32 : 128;
   const prefix = r.prefix ?? full;
   if (!Number.isInteger(prefix) || prefix < 1 || prefix > full) throw new GateError(`invalid prefix length ${prefix} for ${r.src}`, GATE_NAME);
-  const once = r.oneShot ? oneShotMatches(r) : '';
+  const once = r.recentList !== undefined ? oneShotMatches({ ...r, recentList: r.recentList }) : '';
   return `${chain} -s ${r.src}/${prefix} -p ${r.proto} -m ${r.proto} --dport ${r.port} -m time --datestop ${formatDatestop(r.lastSecond)}${once} -j ACCEPT`;
 }
 
@@ -187,7 +194,7 @@ export function countInputJumps(listing: string, chain: string): number {
   return listing.split('\n').filter((l) => l.trim() === jump).length;
 }
 
-const GRANT_LINE = /^(?:\[(\d+):\d+\] )?-A (\S+) -s (\S+)\/(\d{1,3}) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -m time --datestop (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)( -m conntrack --ctstate NEW -m recent ! --rcheck .*)? -j ACCEPT$/;
+const GRANT_LINE = /^(?:\[(\d+):\d+\] )?-A (\S+) -s (\S+)\/(\d{1,3}) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -m time --datestop (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)( -m conntrack --ctstate NEW -m recent ! --rcheck --name (\S+) .*)? -j ACCEPT$/;
 
 /**
  * Grant rules in an `iptables -S <grant chain>` listing (or `iptables-save -c`, whose packet
@@ -205,9 +212,10 @@ export function parseGrantRules(listing: string, chain: string, family: Family):
     const rule: GrantRule = { family, src: m[3]!, proto: m[5] as PortSpec['proto'], port: Number(m[6]), lastSecond: ms / 1000 };
     if (prefix !== (family === 4 ? 32 : 128)) rule.prefix = prefix;
     if (m[8] !== undefined) {
-      rule.oneShot = true;
-      // Only the shape knockgate writes for this rule is ours (a list of another name is someone else's rule).
-      if (m[8] !== oneShotMatches(rule)) continue;
+      // Only the shape knockgate writes is ours (a list of another name or mask is someone else's rule).
+      const recentList = m[9]!;
+      if (!RECENT_LIST.test(recentList) || m[8] !== oneShotMatches({ ...rule, recentList })) continue;
+      rule.recentList = recentList;
     }
     rules.push({ ...rule, ...(m[1] !== undefined && { packets: Number(m[1]) }) });
   }

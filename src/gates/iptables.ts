@@ -20,6 +20,7 @@ import {
   lastSecondOf,
   msLeft,
   parseGrantRules,
+  recentListFor,
   removeBatch,
   ruleKey,
   type GrantRule,
@@ -103,8 +104,8 @@ export class IptablesGate implements Gate, EnforcementWatching, OneShotReporting
         const inputJumps = countInputJumps(await this.listChain(family, 'INPUT'), this.settings.chain);
         // A one-shot rule is written back only while the kernel still has it (and so its list):
         // one flushed may have been used, and a fresh list would let a second connection in.
-        const oneShotsInKernel = new Set((await this.readGrants(family)).filter((r) => r.oneShot).map(ruleKey));
-        const grants = [...(await this.load(family)).values()].filter((r) => msLeft(r, this.now()) > 0 && (!r.oneShot || oneShotsInKernel.has(ruleKey(r))));
+        const oneShotsInKernel = new Set((await this.readGrants(family)).flatMap((r) => (r.recentList === undefined ? [] : [r.recentList])));
+        const grants = [...(await this.load(family)).values()].filter((r) => msLeft(r, this.now()) > 0 && (r.recentList === undefined || oneShotsInKernel.has(r.recentList)));
         await this.restore(family, installBatch({ chain: this.settings.chain, protectedPorts: this.protectedPorts, grants, inputJumps }));
         this.installedAt = this.now();
         this.known.set(family, byKey(grants));
@@ -116,7 +117,9 @@ export class IptablesGate implements Gate, EnforcementWatching, OneShotReporting
 
   grant(g: Grant): Promise<void> {
     const lastSecond = lastSecondOf(g.expiresAt, this.now());
-    const rules = g.ports.map((p): GrantRule => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, lastSecond, ...grantScopeFields(g) }));
+    const rules = g.ports.map(
+      (p): GrantRule => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, lastSecond, ...(g.prefix !== undefined && { prefix: g.prefix }), ...(g.oneShot && { recentList: recentListFor(g.src, p, g.grantedAt) }) }),
+    );
     if (rules.length === 0) return Promise.resolve();
     return this.serially(false, () => this.change(g.family, rules, new Set(rules.map(ruleKey)), g));
   }
@@ -166,7 +169,7 @@ export class IptablesGate implements Gate, EnforcementWatching, OneShotReporting
       const mine = grants.filter((g) => g.oneShot && g.family === family);
       if (mine.length === 0) continue;
       const save = await this.exec([`${this.program(family)}-save`, '-c', '-t', 'filter']);
-      const counted = new Map(parseGrantRules(save, this.settings.chain, family).filter((r) => r.oneShot).map((r) => [ruleKey(r), r.packets ?? 0]));
+      const counted = new Map(parseGrantRules(save, this.settings.chain, family).flatMap((r) => (r.recentList === undefined ? [] : [[ruleKey(r), r.packets ?? 0] as const])));
       for (const grant of mine) {
         for (const port of grant.ports) if ((counted.get(ruleKey({ src: grant.src, proto: port.proto, port: port.port, ...grantScopeFields(grant) })) ?? 0) > 0) used.push({ grant, port });
       }

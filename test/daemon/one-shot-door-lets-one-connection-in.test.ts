@@ -50,6 +50,18 @@ describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gat
     }
   }, 30_000);
 
+  it('a knock again, even right after the last grant was used, gives exactly one more connection', async () => {
+    const { lab } = dl;
+    const opens = () => dl.logLines.filter((l) => l.includes('"outcome":"open"') && l.includes('"door":"once"')).length;
+    for (let round = 0; round < 2; round++) {
+      const before = opens();
+      await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
+      await dl.waitForLog(() => opens() > before, 5_000, 'the one-shot open');
+      expect((await dl.connect(lab.client)).connected).toBe(true);
+    }
+    expect((await dl.connect(lab.client)).connected).toBe(false);
+  }, 30_000);
+
   it('a door without one_shot lets a second connection from the same client in', async () => {
     const { lab } = dl;
     await dl.knock(lab.client, [lab.server.ip4, '7100', '8100:udp', '9100']);
