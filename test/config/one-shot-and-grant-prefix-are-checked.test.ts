@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { describeConfig } from '../../src/cli/commands/check.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
 import type { GateAction } from '../../src/config/model.js';
@@ -66,6 +67,12 @@ describe('one_shot, grant_prefix and grant_prefix6 on a door', () => {
   it('takes one_shot with gate = "aws-sg": the daemon revokes the rule at the first connection', () => {
     const config = parseKnockgateToml(knockDoor('one_shot = true\ngate = "aws-sg"\n[aws]\nsecurity_groups = ["sg-0123456789abcdef0"]'), 'k.toml');
     expect((config.doors[0]!.action as GateAction).scope).toEqual({ oneShot: true });
+  });
+
+  it('knockgate check describes them on each door', () => {
+    const text = describeConfig(parseKnockgateToml(knockDoor('one_shot = true') + spaDoor('grant_prefix = 24'), 'k.toml'));
+    expect(text).toContain("  grants:    the IPv4 address, the IPv6 address; one-shot: the first new connection uses a port's grant up\n");
+    expect(text).toContain("  grants:    the IPv4 source's /24, the IPv6 address\n");
   });
 
   it('refuses a prefix on an SPA door with NAT targets', () => {
