@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeConfig } from '../../src/cli/commands/check.js';
-import { ConfigError } from '../../src/config/config-error.js';
 import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
+import { configRefusal } from '../support/config-refusal.js';
 import type { GateAction } from '../../src/config/model.js';
 import { scopedGrant } from '../../src/core/grant-scope.js';
 import type { Grant } from '../../src/core/grant.js';
@@ -21,15 +21,6 @@ open = ["22/tcp"]
 ${extra}
 `;
 
-function refusal(text: string): ConfigError {
-  try {
-    parseKnockgateToml(text, 'k.toml');
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('the config was accepted');
-}
 
 describe('one_shot, grant_prefix and grant_prefix6 on a door', () => {
   it('are off by default: a door grants its one address for the whole grant', () => {
@@ -52,7 +43,7 @@ describe('one_shot, grant_prefix and grant_prefix6 on a door', () => {
     ['grant_prefix6 = 129', 'door.ssh.grant_prefix6', /48 \.\. 128/],
     ['one_shot = "yes"', 'door.ssh.one_shot', /true or false/],
   ])('refuses %s, naming the line and field', (line, field, message) => {
-    expect(refusal(knockDoor(line)).problems).toEqual([expect.objectContaining({ line: 4, field, message: expect.stringMatching(message) })]);
+    expect(configRefusal(knockDoor(line)).problems).toEqual([expect.objectContaining({ line: 4, field, message: expect.stringMatching(message) })]);
   });
 
   it.each([
@@ -61,7 +52,7 @@ describe('one_shot, grant_prefix and grant_prefix6 on a door', () => {
     ['grant_prefix = 24\none_shot = true', 'door.ssh.grant_prefix', /a prefix grant cannot be one-shot/],
     ['one_shot = true\nkernel = true', 'door.ssh.kernel', /kernel-only door grants the knocking address itself/],
   ])('refuses what the gate cannot enforce: %s', (lines, field, message) => {
-    expect(refusal(knockDoor(lines)).problems).toContainEqual(expect.objectContaining({ field, message: expect.stringMatching(message) }));
+    expect(configRefusal(knockDoor(lines)).problems).toContainEqual(expect.objectContaining({ field, message: expect.stringMatching(message) }));
   });
 
   it('takes one_shot with gate = "aws-sg": the daemon revokes the rule at the first connection', () => {
@@ -76,7 +67,7 @@ describe('one_shot, grant_prefix and grant_prefix6 on a door', () => {
   });
 
   it('refuses a prefix on an SPA door with NAT targets', () => {
-    const problems = refusal(spaDoor('grant_prefix = 24\nnat_targets = ["192.168.1.10:22"]')).problems;
+    const problems = configRefusal(spaDoor('grant_prefix = 24\nnat_targets = ["192.168.1.10:22"]')).problems;
     expect(problems).toContainEqual(expect.objectContaining({ field: 'spa_door.ops.grant_prefix', message: expect.stringMatching(/NAT access forwards one address/) }));
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, labConfig, SERVICE_PORT, threeKnockDoor, threeKnocks, type DaemonLab } from '../support/daemon-lab.js';
 
 /**
  * `grant_prefix = 24` (carrier NAT: the operator's next connection may leave from another address
@@ -9,14 +9,7 @@ import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../sup
 const SECOND_ADDRESS = '10.200.0.77';
 
 function doors(gate: string): string {
-  const door = (name: string, base: number, extra: string) => `[door.${name}]
-sequence = ["${base}:tcp", "${base + 1000}:udp", "${base + 2000}:tcp"]
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "30s"
-gate = "${gate}"
-${extra}
-`;
-  return door('single', 7000, '') + door('network', 7100, 'grant_prefix = 24');
+  return threeKnockDoor('single', 7000, gate) + threeKnockDoor('network', 7100, gate, 'grant_prefix = 24');
 }
 
 describe.each(['nftables', 'iptables'])('grant_prefix with gate = "%s"', (gate) => {
@@ -43,7 +36,7 @@ describe.each(['nftables', 'iptables'])('grant_prefix with gate = "%s"', (gate) 
 
   it('without grant_prefix only the knocking address gets in', async () => {
     const { lab } = dl;
-    await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
+    await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7000)]);
     const open = await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'single', 5_000, 'the open of the single-address door');
     expect(open.src).toBe(lab.client.ip4);
     expect(open.prefix).toBeUndefined();
@@ -53,7 +46,7 @@ describe.each(['nftables', 'iptables'])('grant_prefix with gate = "%s"', (gate) 
 
   it('with grant_prefix = 24 the knock opens the /24: the second address of the client connects, and the open line names the network', async () => {
     const { lab } = dl;
-    await dl.knock(lab.client, [lab.server.ip4, '7100', '8100:udp', '9100']);
+    await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7100)]);
     const open = await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'network', 5_000, 'the open of the prefix door');
     expect(open).toMatchObject({ src: '10.200.0.0/24', from: lab.client.ip4, prefix: 24, gate });
     expect(await connectFromSecondAddress()).toBe(true);

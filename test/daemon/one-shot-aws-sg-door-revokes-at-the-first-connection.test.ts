@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { waitFor } from '../../src/lab/wait.js';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, labConfig, SERVICE_PORT, threeKnockDoor, threeKnocks, type DaemonLab } from '../support/daemon-lab.js';
 import { AWS_ENV, startFakeEc2InLab } from '../support/fake-ec2-lab.js';
 import type { FakeEc2 } from '../support/fake-ec2.js';
 
@@ -16,14 +16,8 @@ import type { FakeEc2 } from '../support/fake-ec2.js';
 const SG = 'sg-0123456789abcdef0';
 
 function config(dir: string): string {
-  const door = (name: string, base: number, extra: string) => `[door.${name}]
-sequence = ["${base}:tcp", "${base + 1000}:udp", "${base + 2000}:tcp"]
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "300s"
-gate = "aws-sg"
-${extra}
-`;
-  return labConfig(dir, door('once', 7000, 'one_shot = true') + door('plain', 7100, ''), `[aws]\nsecurity_groups = ["${SG}"]\nregion = "eu-west-1"\non_stop = "close"\n`);
+  const doors = threeKnockDoor('once', 7000, 'aws-sg', 'one_shot = true') + threeKnockDoor('plain', 7100, 'aws-sg');
+  return labConfig(dir, doors, `[aws]\nsecurity_groups = ["${SG}"]\nregion = "eu-west-1"\non_stop = "close"\n`);
 }
 
 let dl: DaemonLab;
@@ -47,7 +41,7 @@ it('revokes the one-shot rule when the first connection from the source arrives,
   const { lab } = dl;
   const cidr = `${lab.client.ip4}/32`;
   const rules = () => fake.ingress(SG).filter((r) => r.cidrIpv4 === cidr);
-  await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
+  await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7000)]);
   await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'once' && e.one_shot === true, 10_000, 'the one-shot open');
   const [rule] = rules();
   expect(rule).toMatchObject({ proto: 'tcp', fromPort: SERVICE_PORT });
@@ -65,7 +59,7 @@ it('revokes the one-shot rule when the first connection from the source arrives,
 it('a door without one_shot keeps its rule after connections', async () => {
   const { lab } = dl;
   const cidr = `${lab.others[0]!.ip4}/32`;
-  await dl.knock(lab.others[0]!, [lab.server.ip4, '7100', '8100:udp', '9100']);
+  await dl.knock(lab.others[0]!, [lab.server.ip4, ...threeKnocks(7100)]);
   await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'plain', 10_000, 'the plain open');
   expect((await dl.connect(lab.others[0]!)).connected).toBe(true);
   expect((await dl.connect(lab.others[0]!)).connected).toBe(true);

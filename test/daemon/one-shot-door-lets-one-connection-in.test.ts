@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
+import { createDaemonLab, labConfig, SERVICE_PORT, threeKnockDoor, threeKnocks, type DaemonLab } from '../support/daemon-lab.js';
 import { holdConnection } from '../support/held-connection.js';
 
 /**
@@ -8,14 +8,7 @@ import { holdConnection } from '../support/held-connection.js';
  * echo service standing in for sshd) keeps carrying data. A door without it lets both in.
  */
 function doors(gate: string): string {
-  const door = (name: string, base: number, extra: string) => `[door.${name}]
-sequence = ["${base}:tcp", "${base + 1000}:udp", "${base + 2000}:tcp"]
-open = ["${SERVICE_PORT}/tcp"]
-open_for = "30s"
-gate = "${gate}"
-${extra}
-`;
-  return door('once', 7000, 'one_shot = true') + door('plain', 7100, '');
+  return threeKnockDoor('once', 7000, gate, 'one_shot = true') + threeKnockDoor('plain', 7100, gate);
 }
 
 describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gate) => {
@@ -32,7 +25,7 @@ describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gat
 
   it('lets the first connection in and keeps it working; a second connection from the same client times out', async () => {
     const { lab } = dl;
-    await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
+    await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7000)]);
     await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'once' && e.one_shot === true, 5_000, 'the one-shot open');
     const session = await holdConnection(lab, lab.client, lab.server.ip4, SERVICE_PORT);
     try {
@@ -55,7 +48,7 @@ describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gat
     const opens = () => dl.logLines.filter((l) => l.includes('"outcome":"open"') && l.includes('"door":"once"')).length;
     for (let round = 0; round < 2; round++) {
       const before = opens();
-      await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
+      await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7000)]);
       await dl.waitForLog(() => opens() > before, 5_000, 'the one-shot open');
       expect((await dl.connect(lab.client)).connected).toBe(true);
     }
@@ -64,7 +57,7 @@ describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gat
 
   it('a door without one_shot lets a second connection from the same client in', async () => {
     const { lab } = dl;
-    await dl.knock(lab.client, [lab.server.ip4, '7100', '8100:udp', '9100']);
+    await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7100)]);
     await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'plain', 5_000, 'the plain open');
     expect((await dl.connect(lab.client)).connected).toBe(true);
     expect((await dl.connect(lab.client)).connected).toBe(true);

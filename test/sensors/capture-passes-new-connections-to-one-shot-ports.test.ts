@@ -5,6 +5,7 @@ import { afterAll, expect, it } from 'vitest';
 import { run } from '../../src/lab/netns.js';
 import { captureFilter } from '../../src/sensors/capture-filter.js';
 import { ethernet, ipv4, ipv6, tcp } from '../fixtures/frames.js';
+import { ethernetPcap } from '../fixtures/spa-pcap.js';
 
 /**
  * The ports of one-shot aws-sg doors are watched for new connections only: libpcap (through
@@ -26,21 +27,8 @@ const frames = [
 ];
 
 function pcapFile(list: Uint8Array[]): string {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65_535, 16);
-  header.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
-  const records = list.map((frame, i) => {
-    const record = Buffer.alloc(16);
-    record.writeUInt32LE(1_800_000_000 + i, 0);
-    record.writeUInt32LE(frame.length, 8);
-    record.writeUInt32LE(frame.length, 12);
-    return Buffer.concat([record, frame]);
-  });
   const file = join(dir, 'frames.pcap');
-  writeFileSync(file, Buffer.concat([header, ...records]));
+  writeFileSync(file, ethernetPcap(list, 1_800_000_000));
   return file;
 }
 
