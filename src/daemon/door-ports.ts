@@ -72,7 +72,7 @@ export function knockPorts(doors: KnockDoor[]): PortSpec[] {
  * when a strict door must see a knocking source's other attempts.
  */
 export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[], firstConnectionPorts: number[] = []): CaptureSettings {
-  return { ports: [...knockPorts(doors), ...spaPorts], newConnections: doors.some((d) => !d.kernel && d.mode === 'strict'), firstConnectionPorts };
+  return { ports: [...knockPorts(doors), ...spaPorts], newConnections: doors.some((d) => !d.kernel && d.mode === 'strict'), ...(firstConnectionPorts.length > 0 && { firstConnectionPorts }) };
 }
 
 /**
