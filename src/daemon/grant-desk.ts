@@ -187,6 +187,8 @@ export class GrantDesk {
    * stays while the next connection finds the port closed.
    */
   firstConnection(src: string, port: number): void {
+    // Every SYN the capture passes comes here (knocks too): without a one-shot grant waiting, no key is built.
+    if (this.awaitingFirstConnection.size === 0) return;
     const key = firstConnectionKey(src, port);
     const id = this.awaitingFirstConnection.get(key);
     if (id === undefined) return;
