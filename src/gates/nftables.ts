@@ -385,10 +385,10 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
   }
 
   private async listByKind(): Promise<Array<{ entry: GateEntry; kind?: GrantSetKind }>> {
-    const entries: Array<{ entry: GateEntry; kind?: GrantSetKind }> = [];
-    for (const kind of GRANT_SET_KINDS) {
-      for (const family of [4, 6] as const) for (const entry of await this.listSet(family, kind)) entries.push({ entry, kind });
-    }
+    const sets = GRANT_SET_KINDS.flatMap((kind) => ([4, 6] as const).map((family) => ({ kind, family })));
+    // One listing per set, side by side: six nft runs take as long as one.
+    const listed = await Promise.all(sets.map(async ({ kind, family }) => (await this.listSet(family, kind)).map((entry) => ({ entry, kind }))));
+    const entries: Array<{ entry: GateEntry; kind?: GrantSetKind }> = listed.flat();
     if (this.nat) for (const entry of parseNatMapElements(await this.nft.runOnce(['-j', 'list', 'map', 'inet', this.settings.table, NAT_MAP]))) entries.push({ entry });
     return entries;
   }
