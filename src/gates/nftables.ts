@@ -386,7 +386,7 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
 
   private async listByKind(): Promise<Array<{ entry: GateEntry; kind?: GrantSetKind }>> {
     const sets = GRANT_SET_KINDS.flatMap((kind) => ([4, 6] as const).map((family) => ({ kind, family })));
-    // One listing per set, side by side: six nft runs take as long as one.
+    // One listing per set, run side by side rather than one after another.
     const listed = await Promise.all(sets.map(async ({ kind, family }) => (await this.listSet(family, kind)).map((entry) => ({ entry, kind }))));
     const entries: Array<{ entry: GateEntry; kind?: GrantSetKind }> = listed.flat();
     if (this.nat) for (const entry of parseNatMapElements(await this.nft.runOnce(['-j', 'list', 'map', 'inet', this.settings.table, NAT_MAP]))) entries.push({ entry });

@@ -23,6 +23,22 @@ describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gat
     await dl?.destroy();
   });
 
+  /** Knocks the one-shot door from the client and waits for its open line (one more than before). */
+  async function knockOnce(): Promise<void> {
+    const opens = () => dl.logLines.filter((l) => l.includes('"outcome":"open"') && l.includes('"door":"once"')).length;
+    const before = opens();
+    await dl.knock(dl.lab.client, [dl.lab.server.ip4, ...threeKnocks(7000)]);
+    await dl.waitForLog(() => opens() > before, 5_000, 'the one-shot open');
+  }
+
+  /** Empties what holds the grants (the whole ruleset, or the iptables grant chain) and waits for the daemon to put its enforcement back. */
+  async function flush(): Promise<void> {
+    const restores = dl.logLines.filter((l) => l.includes('"enforcement-restored"')).length;
+    const argv = gate === 'nftables' ? ['nft', 'flush', 'ruleset'] : ['iptables', '-w', '-F', 'KG_ONCE-grants'];
+    await dl.lab.exec(dl.lab.server, argv[0]!, argv.slice(1));
+    await dl.waitForLog(() => dl.logLines.filter((l) => l.includes('"enforcement-restored"')).length > restores, 5_000, 'the restore');
+  }
+
   it('lets the first connection in and keeps it working; a second connection from the same client times out', async () => {
     const { lab } = dl;
     await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7000)]);
@@ -45,21 +61,27 @@ describe.each(['nftables', 'iptables'])('a one-shot door with gate = "%s"', (gat
 
   it('a knock again, even right after the last grant was used, gives exactly one more connection', async () => {
     const { lab } = dl;
-    const opens = () => dl.logLines.filter((l) => l.includes('"outcome":"open"') && l.includes('"door":"once"')).length;
     for (let round = 0; round < 2; round++) {
-      const before = opens();
-      await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7000)]);
-      await dl.waitForLog(() => opens() > before, 5_000, 'the one-shot open');
+      await knockOnce();
       expect((await dl.connect(lab.client)).connected).toBe(true);
     }
     expect((await dl.connect(lab.client)).connected).toBe(false);
   }, 30_000);
 
-  it('a door without one_shot lets a second connection from the same client in', async () => {
+  it('after a flush the gate comes back without an unused one-shot grant: it cannot tell whether it was used, so it fails closed', async () => {
+    const { lab } = dl;
+    await knockOnce();
+    await flush();
+    expect((await dl.connect(lab.client)).connected).toBe(false);
+  }, 30_000);
+
+  it('a door without one_shot lets a second connection from the same client in, and its grant comes back after a flush', async () => {
     const { lab } = dl;
     await dl.knock(lab.client, [lab.server.ip4, ...threeKnocks(7100)]);
     await dl.waitForLog((e) => e.outcome === 'open' && e.door === 'plain', 5_000, 'the plain open');
     expect((await dl.connect(lab.client)).connected).toBe(true);
+    expect((await dl.connect(lab.client)).connected).toBe(true);
+    await flush();
     expect((await dl.connect(lab.client)).connected).toBe(true);
   }, 30_000);
 });
