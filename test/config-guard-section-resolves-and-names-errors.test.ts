@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/config/config-error.js';
+import { configRefusal } from './support/config-refusal.js';
 import { parseKnockgateToml } from '../src/config/knockgate-toml.js';
 
 /** The [guard] section: resolved with its defaults, and every mistake named by file, line and field. */
@@ -9,15 +9,6 @@ sequence = ["7000:tcp", "8000:tcp"]
 open = ["22/tcp"]
 `;
 
-function errorOf(text: string): ConfigError {
-  try {
-    parseKnockgateToml(text, 'k.toml');
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('[guard] config', () => {
   it('resolves expectations in file order with their defaults', () => {
@@ -55,7 +46,7 @@ enforce = true
   });
 
   it('names file, line and field of each mistake', () => {
-    const err = errorOf(`${DOOR}
+    const err = configRefusal(`${DOOR}
 [guard]
 poll_interval = "10ms"
 
@@ -75,7 +66,7 @@ owner = "root"
   });
 
   it('refuses enforcement without a cgroup to enforce, and a port declared twice', () => {
-    const err = errorOf(`${DOOR}
+    const err = configRefusal(`${DOOR}
 [guard.expect.a]
 port = "22/tcp"
 exe = "/usr/sbin/sshd"
@@ -91,13 +82,13 @@ port = "22/tcp"
   it('shared = true resolves with an owner to compare workers with, and is refused with a uid alone', () => {
     const config = parseKnockgateToml(`${DOOR}\n[guard.expect.web]\nport = "443/tcp"\nunit = "nginx.service"\nshared = true\n`, 'k.toml');
     expect(config.guard?.expectations[0]).toMatchObject({ name: 'web', shared: true, owner: { unit: 'nginx.service' } });
-    const uidOnly = errorOf(`${DOOR}
+    const uidOnly = configRefusal(`${DOOR}
 [guard.expect.web]
 port = "443/tcp"
 uid = 33
 shared = true
 `);
     expect(uidOnly.message).toMatch(/k\.toml:8: guard\.expect\.web\.shared: shared accepts several processes when each matches the owner: give unit, cgroup or exe/);
-    expect(errorOf(`${DOOR}\n[guard.expect.any]\nport = "80/tcp"\nshared = "yes"\n`).message).toMatch(/k\.toml:7: guard\.expect\.any\.shared: expected/);
+    expect(configRefusal(`${DOOR}\n[guard.expect.any]\nport = "80/tcp"\nshared = "yes"\n`).message).toMatch(/k\.toml:7: guard\.expect\.any\.shared: expected/);
   });
 });

@@ -1,41 +1,16 @@
-import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOOR_TAG_KEY, EXPIRES_TAG_KEY, OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../src/gates/aws-sg-rules.js';
 import { waitFor } from '../src/lab/wait.js';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from './support/daemon-lab.js';
-import { FakeEc2, type FakeRule } from './support/fake-ec2.js';
+import type { FakeEc2, FakeRule } from './support/fake-ec2.js';
+import { AWS_ENV, startFakeEc2InLab } from './support/fake-ec2-lab.js';
 
 const SG = 'sg-0123456789abcdef0';
 const SHORT_OPEN_FOR_S = 3;
 /** Long enough that the rule is still live after a kill and a restart. */
 const LONG_OPEN_FOR_S = 300;
-/** Where the daemon reaches the fake EC2, on the server namespace's own loopback. */
-const FAKE_EC2_PORT = 4566;
-
-/**
- * The daemon captures inside the lab's server namespace, where the test's 127.0.0.1 does not
- * exist; the fake EC2 listens on a unix socket file (visible from every namespace) and this relay,
- * started in the namespace, carries the daemon's HTTP to it.
- */
-const relaySource = (socketPath: string) =>
-  `const net = require('net');
-net.createServer((c) => {
-  const u = net.connect(${JSON.stringify(socketPath)});
-  c.on('error', () => u.destroy());
-  u.on('error', () => c.destroy());
-  c.pipe(u).pipe(c);
-}).listen(${FAKE_EC2_PORT}, '127.0.0.1', () => console.log('ready'));`;
-
-/** The AWS settings of the daemon's environment: dummy credentials, the fake as EC2 endpoint. */
-const AWS_ENV = [
-  `AWS_ENDPOINT_URL_EC2=http://127.0.0.1:${FAKE_EC2_PORT}`,
-  'AWS_ACCESS_KEY_ID=AKIDFAKE',
-  'AWS_SECRET_ACCESS_KEY=fake',
-  'AWS_EC2_METADATA_DISABLED=true',
-];
-
 function doors(onStop: 'close' | 'keep'): string {
   return `[aws]
 security_groups = ["${SG}"]
@@ -61,7 +36,6 @@ gate = "aws-sg"
 describe('daemon: doors with gate = "aws-sg" open the Security Group through EC2', () => {
   let dl: DaemonLab;
   let fake: FakeEc2;
-  let relay: ChildProcess;
   const rulesFor = (cidr: string): FakeRule[] => fake.ingress(SG).filter((r) => r.cidrIpv4 === cidr);
   const serve = async (onStop: 'close' | 'keep') => {
     const config = join(dl.dir, 'knockgate.toml');
@@ -71,13 +45,7 @@ describe('daemon: doors with gate = "aws-sg" open the Security Group through EC2
 
   beforeAll(async () => {
     dl = await createDaemonLab({ extraHosts: 1 });
-    fake = new FakeEc2();
-    const socketPath = await fake.start(join(dl.dir, 'fake-ec2.sock'));
-    relay = dl.lab.spawn(dl.lab.server, process.execPath, ['-e', relaySource(socketPath)]);
-    await new Promise<void>((resolve, reject) => {
-      relay.stdout?.once('data', () => resolve());
-      relay.once('exit', (code) => reject(new Error(`the EC2 relay exited (${code}) before listening`)));
-    });
+    fake = await startFakeEc2InLab(dl);
   }, 60_000);
 
   afterAll(async () => {

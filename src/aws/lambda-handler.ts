@@ -67,11 +67,15 @@ export async function buildReceiver(env: Env): Promise<SpaHttpReceiver> {
   if (!config.aws) problems.push({ message: 'has no [aws] table: the receiver needs security_groups to open' });
   if (!config.spa || config.spa.doors.length === 0) problems.push({ message: 'has no [spa_door.NAME] table: the receiver needs at least one SPA door' });
   for (const d of config.spa?.doors ?? []) if (d.sshKey) problems.push({ field: `spa_door.${d.rules.door}.door_key`, message: 'SSH-key doors are served by knockgate serve, not by the receiver' });
+  // The receiver never sees the connection a grant lets in, so it cannot use a one-shot grant up.
+  for (const d of config.spa?.doors ?? []) {
+    if (d.scope?.oneShot) problems.push({ field: `spa_door.${d.rules.door}.one_shot`, message: 'the HTTPS receiver cannot use a one-shot grant up (it sees no connection); serve the door from the daemon or remove one_shot' });
+  }
   const table = env[REPLAY_TABLE_ENV];
   if (!table || !TABLE_NAME.test(table)) problems.push({ field: REPLAY_TABLE_ENV, message: 'must name the DynamoDB replay table' });
   if (problems.length > 0 || !config.aws || !config.spa || !table) throw new ConfigError(CONFIG_ENV, problems);
   return new SpaHttpReceiver({
-    doors: config.spa.doors.flatMap((d) => (d.keys ? [{ codec: new SpaCodec(d.keys), rules: d.rules }] : [])),
+    doors: config.spa.doors.flatMap((d) => (d.keys ? [{ codec: new SpaCodec(d.keys), rules: d.rules, ...(d.scope && { scope: d.scope }) }] : [])),
     replay: new DynamoDbReplayStore({ client: createDynamoDbClient(config.aws.region), table }),
     gate: new AwsSgGate({ ec2: createEc2Client(config.aws.region), groups: config.aws.securityGroups, logger }),
     logger,

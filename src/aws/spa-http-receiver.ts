@@ -1,5 +1,7 @@
 import { describeError } from '../core/knockgate-error.js';
 import { replayExpiry } from '../core/replay-window.js';
+import { grantSource } from '../core/grant.js';
+import { scopedGrant, type GrantScope } from '../core/grant-scope.js';
 import { grantForSpa, originAllowed, type SpaAccessRules } from '../core/spa-access.js';
 import { matchSpaDoor } from '../core/spa-door-match.js';
 import { spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
@@ -14,6 +16,8 @@ import { spaRequestFromEvent } from './lambda-http-event.js';
 export interface SpaHttpDoor {
   codec: SpaCodec;
   rules: SpaAccessRules;
+  /** grant_prefix / grant_prefix6 (one_shot is refused where the receiver is built: it sees no connection). */
+  scope?: GrantScope;
 }
 
 /** What API Gateway and Function URLs turn into the HTTP response. */
@@ -91,7 +95,7 @@ export class SpaHttpReceiver {
       return this.refuse({ src, door: decision.door, reason: 'unsupported', detail: 'a Security Group can only open ports: commands and NAT are refused' });
     }
 
-    const grant = grantForSpa(decision, now);
+    const grant = scopedGrant(grantForSpa(decision, now), door.scope);
     const until = new Date(grant.expiresAt).toISOString();
     const result = await this.desk.open({ grant, gate: this.gate, askedAt: now, via: 'spa', fields: { until } });
     if (result.outcome === 'refused') {
@@ -103,7 +107,7 @@ export class SpaHttpReceiver {
       return UNAVAILABLE;
     }
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
-    return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grant.src} until ${until}\n` };
+    return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grantSource(grant)} until ${until}\n` };
   }
 
   private refuse(why: { src?: string; door?: string; reason: string; detail: string }): SpaHttpResponse {

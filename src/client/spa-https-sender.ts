@@ -19,7 +19,7 @@ export interface SpaHttpsGrant {
   until: string;
 }
 
-/** `open 22/tcp,443/tcp for 203.0.113.7 until 2026-12-03T07:00:00.000Z` */
+/** `open 22/tcp,443/tcp for 203.0.113.7 until 2026-12-03T07:00:00.000Z` (or `for 203.0.113.0/24`) */
 const OPEN_LINE = /^open (\S+) for (\S+) until (\S+)\s*$/;
 
 /** A `--url` that is not an https: URL, named as the user gave it. */
@@ -54,7 +54,8 @@ export function sendSpaHttps(packet: string, url: URL, family: Family | undefine
         const open = res.statusCode === 200 ? OPEN_LINE.exec(line) : null;
         if (!open) return fail(`answered ${res.statusCode}${line ? ` "${line.slice(0, 200)}"` : ''}${res.statusCode === 403 ? ' (wrong key, a replayed or stale packet, or a source the door does not allow: the receiver\'s log says which)' : ''}`);
         const address = open[2]!;
-        resolve({ address, family: isIP(address) === 6 ? 6 : 4, ports: open[1]!.split(','), until: open[3]! });
+        // A door with grant_prefix answers with the network (`203.0.113.0/24`).
+        resolve({ address, family: isIP(address.split('/')[0]!) === 6 ? 6 : 4, ports: open[1]!.split(','), until: open[3]! });
       });
     });
     req.once('timeout', () => req.destroy(new Error(`no answer within ${HTTPS_TIMEOUT_MS} ms`)));

@@ -12,12 +12,13 @@ import { crossCheckDoorSequence, doorSequenceKeys, resolveSequenceSource } from 
 import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
 import { crossCheckKernelDoor, doorKernelKeys } from './kernel-door-config.js';
 import { crossCheckFleet, FLEET_KNOWN_KEYS, fleetSchema, resolveFleet } from './fleet-config.js';
+import { crossCheckScope, doorScopeKeys, resolveScope } from './grant-scope-config.js';
 import { METRICS_KNOWN_KEYS, metricsSchema, resolveMetrics } from './metrics-config.js';
 import { crossCheckGuard, GUARD_KNOWN_KEYS, guardSchema, resolveGuard } from './guard-config.js';
 import { resolveSpaToml, spaDoorSchema, spaSettingsSchema } from './spa-config.js';
 import { parseKnockSequence, parseKnockSteps, parsePortSpec, parseTcpFlags } from './knock-syntax.js';
 import { DEFAULTS } from './defaults.js';
-import type { DoorConfig, KnockgateConfig, NftablesSettings } from './model.js';
+import type { DoorConfig, GateAction, KnockgateConfig, NftablesSettings } from './model.js';
 import { keyLocator, type KeyPath } from './toml-locate.js';
 
 /** A knockgate config is a few KB; refusing more stops a wrong path (a log, /dev/zero) from filling memory. */
@@ -98,7 +99,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
         tolerateRepeat: d.tolerate_repeat,
         ...(d.kernel && { kernel: true }),
       } satisfies KnockDoor,
-      action: resolveDoorAction(d),
+      action: withScope(resolveDoorAction(d), resolveScope(d)),
       sequenceSource: resolveSequenceSource(d),
     }));
   const nftables: NftablesSettings = {
@@ -131,7 +132,7 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
   const spa = resolveSpaToml(file, valid.spa, valid.spa_door, (name) => lineOf(['spa_door', name]) ?? 0, config.daemon.stateDir, config.daemon.interfaces);
   if (spa.spa) config.spa = spa.spa;
   const opened = doors.flatMap((door) => (door.action.kind === 'gate' ? door.action.open : []));
-  const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => [...crossCheckDoorGate(name, d), ...crossCheckDoorSequence(name, d, opened), ...crossCheckKernelDoor(name, d)]);
+  const gateProblems = Object.entries(valid.door ?? {}).flatMap(([name, d]) => [...crossCheckDoorGate(name, d), ...crossCheckDoorSequence(name, d, opened), ...crossCheckKernelDoor(name, d), ...crossCheckScope(name, d, 'door')]);
   const problems = [...crossCheck(config, opts.spaDoorsElsewhere ?? false), ...gateProblems, ...crossCheckAws(config), ...crossCheckFleet(config), ...spa.problems].map(({ path, message }) => ({ line: lineOf(path), field: fieldName(path), message }));
   if (problems.length > 0) throw new ConfigError(file, byLine(problems));
   return config;
@@ -169,6 +170,10 @@ function crossCheck(config: KnockgateConfig, spaDoorsElsewhere: boolean): { path
   }
   if (config.guard) out.push(...crossCheckGuard(config.guard));
   return out;
+}
+
+function withScope(action: GateAction, scope: GateAction['scope']): GateAction {
+  return scope ? { ...action, scope } : action;
 }
 
 function portKey(p: PortSpec): string {
@@ -235,6 +240,7 @@ const doorSchema = z.strictObject({
   open: leaf(listOf(portSpec, portKey, 1)),
   open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
   ...doorGateKeys,
+  ...doorScopeKeys,
   gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
 });
 

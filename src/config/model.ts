@@ -1,5 +1,6 @@
 import type { CommandTemplate } from '../core/command-template.js';
 import type { SequenceSource } from '../core/door-schedule.js';
+import type { GrantScope } from '../core/grant-scope.js';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec, Proto } from '../core/packet.js';
 import type { SpaAccessRules } from '../core/spa-access.js';
@@ -85,6 +86,8 @@ export interface GateAction {
   openForMs: number;
   /** The door's own commands; present exactly when `gate` is `command`. */
   commands?: DoorCommands;
+  /** `one_shot`, `grant_prefix`, `grant_prefix6`; absent = the one address, for the whole grant. */
+  scope?: GrantScope;
 }
 
 /** Start/stop commands of a `gate = "command"` door: start when it opens, stop when the grant ends. */
@@ -167,6 +170,8 @@ export interface SpaDoorBase {
   gate: GateAction['gate'];
   /** The door's start/stop commands; present exactly when `gate` is `command`. */
   commands?: DoorCommands;
+  /** As for knock doors: `one_shot`, `grant_prefix`, `grant_prefix6`. */
+  scope?: GrantScope;
 }
 
 /** Where an SSH-key door's keys are; read when the daemon starts or reloads (store/ssh-key-ring.ts), not here. */

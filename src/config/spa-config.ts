@@ -8,6 +8,7 @@ import { describeValue, parsed, rejected, type Parsed } from './config-error.js'
 import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
+import { crossCheckScope, doorScopeKeys, resolveScope } from './grant-scope-config.js';
 import { parsePortSpec } from './knock-syntax.js';
 import type { SpaConfig, SpaConfigWarning, SpaDoorConfig, SshKeyDoorFiles } from './model.js';
 import type { KeyPath } from './toml-locate.js';
@@ -112,6 +113,7 @@ export const spaDoorSchema = z.strictObject({
   commands: leaf(boolean).default(false),
   max_packet_age: leaf(packetAge).optional(),
   ...doorGateKeys,
+  ...doorScopeKeys,
   gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
 });
 
@@ -144,7 +146,7 @@ export function resolveSpaToml(
     const auth = d.door_key === undefined ? sshKeyOptionsUnused(d, at, problems) : sshKeyDoorFiles(d, d.door_key, at, problems);
     const keys = auth === 'fwknop' ? doorKeys(d, at, problems) : undefined;
     if (d.max_open_for < d.open_for) problems.push({ path: at('max_open_for'), message: 'is shorter than open_for' });
-    problems.push(...crossCheckDoorGate(name, d, 'spa_door'));
+    problems.push(...crossCheckDoorGate(name, d, 'spa_door'), ...crossCheckScope(name, d, 'spa_door'));
     // NAT forwards are nftables DNAT map elements; no other gate can carry them.
     if (d.nat_targets.length > 0 && d.gate !== 'nftables') problems.push({ path: at('nat_targets'), message: `NAT access needs gate = "nftables"; this door's gate is "${d.gate}"` });
     if (d.door_key !== undefined && d.nat_targets.length > 0) problems.push({ path: at('nat_targets'), message: 'SSH-key doors do not forward: their packets ask for ports only' });
@@ -152,10 +154,12 @@ export function resolveSpaToml(
     const credentials = keys ? { keys } : auth !== 'fwknop' && auth !== undefined ? { sshKey: auth } : undefined;
     if (!credentials) continue;
     const { commands } = resolveDoorAction(d);
+    const scope = resolveScope(d);
     doors.push({
       ...credentials,
       gate: d.gate,
       ...(commands && { commands }),
+      ...(scope && { scope }),
       rules: {
         door: name,
         sources: d.sources,

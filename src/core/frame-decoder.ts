@@ -313,7 +313,7 @@ function decodeTransport(
   };
 }
 
-function ipv4Text(bytes: Uint8Array, at: number): string {
+export function ipv4Text(bytes: Uint8Array, at: number): string {
   return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
 }
 

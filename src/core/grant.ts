@@ -46,6 +46,20 @@ export interface Grant {
   nat?: NatForward;
   /** Who asked; absent on grants read back from a gate or a journal that did not record it. */
   identity?: Identity;
+  /** `grant_prefix`: the grant covers `src`'s network of this length, and `src` is that network's address. Absent: `src` alone. */
+  prefix?: number;
+  /** `one_shot`: the first new connection to a port uses that port's grant up; the connection itself stays. */
+  oneShot?: true;
+}
+
+/** What a gate's element or rule carries of a grant's scope: its prefix and whether it is one-shot. */
+export function grantScopeFields(g: Pick<Grant, 'prefix' | 'oneShot'>): { prefix?: number; oneShot?: true } {
+  return { ...(g.prefix !== undefined && { prefix: g.prefix }), ...(g.oneShot && { oneShot: true as const }) };
+}
+
+/** The source a gate lets in: `10.0.0.5`, or `10.0.0.0/24` for a prefix grant. */
+export function grantSource(grant: Pick<Grant, 'src' | 'prefix'>): string {
+  return grant.prefix === undefined ? grant.src : `${grant.src}/${grant.prefix}`;
 }
 
 export function grantId(door: string, src: string): string {

@@ -102,7 +102,7 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
       reconfiguration(nftables, (c) => c),
       ...(spa ? [reconfiguration(spa, (c) => c.spa)] : []),
     ],
-    followDoors: (doors) => sensor.reconfigure(captureSettings(doors, spa?.capturePorts() ?? [])),
+    followDoors: (doors, firstConnections) => sensor.reconfigure(captureSettings(doors, spa?.capturePorts() ?? [], firstConnections)),
     spendOneTimeSequence: markSequenceUsed,
     spentSteps,
     localAddresses: () => new Set(interfaces.flatMap((i) => [...localAddresses(i)])),

@@ -2,13 +2,14 @@ import { awsChangeNeedingRestart } from '../config/aws-config.js';
 import { metricsChangeNeedingRestart } from '../config/metrics-config.js';
 import type { DoorConfig, GuardSettings, KnockgateConfig } from '../config/model.js';
 import { grantFor } from '../core/grant-policy.js';
-import { describeIdentity } from '../core/grant.js';
+import { describeIdentity, grantSource } from '../core/grant.js';
+import { scopedGrant } from '../core/grant-scope.js';
 import { ClockWatch } from '../core/clock-watch.js';
 import type { KnockDoor } from '../core/door.js';
 import { DoorSchedule, spentUntil } from '../core/door-schedule.js';
 import { KnockTracker, type TrackerEvent } from '../core/knock-tracker.js';
 import { describeError } from '../core/knockgate-error.js';
-import type { KnockPacket } from '../core/packet.js';
+import { TcpFlag, type KnockPacket } from '../core/packet.js';
 import { watchesEnforcement, type EnforcementEvent, type EnforcementState, type Gate } from '../gates/gate.js';
 import { AlertCommand } from '../guard/alert-command.js';
 import { briefFinding, type FindingBrief } from '../guard/finding.js';
@@ -18,7 +19,7 @@ import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor, SensorStats } from '../sensors/sensor.js';
 import { monotonicNow } from '../store/clock.js';
 import { MemorySpentSteps, type SpentStepStore } from '../store/spent-step-store.js';
-import { doorOpening } from './door-ports.js';
+import { doorOpening, firstConnectionPorts } from './door-ports.js';
 import type { FleetMember, FleetStatus } from './fleet-member.js';
 import type { GrantDesk } from './grant-desk.js';
 import type { Reconfiguration } from './reconfiguration.js';
@@ -42,7 +43,7 @@ export interface DaemonParts {
    * The capture follows the doors as they are now: at start, after a reload, and whenever a
    * one-time or time-derived sequence moves on, so the ports of the current sequence are watched.
    */
-  followDoors(doors: KnockDoor[]): void;
+  followDoors(doors: KnockDoor[], firstConnectionPorts: number[]): void;
   /** The interfaces the sensor captures on, for the start-up line. */
   interfaces?: string[];
   /** Whether an address is one of this host's (re-read every sweep). */
@@ -210,7 +211,7 @@ export class Daemon {
 
   /** Closes live grants now (`knockgate revoke`, `flush`): what was closed, for the operator. */
   async revoke(match: { src?: string; door?: string }): Promise<RevokedGrant[]> {
-    return (await this.desk.revoke(match)).map((g) => ({ src: g.src, door: g.door, ports: g.ports.map((p) => `${p.port}/${p.proto}`) }));
+    return (await this.desk.revoke(match)).map((g) => ({ src: grantSource(g), door: g.door, ports: g.ports.map((p) => `${p.port}/${p.proto}`) }));
   }
 
   /** The fleet as its Redis holds it (`knockgate status --fleet`); undefined when this bastion is no member. */
@@ -230,7 +231,7 @@ export class Daemon {
           ...(door !== undefined ? { door } : {}),
           ...(member !== undefined && { member }),
           ...(holder?.grant.identity && { identity: describeIdentity(holder.grant.identity) }),
-          src: entry.src,
+          src: grantSource(entry),
           port: entry.port ? `${entry.port}/${entry.proto}` : entry.proto,
           ...(entry.expiresInMs !== undefined ? { expiresInMs: entry.expiresInMs } : {}),
           ...(entry.forward && { forward: `${entry.forward.host}:${entry.forward.port}` }),
@@ -302,6 +303,7 @@ export class Daemon {
   /** Hot path: one captured packet. Synchronous up to the gate call. */
   onPacket(packet: KnockPacket): void {
     if (this.parts.spa?.handles(packet)) return this.parts.spa.onPacket(packet);
+    if (packet.proto === 'tcp' && (packet.tcpFlags & (TcpFlag.syn | TcpFlag.ack)) === TcpFlag.syn && this.isLocal(packet.dst)) this.desk.firstConnection(packet.src, packet.dstPort);
     for (const event of this.tracker.observe(packet, this.isLocal)) this.report(event);
   }
 
@@ -376,8 +378,8 @@ export class Daemon {
   private open(doorName: string, src: string, family: 4 | 6, knockTime: number, stage: number): void {
     const door = this.doors.get(doorName);
     if (!door) return;
-    const grant = grantFor(doorOpening(door), src, family, this.now());
-    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: this.knockdMode ? 'knockd' : 'knock', fields: { stage } }).then((result) => {
+    const grant = scopedGrant(grantFor(doorOpening(door), src, family, this.now()), door.action.kind === 'gate' ? door.action.scope : undefined);
+    void this.desk.open({ grant, gate: this.parts.gateFor(door), askedAt: knockTime, via: this.knockdMode ? 'knockd' : 'knock', fields: { stage, ...(grant.src !== src && { from: src }) } }).then((result) => {
       if (result.outcome === 'refused') {
         this.log.warn({ door: doorName, src, outcome: 'refused', reason: 'too many grants in flight' }, `${src}: ${doorName}: open refused, gate saturated`);
       } else if (result.outcome === 'gate-error') {
@@ -405,6 +407,7 @@ export class Daemon {
     }
     for (const event of this.tracker.sweep(now)) this.report(event);
     this.desk.expire(now);
+    void this.desk.noteUsedOneShots();
     this.measure();
     this.refreshSchedule(now, false);
     this.local = this.parts.localAddresses();
@@ -434,10 +437,11 @@ export class Daemon {
 
   /** Hands the capture the doors as they are now, when their ports changed; a filter that fails keeps the old one. */
   private followDoors(doors: KnockDoor[]): void {
-    const key = doors.map((d) => `${d.mode}:${d.sequence.map((s) => `${s.proto}/${s.port}`).join(',')}`).join(' ');
+    const first = firstConnectionPorts(this.config);
+    const key = `${doors.map((d) => `${d.mode}:${d.sequence.map((s) => `${s.proto}/${s.port}`).join(',')}`).join(' ')} first:${first.join(',')}`;
     if (key === this.captureKey) return;
     try {
-      this.parts.followDoors(doors);
+      this.parts.followDoors(doors, first);
       this.captureKey = key;
     } catch (err) {
       this.log.error({ outcome: 'capture-error', err: describeError(err) }, 'cannot change the capture filter; the previous one keeps running');

@@ -72,7 +72,7 @@ export function knockPorts(doors: KnockDoor[]): PortSpec[] {
  * when a strict door must see a knocking source's other attempts. Each door's ports and the SPA
  * port get a kernel ring of their own, so a flood on one cannot crowd out another's packets.
  */
-export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[]): CaptureSettings {
+export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[], firstConnectionPorts: number[] = []): CaptureSettings {
   const tracked = doors.filter((d) => !d.kernel);
   // By door name: a time-derived door's accepted steps share its ring, so spending one moves no ring.
   const byName = new Map<string, KnockDoor[]>();
@@ -81,5 +81,18 @@ export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[]): Captu
     ports: [...knockPorts(doors), ...spaPorts],
     newConnections: tracked.some((d) => d.mode === 'strict'),
     rings: [...[...byName.values()].map((named) => knockPorts(named)), spaPorts],
+    ...(firstConnectionPorts.length > 0 && { firstConnectionPorts }),
   };
+}
+
+/**
+ * The TCP ports of one-shot doors whose gate cannot use a grant up by itself (a Security Group):
+ * the capture reports their new connections, and the first one from a granted source uses it up.
+ */
+export function firstConnectionPorts(config: KnockgateConfig): number[] {
+  const opened = [
+    ...config.doors.flatMap(({ action }) => (action.kind === 'gate' && action.gate === 'aws-sg' && action.scope?.oneShot ? action.open : [])),
+    ...(config.spa?.doors ?? []).flatMap((d) => (d.gate === 'aws-sg' && d.scope?.oneShot && d.rules.ports.mode !== 'any' ? d.rules.ports.open : [])),
+  ];
+  return [...new Set(opened.filter((p) => p.proto === 'tcp').map((p) => p.port))].sort((a, b) => a - b);
 }

@@ -1,5 +1,7 @@
-import { describeIdentity, type Grant } from '../core/grant.js';
-import type { Gate, GateEntry } from '../gates/gate.js';
+import { describeIdentity, grantSource, type Grant } from '../core/grant.js';
+import { reportsOneShots, type Gate, type GateEntry } from '../gates/gate.js';
+import type { PortSpec } from '../core/packet.js';
+import { describeError } from '../core/knockgate-error.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 
@@ -76,6 +78,13 @@ export interface GrantDeskOptions {
 export class GrantDesk {
   private readonly live = new Map<string, LiveGrant>();
   private pending = 0;
+  private checkingOneShots = false;
+  /**
+   * One-shot grants whose gate cannot use them up itself (a Security Group), by `src|port`: the
+   * daemon's capture reports each new TCP connection, and the first from the source uses the
+   * port's grant up. Bounded by the live grants' ports; an entry goes with its grant.
+   */
+  private readonly awaitingFirstConnection = new Map<string, string>();
   private readonly counts = { granted: 0, refused: 0, gateErrors: 0 };
   private readonly log: Logger;
   private readonly outcomes: Outcomes;
@@ -167,6 +176,7 @@ export class GrantDesk {
       .then((): GrantResult => {
         const live: LiveGrant = { grant, gate: gate.name, ...(request.via === 'knockd' && { knockd: true }), ...(request.member !== undefined && { member: request.member }) };
         this.live.set(grant.id, live);
+        if (grant.oneShot && !reportsOneShots(gate)) for (const p of grant.ports) if (p.proto === 'tcp') this.awaitingFirstConnection.set(firstConnectionKey(grant.src, p.port), grant.id);
         this.counts.granted += 1;
         if (request.via === 'fleet') {
           this.outcomes.count('fleet-adopted', { door: grant.door, gate: gate.name });
@@ -194,9 +204,11 @@ export class GrantDesk {
     for (const { grant, gate, knockd } of this.live.values()) {
       if (grant.expiresAt > now) continue;
       this.live.delete(grant.id);
+      this.forgetFirstConnection(grant);
       expired.push(grant);
       this.outcomes.count('expired', { door: grant.door, gate });
-      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src: grant.src, outcome: 'expired', ...who(grant) }, `${grant.src}: ${grant.door}: grant expired`);
+      const src = grantSource(grant);
+      this.log[knockd ? 'debug' : 'info']({ door: grant.door, src, outcome: 'expired', ...who(grant) }, `${src}: ${grant.door}: grant expired`);
     }
     return expired;
   }
@@ -208,8 +220,10 @@ export class GrantDesk {
    * A gate that fails keeps its grant live and the error goes to the caller, after the others.
    */
   async revoke(match: { src?: string; door?: string; id?: string }, opts: { fromFleet?: boolean } = {}): Promise<Grant[]> {
+    // A prefix grant is named by its network (`revoke 10.0.0.0/24`), as status and the log show it.
     const chosen = [...this.live.values()].filter(
-      ({ grant }) => (match.src === undefined || grant.src === match.src) && (match.door === undefined || grant.door === match.door) && (match.id === undefined || grant.id === match.id),
+      ({ grant }) =>
+        (match.src === undefined || grant.src === match.src || grantSource(grant) === match.src) && (match.door === undefined || grant.door === match.door) && (match.id === undefined || grant.id === match.id),
     );
     const revoked: Grant[] = [];
     const failures: unknown[] = [];
@@ -231,8 +245,10 @@ export class GrantDesk {
   private async close({ grant, gate: gateName }: LiveGrant, outcome: 'revoked' | 'fleet-dropped', words: string): Promise<boolean> {
     await this.opts.gates().find((g) => g.name === gateName)?.revoke(grant);
     if (!this.live.delete(grant.id)) return false;
+    this.forgetFirstConnection(grant);
     this.outcomes.count(outcome, { door: grant.door, gate: gateName });
-    this.log.info({ door: grant.door, src: grant.src, outcome, gate: gateName, ...who(grant) }, `${grant.src}: ${grant.door}: ${words}`);
+    const src = grantSource(grant);
+    this.log.info({ door: grant.door, src, outcome, gate: gateName, ...who(grant) }, `${src}: ${grant.door}: ${words}`);
     return true;
   }
 
@@ -241,9 +257,77 @@ export class GrantDesk {
     return [...this.live.values()].filter((l) => l.member === undefined || l.member === member);
   }
 
+  /**
+   * A new TCP connection the capture saw: when it is the first from a one-shot grant's source to
+   * the port, the grant of that port is used up here and revoked in its gate. A Security Group
+   * keeps a connection it let in after the rule goes (its connection tracking), so the session
+   * stays while the next connection finds the port closed.
+   */
+  firstConnection(src: string, port: number): void {
+    // Every SYN the capture passes comes here (knocks too): without a one-shot grant waiting, no key is built.
+    if (this.awaitingFirstConnection.size === 0) return;
+    const key = firstConnectionKey(src, port);
+    const id = this.awaitingFirstConnection.get(key);
+    if (id === undefined) return;
+    this.awaitingFirstConnection.delete(key);
+    const live = this.live.get(id);
+    const spec = live?.grant.ports.find((p) => p.proto === 'tcp' && p.port === port);
+    if (!live || !spec) return;
+    const { grant } = live;
+    this.useUp(grant, spec, live.gate);
+    const gate = this.opts.gates().find((g) => g.name === live.gate);
+    void gate?.revoke({ ...grant, ports: [spec] }).catch((err: unknown) => {
+      this.outcomes.count('gate-error', { door: grant.door, gate: live.gate });
+      this.log.error({ door: grant.door, src: grantSource(grant), outcome: 'gate-error', err: describeError(err) }, `${grantSource(grant)}: ${grant.door}: cannot close the used one-shot grant; it closes at its end`);
+    });
+  }
+
+  /**
+   * Asks each gate that uses one-shot grants up in the kernel which of its live ones were used,
+   * and closes those ports here too with a `used-up` line each. One check at a time: a slow gate
+   * makes the next sweep skip, not queue.
+   */
+  async noteUsedOneShots(): Promise<void> {
+    const oneShots = [...this.live.values()].filter((l) => l.grant.oneShot);
+    if (oneShots.length === 0 || this.checkingOneShots) return;
+    this.checkingOneShots = true;
+    try {
+      for (const gate of this.opts.gates()) {
+        const mine = oneShots.filter((l) => l.gate === gate.name).map((l) => l.grant);
+        if (mine.length === 0 || !reportsOneShots(gate)) continue;
+        const used = await gate.usedOneShots(mine).catch((err: unknown) => {
+          this.log.debug({ gate: gate.name, err: describeError(err) }, 'cannot read which one-shot grants were used; asking again at the next sweep');
+          return [];
+        });
+        for (const { grant, port } of used) this.useUp(grant, port, gate.name);
+      }
+    } finally {
+      this.checkingOneShots = false;
+    }
+  }
+
+  private useUp(grant: Grant, port: PortSpec, gate: string): void {
+    const live = this.live.get(grant.id);
+    // Granted again while the gate was read: the new grant has its port back.
+    if (live?.grant !== grant) return;
+    const ports = grant.ports.filter((p) => p.port !== port.port || p.proto !== port.proto);
+    if (ports.length > 0) this.live.set(grant.id, { ...live, grant: { ...grant, ports } });
+    else this.live.delete(grant.id);
+    this.outcomes.count('used-up', { door: grant.door, gate });
+    const src = grantSource(grant);
+    const what = `${port.port}/${port.proto}`;
+    this.log.info({ door: grant.door, src, port: what, outcome: 'used-up', gate, ...who(grant) }, `${src}: ${grant.door}: one-shot grant used up by a connection to ${what}; closed to new connections`);
+  }
+
+  private forgetFirstConnection(grant: Grant): void {
+    if (!grant.oneShot) return;
+    for (const p of grant.ports) if (this.awaitingFirstConnection.get(firstConnectionKey(grant.src, p.port)) === grant.id) this.awaitingFirstConnection.delete(firstConnectionKey(grant.src, p.port));
+  }
+
   /** Forgets every grant (a clean stop: the gates have closed or kept them as configured). */
   clear(): void {
     this.live.clear();
+    this.awaitingFirstConnection.clear();
   }
 
   /** Tells the outcomes how many grants each gate holds, a gate with none as 0. */
@@ -266,7 +350,7 @@ export class GrantDesk {
   holderOf(gate: string, entry: GateEntry): LiveGrant | undefined {
     let sameSource: LiveGrant | undefined;
     for (const l of this.live.values()) {
-      if (l.gate !== gate || l.grant.src !== entry.src) continue;
+      if (l.gate !== gate || grantSource(l.grant) !== grantSource(entry)) continue;
       const { ports, nat } = l.grant;
       const listen = nat ? [nat.listen] : ports;
       if (listen.some((p) => p.port === entry.port && p.proto === entry.proto)) return l;
@@ -289,31 +373,35 @@ export class GrantDesk {
   private logOpen({ grant, gate, askedAt, via, fields, member }: GrantRequest): void {
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
     const nat = grant.nat && `${grant.nat.host}:${grant.nat.port}`;
+    // A prefix grant's line names the network it lets in (`10.0.0.0/24`); `from` is who asked.
+    const src = grantSource(grant);
     if (via === 'fleet') {
       this.log.info(
-        { door: grant.door, src: grant.src, outcome: 'fleet-adopted', member, gate: gate.name, ports, ...(nat && { nat }), open_for_s: Math.round((grant.expiresAt - this.now()) / 100) / 10 },
-        `${grant.src}: ${grant.door}: open here too, for fleet member ${member}'s grant, until ${new Date(grant.expiresAt).toISOString()}`,
+        { door: grant.door, src, outcome: 'fleet-adopted', member, gate: gate.name, ports, ...(nat && { nat }), open_for_s: Math.round((grant.expiresAt - this.now()) / 100) / 10 },
+        `${src}: ${grant.door}: open here too, for fleet member ${member}'s grant, until ${new Date(grant.expiresAt).toISOString()}`,
       );
       return;
     }
     this.log[via === 'knockd' ? 'debug' : 'info'](
       {
         door: grant.door,
-        src: grant.src,
+        src,
         ...fields,
         outcome: 'open',
         gate: gate.name,
         ports,
         ...(nat && { nat }),
+        ...(grant.prefix !== undefined && { prefix: grant.prefix }),
+        ...(grant.oneShot && { one_shot: true }),
         open_for_s: (grant.expiresAt - grant.grantedAt) / 1000,
         latency_ms: Math.round(Math.max(0, this.now() - askedAt) * 1000) / 1000,
         ...who(grant),
       },
       via === 'knock'
-        ? `${grant.src}: ${grant.door}: OPEN SESAME`
+        ? `${src}: ${grant.door}: OPEN SESAME`
         : via === 'knockd'
-          ? `${grant.src}: ${grant.door}: granted`
-          : `${grant.src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
+          ? `${src}: ${grant.door}: granted`
+          : `${src}: ${grant.door}: SPA access granted to ${ports.join(',')}${nat ? ` -> ${nat}` : ''}`,
     );
   }
 }
@@ -321,4 +409,8 @@ export class GrantDesk {
 /** The `identity` field of a grant's lines: who asked, when the grant knows. */
 function who(grant: Grant): { identity?: string } {
   return grant.identity ? { identity: describeIdentity(grant.identity) } : {};
+}
+
+function firstConnectionKey(src: string, port: number): string {
+  return `${src}|${port}`;
 }

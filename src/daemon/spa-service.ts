@@ -4,6 +4,7 @@ import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { matchSpaDoor, screenSpaDoors, type SpaDoorCandidate } from '../core/spa-door-match.js';
+import { scopedGrant } from '../core/grant-scope.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
 import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
 import { CommandPool } from '../exec/command-pool.js';
@@ -252,7 +253,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   }
 
   private async grant(door: SpaDoorConfig, decision: SpaGrantDecision, packet: KnockPacket, identity: Identity): Promise<void> {
-    const grant = { ...grantForSpa(decision, this.now()), identity };
+    const grant = { ...scopedGrant(grantForSpa(decision, this.now()), door.scope), identity };
     const result = await this.opts.desk.open({ grant, gate: this.opts.gateFor(door), askedAt: packet.time, via: 'spa', fields: { from: packet.src } });
     // The desk has counted these; the refusal line and SPA's own totals are still this service's.
     if (result.outcome === 'refused') return this.refuse('busy', packet, result.detail, decision.door, undefined, true, identity);

@@ -4,6 +4,7 @@
  */
 import type { Grant } from '../core/grant.js';
 import { grantId } from '../core/grant.js';
+import { grantablePrefix, prefixGrantId } from '../core/grant-scope.js';
 import type { Family, PortSpec, Proto } from '../core/packet.js';
 import type { GateEntry } from './gate.js';
 
@@ -36,7 +37,7 @@ export interface SecurityGroupRuleFields {
   Tags?: Tag[] | undefined;
 }
 
-/** One port of one grant as an ingress rule: `tcp 22 from 203.0.113.7/32`. */
+/** One port of one grant as an ingress rule: `tcp 22 from 203.0.113.7/32` (or `203.0.113.0/24` for a prefix grant). */
 export interface RulePermission {
   proto: Proto;
   port: number;
@@ -51,16 +52,16 @@ export interface KnockgateRule {
   /** Absent when the tags do not say (a rule edited by hand): such a rule counts as expired. */
   door?: string;
   expiresAt?: number;
-  /** Absent when the rule is not a single port for a single address: knockgate never makes those. */
+  /** Absent when the rule is not a single port for an address or a network a door may grant (grant_prefix): knockgate never makes those. */
   permission?: RulePermission;
 }
 
-export function ruleCidr(src: string, family: Family): string {
-  return family === 6 ? `${src}/128` : `${src}/32`;
+export function ruleCidr(src: string, family: Family, prefix?: number): string {
+  return `${src}/${prefix ?? (family === 6 ? 128 : 32)}`;
 }
 
 export function permissionsFor(grant: Grant): RulePermission[] {
-  const cidr = ruleCidr(grant.src, grant.family);
+  const cidr = ruleCidr(grant.src, grant.family, grant.prefix);
   return grant.ports.map((p) => ({ proto: p.proto, port: p.port, cidr, family: grant.family }));
 }
 
@@ -116,9 +117,23 @@ function parseExpiry(value: string | undefined): number | undefined {
 function readPermission(rule: SecurityGroupRuleFields): RulePermission | undefined {
   const proto = rule.IpProtocol;
   if ((proto !== 'tcp' && proto !== 'udp') || rule.FromPort === undefined || rule.FromPort !== rule.ToPort) return undefined;
-  if (rule.CidrIpv4?.endsWith('/32')) return { proto, port: rule.FromPort, cidr: rule.CidrIpv4, family: 4 };
-  if (rule.CidrIpv6?.endsWith('/128')) return { proto, port: rule.FromPort, cidr: rule.CidrIpv6, family: 6 };
+  // A prefix no door may grant (wider than the config allows) is not knockgate's: it fails closed.
+  if (rule.CidrIpv4 !== undefined && grantablePrefix(prefixLength(rule.CidrIpv4), 4)) return { proto, port: rule.FromPort, cidr: rule.CidrIpv4, family: 4 };
+  if (rule.CidrIpv6 !== undefined && grantablePrefix(prefixLength(rule.CidrIpv6), 6)) return { proto, port: rule.FromPort, cidr: rule.CidrIpv6, family: 6 };
   return undefined;
+}
+
+/** The length after the slash; NaN when there is none. */
+function prefixLength(cidr: string): number {
+  const at = cidr.lastIndexOf('/');
+  return at < 0 ? Number.NaN : Number(cidr.slice(at + 1));
+}
+
+/** `203.0.113.0/24` → its address and, unless it is one address, its prefix length. */
+function splitCidr(cidr: string): { src: string; prefix?: number } {
+  const src = cidr.slice(0, cidr.lastIndexOf('/'));
+  const prefix = prefixLength(cidr);
+  return prefix === (src.includes(':') ? 128 : 32) ? { src } : { src, prefix };
 }
 
 /**
@@ -169,9 +184,9 @@ export function grantsFromRules(rules: KnockgateRule[], now: number): Grant[] {
   for (const rule of rules) {
     const { door, permission, expiresAt } = rule;
     if (door === undefined || permission === undefined || expiresAt === undefined) continue;
-    const src = permission.cidr.slice(0, permission.cidr.lastIndexOf('/'));
-    const id = grantId(door, src);
-    const grant = grants.get(id) ?? { id, door, src, family: permission.family, ports: [], grantedAt: now, expiresAt };
+    const { src, prefix } = splitCidr(permission.cidr);
+    const id = prefix === undefined ? grantId(door, src) : prefixGrantId(door, src, prefix);
+    const grant = grants.get(id) ?? { id, door, src, family: permission.family, ports: [], grantedAt: now, expiresAt, ...(prefix !== undefined && { prefix }) };
     if (!grant.ports.some((p) => p.proto === permission.proto && p.port === permission.port)) {
       grant.ports.push({ proto: permission.proto, port: permission.port } satisfies PortSpec);
     }
@@ -185,7 +200,7 @@ export function gateEntryOf(rule: KnockgateRule, now: number): GateEntry | undef
   const p = rule.permission;
   if (!p) return undefined;
   return {
-    src: p.cidr.slice(0, p.cidr.lastIndexOf('/')),
+    ...splitCidr(p.cidr),
     proto: p.proto,
     port: p.port,
     ...(rule.expiresAt !== undefined ? { expiresInMs: Math.max(0, rule.expiresAt - now) } : {}),

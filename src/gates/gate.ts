@@ -1,4 +1,5 @@
 import type { Grant } from '../core/grant.js';
+import type { PortSpec } from '../core/packet.js';
 import { KnockgateError, type ErrorCode } from '../core/knockgate-error.js';
 
 /**
@@ -24,6 +25,18 @@ export interface Gate {
   counters?(): Record<string, number>;
 }
 
+/**
+ * A gate whose one-shot grants are used up where it enforces them (the kernel's packet path), so
+ * the daemon learns of it only by asking: which of these grants' ports have been used since.
+ */
+export interface OneShotReporting {
+  usedOneShots(grants: readonly Grant[]): Promise<Array<{ grant: Grant; port: PortSpec }>>;
+}
+
+export function reportsOneShots(gate: Gate): gate is Gate & OneShotReporting {
+  return typeof (gate as Partial<OneShotReporting>).usedOneShots === 'function';
+}
+
 /** One grant as seen at the enforcement point (e.g. an nft set element). */
 export interface GateEntry {
   src: string;
@@ -33,6 +46,8 @@ export interface GateEntry {
   expiresInMs?: number;
   /** SPA NAT access: new connections to `proto/port` from `src` are forwarded to this host and port. */
   forward?: { host: string; port: number };
+  /** A prefix grant: `src` is the network's address. */
+  prefix?: number;
 }
 
 export class GateError extends KnockgateError {

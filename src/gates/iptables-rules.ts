@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { grantSource } from '../core/grant.js';
 import type { Family, PortSpec } from '../core/packet.js';
 import { GateError } from './gate.js';
 
@@ -18,6 +19,17 @@ import { GateError } from './gate.js';
  * `time` is built into every iptables (legacy and nft back-end), works the same for IPv4 and
  * IPv6, and a rule past its datestop simply stops matching, so the port closes on time with
  * nothing of knockgate running. Stale rules are swept by the next batch that touches the chain.
+ *
+ * A one-shot grant's rule accepts only the first NEW connection: it matches while its source is
+ * not yet in the rule's own `recent` list and puts it there in the same rule (`! --rcheck` then
+ * `--set`), so the kernel uses it up in the packet path, with nothing for the daemon to do in
+ * time. Each rule has its own list (named after the rule), holding the one address: none of the
+ * limits above apply, and a new grant (a new datestop) is a new rule with a fresh list. The list
+ * lives as long as a rule refers to it, so it survives a batch that writes the rule back, and is
+ * gone with a flushed rule (which is then not put back: see IptablesGate.install). The rule's
+ * packet counter tells the daemon it was used. Why not the alternatives: a rule the daemon
+ * deletes on a log line (NFLOG) leaves the port open until the daemon acts, and `SET --del-set`
+ * needs ipset.
  */
 
 export const GATE_NAME = 'iptables';
@@ -51,14 +63,40 @@ export function chainNames(chain: string): ChainNames {
 /** One grant rule: who may open which proto/port, through which second (epoch seconds, inclusive). */
 export interface GrantRule {
   family: Family;
+  /** An address, or with `prefix` the network's address. */
   src: string;
   proto: PortSpec['proto'];
   port: number;
   lastSecond: number;
+  prefix?: number;
+  /** A one-shot rule's own `recent` list (recentListFor): it accepts the first NEW connection only (see above). */
+  recentList?: string;
 }
 
-export function ruleKey(r: { src: string; proto: string; port: number }): string {
-  return `${r.src}|${r.proto}|${r.port}`;
+export function ruleKey(r: { src: string; proto: string; port: number; prefix?: number }): string {
+  return `${grantSource(r)}|${r.proto}|${r.port}`;
+}
+
+/**
+ * The `recent` list of a one-shot rule: one per grant and port, named after the grant's time (in
+ * milliseconds, so a knock again within the same second still gets a fresh list) and its source.
+ */
+export function recentListFor(src: string, port: PortSpec, grantedAtMs: number): string {
+  return `knockgate-${Math.trunc(grantedAtMs)}-${port.proto}${port.port}-${src}`;
+}
+
+/** What recentListFor makes; xt_recent takes names up to 199 bytes, and this is at most ~75. */
+const RECENT_LIST = /^knockgate-\d{1,16}-(tcp|udp)\d{1,5}-[0-9A-Fa-f.:]{2,39}$/;
+
+/** `--mask` as iptables -S prints it (all ones: the list keys on the whole address). */
+function fullMask(family: Family): string {
+  return family === 4 ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
+}
+
+function oneShotMatches(r: GrantRule & { recentList: string }): string {
+  if (!RECENT_LIST.test(r.recentList)) throw new GateError(`invalid recent list name ${JSON.stringify(r.recentList)}`, GATE_NAME);
+  const list = `--name ${r.recentList} --mask ${fullMask(r.family)} --rsource`;
+  return ` -m conntrack --ctstate NEW -m recent ! --rcheck ${list} -m recent --set ${list}`;
 }
 
 /**
@@ -89,8 +127,11 @@ function formatDatestop(second: number): string {
 function ruleSpec(chain: string, r: GrantRule): string {
   if (isIP(r.src) !== r.family) throw new GateError(`invalid IPv${r.family} source address ${JSON.stringify(r.src)}`, GATE_NAME);
   checkPort(r);
-  const prefix = r.family === 4 ? 32 : 128;
-  return `${chain} -s ${r.src}/${prefix} -p ${r.proto} -m ${r.proto} --dport ${r.port} -m time --datestop ${formatDatestop(r.lastSecond)} -j ACCEPT`;
+  const full = r.family === 4 ? 32 : 128;
+  const prefix = r.prefix ?? full;
+  if (!Number.isInteger(prefix) || prefix < 1 || prefix > full) throw new GateError(`invalid prefix length ${prefix} for ${r.src}`, GATE_NAME);
+  const once = r.recentList !== undefined ? oneShotMatches({ ...r, recentList: r.recentList }) : '';
+  return `${chain} -s ${r.src}/${prefix} -p ${r.proto} -m ${r.proto} --dport ${r.port} -m time --datestop ${formatDatestop(r.lastSecond)}${once} -j ACCEPT`;
 }
 
 export interface InstallParams {
@@ -153,18 +194,30 @@ export function countInputJumps(listing: string, chain: string): number {
   return listing.split('\n').filter((l) => l.trim() === jump).length;
 }
 
-const GRANT_LINE = /^-A (\S+) -s (\S+)\/(32|128) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -m time --datestop (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d) -j ACCEPT$/;
+const GRANT_LINE = /^(?:\[(\d+):\d+\] )?-A (\S+) -s (\S+)\/(\d{1,3}) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -m time --datestop (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)( -m conntrack --ctstate NEW -m recent ! --rcheck --name (\S+) .*)? -j ACCEPT$/;
 
-/** Grant rules in an `iptables -S <grant chain>` listing; lines of any other shape are not ours and are skipped. */
-export function parseGrantRules(listing: string, chain: string, family: Family): GrantRule[] {
+/**
+ * Grant rules in an `iptables -S <grant chain>` listing (or `iptables-save -c`, whose packet
+ * counters come back as `packets`); lines of any other shape are not ours and are skipped.
+ */
+export function parseGrantRules(listing: string, chain: string, family: Family): Array<GrantRule & { packets?: number }> {
   const { grants } = chainNames(chain);
-  const rules: GrantRule[] = [];
+  const rules: Array<GrantRule & { packets?: number }> = [];
   for (const line of listing.split('\n')) {
     const m = GRANT_LINE.exec(line.trim());
-    if (!m || m[1] !== grants || isIP(m[2]!) !== family) continue;
-    const ms = Date.parse(`${m[6]}Z`);
+    if (!m || m[2] !== grants || isIP(m[3]!) !== family) continue;
+    const ms = Date.parse(`${m[7]}Z`);
     if (Number.isNaN(ms)) continue;
-    rules.push({ family, src: m[2]!, proto: m[4] as PortSpec['proto'], port: Number(m[5]), lastSecond: ms / 1000 });
+    const prefix = Number(m[4]);
+    const rule: GrantRule = { family, src: m[3]!, proto: m[5] as PortSpec['proto'], port: Number(m[6]), lastSecond: ms / 1000 };
+    if (prefix !== (family === 4 ? 32 : 128)) rule.prefix = prefix;
+    if (m[8] !== undefined) {
+      // Only the shape knockgate writes is ours (a list of another name or mask is someone else's rule).
+      const recentList = m[9]!;
+      if (!RECENT_LIST.test(recentList) || m[8] !== oneShotMatches({ ...rule, recentList })) continue;
+      rule.recentList = recentList;
+    }
+    rules.push({ ...rule, ...(m[1] !== undefined && { packets: Number(m[1]) }) });
   }
   return rules;
 }

@@ -1,12 +1,12 @@
 import type { IptablesSettings } from '../config/model.js';
-import type { Grant } from '../core/grant.js';
+import { grantScopeFields, type Grant } from '../core/grant.js';
 import { describeError } from '../core/knockgate-error.js';
 import type { Family, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { CommandPool } from '../exec/command-pool.js';
 import { EnforcementWatch, type RestorePacing } from './enforcement-watch.js';
-import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
+import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry, type OneShotReporting } from './gate.js';
 import {
   GATE_NAME,
   MAX_GRANT_RULES,
@@ -20,6 +20,7 @@ import {
   lastSecondOf,
   msLeft,
   parseGrantRules,
+  recentListFor,
   removeBatch,
   ruleKey,
   type GrantRule,
@@ -62,7 +63,7 @@ export interface IptablesGateOptions {
  * rule per port whose `time` match ends it in the kernel (see iptables-rules.ts), so ports close on
  * time even when knockgate is not running. Every change is one atomic `iptables-restore --noflush`.
  */
-export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{ protectedPorts: PortSpec[] }> {
+export class IptablesGate implements Gate, EnforcementWatching, OneShotReporting, Reconfigurable<{ protectedPorts: PortSpec[] }> {
   readonly name = GATE_NAME;
   private readonly settings: IptablesSettings;
   private protectedPorts: PortSpec[];
@@ -101,7 +102,10 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
     return this.serially(false, async () => {
       for (const family of FAMILIES) {
         const inputJumps = countInputJumps(await this.listChain(family, 'INPUT'), this.settings.chain);
-        const grants = [...(await this.load(family)).values()].filter((r) => msLeft(r, this.now()) > 0);
+        // A one-shot rule is written back only while the kernel still has it (and so its list):
+        // one flushed may have been used, and a fresh list would let a second connection in.
+        const oneShotsInKernel = new Set((await this.readGrants(family)).flatMap((r) => (r.recentList === undefined ? [] : [r.recentList])));
+        const grants = [...(await this.load(family)).values()].filter((r) => msLeft(r, this.now()) > 0 && (r.recentList === undefined || oneShotsInKernel.has(r.recentList)));
         await this.restore(family, installBatch({ chain: this.settings.chain, protectedPorts: this.protectedPorts, grants, inputJumps }));
         this.installedAt = this.now();
         this.known.set(family, byKey(grants));
@@ -113,14 +117,16 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
 
   grant(g: Grant): Promise<void> {
     const lastSecond = lastSecondOf(g.expiresAt, this.now());
-    const rules = g.ports.map((p): GrantRule => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, lastSecond }));
+    const rules = g.ports.map(
+      (p): GrantRule => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, lastSecond, ...(g.prefix !== undefined && { prefix: g.prefix }), ...(g.oneShot && { recentList: recentListFor(g.src, p, g.grantedAt) }) }),
+    );
     if (rules.length === 0) return Promise.resolve();
     return this.serially(false, () => this.change(g.family, rules, new Set(rules.map(ruleKey)), g));
   }
 
   revoke(g: Grant): Promise<void> {
     if (g.ports.length === 0) return Promise.resolve();
-    const keys = new Set(g.ports.map((p) => ruleKey({ src: g.src, proto: p.proto, port: p.port })));
+    const keys = new Set(g.ports.map((p) => ruleKey({ src: g.src, proto: p.proto, port: p.port, ...grantScopeFields(g) })));
     return this.serially(true, () => this.change(g.family, [], keys, g));
   }
 
@@ -130,7 +136,7 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
     for (const family of FAMILIES) {
       for (const r of await this.readGrants(family)) {
         const left = msLeft(r, now);
-        if (left > 0) entries.push({ src: r.src, proto: r.proto, port: r.port, expiresInMs: left });
+        if (left > 0) entries.push({ src: r.src, proto: r.proto, port: r.port, expiresInMs: left, ...(r.prefix !== undefined && { prefix: r.prefix }) });
       }
     }
     return entries;
@@ -143,7 +149,8 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
     });
     const present = new Set((await this.list()).map(ruleKey));
     for (const g of stillLive) {
-      if (g.ports.some((p) => !present.has(ruleKey({ src: g.src, proto: p.proto, port: p.port })))) {
+      // A one-shot rule missing was most likely used up and swept: putting it back would open it twice.
+      if (!g.oneShot && g.ports.some((p) => !present.has(ruleKey({ src: g.src, proto: p.proto, port: p.port, ...grantScopeFields(g) })))) {
         this.logger?.info({ door: g.door, src: g.src }, 're-adding live grant missing from iptables');
         await this.grant(g);
       }
@@ -153,6 +160,21 @@ export class IptablesGate implements Gate, EnforcementWatching, Reconfigurable<{
       for (const family of FAMILIES) await this.change(family, [], new Set());
     });
     return stillLive;
+  }
+
+  /** A one-shot rule is used up once its packet counter moved: only the first NEW connection matches it. */
+  async usedOneShots(grants: readonly Grant[]): Promise<Array<{ grant: Grant; port: PortSpec }>> {
+    const used: Array<{ grant: Grant; port: PortSpec }> = [];
+    for (const family of FAMILIES) {
+      const mine = grants.filter((g) => g.oneShot && g.family === family);
+      if (mine.length === 0) continue;
+      const save = await this.exec([`${this.program(family)}-save`, '-c', '-t', 'filter']);
+      const counted = new Map(parseGrantRules(save, this.settings.chain, family).flatMap((r) => (r.recentList === undefined ? [] : [[ruleKey(r), r.packets ?? 0] as const])));
+      for (const grant of mine) {
+        for (const port of grant.ports) if ((counted.get(ruleKey({ src: grant.src, proto: port.proto, port: port.port, ...grantScopeFields(grant) })) ?? 0) > 0) used.push({ grant, port });
+      }
+    }
+    return used;
   }
 
   watchEnforcement(listener: EnforcementListener): void {

@@ -1,5 +1,5 @@
 import { KERNEL_DOOR_PREFIX } from './nft-kernel-door.js';
-import { FORWARD_CHAIN, FORWARD_SET, INPUT_CHAIN, NAT_MAP, PREROUTING_CHAIN, PROTECTED_SET, grantSetName } from './nft-ruleset.js';
+import { FORWARD_CHAIN, FORWARD_SET, GRANT_SET_NAMES, INPUT_CHAIN, NAT_MAP, PREROUTING_CHAIN, PROTECTED_SET } from './nft-ruleset.js';
 
 /**
  * What "knockgate's enforcement is intact" means for nftables, as values: a fingerprint of every
@@ -16,10 +16,10 @@ export type Fingerprint = Map<string, string>;
 
 /** Grant-holding sets and maps whose elements are grants, not enforcement. */
 export function isGrantSet(name: string): boolean {
-  return name === grantSetName(4) || name === grantSetName(6) || name === NAT_MAP || name === FORWARD_SET || name.startsWith(KERNEL_DOOR_PREFIX);
+  return GRANT_SET_NAMES.includes(name) || name === NAT_MAP || name === FORWARD_SET || name.startsWith(KERNEL_DOOR_PREFIX);
 }
 
-const OWN_SETS = new Set<string>([PROTECTED_SET, grantSetName(4), grantSetName(6), NAT_MAP, FORWARD_SET]);
+const OWN_SETS = new Set<string>([PROTECTED_SET, ...GRANT_SET_NAMES, NAT_MAP, FORWARD_SET]);
 const OWN_CHAINS = new Set<string>([INPUT_CHAIN, PREROUTING_CHAIN, FORWARD_CHAIN]);
 
 function own(kind: 'set' | 'chain', name: string): boolean {

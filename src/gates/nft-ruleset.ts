@@ -25,8 +25,25 @@ export const HOST_RULE_COMMENT = 'knockgate: accept granted';
 export const PROTECTED_SET = 'protected';
 export const INPUT_CHAIN = 'input';
 
-export function grantSetName(family: Family): 'grants4' | 'grants6' {
-  return family === 4 ? 'grants4' : 'grants6';
+/**
+ * The three kinds of grant set, one of each per family: `grants` holds one address each, `once`
+ * one-shot grants (the accepting rule deletes the element, so the first new connection uses it
+ * up), `nets` prefix grants (an interval set, which the packet path cannot delete from, hence
+ * its own set and no one-shot prefix grants).
+ */
+export type GrantSetKind = 'grants' | 'once' | 'nets';
+export const GRANT_SET_KINDS: readonly GrantSetKind[] = ['grants', 'once', 'nets'];
+
+export function grantSetName(family: Family, kind: GrantSetKind = 'grants'): `${GrantSetKind}${Family}` {
+  return `${kind}${family}`;
+}
+
+/** Every grant set's name. */
+export const GRANT_SET_NAMES: readonly string[] = GRANT_SET_KINDS.flatMap((kind) => [grantSetName(4, kind), grantSetName(6, kind)]);
+
+/** The set an element goes to. */
+export function elementSetKind(el: Pick<GrantElement, 'prefix' | 'oneShot'>): GrantSetKind {
+  return el.prefix !== undefined ? 'nets' : el.oneShot ? 'once' : 'grants';
 }
 
 export type HostChain = NonNullable<NftablesSettings['hostChain']>;
@@ -59,9 +76,12 @@ export interface NatElement {
 /** One element of a grant set: who may open which proto/port. */
 export interface GrantElement {
   family: Family;
+  /** An address, or with `prefix` the network's address. */
   src: string;
   proto: PortSpec['proto'];
   port: number;
+  prefix?: number;
+  oneShot?: boolean;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
@@ -91,7 +111,13 @@ function checkAddress(el: GrantElement): string {
   if (isIP(el.src) !== el.family) {
     throw new GateError(`invalid IPv${el.family} source address ${JSON.stringify(el.src)}`, 'nftables');
   }
-  return el.src;
+  if (el.prefix === undefined) return el.src;
+  if (!Number.isInteger(el.prefix) || el.prefix < 1 || el.prefix > (el.family === 4 ? 32 : 128)) throw new GateError(`invalid prefix length ${el.prefix} for ${el.src}`, 'nftables');
+  return `${el.src}/${el.prefix}`;
+}
+
+function elementSet(t: string, el: GrantElement): string {
+  return `${t} ${grantSetName(el.family, elementSetKind(el))}`;
 }
 
 function elementKey(el: GrantElement): string {
@@ -128,8 +154,16 @@ export function installScript(p: RulesetParams, hostRule?: { chain: HostChain; d
     `add rule ${t} ${INPUT_CHAIN} ct state established,related return`,
     // Grants are marked before the protected check: an SPA door without a port list (access.conf
     // without OPEN_PORTS) opens ports only the host's own firewall closes, via the host-chain rule.
-    `add rule ${t} ${INPUT_CHAIN} ip saddr . meta l4proto . th dport @${grantSetName(4)} meta mark set meta mark | ${mark} accept`,
-    `add rule ${t} ${INPUT_CHAIN} ip6 saddr . meta l4proto . th dport @${grantSetName(6)} meta mark set meta mark | ${mark} accept`,
+    // A one-shot element is deleted by the packet that uses it: the connection it starts goes on
+    // through the established rule above, the next one finds no element. (A SYN resent before
+    // the server's answer is such a next one: one-shot trades that for closing at once.)
+    ...([4, 6] as const).map((f) => {
+      const key = `${f === 4 ? 'ip' : 'ip6'} saddr . meta l4proto . th dport`;
+      return `add rule ${t} ${INPUT_CHAIN} ct state new ${key} @${grantSetName(f, 'once')} delete @${grantSetName(f, 'once')} { ${key} } meta mark set meta mark | ${mark} accept`;
+    }),
+    ...(['grants', 'nets'] as const).flatMap((kind) =>
+      ([4, 6] as const).map((f) => `add rule ${t} ${INPUT_CHAIN} ${f === 4 ? 'ip' : 'ip6'} saddr . meta l4proto . th dport @${grantSetName(f, kind)} meta mark set meta mark | ${mark} accept`),
+    ),
     `add rule ${t} ${INPUT_CHAIN} meta l4proto . th dport @${PROTECTED_SET} drop`,
   );
   if (p.nat) lines.push(...natInstallLines(t, mark, p.grantSetSize));
@@ -198,14 +232,22 @@ export function natRevokeCommand(table: string, el: NatElement): string {
   ].join('; ');
 }
 
-/** Creates the table and both grant sets if missing; an existing set keeps its elements. */
+/**
+ * The flags of each kind of grant set. `once` is declared dynamic: the kernel makes a set that a
+ * rule deletes from dynamic anyway, and a later `add set` must declare what the kernel holds.
+ */
+const SET_FLAGS: Record<GrantSetKind, string> = { grants: 'timeout', once: 'dynamic, timeout', nets: 'interval, timeout' };
+
+/** Creates the table and every grant set if missing; an existing set keeps its elements. */
 export function grantSetLines(table: string, grantSetSize: number): string[] {
   const t = `inet ${checkIdentifier('table', table)}`;
   if (!Number.isInteger(grantSetSize) || grantSetSize < 1) throw new GateError(`invalid grant set size ${grantSetSize}`, 'nftables');
   return [
     `add table ${t}`,
-    ...([4, 6] as const).map(
-      (family) => `add set ${t} ${grantSetName(family)} { type ${family === 4 ? 'ipv4_addr' : 'ipv6_addr'} . inet_proto . inet_service; flags timeout; size ${grantSetSize}; }`,
+    ...GRANT_SET_KINDS.flatMap((kind) =>
+      ([4, 6] as const).map(
+        (family) => `add set ${t} ${grantSetName(family, kind)} { type ${family === 4 ? 'ipv4_addr' : 'ipv6_addr'} . inet_proto . inet_service; flags ${SET_FLAGS[kind]}; size ${grantSetSize}; }`,
+      ),
     ),
   ];
 }
@@ -231,7 +273,7 @@ export function grantCommand(table: string, elements: GrantElement[], timeoutMs:
   const timeout = formatTimeout(timeoutMs);
   return elements
     .map((el) => {
-      const set = `${t} ${grantSetName(el.family)}`;
+      const set = elementSet(t, el);
       const key = elementKey(el);
       return `add element ${set} { ${key} }; delete element ${set} { ${key} }; add element ${set} { ${key} timeout ${timeout} }`;
     })
@@ -243,18 +285,18 @@ export function revokeCommand(table: string, elements: GrantElement[]): string {
   const t = `inet ${checkIdentifier('table', table)}`;
   return elements
     .map((el) => {
-      const set = `${t} ${grantSetName(el.family)}`;
+      const set = elementSet(t, el);
       const key = elementKey(el);
       return `add element ${set} { ${key} }; delete element ${set} { ${key} }`;
     })
     .join('; ');
 }
 
-/** Empties both grant sets; the table and the protection stay. */
+/** Empties every grant set; the table and the protection stay. */
 export function flushGrantsScript(table: string, nat = false): string {
   const t = `inet ${checkIdentifier('table', table)}`;
   const natLines = nat ? `flush map ${t} ${NAT_MAP}\nflush set ${t} ${FORWARD_SET}\n` : '';
-  return `flush set ${t} ${grantSetName(4)}\nflush set ${t} ${grantSetName(6)}\n${natLines}`;
+  return `${GRANT_SET_NAMES.map((name) => `flush set ${t} ${name}\n`).join('')}${natLines}`;
 }
 
 /** Deletes the table (the add makes an absent table not an error) and knockgate's host-chain rules. */
@@ -303,7 +345,7 @@ export function restoreElementLines(table: string, held: Iterable<HeldElement>, 
     if (left < 1) continue;
     const timeout = formatTimeout(left);
     if (h.kind === 'grant') {
-      lines.push(`add element ${t} ${grantSetName(h.el.family)} { ${elementKey(h.el)} timeout ${timeout} }`);
+      lines.push(`add element ${elementSet(t, h.el)} { ${elementKey(h.el)} timeout ${timeout} }`);
     } else {
       const { map, forward } = natKeys(h.el);
       const [key, value] = map.split(' : ');

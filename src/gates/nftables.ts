@@ -1,18 +1,20 @@
 import { isIP } from 'node:net';
-import type { Grant } from '../core/grant.js';
+import { grantScopeFields, grantSource, type Grant } from '../core/grant.js';
 import { describeError } from '../core/knockgate-error.js';
 import type { PortSpec } from '../core/packet.js';
 import type { NftablesSettings } from '../config/model.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
 import type { Logger } from '../log/logger.js';
 import { EnforcementWatch, type RestorePacing } from './enforcement-watch.js';
-import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry } from './gate.js';
+import { GateError, type EnforcementListener, type EnforcementState, type EnforcementWatching, type Gate, type GateEntry, type OneShotReporting } from './gate.js';
 import { fingerprint, fingerprintDifference, isGrantSet, type Fingerprint } from './nft-enforcement.js';
 import { kernelDoorObjectsIn, kernelDoorsScript, type KernelDoorPlan } from './nft-kernel-door.js';
 import { NftMonitor } from './nft-monitor.js';
 import { NftProcess } from './nft-process.js';
 import {
   CHAIN_PRIORITY,
+  elementSetKind,
+  GRANT_SET_KINDS,
   GRANT_SET_SIZE,
   HOST_RULE_COMMENT,
   flushGrantsScript,
@@ -30,6 +32,7 @@ import {
   restoreElementLines,
   revokeCommand,
   type GrantElement,
+  type GrantSetKind,
   type HeldElement,
   type NatElement,
   type HostChain,
@@ -92,7 +95,7 @@ export interface NftablesReconfig {
  * accepts them if it is. Grants are set elements with a kernel timeout, so a port closes on time
  * even when knockgate is not running.
  */
-export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<NftablesReconfig> {
+export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting, Reconfigurable<NftablesReconfig> {
   readonly name = 'nftables';
   private readonly settings: NftablesSettings;
   private protectedPorts: PortSpec[];
@@ -276,7 +279,7 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
     return fingerprint(table, parseNftJson(terse), parseNftJson(protectedSet));
   }
 
-  /** A grant found in the kernel (its expiry known to the second, as nft lists it). */
+  /** A grant found in the kernel (its expiry known to the second, as nft lists it); one-shot ones are not held (see hold()). */
   private holdEntry(e: GateEntry, now: number): void {
     if (e.expiresInMs === undefined || (e.proto !== 'tcp' && e.proto !== 'udp')) return;
     const expiresAt = now + e.expiresInMs;
@@ -287,7 +290,7 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
     }
     const family = isIP(e.src);
     if (family !== 4 && family !== 6) return;
-    const el: GrantElement = { family, src: e.src, proto: e.proto, port: e.port };
+    const el: GrantElement = { family, src: e.src, proto: e.proto, port: e.port, ...(e.prefix !== undefined && { prefix: e.prefix }) };
     this.held.set(grantHeldKey(el), { kind: 'grant', el, expiresAt });
   }
 
@@ -343,7 +346,7 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
     } catch (e) {
       if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
         throw new GateError(
-          `grant set inet ${this.settings.table} ${grantSetName(g.family)} is full (size ${this.grantSetSize}); ${g.src} was not let in`,
+          `grant set inet ${this.settings.table} ${grantSetName(g.family, elementSetKind(grantScopeFields(g)))} is full (size ${this.grantSetSize}); ${g.src} was not let in`,
           this.name,
           e.command,
           e.stderr,
@@ -362,28 +365,50 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
     else for (const el of elements) this.held.delete(grantHeldKey(el));
   }
 
+  /**
+   * One-shot elements are not held: after a flush the gate cannot tell whether one was used up
+   * before it, and putting a used one back would let a second connection in. It fails closed: the
+   * operator knocks again.
+   */
   private hold(nat: NatElement | undefined, elements: GrantElement[], expiresAt: number): void {
     if (nat) this.held.set(natHeldKey(nat), { kind: 'nat', el: nat, expiresAt });
-    else for (const el of elements) this.held.set(grantHeldKey(el), { kind: 'grant', el, expiresAt });
+    else for (const el of elements) if (!el.oneShot) this.held.set(grantHeldKey(el), { kind: 'grant', el, expiresAt });
   }
 
-  /** Grant-set elements, then NAT forwards (one entry per DNAT map element, with its target). */
+  private async listSet(family: 4 | 6, kind: GrantSetKind): Promise<GateEntry[]> {
+    return parseSetElements(await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, grantSetName(family, kind)]));
+  }
+
+  /** Grant-set elements of every kind, then NAT forwards (one entry per DNAT map element, with its target). */
   async list(): Promise<GateEntry[]> {
-    const entries: GateEntry[] = [];
-    for (const family of [4, 6] as const) {
-      const out = await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, grantSetName(family)]);
-      entries.push(...parseSetElements(out));
-    }
-    if (this.nat) entries.push(...parseNatMapElements(await this.nft.runOnce(['-j', 'list', 'map', 'inet', this.settings.table, NAT_MAP])));
+    return (await this.listByKind()).map((e) => e.entry);
+  }
+
+  private async listByKind(): Promise<Array<{ entry: GateEntry; kind?: GrantSetKind }>> {
+    const sets = GRANT_SET_KINDS.flatMap((kind) => ([4, 6] as const).map((family) => ({ kind, family })));
+    // One listing per set, run side by side rather than one after another.
+    const listed = await Promise.all(sets.map(async ({ kind, family }) => (await this.listSet(family, kind)).map((entry) => ({ entry, kind }))));
+    const entries: Array<{ entry: GateEntry; kind?: GrantSetKind }> = listed.flat();
+    if (this.nat) for (const entry of parseNatMapElements(await this.nft.runOnce(['-j', 'list', 'map', 'inet', this.settings.table, NAT_MAP]))) entries.push({ entry });
     return entries;
+  }
+
+  /** A one-shot grant's port is used up when its element left the `once` set before the grant's end: the packet path deleted it. */
+  async usedOneShots(grants: readonly Grant[]): Promise<Array<{ grant: Grant; port: PortSpec }>> {
+    const oneShots = grants.filter((g) => g.oneShot && g.prefix === undefined);
+    if (oneShots.length === 0) return [];
+    const families = [...new Set(oneShots.map((g) => g.family))];
+    const present = new Set((await Promise.all(families.map((f) => this.listSet(f, 'once')))).flat().map((e) => entryKey(e.src, e.proto, e.port)));
+    return oneShots.flatMap((grant) => grant.ports.filter((p) => !present.has(entryKey(grant.src, p.proto, p.port))).map((port) => ({ grant, port })));
   }
 
   async reconcile(live: Grant[], now: number): Promise<Grant[]> {
     const stillLive = live.filter((g) => g.expiresAt > now);
-    const entries = await this.list();
+    const listed = await this.listByKind();
+    const entries = listed.map((e) => e.entry);
     // Grants a previous run left in the kernel are held too, so a flush cannot lose them.
-    for (const e of entries) this.holdEntry(e, now);
-    const present = new Set(entries.map((e) => (e.forward ? natKey(e.src, e.proto, e.port, e.forward.host, e.forward.port) : entryKey(e.src, e.proto, e.port))));
+    for (const { entry, kind } of listed) if (kind !== 'once') this.holdEntry(entry, now);
+    const present = new Set(entries.map((e) => (e.forward ? natKey(e.src, e.proto, e.port, e.forward.host, e.forward.port) : entryKey(grantSource(e), e.proto, e.port))));
     // A forward needs its DNAT map element and its forward-set element: either alone forwards nothing.
     const forwards = stillLive.some((g) => g.nat)
       ? new Set(parseForwardElements(await this.nft.runOnce(['-j', 'list', 'set', 'inet', this.settings.table, FORWARD_SET])))
@@ -392,8 +417,9 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
       const nat = natElement(g);
       const missing = nat
         ? !present.has(natKey(nat.src, nat.proto, nat.listen, nat.host, nat.port)) || !forwards.has(forwardKey(nat.src, nat.host, nat.proto, nat.port))
-        : g.ports.some((p) => !present.has(entryKey(g.src, p.proto, p.port)));
-      if (missing) {
+        : g.ports.some((p) => !present.has(entryKey(grantSource(g), p.proto, p.port)));
+      // A one-shot element missing was most likely used up: putting it back would open it twice.
+      if (missing && !g.oneShot) {
         this.logger?.info({ door: g.door, src: g.src, ...(nat && { nat: `${nat.host}:${nat.port}` }) }, 're-adding live grant missing from nftables');
         await this.grant(g);
       }
@@ -473,15 +499,16 @@ export class NftablesGate implements Gate, EnforcementWatching, Reconfigurable<N
 }
 
 function grantHeldKey(el: GrantElement): string {
-  return `g|${el.family}|${entryKey(el.src, el.proto, el.port)}`;
+  return `g|${el.family}|${entryKey(grantSource(el), el.proto, el.port)}`;
 }
+
 
 function natHeldKey(el: NatElement): string {
   return `n|${natKey(el.src, el.proto, el.listen, el.host, el.port)}`;
 }
 
 function grantElements(g: Grant): GrantElement[] {
-  return g.ports.map((p) => ({ family: g.family, src: g.src, proto: p.proto, port: p.port }));
+  return g.ports.map((p) => ({ family: g.family, src: g.src, proto: p.proto, port: p.port, ...grantScopeFields(g) }));
 }
 
 function natElement(g: Grant): NatElement | undefined {
@@ -560,10 +587,13 @@ export function parseSetElements(out: string): GateEntry[] {
       const el = raw as { elem?: { val?: unknown; expires?: number }; concat?: unknown[] };
       const concat = el.elem ? (el.elem.val as { concat?: unknown[] } | undefined)?.concat : el.concat;
       if (!Array.isArray(concat) || concat.length !== 3) continue;
-      const [src, proto, port] = concat;
+      const [first, proto, port] = concat;
+      // An interval set's element starts with `{prefix: {addr, len}}`.
+      const net = (first as { prefix?: { addr?: unknown; len?: unknown } } | undefined)?.prefix;
+      const src = typeof first === 'string' ? first : net?.addr;
       if (typeof src !== 'string' || typeof proto !== 'string' || typeof port !== 'number') continue;
       const expires = el.elem?.expires;
-      entries.push({ src, proto, port, ...(typeof expires === 'number' ? { expiresInMs: expires * 1000 } : {}) });
+      entries.push({ src, proto, port, ...(typeof net?.len === 'number' && { prefix: net.len }), ...(typeof expires === 'number' ? { expiresInMs: expires * 1000 } : {}) });
     }
   }
   return entries;

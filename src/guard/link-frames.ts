@@ -1,5 +1,5 @@
-import { isIP, SocketAddress } from 'node:net';
 import { ipv6Text } from '../core/frame-decoder.js';
+import { ipBytes } from '../core/ip-address.js';
 
 /**
  * Ethernet, IPv4/UDP and IPv6/ICMPv6 framing for the link watchers: reading what they capture
@@ -99,25 +99,6 @@ export function readIpv6Icmp(packet: Uint8Array): Icmpv6Message | undefined {
 
 export function ipv4Text(bytes: Uint8Array, at: number): string {
   return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
-}
-
-export function ipBytes(address: string): Uint8Array {
-  const family = isIP(address);
-  if (family === 4) return Uint8Array.from(address.split('.'), Number);
-  if (family !== 6) throw new RangeError(`not an IP address: ${address}`);
-  const full = new SocketAddress({ address, family: 'ipv6' }).address;
-  const [head = '', tail] = full.split('::');
-  const groups = (s: string) => (s === '' ? [] : s.split(':'));
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    const v = Number.parseInt(g, 16);
-    out[2 * i] = v >> 8;
-    out[2 * i + 1] = v & 0xff;
-  });
-  return out;
 }
 
 export function ethernetFrame(dst: string, src: string, type: number, payload: Uint8Array): Buffer {

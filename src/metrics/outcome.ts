@@ -36,6 +36,8 @@ export type Outcome =
   | 'fleet-unreachable'
   | 'fleet-reconciled'
   | 'fleet-error'
+  // a one-shot grant used up by its first connection
+  | 'used-up'
   // gates
   | 'authorized'
   | 'extended'

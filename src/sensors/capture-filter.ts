@@ -33,6 +33,8 @@ export interface CaptureFilterOptions {
    * only one takes them, or each such packet would arrive once per ring.
    */
   extensionHeaders?: boolean;
+  /** Also pass new TCP connections (SYN without ACK) to these ports, and nothing else of theirs. */
+  firstConnectionPorts?: number[];
 }
 
 /** SYN without ACK over IPv4, and over IPv6 without extension headers (TCP flags at 40 + 13). */
@@ -48,6 +50,12 @@ export function captureFilter(ports: PortSpec[], opts: CaptureFilterOptions = {}
     if (list.length > 0) clauses.push(`${proto} dst port (${list.join(' or ')})`);
   }
   if (opts.newConnections) clauses.push(NEW_CONNECTIONS);
+  const first = [...new Set(opts.firstConnectionPorts ?? [])].sort((a, b) => a - b);
+  for (const port of first) if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new RangeError(`port ${port} is not a port number (1-65535)`);
+  if (first.length > 0) {
+    const to = `tcp dst port (${first.join(' or ')})`;
+    clauses.push(`(${to} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn) or (ip6 and ip6[6] == 6 and ip6[53] & 0x12 == 0x02 and ${to})`);
+  }
   if (clauses.length === 0) return MATCH_NOTHING;
   if (opts.extensionHeaders !== false) clauses.push(IPV6_EXTENSION_HEADERS);
   const portFilter = `(${clauses.join(' or ')})`;

@@ -53,6 +53,12 @@ export interface CaptureSettings {
    * for all. Ignored when every new connection is watched (that clause would match in every ring).
    */
   rings?: PortSpec[][];
+  /**
+   * TCP ports whose new connections (SYN without ACK) are reported: a one-shot grant a Security
+   * Group holds is used up at the first. They share the first ring: the group lets only granted
+   * sources' SYNs reach the host, so they cannot flood it.
+   */
+  firstConnectionPorts?: number[];
 }
 
 export interface PcapSensorOptions {
@@ -98,6 +104,9 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   private newConnections: boolean;
   /** The watched ports split into rings: every port in exactly one. */
   private rings: PortSpec[][];
+  private firstConnectionPorts: number[] = [];
+  /** firstConnectionPorts as portCode numbers. */
+  private firstConnections = new Set<number>();
   private readonly logger: Logger | undefined;
   private readonly bufferBytes: number;
   private captures: Capture[] = [];
@@ -128,7 +137,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.onPacket = onPacket;
     this.running = true;
     if (this.captures.length === 0) this.logger?.info({ sensor: this.name }, 'capture idle: no knock or SPA port to watch');
-    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports), rings: this.rings.length }, 'capture started');
+    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports, { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts }), rings: this.rings.length }, 'capture started');
   }
 
   /**
@@ -138,20 +147,23 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
    * A filter that does not compile leaves the old one running and throws. A sensor that had
    * nothing to watch opens its handles now; one left with nothing to watch closes them.
    */
-  reconfigure({ ports, newConnections, rings: groups }: CaptureSettings): void {
-    captureFilter(ports);
+  reconfigure({ ports, newConnections, rings: groups, firstConnectionPorts = [] }: CaptureSettings): void {
+    captureFilter(ports, { firstConnectionPorts });
     const rings = ringsOf(ports, groups, newConnections);
+    const firstConnections = new Set(firstConnectionPorts.map((port) => portCode('tcp', port)));
     if (!this.running) {
       this.ports = [...ports];
       this.watched = watchedKeys(this.ports);
       this.newConnections = newConnections;
       this.rings = rings;
+      this.firstConnectionPorts = [...firstConnectionPorts];
+      this.firstConnections = firstConnections;
       return;
     }
-    const idle = ports.length === 0 && !newConnections;
+    const idle = ports.length === 0 && !newConnections && firstConnectionPorts.length === 0;
     // The same rings with other ports (a one-time door's next line): new filters in place.
-    if (this.captures.length > 0 && !idle && rings.length === this.rings.length) {
-      const filters = this.captures.map((c) => this.filterFor(c.handle.iface, rings, c.ring, newConnections));
+    if (this.captures.length > 0 && !idle && Math.max(1, rings.length) === this.captures.length / this.interfaces.length) {
+      const filters = this.captures.map((c) => this.filterFor(c.handle.iface, rings, c.ring, newConnections, firstConnectionPorts));
       const applied: Capture[] = [];
       try {
         this.captures.forEach((c, i) => {
@@ -159,17 +171,18 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
           applied.push(c);
         });
       } catch (e) {
-        for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.rings, c.ring, this.newConnections));
+        for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.rings, c.ring, this.newConnections, this.firstConnectionPorts));
         throw e;
       }
     } else {
-      const previous = this.newConnections;
+      const previous = { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts };
       this.newConnections = newConnections;
+      this.firstConnectionPorts = [...firstConnectionPorts];
       let next: Capture[];
       try {
         next = this.openAll(rings);
       } catch (e) {
-        this.newConnections = previous;
+        ({ newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts } = previous);
         throw e;
       }
       for (const capture of this.captures) this.close(capture);
@@ -179,7 +192,9 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.watched = watchedKeys(this.ports);
     this.newConnections = newConnections;
     this.rings = rings;
-    this.logger?.debug({ sensor: this.name, filter: captureFilter(this.ports, { newConnections }) }, 'capture filter replaced');
+    this.firstConnectionPorts = [...firstConnectionPorts];
+    this.firstConnections = firstConnections;
+    this.logger?.debug({ sensor: this.name, filter: captureFilter(this.ports, { newConnections, firstConnectionPorts }) }, 'capture filter replaced');
   }
 
   async stop(): Promise<void> {
@@ -223,7 +238,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
 
   /** No ports to watch (a guard-only or kernel-only config): no capture at all rather than one that matches nothing. */
   private openAll(rings: PortSpec[][]): Capture[] {
-    if (rings.length === 0 && !this.newConnections) return [];
+    if (rings.length === 0 && !this.newConnections && this.firstConnectionPorts.length === 0) return [];
     const opened: Capture[] = [];
     try {
       for (const iface of this.interfaces) for (let ring = 0; ring < Math.max(1, rings.length); ring++) opened.push(this.open(iface, rings, ring));
@@ -238,7 +253,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     if (!interfaceExists(iface)) {
       throw new SensorError(iface, 'no such interface', 'check the name with `ip link` in this network namespace');
     }
-    const filter = this.filterFor(iface, rings, ring, this.newConnections);
+    const filter = this.filterFor(iface, rings, ring, this.newConnections, this.firstConnectionPorts);
     let handle: LibpcapCapture;
     try {
       handle = new LibpcapCapture({
@@ -264,10 +279,10 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     return capture;
   }
 
-  /** Ring `ring`'s filter; only the first ring takes the IPv6 extension-header packets. */
-  private filterFor(iface: string, rings: PortSpec[][], ring: number, newConnections: boolean): string {
+  /** Ring `ring`'s filter; only the first ring takes the IPv6 extension-header packets and the first connections. */
+  private filterFor(iface: string, rings: PortSpec[][], ring: number, newConnections: boolean, firstConnectionPorts: number[]): string {
     const station = ethernetAddress(iface);
-    return captureFilter(rings[ring] ?? [], { newConnections, extensionHeaders: ring === 0, ...(station === undefined ? {} : { stationAddress: station }) });
+    return captureFilter(rings[ring] ?? [], { newConnections, extensionHeaders: ring === 0, ...(ring === 0 && { firstConnectionPorts }), ...(station === undefined ? {} : { stationAddress: station }) });
   }
 
   private onFrame(capture: Capture, frame: Uint8Array, timeMs: number, truncated: boolean): void {
@@ -289,7 +304,8 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       return;
     }
     const packet = result.packet;
-    if (!this.watched.has(portCode(packet.proto, packet.dstPort)) && !(this.newConnections && isNewConnection(packet))) {
+    const code = portCode(packet.proto, packet.dstPort);
+    if (!this.watched.has(code) && !((this.newConnections || this.firstConnections.has(code)) && isNewConnection(packet))) {
       this.counters.ignored++;
       return;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/config-error.js';
 import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
+import { configRefusal } from '../support/config-refusal.js';
 import { metricsChangeNeedingRestart } from '../../src/config/metrics-config.js';
 
 const config = (extra: string) => `[door.ssh]
@@ -8,15 +8,6 @@ sequence = ["7000", "8000", "9000"]
 open = ["22/tcp"]
 ${extra}`;
 
-function refusal(text: string): ConfigError {
-  try {
-    parseKnockgateToml(text, 'k.toml');
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('the config was accepted');
-}
 
 describe('[metrics] listen', () => {
   it('is off unless the config has a [metrics] section', () => {
@@ -29,13 +20,13 @@ describe('[metrics] listen', () => {
   });
 
   it.each(['localhost:9464', '::1:9464', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '[127.0.0.1]:9464', '300.0.0.1:9464'])('refuses %s naming file, line and field', (listen) => {
-    const err = refusal(config(`[metrics]\nlisten = "${listen}"\n`));
+    const err = configRefusal(config(`[metrics]\nlisten = "${listen}"\n`));
     expect(err.problems).toEqual([expect.objectContaining({ line: 5, field: 'metrics.listen', message: expect.stringMatching(/"127\.0\.0\.1:9464" or "\[::1\]:9464"/) })]);
     expect(err.message).toMatch(/k\.toml:5/);
   });
 
   it('names an unknown key in the section', () => {
-    expect(refusal(config('[metrics]\nlisten = "127.0.0.1:9464"\nport = 9464\n')).problems).toEqual([expect.objectContaining({ line: 6, field: 'metrics.port' })]);
+    expect(configRefusal(config('[metrics]\nlisten = "127.0.0.1:9464"\nport = 9464\n')).problems).toEqual([expect.objectContaining({ line: 6, field: 'metrics.port' })]);
   });
 
   it('a reload that changes it needs a restart, and says which way', () => {

@@ -89,6 +89,25 @@ export function labDoor(settings: Record<string, string> = {}): string {
 }
 
 /**
+ * A door named `name` whose sequence starts at `base` (base/tcp, base+1000/udp, base+2000/tcp) and
+ * opens SERVICE_PORT/tcp for 30 s through `gate`, with `extra` TOML lines; several with other
+ * bases live side by side. `threeKnocks(base)` is the matching `knock` arguments after the host.
+ */
+export function threeKnockDoor(name: string, base: number, gate: string, extra = ''): string {
+  return `[door.${name}]
+sequence = ["${base}:tcp", "${base + 1000}:udp", "${base + 2000}:tcp"]
+open = ["${SERVICE_PORT}/tcp"]
+open_for = "30s"
+gate = "${gate}"
+${extra}
+`;
+}
+
+export function threeKnocks(base: number): string[] {
+  return [String(base), `${base + 1000}:udp`, String(base + 2000)];
+}
+
+/**
  * A knockgate config for the lab: one door per entry, state in `dir`. Floods want `logLevel`
  * "info", or every spoofed knock becomes a line the test process must hold.
  */

@@ -60,7 +60,7 @@ export function memoryDaemonFor(config: KnockgateConfig, opts: MemoryDaemonOptio
     gates: () => [gate],
     desk,
     reconfigurations: spa ? [reconfiguration(spa, (c) => c.spa)] : [],
-    followDoors: (doors) => sensor.reconfigure(captureSettings(doors, spa?.capturePorts() ?? [])),
+    followDoors: (doors, firstConnections) => sensor.reconfigure(captureSettings(doors, spa?.capturePorts() ?? [], firstConnections)),
     localAddresses: () => new Set([FAKE_HOST]),
     spendOneTimeSequence: opts.spendOneTimeSequence ?? (async () => undefined),
     ...(spa && { spa }),

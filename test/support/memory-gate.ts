@@ -46,7 +46,7 @@ export class MemoryGate implements Gate {
     return this.live().flatMap((g) => {
       const expiresInMs = g.expiresAt - now;
       if (g.ports.length === 0) return [{ src: g.src, proto: 'cmd', port: 0, expiresInMs }];
-      return g.ports.map((p) => ({ src: g.src, proto: p.proto, port: p.port, expiresInMs }));
+      return g.ports.map((p) => ({ src: g.src, proto: p.proto, port: p.port, expiresInMs, ...(g.prefix !== undefined && { prefix: g.prefix }) }));
     });
   }
 

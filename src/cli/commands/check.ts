@@ -6,6 +6,7 @@ import { formatDuration } from '../../config/duration.js';
 import { DEFAULT_CONFIG_NAME, loadConfig } from '../../config/load.js';
 import { startProblems } from '../../daemon/start-checks.js';
 import { describeKernelDoor } from './describe-kernel-door.js';
+import { describeScope } from './describe-scope.js';
 import { describeSpa } from './describe-spa.js';
 import { formatSpaWarning } from '../../config/spa-config.js';
 import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
@@ -109,6 +110,7 @@ function describeDoor({ knock, action }: DoorConfig): string[] {
   ];
   if (action.kind === 'gate') {
     lines.push(`  opens:     ${action.open.map(formatPort).join(', ')} for ${formatDuration(action.openForMs)} via ${action.gate}`);
+    lines.push(...describeScope(action.scope));
     const { commands } = action;
     if (commands) {
       const show = (c: CommandTemplate | undefined) => (c === undefined ? 'nothing' : 'shell' in c ? `sh -c ${JSON.stringify(c.shell)}` : JSON.stringify(c.argv));

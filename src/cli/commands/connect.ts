@@ -39,6 +39,12 @@ async function openDoor(host: string, port: number, target: ResolvedAddress, fla
   if (ports.length > 0 || flags.doorSecret !== undefined) {
     const plan = knockSteps(ports, flags, Date.now());
     for (const warning of plan.warnings) process.stderr.write(`warning: ${warning}\n`);
+    if (flags.test) {
+      // -T as in \`knockgate spa\`: show what would be sent, send nothing.
+      for (const step of plan.steps) process.stderr.write(`would knock ${step.proto} ${target.address}:${step.port}\n`);
+      process.stderr.write('test mode (-T): knock sequence built, not sent\n');
+      return;
+    }
     const onHit = flags.verbose ? (hit: { proto: string; address: string; port: number }) => process.stderr.write(`hitting ${hit.proto} ${hit.address}:${hit.port}\n`) : undefined;
     await knock(target.address, plan.steps, { delayMs: flags.delay === undefined ? 0 : parseDelay(flags.delay), family: target.family, ...(onHit && { onHit }) });
     return;
@@ -64,6 +70,8 @@ stderr, one line each, so ssh shows them; the exit status is non-zero when the d
 With neither --knock nor --door-secret it sends SPA: every option of \`knockgate spa\` works, and
 the server defaults to HOST, -A to tcp/PORT and the allowed address to the packet's source (-s).
 -4/-6 pin the family of all of it: the knock or packet, the receiver's request and the connection.
+-T (test mode, as in \`knockgate spa\`) prints the packet or the knock sequence on stderr and stops:
+nothing is sent and no connection is made.
 
 In ~/.ssh/config:
   Host bastion
@@ -78,6 +86,7 @@ In ~/.ssh/config:
 Examples:
   $ ssh -o ProxyCommand='knockgate connect --knock 7000,8000:udp,9000 %h %p' bastion.example.com
   $ knockgate connect --door-secret "$(cat door.secret)" --wait 5s bastion.example.com 22
+  $ knockgate connect -T -n bastion-spa bastion.example.com 22     # print the packet, send nothing
 `;
 
 /** `knockgate connect [options] HOST PORT` — open the door, then relay stdin/stdout to HOST:PORT. */
@@ -98,6 +107,7 @@ export function registerConnect(program: Command): void {
       const wait = waitMs(flags.wait);
       const target = await resolveAddress(host, parseFamily(flags));
       await openDoor(host, port, target, flags);
+      if (flags.test) return;
       const socket = await connectWithin({ host, port, ...target }, wait);
       const broken = await relay(socket, process.stdin, process.stdout);
       if (broken) process.stderr.write(`knockgate: connection to ${host} port ${port} broke: ${broken.message}\n`);

@@ -1,6 +1,7 @@
 import { formatDuration } from '../../config/duration.js';
 import type { SpaConfig, SpaDoorConfig } from '../../config/model.js';
 import type { AddressRange } from '../../core/spa-access.js';
+import { describeScope } from './describe-scope.js';
 
 /** `knockgate check`'s account of SPA: where packets are read, which digests are kept, and each door. */
 export function describeSpa(spa: SpaConfig): string[] {
@@ -14,7 +15,7 @@ export function describeSpa(spa: SpaConfig): string[] {
   return lines;
 }
 
-function describeSpaDoor({ keys, sshKey, rules, gate }: SpaDoorConfig): string[] {
+function describeSpaDoor({ keys, sshKey, rules, gate, scope }: SpaDoorConfig): string[] {
   const ports = rules.ports.mode === 'any' ? 'any port the client asks for (knockgate closes none of them: the host firewall must, with nftables.host_chain)' : `${rules.ports.open.map((p) => `${p.port}/${p.proto}`).join(', ')} (${rules.ports.mode === 'subset' ? 'requests must be a subset' : 'whatever is asked'})`;
   const lines = [
     `spa door ${rules.door}`,
@@ -25,6 +26,7 @@ function describeSpaDoor({ keys, sshKey, rules, gate }: SpaDoorConfig): string[]
     `  opens:     ${ports} for ${formatDuration(rules.accessTimeoutMs)}, client may ask up to ${formatDuration(rules.maxClientTimeoutMs)}`,
     `  allow IP:  ${rules.allowIp === 'source' ? 'must be the packet source' : 'opened as requested'}${rules.requireSourceAddress ? ', 0.0.0.0 refused' : ', 0.0.0.0 = packet source'}`,
     `  gate:      ${gate}`,
+    ...describeScope(scope),
   ];
   if (rules.restrictPorts.length > 0) lines.push(`  never:     ${rules.restrictPorts.map((p) => `${p.port}/${p.proto}`).join(', ')}`);
   if (rules.usernames.length > 0) lines.push(`  users:     ${rules.usernames.join(', ')}`);
