@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDaemonLab, labConfig, labDoor, type DaemonLab } from '../support/daemon-lab.js';
-import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../support/sshd-lab.js';
+import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
 
 let dl: DaemonLab;
 let sshd: LabSshd;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDaemonLab, labConfig, type DaemonLab } from '../support/daemon-lab.js';
-import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../support/sshd-lab.js';
+import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
 
 const SECRET = Buffer.from('kgt-connect-door-secret-test-only').toString('base64');
 

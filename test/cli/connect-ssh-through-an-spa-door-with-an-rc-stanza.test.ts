@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDaemonLab, labConfig, type DaemonLab } from '../support/daemon-lab.js';
-import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../support/sshd-lab.js';
+import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
 
 const KEY = randomBytes(32).toString('base64');
 const HMAC = randomBytes(64).toString('base64');

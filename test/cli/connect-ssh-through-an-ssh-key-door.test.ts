@@ -6,7 +6,7 @@ import { run } from '../../src/lab/netns.js';
 import { waitFor } from '../../src/lab/wait.js';
 import { knockgateCli } from '../support/control-cli.js';
 import { createDaemonLab, labConfig, type DaemonLab } from '../support/daemon-lab.js';
-import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../support/sshd-lab.js';
+import { SSHD_PORT, sshThroughConnect, startLabSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
 
 const SPA_PORT = 62201;
 

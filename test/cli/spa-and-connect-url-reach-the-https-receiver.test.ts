@@ -9,7 +9,7 @@ import { handler } from '../../src/aws/lambda-handler.js';
 import { CLI } from '../../src/lab/lab-demo.js';
 import { startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
 import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
-import { sshArgs, startSshd, type LabSshd } from '../support/sshd-lab.js';
+import { sshArgs, startSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
 
 const execFileAsync = promisify(execFile);
 const SG = 'sg-0123456789abcdef0';

@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI } from '../../src/lab/lab-demo.js';
-import { run, type Lab } from '../../src/lab/netns.js';
-import { waitFor } from '../../src/lab/wait.js';
+import { CLI } from './lab-demo.js';
+import { run, type Lab } from './netns.js';
+import { waitFor } from './wait.js';
 
 /** Where the test's sshd listens in the server namespace (the lab's echo service holds 22). */
 export const SSHD_PORT = 2222;
