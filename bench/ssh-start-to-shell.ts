@@ -16,7 +16,8 @@ import { alternation, median, percentile, ratio, rounded } from './statistics.js
  * certificate door (made by ssh-keygen -s). Baselines on a port no door guards: plain ssh, and ssh
  * through `knockgate connect` with no door (what the client's own start costs). Rounds rotate
  * the order; before each trial the client's grants are revoked, so every trial opens its door.
- * Prints one JSON line: medians and p90 in ms, and each door's ratio to both baselines.
+ * Prints one JSON line: medians and p90 in ms, each door's ratio to both baselines, and when its
+ * grant was made (the daemon's open line, in ms after ssh started: the rest is connecting and ssh).
  * Usage (root): node dist/bench/bench/ssh-start-to-shell.js [rounds]
  */
 
@@ -27,6 +28,8 @@ const HMAC = randomBytes(64).toString('base64');
 
 interface Trial {
   name: string;
+  /** The knockgate door it opens (its open line tells when the grant was made), if any. */
+  door?: string;
   port: number;
   /** `knockgate connect` arguments before %h %p; null for ssh with no ProxyCommand. */
   connect: string[] | null;
@@ -88,23 +91,30 @@ ${open}`;
       { name: 'ssh_no_door', port: OPEN_PORT, connect: null },
       // One knock at a port no door watches: connect needs something to send; this is its own start and relay.
       { name: 'connect_no_door', port: OPEN_PORT, connect: ['--knock', '6000'] },
-      { name: 'knock_door', port: SSHD_PORT, connect: ['--knock', '7000,8000:udp,9000'] },
-      { name: 'fwknop_spa_door', port: SSHD_PORT, connect: ['-n', '%n', '--rc-file', rcFile] },
-      { name: 'ssh_key_door', port: SSHD_PORT, connect: ['--ssh-key', '--door-key', doorKey] },
-      { name: 'ssh_certificate_door', port: SSHD_PORT, connect: ['--ssh-key', `${sshd.clientKey}.pub`, '--ssh-cert', `${sshd.clientKey}-cert.pub`, '--door-key', doorKey] },
+      { name: 'knock_door', door: 'knock', port: SSHD_PORT, connect: ['--knock', '7000,8000:udp,9000'] },
+      { name: 'fwknop_spa_door', door: 'fwknop', port: SSHD_PORT, connect: ['-n', '%n', '--rc-file', rcFile] },
+      { name: 'ssh_key_door', door: 'sshkey', port: SSHD_PORT, connect: ['--ssh-key', '--door-key', doorKey] },
+      { name: 'ssh_certificate_door', door: 'sshkey', port: SSHD_PORT, connect: ['--ssh-key', `${sshd.clientKey}.pub`, '--ssh-cert', `${sshd.clientKey}-cert.pub`, '--door-key', doorKey] },
     ];
     const samples = new Map<string, number[]>(trials.map((t) => [t.name, []]));
+    const opened = new Map<string, number[]>(trials.map((t) => [t.name, []]));
     for (const trial of alternation(trials, rounds)) {
       // Every trial must open its door: no grant left by the one before.
       await run('ip', ['netns', 'exec', lab.server.ns, process.execPath, CLI, 'revoke', lab.client.ip4, '--socket', join(dir, 'control.sock')]).catch(() => undefined);
+      const seen = logLines.length;
+      const started = Date.now();
       samples.get(trial.name)!.push(await sshOnce(lab, sshd, trial));
+      if (trial.door === undefined) continue;
+      const line = await waitFor(() => logLines.slice(seen).map(parsed).find((e) => e?.outcome === 'open' && e.door === trial.door), { timeoutMs: 5_000, what: `the ${trial.door} open line` });
+      opened.get(trial.name)!.push(Number(line.time) - started);
     }
     const p50 = (name: string) => median(samples.get(name)!);
     const out: Record<string, number | null> = { rounds };
     for (const t of trials) {
       out[`${t.name}_p50_ms`] = rounded(p50(t.name), 1);
       out[`${t.name}_p90_ms`] = rounded(percentile(samples.get(t.name)!, 90), 1);
-      if (t.port === SSHD_PORT) {
+      if (t.door !== undefined) {
+        out[`${t.name}_open_after_ms_p50`] = rounded(median(opened.get(t.name)!), 1);
         out[`${t.name}_ratio_vs_ssh_no_door`] = rounded(ratio(p50(t.name), p50('ssh_no_door')), 2);
         out[`${t.name}_ratio_vs_connect_no_door`] = rounded(ratio(p50(t.name), p50('connect_no_door')), 2);
       }
@@ -114,6 +124,14 @@ ${open}`;
     if (agent?.pid !== undefined && agent.exitCode === null) process.kill(agent.pid, 'SIGTERM');
     await lab.destroy();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function parsed(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
   }
 }
 

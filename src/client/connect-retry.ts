@@ -5,14 +5,16 @@ import type { Family } from '../core/packet.js';
 
 /**
  * An attempt waits FIRST_ATTEMPT_MS for the handshake, each next one twice as long up to
- * ATTEMPT_TIMEOUT_MS: the first SYN often races the grant and is dropped, and a fresh attempt once
- * the grant lands is quicker than the kernel's next retransmission (1 s, 3 s…); a slow path still
- * gets whole seconds.
+ * ATTEMPT_TIMEOUT_MS: the first SYN often races the grant and is dropped (the packet was sent a
+ * moment before; the daemon opens within milliseconds), and a fresh attempt once the grant lands
+ * is quicker than the kernel's next retransmission (1 s, 3 s…); a slow path still gets whole seconds.
  */
-export const FIRST_ATTEMPT_MS = 100;
+export const FIRST_ATTEMPT_MS = 50;
 export const ATTEMPT_TIMEOUT_MS = 1_000;
-/** Pause after a refused attempt (a closed port answers at once); keeps the loop from spinning. */
+/** Pause after a refused attempt (a closed port answers at once); keeps the loop from spinning. A timed-out attempt has waited already. */
 export const RETRY_PAUSE_MS = 200;
+
+const TIMED_OUT = 'timed out';
 
 /** HOST:PORT did not accept a connection before the wait ran out. */
 export class ConnectError extends KnockgateError {
@@ -30,7 +32,7 @@ export interface ConnectTarget {
 /**
  * Connect to `target`, trying again until `waitMs` has passed (a grant takes effect after the
  * knock or packet: at once for nftables, seconds for a Security Group). The attempts are bounded
- * by the wait: at most waitMs / RETRY_PAUSE_MS + 1 of them.
+ * by the wait: each takes at least FIRST_ATTEMPT_MS or RETRY_PAUSE_MS, so at most waitMs / FIRST_ATTEMPT_MS + 1.
  */
 export async function connectWithin(target: ConnectTarget, waitMs: number): Promise<Socket> {
   const deadline = performance.now() + waitMs;
@@ -48,6 +50,7 @@ export async function connectWithin(target: ConnectTarget, waitMs: number): Prom
       last = (e as Error).message;
     }
     timeoutMs = Math.min(timeoutMs * 2, ATTEMPT_TIMEOUT_MS);
+    if (last === TIMED_OUT) continue;
     const pause = Math.min(RETRY_PAUSE_MS - (performance.now() - started), deadline - performance.now());
     if (pause > 0) await sleep(pause);
   }
@@ -61,7 +64,7 @@ function attempt(target: ConnectTarget, timeoutMs: number): Promise<Socket> {
     const socket = connect({ host: target.address, port: target.port, family: target.family, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error('timed out'));
+      reject(new Error(TIMED_OUT));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
