@@ -1,10 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
-import { SpaCodec } from '../../src/core/spa/index.js';
-import { SpaService } from '../../src/daemon/spa-service.js';
-import { MemoryReplayStore } from '../../src/store/memory-replay-store.js';
-import { memoryDaemon, settle } from '../support/memory-daemon.js';
+import { memorySpaDaemon, memorySpaPacket as spaPacket, memorySpaToml, settle } from '../support/memory-daemon.js';
 
 /**
  * What one_shot and grant_prefix make of a grant, for knock and SPA doors alike, with in-memory
@@ -12,8 +7,7 @@ import { memoryDaemon, settle } from '../support/memory-daemon.js';
  * grant-prefix-opens-the-source-network). The memory gate cannot use a grant up by itself, as a
  * Security Group cannot: the daemon does it at the first new connection the capture reports.
  */
-const KEY = randomBytes(32).toString('base64');
-const HMAC = randomBytes(64).toString('base64');
+
 const TOML = `
 [aws]
 security_groups = ["sg-0123456789abcdef0"]
@@ -24,26 +18,10 @@ open = ["22/tcp"]
 gate = "aws-sg"
 one_shot = true
 
-[spa]
-sensor = "pcap"
-port = 62201
-
-[spa_door.ops]
-key_base64 = "${KEY}"
-hmac_key_base64 = "${HMAC}"
-open = ["2222/tcp"]
-grant_prefix = 24
-grant_prefix6 = 64
-`;
-const parsedSpa = parseKnockgateToml(TOML, 'memory.toml').spa!;
-
-function spaPacket(): Uint8Array {
-  const codec = new SpaCodec({ encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC } });
-  return Buffer.from(codec.encode({ username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 2222 }] } }, { now: Date.now() }), 'latin1');
-}
+${memorySpaToml('grant_prefix = 24\ngrant_prefix6 = 64\n')}`;
 
 function daemon() {
-  return memoryDaemon(TOML, { spa: ({ desk, gate, logger }) => new SpaService({ config: parsedSpa, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger }) });
+  return memorySpaDaemon(TOML);
 }
 
 it('an SPA door with grant_prefix grants the sender\'s /24 (or /64), and its open line names the network and who asked', async () => {

@@ -1,41 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
-import { SpaCodec } from '../../src/core/spa/index.js';
-import { SpaService } from '../../src/daemon/spa-service.js';
-import { MemoryReplayStore } from '../../src/store/memory-replay-store.js';
-import { memoryDaemon, settle } from '../support/memory-daemon.js';
+import { memorySpaDaemon, memorySpaPacket as spaPacket, memorySpaToml, settle } from '../support/memory-daemon.js';
 
-const KEY = randomBytes(32).toString('base64');
-const HMAC = randomBytes(64).toString('base64');
 const TOML = `
 [door.ssh]
 sequence = ["7000"]
 open = ["22/tcp"]
 
-[spa]
-sensor = "pcap"
-port = 62201
-
-[spa_door.ops]
-key_base64 = "${KEY}"
-hmac_key_base64 = "${HMAC}"
-open = ["2222/tcp"]
-`;
-
-function spaPacket(): Uint8Array {
-  const codec = new SpaCodec({ encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC } });
-  const text = codec.encode({ username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 2222 }] } }, { now: Date.now() });
-  return Buffer.from(text, 'latin1');
-}
+${memorySpaToml()}`;
 
 function daemonWithSpa(maxPendingGrants?: number) {
-  return memoryDaemon(TOML, {
-    ...(maxPendingGrants !== undefined && { maxPendingGrants }),
-    spa: ({ desk, gate, logger }) => new SpaService({ config: parsedSpa, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger }),
-  });
+  return memorySpaDaemon(TOML, { ...(maxPendingGrants !== undefined && { maxPendingGrants }) });
 }
-const parsedSpa = parseKnockgateToml(TOML, 'memory.toml').spa!;
 
 it('grants an SPA request through the desk: its open line, its door in status, its expiry', async () => {
   const m = daemonWithSpa();

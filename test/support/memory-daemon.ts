@@ -1,11 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import type { KnockgateConfig } from '../../src/config/model.js';
 import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
 import { Daemon, type DaemonParts } from '../../src/daemon/daemon.js';
 import { captureSettings } from '../../src/daemon/door-ports.js';
 import { GrantDesk } from '../../src/daemon/grant-desk.js';
 import { reconfiguration } from '../../src/daemon/reconfiguration.js';
-import type { SpaService } from '../../src/daemon/spa-service.js';
+import { SpaCodec } from '../../src/core/spa/index.js';
+import { SpaService } from '../../src/daemon/spa-service.js';
 import type { Outcomes } from '../../src/metrics/outcome.js';
+import { MemoryReplayStore } from '../../src/store/memory-replay-store.js';
 import { captureLogger } from './command-gate-fixtures.js';
 import { FAKE_HOST, FakeSensor } from './fake-sensor.js';
 import { MemoryGate } from './memory-gate.js';
@@ -73,4 +76,32 @@ export function memoryDaemonFor(config: KnockgateConfig, opts: MemoryDaemonOptio
 /** Lets promise callbacks (a gate's answer, the desk's open line) run. */
 export async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** The keys of memorySpaToml's door, for making its packets (spaAccessPacket). */
+export const MEMORY_SPA_KEYS = { encryptionKey: { base64: randomBytes(32).toString('base64') }, hmacKey: { base64: randomBytes(64).toString('base64') } };
+
+/** `[spa]` on pcap port 62201 and `[spa_door.ops]` with MEMORY_SPA_KEYS opening 2222/tcp, plus `extra` lines in the door. */
+export function memorySpaToml(extra = ''): string {
+  return `[spa]
+sensor = "pcap"
+port = 62201
+
+[spa_door.ops]
+key_base64 = "${MEMORY_SPA_KEYS.encryptionKey.base64}"
+hmac_key_base64 = "${MEMORY_SPA_KEYS.hmacKey.base64}"
+open = ["2222/tcp"]
+${extra}`;
+}
+
+/** A memory daemon whose SPA service (a memory replay store) serves the config's SPA doors. */
+export function memorySpaDaemon(toml: string, opts: Omit<MemoryDaemonOptions, 'spa'> = {}): MemoryDaemon {
+  const config = parseKnockgateToml(toml, 'memory.toml');
+  return memoryDaemonFor(config, { ...opts, spa: ({ desk, gate, logger }) => new SpaService({ config: config.spa!, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger }) });
+}
+
+/** A fresh fwknop access request from alice for 2222/tcp, sealed with MEMORY_SPA_KEYS. */
+export function memorySpaPacket(): Uint8Array {
+  const text = new SpaCodec(MEMORY_SPA_KEYS).encode({ username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 2222 }] } }, { now: Date.now() });
+  return Buffer.from(text, 'latin1');
 }
