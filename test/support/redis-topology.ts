@@ -80,22 +80,47 @@ export async function tlsRedis(lab: Lab, host: LabHost, dir: string): Promise<Re
 }
 
 export const SENTINEL_PORT = 26_379;
-const SENTINEL_MASTER_PORT = 6379;
+const SENTINEL_PORTS = { master: 6379, replica: 6380 } as const;
 
-/** One master and one Sentinel on `host` that monitors it as "lab"; members find the master through the Sentinel. */
-export function sentinelRedis(lab: Lab, host: LabHost, dir: string): RedisTopology {
+export interface SentinelTopology extends RedisTopology {
+  /** SIGKILLs the master; resolves once the Sentinel has promoted the replica and names it. */
+  killMaster(): Promise<void>;
+  /** redis-cli against the master the Sentinel names now. */
+  master(...args: string[]): Promise<string>;
+}
+
+/**
+ * A master, its replica and one Sentinel on `host` that monitors them as "lab" (a quorum of one,
+ * the master down after 1 s without an answer); members find the master through the Sentinel.
+ */
+export function sentinelRedis(lab: Lab, host: LabHost, dir: string): SentinelTopology {
   const children: ChildProcess[] = [];
   const conf = join(dir, 'sentinel.conf');
+  const cli = (port: number, ...args: string[]) => ['-h', host.ip4, '-p', String(port), ...args];
+  const masterIs = (port: number) => until(lab, host, cli(SENTINEL_PORT, 'sentinel', 'get-master-addr-by-name', 'lab'), (r) => r.includes(`${host.ip4}\n${port}`), `the Sentinel to name ${port} the master`);
   return {
     url: `redis-sentinel://${host.ip4}:${SENTINEL_PORT}/lab`,
     env: {},
     async start() {
-      children.push(lab.spawn(host, 'redis-server', ['--port', String(SENTINEL_MASTER_PORT), '--bind', host.ip4, '--dir', dir, ...EPHEMERAL], { stdio: 'ignore' }));
-      await until(lab, host, ['-h', host.ip4, '-p', String(SENTINEL_MASTER_PORT), 'ping'], (r) => r.includes('PONG'), 'the master to listen');
+      for (const [role, port] of Object.entries(SENTINEL_PORTS)) {
+        const replicaOf = role === 'replica' ? ['--replicaof', host.ip4, String(SENTINEL_PORTS.master)] : [];
+        children.push(lab.spawn(host, 'redis-server', ['--port', String(port), '--bind', host.ip4, ...replicaOf, '--dir', dir, '--dbfilename', `${role}.rdb`, ...EPHEMERAL], { stdio: 'ignore' }));
+        await until(lab, host, cli(port, 'ping'), (r) => r.includes('PONG'), `the ${role} to listen`);
+      }
       // Sentinel rewrites its config file as it learns: a fresh one each start.
-      await writeFile(conf, `port ${SENTINEL_PORT}\nbind ${host.ip4}\nprotected-mode no\ndir ${dir}\nsentinel monitor lab ${host.ip4} ${SENTINEL_MASTER_PORT} 1\n`);
+      const monitor = [`monitor lab ${host.ip4} ${SENTINEL_PORTS.master} 1`, 'down-after-milliseconds lab 1000', 'failover-timeout lab 5000'].map((l) => `sentinel ${l}\n`).join('');
+      await writeFile(conf, `port ${SENTINEL_PORT}\nbind ${host.ip4}\nprotected-mode no\ndir ${dir}\n${monitor}`);
       children.push(lab.spawn(host, 'redis-server', [conf, '--sentinel'], { stdio: 'ignore' }));
-      await until(lab, host, ['-h', host.ip4, '-p', String(SENTINEL_PORT), 'sentinel', 'get-master-addr-by-name', 'lab'], (r) => r.includes(host.ip4), 'the Sentinel to know the master');
+      await masterIs(SENTINEL_PORTS.master);
+      await until(lab, host, cli(SENTINEL_PORT, 'sentinel', 'replicas', 'lab'), (r) => r.includes(String(SENTINEL_PORTS.replica)), 'the Sentinel to know the replica');
+    },
+    async killMaster() {
+      await killAll(children.splice(0, 1));
+      await masterIs(SENTINEL_PORTS.replica);
+    },
+    async master(...args) {
+      const [, port] = (await lab.exec(host, 'redis-cli', cli(SENTINEL_PORT, 'sentinel', 'get-master-addr-by-name', 'lab'))).trim().split('\n');
+      return lab.exec(host, 'redis-cli', cli(Number(port), ...args));
     },
     stop: () => killAll(children),
   };
