@@ -53,12 +53,28 @@ export function unixSocketRedis(dir: string): RedisTopology {
   };
 }
 
+export const TCP_PORT = 6379;
+
+/** `redis://` on `host`'s address, no TLS and no password. */
+export function tcpRedis(lab: Lab, host: LabHost, dir: string): RedisTopology {
+  const children: ChildProcess[] = [];
+  return {
+    url: `redis://${host.ip4}:${TCP_PORT}/0`,
+    env: {},
+    async start() {
+      children.push(lab.spawn(host, 'redis-server', ['--port', String(TCP_PORT), '--bind', host.ip4, '--dir', dir, ...EPHEMERAL], { stdio: 'ignore' }));
+      await until(lab, host, ['-h', host.ip4, '-p', String(TCP_PORT), 'ping'], (r) => r.includes('PONG'), 'redis-server to listen');
+    },
+    stop: () => killAll(children),
+  };
+}
+
 export const TLS_PORT = 6380;
 
 /**
  * `rediss://` on `host`: a CA and a server certificate for the host's address made with openssl
  * here, the server on TLS only. Members trust the CA through NODE_EXTRA_CA_CERTS, as an operator's
- * unit would (docs/fleet.md).
+ * unit would (README, "Fleet").
  */
 export async function tlsRedis(lab: Lab, host: LabHost, dir: string): Promise<RedisTopology> {
   const f = (name: string) => join(dir, name);
