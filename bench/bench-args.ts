@@ -19,6 +19,11 @@ export interface BenchOptions {
   /** SPA CPU: rounds of each in-process measurement, and valid packets per throughput run. */
   spaCpuRounds: number;
   validSpaPackets: number;
+  /** Fleet: knocks at the first real member, real members, simulated fleet sizes, live grants for the memory and reconcile figures. */
+  fleetTrials: number;
+  fleetRealMembers: number;
+  fleetSimMembers: number[];
+  fleetLiveGrants: number;
   /** Phases to run (all unless --only is given). */
   phases: Phase[];
   /** Where the result goes besides the last line of output. */
@@ -26,11 +31,11 @@ export interface BenchOptions {
 }
 
 /** In the order they run: the floods last, since the conntrack entries they leave slow nft down for a while. */
-export const PHASES = ['knock', 'spa', 'spa-cpu', 'scale', 'bad-packets', 'flood', 'flood-metrics', 'restore'] as const;
+export const PHASES = ['knock', 'spa', 'spa-cpu', 'scale', 'bad-packets', 'flood', 'flood-metrics', 'restore', 'fleet'] as const;
 export type Phase = (typeof PHASES)[number];
 
-const FULL = { trials: 100, badRounds: 4, badSeconds: 5, floodLegit: 50, grants: 10_000, scaleSamples: 400, restoreTrials: 30, metricsRounds: 4, metricsSeconds: 5, spaCpuRounds: 5, validSpaPackets: 10_000 };
-const QUICK = { trials: 30, badRounds: 2, badSeconds: 3, floodLegit: 20, grants: 10_000, scaleSamples: 150, restoreTrials: 10, metricsRounds: 2, metricsSeconds: 3, spaCpuRounds: 3, validSpaPackets: 5_000 };
+const FULL = { trials: 100, badRounds: 4, badSeconds: 5, floodLegit: 50, grants: 10_000, scaleSamples: 400, restoreTrials: 30, metricsRounds: 4, metricsSeconds: 5, spaCpuRounds: 5, validSpaPackets: 10_000, fleetTrials: 30, fleetRealMembers: 3, fleetSimMembers: [2, 10, 50, 100], fleetLiveGrants: 10_000 };
+const QUICK = { trials: 30, badRounds: 2, badSeconds: 3, floodLegit: 20, grants: 10_000, scaleSamples: 150, restoreTrials: 10, metricsRounds: 2, metricsSeconds: 3, spaCpuRounds: 3, validSpaPackets: 5_000, fleetTrials: 20, fleetRealMembers: 3, fleetSimMembers: [2, 10, 50, 100], fleetLiveGrants: 10_000 };
 
 export const USAGE = `usage: npm run bench -- [--quick] [--trials N] [--only PHASE[,PHASE…]] [--out FILE]
   phases: ${PHASES.join(', ')}`;

@@ -1,4 +1,5 @@
 import type { BadPacketRound } from './phases/bad-packets.js';
+import { totalCommands, type FleetSamples } from './phases/fleet.js';
 import type { FloodRound } from './phases/flood.js';
 import type { FloodMetricsRound, MetricsVariant } from './phases/flood-metrics.js';
 import type { ScaleSamples } from './phases/grants-scale.js';
@@ -19,6 +20,7 @@ export interface BenchMeasurements {
   floodMetrics?: FloodMetricsRound[];
   scale?: ScaleSamples;
   restore?: RestoreSamples;
+  fleet?: FleetSamples;
 }
 
 /** The goals of issue 7: each figure and the bound it must meet. */
@@ -35,7 +37,8 @@ export const GOALS = {
   valid_spa_per_s: { min: 10_000 },
 } as const;
 
-export type BenchResult = Record<string, number | string | null | Record<string, boolean | null>>;
+/** Flat figures, the goals met, and the fleet phase's rows as it measured them (`fleet`: real, simulated, live). */
+export type BenchResult = Record<string, number | string | null | Record<string, boolean | null> | FleetSamples>;
 
 /** CPU seconds per million packets examined, over every round of one daemon. */
 function cpuPerMillion(rounds: BadPacketRound[]): number | undefined {
@@ -146,6 +149,11 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     restore_noticed_to_done_p50_ms: rounded(median(m.restore?.nftReportedMs ?? [])),
     restore_noticed_to_done_p50_ms_iptables: rounded(median(m.restore?.iptablesReportedMs ?? [])),
     restore_failed: m.restore ? `nftables ${m.restore.failed.nftables}, iptables ${m.restore.failed.iptables}` : null,
+    fleet_propagation_p50_ms: m.fleet?.real.grantAtAToOpenElsewhereMs.p50 ?? null,
+    fleet_propagation_p99_ms: m.fleet?.real.grantAtAToOpenElsewhereMs.p99 ?? null,
+    fleet_real_members: m.fleet?.real.members ?? null,
+    fleet_redis_commands_per_grant_and_flush: m.fleet ? rounded(totalCommands(m.fleet.real.redisCommandsPerGrantAndFlush)) : null,
+    fleet: m.fleet ?? null,
     goals_met: met,
     mode: meta.quick ? 'quick' : 'full',
     date: meta.date,

@@ -7,6 +7,7 @@ import { createBenchLab, type BenchLab } from './bench-lab.js';
 import { assembleResult, type BenchMeasurements } from './bench-result.js';
 import { measureBadPackets } from './phases/bad-packets.js';
 import { measureFlood } from './phases/flood.js';
+import { describeFleet, measureFleet } from './phases/fleet.js';
 import { measureFloodMetrics } from './phases/flood-metrics.js';
 import { measureGrantsScale } from './phases/grants-scale.js';
 import { measureKnockOpen } from './phases/knock-open.js';
@@ -99,6 +100,10 @@ async function main(): Promise<number> {
       const r = m.restore;
       log(`restore after a flush: nftables ${fmt(r.nftMs)}, iptables ${fmt(r.iptablesMs)} (failed: ${r.failed.nftables}, ${r.failed.iptables})`);
       for (const why of r.failures) log(`restore: failed trial: ${why}`);
+    });
+    await phase('fleet', async () => {
+      m.fleet = await measureFleet({ trials: opts.fleetTrials, realMembers: opts.fleetRealMembers, simMembers: opts.fleetSimMembers, liveGrants: opts.fleetLiveGrants });
+      for (const line of describeFleet(m.fleet)) log(line);
     });
   } finally {
     process.off('SIGINT', onSignal);

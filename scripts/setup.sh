@@ -17,7 +17,8 @@ TEST_PACKAGES=(
   knockd fwknop-client fwknop-server         # reference peers for interop tests and benchmarks
   nmap hping3 netcat-openbsd tcpdump procps iputils-ping # scanners, packet generators and inspection in tests
   curl                                       # signed IAM calls to moto_server (AWS error test); /metrics scrapes in the bench
-  redis-server                               # the shared store
+  redis-server redis-tools                   # the shared store; redis-cli builds the Cluster (Sentinel is redis-server --sentinel)
+  openssl                                    # a private CA and server certificate for the rediss:// fleet test
   openssh-server openssh-client              # real sshd and ssh for `knockgate connect` as a ProxyCommand
   faketime                                   # daemons under a stepped or skewed wall clock (libfaketime)
   strace systemd                             # the unit's system-call filter checked against what the daemon calls; systemd-analyze

@@ -61,6 +61,19 @@ describe('bench harness (pure parts, no timings)', () => {
           { variant: 'without', arrived: 500_000, cpuSeconds: 3, scrapes: 0 },
         ],
         spaCpu: { badHmacUs: { native1: [2, 3, 2.5], native100: [30, 50, 35], codec1: [5], codec100: [400] }, validPerS: [9_000, 12_000, 11_000] },
+        fleet: {
+          real: {
+            members: 3,
+            trials: 2,
+            missed: 0,
+            grantAtAToOpenElsewhereMs: { n: 4, p50: 1.2, p99: 8 },
+            lastKnockToOpenAtAMs: { n: 2, p50: 5, p99: 6 },
+            redisCommandsPerGrantAndFlush: { evalsha: 2, hset: 1, publish: 2 },
+            redisCpuMsPerGrantAndFlush: 1,
+          },
+          simulated: [],
+          live: { liveGrants: 10, bytesPerLiveGrant: 400, publishMsEachSequential: 0.2, reconcileReadMs: { n: 1, p50: 1, p99: 1 } },
+        },
       },
       { quick: true, date: 'd', machine: 'm' },
     );
@@ -85,6 +98,11 @@ describe('bench harness (pure parts, no timings)', () => {
       invalid_spa_100_vs_1_stanza_ratio: 14,
       invalid_spa_100_stanzas_native_vs_codec_ratio: 0.088,
       valid_spa_per_s: 11_000,
+      fleet_propagation_p50_ms: 1.2,
+      fleet_propagation_p99_ms: 8,
+      fleet_real_members: 3,
+      fleet_redis_commands_per_grant_and_flush: 5,
+      fleet: { real: { members: 3 }, simulated: [] },
       mode: 'quick',
     });
     expect(r.goals_met).toEqual({

@@ -147,9 +147,10 @@ export class FleetMember implements GrantListener {
       return;
     }
     this.outcomes.count('fleet-unreachable');
+    const reason = this.opts.ledger.downReason;
     this.log.error(
-      { fleet: this.opts.settings.name, member: this.member, outcome: 'fleet-unreachable' },
-      `fleet ${this.opts.settings.name}: Redis is unreachable: SPA packets are refused (a replay at another member cannot be ruled out); knock doors open here only and are published when Redis is back; grants already open stay until they expire`,
+      { fleet: this.opts.settings.name, member: this.member, outcome: 'fleet-unreachable', ...(reason !== undefined && { err: reason }) },
+      `fleet ${this.opts.settings.name}: Redis is unreachable${reason !== undefined ? ` (${reason})` : ''}: SPA packets are refused (a replay at another member cannot be ruled out); knock doors open here only and are published when Redis is back; grants already open stay until they expire`,
     );
   }
 

@@ -45,6 +45,8 @@ export interface GrantLedger {
   /** Connects; resolves whether or not the backend answers (the state says which). */
   start(onEvent: (event: LedgerEvent) => void, onState: (state: LedgerState) => void): Promise<void>;
   readonly state: LedgerState;
+  /** While down: the backend's last connection error when it gave one ("self-signed certificate"), for the operator. */
+  readonly downReason?: string;
   /**
    * Adds or extends a grant and tells every member. `kept-longer`: the fleet already holds it
    * with a later expiry; `full`: MAX_FLEET_GRANTS live grants, none expired.

@@ -116,6 +116,7 @@ export interface RedisGrantLedgerOptions {
 export class RedisGrantLedger implements GrantLedger {
   readonly name = 'redis';
   state: LedgerState = 'down';
+  downReason?: string;
   private readonly keys: { grants: string; expiries: string; members: string; epoch: string; channel: string };
   private readonly redis: RedisClient & LedgerCommands;
   private readonly bound: number;
@@ -140,9 +141,9 @@ export class RedisGrantLedger implements GrantLedger {
     this.onEvent = onEvent;
     this.onState = onState;
     const { redis, subscriber } = this.opts;
-    // Connection errors are the state's business (one line when it changes), not a line per retry.
+    // Connection errors are the state's business (one line when it changes, with the last error), not a line per retry.
     for (const c of [redis, subscriber]) {
-      c.on('error', () => undefined);
+      c.on('error', (err: unknown) => (this.downReason = describeError(err)));
       c.on('ready', () => this.follow());
       c.on('close', () => this.follow());
     }
@@ -204,7 +205,7 @@ export class RedisGrantLedger implements GrantLedger {
     try {
       return await f();
     } catch (err) {
-      throw new StoreError(`fleet ledger ${what} failed: ${this.state === 'up' ? describeError(err) : 'Redis is unreachable'}`, undefined, { cause: err });
+      throw new StoreError(`fleet ledger ${what} failed: ${this.state === 'up' ? describeError(err) : `Redis is unreachable${this.downReason ? ` (${this.downReason})` : ''}`}`, undefined, { cause: err });
     }
   }
 
@@ -213,6 +214,7 @@ export class RedisGrantLedger implements GrantLedger {
     const state: LedgerState = this.opts.redis.status === 'ready' && this.opts.subscriber.status === 'ready' ? 'up' : 'down';
     if (state === this.state) return;
     this.state = state;
+    if (state === 'up') this.downReason = undefined;
     if (state === 'up' && !this.evictionChecked) {
       this.evictionChecked = true;
       checkEvictionPolicy(this.opts.redis, this.opts.logger).catch((err: unknown) => this.opts.logger.error({ store: 'redis', err: describeError(err) }, `fleet: ${describeError(err)}`));

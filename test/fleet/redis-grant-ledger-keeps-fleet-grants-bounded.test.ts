@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +8,7 @@ import { HEARTBEAT_TTL_MS, type FleetGrant, type LedgerEvent, type LedgerState }
 import { reconnectDelayMs, RECONNECT_BACKOFF_MAX_MS, redisClient } from '../../src/store/redis-connection.js';
 import { RedisGrantLedger } from '../../src/store/redis-grant-ledger.js';
 import { captureLogger } from '../support/command-gate-fixtures.js';
+import { unixSocketRedis, type RedisTopology } from '../support/redis-topology.js';
 
 const entry = (src: string, expiresAt: number, member = 'a'): FleetGrant => ({
   grant: { id: grantId('ssh', src), door: 'ssh', src, family: 4, ports: [{ proto: 'tcp', port: 22 }], grantedAt: expiresAt - 60_000, expiresAt },
@@ -19,39 +18,25 @@ const entry = (src: string, expiresAt: number, member = 'a'): FleetGrant => ({
 
 describe('the Redis grant ledger against a real redis-server', () => {
   let dir: string;
-  let socket: string;
-  let redis: ChildProcess | undefined;
+  let redis: RedisTopology;
   const ledgers: RedisGrantLedger[] = [];
   const open = async (bound?: number) => {
     const { logger } = captureLogger();
-    const l = new RedisGrantLedger({ fleet: 'lab', redis: redisClient(socket, { offlineQueue: false }), subscriber: redisClient(socket, { offlineQueue: false }), logger, ...(bound !== undefined && { bound }) });
+    const l = new RedisGrantLedger({ fleet: 'lab', redis: redisClient(redis.url, { offlineQueue: false }), subscriber: redisClient(redis.url, { offlineQueue: false }), logger, ...(bound !== undefined && { bound }) });
     ledgers.push(l);
     const events: LedgerEvent[] = [];
     const states: LedgerState[] = [];
     await l.start((e) => events.push(e), (s) => states.push(s));
     return { l, events, states };
   };
-  const startRedis = async () => {
-    await rm(socket, { force: true });
-    redis = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    await waitFor(() => existsSync(socket), { timeoutMs: 5_000, what: 'redis-server to listen' });
-  };
-  const killRedis = async () => {
-    const r = redis;
-    if (!r?.pid || r.exitCode !== null) return;
-    const exited = new Promise((resolve) => r.once('exit', resolve));
-    process.kill(r.pid, 'SIGKILL');
-    await exited;
-  };
-
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kgt-ledger-'));
-    socket = join(dir, 'redis.sock');
-    await startRedis();
+    redis = unixSocketRedis(dir);
+    await redis.start();
   });
   afterAll(async () => {
     for (const l of ledgers) await l.close().catch(() => undefined);
-    await killRedis();
+    await redis.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -93,12 +78,12 @@ describe('the Redis grant ledger against a real redis-server', () => {
   it('goes down when Redis dies, fails calls at once, and comes up by itself with a new epoch when Redis restarts empty', async () => {
     const a = await open();
     const before = await a.l.epoch();
-    await killRedis();
+    await redis.stop();
     await waitFor(() => a.l.state === 'down' || undefined, { timeoutMs: 5_000, what: 'the ledger to go down' });
     const started = Date.now();
     await expect(a.l.live(Date.now())).rejects.toThrow(/unreachable/);
     expect(Date.now() - started).toBeLessThan(1_000);
-    await startRedis();
+    await redis.start();
     await waitFor(() => a.l.state === 'up' || undefined, { timeoutMs: RECONNECT_BACKOFF_MAX_MS + 3_000, what: 'the ledger to reconnect' });
     expect(a.states).toEqual(['up', 'down', 'up']);
     expect(await a.l.epoch()).not.toBe(before);

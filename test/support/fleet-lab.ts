@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { CLI, startLabDaemon } from '../../src/lab/lab-demo.js';
 import { createLab, type Lab, type LabHost } from '../../src/lab/netns.js';
 import { waitFor } from '../../src/lab/wait.js';
 import { labConfig, SERVICE_PORT } from './daemon-lab.js';
+import { unixSocketRedis, type RedisTopology } from './redis-topology.js';
 
 /** One bastion of the fleet lab: its namespace, directory, log and process. */
 export interface FleetMemberLab {
@@ -16,8 +16,11 @@ export interface FleetMemberLab {
   dir: string;
   logLines: string[];
   daemon?: ChildProcess;
-  /** Starts `knockgate serve` in the member's namespace, on its config; resolves once it started. */
-  start(): Promise<void>;
+  /**
+   * Starts `knockgate serve` in the member's namespace, on its config, with the environment the
+   * Redis needs (or `env` instead); resolves once it started.
+   */
+  start(env?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
   waitForLog(match: (e: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Lines so far that satisfy `match`. */
@@ -29,7 +32,8 @@ export interface FleetMemberLab {
 export interface FleetLab {
   lab: Lab;
   dir: string;
-  redisSocket: string;
+  /** The members' `[fleet] redis_url`. */
+  redisUrl: string;
   members: FleetMemberLab[];
   /** A host of the lab that is no member and never asks: the "other client". */
   stranger: LabHost;
@@ -51,32 +55,37 @@ const parse = (lines: string[]) =>
     }
   });
 
+/** Where a fleet lab's Redis runs: given its own host of the lab (on the members' link) and a directory. */
+export type RedisPlacement = (lab: Lab, host: LabHost, dir: string) => RedisTopology | Promise<RedisTopology>;
+
 /**
  * A lab for a fleet: member A in the server namespace, B (and C) in further namespaces on the same
- * link, the client and a stranger, and a real redis-server on a unix socket in the test's directory
- * (namespaces share the file system). Each member gets `memberConfig(name, dir)` as its config, a
- * service on SERVICE_PORT in its namespace, and is started by the test.
+ * link, the client and a stranger, and a real Redis: by default one redis-server on a unix socket
+ * in the test's directory (namespaces share the file system), or what `placeRedis` starts on a
+ * host of its own. Each member gets `memberConfig(name, dir, redisUrl)` as its config, a service on
+ * SERVICE_PORT in its namespace, and is started by the test.
  */
-export async function createFleetLab(names: string[], memberConfig: (name: string, dir: string, redisSocket: string) => string): Promise<FleetLab> {
+export async function createFleetLab(names: string[], memberConfig: (name: string, dir: string, redisUrl: string) => string, placeRedis?: RedisPlacement): Promise<FleetLab> {
   const dir = await mkdtemp(join(tmpdir(), 'kgt-fleet-'));
-  const lab = await createLab({ prefix: 'kgf', extraHosts: names.length });
-  const redisSocket = join(dir, 'redis.sock');
+  const lab = await createLab({ prefix: 'kgf', extraHosts: names.length + (placeRedis ? 1 : 0) });
   const hosts = [lab.server, ...lab.others.slice(0, names.length - 1)];
-  let redis: ChildProcess | undefined;
+  const redisDir = join(dir, 'redis');
+  await mkdir(redisDir);
+  const redis = placeRedis ? await placeRedis(lab, lab.others[names.length]!, redisDir) : unixSocketRedis(redisDir);
   const members = await Promise.all(
     names.map(async (name, i): Promise<FleetMemberLab> => {
       const host = hosts[i]!;
       const memberDir = join(dir, name);
       await mkdir(memberDir);
-      await writeFile(join(memberDir, 'knockgate.toml'), memberConfig(name, memberDir, redisSocket));
+      await writeFile(join(memberDir, 'knockgate.toml'), memberConfig(name, memberDir, redis.url));
       lab.spawn(host, process.execPath, ['-e', `require('net').createServer(s => { s.on('error', () => {}); s.end('SSH-2.0-lab\\r\\n'); }).listen(${SERVICE_PORT})`]);
       const m: FleetMemberLab = {
         name,
         host,
         dir: memberDir,
         logLines: [],
-        async start() {
-          m.daemon = await startLabDaemon(lab, ['--config', join(memberDir, 'knockgate.toml')], m.logLines, [], {}, host);
+        async start(env = redis.env) {
+          m.daemon = await startLabDaemon(lab, ['--config', join(memberDir, 'knockgate.toml')], m.logLines, [], { env: { ...process.env, ...env } }, host);
         },
         async stop() {
           const d = m.daemon;
@@ -95,22 +104,11 @@ export async function createFleetLab(names: string[], memberConfig: (name: strin
   const fl: FleetLab = {
     lab,
     dir,
-    redisSocket,
+    redisUrl: redis.url,
     members,
     stranger: lab.others[names.length - 1]!,
-    async startRedis() {
-      await rm(redisSocket, { force: true });
-      redis = spawn('redis-server', ['--port', '0', '--unixsocket', redisSocket, '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-      await waitFor(() => existsSync(redisSocket), { timeoutMs: 5_000, what: 'redis-server to listen' });
-    },
-    async stopRedis() {
-      const r = redis;
-      redis = undefined;
-      if (!r?.pid || r.exitCode !== null) return;
-      const exited = new Promise((resolve) => r.once('exit', resolve));
-      process.kill(r.pid, 'SIGKILL');
-      await exited;
-    },
+    startRedis: () => redis.start(),
+    stopRedis: () => redis.stop(),
     connect: (from, to, timeoutS = 2) => probeConnect(lab, from, to.host.ip4, SERVICE_PORT, timeoutS),
     async waitOpen(from, to, what, timeoutMs = 8_000) {
       await waitFor(async () => (await probeConnect(lab, from, to.host.ip4, SERVICE_PORT, 1)).connected || undefined, { timeoutMs, what: `${what}; log of ${to.name}:\n${to.logLines.join('\n')}` });
@@ -126,9 +124,9 @@ export async function createFleetLab(names: string[], memberConfig: (name: strin
 }
 
 /** A member's config: the lab door (knocks 7000, 8000/udp, 9000 open SERVICE_PORT), `[fleet]` on the lab's Redis, and `extra`. */
-export function fleetMemberConfig(name: string, dir: string, redisSocket: string, extra = ''): string {
+export function fleetMemberConfig(name: string, dir: string, redisUrl: string, extra = ''): string {
   const door = `[door.ssh]\nsequence = ["7000:tcp", "8000:udp", "9000:tcp"]\nopen = ["${SERVICE_PORT}/tcp"]\nopen_for = "60s"\n`;
-  return labConfig(dir, door, `[fleet]\nname = "lab"\nmember = "${name}"\nredis_url = "${redisSocket}"\n${extra}`, 'info');
+  return labConfig(dir, door, `[fleet]\nname = "lab"\nmember = "${name}"\nredis_url = "${redisUrl}"\n${extra}`, 'info');
 }
 
 /** The SPA port of the fleet lab's members (one each, in their own namespaces). */
@@ -147,4 +145,22 @@ export async function sendSpa(fl: FleetLab, from: LabHost, to: FleetMemberLab, p
 /** `knockgate knock` from a lab host to a member: the lab door's sequence, or `sequence`. */
 export async function knockAt(fl: FleetLab, from: LabHost, to: FleetMemberLab, sequence = ['7000', '8000:udp', '9000']): Promise<void> {
   await fl.lab.exec(from, process.execPath, [CLI, 'knock', to.host.ip4, ...sequence]);
+}
+
+/**
+ * A knock from the lab's client at the first member, then every other member adopts that grant
+ * (its `fleet-adopted` line names the first member) and opens SERVICE_PORT to the client; returns
+ * the adopted lines, one a member.
+ */
+export async function knockAtFirstOpensTheRest(fl: FleetLab): Promise<Array<Record<string, unknown>>> {
+  const [first, ...rest] = fl.members;
+  const src = fl.lab.client.ip4;
+  await knockAt(fl, fl.lab.client, first!);
+  await first!.waitForLog((e) => e.outcome === 'open' && e.src === src, 'the open');
+  const adopted: Array<Record<string, unknown>> = [];
+  for (const m of rest) {
+    adopted.push(await m.waitForLog((e) => e.outcome === 'fleet-adopted' && e.src === src, 'the fleet grant'));
+    await fl.waitOpen(fl.lab.client, m, `${m.name} to open`);
+  }
+  return adopted;
 }

@@ -4,32 +4,75 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { grantId } from '../src/core/grant.js';
-import { CLI } from '../src/lab/lab-demo.js';
-import { createLab, run, type Lab } from '../src/lab/netns.js';
-import { waitFor } from '../src/lab/wait.js';
-import { createLogger } from '../src/log/logger.js';
-import type { FleetGrant, LedgerEvent } from '../src/store/grant-ledger.js';
-import { redisClient } from '../src/store/redis-connection.js';
-import { RedisGrantLedger } from '../src/store/redis-grant-ledger.js';
-import { percentile } from './statistics.js';
+import { grantId } from '../../src/core/grant.js';
+import { killOnExit } from '../../src/gates/nft-process.js';
+import { CLI } from '../../src/lab/lab-demo.js';
+import { createLab, run, type Lab } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/wait.js';
+import { createLogger } from '../../src/log/logger.js';
+import type { FleetGrant, LedgerEvent } from '../../src/store/grant-ledger.js';
+import { redisClient } from '../../src/store/redis-connection.js';
+import { RedisGrantLedger } from '../../src/store/redis-grant-ledger.js';
+import { percentile } from '../statistics.js';
 
 /**
- * Fleet figures (as root; item 5 of the fleet issue), printed as one JSON object:
+ * `--only fleet`: fleet figures (item 5 of the fleet issue), in a lab and on a redis-server of
+ * this phase's own:
  * 1. real members: REAL daemons (nftables gate) in their own namespaces on one redis-server, a
  *    client namespace polling a TCP connect to every member every millisecond; each trial knocks
  *    at member a and takes, per other member, the time from a's port opening to its port opening
  *    (the grant at a → enforced there), then flushes at a (which closes the grant fleet-wide);
  * 2. Redis commands per grant: INFO commandstats around the trials (commands run inside the
- *    scripts included), and the messages the channel delivered;
+ *    scripts included; heartbeats meanwhile too), and Redis CPU;
  * 3. simulated members: N ledgers in this process (the member's own RedisGrantLedger, two
  *    connections each, no gate) for N up to 100: publish → every member told (p50, p99), Redis CPU
  *    per grant, and a reconcile's read of L live grants, and Redis memory per live grant.
- * Usage: node dist/bench/bench/fleet-propagation.js [trials] [real-members] [sim-members,...] [live-grants]
  */
 
+export interface FleetOptions {
+  /** Knocks at member a, each followed by a fleet-wide flush; also the least grants a simulated fleet publishes (50 at least). */
+  trials: number;
+  realMembers: number;
+  /** Simulated fleet sizes, one row each. */
+  simMembers: number[];
+  liveGrants: number;
+}
+
+type Summary = { n: number; p50: number | null; p99: number | null };
+
+export interface FleetRealRow {
+  members: number;
+  trials: number;
+  missed: number;
+  grantAtAToOpenElsewhereMs: Summary;
+  lastKnockToOpenAtAMs: Summary;
+  /** Per command name (scripts' inner commands included, INFO itself not). */
+  redisCommandsPerGrantAndFlush: Record<string, number | null>;
+  redisCpuMsPerGrantAndFlush: number | null;
+}
+
+export interface FleetSimulatedRow {
+  members: number;
+  grants: number;
+  publishToAllToldMs: Summary;
+  redisCommandsPerGrant: Record<string, number | null>;
+  redisCpuUsPerGrant: number | null;
+}
+
+export interface FleetLiveRow {
+  liveGrants: number;
+  bytesPerLiveGrant: number;
+  publishMsEachSequential: number | null;
+  reconcileReadMs: Summary;
+}
+
+export interface FleetSamples {
+  real: FleetRealRow;
+  simulated: FleetSimulatedRow[];
+  live: FleetLiveRow;
+}
+
 const SERVICE_PORT = 22;
-const [trials, realMembers, simList, liveGrants] = [Number(process.argv[2] ?? 30), Number(process.argv[3] ?? 3), (process.argv[4] ?? '2,10,50,100').split(',').map(Number), Number(process.argv[5] ?? 10_000)];
 
 type Stats = Record<string, { calls: number; usec: number }>;
 
@@ -41,16 +84,20 @@ async function redisInfo(socket: string): Promise<{ commands: Stats; cpuS: numbe
   return { commands, cpuS: num('used_cpu_sys') + num('used_cpu_user'), memory: num('used_memory') };
 }
 
-function commandsBetween(a: Stats, b: Stats): Record<string, number> {
-  const out: Record<string, number> = {};
+/** Commands run between two INFO readings, per `per` (grants), without the INFO calls that took the readings. */
+function commandsPer(a: Stats, b: Stats, per: number): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
   for (const [k, v] of Object.entries(b)) {
     const d = v.calls - (a[k]?.calls ?? 0);
-    if (d > 0) out[k] = d;
+    if (d > 0 && k !== 'info') out[k] = round(d / per);
   }
   return out;
 }
 
-const summary = (xs: number[]) => ({ n: xs.length, p50: round(percentile(xs, 50)), p99: round(percentile(xs, 99)) });
+/** All commands of one row's per-grant counts. */
+export const totalCommands = (perGrant: Record<string, number | null>): number => Object.values(perGrant).reduce<number>((n, v) => n + (v ?? 0), 0);
+
+const summary = (xs: number[]): Summary => ({ n: xs.length, p50: round(percentile(xs, 50)), p99: round(percentile(xs, 99)) });
 const round = (x: number | undefined) => (x === undefined ? null : Math.round(x * 1000) / 1000);
 
 /**
@@ -81,9 +128,9 @@ import(clientJs).then(async ({ knock }) => {
   }, 1);
 });
 `;
-const KNOCK_CLIENT = fileURLToPath(new URL('../src/client/knock-client.js', import.meta.url));
+const KNOCK_CLIENT = fileURLToPath(new URL('../../src/client/knock-client.js', import.meta.url));
 
-async function realMembersPhase(dir: string, socket: string): Promise<Record<string, unknown>> {
+async function realMembersPhase(dir: string, socket: string, trials: number, realMembers: number): Promise<FleetRealRow> {
   const names = Array.from({ length: realMembers }, (_, i) => String.fromCharCode(97 + i));
   const lab: Lab = await createLab({ prefix: 'kgfb', extraHosts: realMembers - 1 });
   const daemons: ChildProcess[] = [];
@@ -122,9 +169,15 @@ async function realMembersPhase(dir: string, socket: string): Promise<Record<str
       await new Promise((r) => setTimeout(r, 300));
     }
     const after = await redisInfo(socket);
-    const commands = commandsBetween(before.commands, after.commands);
-    const perGrant = Object.fromEntries(Object.entries(commands).map(([k, v]) => [k, round(v / trials)]));
-    return { members: realMembers, trials, missed, grantAtAToOpenElsewhereMs: summary(propagation), lastKnockToOpenAtAMs: summary(atA), redisCommandsPerGrantAndFlush: perGrant, redisCpuMsPerGrantAndFlush: round(((after.cpuS - before.cpuS) * 1000) / trials) };
+    return {
+      members: realMembers,
+      trials,
+      missed,
+      grantAtAToOpenElsewhereMs: summary(propagation),
+      lastKnockToOpenAtAMs: summary(atA),
+      redisCommandsPerGrantAndFlush: commandsPer(before.commands, after.commands, trials),
+      redisCpuMsPerGrantAndFlush: round(((after.cpuS - before.cpuS) * 1000) / trials),
+    };
   } finally {
     for (const d of daemons) if (d.pid && d.exitCode === null) process.kill(d.pid, 'SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
@@ -132,10 +185,10 @@ async function realMembersPhase(dir: string, socket: string): Promise<Record<str
   }
 }
 
-async function simulatedPhase(socket: string): Promise<Record<string, unknown>[]> {
+async function simulatedPhase(socket: string, trials: number, simMembers: number[]): Promise<FleetSimulatedRow[]> {
   const logger = createLogger({ level: 'warn', format: 'json' });
-  const out: Record<string, unknown>[] = [];
-  for (const n of simList) {
+  const out: FleetSimulatedRow[] = [];
+  for (const n of simMembers) {
     const fleet = `sim${n}`;
     const told = new Map<string, number>();
     const waiting = new Map<string, () => void>();
@@ -164,14 +217,14 @@ async function simulatedPhase(socket: string): Promise<Record<string, unknown>[]
       lat.push(performance.now() - t0);
     }
     const after = await redisInfo(socket);
-    out.push({ members: n, grants, publishToAllToldMs: summary(lat), redisCommandsPerGrant: Object.fromEntries(Object.entries(commandsBetween(before.commands, after.commands)).map(([k, v]) => [k, round(v / grants)])), redisCpuUsPerGrant: round(((after.cpuS - before.cpuS) * 1e6) / grants) });
+    out.push({ members: n, grants, publishToAllToldMs: summary(lat), redisCommandsPerGrant: commandsPer(before.commands, after.commands, grants), redisCpuUsPerGrant: round(((after.cpuS - before.cpuS) * 1e6) / grants) });
     for (const l of ledgers) await l.close();
   }
   return out;
 }
 
 /** Memory per live grant, and the reconcile's read (live()) with L live grants. */
-async function liveGrantsPhase(socket: string): Promise<Record<string, unknown>> {
+async function liveGrantsPhase(socket: string, liveGrants: number): Promise<FleetLiveRow> {
   const logger = createLogger({ level: 'warn', format: 'json' });
   const l = new RedisGrantLedger({ fleet: 'mem', redis: redisClient(socket, { offlineQueue: false }), subscriber: redisClient(socket, { offlineQueue: false }), logger });
   await l.start(() => undefined, () => undefined);
@@ -195,26 +248,34 @@ async function liveGrantsPhase(socket: string): Promise<Record<string, unknown>>
   return { liveGrants, bytesPerLiveGrant: Math.round((after.memory - before.memory) / liveGrants), publishMsEachSequential: round(publishMs / liveGrants), reconcileReadMs: summary(reads) };
 }
 
-async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: the real members live in network namespaces');
+/** The three parts in turn, on one redis-server (unix socket) that is killed by PID at the end. */
+export async function measureFleet(opts: FleetOptions): Promise<FleetSamples> {
   const dir = await mkdtemp(join(tmpdir(), 'kgbench-fleet-'));
   const socket = join(dir, 'redis.sock');
   const redis = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  // A Ctrl-C exits the bench at once: Redis must not outlive it.
+  killOnExit(redis);
   try {
     await waitFor(() => existsSync(socket) || undefined, { timeoutMs: 5_000, what: 'redis-server' });
-    const real = await realMembersPhase(dir, socket);
-    process.stderr.write(`real: ${JSON.stringify(real)}\n`);
-    const simulated = await simulatedPhase(socket);
-    process.stderr.write(`simulated: ${JSON.stringify(simulated)}\n`);
-    const live = await liveGrantsPhase(socket);
-    process.stdout.write(`${JSON.stringify({ real, simulated, live })}\n`);
+    const real = await realMembersPhase(dir, socket, opts.trials, opts.realMembers);
+    const simulated = await simulatedPhase(socket, opts.trials, opts.simMembers);
+    const live = await liveGrantsPhase(socket, opts.liveGrants);
+    return { real, simulated, live };
   } finally {
-    if (redis.pid) process.kill(redis.pid, 'SIGKILL');
+    if (redis.pid && redis.exitCode === null) process.kill(redis.pid, 'SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-});
+/** The progress lines: the real members' propagation and Redis work, then one line per simulated fleet size and the live-grant figures. */
+export function describeFleet(f: FleetSamples): string[] {
+  const ms = (s: Summary): string => `p50 ${s.p50 ?? '-'} ms, p99 ${s.p99 ?? '-'} ms (n=${s.n})`;
+  const ops = (perGrant: Record<string, number | null>): string => `${round(totalCommands(perGrant))} (${Object.entries(perGrant).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(', ')})`;
+  const r = f.real;
+  return [
+    `fleet: ${r.members} real members, grant at a → open at the others: ${ms(r.grantAtAToOpenElsewhereMs)}, ${r.missed} missed; last knock → open at a ${ms(r.lastKnockToOpenAtAMs)}`,
+    `fleet: Redis per grant and its flush: ${ops(r.redisCommandsPerGrantAndFlush)} commands, ${r.redisCpuMsPerGrantAndFlush ?? '-'} ms CPU`,
+    ...f.simulated.map((s) => `fleet (simulated, ${s.members} members): publish → every member told ${ms(s.publishToAllToldMs)}; Redis per grant ${ops(s.redisCommandsPerGrant)} commands, ${s.redisCpuUsPerGrant ?? '-'} µs CPU`),
+    `fleet: ${f.live.liveGrants} live grants: ${f.live.bytesPerLiveGrant} bytes each in Redis, a reconcile's read ${ms(f.live.reconcileReadMs)}`,
+  ];
+}
