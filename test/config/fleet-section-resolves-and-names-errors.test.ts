@@ -1,23 +1,13 @@
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/config-error.js';
 import { defaultMemberName } from '../../src/config/fleet-config.js';
 import { parseKnockgateToml } from '../../src/config/knockgate-toml.js';
+import { configRefusal as refusal } from '../support/config-refusal.js';
 
 const config = (extra: string) => `[door.ssh]
 sequence = ["7000", "8000", "9000"]
 open = ["22/tcp"]
 ${extra}`;
-
-function refusal(text: string): ConfigError {
-  try {
-    parseKnockgateToml(text, 'k.toml');
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('the config was accepted');
-}
 
 describe('[fleet]', () => {
   it('is off without the section', () => {
