@@ -18,7 +18,8 @@ export const CLOSE_COMMAND = 'knockgate-close';
  * The receiver's second answer line for a one-shot grant (after `open … until …`, the one line
  * older clients read): the client should send a close request once connected.
  */
-export const ONE_SHOT_ANSWER = 'one-shot: send a close request once connected (knockgate connect does), or the rule stays until it expires';
+export const ONE_SHOT_WORD = 'one-shot';
+export const ONE_SHOT_ANSWER = `${ONE_SHOT_WORD}: send a close request once connected (knockgate connect does), or the rule stays until it expires`;
 
 /** What a close request asks: the grant of `address` to `ports` (as the receiver's answer named them) goes now. */
 export interface CloseAsk {
