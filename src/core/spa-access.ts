@@ -223,9 +223,8 @@ export function decideSpaAccess(spa: DecodedSpa, origin: SpaPacketOrigin, rules:
 
 /** Whose grant a close request may close: the sender's own (named and allowed as it), to ports the door may open. */
 function decideClose(close: CloseAsk, src: string, origin: SpaPacketOrigin, rules: SpaAccessRules): SpaCloseDecision | SpaRefusal {
-  if (close.address !== origin.src || src !== origin.src) {
-    return refuse(rules, 'close-from-another-address', `close request for ${close.address === src ? src : `${close.address} (allow IP ${src})`} came from ${origin.src}`);
-  }
+  if (close.address !== origin.src) return refuse(rules, 'close-from-another-address', `close request for ${close.address} came from ${origin.src}`);
+  if (src !== origin.src) return refuse(rules, 'close-from-another-address', `close request with allow IP ${src} came from ${origin.src}`);
   const outside = close.ports.find((p) => hasPort(rules.restrictPorts, p) || (rules.ports.mode !== 'any' && !hasPort(rules.ports.open, p)));
   if (outside) return refuse(rules, 'not-allowed-port', `${portText(outside)} is not a port this door opens`);
   return { ok: true, kind: 'close', door: rules.door, src, family: isIP(src) === 6 ? 6 : 4, ports: dedupe(close.ports) };
