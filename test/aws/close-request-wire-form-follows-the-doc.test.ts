@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
+import { closeRequestPacket } from '../../src/client/one-shot-close.js';
+import type { SpaPlan } from '../../src/client/spa-settings.js';
 import { decideSpaAccess } from '../../src/core/spa-access.js';
 import { formatCloseCommand } from '../../src/core/spa-close.js';
 import { MessageType, SpaCodec } from '../../src/core/spa/index.js';
@@ -44,4 +46,13 @@ it('is a close request for its sender even on a door that runs commands, and ref
 it('a command that starts like a close request but is not one is refused, not run', () => {
   const spa = codec.decode(codec.encode({ username: 'alice', request: { kind: 'command', allowIp: '0.0.0.0', command: 'knockgate-close everything' } }, { now: NOW }));
   expect(decideSpaAccess(spa, { src: ADDRESS }, spaAccessRules('bastion', { commands: true }), NOW)).toMatchObject({ ok: false, reason: 'bad-close-request' });
+});
+
+it('for an IPv6 grant, connect\'s close request asks for the source (0.0.0.0) and names the address, which must be the sender', () => {
+  const plan = { keys: { encryptionKey: { base64: '4QHBPi6mttcdrUO2/97IxuObBADnfL43Z/eN4L+bZbs=' }, hmacKey: { base64: 'kN2Ki8vWEewKclcHeiFMVgI2DCaDXOwEtJ7DemMtkZRlpphgn8KuGrzzAtAckKSAvhC2zitnyFSqqALtoZCBhQ==' } }, fields: { username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [] } }, timeOffsetS: 0 } as unknown as SpaPlan;
+  const packet = closeRequestPacket(plan, { address: '2001:db8::7', family: 6, ports: ['22/tcp'], until: '2026-12-03T12:14:20.000Z', oneShot: true }, NOW);
+  const spa = codec.decode(packet);
+  expect(spa.message).toBe('0.0.0.0,knockgate-close 2001:db8::7 tcp/22');
+  expect(decideSpaAccess(spa, { src: '2001:db8::7' }, spaAccessRules('bastion'), NOW)).toMatchObject({ ok: true, kind: 'close', src: '2001:db8::7', family: 6 });
+  expect(decideSpaAccess(spa, { src: '2001:db8::8' }, spaAccessRules('bastion'), NOW)).toMatchObject({ ok: false, reason: 'close-from-another-address' });
 });

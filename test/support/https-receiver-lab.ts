@@ -33,6 +33,8 @@ export interface HttpsReceiverLab {
   log: Record<string, unknown>[];
   /** The group's ingress CIDRs read right after each request the receiver handled, in order. */
   rulesAfter: string[][];
+  /** Run after each request is handled, before its answer goes (the test's own change to the group, say). */
+  afterRequest?: () => void;
   stop(): Promise<void>;
 }
 
@@ -58,6 +60,8 @@ export async function startHttpsReceiverLab(opts: { config: string; replayTable:
   }) as typeof process.stdout.write;
   let fakes: LambdaFakes | undefined;
   let url: FunctionUrl | undefined;
+  // Filled in below once its parts run; the handler reads afterRequest from it.
+  const lab = { log, rulesAfter, stop: () => stop() } as HttpsReceiverLab;
   const stop = async () => {
     process.stdout.write = write;
     await url?.close();
@@ -75,11 +79,13 @@ export async function startHttpsReceiverLab(opts: { config: string; replayTable:
       async (event) => {
         const result = await handler(event);
         rulesAfter.push(ec2.ingress(opts.sg).map((r) => r.cidrIpv4 ?? r.cidrIpv6 ?? '?'));
+        lab.afterRequest?.();
         return result;
       },
       { cert, key: readFileSync(join(dir, 'key.pem'), 'utf8') },
     );
-    return { fakes, url, receiver: `https://127.0.0.1:${url.port}/`, dir, cert, cliEnv: { ...savedEnv, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HOME: dir }, log, rulesAfter, stop };
+    Object.assign(lab, { fakes, url, receiver: `https://127.0.0.1:${url.port}/`, dir, cert, cliEnv: { ...savedEnv, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HOME: dir } });
+    return lab;
   } catch (err) {
     await stop();
     throw err;
