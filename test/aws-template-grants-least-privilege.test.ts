@@ -164,6 +164,9 @@ describe('deploy/aws/template.yaml keeps the least-privilege promises', () => {
     });
     const config = substitute(vars[CONFIG_ENV]!['Fn::Sub']!);
     await expect(buildReceiver({ [CONFIG_ENV]: config, [REPLAY_TABLE_ENV]: 'knockgate-ReplayTable-1ABC' })).resolves.toBeDefined();
+    // OneShot = true: a one-shot door, which the receiver serves (connect's close request uses it up).
+    expect(config).toContain('one_shot = false');
+    await expect(buildReceiver({ [CONFIG_ENV]: config.replace('one_shot = false', 'one_shot = true'), [REPLAY_TABLE_ENV]: 'knockgate-ReplayTable-1ABC' })).resolves.toBeDefined();
     // The check is real: the same text with a group name instead of an id is refused.
     await expect(buildReceiver({ [CONFIG_ENV]: config.replace('sg-0123456789abcdef0', 'bastion-sg'), [REPLAY_TABLE_ENV]: 'knockgate-ReplayTable-1ABC' })).rejects.toThrow(/security group id/);
   });

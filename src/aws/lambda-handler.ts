@@ -3,6 +3,7 @@
  *
  *   handler        SPA packets over HTTPS (Function URL, API Gateway HTTP or REST API; fwknop
  *                  --server-proto http works as is) → the Security Group rule for the sender.
+ *                  A one-shot door's rule goes at the client's close request (docs/aws.md).
  *   sweepHandler   on a schedule: revoke expired knockgate rules (the receiver keeps no timers).
  *
  * Environment:
@@ -67,10 +68,6 @@ export async function buildReceiver(env: Env): Promise<SpaHttpReceiver> {
   if (!config.aws) problems.push({ message: 'has no [aws] table: the receiver needs security_groups to open' });
   if (!config.spa || config.spa.doors.length === 0) problems.push({ message: 'has no [spa_door.NAME] table: the receiver needs at least one SPA door' });
   for (const d of config.spa?.doors ?? []) if (d.sshKey) problems.push({ field: `spa_door.${d.rules.door}.door_key`, message: 'SSH-key doors are served by knockgate serve, not by the receiver' });
-  // The receiver never sees the connection a grant lets in, so it cannot use a one-shot grant up.
-  for (const d of config.spa?.doors ?? []) {
-    if (d.scope?.oneShot) problems.push({ field: `spa_door.${d.rules.door}.one_shot`, message: 'the HTTPS receiver cannot use a one-shot grant up (it sees no connection); serve the door from the daemon or remove one_shot' });
-  }
   const table = env[REPLAY_TABLE_ENV];
   if (!table || !TABLE_NAME.test(table)) problems.push({ field: REPLAY_TABLE_ENV, message: 'must name the DynamoDB replay table' });
   if (problems.length > 0 || !config.aws || !config.spa || !table) throw new ConfigError(CONFIG_ENV, problems);

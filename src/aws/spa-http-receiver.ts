@@ -2,8 +2,9 @@ import { describeError } from '../core/knockgate-error.js';
 import { replayExpiry } from '../core/replay-window.js';
 import { grantSource } from '../core/grant.js';
 import { scopedGrant, type GrantScope } from '../core/grant-scope.js';
-import { grantForSpa, originAllowed, type SpaAccessRules } from '../core/spa-access.js';
+import { grantForSpa, originAllowed, type SpaAccessRules, type SpaCloseDecision } from '../core/spa-access.js';
 import { matchSpaDoor } from '../core/spa-door-match.js';
+import { ONE_SHOT_ANSWER } from '../core/spa-close.js';
 import { spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
 import { GrantDesk } from '../daemon/grant-desk.js';
 import type { Gate } from '../gates/gate.js';
@@ -11,12 +12,13 @@ import type { Logger } from '../log/logger.js';
 import type { Outcomes } from '../metrics/outcome.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import { spaRequestFromEvent } from './lambda-http-event.js';
+import { closeOneShot } from './one-shot-close.js';
 
 /** One SPA door of the receiver: its keys (as a codec) and its access.conf-style rules. */
 export interface SpaHttpDoor {
   codec: SpaCodec;
   rules: SpaAccessRules;
-  /** grant_prefix / grant_prefix6 (one_shot is refused where the receiver is built: it sees no connection). */
+  /** grant_prefix / grant_prefix6, one_shot (the client's close request uses the grant up: the receiver sees no connection). */
   scope?: GrantScope;
 }
 
@@ -43,6 +45,8 @@ const TEXT = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no
 const REFUSED: SpaHttpResponse = { statusCode: 403, headers: TEXT, body: 'refused\n' };
 /** A valid packet the receiver could not act on (EC2 or DynamoDB failing): the client may send a new one. */
 const UNAVAILABLE: SpaHttpResponse = { statusCode: 503, headers: TEXT, body: 'not opened; try again with a new packet\n' };
+/** The same for a close request: the rule is still there until the client's next close request or its expiry. */
+const NOT_CLOSED: SpaHttpResponse = { statusCode: 503, headers: TEXT, body: 'not closed; try again with a new packet\n' };
 
 /**
  * SPA over HTTPS for stateless receivers (a Lambda behind a Function URL or API Gateway): the
@@ -91,6 +95,7 @@ export class SpaHttpReceiver {
     }
     if (remembered !== 'added') return this.refuse({ src, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
     if (!decision.ok) return this.refuse({ src, door: decision.door, reason: decision.reason, detail: decision.detail });
+    if (decision.kind === 'close') return this.close(decision, door.scope, now);
     if (decision.kind === 'command' || decision.nat) {
       return this.refuse({ src, door: decision.door, reason: 'unsupported', detail: 'a Security Group can only open ports: commands and NAT are refused' });
     }
@@ -107,7 +112,19 @@ export class SpaHttpReceiver {
       return UNAVAILABLE;
     }
     const ports = grant.ports.map((p) => `${p.port}/${p.proto}`);
-    return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grantSource(grant)} until ${until}\n` };
+    // A second line, which clients from before one-shot doors do not read.
+    return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grantSource(grant)} until ${until}\n${grant.oneShot ? `${ONE_SHOT_ANSWER}\n` : ''}` };
+  }
+
+  private async close(decision: SpaCloseDecision, scope: GrantScope | undefined, now: number): Promise<SpaHttpResponse> {
+    const result = await closeOneShot(decision, scope, this.gate, this.desk, now);
+    if (result.outcome === 'refused') return this.refuse({ src: decision.src, door: decision.door, reason: result.reason, detail: result.detail });
+    if (result.outcome === 'gate-error') {
+      this.logger.error({ src: decision.src, door: decision.door, outcome: 'gate-error', err: describeError(result.err) }, 'gate failed to close the one-shot grant');
+      return NOT_CLOSED;
+    }
+    const ports = result.grant.ports.map((p) => `${p.port}/${p.proto}`);
+    return { statusCode: 200, headers: TEXT, body: `closed ${ports.join(',')} for ${result.grant.src}\n` };
   }
 
   private refuse(why: { src?: string; door?: string; reason: string; detail: string }): SpaHttpResponse {

@@ -3,6 +3,7 @@ import { grantId, type Grant, type NatForward } from './grant.js';
 import type { Family, PortSpec } from './packet.js';
 import type { DecodedSpa } from './spa/index.js';
 import { MessageType } from './spa/message-type.js';
+import { parseCloseCommand, type CloseAsk } from './spa-close.js';
 
 /**
  * What an SPA door lets an authenticated message do: fwknop's access.conf stanza rules, as plain
@@ -83,6 +84,17 @@ export interface SpaCommandDecision {
   command: string;
 }
 
+/** A close request (spa-close.ts) for the sender's own grant: only a receiver acts on it, only for a one-shot door. */
+export interface SpaCloseDecision {
+  ok: true;
+  kind: 'close';
+  door: string;
+  /** The sender, which the request named as the grant's address. */
+  src: string;
+  family: Family;
+  ports: PortSpec[];
+}
+
 export type SpaRefusalReason =
   | 'door-expired'
   | 'source-not-allowed'
@@ -93,7 +105,9 @@ export type SpaRefusalReason =
   | 'not-allowed-user'
   | 'nat-not-allowed'
   | 'command-refused'
-  | 'not-allowed-port';
+  | 'not-allowed-port'
+  | 'bad-close-request'
+  | 'close-from-another-address';
 
 export interface SpaRefusal {
   ok: false;
@@ -103,7 +117,7 @@ export interface SpaRefusal {
   detail: string;
 }
 
-export type SpaAccessDecision = SpaGrantDecision | SpaCommandDecision | SpaRefusal;
+export type SpaAccessDecision = SpaGrantDecision | SpaCommandDecision | SpaCloseDecision | SpaRefusal;
 
 /** The packet as seen by the sensor. `dst` is undefined for a UDP socket (like fwknopd's 0.0.0.0). */
 export interface SpaPacketOrigin {
@@ -164,6 +178,10 @@ export function decideSpaAccess(spa: DecodedSpa, origin: SpaPacketOrigin, rules:
   }
 
   if (request.kind === 'command') {
+    // Never run as a command, whatever `commands` says: it is knockgate's close request.
+    const close = parseCloseCommand(request.command);
+    if (typeof close === 'string') return refuse(rules, 'bad-close-request', close);
+    if (close) return decideClose(close, src, origin, rules);
     if (!rules.commands) return refuse(rules, 'command-refused', 'command messages are not enabled for this door');
     return { ok: true, kind: 'command', door: rules.door, src, command: request.command };
   }
@@ -201,6 +219,20 @@ export function decideSpaAccess(spa: DecodedSpa, origin: SpaPacketOrigin, rules:
     ...(nat ? { nat } : {}),
     durationMs,
   };
+}
+
+/** Whose grant a close request may close: the sender's own (named and allowed as it), to ports the door may open. */
+function decideClose(close: CloseAsk, src: string, origin: SpaPacketOrigin, rules: SpaAccessRules): SpaCloseDecision | SpaRefusal {
+  if (close.address !== origin.src) return refuse(rules, 'close-from-another-address', `close request for ${close.address} came from ${origin.src}`);
+  if (src !== origin.src) return refuse(rules, 'close-from-another-address', `close request with allow IP ${src} came from ${origin.src}`);
+  const outside = close.ports.find((p) => hasPort(rules.restrictPorts, p) || (rules.ports.mode !== 'any' && !hasPort(rules.ports.open, p)));
+  if (outside) return refuse(rules, 'not-allowed-port', `${portText(outside)} is not a port this door opens`);
+  return { ok: true, kind: 'close', door: rules.door, src, family: isIP(src) === 6 ? 6 : 4, ports: dedupe(close.ports) };
+}
+
+/** The grant a close request ends, as a one-shot grant of its ports to the sender that ends `now`. */
+export function grantToClose(decision: SpaCloseDecision, now: number): Grant {
+  return { ...grantForSpa({ ...decision, kind: 'access', durationMs: 0 }, now), oneShot: true };
 }
 
 /** The grant an access decision makes, starting `now`. */

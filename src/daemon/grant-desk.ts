@@ -307,16 +307,33 @@ export class GrantDesk {
   }
 
   private useUp(grant: Grant, port: PortSpec, gate: string): void {
-    const live = this.live.get(grant.id);
     // Granted again while the gate was read: the new grant has its port back.
-    if (live?.grant !== grant) return;
-    const ports = grant.ports.filter((p) => p.port !== port.port || p.proto !== port.proto);
-    if (ports.length > 0) this.live.set(grant.id, { ...live, grant: { ...grant, ports } });
-    else this.live.delete(grant.id);
+    if (this.live.get(grant.id)?.grant !== grant) return;
+    this.usedUp(grant, port, gate, 'a connection to');
+  }
+
+  /**
+   * A one-shot grant its client closed (the HTTPS receiver's close request: a receiver sees no
+   * connection), its ports already revoked in `gate`: each leaves the desk, if held here, with
+   * the same `used-up` line as a connection's.
+   */
+  closedByClient(grant: Grant, gate: string): void {
+    for (const port of grant.ports) this.usedUp(grant, port, gate, 'the client\'s close request for');
+  }
+
+  private usedUp(grant: Grant, port: PortSpec, gate: string, by: string): void {
+    const live = this.live.get(grant.id);
+    const key = firstConnectionKey(grant.src, port.port);
+    if (port.proto === 'tcp' && this.awaitingFirstConnection.get(key) === grant.id) this.awaitingFirstConnection.delete(key);
+    if (live) {
+      const ports = live.grant.ports.filter((p) => p.port !== port.port || p.proto !== port.proto);
+      if (ports.length > 0) this.live.set(grant.id, { ...live, grant: { ...live.grant, ports } });
+      else this.live.delete(grant.id);
+    }
     this.outcomes.count('used-up', { door: grant.door, gate });
     const src = grantSource(grant);
     const what = `${port.port}/${port.proto}`;
-    this.log.info({ door: grant.door, src, port: what, outcome: 'used-up', gate, ...who(grant) }, `${src}: ${grant.door}: one-shot grant used up by a connection to ${what}; closed to new connections`);
+    this.log.info({ door: grant.door, src, port: what, outcome: 'used-up', gate, ...who(grant) }, `${src}: ${grant.door}: one-shot grant used up by ${by} ${what}; closed to new connections`);
   }
 
   private forgetFirstConnection(grant: Grant): void {

@@ -47,7 +47,8 @@ export type SpaRefusalKind =
   | 'replay-store-full'
   | 'replay-store-error'
   | 'gate-error'
-  | 'command-failed';
+  | 'command-failed'
+  | 'close-request';
 
 export interface SpaStats {
   port: number;
@@ -244,6 +245,8 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
         if (outcome === 'full') return this.refuse('replay-store-full', packet, 'replay store is full of live digests; refusing rather than forgetting one');
         if (!decision.ok) return this.refuse(decision.reason, packet, decision.detail, decision.door, spa.username, false, identity);
         if (decision.kind === 'command') return this.runCommand(decision.door, decision.src, decision.command, packet);
+        // The daemon uses a one-shot grant up at its first connection; a client's close request is the HTTPS receiver's.
+        if (decision.kind === 'close') return this.refuse('close-request', packet, 'a close request is for the HTTPS receiver; this daemon closes one-shot grants at their first connection', decision.door, spa.username, false, identity);
         return this.grant(door.config, decision, packet, identity);
       })
       .catch((err: unknown) => this.refuse('replay-store-error', packet, describeError(err)))

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { parseDurationWithin } from '../../config/duration.js';
 import { connectWithin } from '../../client/connect-retry.js';
+import { closeOneShotGrant } from '../../client/one-shot-close.js';
 import { KnockArgumentError, parseDelay, parseFamily } from '../../client/knock-args.js';
 import { knock } from '../../client/knock-client.js';
 import { resolveAddress, type ResolvedAddress } from '../../client/resolve-address.js';
@@ -32,8 +33,14 @@ function waitMs(text: string): number {
   return r.value;
 }
 
-/** Knock (fixed or time-derived sequence) when asked to; otherwise send SPA, defaulting what HOST and PORT already say. */
-async function openDoor(host: string, port: number, target: ResolvedAddress, flags: ConnectFlags): Promise<void> {
+/** What to do once connected: a one-shot grant of the HTTPS receiver is closed by the client. */
+type AfterConnect = () => void;
+
+/**
+ * Knock (fixed or time-derived sequence) when asked to; otherwise send SPA, defaulting what HOST
+ * and PORT already say.
+ */
+async function openDoor(host: string, port: number, target: ResolvedAddress, flags: ConnectFlags): Promise<AfterConnect | undefined> {
   const ports = knockList(flags.knock);
   if (flags.knock !== undefined && ports.length === 0) throw new KnockArgumentError('--knock', 'bad --knock "": give the sequence, e.g. --knock 7000,8000:udp,9000');
   if (ports.length > 0 || flags.doorSecret !== undefined) {
@@ -43,14 +50,17 @@ async function openDoor(host: string, port: number, target: ResolvedAddress, fla
       // -T as in \`knockgate spa\`: show what would be sent, send nothing.
       for (const step of plan.steps) process.stderr.write(`would knock ${step.proto} ${target.address}:${step.port}\n`);
       process.stderr.write('test mode (-T): knock sequence built, not sent\n');
-      return;
+      return undefined;
     }
     const onHit = flags.verbose ? (hit: { proto: string; address: string; port: number }) => process.stderr.write(`hitting ${hit.proto} ${hit.address}:${hit.port}\n`) : undefined;
     await knock(target.address, plan.steps, { delayMs: flags.delay === undefined ? 0 : parseDelay(flags.delay), family: target.family, ...(onHit && { onHit }) });
-    return;
+    return undefined;
   }
   // stdout is ssh's stream: every report goes to stderr.
-  if (wantsSshSpa(flags)) return sendSshSpa(flags, { destination: host, access: `tcp/${port}` }, process.stderr);
+  if (wantsSshSpa(flags)) {
+    await sendSshSpa(flags, { destination: host, access: `tcp/${port}` }, process.stderr);
+    return undefined;
+  }
   // The lowest layer, under ~/.fwknoprc and the flags: the server is HOST, the port PORT, the address the packet's source.
   const defaults: SpaSettings = {
     destination: { value: host, origin: { option: 'HOST' } },
@@ -60,7 +70,16 @@ async function openDoor(host: string, port: number, target: ResolvedAddress, fla
   const plan = readPlan(flags, defaults);
   if (!plan.keys.hmacKey) process.stderr.write('warning: no HMAC key: the packet is not authenticated (add --key-base64-hmac)\n');
   // stdout is ssh's stream: every report goes to stderr.
-  await deliverSpa({ plan, built: buildPacket(plan), flags, out: process.stderr, host: target.address });
+  const delivered = await deliverSpa({ plan, built: buildPacket(plan), flags, out: process.stderr, host: target.address });
+  if (!delivered?.grant.oneShot) return undefined;
+  const { grant, url } = delivered;
+  // Beside the relay, never in its way: a close that fails leaves the rule to its expiry, with one line.
+  return () => {
+    closeOneShotGrant(plan, grant, url).then(
+      (line) => process.stderr.write(`receiver ${line} (one-shot: used up by this connection)\n`),
+      (e: unknown) => process.stderr.write(`warning: one-shot grant not closed, it stays until ${grant.until}: ${(e as Error).message}\n`),
+    );
+  };
 }
 
 const EXAMPLES = `
@@ -72,6 +91,10 @@ the server defaults to HOST, -A to tcp/PORT and the allowed address to the packe
 -4/-6 pin the family of all of it: the knock or packet, the receiver's request and the connection.
 -T (test mode, as in \`knockgate spa\`) prints the packet or the knock sequence on stderr and stops:
 nothing is sent and no connection is made.
+With --url, when the receiver answers that the door is one-shot, connect sends it a close request
+once the connection is up (a new packet with the same keys; one try and up to two more within about
+ten seconds, beside the relay): the rule goes, the session stays, and a second connection needs a
+new packet. If the close fails, one warning line says so and the rule lasts until it expires.
 
 In ~/.ssh/config:
   Host bastion
@@ -106,9 +129,10 @@ export function registerConnect(program: Command): void {
       if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) throw new KnockArgumentError(portText, `bad PORT "${portText}": a TCP port from 1 to 65535`);
       const wait = waitMs(flags.wait);
       const target = await resolveAddress(host, parseFamily(flags));
-      await openDoor(host, port, target, flags);
+      const afterConnect = await openDoor(host, port, target, flags);
       if (flags.test) return;
       const socket = await connectWithin({ host, port, ...target }, wait);
+      afterConnect?.();
       const broken = await relay(socket, process.stdin, process.stdout);
       if (broken) process.stderr.write(`knockgate: connection to ${host} port ${port} broke: ${broken.message}\n`);
       // stdin may still be open (ssh keeps it): nothing else would end the process.

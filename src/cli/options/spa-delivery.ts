@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { KnockgateError } from '../../core/knockgate-error.js';
 import type { Family } from '../../core/packet.js';
 import { resolveAddress } from '../../client/resolve-address.js';
-import { checkReceiverUrl, sendSpaHttps } from '../../client/spa-https-sender.js';
+import { checkReceiverUrl, sendSpaHttps, type SpaHttpsGrant } from '../../client/spa-https-sender.js';
 import { sendSpa } from '../../client/spa-sender.js';
 import { SpaArgumentError, type SpaPlan } from '../../client/spa-settings.js';
 import type { SpaFlags } from './spa-options.js';
@@ -31,8 +31,11 @@ export function receiverUrl(flags: SpaFlags): URL | undefined {
   return url;
 }
 
-/** Save (-B), print (-v, -T) and send one built packet: to the server over UDP or HTTP, or to the HTTPS receiver (--url). */
-export async function deliverSpa({ plan, built, flags, out, host }: SpaDelivery): Promise<void> {
+/**
+ * Save (-B), print (-v, -T) and send one built packet: to the server over UDP or HTTP, or to the
+ * HTTPS receiver (--url), whose grant comes back with the URL it came from.
+ */
+export async function deliverSpa({ plan, built, flags, out, host }: SpaDelivery): Promise<{ grant: SpaHttpsGrant; url: URL } | undefined> {
   const verbose = flags.verbose === true || plan.verbose;
   if (verbose) out.write(built.fieldValues);
   if (flags.savePacket !== undefined) {
@@ -45,20 +48,21 @@ export async function deliverSpa({ plan, built, flags, out, host }: SpaDelivery)
   if (flags.test) {
     if (!verbose) out.write(`${built.packet}\n`);
     process.stderr.write('test mode (-T): packet built and checked, not sent\n');
-    return;
+    return undefined;
   }
   const url = receiverUrl(flags);
   if (url) {
     const grant = await sendSpaHttps(built.packet, url, plan.server.family);
-    out.write(`receiver saw ${grant.address}; opened ${grant.ports.join(',')} for it until ${grant.until}\n`);
+    out.write(`receiver saw ${grant.address}; opened ${grant.ports.join(',')} for it until ${grant.until}${grant.oneShot ? ' (one-shot)' : ''}\n`);
     if (host !== undefined) await warnOnOtherFamily(host, plan.server.family, grant.family);
-    return;
+    return { grant, url };
   }
   const sent = await sendSpa(built.packet, plan.server);
   if (verbose) {
     const answer = sent.httpStatus ? ` (server answered "${sent.httpStatus}")` : '';
     out.write(`sent ${built.packet.length} bytes to ${sent.address} port ${sent.port}/${sent.proto === 'udp' ? 'udp' : 'tcp (http)'}${answer}\n`);
   }
+  return undefined;
 }
 
 /** An IPv6 grant does not let an IPv4 connection in (nor the reverse): say so before ssh times out. */

@@ -152,6 +152,9 @@ function variants(): Variant[] {
   add('nat-local', A('-A', 'tcp/22', '-a', '{client}', '--nat-local', '--nat-port', '2022'));
   for (const n of [10, 60, 100, 130, 160, 180, 190]) add(`cmd=${n}`, A('-a', '{client}', '-C', `{cmd:${n}}`));
   add('cmd+source-ip', A('-s', '-C', '{cmd:40}'));
+  // knockgate's close request (the HTTPS receiver's, docs/aws.md) as fwknop -C sends it: no server may read it as an access
+  // request. Not run on command doors: fwknopd reports its failed exec of the missing program as ok or failed at random.
+  add('close-request', A('-a', '{client}', '-C', 'knockgate-close {client} tcp/22'));
   for (const [dir, s] of [['minus', 119], ['minus', 120], ['minus', 121], ['plus', 120], ['plus', 121]] as const) {
     add(`offset-${dir}=${s}s`, A('-A', 'tcp/22', '-a', '{client}', `--time-offset-${dir}`, `${s}s`), { edge: true });
   }
@@ -205,6 +208,7 @@ export const QUICK_CASE_IDS = [
   'cmd-exec+hmac=sha512/cmd=100',
   'cmd-exec+hmac=sha512/cmd=130',
   'cmd-exec/cmd=60',
+  'base/close-request',
   'expire=local-edge/access',
   'persistence=off/replay',
   'force-nat/access',

@@ -6,8 +6,8 @@ import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/l
 
 /**
  * The HTTPS receiver honours grant_prefix (the Security Group rule is for the caller's network)
- * and refuses one_shot at cold start: it never sees the connection a grant lets in, so it could
- * not use the grant up, and granting for the whole open_for would be more than was asked.
+ * and one_shot: it never sees the connection a grant lets in, so its answer tells the client,
+ * on a second line older clients do not read, to send a close request once connected.
  */
 const SG = 'sg-0123456789abcdef0';
 const KEY = Buffer.alloc(32, 0x5a).toString('base64');
@@ -40,6 +40,11 @@ it('with grant_prefix = 24 the rule is for the caller\'s /24, and the answer nam
   expect(fakes.ec2.ingress(SG).map((r) => r.cidrIpv4)).toEqual(['203.0.113.0/24']);
 });
 
-it('refuses a door with one_shot, naming the door and the key', async () => {
-  await expect(buildReceiver({ ...fakes.env, KNOCKGATE_CONFIG: config(['one_shot = true']) })).rejects.toThrow(/spa_door\.ssh\.one_shot: the HTTPS receiver cannot use a one-shot grant up/);
+it('with one_shot the rule is for the caller, and a second answer line asks for the close request', async () => {
+  const receiver = await buildReceiver({ ...fakes.env, KNOCKGATE_CONFIG: config(['one_shot = true']) });
+  const pkt = codec.encode({ username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 22 }] } }, { now: Date.now() });
+  const res = await receiver.handle(functionUrlEvent({ method: 'POST', path: '/', sourceIp: '198.51.100.9', body: pkt }), Date.now());
+  expect(res.statusCode).toBe(200);
+  expect(res.body).toMatch(/^open 22\/tcp for 198\.51\.100\.9 until \S+\none-shot: send a close request once connected \(knockgate connect does\), or the rule stays until it expires\n$/);
+  expect(fakes.ec2.ingress(SG).filter((r) => r.cidrIpv4 === '198.51.100.9/32')).toHaveLength(1);
 });
