@@ -35,14 +35,14 @@ export function checkReceiverUrl(text: string): URL | string {
 }
 
 /**
- * POST the packet (the body form the receiver reads, as `fwknop --save-packet` writes it) to the
- * receiver and read its one-line answer. `family` pins the connection's family, and so the
+ * POST the packet (the body form the receiver reads: fwknop's as `fwknop --save-packet` writes it,
+ * an SSH-key packet as its bytes) to the receiver and read its one-line answer. `family` pins the connection's family, and so the
  * address the receiver sees and grants.
  */
-export function sendSpaHttps(packet: string, url: URL, family: Family | undefined): Promise<SpaHttpsGrant> {
+export function sendSpaHttps(packet: string | Uint8Array, url: URL, family: Family | undefined): Promise<SpaHttpsGrant> {
   return new Promise((resolve, reject) => {
     const fail = (why: string) => reject(new SpaSendError(`receiver ${url.origin}: ${why}`));
-    const req = request(url, { method: 'POST', family: family ?? 0, headers: { 'content-type': 'text/plain' }, timeout: HTTPS_TIMEOUT_MS }, (res) => {
+    const req = request(url, { method: 'POST', family: family ?? 0, headers: { 'content-type': typeof packet === 'string' ? 'text/plain' : 'application/octet-stream' }, timeout: HTTPS_TIMEOUT_MS }, (res) => {
       let answer = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

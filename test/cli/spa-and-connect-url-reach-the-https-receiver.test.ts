@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { handler } from '../../src/aws/lambda-handler.js';
 import { CLI } from '../../src/lab/lab-demo.js';
-import { startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
+import { selfSignedTls, startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
 import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
 import { sshArgs, startSshd, type LabSshd } from '../support/sshd-lab.js';
 
@@ -40,11 +40,11 @@ async function freePort(): Promise<number> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kgt-https-receiver-'));
-  await execFileAsync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=knockgate test receiver', '-addext', 'subjectAltName=IP:127.0.0.1,IP:::1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+  const tls = await selfSignedTls(dir);
   fakes = await startLambdaFakes('knockgate-replay');
   Object.assign(process.env, fakes.env, { KNOCKGATE_CONFIG: CONFIG });
-  url = await startFunctionUrl((event) => handler(event), { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') });
-  cliEnv = { ...savedEnv, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HOME: dir };
+  url = await startFunctionUrl((event) => handler(event), tls);
+  cliEnv = { ...savedEnv, NODE_EXTRA_CA_CERTS: tls.certFile, HOME: dir };
   // The host behind the Security Group, as connect reaches it once the rule is in.
   echo = createServer({ allowHalfOpen: true }, (s) => {
     s.on('data', (d: Buffer) => s.write(`echo:${d.toString()}`));

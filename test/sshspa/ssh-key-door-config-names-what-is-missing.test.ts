@@ -15,7 +15,7 @@ function problems(text: string): string {
 describe('an SSH-key door in knockgate.toml', () => {
   it('resolves door_key, authorized_keys, trusted_user_ca and principals as paths, reading no file', () => {
     const config = parseKnockgateToml(door('door_key = "/etc/knockgate/ops.door.key"\nauthorized_keys = "/etc/knockgate/ops.keys"\ntrusted_user_ca = "/etc/knockgate/ca.pub"\nprincipals = ["ops"]'), 'knockgate.toml');
-    expect(config.spa?.doors[0]).toMatchObject({ sshKey: { doorKeyFile: '/etc/knockgate/ops.door.key', authorizedKeysFile: '/etc/knockgate/ops.keys', trustedUserCaFile: '/etc/knockgate/ca.pub', principals: ['ops'] }, rules: { door: 'ops' } });
+    expect(config.spa?.doors[0]).toMatchObject({ sshKey: { doorKey: { file: '/etc/knockgate/ops.door.key' }, authorizedKeys: { file: '/etc/knockgate/ops.keys' }, trustedUserCa: { file: '/etc/knockgate/ca.pub' }, principals: ['ops'] }, rules: { door: 'ops' } });
     expect(config.spa?.doors[0]?.keys).toBeUndefined();
   });
 
