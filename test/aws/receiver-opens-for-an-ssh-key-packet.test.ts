@@ -14,7 +14,7 @@ let lab: SshKeyReceiverLab;
 let echo: Server;
 
 beforeAll(async () => {
-  lab = await startSshKeyReceiverLab(['open_for = "60s"']);
+  lab = await startSshKeyReceiverLab({ door: ['open_for = "60s"'] });
   // The host behind the Security Group, as connect reaches it once the rule is in.
   echo = createServer({ allowHalfOpen: true }, (s) => {
     s.on('data', (d: Buffer) => s.write(`echo:${d.toString()}`));

@@ -46,8 +46,8 @@ export async function makeKey(dir: string, name: string, comment: string): Promi
   return { file, fingerprint };
 }
 
-/** `extraDoor` lines go into the door's table (e.g. open_for). */
-export async function startSshKeyReceiverLab(extraDoor: string[] = []): Promise<SshKeyReceiverLab> {
+/** `door` lines go into the door's table (e.g. open_for); `keyOptions` before alice's authorized_keys line (e.g. from="…"). */
+export async function startSshKeyReceiverLab(opts: { door?: string[]; keyOptions?: string } = {}): Promise<SshKeyReceiverLab> {
   const dir = mkdtempSync(join(tmpdir(), 'kgt-ssh-receiver-'));
   const saved = { ...process.env };
   let agent: ChildProcess | undefined;
@@ -71,7 +71,7 @@ export async function startSshKeyReceiverLab(extraDoor: string[] = []): Promise<
   try {
     const tls = await selfSignedTls(dir);
     const alice = await makeKey(dir, 'alice', 'alice@laptop');
-    writeFileSync(join(dir, 'ops.authorized_keys'), readFileSync(`${alice.file}.pub`));
+    writeFileSync(join(dir, 'ops.authorized_keys'), `${opts.keyOptions === undefined ? '' : `${opts.keyOptions} `}${readFileSync(`${alice.file}.pub`, 'utf8')}`);
     const socket = join(dir, 'agent.sock');
     agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
     await waitFor(() => run('env', [`SSH_AUTH_SOCK=${socket}`, 'ssh-add', '-q', alice.file]).then(() => true).catch(() => undefined), { timeoutMs: 5_000, what: 'ssh-add into the test agent' });
@@ -86,7 +86,7 @@ export async function startSshKeyReceiverLab(extraDoor: string[] = []): Promise<
       `door_key_text = """\n${readFileSync(join(dir, 'ops.door.key'), 'utf8')}"""`,
       `authorized_keys = "${join(dir, 'ops.authorized_keys')}"`,
       'open = ["22/tcp"]',
-      ...extraDoor,
+      ...(opts.door ?? []),
       '',
     ].join('\n');
     Object.assign(process.env, fakes.env, { KNOCKGATE_CONFIG: config });

@@ -87,6 +87,7 @@ function readOptions(line: string): { options: Option[]; end: number } | string 
       continue;
     }
     if (i >= line.length || /\s/.test(line[i]!)) return { options, end: i };
+    if (line[i] === '=') return `option ${name}: its value goes in double quotes, ${name}="…" (as sshd reads it)`;
     return `option ${name}: expected "," or a blank after it, got "${line[i]}"`;
   }
 }
