@@ -1,17 +1,20 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { CLI } from '../../src/lab/lab-demo.js';
+import { sshArgs, startLoopbackSshd, type LabSshd } from '../support/sshd-lab.js';
 import { SG, startSshKeyReceiverLab, type SshKeyReceiverLab } from '../support/ssh-key-receiver-lab.js';
 
 /**
  * The HTTPS receiver serves an SSH-key door as the daemon does: `spa --url --ssh-key` and
  * `connect --url --ssh-key` sign with the key ssh-agent holds, POST the packet's bytes, and the
  * Security Group rule is made for the caller; the open line names the operator by key comment
- * and fingerprint.
+ * and fingerprint. Last, the real ssh with that ProxyCommand runs a command on Debian's sshd.
  */
 let lab: SshKeyReceiverLab;
 let echo: Server;
+let sshd: (LabSshd & { port: number }) | undefined;
 
 beforeAll(async () => {
   lab = await startSshKeyReceiverLab({ door: ['open_for = "60s"'] });
@@ -22,9 +25,12 @@ beforeAll(async () => {
     s.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  // The bastion: Debian's sshd on loopback (the Security Group itself is the fake EC2's).
+  sshd = await startLoopbackSshd(lab.dir);
 }, 30_000);
 
 afterAll(async () => {
+  if (sshd?.process.pid !== undefined && sshd.process.exitCode === null) process.kill(sshd.process.pid, 'SIGKILL');
   await new Promise((resolve) => echo?.close(resolve));
   await lab?.stop();
 });
@@ -58,3 +64,13 @@ it('connect --url --ssh-key gets the grant from the receiver, then relays stdin 
   expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);
   expect(lab.fakes.ec2.ingress(SG).map((r) => r.cidrIpv4)).toEqual(['127.0.0.1/32']);
 }, 30_000);
+
+it('ssh with ProxyCommand "knockgate connect --ssh-key --door-key … --url …" gets the grant from the receiver and runs the remote command', async () => {
+  const started = performance.now();
+  const { stdout, stderr } = await promisify(execFile)('ssh', sshArgs(sshd!, ['--ssh-key', '--door-key', lab.doorKey, '-A', 'tcp/22', '--url', lab.url], { hostName: '127.0.0.1', port: sshd!.port }, 'echo through-the-receiver-with-a-key'), { env: lab.env, timeout: 30_000 });
+  const ms = performance.now() - started;
+  expect(stdout.trim()).toBe('through-the-receiver-with-a-key');
+  expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);
+  expect(lab.fakes.ec2.ingress(SG).map((r) => r.cidrIpv4)).toEqual(['127.0.0.1/32']);
+  process.stdout.write(`ssh start to remote output, SSH-key door through the AWS receiver over HTTPS: ${ms.toFixed(0)} ms\n`);
+}, 40_000);

@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { handler } from '../../src/aws/lambda-handler.js';
 import { CLI } from '../../src/lab/lab-demo.js';
 import { selfSignedTls, startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
 import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
-import { sshArgs, startSshd, type LabSshd } from '../support/sshd-lab.js';
+import { sshArgs, startLoopbackSshd, type LabSshd } from '../support/sshd-lab.js';
 
 const execFileAsync = promisify(execFile);
 const SG = 'sg-0123456789abcdef0';
@@ -25,18 +25,7 @@ let dir: string;
 let cliEnv: NodeJS.ProcessEnv;
 const savedEnv = { ...process.env };
 let echo: Server;
-let sshd: LabSshd | undefined;
-let sshdPort: number;
-const sshdChildren: ChildProcess[] = [];
-
-/** A port free on 127.0.0.1 right now, for sshd to take. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+let sshd: (LabSshd & { port: number }) | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kgt-https-receiver-'));
@@ -53,20 +42,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   // The bastion: Debian's sshd on loopback (the Security Group itself is the fake EC2's).
-  sshdPort = await freePort();
-  sshd = await startSshd(dir, {
-    port: sshdPort,
-    listen: '127.0.0.1',
-    spawn: (cmd, args) => {
-      const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      sshdChildren.push(child);
-      return child;
-    },
-  });
+  sshd = await startLoopbackSshd(dir);
 }, 30_000);
 
 afterAll(async () => {
-  for (const child of sshdChildren) if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+  if (sshd?.process.pid !== undefined && sshd.process.exitCode === null) process.kill(sshd.process.pid, 'SIGKILL');
   await url?.close();
   await new Promise((resolve) => echo?.close(resolve));
   for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
@@ -124,7 +104,7 @@ it('connect --url sends the packet to the receiver, reports the grant on stderr,
 
 it('ssh with ProxyCommand "knockgate connect --url …" gets the grant from the receiver and runs the remote command', async () => {
   const started = performance.now();
-  const { stdout, stderr } = await execFileAsync('ssh', sshArgs(sshd!, ['--url', receiver(), '-A', 'tcp/22', ...KEYS], { hostName: '127.0.0.1', port: sshdPort }, 'echo through-the-receiver'), { env: cliEnv, timeout: 30_000 });
+  const { stdout, stderr } = await execFileAsync('ssh', sshArgs(sshd!, ['--url', receiver(), '-A', 'tcp/22', ...KEYS], { hostName: '127.0.0.1', port: sshd!.port }, 'echo through-the-receiver'), { env: cliEnv, timeout: 30_000 });
   const ms = performance.now() - started;
   expect(stdout.trim()).toBe('through-the-receiver');
   expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);
