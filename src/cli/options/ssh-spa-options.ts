@@ -94,7 +94,8 @@ export async function sendSshSpa(flags: SpaFlags & SshSpaFlags, defaults: { dest
   const door = doorKeyOf(flags);
   const url = receiverUrl(flags);
   const destination = flags.destination ?? defaults.destination;
-  if (destination === undefined && !url) throw new SpaArgumentError('-D/--destination', 'give the server with -D/--destination HOST');
+  // Over UDP the packet goes to -D; with --url, -D only names the host the grant is for.
+  if (!url && destination === undefined) throw new SpaArgumentError('-D/--destination', 'give the server with -D/--destination HOST');
   const access = flags.access ?? defaults.access;
   if (access === undefined) throw new SpaArgumentError('-A/--access', 'give what to open with -A/--access, e.g. tcp/22');
   const port = flags.serverPort === undefined ? DEFAULT_UDP_PORT : Number(flags.serverPort);
