@@ -23,7 +23,7 @@ export interface AuthorizedKeysLine {
 }
 
 /** Options of an ssh session only: pty, forwarding, X11, agent, rc, environment, tun devices; `restrict` turns these off. */
-export const SESSION_ONLY_OPTIONS: ReadonlySet<string> = new Set([
+const SESSION_ONLY_OPTIONS: ReadonlySet<string> = new Set([
   'agent-forwarding', 'no-agent-forwarding', 'port-forwarding', 'no-port-forwarding', 'pty', 'no-pty',
   'user-rc', 'no-user-rc', 'x11-forwarding', 'no-x11-forwarding', 'restrict', 'environment',
   'permitopen', 'permitlisten', 'tunnel',

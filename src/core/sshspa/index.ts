@@ -14,4 +14,4 @@ export { decideSshSpaPacket, matchSshSpaDoor, undecodedReason, type SshSpaDoorCa
 export { fingerprintText, type AuthorizedSshKey, type TrustedSshCa, type SshKeyRing, type SshTrust, type SshAuthRefusalReason } from './ssh-credential.js';
 export { signatureAlgorithm, signatureBlob, verifyKey, type SshVerifyKey } from './ssh-signature.js';
 export type { SshCredential } from './body.js';
-export { parseAuthorizedKeysLine, SESSION_ONLY_OPTIONS, type AuthorizedKeysLine, type KeyRestrictions } from './authorized-keys-line.js';
+export { parseAuthorizedKeysLine, type AuthorizedKeysLine } from './authorized-keys-line.js';
