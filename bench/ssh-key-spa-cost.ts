@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     const signer = await sshSigner({ keyFile: join(dir, 'operator') });
     const door = generateDoorKey(randomBytes);
     const fwknop = benchSpaConfig({ key: randomBytes(32).toString('base64'), hmacKey: randomBytes(64).toString('base64'), servicePort: SERVICE_PORT, sensor: { kind: 'udp', port: SPA_PORT }, replay: { kind: 'memory' } });
-    const sshConfig: SpaConfig = { ...fwknop, doors: [{ sshKey: { doorKeyFile: 'bench', principals: [] }, gate: 'nftables', rules: fwknop.doors[0]!.rules }] };
+    const sshConfig: SpaConfig = { ...fwknop, doors: [{ sshKey: { doorKey: { file: 'bench' }, principals: [] }, gate: 'nftables', rules: fwknop.doors[0]!.rules }] };
 
     const codec = new SpaCodec(fwknop.doors[0]!.keys!);
     const fwknopValid = codec.encode({ username: 'bench', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: SERVICE_PORT }] } }, { now: Date.now() });

@@ -3,6 +3,12 @@
 # (CodeUri): the compiled package with its production dependencies and nothing native, so it
 # runs on the template's arm64 Lambdas. Built on the Node.js of .node-version, which must be the
 # major version of the template's default Runtime.
+#
+# KNOCKGATE_LAMBDA_FILES=DIR adds DIR's files under files/ in the zip, for an SSH-key door's
+# authorized_keys or trusted_user_ca: the function reads them at /var/task/files/NAME (Lambda
+# unpacks the zip at its task root, /var/task). Lambda runs as a user that owns no file, so they
+# go in world-readable; a door key file is refused for that reason: give it as door_key_text in
+# KNOCKGATE_CONFIG (docs/aws.md, "SSH-key doors").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/node-runtime.sh
@@ -24,6 +30,19 @@ rm -rf "$work" && mkdir -p "$work"
 build_dist "$work/dist"
 stage_app "$work/dist" "$bundle" without-capture
 rm -rf "$bundle/bin" "$bundle/dist/cli/reference"
+if [ -n "${KNOCKGATE_LAMBDA_FILES:-}" ]; then
+  if [ ! -d "$KNOCKGATE_LAMBDA_FILES" ]; then
+    echo "package:lambda: KNOCKGATE_LAMBDA_FILES=$KNOCKGATE_LAMBDA_FILES is not a directory" >&2
+    exit 1
+  fi
+  if grep -rlq DOOR_PRIVATE_KEY_BASE64 "$KNOCKGATE_LAMBDA_FILES"; then
+    echo "package:lambda: $(grep -rl DOOR_PRIVATE_KEY_BASE64 "$KNOCKGATE_LAMBDA_FILES" | head -1) is a door key: every file in the zip is world-readable, so give it as door_key_text in KNOCKGATE_CONFIG instead" >&2
+    exit 1
+  fi
+  mkdir -p "$bundle/files"
+  cp -rL "$KNOCKGATE_LAMBDA_FILES"/. "$bundle/files/"
+  chmod -R u=rwX,go=rX "$bundle/files"
+fi
 # A link or a native file would not survive the zip or not run on arm64: none may be left.
 stray="$(find "$bundle" -type l -o -name '*.node')"
 if [ -n "$stray" ]; then

@@ -8,7 +8,9 @@
  *
  * Environment:
  *   KNOCKGATE_CONFIG           knockgate TOML text with [aws] security_groups and [spa_door.NAME]
- *                              tables (the receiver's doors; each opens through the Security Group)
+ *                              tables (the receiver's doors; each opens through the Security Group):
+ *                              fwknop keys, or SSH-key doors with door_key_text and authorized_keys /
+ *                              trusted_user_ca as text or as files of the bundle (under /var/task)
  *   KNOCKGATE_REPLAY_TABLE     DynamoDB table of used SPA digests (partition key `digest`, TTL `ttl`)
  *   KNOCKGATE_SECURITY_GROUPS  sweepHandler only: comma-separated group ids
  *   KNOCKGATE_LOG_LEVEL        optional: trace | debug | info (default) | warn | error
@@ -22,6 +24,7 @@ import { SpaCodec } from '../core/spa/index.js';
 import { AwsSgGate, type SweepResult } from '../gates/aws-sg.js';
 import { createLogger } from '../log/logger.js';
 import { DynamoDbReplayStore } from '../store/dynamodb-replay-store.js';
+import { sshKeyDoorsById } from '../store/ssh-key-ring.js';
 import { createDynamoDbClient, createEc2Client } from './sdk-clients.js';
 import { SpaHttpReceiver, type SpaHttpResponse } from './spa-http-receiver.js';
 
@@ -67,12 +70,13 @@ export async function buildReceiver(env: Env): Promise<SpaHttpReceiver> {
   const problems = [];
   if (!config.aws) problems.push({ message: 'has no [aws] table: the receiver needs security_groups to open' });
   if (!config.spa || config.spa.doors.length === 0) problems.push({ message: 'has no [spa_door.NAME] table: the receiver needs at least one SPA door' });
-  for (const d of config.spa?.doors ?? []) if (d.sshKey) problems.push({ field: `spa_door.${d.rules.door}.door_key`, message: 'SSH-key doors are served by knockgate serve, not by the receiver' });
   const table = env[REPLAY_TABLE_ENV];
   if (!table || !TABLE_NAME.test(table)) problems.push({ field: REPLAY_TABLE_ENV, message: 'must name the DynamoDB replay table' });
   if (problems.length > 0 || !config.aws || !config.spa || !table) throw new ConfigError(CONFIG_ENV, problems);
   return new SpaHttpReceiver({
     doors: config.spa.doors.flatMap((d) => (d.keys ? [{ codec: new SpaCodec(d.keys), rules: d.rules, ...(d.scope && { scope: d.scope }) }] : [])),
+    // SSH-key doors' keys: the texts in KNOCKGATE_CONFIG or files in the bundle (docs/aws.md), read once here.
+    sshDoors: sshKeyDoorsById(config.spa.doors, (d) => ({ rules: d.rules, ...(d.scope && { scope: d.scope }) })),
     replay: new DynamoDbReplayStore({ client: createDynamoDbClient(config.aws.region), table }),
     gate: new AwsSgGate({ ec2: createEc2Client(config.aws.region), groups: config.aws.securityGroups, logger }),
     logger,

@@ -6,10 +6,11 @@
 import { isIP, SocketAddress } from 'node:net';
 import { SpaError, spaPacketFromHttpRequest } from '../core/spa/index.js';
 import { MAX_DATAGRAM_BYTES } from '../core/spa/spa-codec.js';
+import { isSshSpaPacket } from '../core/sshspa/index.js';
 
 export interface SpaHttpRequest {
-  /** The SPA packet in fwknop's wire alphabet, ready for SpaCodec.decode. */
-  packet: string;
+  /** The SPA packet: fwknop's, in its wire alphabet, ready for SpaCodec.decode; or the bytes of an SSH-key packet. */
+  packet: string | Uint8Array;
   /** The caller as the HTTPS endpoint saw it (canonical text); X-Forwarded-For is never read. */
   sourceIp: string;
 }
@@ -20,7 +21,8 @@ export type SpaHttpEventResult = { ok: true; request: SpaHttpRequest } | { ok: f
  * Where the packet is:
  * - `GET /<packet>` (fwknop --server-proto http): the last path segment in the URL-safe alphabet,
  *   so a stage prefix (`/prod/<packet>`) does not matter;
- * - `POST` with the packet as the body (what `fwknop --save-packet` writes), for curl and scripts.
+ * - `POST` with the packet as the body (what `fwknop --save-packet` writes), for curl and scripts;
+ *   an SSH-key packet is its bytes (`application/octet-stream`, which the endpoint hands over in base64).
  */
 export function spaRequestFromEvent(event: unknown): SpaHttpEventResult {
   if (!isRecord(event)) return refuse('event is not an object');
@@ -56,7 +58,7 @@ function readShape(event: Record<string, unknown>): EventShape | undefined {
   return undefined;
 }
 
-type PacketResult = { ok: true; packet: string } | { ok: false; reason: string };
+type PacketResult = { ok: true; packet: string | Uint8Array } | { ok: false; reason: string };
 
 function packetFromPath(path: string): PacketResult {
   if (path.length > MAX_DATAGRAM_BYTES) return refuse(`path exceeds ${MAX_DATAGRAM_BYTES} bytes`);
@@ -68,7 +70,10 @@ function packetFromPath(path: string): PacketResult {
 function packetFromBody(body: unknown, base64: boolean): PacketResult {
   if (typeof body !== 'string' || body === '') return refuse('POST without a body');
   if (body.length > (MAX_DATAGRAM_BYTES * 4) / 3 + 4) return refuse(`body exceeds ${MAX_DATAGRAM_BYTES} bytes`);
-  const text = (base64 ? Buffer.from(body, 'base64').toString('latin1') : body).trim();
+  const bytes = base64 ? Buffer.from(body, 'base64') : undefined;
+  // Binary, so never trimmed: its last bytes are a MAC.
+  if (bytes && isSshSpaPacket(bytes)) return { ok: true, packet: bytes };
+  const text = (bytes ? bytes.toString('latin1') : body).trim();
   if (text.length > MAX_DATAGRAM_BYTES) return refuse(`body exceeds ${MAX_DATAGRAM_BYTES} bytes`);
   return { ok: true, packet: text };
 }

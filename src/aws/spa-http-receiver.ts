@@ -1,11 +1,13 @@
 import { describeError } from '../core/knockgate-error.js';
 import { replayExpiry } from '../core/replay-window.js';
-import { grantSource } from '../core/grant.js';
+import { describeIdentity, grantSource, type Identity } from '../core/grant.js';
 import { scopedGrant, type GrantScope } from '../core/grant-scope.js';
-import { grantForSpa, originAllowed, type SpaAccessRules, type SpaCloseDecision } from '../core/spa-access.js';
+import { grantForSpa, originAllowed, type SpaAccessDecision, type SpaAccessRules, type SpaCloseDecision, type SpaPacketOrigin } from '../core/spa-access.js';
 import { matchSpaDoor } from '../core/spa-door-match.js';
 import { ONE_SHOT_ANSWER } from '../core/spa-close.js';
 import { spaReplayDigest, type SpaCodec } from '../core/spa/index.js';
+import type { DecodedSpa } from '../core/spa/spa-message.js';
+import { decideSshSpaPacket, undecodedReason, type SshSpaDoorCandidate } from '../core/sshspa/index.js';
 import { GrantDesk } from '../daemon/grant-desk.js';
 import type { Gate } from '../gates/gate.js';
 import type { Logger } from '../log/logger.js';
@@ -29,8 +31,13 @@ export interface SpaHttpResponse {
   body: string;
 }
 
+/** What a grant needs of a door, fwknop or SSH-key. */
+export type SpaHttpDoorPolicy = Pick<SpaHttpDoor, 'rules' | 'scope'>;
+
 export interface SpaHttpReceiverOptions {
   doors: SpaHttpDoor[];
+  /** SSH-key doors by door id, as the daemon holds them: key pair, authorized keys and CAs, rules. */
+  sshDoors?: ReadonlyMap<number, SshSpaDoorCandidate<SpaHttpDoorPolicy>>;
   replay: ReplayStore;
   gate: Gate;
   logger: Logger;
@@ -56,6 +63,7 @@ const NOT_CLOSED: SpaHttpResponse = { statusCode: 503, headers: TEXT, body: 'not
  */
 export class SpaHttpReceiver {
   private readonly doors: SpaHttpDoor[];
+  private readonly sshDoors: ReadonlyMap<number, SshSpaDoorCandidate<SpaHttpDoorPolicy>>;
   private readonly replay: ReplayStore;
   private readonly gate: Gate;
   private readonly logger: Logger;
@@ -64,6 +72,7 @@ export class SpaHttpReceiver {
 
   constructor(opts: SpaHttpReceiverOptions) {
     this.doors = opts.doors;
+    this.sshDoors = opts.sshDoors ?? new Map();
     this.replay = opts.replay;
     this.gate = opts.gate;
     this.logger = opts.logger;
@@ -75,6 +84,7 @@ export class SpaHttpReceiver {
     if (!parsed.ok) return this.refuse({ reason: 'bad-request', detail: parsed.reason });
     const { packet, sourceIp: src } = parsed.request;
     const origin = { src };
+    if (typeof packet !== 'string') return this.handleSshKey(packet, origin, now);
     const doors = this.doors.filter((d) => !originAllowed(d.rules, origin));
     if (doors.length === 0) return this.refuse({ src, reason: 'source-not-allowed', detail: `no door accepts source ${src}` });
 
@@ -84,7 +94,20 @@ export class SpaHttpReceiver {
     const match = matchSpaDoor(packet, origin, doors.map((d) => ({ door: d, codec: d.codec, rules: d.rules })), now);
     if (!match.decoded) return this.refuse({ src, reason: 'no-door-decodes', detail: 'no door key decodes the packet' });
     const { door, spa, decision } = match;
+    return this.admit(src, digest, door, spa, decision, { kind: 'door', door: door.rules.door }, now);
+  }
 
+  /** An SSH-key packet: the daemon's decision (door id, pre-auth MAC, replay, signer), then the same steps. */
+  private async handleSshKey(packet: Uint8Array, origin: SpaPacketOrigin, now: number): Promise<SpaHttpResponse> {
+    const { src } = origin;
+    const match = decideSshSpaPacket(packet, origin, this.sshDoors, this.replay, now);
+    if (match.decoded) return this.admit(src, match.digest, match.door, match.spa, match.decision, match.identity, now);
+    if (match.refusal) return this.refuse({ src, door: match.refusal.door, reason: match.refusal.reason, detail: match.refusal.detail, ...(match.identity && { identity: match.identity }) });
+    return this.refuse({ src, reason: undecodedReason(match.error), detail: match.error.message });
+  }
+
+  /** A packet a door decoded: the digest made durable, the decision, then the gate. */
+  private async admit(src: string, digest: string, door: SpaHttpDoorPolicy, spa: DecodedSpa, decision: SpaAccessDecision, identity: Identity, now: number): Promise<SpaHttpResponse> {
     // As fwknopd and the daemon do: a packet is used once it decrypts, whatever the checks after say.
     let remembered;
     try {
@@ -93,14 +116,14 @@ export class SpaHttpReceiver {
       this.logger.error({ src, outcome: 'store-error', err: describeError(err) }, 'replay store failed; packet not acted on');
       return UNAVAILABLE;
     }
-    if (remembered !== 'added') return this.refuse({ src, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full' });
-    if (!decision.ok) return this.refuse({ src, door: decision.door, reason: decision.reason, detail: decision.detail });
-    if (decision.kind === 'close') return this.close(decision, door.scope, now);
+    if (remembered !== 'added') return this.refuse({ src, reason: remembered, detail: remembered === 'replay' ? 'digest already used' : 'replay store full', identity });
+    if (!decision.ok) return this.refuse({ src, door: decision.door, reason: decision.reason, detail: decision.detail, identity });
+    if (decision.kind === 'close') return this.close(decision, door.scope, identity, now);
     if (decision.kind === 'command' || decision.nat) {
-      return this.refuse({ src, door: decision.door, reason: 'unsupported', detail: 'a Security Group can only open ports: commands and NAT are refused' });
+      return this.refuse({ src, door: decision.door, reason: 'unsupported', detail: 'a Security Group can only open ports: commands and NAT are refused', identity });
     }
 
-    const grant = scopedGrant(grantForSpa(decision, now), door.scope);
+    const grant = { ...scopedGrant(grantForSpa(decision, now), door.scope), identity };
     const until = new Date(grant.expiresAt).toISOString();
     const result = await this.desk.open({ grant, gate: this.gate, askedAt: now, via: 'spa', fields: { until } });
     if (result.outcome === 'refused') {
@@ -116,9 +139,9 @@ export class SpaHttpReceiver {
     return { statusCode: 200, headers: TEXT, body: `open ${ports.join(',')} for ${grantSource(grant)} until ${until}\n${grant.oneShot ? `${ONE_SHOT_ANSWER}\n` : ''}` };
   }
 
-  private async close(decision: SpaCloseDecision, scope: GrantScope | undefined, now: number): Promise<SpaHttpResponse> {
+  private async close(decision: SpaCloseDecision, scope: GrantScope | undefined, identity: Identity, now: number): Promise<SpaHttpResponse> {
     const result = await closeOneShot(decision, scope, this.gate, this.desk, now);
-    if (result.outcome === 'refused') return this.refuse({ src: decision.src, door: decision.door, reason: result.reason, detail: result.detail });
+    if (result.outcome === 'refused') return this.refuse({ src: decision.src, door: decision.door, reason: result.reason, detail: result.detail, identity });
     if (result.outcome === 'gate-error') {
       this.logger.error({ src: decision.src, door: decision.door, outcome: 'gate-error', err: describeError(result.err) }, 'gate failed to close the one-shot grant');
       return NOT_CLOSED;
@@ -127,8 +150,9 @@ export class SpaHttpReceiver {
     return { statusCode: 200, headers: TEXT, body: `closed ${ports.join(',')} for ${result.grant.src}\n` };
   }
 
-  private refuse(why: { src?: string; door?: string; reason: string; detail: string }): SpaHttpResponse {
-    this.logger.info({ ...why, outcome: 'refused' }, `SPA over HTTP refused: ${why.reason}`);
+  private refuse({ identity, ...why }: { src?: string; door?: string; reason: string; detail: string; identity?: Identity }): SpaHttpResponse {
+    // The identity field as the daemon's refusal lines write it: `ssh-key alice@laptop SHA256:…`.
+    this.logger.info({ ...why, ...(identity && { identity: describeIdentity(identity) }), outcome: 'refused' }, `SPA over HTTP refused: ${why.reason}`);
     return REFUSED;
   }
 }

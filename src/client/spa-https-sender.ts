@@ -44,14 +44,15 @@ interface ReceiverAnswer {
 }
 
 /**
- * POST the packet (the body form the receiver reads, as `fwknop --save-packet` writes it) to the
- * receiver and read its answer. `family` pins the connection's family, and so the address the
- * receiver sees and grants.
+/**
+ * POST the packet (the body form the receiver reads: fwknop's as `fwknop --save-packet` writes it,
+ * an SSH-key packet as its bytes) to the receiver and read its answer. `family` pins the
+ * connection's family, and so the address the receiver sees and grants.
  */
-function postPacket(packet: string, url: URL, family: Family | undefined, timeoutMs: number): Promise<ReceiverAnswer> {
+function postPacket(packet: string | Uint8Array, url: URL, family: Family | undefined, timeoutMs: number): Promise<ReceiverAnswer> {
   return new Promise((resolve, reject) => {
     const fail = (why: string) => reject(new SpaSendError(`receiver ${url.origin}: ${why}`));
-    const req = request(url, { method: 'POST', family: family ?? 0, headers: { 'content-type': 'text/plain' }, timeout: timeoutMs }, (res) => {
+    const req = request(url, { method: 'POST', family: family ?? 0, headers: { 'content-type': typeof packet === 'string' ? 'text/plain' : 'application/octet-stream' }, timeout: timeoutMs }, (res) => {
       let answer = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -72,7 +73,7 @@ function answered({ status, lines }: ReceiverAnswer): string {
 }
 
 /** Send an access packet to the receiver and read the grant it answers with. */
-export async function sendSpaHttps(packet: string, url: URL, family: Family | undefined): Promise<SpaHttpsGrant> {
+export async function sendSpaHttps(packet: string | Uint8Array, url: URL, family: Family | undefined): Promise<SpaHttpsGrant> {
   const answer = await postPacket(packet, url, family, HTTPS_TIMEOUT_MS);
   const open = answer.status === 200 ? OPEN_LINE.exec(answer.lines[0] ?? '') : null;
   if (!open) throw new SpaSendError(`receiver ${url.origin}: ${answered(answer)}${answer.status === 403 ? ' (wrong key, a replayed or stale packet, or a source the door does not allow: the receiver\'s log says which)' : ''}`);

@@ -174,14 +174,21 @@ export interface SpaDoorBase {
   scope?: GrantScope;
 }
 
+/**
+ * Where one of an SSH-key door's keys is: a file (`door_key`, `authorized_keys`, `trusted_user_ca`),
+ * or the file's text written into the config (`door_key_text`, …), as a Lambda receiver's
+ * KNOCKGATE_CONFIG carries it; `field` names that key for messages.
+ */
+export type SshKeySource = { file: string; text?: undefined } | { text: string; in: { file: string; field: string }; file?: undefined };
+
 /** Where an SSH-key door's keys are; read when the daemon starts or reloads (store/ssh-key-ring.ts), not here. */
 export interface SshKeyDoorFiles {
-  /** `door_key`: the door's X25519 private key and pre-auth key (`knockgate keygen --door-key`). */
-  doorKeyFile: string;
-  /** `authorized_keys`: OpenSSH public keys, the comment naming each operator. */
-  authorizedKeysFile?: string;
-  /** `trusted_user_ca`: CA public keys whose user certificates open the door. */
-  trustedUserCaFile?: string;
+  /** `door_key` / `door_key_text`: the door's X25519 private key and pre-auth key (`knockgate keygen --door-key`). */
+  doorKey: SshKeySource;
+  /** `authorized_keys` / `authorized_keys_text`: OpenSSH public keys, the comment naming each operator. */
+  authorizedKeys?: SshKeySource;
+  /** `trusted_user_ca` / `trusted_user_ca_text`: CA public keys whose user certificates open the door. */
+  trustedUserCa?: SshKeySource;
   /** `principals`: a certificate must name one of these. */
   principals: string[];
 }

@@ -10,7 +10,7 @@ import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
 import { crossCheckScope, doorScopeKeys, resolveScope } from './grant-scope-config.js';
 import { parsePortSpec } from './knock-syntax.js';
-import type { SpaConfig, SpaConfigWarning, SpaDoorConfig, SshKeyDoorFiles } from './model.js';
+import type { SpaConfig, SpaConfigWarning, SpaDoorConfig, SshKeyDoorFiles, SshKeySource } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 import { spaKeyProblems } from './spa-key-checks.js';
 
@@ -94,8 +94,11 @@ export const spaDoorSchema = z.strictObject({
   hmac_key: leaf(keyText).optional(),
   key_file: leaf(absolutePath).optional(),
   door_key: leaf(absolutePath).optional(),
+  door_key_text: leaf(keyText).optional(),
   authorized_keys: leaf(absolutePath).optional(),
+  authorized_keys_text: leaf(keyText).optional(),
   trusted_user_ca: leaf(absolutePath).optional(),
+  trusted_user_ca_text: leaf(keyText).optional(),
   principals: leaf(listOf(keyText, (s) => s)).default([]),
   hmac_digest_type: leaf(oneOf(DIGEST_TYPES)).default('sha256'),
   encryption_mode: leaf(oneOf(ENCRYPTION_MODES)).default('cbc'),
@@ -139,18 +142,19 @@ export function resolveSpaToml(
   const names = Object.keys(doorTables ?? {}).sort((a, b) => order(a) - order(b));
   if (names.length > MAX_SPA_DOORS) problems.push({ path: ['spa_door'], message: `at most ${MAX_SPA_DOORS} SPA doors, got ${names.length}` });
   // Keys written into the config itself make it a key file.
-  const inlineKeys = Object.values(doorTables ?? {}).some((d) => d.key_base64 ?? d.key ?? d.hmac_key_base64 ?? d.hmac_key);
+  const inlineKeys = Object.values(doorTables ?? {}).some((d) => d.key_base64 ?? d.key ?? d.hmac_key_base64 ?? d.hmac_key ?? d.door_key_text);
   for (const name of names) {
     const d = doorTables![name]!;
     const at = (key: string): KeyPath => ['spa_door', name, key];
-    const auth = d.door_key === undefined ? sshKeyOptionsUnused(d, at, problems) : sshKeyDoorFiles(d, d.door_key, at, problems);
+    const sshKeyDoor = d.door_key !== undefined || d.door_key_text !== undefined;
+    const auth = sshKeyDoor ? sshKeyDoorFiles(d, { file, name }, at, problems) : sshKeyOptionsUnused(d, at, problems);
     const keys = auth === 'fwknop' ? doorKeys(d, at, problems) : undefined;
     if (d.max_open_for < d.open_for) problems.push({ path: at('max_open_for'), message: 'is shorter than open_for' });
     problems.push(...crossCheckDoorGate(name, d, 'spa_door'), ...crossCheckScope(name, d, 'spa_door'));
     // NAT forwards are nftables DNAT map elements; no other gate can carry them.
     if (d.nat_targets.length > 0 && d.gate !== 'nftables') problems.push({ path: at('nat_targets'), message: `NAT access needs gate = "nftables"; this door's gate is "${d.gate}"` });
-    if (d.door_key !== undefined && d.nat_targets.length > 0) problems.push({ path: at('nat_targets'), message: 'SSH-key doors do not forward: their packets ask for ports only' });
-    if (d.door_key !== undefined && d.commands) problems.push({ path: at('commands'), message: 'SSH-key doors do not run commands: their packets ask for ports only' });
+    if (sshKeyDoor && d.nat_targets.length > 0) problems.push({ path: at('nat_targets'), message: 'SSH-key doors do not forward: their packets ask for ports only' });
+    if (sshKeyDoor && d.commands) problems.push({ path: at('commands'), message: 'SSH-key doors do not run commands: their packets ask for ports only' });
     const credentials = keys ? { keys } : auth !== 'fwknop' && auth !== undefined ? { sshKey: auth } : undefined;
     if (!credentials) continue;
     const { commands } = resolveDoorAction(d);
@@ -192,24 +196,43 @@ export function resolveSpaToml(
   return { spa, problems };
 }
 
+/** The keys of an SSH-key door that name a file, each beside the one that holds the file's text. */
+const SSH_KEY_SOURCES = [
+  ['door_key', 'door_key_text'],
+  ['authorized_keys', 'authorized_keys_text'],
+  ['trusted_user_ca', 'trusted_user_ca_text'],
+] as const;
+
 /** An fwknop door: principals and the SSH-key files belong to `door_key` doors only. */
 function sshKeyOptionsUnused(d: SpaDoorToml, at: (key: string) => KeyPath, problems: SpaProblem[]): 'fwknop' {
-  for (const key of ['authorized_keys', 'trusted_user_ca'] as const) if (d[key] !== undefined) problems.push({ path: at(key), message: 'belongs to an SSH-key door: add door_key = "FILE" (knockgate keygen --door-key makes it) and drop the fwknop keys' });
+  for (const key of ['authorized_keys', 'authorized_keys_text', 'trusted_user_ca', 'trusted_user_ca_text'] as const) if (d[key] !== undefined) problems.push({ path: at(key), message: 'belongs to an SSH-key door: add door_key = "FILE" (knockgate keygen --door-key makes it) and drop the fwknop keys' });
   if (d.principals.length > 0) problems.push({ path: at('principals'), message: 'applies to trusted_user_ca on an SSH-key door' });
   return 'fwknop';
 }
 
-/** An SSH-key door's files, as paths: the key ring reads them when the daemon starts (store/ssh-key-ring.ts). */
-function sshKeyDoorFiles(d: SpaDoorToml, doorKey: string, at: (key: string) => KeyPath, problems: SpaProblem[]): SshKeyDoorFiles | undefined {
+/** One key of an SSH-key door: its file, or its text with where that was written; both is a mistake. */
+function sshKeySource(d: SpaDoorToml, [fileKey, textKey]: (typeof SSH_KEY_SOURCES)[number], door: { file: string; name: string }, at: (key: string) => KeyPath, problems: SpaProblem[]): SshKeySource | undefined {
+  const path = d[fileKey];
+  const text = d[textKey];
+  if (path !== undefined && text !== undefined) problems.push({ path: at(textKey), message: `give ${fileKey} = "FILE" or ${textKey} = "…", not both` });
+  if (path !== undefined) return { file: path };
+  return text === undefined ? undefined : { text, in: { file: door.file, field: `spa_door.${door.name}.${textKey}` } };
+}
+
+/** An SSH-key door's keys, as paths or texts: the key ring reads them when the daemon starts (store/ssh-key-ring.ts). */
+function sshKeyDoorFiles(d: SpaDoorToml, door: { file: string; name: string }, at: (key: string) => KeyPath, problems: SpaProblem[]): SshKeyDoorFiles | undefined {
   const before = problems.length;
   for (const key of ['key_base64', 'key', 'hmac_key_base64', 'hmac_key', 'key_file'] as const) {
     if (d[key] !== undefined) problems.push({ path: at(key), message: 'an SSH-key door (door_key) takes no fwknop keys: its operators sign with their SSH keys' });
   }
-  if (d.authorized_keys === undefined && d.trusted_user_ca === undefined) problems.push({ path: at('door_key'), message: 'an SSH-key door needs authorized_keys = "FILE", trusted_user_ca = "FILE", or both: whom it opens for' });
-  if (d.trusted_user_ca !== undefined && d.principals.length === 0) problems.push({ path: at('trusted_user_ca'), message: 'needs principals = ["..."]: a certificate opens the door only for one of them' });
-  if (d.trusted_user_ca === undefined && d.principals.length > 0) problems.push({ path: at('principals'), message: 'only applies with trusted_user_ca' });
-  if (problems.length > before) return undefined;
-  return { doorKeyFile: doorKey, ...(d.authorized_keys !== undefined && { authorizedKeysFile: d.authorized_keys }), ...(d.trusted_user_ca !== undefined && { trustedUserCaFile: d.trusted_user_ca }), principals: d.principals };
+  const [doorKey, authorizedKeys, trustedUserCa] = SSH_KEY_SOURCES.map((keys) => sshKeySource(d, keys, door, at, problems));
+  const doorKeyName = d.door_key === undefined ? 'door_key_text' : 'door_key';
+  if (authorizedKeys === undefined && trustedUserCa === undefined) problems.push({ path: at(doorKeyName), message: 'an SSH-key door needs authorized_keys = "FILE", trusted_user_ca = "FILE" (or their _text forms), or both: whom it opens for' });
+  const caName = d.trusted_user_ca === undefined ? 'trusted_user_ca_text' : 'trusted_user_ca';
+  if (trustedUserCa !== undefined && d.principals.length === 0) problems.push({ path: at(caName), message: 'needs principals = ["..."]: a certificate opens the door only for one of them' });
+  if (trustedUserCa === undefined && d.principals.length > 0) problems.push({ path: at('principals'), message: 'only applies with trusted_user_ca' });
+  if (problems.length > before || doorKey === undefined) return undefined;
+  return { doorKey, ...(authorizedKeys && { authorizedKeys }), ...(trustedUserCa && { trustedUserCa }), principals: d.principals };
 }
 
 function doorKeys(d: SpaDoorToml, at: (key: string) => KeyPath, problems: SpaProblem[]): SpaKeys | undefined {

@@ -17,9 +17,9 @@ import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
 import { describeIdentity, type Identity } from '../core/grant.js';
 import type { SpaDecodedPacket } from '../core/spa-door-match.js';
-import { doorIdNumber, isSshSpaPacket, matchSshSpaDoor, preAuthenticatedDoor, type DoorPrivateKey, type SshKeyRing, type SshSpaDoorCandidate, type SshSpaRefusal } from '../core/sshspa/index.js';
+import { decideSshSpaPacket, undecodedReason, isSshSpaPacket, type DoorPrivateKey, type SshKeyRing, type SshSpaDoorCandidate, type SshSpaRefusal } from '../core/sshspa/index.js';
 import type { SshKeyDoorFiles } from '../config/model.js';
-import { FileSshKeyRing, readDoorKeyFile } from '../store/ssh-key-ring.js';
+import { sshKeyDoorsById } from '../store/ssh-key-ring.js';
 
 /**
  * Valid packets between their decode and their gate's answer. An honest operator sends one; past
@@ -74,17 +74,12 @@ export interface SpaServiceOptions {
   now?: () => number;
   /** Checks every door's HMAC of a packet at once (the native screen); absent, each codec checks its own. */
   hmacScreen?: HmacScreenFactory;
-  /** Reads an SSH-key door's key pair and key ring; the files by default (store/ssh-key-ring.ts). */
+  /** Reads an SSH-key door's key pair and key ring; its files or texts by default (store/ssh-key-ring.ts). */
   readSshKeys?: (files: SshKeyDoorFiles) => { key: DoorPrivateKey; ring: SshKeyRing };
 }
 
 interface Door {
   config: SpaDoorConfig;
-}
-
-/** The files of an SSH-key door, read at start and at each reload (never per packet). */
-function readSshKeyFiles(files: SshKeyDoorFiles): { key: DoorPrivateKey; ring: SshKeyRing } {
-  return { key: readDoorKeyFile(files.doorKeyFile), ring: FileSshKeyRing.read({ ...(files.authorizedKeysFile && { authorizedKeys: files.authorizedKeysFile }), ...(files.trustedUserCaFile && { trustedUserCa: files.trustedUserCaFile }) }) };
 }
 
 /** A door as matching sees it, built once per reload rather than once per packet. */
@@ -210,22 +205,17 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     this.admit(packet, digest, { ...match, identity: { kind: 'door', door: match.door.config.rules.door } }, now);
   }
 
-  /** An SSH-key packet: its door by id, the pre-auth MAC, decryption, the signer, then the same rules and replay store. */
+  /** An SSH-key packet: the core's one decision (door, pre-auth MAC, replay, signer), then the same rules and replay store. */
   private onSshKeyPacket(packet: KnockPacket, payload: Uint8Array, origin: SpaPacketOrigin): void {
-    // The pre-auth MAC before the replay digest: a flood from outside costs one HMAC and no hash more.
-    const door = preAuthenticatedDoor(payload, this.sshDoors);
-    if (door instanceof SpaError) return this.refuseUndecoded(door, packet);
     const now = this.now();
-    const digest = spaReplayDigest(payload);
-    if (this.opts.replay.seen(digest, now)) return this.refuse('replay', packet, 'replay detected: this packet was already used', door.rules.door);
-    const match = matchSshSpaDoor(payload, origin, door, digest, now);
-    if (match.decoded) return this.admit(packet, digest, match, now);
+    const match = decideSshSpaPacket(payload, origin, this.sshDoors, this.opts.replay, now);
+    if (match.decoded) return this.admit(packet, match.digest, match, now);
     if (match.refusal) return this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door, undefined, false, match.identity);
     this.refuseUndecoded(match.error, packet);
   }
 
   private refuseUndecoded(error: SpaError, packet: KnockPacket): void {
-    this.refuse(error.kind === 'bad-hmac' ? 'bad-hmac' : error.kind === 'decrypt-failed' ? 'decrypt-failed' : 'malformed', packet, error.message);
+    this.refuse(undecodedReason(error), packet, error.message);
   }
 
   /** A packet some door decoded: the pending bound, the digest made durable, then the decision. */
@@ -308,13 +298,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
 
   /** Reads every SSH-key door's files before anything changes, so a bad file leaves the doors as they were. */
   private setDoors(config: SpaConfig): void {
-    const readSshKeys = this.opts.readSshKeys ?? readSshKeyFiles;
-    const sshDoors = new Map<number, SshSpaDoorCandidate<Door>>();
-    for (const d of config.doors) {
-      if (!d.sshKey) continue;
-      const { key, ring } = readSshKeys(d.sshKey);
-      sshDoors.set(doorIdNumber(key.id), { door: { config: d }, key, trust: { ring, principals: d.sshKey.principals }, rules: d.rules });
-    }
+    const sshDoors = sshKeyDoorsById(config.doors, (d): Door => ({ config: d }), this.opts.readSshKeys);
     this.config = config;
     this.sshDoors = sshDoors;
     const screened = screenSpaDoors(

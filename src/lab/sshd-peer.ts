@@ -1,4 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI } from './lab-demo.js';
@@ -58,6 +59,23 @@ export async function startSshd(dir: string, opts: { port: number; listen?: stri
   child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
   await waitFor(() => log.join('').includes(`Server listening on ${opts.listen ?? '0.0.0.0'} port ${opts.port}`) || undefined, { timeoutMs: 5_000, what: `sshd listening; its log:\n${log.join('')}` });
   return { process: child, clientKey, log };
+}
+
+/** Debian's sshd on 127.0.0.1, on a port free right now; the caller kills `process` by PID. */
+export async function startLoopbackSshd(dir: string): Promise<LabSshd & { port: number }> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  let child: ChildProcess | undefined;
+  try {
+    const sshd = await startSshd(dir, { port, listen: '127.0.0.1', spawn: (cmd, args) => (child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })) });
+    return { ...sshd, port };
+  } catch (err) {
+    // It never said it listens: killed here, since the caller gets no process to kill.
+    if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    throw err;
+  }
 }
 
 /**

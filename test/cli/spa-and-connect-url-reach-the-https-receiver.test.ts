@@ -1,5 +1,5 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { handler } from '../../src/aws/lambda-handler.js';
 import { CLI } from '../../src/lab/lab-demo.js';
-import { startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
+import { selfSignedTls, startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
 import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
-import { sshArgs, startSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
+import { sshArgs, startLoopbackSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
 
 const execFileAsync = promisify(execFile);
 const SG = 'sg-0123456789abcdef0';
@@ -25,26 +25,15 @@ let dir: string;
 let cliEnv: NodeJS.ProcessEnv;
 const savedEnv = { ...process.env };
 let echo: Server;
-let sshd: LabSshd | undefined;
-let sshdPort: number;
-const sshdChildren: ChildProcess[] = [];
-
-/** A port free on 127.0.0.1 right now, for sshd to take. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+let sshd: (LabSshd & { port: number }) | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kgt-https-receiver-'));
-  await execFileAsync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=knockgate test receiver', '-addext', 'subjectAltName=IP:127.0.0.1,IP:::1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+  const tls = await selfSignedTls(dir);
   fakes = await startLambdaFakes('knockgate-replay');
   Object.assign(process.env, fakes.env, { KNOCKGATE_CONFIG: CONFIG });
-  url = await startFunctionUrl((event) => handler(event), { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') });
-  cliEnv = { ...savedEnv, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HOME: dir };
+  url = await startFunctionUrl((event) => handler(event), tls);
+  cliEnv = { ...savedEnv, NODE_EXTRA_CA_CERTS: tls.certFile, HOME: dir };
   // The host behind the Security Group, as connect reaches it once the rule is in.
   echo = createServer({ allowHalfOpen: true }, (s) => {
     s.on('data', (d: Buffer) => s.write(`echo:${d.toString()}`));
@@ -53,20 +42,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   // The bastion: Debian's sshd on loopback (the Security Group itself is the fake EC2's).
-  sshdPort = await freePort();
-  sshd = await startSshd(dir, {
-    port: sshdPort,
-    listen: '127.0.0.1',
-    spawn: (cmd, args) => {
-      const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      sshdChildren.push(child);
-      return child;
-    },
-  });
+  sshd = await startLoopbackSshd(dir);
 }, 30_000);
 
 afterAll(async () => {
-  for (const child of sshdChildren) if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+  if (sshd?.process.pid !== undefined && sshd.process.exitCode === null) process.kill(sshd.process.pid, 'SIGKILL');
   await url?.close();
   await new Promise((resolve) => echo?.close(resolve));
   for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
@@ -124,7 +104,7 @@ it('connect --url sends the packet to the receiver, reports the grant on stderr,
 
 it('ssh with ProxyCommand "knockgate connect --url …" gets the grant from the receiver and runs the remote command', async () => {
   const started = performance.now();
-  const { stdout, stderr } = await execFileAsync('ssh', sshArgs(sshd!, ['--url', receiver(), '-A', 'tcp/22', ...KEYS], { hostName: '127.0.0.1', port: sshdPort }, 'echo through-the-receiver'), { env: cliEnv, timeout: 30_000 });
+  const { stdout, stderr } = await execFileAsync('ssh', sshArgs(sshd!, ['--url', receiver(), '-A', 'tcp/22', ...KEYS], { hostName: '127.0.0.1', port: sshd!.port }, 'echo through-the-receiver'), { env: cliEnv, timeout: 30_000 });
   const ms = performance.now() - started;
   expect(stdout.trim()).toBe('through-the-receiver');
   expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);

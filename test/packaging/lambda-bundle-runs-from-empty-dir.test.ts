@@ -1,13 +1,18 @@
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sshSigner } from '../../src/client/ssh-signer.js';
 import { SpaCodec } from '../../src/core/spa/index.js';
+import { encodeSshSpa, formatDoorPublicKey, generateDoorKey, parseDoorPublicKey, rawX25519PrivateKey } from '../../src/core/sshspa/index.js';
+import { formatDoorKeyFile } from '../../src/store/ssh-key-ring.js';
 import { OWNER_TAG_KEY } from '../../src/gates/aws-sg-rules.js';
 import type { FakeEc2 } from '../support/fake-ec2.js';
 import { functionUrlEvent } from '../support/function-url-adapter.js';
 import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
 import { buildPackage, mustRun, REPO } from '../support/packaging.js';
+import { ed25519Key } from '../support/ssh-key-files.js';
 
 /**
  * `npm run package:lambda`'s zip unpacked into an empty directory, outside the repository (so no
@@ -24,6 +29,11 @@ const CONFIG = receiverConfig({ sg: SG, door: 'bastion', key: KEY, hmacKey: HMAC
 
 let dir = '';
 let release = '';
+/** alice's key pair, and what KNOCKGATE_LAMBDA_FILES gives the build: an authorized_keys with her key. */
+let keys = '';
+let files = '';
+let alice: { file: string; publicLine: string };
+const doorKey = generateDoorKey(randomBytes);
 let fakes: LambdaFakes | undefined;
 let fake: FakeEc2;
 let lambdaEnv: NodeJS.ProcessEnv;
@@ -43,18 +53,24 @@ async function invoke(exported: 'handler' | 'sweepHandler', event: unknown): Pro
 
 beforeAll(async () => {
   release = mkdtempSync(join(tmpdir(), 'knockgate-lambda-release-'));
-  await buildPackage('lambda', release);
+  keys = mkdtempSync(join(tmpdir(), 'knockgate-lambda-keys-'));
+  files = mkdtempSync(join(tmpdir(), 'knockgate-lambda-files-'));
+  alice = ed25519Key(keys, 'alice');
+  writeFileSync(join(files, 'ops.authorized_keys'), `from="203.0.113.0/24" ${alice.publicLine}\n`);
+  await buildPackage('lambda', release, { KNOCKGATE_LAMBDA_FILES: files });
   dir = mkdtempSync(join(tmpdir(), 'knockgate-lambda-'));
   await mustRun('unzip', ['-q', join(release, 'knockgate-lambda.zip'), '-d', dir]);
   fakes = await startLambdaFakes(TABLE);
   fake = fakes.ec2;
   // A Lambda's environment: the template's variables and AWS's own, nothing of this machine's Node set-up.
-  lambdaEnv = { PATH: '/usr/bin:/bin', ...fakes.env, KNOCKGATE_CONFIG: CONFIG, KNOCKGATE_SECURITY_GROUPS: SG };
+  // Beside the fwknop door, an SSH-key door: its key pair in the config, its authorized_keys a file of the zip.
+  const sshDoor = ['[spa_door.ops]', `door_key_text = """\n${formatDoorKeyFile(doorKey, rawX25519PrivateKey(doorKey.privateKey))}"""`, `authorized_keys = "${join(dir, 'files', 'ops.authorized_keys')}"`, 'open = ["2022/tcp"]', ''];
+  lambdaEnv = { PATH: '/usr/bin:/bin', ...fakes.env, KNOCKGATE_CONFIG: [CONFIG, ...sshDoor].join('\n'), KNOCKGATE_SECURITY_GROUPS: SG };
 }, 240_000);
 
 afterAll(async () => {
   await fakes?.stop();
-  for (const d of [dir, release]) if (d) rmSync(d, { recursive: true, force: true });
+  for (const d of [dir, release, keys, files]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 describe('the Lambda bundle, unpacked into an empty directory', () => {
@@ -88,5 +104,14 @@ describe('the Lambda bundle, unpacked into an empty directory', () => {
     const swept = (await invoke('sweepHandler', { source: 'aws.events', 'detail-type': 'Scheduled Event' })) as { groups: { revoked: number }[] };
     expect(swept.groups.map((g) => g.revoked)).toEqual([1]);
     expect(fake.ingress(SG)).toEqual([]);
+  });
+
+  it('serves an SSH-key door whose authorized_keys is a file KNOCKGATE_LAMBDA_FILES put in the zip, from= included', async () => {
+    const packet = await encodeSshSpa({ ports: [{ proto: 'tcp', port: 2022 }] }, parseDoorPublicKey(formatDoorPublicKey(doorKey)), await sshSigner({ keyFile: alice.file }), { now: Date.now() });
+    const post = (sourceIp: string) => functionUrlEvent({ method: 'POST', path: '/', sourceIp, body: packet, headers: { 'content-type': 'application/octet-stream' } });
+    expect(((await invoke('handler', post('198.51.100.9'))) as { statusCode: number }).statusCode, 'outside from=').toBe(403);
+    const answer = (await invoke('handler', post('203.0.113.8'))) as { statusCode: number; body: string };
+    expect(answer.statusCode, answer.body).toBe(200);
+    expect(fake.ingress(SG).map((r) => [r.cidrIpv4, r.fromPort])).toContainEqual(['203.0.113.8/32', 2022]);
   });
 });

@@ -7,7 +7,7 @@ import { sshSigner } from '../../src/client/ssh-signer.js';
 import { spaReplayDigest } from '../../src/core/spa/index.js';
 import { spaAccessRules } from '../support/spa-access-rules.js';
 import { doorIdNumber, encodeSshSpa, generateDoorKey, matchSshSpaDoor, preAuthenticatedDoor, type SshSpaMatch, parseDoorPublicKey, formatDoorPublicKey, MAX_SSH_SPA_BYTES, type SshSpaDoorCandidate } from '../../src/core/sshspa/index.js';
-import { FileSshKeyRing } from '../../src/store/ssh-key-ring.js';
+import { ringOfFiles } from '../support/ssh-key-files.js';
 import { randomBytes } from 'node:crypto';
 
 const dir = mkdtempSync(join(tmpdir(), 'kg-sshspa-'));
@@ -26,7 +26,7 @@ const doorKey = generateDoorKey(randomBytes);
 const door = parseDoorPublicKey(formatDoorPublicKey(doorKey));
 
 function doors(files: { authorizedKeys?: string; trustedUserCa?: string }, principals: string[] = []): Map<number, SshSpaDoorCandidate<string>> {
-  const candidate: SshSpaDoorCandidate<string> = { door: 'ops', key: doorKey, trust: { ring: FileSshKeyRing.read(files), principals }, rules };
+  const candidate: SshSpaDoorCandidate<string> = { door: 'ops', key: doorKey, trust: { ring: ringOfFiles(files), principals }, rules };
   return new Map([[doorIdNumber(doorKey.id), candidate]]);
 }
 

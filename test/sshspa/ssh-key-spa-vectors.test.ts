@@ -7,7 +7,7 @@ import type { PortSpec } from '../../src/core/packet.js';
 import type { SpaAccessRules } from '../../src/core/spa-access.js';
 import { spaReplayDigest } from '../../src/core/spa/index.js';
 import { doorIdNumber, doorPrivateKey, encodeSshSpa, formatDoorPublicKey, matchSshSpaDoor, parseDoorPublicKey, preAuthenticatedDoor } from '../../src/core/sshspa/index.js';
-import { FileSshKeyRing } from '../../src/store/ssh-key-ring.js';
+import { ringOfFiles } from '../support/ssh-key-files.js';
 
 interface Vector {
   description: string;
@@ -82,7 +82,7 @@ describe('SSH-key SPA test vectors (docs/ssh-key-spa.md §6)', () => {
         expect(made.toString('hex')).toBe(v.packet_hex);
         if (i === 0) expect(doc).toContain(v.packet_hex);
       }
-      const candidate = { door: 'vectors', key: door, trust: { ring: FileSshKeyRing.read(files), principals: v.principals ?? [] }, rules };
+      const candidate = { door: 'vectors', key: door, trust: { ring: ringOfFiles(files), principals: v.principals ?? [] }, rules };
       const found = preAuthenticatedDoor(packet, new Map([[doorIdNumber(door.id), candidate]]));
       expect(found).toBe(candidate);
       const match = matchSshSpaDoor(packet, { src: '10.200.0.2' }, candidate, spaReplayDigest(packet), v.now_ms);

@@ -5,7 +5,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { run } from '../../src/lab/netns.js';
 
 export interface HttpResult {
   statusCode: number;
@@ -13,7 +16,7 @@ export interface HttpResult {
   body?: string;
 }
 
-export function functionUrlEvent(opts: { method: string; path: string; sourceIp: string; body?: string; headers?: Record<string, string> }): Record<string, unknown> {
+export function functionUrlEvent(opts: { method: string; path: string; sourceIp: string; body?: string | Uint8Array; headers?: Record<string, string> }): Record<string, unknown> {
   const [rawPath = '/', rawQueryString = ''] = opts.path.split('?');
   const now = Date.now();
   return {
@@ -67,7 +70,8 @@ export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpR
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(',') : (v ?? '')]));
-      const body = chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : undefined;
+      // Bytes as they came: AWS hands a body to the function in base64, binary or not.
+      const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
       const sourceIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
       handle(functionUrlEvent({ method: req.method ?? 'GET', path: req.url ?? '/', sourceIp, headers, ...(body !== undefined ? { body } : {}) })).then(
         (result) => {
@@ -93,4 +97,12 @@ export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpR
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 and ::1, made by openssl in `dir` (cert.pem, key.pem). */
+export async function selfSignedTls(dir: string): Promise<Tls & { certFile: string }> {
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=knockgate test receiver', '-addext', 'subjectAltName=IP:127.0.0.1,IP:::1', '-keyout', keyFile, '-out', certFile]);
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile };
 }

@@ -12,6 +12,7 @@ import { formatSpaWarning } from '../../config/spa-config.js';
 import type { DoorConfig, KnockdCommandAction, KnockgateConfig } from '../../config/model.js';
 import type { CommandTemplate } from '../../core/command-template.js';
 import { KNOCKD_DEFAULT_INTERFACE } from '../../sensors/interfaces.js';
+import { sshKeyDoorsById } from '../../store/ssh-key-ring.js';
 import { stateProblems } from '../../store/state-dir.js';
 
 /** Exit status of `check` on a config that cannot be used. */
@@ -40,7 +41,8 @@ and for how long) and exits 0; on a bad file prints every problem as FILE:LINE: 
 wrong, and exits ${EXIT_INVALID_CONFIG}. It also checks this host as \`serve\` will find it: capture
 interfaces that exist and are up, log, pid and state paths the daemon can write (run it as the
 daemon runs, e.g. in the unit's ExecStartPre, so ProtectSystem=strict applies), the programs the
-config runs, and doors whose sequences collide.
+config runs, doors whose sequences collide, and SSH-key doors' key files (authorized_keys options
+a door cannot keep, such as command=, are named with their file and line).
 
 Examples:
   knockgate check --config /etc/knockgate/knockgate.toml
@@ -63,9 +65,20 @@ Examples:
       command.configureOutput().writeOut?.(describeConfig(config));
       // A warning is reported with its file:line and fix but does not fail the check: the config runs.
       for (const w of config.spa?.warnings ?? []) command.configureOutput().writeErr?.(`warning: ${formatSpaWarning(w)}\n`);
-      const problems = [...startProblems(config).map((p) => `${config.source.file}: ${p.field}: ${p.message}`), ...(await stateProblems(config)).map((p) => `knockgate: ${p}`)];
+      const problems = [...startProblems(config).map((p) => `${config.source.file}: ${p.field}: ${p.message}`), ...sshKeyProblems(config), ...(await stateProblems(config)).map((p) => `knockgate: ${p}`)];
       if (problems.length > 0) invalid(problems.join('\n'));
     });
+}
+
+/** SSH-key doors' keys read as serve reads them: a bad line or an authorized_keys option a door cannot keep fails the check as it would the start. */
+function sshKeyProblems(config: KnockgateConfig): string[] {
+  try {
+    sshKeyDoorsById(config.spa?.doors ?? [], () => undefined);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return [err.message];
+    throw err;
+  }
 }
 
 /** A readable account of a valid config: what an operator should double-check before serving it. */

@@ -105,6 +105,8 @@ In ~/.ssh/config:
       ProxyCommand knockgate connect -n aws --url https://abc.lambda-url.eu-west-1.on.aws/ -4 %h %p
   Host bastion-key
       ProxyCommand knockgate connect --ssh-key --door-key DOOR_KEY %h %p       # an SSH-key door, key from ssh-agent
+  Host bastion-aws-key
+      ProxyCommand knockgate connect --ssh-key --door-key DOOR_KEY --url https://abc.lambda-url.eu-west-1.on.aws/ -4 %h %p
 
 Examples:
   $ ssh -o ProxyCommand='knockgate connect --knock 7000,8000:udp,9000 %h %p' bastion.example.com

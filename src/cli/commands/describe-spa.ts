@@ -1,5 +1,5 @@
 import { formatDuration } from '../../config/duration.js';
-import type { SpaConfig, SpaDoorConfig } from '../../config/model.js';
+import type { SpaConfig, SpaDoorConfig, SshKeySource } from '../../config/model.js';
 import type { AddressRange } from '../../core/spa-access.js';
 import { describeScope } from './describe-scope.js';
 
@@ -22,7 +22,7 @@ function describeSpaDoor({ keys, sshKey, rules, gate, scope }: SpaDoorConfig): s
     `  sources:   ${ranges(rules.sources)}${rules.destinations.length > 0 ? `; destinations ${ranges(rules.destinations)}` : ''}`,
     keys
       ? `  keys:      ${keys.hmacKey ? `HMAC ${keys.hmacType ?? 'sha256'}` : 'NO HMAC (packets are not authenticated before decryption)'}, ${keys.encryptionMode ?? 'cbc'}`
-      : `  SSH keys:  ${[sshKey.authorizedKeysFile && `authorized_keys ${sshKey.authorizedKeysFile}`, sshKey.trustedUserCaFile && `certificates of ${sshKey.trustedUserCaFile} for ${sshKey.principals.join(', ')}`].filter(Boolean).join('; ')}; door key ${sshKey.doorKeyFile}`,
+      : `  SSH keys:  ${[sshKey.authorizedKeys && `authorized_keys ${keySourceName(sshKey.authorizedKeys)}`, sshKey.trustedUserCa && `certificates of ${keySourceName(sshKey.trustedUserCa)} for ${sshKey.principals.join(', ')}`].filter(Boolean).join('; ')}; door key ${keySourceName(sshKey.doorKey)}`,
     `  opens:     ${ports} for ${formatDuration(rules.accessTimeoutMs)}, client may ask up to ${formatDuration(rules.maxClientTimeoutMs)}`,
     `  allow IP:  ${rules.allowIp === 'source' ? 'must be the packet source' : 'opened as requested'}${rules.requireSourceAddress ? ', 0.0.0.0 refused' : ', 0.0.0.0 = packet source'}`,
     `  gate:      ${gate}`,
@@ -38,4 +38,9 @@ function describeSpaDoor({ keys, sshKey, rules, gate, scope }: SpaDoorConfig): s
 
 function ranges(list: AddressRange[]): string {
   return list.length === 0 ? 'any' : list.map((r) => `${r.address}/${r.prefix}`).join(', ');
+}
+
+/** A key's file, or the config key holding its text. */
+function keySourceName(source: SshKeySource): string {
+  return source.file ?? `${source.in.field} (in the config)`;
 }

@@ -51,18 +51,21 @@ export async function deliverSpa({ plan, built, flags, out, host }: SpaDelivery)
     return undefined;
   }
   const url = receiverUrl(flags);
-  if (url) {
-    const grant = await sendSpaHttps(built.packet, url, plan.server.family);
-    out.write(`receiver saw ${grant.address}; opened ${grant.ports.join(',')} for it until ${grant.until}${grant.oneShot ? ' (one-shot)' : ''}\n`);
-    if (host !== undefined) await warnOnOtherFamily(host, plan.server.family, grant.family);
-    return { grant, url };
-  }
+  if (url) return sendToReceiver(built.packet, url, plan.server.family, out, host);
   const sent = await sendSpa(built.packet, plan.server);
   if (verbose) {
     const answer = sent.httpStatus ? ` (server answered "${sent.httpStatus}")` : '';
     out.write(`sent ${built.packet.length} bytes to ${sent.address} port ${sent.port}/${sent.proto === 'udp' ? 'udp' : 'tcp (http)'}${answer}\n`);
   }
   return undefined;
+}
+
+/** POST a packet (fwknop's or an SSH-key one) to the HTTPS receiver; report the grant, and warn when it is for another family than `host`'s. */
+export async function sendToReceiver(packet: string | Uint8Array, url: URL, family: Family | undefined, out: NodeJS.WritableStream, host: string | undefined): Promise<{ grant: SpaHttpsGrant; url: URL }> {
+  const grant = await sendSpaHttps(packet, url, family);
+  out.write(`receiver saw ${grant.address}; opened ${grant.ports.join(',')} for it until ${grant.until}${grant.oneShot ? ' (one-shot)' : ''}\n`);
+  if (host !== undefined) await warnOnOtherFamily(host, family, grant.family);
+  return { grant, url };
 }
 
 /** An IPv6 grant does not let an IPv4 connection in (nor the reverse): say so before ssh times out. */

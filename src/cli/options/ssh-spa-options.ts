@@ -11,7 +11,7 @@ import { parseSpaRequest } from '../../core/spa/access-request.js';
 import type { PortSpec } from '../../core/packet.js';
 import { SpaError } from '../../core/spa/index.js';
 import { encodeSshSpa, parseDoorPublicKey, type DoorPublicKey } from '../../core/sshspa/index.js';
-import { SavePacketError } from './spa-delivery.js';
+import { receiverUrl, SavePacketError, sendToReceiver } from './spa-delivery.js';
 import type { SpaFlags } from './spa-options.js';
 
 /** The options of an SSH-key door, shared by `spa` and `connect`. */
@@ -31,7 +31,6 @@ const FWKNOP_ONLY: readonly [keyof SpaFlags, string][] = [
   ['namedConfig', '-n/--named-config'],
   ['natAccess', '-N/--nat-access'],
   ['serverCmd', '-C/--server-cmd'],
-  ['url', '--url'],
 ];
 
 export const SSH_KEY_HELP = `
@@ -40,8 +39,11 @@ and encrypted to the door, so only the door learns who asked. --door-key is the 
 \`knockgate keygen --door-key\` printed on the server. --ssh-key alone signs with ssh-agent's first key
 (SSH_AUTH_SOCK); --ssh-key FILE takes a private key file, or a .pub or -cert.pub file whose private
 key is in the agent; --ssh-cert FILE sends that OpenSSH certificate (the door trusts its CA).
+With --url the same packet goes to the AWS receiver over HTTPS instead of UDP (-D is then only
+the host the grant is for, to warn when the receiver saw another address family).
   $ knockgate spa --ssh-key --door-key DOOR_KEY -A tcp/22 -D bastion.example.com
   $ knockgate spa --ssh-key ~/.ssh/id_ed25519 --ssh-cert ~/.ssh/id_ed25519-cert.pub --door-key DOOR_KEY -D bastion
+  $ knockgate spa --ssh-key --door-key DOOR_KEY -A tcp/22 --url https://abc.lambda-url.eu-west-1.on.aws/
 `;
 
 export function addSshSpaOptions(command: Command): Command {
@@ -83,15 +85,17 @@ function requestOf(flags: SpaFlags, access: string): { ports: PortSpec[]; allowI
 }
 
 /**
- * Builds, signs and sends one SSH-key packet over UDP. `defaults` are what the command already
+ * Builds, signs and sends one SSH-key packet over UDP, or to the HTTPS receiver with --url. `defaults` are what the command already
  * knows (connect's HOST and PORT); the flags win. Reports go to `out`.
  */
 export async function sendSshSpa(flags: SpaFlags & SshSpaFlags, defaults: { destination?: string; access?: string }, out: NodeJS.WritableStream): Promise<void> {
   const misplaced = FWKNOP_ONLY.find(([flag]) => flags[flag] !== undefined);
   if (misplaced) throw new SpaArgumentError(misplaced[1], `${misplaced[1]} is for fwknop-format doors; an SSH-key door takes --ssh-key, --ssh-cert and --door-key`);
   const door = doorKeyOf(flags);
+  const url = receiverUrl(flags);
   const destination = flags.destination ?? defaults.destination;
-  if (destination === undefined) throw new SpaArgumentError('-D/--destination', 'give the server with -D/--destination HOST');
+  // Over UDP the packet goes to -D; with --url, -D only names the host the grant is for.
+  if (!url && destination === undefined) throw new SpaArgumentError('-D/--destination', 'give the server with -D/--destination HOST');
   const access = flags.access ?? defaults.access;
   if (access === undefined) throw new SpaArgumentError('-A/--access', 'give what to open with -A/--access, e.g. tcp/22');
   const port = flags.serverPort === undefined ? DEFAULT_UDP_PORT : Number(flags.serverPort);
@@ -119,7 +123,12 @@ export async function sendSshSpa(flags: SpaFlags & SshSpaFlags, defaults: { dest
     process.stderr.write('test mode (-T): packet built and signed, not sent\n');
     return;
   }
-  const target = await resolveAddress(destination, parseFamily(flags));
+  if (url) {
+    // An SSH-key door answers no close request (close requests are fwknop-format): one_shot there expires at its end.
+    await sendToReceiver(packet, url, parseFamily(flags), out, destination);
+    return;
+  }
+  const target = await resolveAddress(destination!, parseFamily(flags));
   try {
     await sendDatagram(packet, target.address, target.family, port);
   } catch (e) {

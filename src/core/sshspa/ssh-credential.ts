@@ -1,7 +1,9 @@
 import sshpk from 'sshpk';
 import type { Identity } from '../grant.js';
 import { inRanges, parseAddressRange, type AddressRange } from '../spa-access.js';
+import type { KeyRestrictions } from './authorized-keys-line.js';
 import type { SshCredential } from './body.js';
+import { fromPatternsAdmit } from './from-patterns.js';
 import { blobTypeName, sshSignatureValid, verifyKey, type SshVerifyKey } from './ssh-signature.js';
 
 /**
@@ -16,6 +18,8 @@ export interface AuthorizedSshKey extends SshVerifyKey {
   fingerprint: string;
   /** The authorized_keys line's comment: who the operator is. */
   comment: string;
+  /** Its `from=` and `expiry-time=` options (authorized-keys-line.ts), kept per packet. */
+  restrictions?: KeyRestrictions;
 }
 
 export type TrustedSshCa = SshVerifyKey & { fingerprint: string };
@@ -32,7 +36,7 @@ export interface SshTrust {
   principals: readonly string[];
 }
 
-export type SshAuthRefusalReason = 'unknown-key' | 'bad-signature' | 'untrusted-certificate' | 'bad-certificate' | 'certificate-expired' | 'wrong-principal' | 'certificate-source';
+export type SshAuthRefusalReason = 'unknown-key' | 'key-source' | 'key-expired' | 'bad-signature' | 'untrusted-certificate' | 'bad-certificate' | 'certificate-expired' | 'wrong-principal' | 'certificate-source';
 
 export type SshAuthResult =
   | { ok: true; identity: Identity; username: string }
@@ -48,18 +52,22 @@ export function fingerprintText(raw: Uint8Array): string {
 /** Never throws: whatever a certificate's parts make the libraries do is a refusal, not a crash of the packet path. */
 export function authenticateSsh(credential: SshCredential, signature: Uint8Array, signed: Uint8Array, door: string, trust: SshTrust, src: string, now: number): SshAuthResult {
   try {
-    return credential.kind === 'key' ? byKey(credential.fingerprint, signature, signed, door, trust) : byCertificate(credential.blob, signature, signed, door, trust, src, now);
+    return credential.kind === 'key' ? byKey(credential.fingerprint, signature, signed, door, trust, src, now) : byCertificate(credential.blob, signature, signed, door, trust, src, now);
   } catch {
     return { ok: false, reason: 'bad-certificate', detail: 'the credential could not be checked' };
   }
 }
 
-function byKey(raw: Uint8Array, signature: Uint8Array, signed: Uint8Array, door: string, trust: SshTrust): SshAuthResult {
+function byKey(raw: Uint8Array, signature: Uint8Array, signed: Uint8Array, door: string, trust: SshTrust, src: string, now: number): SshAuthResult {
   const fingerprint = fingerprintText(raw);
   const key = trust.ring.key(fingerprint);
   if (!key) return { ok: false, reason: 'unknown-key', detail: `key ${fingerprint} is not in the door's authorized_keys` };
   const identity: Identity = { kind: 'ssh-key', door, comment: key.comment, fingerprint };
   if (!sshSignatureValid(key, signature, signed)) return { ok: false, reason: 'bad-signature', detail: `the signature does not verify with key ${fingerprint}`, identity };
+  // After the signature, so a refusal line naming the operator is about a packet the operator signed.
+  const { from, expiresAt } = key.restrictions ?? {};
+  if (from && !fromPatternsAdmit(from, src)) return { ok: false, reason: 'key-source', detail: `source ${src} does not match the key's from="${from.text}"`, identity };
+  if (expiresAt !== undefined && now > expiresAt) return { ok: false, reason: 'key-expired', detail: `the key's expiry-time passed at ${new Date(expiresAt).toISOString()}`, identity };
   return { ok: true, identity, username: key.comment };
 }
 

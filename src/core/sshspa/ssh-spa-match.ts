@@ -5,7 +5,8 @@ import { MessageType } from '../spa/message-type.js';
 import { SpaError } from '../spa/spa-error.js';
 import { decodeBody, type SshSpaBody } from './body.js';
 import type { DoorPrivateKey } from './door-key.js';
-import { openEnvelope } from './envelope.js';
+import { openEnvelope, preAuthenticatedDoor } from './envelope.js';
+import { spaReplayDigest } from '../spa/spa-hmac.js';
 import { authenticateSsh, type SshAuthRefusalReason, type SshTrust } from './ssh-credential.js';
 import { signedData } from './ssh-signature.js';
 
@@ -17,12 +18,41 @@ export interface SshSpaDoorCandidate<D> {
   rules: SpaAccessRules;
 }
 
-export type SshSpaRefusal = { ok: false; door: string; reason: SshAuthRefusalReason | SpaRefusal['reason']; detail: string };
+export type SshSpaRefusal = { ok: false; door: string; reason: SshAuthRefusalReason | SpaRefusal['reason'] | 'replay'; detail: string };
 
 export type SshSpaMatch<D> =
   | { decoded: true; door: D; spa: DecodedSpa; decision: SpaAccessDecision; identity: Identity }
   | { decoded: false; error: SpaError; refusal?: undefined; identity?: undefined }
   | { decoded: false; error?: undefined; refusal: SshSpaRefusal; identity?: Identity };
+
+/** The refusal reason of a packet no door could read: outsiders (`bad-hmac`), a broken envelope, a bad body. */
+export function undecodedReason(error: SpaError): 'bad-hmac' | 'decrypt-failed' | 'malformed' {
+  return error.kind === 'bad-hmac' ? 'bad-hmac' : error.kind === 'decrypt-failed' ? 'decrypt-failed' : 'malformed';
+}
+
+/** A packet `decideSshSpaPacket` decoded, with the replay digest the caller makes durable before it grants. */
+export type SshSpaPacketDecision<D> = Exclude<SshSpaMatch<D>, { decoded: true }> | (Extract<SshSpaMatch<D>, { decoded: true }> & { digest: string });
+
+/**
+ * An SSH-key packet from the wire to a decision, cheapest first (docs/ssh-key-spa.md §4): its door
+ * by id and the pre-auth MAC, the replay digest against what `replay` has seen, then
+ * matchSshSpaDoor. The one path of the daemon (UDP, pcap) and the HTTPS receiver alike.
+ */
+export function decideSshSpaPacket<D>(
+  packet: Uint8Array,
+  origin: SpaPacketOrigin,
+  doors: ReadonlyMap<number, SshSpaDoorCandidate<D>>,
+  replay: { seen(digest: string, now: number): boolean },
+  now: number,
+): SshSpaPacketDecision<D> {
+  // The pre-auth MAC before the replay digest: a flood from outside costs one HMAC and no hash more.
+  const door = preAuthenticatedDoor(packet, doors);
+  if (door instanceof SpaError) return { decoded: false, error: door };
+  const digest = spaReplayDigest(packet);
+  if (replay.seen(digest, now)) return { decoded: false, refusal: { ok: false, door: door.rules.door, reason: 'replay', detail: 'replay detected: this packet was already used' } };
+  const match = matchSshSpaDoor(packet, origin, door, digest, now);
+  return match.decoded ? { ...match, digest } : match;
+}
 
 /**
  * One packet against the SSH-key door `preAuthenticatedDoor` found for it: decryption, the door's
