@@ -140,7 +140,7 @@ export class SpaHttpReceiver {
   }
 
   private async close(decision: SpaCloseDecision, scope: GrantScope | undefined, identity: Identity, now: number): Promise<SpaHttpResponse> {
-    const result = await closeOneShot(decision, scope, this.gate, this.desk, now);
+    const result = await closeOneShot(decision, scope, this.gate, this.desk, now, identity);
     if (result.outcome === 'refused') return this.refuse({ src: decision.src, door: decision.door, reason: result.reason, detail: result.detail, identity });
     if (result.outcome === 'gate-error') {
       this.logger.error({ src: decision.src, door: decision.door, outcome: 'gate-error', err: describeError(result.err) }, 'gate failed to close the one-shot grant');

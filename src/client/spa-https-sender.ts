@@ -98,8 +98,8 @@ export class CloseRefusedError extends SpaSendError {
   }
 }
 
-/** Send a close request (spa-close.ts) to the receiver; resolves with its `closed …` line. */
-export async function sendCloseHttps(packet: string, url: URL, family: Family, timeoutMs: number): Promise<string> {
+/** Send a close request (fwknop's, spa-close.ts, or an SSH-key one) to the receiver; resolves with its `closed …` line. */
+export async function sendCloseHttps(packet: string | Uint8Array, url: URL, family: Family, timeoutMs: number): Promise<string> {
   let answer: ReceiverAnswer;
   try {
     answer = await postPacket(packet, url, family, timeoutMs);

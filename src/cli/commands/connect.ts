@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { parseDurationWithin } from '../../config/duration.js';
 import { connectWithin } from '../../client/connect-retry.js';
-import { closeOneShotGrant } from '../../client/one-shot-close.js';
+import { closeOneShotGrant, closeRequestPacket, type ClosePacketMaker } from '../../client/one-shot-close.js';
+import type { SpaHttpsGrant } from '../../client/spa-https-sender.js';
 import { KnockArgumentError, parseDelay, parseFamily } from '../../client/knock-args.js';
 import { knock } from '../../client/knock-client.js';
 import { resolveAddress, type ResolvedAddress } from '../../client/resolve-address.js';
@@ -37,6 +38,19 @@ function waitMs(text: string): number {
 type AfterConnect = () => void;
 
 /**
+ * The close of a one-shot grant, fwknop-format or SSH-key alike: beside the relay, never in its
+ * way; a close that fails leaves the rule to its expiry, with one line.
+ */
+function closeOnceConnected(closePacket: ClosePacketMaker, grant: SpaHttpsGrant, url: URL): AfterConnect {
+  return () => {
+    closeOneShotGrant(closePacket, grant, url).then(
+      (line) => process.stderr.write(`receiver ${line} (one-shot: used up by this connection)\n`),
+      (e: unknown) => process.stderr.write(`warning: one-shot grant not closed, it stays until ${grant.until}: ${(e as Error).message}\n`),
+    );
+  };
+}
+
+/**
  * Knock (fixed or time-derived sequence) when asked to; otherwise send SPA, defaulting what HOST
  * and PORT already say.
  */
@@ -58,8 +72,8 @@ async function openDoor(host: string, port: number, target: ResolvedAddress, fla
   }
   // stdout is ssh's stream: every report goes to stderr.
   if (wantsSshSpa(flags)) {
-    await sendSshSpa(flags, { destination: host, access: `tcp/${port}` }, process.stderr);
-    return undefined;
+    const sent = await sendSshSpa(flags, { destination: host, access: `tcp/${port}` }, process.stderr);
+    return sent?.grant.oneShot ? closeOnceConnected(sent.closePacket, sent.grant, sent.url) : undefined;
   }
   // The lowest layer, under ~/.fwknoprc and the flags: the server is HOST, the port PORT, the address the packet's source.
   const defaults: SpaSettings = {
@@ -73,13 +87,7 @@ async function openDoor(host: string, port: number, target: ResolvedAddress, fla
   const delivered = await deliverSpa({ plan, built: buildPacket(plan), flags, out: process.stderr, host: target.address });
   if (!delivered?.grant.oneShot) return undefined;
   const { grant, url } = delivered;
-  // Beside the relay, never in its way: a close that fails leaves the rule to its expiry, with one line.
-  return () => {
-    closeOneShotGrant(plan, grant, url).then(
-      (line) => process.stderr.write(`receiver ${line} (one-shot: used up by this connection)\n`),
-      (e: unknown) => process.stderr.write(`warning: one-shot grant not closed, it stays until ${grant.until}: ${(e as Error).message}\n`),
-    );
-  };
+  return closeOnceConnected((now) => closeRequestPacket(plan, grant, now), grant, url);
 }
 
 const EXAMPLES = `
@@ -92,7 +100,8 @@ the server defaults to HOST, -A to tcp/PORT and the allowed address to the packe
 -T (test mode, as in \`knockgate spa\`) prints the packet or the knock sequence on stderr and stops:
 nothing is sent and no connection is made.
 With --url, when the receiver answers that the door is one-shot, connect sends it a close request
-once the connection is up (a new packet with the same keys; one try and up to two more within about
+once the connection is up (a new packet with the same keys, or signed by the same SSH key or
+certificate for an SSH-key door; one try and up to two more within about
 ten seconds, beside the relay): the rule goes, the session stays, and a second connection needs a
 new packet. If the close fails, one warning line says so and the rule lasts until it expires.
 

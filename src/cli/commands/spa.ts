@@ -59,7 +59,9 @@ export function registerSpa(program: Command): void {
     .action(async (flags: SpaFlags & SshSpaFlags) => {
       if (wantsSshSpa(flags)) {
         try {
-          return await sendSshSpa(flags, {}, process.stdout);
+          // `spa` only sends: a one-shot grant's close request is connect's, once its connection is up.
+          await sendSshSpa(flags, {}, process.stdout);
+          return;
         } catch (e) {
           if (e instanceof SpaArgumentError || e instanceof SshKeyError || e instanceof KnockArgumentError) command.error(`error: ${e.message}`, { exitCode: EXIT_USAGE, code: 'knockgate.badArgument' });
           if (e instanceof SpaSendError || e instanceof SavePacketError) command.error(`error: ${e.message}`, { exitCode: EXIT_FAILED, code: 'knockgate.sendFailed' });

@@ -10,6 +10,8 @@ import { sshSigner } from '../../client/ssh-signer.js';
 import { parseSpaRequest } from '../../core/spa/access-request.js';
 import type { PortSpec } from '../../core/packet.js';
 import { SpaError } from '../../core/spa/index.js';
+import { sshCloseRequestPacket, type ClosePacketMaker } from '../../client/one-shot-close.js';
+import type { SpaHttpsGrant } from '../../client/spa-https-sender.js';
 import { encodeSshSpa, parseDoorPublicKey, type DoorPublicKey } from '../../core/sshspa/index.js';
 import { receiverUrl, SavePacketError, sendToReceiver } from './spa-delivery.js';
 import type { SpaFlags } from './spa-options.js';
@@ -84,11 +86,19 @@ function requestOf(flags: SpaFlags, access: string): { ports: PortSpec[]; allowI
   return { ports, ...(flags.allowIp !== undefined && { allowIp: flags.allowIp }), clientTimeout: timeout };
 }
 
+/** A grant of the HTTPS receiver, and how to make its close request (signed by the open's signer, sealed to its door). */
+export interface SshReceiverGrant {
+  grant: SpaHttpsGrant;
+  url: URL;
+  closePacket: ClosePacketMaker;
+}
+
 /**
- * Builds, signs and sends one SSH-key packet over UDP, or to the HTTPS receiver with --url. `defaults` are what the command already
- * knows (connect's HOST and PORT); the flags win. Reports go to `out`.
+ * Builds, signs and sends one SSH-key packet over UDP, or to the HTTPS receiver with --url (then
+ * resolves with the receiver's grant). `defaults` are what the command already knows (connect's
+ * HOST and PORT); the flags win. Reports go to `out`.
  */
-export async function sendSshSpa(flags: SpaFlags & SshSpaFlags, defaults: { destination?: string; access?: string }, out: NodeJS.WritableStream): Promise<void> {
+export async function sendSshSpa(flags: SpaFlags & SshSpaFlags, defaults: { destination?: string; access?: string }, out: NodeJS.WritableStream): Promise<SshReceiverGrant | undefined> {
   const misplaced = FWKNOP_ONLY.find(([flag]) => flags[flag] !== undefined);
   if (misplaced) throw new SpaArgumentError(misplaced[1], `${misplaced[1]} is for fwknop-format doors; an SSH-key door takes --ssh-key, --ssh-cert and --door-key`);
   const door = doorKeyOf(flags);
@@ -121,12 +131,11 @@ export async function sendSshSpa(flags: SpaFlags & SshSpaFlags, defaults: { dest
   if (flags.test) {
     out.write(`${packet.toString('base64')}\n`);
     process.stderr.write('test mode (-T): packet built and signed, not sent\n');
-    return;
+    return undefined;
   }
   if (url) {
-    // An SSH-key door answers no close request (close requests are fwknop-format): one_shot there expires at its end.
-    await sendToReceiver(packet, url, parseFamily(flags), out, destination);
-    return;
+    const { grant } = await sendToReceiver(packet, url, parseFamily(flags), out, destination);
+    return { grant, url, closePacket: (now) => sshCloseRequestPacket(door, signer, grant, now) };
   }
   const target = await resolveAddress(destination!, parseFamily(flags));
   try {
@@ -135,4 +144,5 @@ export async function sendSshSpa(flags: SpaFlags & SshSpaFlags, defaults: { dest
     throw new SpaSendError((e as Error).message);
   }
   if (flags.verbose) out.write(`sent ${packet.length} bytes to ${target.address} port ${port}/udp\n`);
+  return undefined;
 }

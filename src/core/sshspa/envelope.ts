@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, diffieHellman, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { SpaError } from '../spa/spa-error.js';
 import { doorPrivateKey, x25519PublicKeyObject, type DoorPrivateKey, type DoorPublicKey } from './door-key.js';
-import { AEAD_TAG_BYTES, DOOR_ID_BYTES, HEADER_BYTES, HKDF_INFO, MAGIC, MAX_SSH_SPA_BYTES, MIN_SSH_SPA_BYTES, PRE_AUTH_MAC_BYTES, X25519_KEY_BYTES } from './wire-format.js';
+import { AEAD_TAG_BYTES, DOOR_ID_BYTES, HEADER_BYTES, HKDF_INFO, KIND_BYTES, MAGIC, MAX_SSH_SPA_BYTES, MIN_SSH_SPA_BYTES, PRE_AUTH_MAC_BYTES, SSH_SPA_KIND, X25519_KEY_BYTES, type SshSpaKind } from './wire-format.js';
 
 /**
  * The sealed envelope around a body: X25519 from a fresh ephemeral key to the door's key, HKDF-SHA256
@@ -38,9 +38,9 @@ function sessionKeys(shared: Uint8Array, ephemeral: Uint8Array, doorPublic: Uint
   return { key: okm.subarray(0, KEY_BYTES), nonce: okm.subarray(KEY_BYTES) };
 }
 
-/** The header of a packet to `door` from the ephemeral public key. */
-export function envelopeHeader(door: DoorPublicKey, ephemeralPublic: Uint8Array): Buffer {
-  return Buffer.concat([MAGIC, door.id, ephemeralPublic]);
+/** The header of a packet of `kind` to `door` from the ephemeral public key. */
+export function envelopeHeader(kind: SshSpaKind, door: DoorPublicKey, ephemeralPublic: Uint8Array): Buffer {
+  return Buffer.concat([MAGIC, Uint8Array.of(SSH_SPA_KIND[kind]), door.id, ephemeralPublic]);
 }
 
 /** Seals `body` under `header` (from envelopeHeader, with the ephemeral private key that made it). */
@@ -70,7 +70,8 @@ export function ephemeralKey(raw: Uint8Array): { privateKey: KeyObject; publicKe
 export function preAuthenticatedDoor<D extends { key: DoorPrivateKey }>(packet: Uint8Array, doors: ReadonlyMap<number, D>): D | SpaError {
   if (packet.length > MAX_SSH_SPA_BYTES) return new SpaError('too-long', `packet exceeds ${MAX_SSH_SPA_BYTES} bytes`);
   if (packet.length < MIN_SSH_SPA_BYTES) return new SpaError('too-short', `packet is under ${MIN_SSH_SPA_BYTES} bytes`);
-  const door = doors.get(doorIdNumber(packet.subarray(MAGIC.length, MAGIC.length + DOOR_ID_BYTES)));
+  const idAt = MAGIC.length + KIND_BYTES;
+  const door = doors.get(doorIdNumber(packet.subarray(idAt, idAt + DOOR_ID_BYTES)));
   if (!door) return UNKNOWN_DOOR;
   const macStart = packet.length - PRE_AUTH_MAC_BYTES;
   return timingSafeEqual(preAuthMac(door.key.preAuthKey, packet.subarray(0, macStart)), packet.subarray(macStart)) ? door : BAD_PRE_AUTH;

@@ -36,14 +36,21 @@ export interface SshTrust {
   principals: readonly string[];
 }
 
-export type SshAuthRefusalReason = 'unknown-key' | 'key-source' | 'key-expired' | 'bad-signature' | 'untrusted-certificate' | 'bad-certificate' | 'certificate-expired' | 'wrong-principal' | 'certificate-source';
+export type SshAuthRefusalReason = 'unknown-key' | 'key-source' | 'key-expired' | 'bad-signature' | 'untrusted-certificate' | 'bad-certificate' | 'certificate-expired' | 'wrong-principal' | 'certificate-source' | 'certificate-option';
 
 export type SshAuthResult =
   | { ok: true; identity: Identity; username: string }
   | { ok: false; reason: SshAuthRefusalReason; detail: string; identity?: Identity };
 
-/** Critical options that do not stop a certificate opening a door: sshd enforces them on the session. */
-const SESSION_OPTIONS = new Set(['force-command', 'verify-required']);
+/**
+ * Critical options OpenSSH knows and a door cannot keep, and why: a critical option must be
+ * honoured or the certificate refused (PROTOCOL.certkeys), as authorized_keys' command= and
+ * verify-required are refused when the file is read (authorized-keys-line.ts).
+ */
+const UNKEEPABLE_OPTIONS: Readonly<Record<string, string>> = {
+  'force-command': 'limits the certificate to one command; opening a port lets its holder reach sshd for anything, which a door cannot narrow to one command',
+  'verify-required': 'demands a FIDO user-verification flag that a door\'s signatures do not carry',
+};
 
 export function fingerprintText(raw: Uint8Array): string {
   return `SHA256:${Buffer.from(raw).toString('base64').replace(/=+$/, '')}`;
@@ -102,7 +109,9 @@ function byCertificate(blob: Uint8Array, signature: Uint8Array, signed: Uint8Arr
       const ranges = sourceRanges(ext.data);
       if (!ranges) return { ok: false, reason: 'bad-certificate', detail: 'the source-address option does not parse', identity };
       if (!inRanges(src, ranges)) return { ok: false, reason: 'certificate-source', detail: `source ${src} is outside the certificate's source-address`, identity };
-    } else if (!SESSION_OPTIONS.has(ext.name)) {
+    } else if (ext.name in UNKEEPABLE_OPTIONS) {
+      return { ok: false, reason: 'certificate-option', detail: `critical option ${ext.name} ${UNKEEPABLE_OPTIONS[ext.name]}`, identity };
+    } else {
       return { ok: false, reason: 'bad-certificate', detail: `unknown critical option ${JSON.stringify(ext.name)}`, identity };
     }
   }

@@ -9,6 +9,9 @@ import { openEnvelope, preAuthenticatedDoor } from './envelope.js';
 import { spaReplayDigest } from '../spa/spa-hmac.js';
 import { authenticateSsh, type SshAuthRefusalReason, type SshTrust } from './ssh-credential.js';
 import { signedData } from './ssh-signature.js';
+import { sshSpaKind, type SshSpaKind } from './wire-format.js';
+import { CLOSE_COMMAND, formatCloseCommand, parseCloseCommand } from '../spa-close.js';
+import type { SpaRequest } from '../spa/access-request.js';
 
 /** An SSH-key door as matching sees it: its key pair, whom it trusts, its access rules. */
 export interface SshSpaDoorCandidate<D> {
@@ -67,24 +70,42 @@ export function matchSshSpaDoor<D>(packet: Uint8Array, origin: SpaPacketOrigin, 
   if (limit) return { decoded: false, refusal: limit };
   const body = decodeBody(plain);
   if (body instanceof SpaError) return { decoded: false, error: body };
+  // The header decrypted, so its kind byte is one of the two (the AEAD covers it).
+  const request = requestOf(body, sshSpaKind(header)!);
+  if (request instanceof SpaError) return { decoded: false, error: request };
   const auth = authenticateSsh(body.credential, body.signature, signedData(header, plain.subarray(0, body.signedLength)), candidate.rules.door, candidate.trust, origin.src, now);
   if (!auth.ok) return { decoded: false, refusal: { ok: false, door: candidate.rules.door, reason: auth.reason, detail: auth.detail }, ...(auth.identity && { identity: auth.identity }) };
-  const spa = asDecodedSpa(body, auth.username, replayDigest);
+  const spa = asDecodedSpa(body, request, auth.username, replayDigest);
   return { decoded: true, door: candidate.door, spa, decision: decideSpaAccess(spa, origin, candidate.rules, now), identity: auth.identity };
 }
 
+const BAD_CLOSE_BODY: SpaError = Object.freeze(new SpaError('bad-field', 'body: a close request names the granted address and no timeout'));
+
+/**
+ * What the body asks, as fwknop's messages say it: an open as an access request, a close as the
+ * fwknop-format close request (a command message, spa-close.ts), which the access rules decide as
+ * a close and never run. A close whose address or ports no close request can carry is an error.
+ */
+function requestOf(body: SshSpaBody, kind: SshSpaKind): SpaRequest | SpaError {
+  if (kind === 'open') return { kind: 'access', allowIp: body.allowIp ?? '0.0.0.0', ports: body.ports };
+  if (body.allowIp === undefined || body.clientTimeout !== 0) return BAD_CLOSE_BODY;
+  const ask = parseCloseCommand(`${CLOSE_COMMAND} ${body.allowIp} ${body.ports.map((p) => `${p.proto}/${p.port}`).join(',')}`);
+  if (typeof ask !== 'object') return new SpaError('bad-field', `body: ${ask ?? 'not a close request'}`);
+  // The address in the form the receiver compares with the source (Node's, for IPv6).
+  return { kind: 'command', allowIp: ask.address, command: formatCloseCommand(ask) };
+}
+
 /** The body in the shape fwknop's access rules read, so both formats share one policy. */
-function asDecodedSpa(body: SshSpaBody, username: string, replayDigest: string): DecodedSpa {
-  const allowIp = body.allowIp ?? '0.0.0.0';
-  const ports = body.ports.map((p) => `${p.proto}/${p.port}`).join(',');
+function asDecodedSpa(body: SshSpaBody, request: SpaRequest, username: string, replayDigest: string): DecodedSpa {
+  const message = request.kind === 'command' ? request.command : body.ports.map((p) => `${p.proto}/${p.port}`).join(',');
   return {
     randomValue: Buffer.from(body.random).toString('hex'),
     username,
     timestamp: body.timestamp,
     version: 'ssh-spa-1',
-    messageType: body.clientTimeout > 0 ? MessageType.clientTimeoutAccess : MessageType.access,
-    message: `${allowIp},${ports}`,
-    request: { kind: 'access', allowIp, ports: body.ports },
+    messageType: request.kind === 'command' ? MessageType.command : body.clientTimeout > 0 ? MessageType.clientTimeoutAccess : MessageType.access,
+    message: `${request.allowIp},${message}`,
+    request,
     ...(body.clientTimeout > 0 && { clientTimeout: body.clientTimeout }),
     digestType: 'sha256',
     hmacType: undefined,
