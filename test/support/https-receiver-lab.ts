@@ -97,8 +97,8 @@ export function closePacket(codec: SpaCodec, address: string, ports: PortSpec[])
   return codec.encode({ username: 'alice', request: { kind: 'command', allowIp: '0.0.0.0', command: formatCloseCommand({ address, ports }) } }, { now: Date.now() });
 }
 
-/** POSTs a packet to the lab's receiver from `localAddress` (another loopback address is another sender). */
-export function postPacket(lab: HttpsReceiverLab, packet: string, localAddress = '127.0.0.1'): Promise<{ status: number; body: string }> {
+/** POSTs a packet (fwknop's text or an SSH-key packet's bytes) to the lab's receiver from `localAddress` (another loopback address is another sender). */
+export function postPacket(lab: Pick<HttpsReceiverLab, 'receiver' | 'cert'>, packet: string | Uint8Array, localAddress = '127.0.0.1'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(lab.receiver, { method: 'POST', ca: lab.cert, localAddress, timeout: 10_000 }, (res) => {
       let body = '';

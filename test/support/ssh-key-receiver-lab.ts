@@ -11,10 +11,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { vi } from 'vitest';
 import { handler } from '../../src/aws/lambda-handler.js';
+import { sshSigner } from '../../src/client/ssh-signer.js';
+import type { PortSpec } from '../../src/core/packet.js';
+import { encodeSshSpaClose, parseDoorPublicKey } from '../../src/core/sshspa/index.js';
 import { CLI } from '../../src/lab/lab-demo.js';
 import { run } from '../../src/lab/netns.js';
 import { waitFor } from '../../src/lab/wait.js';
 import { selfSignedTls, startFunctionUrl, type FunctionUrl } from './function-url-adapter.js';
+import { postPacket } from './https-receiver-lab.js';
 import { startLambdaFakes, type LambdaFakes } from './lambda-fakes.js';
 
 const execFileAsync = promisify(execFile);
@@ -33,6 +37,10 @@ export interface SshKeyReceiverLab {
   env: NodeJS.ProcessEnv;
   /** The handler's log lines so far, parsed. */
   logs(): Record<string, unknown>[];
+  /** An SSH-key close request for `address`'s grant to `ports`, signed by alice's key as knockgate connect signs it. */
+  closePacket(address: string, ports: PortSpec[]): Promise<Uint8Array>;
+  /** POSTs a packet's bytes to the receiver from `localAddress` (another loopback address is another sender). */
+  post(packet: Uint8Array, localAddress?: string): Promise<{ status: number; body: string }>;
   /** `knockgate ARGS`; resolves with the exit code, stdout and stderr, whatever the code. */
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
@@ -99,6 +107,8 @@ export async function startSshKeyReceiverLab(opts: { door?: string[]; keyOptions
       doorKey,
       alice,
       env,
+      closePacket: async (address, ports) => encodeSshSpaClose({ address, ports }, parseDoorPublicKey(doorKey), await sshSigner({ keyFile: alice.file }), { now: Date.now() }),
+      post: (packet, localAddress) => postPacket({ receiver: `https://127.0.0.1:${url!.port}/`, cert: tls.cert }, packet, localAddress),
       logs: () => lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
       cli: (args) =>
         execFileAsync(process.execPath, [CLI, ...args], { env, timeout: 20_000 }).then(
