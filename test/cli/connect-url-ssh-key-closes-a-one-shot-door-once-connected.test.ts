@@ -47,6 +47,8 @@ it('the rule exists after the open, then the SSH-key close request removes it wh
   await waitFor(() => stdout.includes('echo:ping'), { timeoutMs: 20_000, intervalMs: 50, what: 'the first bytes through the relay' });
   await waitFor(() => stderr.includes('receiver closed'), { timeoutMs: 15_000, intervalMs: 50, what: 'connect to report the close' });
   expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+ \(one-shot\)\nreceiver closed 22\/tcp for 127\.0\.0\.1 \(one-shot: used up by this connection\)\n$/);
+  // Read back right after each request: the open's rule, then none after the close.
+  expect(lab.rulesAfter).toEqual([['127.0.0.1/32'], []]);
   expect(lab.fakes.ec2.ingress(SG)).toEqual([]);
   const identity = `ssh-key alice@laptop ${lab.alice.fingerprint}`;
   expect(lab.logs().find((l) => l.outcome === 'open')).toMatchObject({ door: 'ops', src: '127.0.0.1', gate: 'aws-sg', one_shot: true, identity });

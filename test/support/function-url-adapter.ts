@@ -57,7 +57,15 @@ export interface Tls {
   key: string;
 }
 
-export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpResult>, tls?: Tls): Promise<FunctionUrl> {
+/** Loopback only, IPv4 or IPv6: the caller's address family is the one the receiver grants. */
+export type LoopbackHost = '127.0.0.1' | '::1';
+
+/** `https://127.0.0.1:PORT/` or `https://[::1]:PORT/`. */
+export function loopbackUrl(host: LoopbackHost, port: number, scheme = 'https'): string {
+  return `${scheme}://${host === '::1' ? '[::1]' : host}:${port}/`;
+}
+
+export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpResult>, tls?: Tls, host: LoopbackHost = '127.0.0.1'): Promise<FunctionUrl> {
   const done: HttpResult[] = [];
   const waiting: Array<(r: HttpResult) => void> = [];
   const settle = (result: HttpResult) => {
@@ -88,7 +96,7 @@ export async function startFunctionUrl(handle: (event: unknown) => Promise<HttpR
     });
   };
   const server: Server = tls ? createHttpsServer(tls, onRequest) : createServer(onRequest);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as AddressInfo).port,
     nextResult: () => {

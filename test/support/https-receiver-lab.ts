@@ -14,7 +14,7 @@ import { handler } from '../../src/aws/lambda-handler.js';
 import type { PortSpec } from '../../src/core/packet.js';
 import { formatCloseCommand } from '../../src/core/spa-close.js';
 import { SpaCodec } from '../../src/core/spa/index.js';
-import { startFunctionUrl, type FunctionUrl } from './function-url-adapter.js';
+import { loopbackUrl, startFunctionUrl, type FunctionUrl, type LoopbackHost } from './function-url-adapter.js';
 import { startLambdaFakes, type LambdaFakes } from './lambda-fakes.js';
 
 const execFileAsync = promisify(execFile);
@@ -22,7 +22,7 @@ const execFileAsync = promisify(execFile);
 export interface HttpsReceiverLab {
   fakes: LambdaFakes;
   url: FunctionUrl;
-  /** `https://127.0.0.1:PORT/` */
+  /** `https://127.0.0.1:PORT/`, or `https://[::1]:PORT/` when served on ::1 */
   receiver: string;
   dir: string;
   /** The self-signed certificate (PEM), which the CLI trusts through NODE_EXTRA_CA_CERTS. */
@@ -38,8 +38,8 @@ export interface HttpsReceiverLab {
   stop(): Promise<void>;
 }
 
-/** Starts the lab; `config` is the receiver's KNOCKGATE_CONFIG. Call stop() in afterAll, even after a failure. */
-export async function startHttpsReceiverLab(opts: { config: string; replayTable: string; sg: string }): Promise<HttpsReceiverLab> {
+/** Starts the lab; `config` is the receiver's KNOCKGATE_CONFIG; `host` where it listens (127.0.0.1 unless given). Call stop() in afterAll, even after a failure. */
+export async function startHttpsReceiverLab(opts: { config: string; replayTable: string; sg: string; host?: LoopbackHost }): Promise<HttpsReceiverLab> {
   const savedEnv = { ...process.env };
   const dir = mkdtempSync(join(tmpdir(), 'kgt-https-receiver-'));
   const log: Record<string, unknown>[] = [];
@@ -83,8 +83,9 @@ export async function startHttpsReceiverLab(opts: { config: string; replayTable:
         return result;
       },
       { cert, key: readFileSync(join(dir, 'key.pem'), 'utf8') },
+      opts.host,
     );
-    Object.assign(lab, { fakes, url, receiver: `https://127.0.0.1:${url.port}/`, dir, cert, cliEnv: { ...savedEnv, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HOME: dir } });
+    Object.assign(lab, { fakes, url, receiver: loopbackUrl(opts.host ?? '127.0.0.1', url.port), dir, cert, cliEnv: { ...savedEnv, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HOME: dir } });
     return lab;
   } catch (err) {
     await stop();

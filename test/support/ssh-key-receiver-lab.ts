@@ -17,7 +17,7 @@ import { encodeSshSpaClose, parseDoorPublicKey } from '../../src/core/sshspa/ind
 import { CLI } from '../../src/lab/lab-demo.js';
 import { run } from '../../src/lab/netns.js';
 import { waitFor } from '../../src/lab/wait.js';
-import { selfSignedTls, startFunctionUrl, type FunctionUrl } from './function-url-adapter.js';
+import { loopbackUrl, selfSignedTls, startFunctionUrl, type FunctionUrl, type LoopbackHost } from './function-url-adapter.js';
 import { postPacket } from './https-receiver-lab.js';
 import { startLambdaFakes, type LambdaFakes } from './lambda-fakes.js';
 
@@ -27,7 +27,7 @@ export const SG = 'sg-0123456789abcdef0';
 export interface SshKeyReceiverLab {
   fakes: LambdaFakes;
   dir: string;
-  /** https://127.0.0.1:PORT/ */
+  /** https://127.0.0.1:PORT/, or https://[::1]:PORT/ when served on ::1 */
   url: string;
   /** The door's client line (`--door-key`). */
   doorKey: string;
@@ -37,6 +37,8 @@ export interface SshKeyReceiverLab {
   env: NodeJS.ProcessEnv;
   /** The handler's log lines so far, parsed. */
   logs(): Record<string, unknown>[];
+  /** The group's ingress CIDRs read right after each request the receiver handled, in order. */
+  rulesAfter: string[][];
   /** An SSH-key close request for `address`'s grant to `ports`, signed by alice's key as knockgate connect signs it. */
   closePacket(address: string, ports: PortSpec[]): Promise<Uint8Array>;
   /** POSTs a packet's bytes to the receiver from `localAddress` (another loopback address is another sender). */
@@ -54,14 +56,15 @@ export async function makeKey(dir: string, name: string, comment: string): Promi
   return { file, fingerprint };
 }
 
-/** `door` lines go into the door's table (e.g. open_for); `keyOptions` before alice's authorized_keys line (e.g. from="…"). */
-export async function startSshKeyReceiverLab(opts: { door?: string[]; keyOptions?: string } = {}): Promise<SshKeyReceiverLab> {
+/** `door` lines go into the door's table (e.g. open_for); `keyOptions` before alice's authorized_keys line (e.g. from="…"); `host` where the receiver listens (127.0.0.1 unless given). */
+export async function startSshKeyReceiverLab(opts: { door?: string[]; keyOptions?: string; host?: LoopbackHost } = {}): Promise<SshKeyReceiverLab> {
   const dir = mkdtempSync(join(tmpdir(), 'kgt-ssh-receiver-'));
   const saved = { ...process.env };
   let agent: ChildProcess | undefined;
   let url: FunctionUrl | undefined;
   let fakes: LambdaFakes | undefined;
   const lines: string[] = [];
+  const rulesAfter: string[][] = [];
   const write = process.stdout.write.bind(process.stdout);
   // pino writes the handler's lines to stdout: keep a copy of each.
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
@@ -98,17 +101,28 @@ export async function startSshKeyReceiverLab(opts: { door?: string[]; keyOptions
       '',
     ].join('\n');
     Object.assign(process.env, fakes.env, { KNOCKGATE_CONFIG: config });
-    url = await startFunctionUrl((event) => handler(event), tls);
+    const ec2 = fakes.ec2;
+    url = await startFunctionUrl(
+      async (event) => {
+        const result = await handler(event);
+        rulesAfter.push(ec2.ingress(SG).map((r) => r.cidrIpv4 ?? r.cidrIpv6 ?? '?'));
+        return result;
+      },
+      tls,
+      opts.host,
+    );
+    const receiver = loopbackUrl(opts.host ?? '127.0.0.1', url.port);
     const env = { ...saved, NODE_EXTRA_CA_CERTS: tls.certFile, HOME: dir, SSH_AUTH_SOCK: socket };
     const lab: SshKeyReceiverLab = {
       fakes,
       dir,
-      url: `https://127.0.0.1:${url.port}/`,
+      url: receiver,
       doorKey,
       alice,
       env,
       closePacket: async (address, ports) => encodeSshSpaClose({ address, ports }, parseDoorPublicKey(doorKey), await sshSigner({ keyFile: alice.file }), { now: Date.now() }),
-      post: (packet, localAddress) => postPacket({ receiver: `https://127.0.0.1:${url!.port}/`, cert: tls.cert }, packet, localAddress),
+      post: (packet, localAddress) => postPacket({ receiver, cert: tls.cert }, packet, localAddress),
+      rulesAfter,
       logs: () => lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
       cli: (args) =>
         execFileAsync(process.execPath, [CLI, ...args], { env, timeout: 20_000 }).then(
