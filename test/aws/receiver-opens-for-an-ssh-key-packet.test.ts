@@ -1,9 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { CLI } from '../../src/lab/lab-demo.js';
 import { sshArgs, startLoopbackSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
+import { runConnect, startEchoHost, type ConnectRun, type EchoHost } from '../support/connect-relay.js';
 import { SG, startSshKeyReceiverLab, type SshKeyReceiverLab } from '../support/ssh-key-receiver-lab.js';
 
 /**
@@ -13,25 +12,22 @@ import { SG, startSshKeyReceiverLab, type SshKeyReceiverLab } from '../support/s
  * and fingerprint. Last, the real ssh with that ProxyCommand runs a command on Debian's sshd.
  */
 let lab: SshKeyReceiverLab;
-let echo: Server;
+let echo: EchoHost;
+let run: ConnectRun | undefined;
 let sshd: (LabSshd & { port: number }) | undefined;
 
 beforeAll(async () => {
   lab = await startSshKeyReceiverLab({ door: ['open_for = "60s"'] });
   // The host behind the Security Group, as connect reaches it once the rule is in.
-  echo = createServer({ allowHalfOpen: true }, (s) => {
-    s.on('data', (d: Buffer) => s.write(`echo:${d.toString()}`));
-    s.on('end', () => s.end());
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  echo = await startEchoHost('127.0.0.1');
   // The bastion: Debian's sshd on loopback (the Security Group itself is the fake EC2's).
   sshd = await startLoopbackSshd(lab.dir);
 }, 30_000);
 
 afterAll(async () => {
   if (sshd?.process.pid !== undefined && sshd.process.exitCode === null) process.kill(sshd.process.pid, 'SIGKILL');
-  await new Promise((resolve) => echo?.close(resolve));
+  run?.kill();
+  await echo?.close();
   await lab?.stop();
 });
 
@@ -50,16 +46,9 @@ it('spa --url --ssh-key opens the Security Group for the caller and logs the key
 }, 30_000);
 
 it('connect --url --ssh-key gets the grant from the receiver, then relays stdin and stdout to HOST PORT', async () => {
-  const port = (echo.address() as AddressInfo).port;
-  const child = spawn(process.execPath, [CLI, 'connect', '--url', lab.url, '--ssh-key', '--door-key', lab.doorKey, '-A', 'tcp/22', '--wait', '5s', '127.0.0.1', String(port)], { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  child.stdin.end('ping');
-  const code = await new Promise((resolve) => child.once('close', resolve));
-  clearTimeout(timer);
+  run = runConnect(['--url', lab.url, '--ssh-key', '--door-key', lab.doorKey, '-A', 'tcp/22', '--wait', '5s', '127.0.0.1', String(echo.port)], lab.env);
+  const code = await run.end('ping');
+  const [stdout, stderr] = [run.stdout(), run.stderr()];
   expect({ code, stdout }).toEqual({ code: 0, stdout: 'echo:ping' });
   expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);
   expect(lab.fakes.ec2.ingress(SG).map((r) => r.cidrIpv4)).toEqual(['127.0.0.1/32']);

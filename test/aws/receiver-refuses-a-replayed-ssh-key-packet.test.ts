@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SG, startSshKeyReceiverLab, type SshKeyReceiverLab } from '../support/ssh-key-receiver-lab.js';
@@ -18,25 +17,12 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-/** POSTs `body` to the receiver as the client does, trusting the test's certificate. */
-function post(body: Buffer): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(lab.url, { method: 'POST', ca: readFileSync(lab.env.NODE_EXTRA_CA_CERTS!), headers: { 'content-type': 'application/octet-stream' }, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.once('error', reject);
-    req.end(body);
-  });
-}
-
 it('answers 403 to the same packet a second time and logs the replay for the door', async () => {
   const saved = join(lab.dir, 'spa.pkt');
   const first = await lab.cli(['spa', '--url', lab.url, '--ssh-key', '--door-key', lab.doorKey, '-A', 'tcp/22', '-B', saved]);
   expect(first.code, first.stderr).toBe(0);
   lab.fakes.ec2.rules.clear();
-  expect(await post(readFileSync(saved))).toEqual({ status: 403, text: 'refused\n' });
+  expect(await lab.post(readFileSync(saved))).toEqual({ status: 403, body: 'refused\n' });
   expect(lab.fakes.ec2.ingress(SG)).toEqual([]);
   expect(lab.logs().find((l) => l.outcome === 'refused')).toMatchObject({ src: '127.0.0.1', door: 'ops', reason: 'replay', detail: 'replay detected: this packet was already used' });
 }, 30_000);

@@ -1,12 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { handler } from '../../src/aws/lambda-handler.js';
 import { CLI } from '../../src/lab/lab-demo.js';
+import { runConnect, startEchoHost, type ConnectRun, type EchoHost } from '../support/connect-relay.js';
 import { selfSignedTls, startFunctionUrl, type FunctionUrl } from '../support/function-url-adapter.js';
 import { receiverConfig, startLambdaFakes, type LambdaFakes } from '../support/lambda-fakes.js';
 import { sshArgs, startLoopbackSshd, type LabSshd } from '../../src/lab/sshd-peer.js';
@@ -24,7 +24,8 @@ let dir: string;
 /** What the CLI runs with: the test's own CA, so the self-signed receiver is trusted and nothing else changes. */
 let cliEnv: NodeJS.ProcessEnv;
 const savedEnv = { ...process.env };
-let echo: Server;
+let echo: EchoHost;
+let run: ConnectRun | undefined;
 let sshd: (LabSshd & { port: number }) | undefined;
 
 beforeAll(async () => {
@@ -35,12 +36,7 @@ beforeAll(async () => {
   url = await startFunctionUrl((event) => handler(event), tls);
   cliEnv = { ...savedEnv, NODE_EXTRA_CA_CERTS: tls.certFile, HOME: dir };
   // The host behind the Security Group, as connect reaches it once the rule is in.
-  echo = createServer({ allowHalfOpen: true }, (s) => {
-    s.on('data', (d: Buffer) => s.write(`echo:${d.toString()}`));
-    s.on('end', () => s.end());
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  echo = await startEchoHost('127.0.0.1');
   // The bastion: Debian's sshd on loopback (the Security Group itself is the fake EC2's).
   sshd = await startLoopbackSshd(dir);
 }, 30_000);
@@ -48,7 +44,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (sshd?.process.pid !== undefined && sshd.process.exitCode === null) process.kill(sshd.process.pid, 'SIGKILL');
   await url?.close();
-  await new Promise((resolve) => echo?.close(resolve));
+  run?.kill();
+  await echo?.close();
   for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
   await fakes?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -85,19 +82,11 @@ it('a refusal is one line naming the receiver and its answer, exit status 1', as
 }, 30_000);
 
 it('connect --url sends the packet to the receiver, reports the grant on stderr, then relays stdin and stdout to HOST PORT', async () => {
-  const port = (echo.address() as AddressInfo).port;
-  const child = spawn(process.execPath, [CLI, 'connect', '--url', receiver(), '-A', 'tcp/22', ...KEYS, '--wait', '5s', '127.0.0.1', String(port)], { env: cliEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  run = runConnect(['--url', receiver(), '-A', 'tcp/22', ...KEYS, '--wait', '5s', '127.0.0.1', String(echo.port)], cliEnv);
   // stdin's end is only our half: the echo's answer still comes back before connect exits 0.
-  child.stdin.end('ping');
-  const code = await new Promise((resolve) => child.once('close', resolve));
-  clearTimeout(timer);
-  expect(code).toBe(0);
-  expect(stdout).toBe('echo:ping');
+  expect(await run.end('ping')).toBe(0);
+  expect(run.stdout()).toBe('echo:ping');
+  const stderr = run.stderr();
   expect(stderr).toMatch(/^receiver saw 127\.0\.0\.1; opened 22\/tcp for it until \S+\n$/);
   expect(fakes.ec2.ingress(SG).map((r) => r.cidrIpv4)).toEqual(['127.0.0.1/32']);
 }, 30_000);
