@@ -1,3 +1,4 @@
+import { describeDrops } from './capture-drops.js';
 import type { BadPacketRound } from './phases/bad-packets.js';
 import type { FloodRound } from './phases/flood.js';
 import type { FloodMetricsRound, MetricsVariant } from './phases/flood-metrics.js';
@@ -53,6 +54,15 @@ function examinedFraction(rounds: BadPacketRound[]): number | undefined {
 function kernelDropped(rounds: Array<{ kernelDropped?: number }>): number | undefined {
   const counted = rounds.filter((r) => r.kernelDropped !== undefined);
   return counted.length > 0 ? counted.reduce((n, r) => n + r.kernelDropped!, 0) : undefined;
+}
+
+/** Those drops by ring, summed over the rounds, as one line (`eth0 udp/62202 0; eth0 tcp/7000,… 12`). */
+function kernelDroppedByRing(rounds: Array<{ kernelDroppedByRing?: Record<string, number> }>): string | null {
+  const counted = rounds.filter((r) => r.kernelDroppedByRing !== undefined);
+  if (counted.length === 0) return null;
+  const sum: Record<string, number> = {};
+  for (const r of counted) for (const [ring, n] of Object.entries(r.kernelDroppedByRing!)) sum[ring] = (sum[ring] ?? 0) + n;
+  return describeDrops(sum);
 }
 
 /** The median over one variant's rounds of the daemon's CPU µs per packet that arrived. */
@@ -124,6 +134,8 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     invalid_spa_us_per_packet_100_stanzas_codec: rounded(median(bh?.codec100 ?? []), 2),
     invalid_spa_us_per_packet_1_stanza_codec: rounded(median(bh?.codec1 ?? []), 2),
     invalid_spa_100_stanzas_native_vs_codec_ratio: rounded(ratio(median(bh?.native100 ?? []), median(bh?.codec100 ?? [])), 3),
+    flood_kernel_dropped_by_ring_knockgate: kernelDroppedByRing(floodKg),
+    invalid_spa_kernel_dropped_by_ring_knockgate: kernelDroppedByRing(badKg),
     invalid_spa_arrived_per_round: rounded(bad.length > 0 ? bad.reduce((n, r) => n + r.arrived, 0) / bad.length : undefined, 0),
     flood_legit_open_rate_knockd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'knockd'), ['knocks']), 4),
     flood_legit_open_rate_fwknopd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'fwknopd'), ['spa']), 4),

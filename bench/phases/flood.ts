@@ -2,6 +2,7 @@ import type { BenchLab } from '../bench-lab.js';
 import { DOORS, SPA } from '../bench-lab.js';
 import { makeSpaPackets } from '../fwknop-packets.js';
 import { hpingFlood } from '../hping-flood.js';
+import { captureDrops, dropsBetween, NO_DROPS } from '../capture-drops.js';
 import { resetPeakResident, residentMiB } from '../process-vitals.js';
 import { alternation } from '../statistics.js';
 
@@ -26,6 +27,8 @@ export interface FloodRound {
   peakRssMiB?: number;
   /** Packets the kernel dropped with knockgate's capture ring full during the round (status); knockgate only. */
   kernelDropped?: number;
+  /** The same by ring (`eth0 tcp/7000,udp/8000,tcp/9000`, `eth0 udp/62202`); knockgate only. */
+  kernelDroppedByRing?: Record<string, number>;
   floodPackets: number;
 }
 
@@ -50,7 +53,7 @@ export async function measureFlood(bl: BenchLab, legitPerRound: number): Promise
     spaIdx.forEach((i, k) => spaPackets.set(i, made[k]!));
     const door = variant === 'knockd' ? DOORS.knockd : DOORS.knockgate;
     if (variant === 'knockgate') await resetPeakResident(bl.knockgatePid);
-    const droppedBefore = variant === 'knockgate' ? ((await bl.status()).sensor.kernelDropped ?? 0) : 0;
+    const dropsBefore = variant === 'knockgate' ? captureDrops(await bl.status()) : NO_DROPS;
 
     const stop = new AbortController();
     const floods = [
@@ -72,7 +75,9 @@ export async function measureFlood(bl: BenchLab, legitPerRound: number): Promise
       }
       if (variant === 'knockgate') {
         round.peakRssMiB = (await residentMiB(bl.knockgatePid)).peak;
-        round.kernelDropped = ((await bl.status()).sensor.kernelDropped ?? 0) - droppedBefore;
+        const drops = dropsBetween(dropsBefore, captureDrops(await bl.status()));
+        round.kernelDropped = drops.total;
+        round.kernelDroppedByRing = drops.byRing;
       }
     } finally {
       stop.abort();
