@@ -26,6 +26,7 @@ export class RefusalRing implements Outcomes {
     private readonly size = MAX_REFUSALS,
   ) {}
 
+  /** Refusals counted `times` at once keep one slot: the ring is for reading, not for totals. */
   count(outcome: Outcome, labels: OutcomeLabels = {}, source?: string): void {
     if (outcome !== 'refused' && !(outcome === 'reset' && labels.reason === 'wrong-knock')) return;
     const refusal: Refusal = { at: this.now(), reason: labels.reason ?? outcome, ...(source !== undefined && { src: source }), ...(labels.door !== undefined && { door: labels.door }) };

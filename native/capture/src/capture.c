@@ -13,19 +13,27 @@
  * packets that fit the caller's buffer, at most MAX_BATCH_PACKETS) and returns to the event loop,
  * which polls again while the ring still holds packets (level-triggered). Each record in the batch
  * buffer is RECORD_HEADER_BYTES of little-endian uint32 (seconds, microseconds, captured length,
- * length on the wire) followed by the captured bytes.
+ * length on the wire, verdict) followed by the captured bytes.
+ *
+ * With .screenSpa(port, screen, doors) the capture checks each datagram to that UDP port against
+ * the SPA doors' HMAC keys (capture-screen.c) as it reads it: one no key made is counted, not
+ * copied, except the first MAX_REFUSED_SAMPLES of a batch, handed up with verdict 1 so the
+ * service can log and count their sources; onBatch's fourth argument is the count of the rest.
+ * A readiness then reads until the batch is full, the ring is empty, or MAX_PACKETS_PER_TURN.
  */
 #define NAPI_VERSION 8
+#include "capture-screen.h"
 #include <node_api.h>
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
-/* Four uint32 fields before each packet's bytes in a batch. */
-#define RECORD_HEADER_BYTES 16
+/* Five uint32 fields before each packet's bytes in a batch. */
+#define RECORD_HEADER_BYTES 20
 /* Below this not even an Ethernet + IPv6 + TCP header fits; libpcap's own ceiling above. */
 #define MIN_SNAPLEN_BYTES 128
 #define MAX_SNAPLEN_BYTES 262144
@@ -34,6 +42,13 @@
 #define MAX_BUFFER_BYTES (1024 * 1024 * 1024)
 /* Bounds the JS work done per event-loop turn, whatever buffer the caller passes. */
 #define MAX_BATCH_PACKETS 1024
+/*
+ * Refused datagrams handed up per batch with their bytes, so their sources reach the log and the
+ * recent-refusals ring (the log takes 50 lines a second; a flood fills many batches a second).
+ */
+#define MAX_REFUSED_SAMPLES 4
+/* Packets read per readiness at most, refused ones included: ~1 us of HMAC each bounds the turn. */
+#define MAX_PACKETS_PER_TURN 4096
 /* Device names are IFNAMSIZ on Linux; filters are short expressions built by the sensor. */
 #define MAX_DEVICE_CHARS 256
 #define MAX_FILTER_CHARS 65536
@@ -51,8 +66,13 @@ typedef struct capture {
   size_t batch_bytes;
   int snaplen;
   int batch_packets;
+  int link_type;
+  capture_screen *screen; /* NULL: every packet is handed up */
+  int64_t now_s;          /* the turn's clock, for doors' expiry */
   size_t fill;
   int count;
+  int samples;
+  uint32_t refused; /* refused this batch and not handed up; at most MAX_PACKETS_PER_TURN */
   int closed;
   int poll_closed;
   int finalized;
@@ -123,6 +143,16 @@ static void write_le32(uint8_t *at, uint32_t value) {
 static void append_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes) {
   capture *c = (capture *)user;
   uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
+  enum capture_verdict verdict = VERDICT_PASS;
+  /* A frame cut short is JavaScript's to report. */
+  if (c->screen != NULL && captured == header->len) verdict = capture_screen_verdict(c->screen, c->link_type, bytes, captured, c->now_s);
+  if (verdict != VERDICT_PASS) {
+    if (c->samples >= MAX_REFUSED_SAMPLES) {
+      c->refused++;
+      return;
+    }
+    c->samples++;
+  }
   /* The dispatch count already guarantees room; this only guards against a libpcap surprise. */
   if (c->fill + RECORD_HEADER_BYTES + captured > c->batch_bytes) return;
   uint8_t *at = c->batch + c->fill;
@@ -130,6 +160,7 @@ static void append_packet(u_char *user, const struct pcap_pkthdr *header, const 
   write_le32(at + 4, (uint32_t)header->ts.tv_usec);
   write_le32(at + 8, captured);
   write_le32(at + 12, header->len);
+  write_le32(at + 16, (uint32_t)verdict);
   memcpy(at + RECORD_HEADER_BYTES, bytes, captured);
   c->fill += RECORD_HEADER_BYTES + captured;
   c->count++;
@@ -159,20 +190,23 @@ static void close_capture(napi_env env, capture *c) {
   napi_delete_reference(env, c->self);
   c->on_batch = c->batch_ref = c->self = NULL;
   c->batch = NULL;
+  capture_screen_free(env, c->screen);
+  c->screen = NULL;
 }
 
 static void call_on_batch(capture *c, napi_value error) {
   napi_env env = c->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value callback, receiver, result, args[3];
+  napi_value callback, receiver, result, args[4];
   napi_get_reference_value(env, c->on_batch, &callback);
   napi_get_reference_value(env, c->self, &receiver);
   args[0] = error;
   napi_create_int32(env, c->count, &args[1]);
   napi_create_double(env, (double)c->fill, &args[2]);
+  napi_create_uint32(env, c->refused, &args[3]);
   /* make_callback, not call_function: promise jobs and nextTicks the handler queues run now. */
-  napi_make_callback(env, c->async_context, receiver, callback, 3, args, &result);
+  napi_make_callback(env, c->async_context, receiver, callback, 4, args, &result);
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (pending) {
@@ -190,6 +224,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   if (c->closed) return;
   c->fill = 0;
   c->count = 0;
+  c->samples = 0;
+  c->refused = 0;
   napi_handle_scope scope;
   napi_open_handle_scope(c->env, &scope);
   napi_value error;
@@ -201,14 +237,26 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     uv_poll_stop(&c->poll);
     call_on_batch(c, error);
   } else {
-    int read = pcap_dispatch(c->pcap, c->batch_packets, append_packet, (u_char *)c);
+    int read = 0;
+    if (c->screen == NULL) {
+      read = pcap_dispatch(c->pcap, c->batch_packets, append_packet, (u_char *)c);
+    } else {
+      c->now_s = (int64_t)time(NULL);
+      /* Refused packets take no room, so read on while the batch has some (each dispatch asks for no more than fits). */
+      for (int total = 0; read >= 0 && c->count < c->batch_packets && total < MAX_PACKETS_PER_TURN;) {
+        int room = c->batch_packets - c->count;
+        read = pcap_dispatch(c->pcap, room < MAX_PACKETS_PER_TURN - total ? room : MAX_PACKETS_PER_TURN - total, append_packet, (u_char *)c);
+        if (read <= 0) break;
+        total += read;
+      }
+    }
     if (read == PCAP_ERROR) {
       napi_value message;
       napi_create_string_utf8(c->env, pcap_geterr(c->pcap), NAPI_AUTO_LENGTH, &message);
       napi_create_error(c->env, NULL, message, &error);
       uv_poll_stop(&c->poll);
       call_on_batch(c, error);
-    } else if (c->count > 0) {
+    } else if (c->count > 0 || c->refused > 0) {
       call_on_batch(c, error);
     }
   }
@@ -322,6 +370,7 @@ static napi_value capture_new(napi_env env, napi_callback_info info) {
   c->batch = batch;
   c->batch_bytes = batch_bytes;
   c->snaplen = (int)snaplen;
+  c->link_type = pcap_datalink(pcap);
   size_t fit = batch_bytes / (size_t)(RECORD_HEADER_BYTES + snaplen);
   c->batch_packets = fit > MAX_BATCH_PACKETS ? MAX_BATCH_PACKETS : (int)fit;
   napi_value resource_name;
@@ -399,6 +448,32 @@ static napi_value capture_set_filter(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* screenSpa(port, screen, doors) starts checking that port's datagrams; screenSpa(null) stops. */
+static napi_value capture_screen_spa(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  capture *c = unwrap_open(env, info, &argc, argv);
+  if (c == NULL) return NULL;
+  if (c->closed) {
+    napi_throw_error(env, NULL, "capture is closed");
+    return NULL;
+  }
+  napi_valuetype first = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &first);
+  capture_screen *next = NULL;
+  if (first != napi_null && first != napi_undefined) {
+    if (argc < 3) {
+      napi_throw_type_error(env, NULL, "screenSpa(port, screen, doors) or screenSpa(null)");
+      return NULL;
+    }
+    next = capture_screen_new(env, argv[0], argv[1], argv[2]);
+    if (next == NULL) return NULL;
+  }
+  capture_screen_free(env, c->screen);
+  c->screen = next;
+  return NULL;
+}
+
 static napi_value capture_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   capture *c = unwrap_open(env, info, &argc, NULL);
@@ -410,11 +485,13 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"stats", NULL, capture_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"setFilter", NULL, capture_set_filter, NULL, NULL, NULL, napi_default_method, NULL},
+      {"screenSpa", NULL, capture_screen_spa, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, capture_close, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value constructor;
   napi_define_class(env, "Capture", NAPI_AUTO_LENGTH, capture_new, NULL, sizeof methods / sizeof methods[0], methods, &constructor);
   napi_set_named_property(env, exports, "Capture", constructor);
+  spa_screen_define(env, exports);
   return exports;
 }
 
