@@ -119,8 +119,9 @@ export class LibpcapCapture {
     try {
       this.counters();
     } finally {
-      this.closed = true;
+      // The addon hands up the refused count it still holds as it closes, so closed comes after.
       this.native.close();
+      this.closed = true;
     }
   }
 

@@ -17,9 +17,17 @@
  *
  * With .screenSpa(port, screen, doors) the capture checks each datagram to that UDP port against
  * the SPA doors' HMAC keys (capture-screen.c) as it reads it: one no key made is counted, not
- * copied, except the first MAX_REFUSED_SAMPLES of a batch, handed up with verdict 1 so the
- * service can log and count their sources; onBatch's fourth argument is the count of the rest.
- * A readiness then reads until the batch is full, the ring is empty, or MAX_PACKETS_PER_TURN.
+ * copied, except MAX_REFUSED_SAMPLES_PER_SECOND of them, handed up with verdict 1 so the service
+ * can log their sources; onBatch's fourth argument is the count of the rest, handed up with the
+ * next batch or at most REFUSED_FLUSH_MS later (a batch of no records then). A readiness reads
+ * until the batch is full, the ring is empty, or MAX_PACKETS_PER_TURN.
+ *
+ * Under load a ring is read every MODERATED_PAUSE_MS rather than at each packet, as a NIC driver
+ * polls under NAPI: at each readiness a process wakes, and at a flood's rate those wakeups were
+ * most of the CPU a packet cost (perf: finish_task_switch ~35 % of the samples), one packet
+ * each. A ring enters it after more than BUSY_READS_PER_WINDOW readinesses in BUSY_WINDOW_MS
+ * (above ~2,000 a second; a knock sequence is a few) and leaves it at the first pause that
+ * gathered fewer than MODERATED_MIN_PACKETS; a packet then waits at most about a pause.
  */
 #define NAPI_VERSION 8
 #include "capture-screen.h"
@@ -43,10 +51,18 @@
 /* Bounds the JS work done per event-loop turn, whatever buffer the caller passes. */
 #define MAX_BATCH_PACKETS 1024
 /*
- * Refused datagrams handed up per batch with their bytes, so their sources reach the log and the
- * recent-refusals ring (the log takes 50 lines a second; a flood fills many batches a second).
+ * Refused datagrams handed up a second with their bytes, so their sources reach the log and the
+ * recent-refusals ring: above the SPA service's 50 refusal lines a second, and a flood of them
+ * makes no more JavaScript objects than that.
  */
-#define MAX_REFUSED_SAMPLES 4
+#define MAX_REFUSED_SAMPLES_PER_SECOND 64
+/* How long a count of refused packets waits for a batch to ride with before it goes up alone. */
+#define REFUSED_FLUSH_MS 100
+/* Load moderation (see above); a pause of 1 ms holds ~135 packets of a 135,000 a second flood, a ring thousands. */
+#define BUSY_WINDOW_MS 10
+#define BUSY_READS_PER_WINDOW 20
+#define MODERATED_PAUSE_MS 1
+#define MODERATED_MIN_PACKETS 2
 /* Packets read per readiness at most, refused ones included: ~1 us of HMAC each bounds the turn. */
 #define MAX_PACKETS_PER_TURN 4096
 /* Device names are IFNAMSIZ on Linux; filters are short expressions built by the sensor. */
@@ -58,6 +74,11 @@ typedef struct capture {
   napi_env env;
   pcap_t *pcap;
   uv_poll_t poll;
+  uv_timer_t flush; /* hands up a refused count no batch took */
+  uv_timer_t pause; /* restarts the poll after a moderated pause */
+  uint64_t window_start; /* uv_hrtime() of the moderation window's start */
+  int window_reads;
+  int moderated;
   napi_ref self;      /* strong while open: an open capture is not collected, like a socket */
   napi_ref on_batch;
   napi_ref batch_ref; /* keeps the caller's batch buffer alive while we write into it */
@@ -71,10 +92,12 @@ typedef struct capture {
   int64_t now_s;          /* the turn's clock, for doors' expiry */
   size_t fill;
   int count;
+  int64_t sample_second; /* the second `samples` counts in */
   int samples;
-  uint32_t refused; /* refused this batch and not handed up; at most MAX_PACKETS_PER_TURN */
+  /* Refused and not handed up yet; a flush every REFUSED_FLUSH_MS bounds it by the packets a ring takes in that time. */
+  uint32_t refused;
   int closed;
-  int poll_closed;
+  int handles_open; /* the poll and the two timers, until libuv has closed them */
   int finalized;
 } capture;
 
@@ -147,8 +170,12 @@ static void append_packet(u_char *user, const struct pcap_pkthdr *header, const 
   /* A frame cut short is JavaScript's to report. */
   if (c->screen != NULL && captured == header->len) verdict = capture_screen_verdict(c->screen, c->link_type, bytes, captured, c->now_s);
   if (verdict != VERDICT_PASS) {
-    if (c->samples >= MAX_REFUSED_SAMPLES) {
-      c->refused++;
+    if (c->sample_second != c->now_s) {
+      c->sample_second = c->now_s;
+      c->samples = 0;
+    }
+    if (c->samples >= MAX_REFUSED_SAMPLES_PER_SECOND) {
+      if (c->refused < UINT32_MAX) c->refused++;
       return;
     }
     c->samples++;
@@ -167,23 +194,35 @@ static void append_packet(u_char *user, const struct pcap_pkthdr *header, const 
 }
 
 static void free_if_done(capture *c) {
-  if (c->finalized && c->poll_closed) free(c);
+  if (c->finalized && c->handles_open == 0) free(c);
 }
 
-static void on_poll_closed(uv_handle_t *handle) {
+static void on_handle_closed(uv_handle_t *handle) {
   capture *c = (capture *)handle->data;
+  if (--c->handles_open > 0) return;
   pcap_close(c->pcap);
   c->pcap = NULL;
-  c->poll_closed = 1;
   free_if_done(c);
 }
+
+static void call_on_batch(capture *c, napi_value error);
 
 /* Releases everything JS-visible; the pcap handle goes once libuv has let go of its fd. */
 static void close_capture(napi_env env, capture *c) {
   if (c->closed) return;
+  if (c->refused > 0) {
+    /* The count no batch took yet goes up now, or a reload that replaces this ring would lose it. */
+    napi_value error;
+    napi_get_null(env, &error);
+    c->fill = 0;
+    c->count = 0;
+    call_on_batch(c, error);
+  }
   c->closed = 1;
   uv_poll_stop(&c->poll);
-  uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+  uv_close((uv_handle_t *)&c->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&c->flush, on_handle_closed);
+  uv_close((uv_handle_t *)&c->pause, on_handle_closed);
   napi_delete_reference(env, c->on_batch);
   napi_delete_reference(env, c->batch_ref);
   napi_async_destroy(env, c->async_context);
@@ -205,6 +244,8 @@ static void call_on_batch(capture *c, napi_value error) {
   napi_create_int32(env, c->count, &args[1]);
   napi_create_double(env, (double)c->fill, &args[2]);
   napi_create_uint32(env, c->refused, &args[3]);
+  c->refused = 0;
+  uv_timer_stop(&c->flush);
   /* make_callback, not call_function: promise jobs and nextTicks the handler queues run now. */
   napi_make_callback(env, c->async_context, receiver, callback, 4, args, &result);
   bool pending = false;
@@ -218,14 +259,51 @@ static void call_on_batch(capture *c, napi_value error) {
   napi_close_handle_scope(env, scope);
 }
 
+static void on_flush(uv_timer_t *timer) {
+  capture *c = (capture *)timer->data;
+  if (c->closed || c->refused == 0) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(c->env, &scope);
+  napi_value error;
+  napi_get_null(c->env, &error);
+  c->fill = 0;
+  c->count = 0;
+  call_on_batch(c, error);
+  napi_close_handle_scope(c->env, scope);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+static void on_pause_end(uv_timer_t *timer) {
+  capture *c = (capture *)timer->data;
+  if (!c->closed) uv_poll_start(&c->poll, UV_READABLE, on_readable);
+}
+
+/*
+ * After a readiness that read `turn` packets: whether the ring is busy enough to pause, and the
+ * pause. Never while the ring may hold more (`drained` false): the poll fires again at once then,
+ * so a moderated ring is read as fast as JavaScript takes the batches.
+ */
+static void moderate(capture *c, int turn, int drained) {
+  if (c->closed) return;
+  uint64_t now = uv_hrtime();
+  if (now - c->window_start >= (uint64_t)BUSY_WINDOW_MS * 1000000) {
+    c->window_start = now;
+    c->window_reads = 0;
+  }
+  c->window_reads++;
+  c->moderated = c->moderated ? turn >= MODERATED_MIN_PACKETS : c->window_reads > BUSY_READS_PER_WINDOW;
+  if (!c->moderated || !drained) return;
+  uv_poll_stop(&c->poll);
+  uv_timer_start(&c->pause, on_pause_end, MODERATED_PAUSE_MS, 0);
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   capture *c = (capture *)handle->data;
   if (c->closed) return;
   c->fill = 0;
   c->count = 0;
-  c->samples = 0;
-  c->refused = 0;
   napi_handle_scope scope;
   napi_open_handle_scope(c->env, &scope);
   napi_value error;
@@ -237,16 +315,24 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     uv_poll_stop(&c->poll);
     call_on_batch(c, error);
   } else {
-    int read = 0;
+    int read = 0, turn = 0, drained = 0;
     if (c->screen == NULL) {
       read = pcap_dispatch(c->pcap, c->batch_packets, append_packet, (u_char *)c);
+      turn = read > 0 ? read : 0;
+      drained = read < c->batch_packets;
     } else {
       c->now_s = (int64_t)time(NULL);
       /* Refused packets take no room, so read on while the batch has some (each dispatch asks for no more than fits). */
-      for (int total = 0; read >= 0 && c->count < c->batch_packets && total < MAX_PACKETS_PER_TURN;) {
+      for (int total = 0; c->count < c->batch_packets && total < MAX_PACKETS_PER_TURN;) {
         int room = c->batch_packets - c->count;
-        read = pcap_dispatch(c->pcap, room < MAX_PACKETS_PER_TURN - total ? room : MAX_PACKETS_PER_TURN - total, append_packet, (u_char *)c);
-        if (read <= 0) break;
+        int ask = room < MAX_PACKETS_PER_TURN - total ? room : MAX_PACKETS_PER_TURN - total;
+        read = pcap_dispatch(c->pcap, ask, append_packet, (u_char *)c);
+        if (read > 0) turn += read;
+        /* Fewer than asked: the ring is empty now (asking again would cost libpcap a poll to learn it). */
+        if (read < ask) {
+          drained = 1;
+          break;
+        }
         total += read;
       }
     }
@@ -256,8 +342,10 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       napi_create_error(c->env, NULL, message, &error);
       uv_poll_stop(&c->poll);
       call_on_batch(c, error);
-    } else if (c->count > 0 || c->refused > 0) {
-      call_on_batch(c, error);
+    } else {
+      if (c->count > 0) call_on_batch(c, error);
+      else if (c->refused > 0 && !uv_is_active((uv_handle_t *)&c->flush)) uv_timer_start(&c->flush, on_flush, REFUSED_FLUSH_MS, 0);
+      moderate(c, turn, drained);
     }
   }
   napi_close_handle_scope(c->env, scope);
@@ -364,6 +452,10 @@ static napi_value capture_new(napi_env env, napi_callback_info info) {
     throw_message(env, "cannot poll the capture", "uv_poll_init failed");
     goto fail;
   }
+  uv_timer_init(loop, &c->flush);
+  uv_timer_init(loop, &c->pause);
+  c->flush.data = c->pause.data = c;
+  c->handles_open = 3;
   c->env = env;
   c->pcap = pcap;
   c->poll.data = c;
