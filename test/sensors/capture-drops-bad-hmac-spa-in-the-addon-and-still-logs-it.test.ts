@@ -88,6 +88,23 @@ describe('bad-HMAC SPA packets refused in the capture addon', () => {
     expect(lines.length + s.spa.logsSuppressed).toBe(BAD);
   }, 60_000);
 
+  it('packets refused before the HMAC (outside base64, the prefix put back, too short) reach the service and keep their reason', async () => {
+    const { lab } = dl;
+    await dl.serve(config(dl.dir));
+    await dl.waitForLog((e) => e.outcome === 'started', 10_000, 'the daemon started');
+    const { bad } = packets(lab.client.ip4);
+    const others = [`${bad.slice(0, 30)}*${bad.slice(31)}`, `U2FsdGVkX1${bad}`, bad.slice(0, 120)];
+    for (const text of others) await sendUdp(lab, lab.client, lab.server.ip4, SPA_PORT, text);
+
+    const s = await waitFor(async () => {
+      const now = await status();
+      return now.spa.received === others.length ? now : undefined;
+    }, { timeoutMs: 10_000, what: `${others.length} SPA packets in status` });
+    expect(s.spa.refused).toEqual({ malformed: others.length });
+    expect(s.sensor.screened).toBe(0);
+    expect(refusedLines().map((e) => e.detail)).toEqual(['packet has characters outside base64', 'packet carries the Salted__ prefix', '120 bytes is outside 140..399']);
+  }, 60_000);
+
   it('a door that limits sources: every packet reaches the SPA service, refused there as before', async () => {
     const { lab } = dl;
     await dl.serve(config(dl.dir, '10.200.0.0/16'));
