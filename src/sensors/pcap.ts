@@ -18,13 +18,15 @@ export { SensorError };
  */
 
 /**
- * Kernel capture ring per interface: holds what arrives while the event loop is busy. With
- * CAPTURE_SNAPLEN_BYTES it has ~8,400 slots (measured on a veth: 8,388 datagrams of a
- * 20,000 burst waited in it), ~60 ms of a 135,000 packets/s flood. Beyond it the kernel drops
- * packets and counts them (status: dropped by the kernel); nothing queues in our memory.
+ * Kernel capture memory per interface, split evenly across its rings: holds what arrives while
+ * the event loop is busy. With CAPTURE_SNAPLEN_BYTES 16 MiB has ~8,400 slots (measured on a veth:
+ * 8,388 datagrams of a 20,000 burst waited in one such ring), ~60 ms of a 135,000 packets/s
+ * flood. Beyond it the kernel drops packets and counts them (status: dropped by the kernel);
+ * nothing queues in our memory. Split, not per ring: a ring's pages are resident from the moment
+ * it opens, so with a ring per door each door would add its full size to the daemon's RSS.
  */
 export const DEFAULT_KERNEL_BUFFER_BYTES = 16 * 1024 * 1024;
-/** Below this libpcap cannot hold one burst of knocks; above it a flood only costs memory. */
+/** The least a ring gets of the split, and below this libpcap cannot hold one burst of knocks; above the max a flood only costs memory. */
 export const MIN_KERNEL_BUFFER_BYTES = 64 * 1024;
 export const MAX_KERNEL_BUFFER_BYTES = 256 * 1024 * 1024;
 /**
@@ -70,7 +72,7 @@ export interface PcapSensorOptions {
   logger?: Logger;
   /** Ports grouped by ring, as CaptureSettings.rings. */
   rings?: PortSpec[][];
-  /** Kernel capture buffer per ring and interface, in bytes. */
+  /** Kernel capture memory per interface in bytes, split across its rings (each at least MIN_KERNEL_BUFFER_BYTES). */
   bufferBytes?: number;
 }
 
@@ -290,7 +292,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         iface,
         filter,
         snaplen: CAPTURE_SNAPLEN_BYTES,
-        bufferBytes: this.bufferBytes,
+        bufferBytes: ringBufferBytes(this.bufferBytes, Math.max(1, rings.length)),
         batchPackets: CAPTURE_BATCH_PACKETS,
         // `capture` is set below, before any batch can arrive: batches come from the event loop.
         onFrame: (frame, timeMs, truncated, badHmac) => this.onFrame(capture, frame, timeMs, truncated, badHmac),
@@ -359,6 +361,12 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       this.logger?.error({ sensor: this.name, iface: capture.handle.iface, err: describeError(e) }, 'packet handler threw');
     }
   }
+}
+
+/** One ring's share of an interface's capture memory: whole pages, and at least the minimum a ring needs. */
+export function ringBufferBytes(interfaceBytes: number, rings: number): number {
+  const page = 4_096;
+  return Math.max(MIN_KERNEL_BUFFER_BYTES, Math.floor(interfaceBytes / rings / page) * page);
 }
 
 function isNewConnection(p: KnockPacket): boolean {
