@@ -22,14 +22,15 @@ export interface BenchMeasurements {
   restore?: RestoreSamples;
 }
 
-/** The goals of issue 7: each figure and the bound it must meet. */
+/** The goals of issue 7, and of issue 16 where it tightened them: each figure and the bound it must meet. */
 export const GOALS = {
   knock_open_ratio_vs_knockd: { max: 0.1 },
   spa_open_ratio_vs_fwknopd: { max: 0.05 },
-  invalid_spa_cpu_ratio_vs_fwknopd: { max: 1.0 },
-  invalid_spa_examined_fraction_knockgate: { min: 1.0 },
-  flood_legit_open_rate: { min: 0.99 },
-  flood_rss_mb: { max: 100 },
+  // Issue 16: a quarter of fwknopd's CPU per bad-HMAC packet, still examining 99 % of them; all legitimate opens under the flood; 80 MiB.
+  invalid_spa_cpu_ratio_vs_fwknopd: { max: 0.25 },
+  invalid_spa_examined_fraction_knockgate: { min: 0.99 },
+  flood_legit_open_rate: { min: 1.0 },
+  flood_rss_mb: { max: 80 },
   grants_10k_connect_ratio_vs_empty: { max: 1.1 },
   // Issue 16: a bad packet with per-operator keys in 100 stanzas, and valid SPA made durable, on one core.
   invalid_spa_us_per_packet_100_stanzas: { max: 40 },

@@ -50,10 +50,12 @@ describe('bench harness (pure parts, no timings)', () => {
         knock: { ms: { knockgate: [1, 2, 3], kernel: [0.5], knockd: [20, 20, 20] }, failed: { knockgate: 0, kernel: 0, knockd: 1 } },
         spa: { ms: { knockgate: [2], fwknopd: [100] }, failed: { knockgate: 0, fwknopd: 0 } },
         badPackets: [
-          { variant: 'knockgate', arrived: 1_000, examined: 1_000, cpuSeconds: 0.01 },
+          { variant: 'knockgate', arrived: 1_000, examined: 1_000, cpuSeconds: 0.004, kernelDropped: 0, kernelDroppedByRing: { 'eth0 udp/62202': 0 } },
           { variant: 'fwknopd', arrived: 1_000, examined: 10, cpuSeconds: 0.0002 },
         ],
-        flood: [{ variant: 'knockgate', knocks: { sent: 10, opened: 10 }, spa: { sent: 10, opened: 9 }, peakRssMiB: 80, floodPackets: 5 }],
+        flood: [
+          { variant: 'knockgate', knocks: { sent: 10, opened: 10 }, spa: { sent: 10, opened: 9 }, peakRssMiB: 80, floodPackets: 5, kernelDropped: 12, kernelDroppedByRing: { 'eth0 tcp/7000': 0, 'eth0 udp/62202': 12 } },
+        ],
         floodMetrics: [
           { variant: 'without', arrived: 1_000_000, cpuSeconds: 5, scrapes: 0 },
           { variant: 'with', arrived: 1_000_000, cpuSeconds: 6, scrapes: 5 },
@@ -69,11 +71,14 @@ describe('bench harness (pure parts, no timings)', () => {
       knock_open_ratio_vs_knockd: 0.1,
       kernel_door_open_p50_ms: 0.5,
       spa_open_ratio_vs_fwknopd: 0.02,
-      invalid_spa_cpu_ratio_vs_fwknopd: 0.5,
+      invalid_spa_cpu_ratio_vs_fwknopd: 0.2,
       invalid_spa_examined_fraction_knockgate: 1,
       invalid_spa_examined_fraction_fwknopd: 0.01,
       flood_legit_open_rate: 0.95,
       flood_rss_mb: 80,
+      flood_kernel_dropped_knockgate: 12,
+      flood_kernel_dropped_by_ring_knockgate: 'eth0 tcp/7000 0; eth0 udp/62202 12',
+      invalid_spa_kernel_dropped_by_ring_knockgate: 'eth0 udp/62202 0',
       grants_10k_add_p50_ms: null,
       // Medians of µs a packet per round (5 and 6 without, 6 and 4 with), and their ratio.
       flood_metrics_cpu_us_per_packet_without: 5.5,

@@ -22,7 +22,8 @@ export interface ScreenedSpaDoor {
  * as records of 20 bytes (little-endian uint32 seconds, microseconds, captured length, length on
  * the wire, verdict: 0 handed up, 1 refused by the SPA screen and handed up as a sample) followed
  * by the captured bytes; `onBatch` gets how many records and bytes it holds, and how many packets
- * the screen refused beside them without handing them up.
+ * the screen refused beside them without handing them up. A ring busier than ~2,000 readinesses a
+ * second is read every millisecond while it stays busy (src/capture.c).
  * Open until close(); throws an Error with libpcap's message when it cannot open.
  */
 export class Capture {
@@ -42,8 +43,9 @@ export class Capture {
   setFilter(filter: string): void;
   /**
    * Checks each datagram to UDP `port` against `screen`'s keys before handing it up: one whose
-   * text, length and door's expiry would reach the HMAC and that no key made is refused (four a
-   * batch handed up as samples, the rest counted). `screenSpa(null)` hands every packet up again.
+   * text, length and door's expiry would reach the HMAC and that no key made is refused (64 a
+   * second handed up as samples with verdict 1, the rest counted in onBatch's `refused`, within
+   * 100 ms, by a batch of no records if none comes). `screenSpa(null)` hands every packet up again.
    */
   screenSpa(port: number, screen: HmacScreen, doors: ScreenedSpaDoor[]): void;
   screenSpa(none: null): void;
