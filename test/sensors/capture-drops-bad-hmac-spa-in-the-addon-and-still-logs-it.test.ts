@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { askDaemon } from '../../src/client/control-client.js';
@@ -24,12 +25,12 @@ interface Status {
   spa: { received: number; granted: number; refused: Record<string, number>; logsSuppressed: number };
 }
 
-function config(dir: string, source?: string): string {
+function config(dir: string, source?: string, keys = { key: KEY, hmac: HMAC }): string {
   return labConfig(
     dir,
     `[spa_door.ops]
-key_base64 = "${KEY}"
-hmac_key_base64 = "${HMAC}"
+key_base64 = "${keys.key}"
+hmac_key_base64 = "${keys.hmac}"
 open = ["${SERVICE_PORT}/tcp"]
 open_for = "30s"
 ${source ? `sources = ["${source}"]` : ''}
@@ -39,8 +40,8 @@ ${source ? `sources = ["${source}"]` : ''}
   );
 }
 
-function packets(allowIp: string): { good: string; bad: string } {
-  const good = new SpaCodec({ encryptionKey: { base64: KEY }, hmacKey: { base64: HMAC } }).encode(
+function packets(allowIp: string, keys = { key: KEY, hmac: HMAC }): { good: string; bad: string } {
+  const good = new SpaCodec({ encryptionKey: { base64: keys.key }, hmacKey: { base64: keys.hmac } }).encode(
     { username: 'ops', request: { kind: 'access', allowIp, ports: [{ proto: 'tcp', port: SERVICE_PORT }] } },
     { now: Date.now() },
   );
@@ -103,6 +104,26 @@ describe('bad-HMAC SPA packets refused in the capture addon', () => {
     expect(s.spa.refused).toEqual({ malformed: others.length });
     expect(s.sensor.screened).toBe(0);
     expect(refusedLines().map((e) => e.detail)).toEqual(['packet has characters outside base64', 'packet carries the Salted__ prefix', '120 bytes is outside 140..399']);
+  }, 60_000);
+
+  it('follows a reload: the new key opens, the old one is refused in the addon', async () => {
+    const { lab } = dl;
+    await dl.serve(config(dl.dir));
+    await dl.waitForLog((e) => e.outcome === 'started', 10_000, 'the daemon started');
+    const next = { key: randomBytes(32).toString('base64'), hmac: randomBytes(64).toString('base64') };
+    await writeFile(join(dl.dir, 'knockgate.toml'), config(dl.dir, undefined, next));
+    process.kill(dl.daemon!.pid!, 'SIGHUP');
+    await dl.waitForLog((e) => e.outcome === 'reloaded', 10_000, 'the reload');
+
+    await sendUdp(lab, lab.client, lab.server.ip4, SPA_PORT, packets(lab.client.ip4).good);
+    await sendUdp(lab, lab.client, lab.server.ip4, SPA_PORT, packets(lab.client.ip4, next).good);
+    expect((await dl.connect(lab.client)).connected).toBe(true);
+    const s = await waitFor(async () => {
+      const now = await status();
+      return now.spa.received === 2 ? now : undefined;
+    }, { timeoutMs: 10_000, what: '2 SPA packets in status' });
+    expect(s.spa).toMatchObject({ granted: 1, refused: { 'bad-hmac': 1 } });
+    expect(s.sensor.screened).toBe(1);
   }, 60_000);
 
   it('a door that limits sources: every packet reaches the SPA service, refused there as before', async () => {
