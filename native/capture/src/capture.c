@@ -221,6 +221,8 @@ static void close_capture(napi_env env, capture *c) {
     c->fill = 0;
     c->count = 0;
     call_on_batch(c, error);
+    /* The handler may have closed it already. */
+    if (c->closed) return;
   }
   c->closed = 1;
   uv_poll_stop(&c->poll);
