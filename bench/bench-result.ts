@@ -31,6 +31,7 @@ export const GOALS = {
   invalid_spa_examined_fraction_knockgate: { min: 0.99 },
   flood_legit_open_rate: { min: 1.0 },
   flood_rss_mb: { max: 80 },
+  flood_other_door_legit_ring_dropped: { max: 0 },
   grants_10k_connect_ratio_vs_empty: { max: 1.1 },
   // Issue 16: a bad packet with per-operator keys in 100 stanzas, and valid SPA made durable, on one core.
   invalid_spa_us_per_packet_100_stanzas: { max: 40 },
@@ -88,6 +89,7 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
   const badKg = bad.filter((r) => r.variant === 'knockgate');
   const badFw = bad.filter((r) => r.variant === 'fwknopd');
   const floodKg = (m.flood ?? []).filter((r) => r.variant === 'knockgate');
+  const floodOther = (m.flood ?? []).filter((r) => r.variant === 'knockgate-other-door');
   const s = m.scale;
   const bh = m.spaCpu?.badHmacUs;
   const connectRatio = (after: number[] | undefined, control: number[] | undefined) => ratio(median(after ?? []), median(control ?? []));
@@ -104,6 +106,7 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     flood_legit_open_rate: rounded(openRate(floodKg, ['knocks', 'spa']), 4),
     flood_rss_mb: rounded(floodKg.length > 0 ? Math.max(...floodKg.map((r) => r.peakRssMiB ?? 0)) : undefined, 1),
     flood_kernel_dropped_knockgate: rounded(kernelDropped(floodKg), 0),
+    flood_other_door_legit_ring_dropped: rounded(floodOther.length > 0 ? floodOther.reduce((n, r) => n + (r.legitRingDropped ?? 0), 0) : undefined, 0),
     invalid_spa_kernel_dropped_knockgate: rounded(kernelDropped(badKg), 0),
     invalid_spa_us_per_packet_100_stanzas: rounded(median(bh?.native100 ?? []), 2),
     valid_spa_per_s: rounded(median(m.spaCpu?.validPerS ?? []), 0),
@@ -136,6 +139,8 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     invalid_spa_us_per_packet_1_stanza_codec: rounded(median(bh?.codec1 ?? []), 2),
     invalid_spa_100_stanzas_native_vs_codec_ratio: rounded(ratio(median(bh?.native100 ?? []), median(bh?.codec100 ?? [])), 3),
     flood_kernel_dropped_by_ring_knockgate: kernelDroppedByRing(floodKg),
+    flood_other_door_legit_open_rate: rounded(openRate(floodOther, ['knocks']), 4),
+    flood_other_door_kernel_dropped_by_ring: kernelDroppedByRing(floodOther),
     invalid_spa_kernel_dropped_by_ring_knockgate: kernelDroppedByRing(badKg),
     invalid_spa_arrived_per_round: rounded(bad.length > 0 ? bad.reduce((n, r) => n + r.arrived, 0) / bad.length : undefined, 0),
     flood_legit_open_rate_knockd: rounded(openRate((m.flood ?? []).filter((r) => r.variant === 'knockd'), ['knocks']), 4),

@@ -55,6 +55,7 @@ describe('bench harness (pure parts, no timings)', () => {
         ],
         flood: [
           { variant: 'knockgate', knocks: { sent: 10, opened: 10 }, spa: { sent: 10, opened: 9 }, peakRssMiB: 80, floodPackets: 5, kernelDropped: 12, kernelDroppedByRing: { 'eth0 tcp/7000': 0, 'eth0 udp/62202': 12 } },
+          { variant: 'knockgate-other-door', knocks: { sent: 10, opened: 10 }, spa: { sent: 0, opened: 0 }, floodPackets: 5, kernelDropped: 30, kernelDroppedByRing: { 'eth0 tcp/7000': 0, 'eth0 tcp/7300': 30 }, legitRingDropped: 0 },
         ],
         floodMetrics: [
           { variant: 'without', arrived: 1_000_000, cpuSeconds: 5, scrapes: 0 },
@@ -79,6 +80,9 @@ describe('bench harness (pure parts, no timings)', () => {
       flood_kernel_dropped_knockgate: 12,
       flood_kernel_dropped_by_ring_knockgate: 'eth0 tcp/7000 0; eth0 udp/62202 12',
       invalid_spa_kernel_dropped_by_ring_knockgate: 'eth0 udp/62202 0',
+      flood_other_door_legit_ring_dropped: 0,
+      flood_other_door_legit_open_rate: 1,
+      flood_other_door_kernel_dropped_by_ring: 'eth0 tcp/7000 0; eth0 tcp/7300 30',
       grants_10k_add_p50_ms: null,
       // Medians of µs a packet per round (5 and 6 without, 6 and 4 with), and their ratio.
       flood_metrics_cpu_us_per_packet_without: 5.5,
@@ -99,6 +103,7 @@ describe('bench harness (pure parts, no timings)', () => {
       invalid_spa_examined_fraction_knockgate: true,
       flood_legit_open_rate: false,
       flood_rss_mb: true,
+      flood_other_door_legit_ring_dropped: true,
       grants_10k_connect_ratio_vs_empty: null,
       invalid_spa_us_per_packet_100_stanzas: true,
       valid_spa_per_s: true,
