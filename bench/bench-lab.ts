@@ -28,6 +28,8 @@ const seq = (a: number, b: number, c: number): PortSpec[] => [
 /** The same door three ways: three knocks (tcp, udp, tcp), opening one TCP port for 30 s. */
 export const DOORS = {
   knockgate: { knocks: seq(7000, 8000, 9000), port: 22 },
+  /** A second knockgate door with a ring of its own: the flood phase floods it while clients knock at the first. */
+  decoy: { knocks: seq(7300, 8300, 9300), port: 22 },
   kernel: { knocks: seq(7100, 8100, 9100), port: 2022 },
   knockd: { knocks: seq(7200, 8200, 9200), port: 2222 },
 } as const;
@@ -80,7 +82,7 @@ log_format = "json"
 log_level = "info"
 state_dir = "${dir}"
 control_socket = "${join(dir, 'control.sock')}"
-${door('bench', DOORS.knockgate)}${kernelDoor ? door('kernelbench', DOORS.kernel, 'kernel = true') : ''}
+${door('bench', DOORS.knockgate)}${door('decoy', DOORS.decoy)}${kernelDoor ? door('kernelbench', DOORS.kernel, 'kernel = true') : ''}
 [spa]
 sensor = "pcap"
 port = ${SPA.knockgate.spaPort}

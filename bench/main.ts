@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseBenchArgs, type Phase } from './bench-args.js';
 import { createBenchLab, type BenchLab } from './bench-lab.js';
 import { assembleResult, type BenchMeasurements } from './bench-result.js';
+import { describeDrops } from './capture-drops.js';
 import { measureBadPackets } from './phases/bad-packets.js';
 import { measureFlood } from './phases/flood.js';
 import { describeFleet, measureFleet } from './phases/fleet.js';
@@ -81,12 +82,12 @@ async function main(): Promise<number> {
     });
     await phase('bad-packets', async (lab) => {
       m.badPackets = await measureBadPackets(lab, opts.badRounds, opts.badSeconds);
-      for (const r of m.badPackets) log(`bad HMAC: ${r.variant}: ${r.arrived} arrived, ${r.examined} examined, ${r.cpuSeconds.toFixed(2)} CPU s`);
+      for (const r of m.badPackets) log(`bad HMAC: ${r.variant}: ${r.arrived} arrived, ${r.examined} examined, ${r.cpuSeconds.toFixed(2)} CPU s${r.kernelDroppedByRing ? `, kernel drops by ring: ${describeDrops(r.kernelDroppedByRing)}` : ''}`);
     });
     await phase('flood', async (lab) => {
       m.flood = await measureFlood(lab, opts.floodLegit);
       for (const r of m.flood) {
-        log(`flood: ${r.variant}: knocks ${r.knocks.opened}/${r.knocks.sent}, SPA ${r.spa.opened}/${r.spa.sent}, ${r.floodPackets} flood packets${r.peakRssMiB !== undefined ? `, peak RSS ${r.peakRssMiB.toFixed(1)} MiB` : ''}`);
+        log(`flood: ${r.variant}: knocks ${r.knocks.opened}/${r.knocks.sent}, SPA ${r.spa.opened}/${r.spa.sent}, ${r.floodPackets} flood packets${r.peakRssMiB !== undefined ? `, peak RSS ${r.peakRssMiB.toFixed(1)} MiB` : ''}${r.kernelDroppedByRing ? `, kernel drops by ring: ${describeDrops(r.kernelDroppedByRing)}` : ''}`);
       }
     });
     await phase('flood-metrics', async () => {

@@ -57,8 +57,10 @@ source scripts/node-runtime.sh
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
 capture_loads() { [ -f "$CAPTURE_ADDON" ] && node -e 'require("knockgate-capture")' 2>/dev/null; }
 unix_socket_loads() { node -e 'require("knockgate-unix-socket")' 2>/dev/null; }
-# A new lock file, or an addon built for another Node (ABI), means installing again.
-if ! capture_loads || ! unix_socket_loads || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A new lock file, an addon built for another Node (ABI), or addon sources changed since the last
+# install (node_modules holds copies of native/*, built then) mean installing again.
+native_changed() { [ -n "$(find native -type f -not -path '*/build/*' -newer node_modules/.package-lock.json 2>/dev/null | head -1)" ]; }
+if ! capture_loads || ! unix_socket_loads || [ package-lock.json -nt node_modules/.package-lock.json ] || native_changed; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.

@@ -4,6 +4,7 @@ import type { BenchLab } from '../bench-lab.js';
 import { SPA } from '../bench-lab.js';
 import { makeSpaPackets, withBadHmac } from '../fwknop-packets.js';
 import { hpingFlood, serverRxPackets } from '../hping-flood.js';
+import { captureDrops, dropsBetween, NO_DROPS, type CaptureDrops } from '../capture-drops.js';
 import { cpuSeconds } from '../process-vitals.js';
 import { alternation } from '../statistics.js';
 
@@ -19,6 +20,8 @@ export interface BadPacketRound {
   cpuSeconds: number;
   /** Packets the kernel dropped with knockgate's capture ring full (status), knockgate only. */
   kernelDropped?: number;
+  /** The same by ring (`eth0 udp/62202`), knockgate only. */
+  kernelDroppedByRing?: Record<string, number>;
 }
 
 /**
@@ -35,19 +38,23 @@ export async function measureBadPackets(bl: BenchLab, rounds: number, seconds: n
   const results: BadPacketRound[] = [];
   for (const variant of alternation<BadVariant>(['knockgate', 'fwknopd'], rounds)) {
     const pid = variant === 'knockgate' ? bl.knockgatePid : bl.fwknopd.pid;
-    const examined = async (): Promise<number> =>
-      variant === 'knockgate' ? ((await bl.status()).spa?.refused['bad-hmac'] ?? 0) : bl.fwknopdHmacFailures();
-    const kernelDropped = async (): Promise<number> => (variant === 'knockgate' ? ((await bl.status()).sensor.kernelDropped ?? 0) : 0);
-    const [rx0, cpu0, seen0, dropped0] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), examined(), kernelDropped()]);
+    // One status a sample: each asks nft for the gate's sets, and nft runs at once are bounded.
+    const counters = async (): Promise<{ examined: number; capture: CaptureDrops }> => {
+      if (variant !== 'knockgate') return { examined: bl.fwknopdHmacFailures(), capture: NO_DROPS };
+      const status = await bl.status();
+      return { examined: status.spa?.refused['bad-hmac'] ?? 0, capture: captureDrops(status) };
+    };
+    const [rx0, cpu0, seen0] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), counters()]);
     await hpingFlood(bl.lab, bl.lab.client, ['--udp', '-p', String(SPA[variant].spaPort), '-d', String(bad.length), '-E', file, bl.lab.server.ip4], seconds);
     await new Promise((r) => setTimeout(r, DRAIN_MS));
-    const [rx1, cpu1, seen1, dropped1] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), examined(), kernelDropped()]);
+    const [rx1, cpu1, seen1] = await Promise.all([serverRxPackets(bl.lab), cpuSeconds(pid), counters()]);
+    const drops = dropsBetween(seen0.capture, seen1.capture);
     results.push({
       variant,
       arrived: rx1 - rx0,
-      examined: seen1 - seen0,
+      examined: seen1.examined - seen0.examined,
       cpuSeconds: cpu1 - cpu0,
-      ...(variant === 'knockgate' && { kernelDropped: dropped1 - dropped0 }),
+      ...(variant === 'knockgate' && { kernelDropped: drops.total, kernelDroppedByRing: drops.byRing }),
     });
   }
   return results;

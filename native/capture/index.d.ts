@@ -8,10 +8,22 @@ export interface CaptureCounters {
   interfaceDropped: number;
 }
 
+/** An SPA door as the capture's screen takes it, in the order of the screen's keys. */
+export interface ScreenedSpaDoor {
+  /** Packet lengths the door's codec tries (lengthRefusal lets through). */
+  minLength: number;
+  maxLength: number;
+  /** Epoch second past which the door is expired; -1 never. */
+  expiresAt: number;
+}
+
 /**
  * One live libpcap capture (non-promiscuous, immediate mode). Each batch is written into `batch`
- * as records of 16 bytes (little-endian uint32 seconds, microseconds, captured length, length on
- * the wire) followed by the captured bytes; `onBatch` gets how many records and bytes it holds.
+ * as records of 20 bytes (little-endian uint32 seconds, microseconds, captured length, length on
+ * the wire, verdict: 0 handed up, 1 refused by the SPA screen and handed up as a sample) followed
+ * by the captured bytes; `onBatch` gets how many records and bytes it holds, and how many packets
+ * the screen refused beside them without handing them up. A ring busier than ~2,000 readinesses a
+ * second is read every millisecond while it stays busy (src/capture.c).
  * Open until close(); throws an Error with libpcap's message when it cannot open.
  */
 export class Capture {
@@ -21,7 +33,7 @@ export class Capture {
     snaplen: number,
     bufferBytes: number,
     batch: Buffer,
-    onBatch: (error: Error | null, count: number, bytes: number) => void,
+    onBatch: (error: Error | null, count: number, bytes: number, refused: number) => void,
   );
   /** pcap_datalink(): the DLT number. */
   readonly linkType: number;
@@ -29,6 +41,14 @@ export class Capture {
   readonly linkTypeName: string | null;
   stats(): CaptureCounters;
   setFilter(filter: string): void;
+  /**
+   * Checks each datagram to UDP `port` against `screen`'s keys before handing it up: one whose
+   * text, length and door's expiry would reach the HMAC and that no key made is refused (64 a
+   * second handed up as samples with verdict 1, the rest counted in onBatch's `refused`, within
+   * 100 ms, by a batch of no records if none comes). `screenSpa(null)` hands every packet up again.
+   */
+  screenSpa(port: number, screen: HmacScreen, doors: ScreenedSpaDoor[]): void;
+  screenSpa(none: null): void;
   /** Stops delivery at once; idempotent. */
   close(): void;
 }

@@ -76,10 +76,11 @@ export async function buildParts(config: KnockgateConfig, logger: Logger, outcom
   const gates = (): Gate[] => [...(nftables.gate ? [nftables.gate] : []), ...(iptables.gate ? [iptables.gate] : []), ...(aws ? [aws] : []), commandGate, ownCommandGate];
   const desk = new GrantDesk({ logger, gates, outcomes });
   const fleet = config.fleet && (await (await import('./build-fleet.js')).buildFleet(config.fleet, desk, logger, outcomes));
-  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes, Date.now, { acceptDamaged, ...(fleet && { fleetReplay: fleet.replay }) });
   const spaInterfaces = config.spa?.sensor.kind === 'pcap' ? config.spa.sensor.interfaces : [];
   // The daemon hands the capture its doors as they are now (followDoors), before the sensor starts.
   const sensor = new PcapSensor({ interfaces: [...new Set([...interfaces, ...spaInterfaces])], ports: [], newConnections: false, logger });
+  // SPA hands the capture its HMAC screen at once and at each reload of its doors.
+  const spa = await buildSpaService(config, (door) => gateNamed(door.gate), desk, logger, outcomes, Date.now, { acceptDamaged, ...(fleet && { fleetReplay: fleet.replay }), captureScreen: (screen) => sensor.screenSpa(screen) });
   // The guard's enforcement chain lives in knockgate's table; its nft runs only once enforcement is on.
   const createGuard = (settings: GuardSettings) =>
     new GuardWatch({

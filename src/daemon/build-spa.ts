@@ -6,6 +6,7 @@ import { UdpSensor } from '../sensors/udp.js';
 import { FileReplayStore } from '../store/file-replay-store.js';
 import { MemoryReplayStore } from '../store/memory-replay-store.js';
 import type { ReplayStore } from '../store/replay-store.js';
+import type { SpaCaptureScreen } from '../sensors/spa-capture-screen.js';
 import type { GrantDesk } from './grant-desk.js';
 import { nativeHmacScreen } from './native-hmac-screen.js';
 import { SpaService } from './spa-service.js';
@@ -23,12 +24,12 @@ export async function buildSpaService(
   logger: Logger,
   outcomes: Outcomes,
   now: () => number = Date.now,
-  state: { acceptDamaged?: boolean; fleetReplay?: ReplayStore } = {},
+  state: { acceptDamaged?: boolean; fleetReplay?: ReplayStore; captureScreen?: (screen: SpaCaptureScreen | undefined) => void } = {},
 ): Promise<SpaService | undefined> {
   const spa = config.spa;
   if (!spa) return undefined;
   const sensor = spa.sensor.kind === 'udp' ? new UdpSensor({ port: spa.sensor.port, ...(spa.sensor.bind && { bind: spa.sensor.bind }), logger }) : undefined;
-  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: state.fleetReplay ?? (await openReplayStore(config, logger, now(), state.acceptDamaged === true)), ...(sensor && { sensor }), hmacScreen: nativeHmacScreen(), logger, now });
+  return new SpaService({ config: spa, gateFor, desk, outcomes, replay: state.fleetReplay ?? (await openReplayStore(config, logger, now(), state.acceptDamaged === true)), ...(sensor && { sensor }), ...(state.captureScreen && { captureScreen: state.captureScreen }), hmacScreen: nativeHmacScreen(), logger, now });
 }
 
 async function openReplayStore(config: KnockgateConfig, logger: Logger, now: number, acceptDamaged: boolean): Promise<ReplayStore> {

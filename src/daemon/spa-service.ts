@@ -6,13 +6,14 @@ import { replayExpiry } from '../core/replay-window.js';
 import { matchSpaDoor, screenSpaDoors, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { scopedGrant } from '../core/grant-scope.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
-import { MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
+import { BAD_HMAC, MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
 import { CommandPool } from '../exec/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../exec/shell-command.js';
 import type { Logger } from '../log/logger.js';
 import { NO_OUTCOMES, type Outcomes } from '../metrics/outcome.js';
 import type { Sensor } from '../sensors/sensor.js';
+import type { SpaCaptureScreen } from '../sensors/spa-capture-screen.js';
 import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
 import { describeIdentity, type Identity } from '../core/grant.js';
@@ -74,6 +75,12 @@ export interface SpaServiceOptions {
   now?: () => number;
   /** Checks every door's HMAC of a packet at once (the native screen); absent, each codec checks its own. */
   hmacScreen?: HmacScreenFactory;
+  /**
+   * Where the service hands the daemon's capture its HMAC screen each time its doors change, so the
+   * addon refuses bad-HMAC datagrams before JavaScript sees them (undefined: it may not; see
+   * captureScreen). Absent: every packet reaches onPacket.
+   */
+  captureScreen?: (screen: SpaCaptureScreen | undefined) => void;
   /** Reads an SSH-key door's key pair and key ring; its files or texts by default (store/ssh-key-ring.ts). */
   readSshKeys?: (files: SshKeyDoorFiles) => { key: DoorPrivateKey; ring: SshKeyRing };
 }
@@ -205,6 +212,46 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     this.admit(packet, digest, { ...match, identity: { kind: 'door', door: match.door.config.rules.door } }, now);
   }
 
+  /** A packet the capture refused for its HMAC and handed up as a sample: counted and logged as onPacket would. */
+  private onScreenedPacket(packet: KnockPacket): void {
+    this.counters.received++;
+    this.refuse('bad-hmac', packet, BAD_HMAC.message);
+  }
+
+  /** Packets the capture refused for their HMAC without handing them up: counted, and summed up in the suppressed-lines line. */
+  private onScreenedCount(count: number): void {
+    this.counters.received += count;
+    this.refused['bad-hmac'] = (this.refused['bad-hmac'] ?? 0) + count;
+    this.outcomes.count('refused', { reason: 'bad-hmac', spa: true }, undefined, count);
+    this.logWindowAt(Math.floor(this.now() / 1000));
+    this.logWindow.suppressed += count;
+    this.counters.logsSuppressed += count;
+  }
+
+  /**
+   * What the capture may refuse before any JavaScript object is made: the bad-HMAC packets, and
+   * only when that is the refusal onPacket would give each. So every fwknop door's key must be in
+   * the screen (a door without an HMAC key is tried by decryption), no door may limit sources or
+   * destinations (that refusal comes first), and packets come from the daemon's capture. The
+   * replay check comes before the HMAC in onPacket, but a digest is remembered only once a key
+   * matched: the one packet counted as a bad HMAC rather than a replay is a replayed one made for
+   * keys a reload has since replaced (refused either way).
+   */
+  private screenForCapture(): SpaCaptureScreen | undefined {
+    const screen = this.screen;
+    if (this.opts.sensor || !screen || !this.doorsOpenToAll || this.doors.some((d, i) => d.screenSlot !== i)) return undefined;
+    return {
+      port: this.port,
+      screen,
+      doors: this.doors.map(({ codec, rules }) => {
+        const { min, max } = codec.triedLengths;
+        return { minLength: min, maxLength: max, expiresAt: rules.expiresAt === undefined ? -1 : Math.floor(rules.expiresAt / 1000) };
+      }),
+      refused: (packet) => this.onScreenedPacket(packet),
+      refusedUnseen: (count) => this.onScreenedCount(count),
+    };
+  }
+
   /** An SSH-key packet: the core's one decision (door, pre-auth MAC, replay, signer), then the same rules and replay store. */
   private onSshKeyPacket(packet: KnockPacket, payload: Uint8Array, origin: SpaPacketOrigin): void {
     const now = this.now();
@@ -277,13 +324,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private refuse(kind: SpaRefusalKind, packet: KnockPacket, detail: string, door?: string, username?: string, countedByDesk = false, identity?: Identity): void {
     this.refused[kind] = (this.refused[kind] ?? 0) + 1;
     if (!countedByDesk) this.outcomes.count('refused', { reason: kind, spa: true, ...(door && { door }) }, packet.src);
-    const second = Math.floor(this.now() / 1000);
-    if (second !== this.logWindow.second) {
-      if (this.logWindow.suppressed > 0) {
-        this.log.warn({ outcome: 'refused', suppressed: this.logWindow.suppressed }, `SPA: ${this.logWindow.suppressed} more refusal(s) not logged in the last second`);
-      }
-      this.logWindow = { second, lines: 0, suppressed: 0 };
-    }
+    this.logWindowAt(Math.floor(this.now() / 1000));
     if (this.logWindow.lines >= MAX_REFUSAL_LOGS_PER_SECOND) {
       this.logWindow.suppressed++;
       this.counters.logsSuppressed++;
@@ -294,6 +335,15 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       { src: packet.src, ...(door && { door }), ...(username !== undefined && { username }), ...(identity && { identity: describeIdentity(identity) }), outcome: 'refused', reason: kind, detail },
       `${packet.src}: SPA refused (${kind}): ${detail}`,
     );
+  }
+
+  /** Moves the refusal log's window to `second`, with one line for what the last one left unlogged. */
+  private logWindowAt(second: number): void {
+    if (second === this.logWindow.second) return;
+    if (this.logWindow.suppressed > 0) {
+      this.log.warn({ outcome: 'refused', suppressed: this.logWindow.suppressed }, `SPA: ${this.logWindow.suppressed} more refusal(s) not logged in the last second`);
+    }
+    this.logWindow = { second, lines: 0, suppressed: 0 };
   }
 
   /** Reads every SSH-key door's files before anything changes, so a bad file leaves the doors as they were. */
@@ -309,6 +359,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     this.screen = screened.screen;
     this.maxPacketLength = Math.max(MAX_PACKET_CHARS, ...this.doors.map((d) => d.codec.maxPacketLength));
     this.doorsOpenToAll = this.doors.map((d) => d.door.config).every((d) => d.rules.sources.length === 0 && d.rules.destinations.length === 0);
+    this.opts.captureScreen?.(this.screenForCapture());
   }
 }
 

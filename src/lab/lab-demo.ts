@@ -39,12 +39,20 @@ export interface LabDemoOutput {
 }
 
 /**
+ * V8 flags `serve` runs under, as the Debian package's launcher (packaging/deb/knockgate) runs it:
+ * a young generation of 3 × 1 MiB instead of 3 × 16. Under a flood the daemon's per-packet garbage
+ * grew it to its bound: peak RSS ~14 MiB higher, and its longer scavenges let a ring overflow
+ * (bench/README.md, "Changes made from these figures").
+ */
+export const SERVE_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+/**
  * `knockgate serve ARGS` started in the lab's server namespace, ready once it logged that it
  * started. `launcher` is an argv prefix it runs under (e.g. setpriv, to drop root); `spawn`
  * options reach lab.spawn (hostSysfs, for guard enforcement); `host` is the namespace it runs in (a fleet lab has several servers).
  */
 export async function startLabDaemon(lab: Lab, serveArgs: string[], logLines: string[], launcher: string[] = [], spawn: LabSpawnOptions = {}, host: LabHost = lab.server): Promise<ChildProcess> {
-  const argv = [...launcher, process.execPath, CLI, 'serve', ...serveArgs];
+  const argv = [...launcher, process.execPath, ...SERVE_NODE_FLAGS, CLI, 'serve', ...serveArgs];
   const daemon = lab.spawn(host, argv[0]!, argv.slice(1), spawn);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the daemon did not start within 15 s:\n${logLines.join('\n')}`)), 15_000);

@@ -107,8 +107,11 @@ export type Measure = 'grant-latency-seconds' | 'grants-live' | 'capture-dropped
  * implementation does no I/O in `count`: it adds to memory, and an exporter reads from there.
  */
 export interface Outcomes {
-  /** `source`: the address it was about, never a label; only the recent-refusals ring keeps it. */
-  count(outcome: Outcome, labels?: OutcomeLabels, source?: string): void;
+  /**
+   * `source`: the address it was about, never a label; only the recent-refusals ring keeps it.
+   * `times`: that many alike at once (the capture's count of refused SPA packets it did not hand up).
+   */
+  count(outcome: Outcome, labels?: OutcomeLabels, source?: string, times?: number): void;
   measure(measure: Measure, value: number, labels?: OutcomeLabels): void;
 }
 
@@ -119,8 +122,8 @@ export const NO_OUTCOMES: Outcomes = { count: () => undefined, measure: () => un
 export function allOutcomes(...sinks: Outcomes[]): Outcomes {
   if (sinks.length === 1) return sinks[0]!;
   return {
-    count: (outcome, labels, source) => {
-      for (const s of sinks) s.count(outcome, labels, source);
+    count: (outcome, labels, source, times) => {
+      for (const s of sinks) s.count(outcome, labels, source, times);
     },
     measure: (measure, value, labels) => {
       for (const s of sinks) s.measure(measure, value, labels);

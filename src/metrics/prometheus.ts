@@ -123,25 +123,25 @@ export class PrometheusOutcomes implements Outcomes {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  count(outcome: Outcome, labels: OutcomeLabels = {}): void {
+  count(outcome: Outcome, labels: OutcomeLabels = {}, _source?: string, times = 1): void {
     const { door, gate, reason } = labels;
-    if (door !== undefined && KNOCK_OUTCOMES.has(outcome)) this.knocks.add(1, door, outcome);
+    if (door !== undefined && KNOCK_OUTCOMES.has(outcome)) this.knocks.add(times, door, outcome);
     switch (outcome) {
       case 'open':
-        if (door !== undefined && gate !== undefined) this.grants.add(1, door, gate);
+        if (door !== undefined && gate !== undefined) this.grants.add(times, door, gate);
         return;
       case 'refused':
-        if (labels.spa && reason !== undefined) this.spaRefused.add(1, reason);
+        if (labels.spa && reason !== undefined) this.spaRefused.add(times, reason);
         return;
       case 'gate-error':
       case 'enforcement-lost':
-        if (gate !== undefined) this.gateErrors.add(1, gate);
+        if (gate !== undefined) this.gateErrors.add(times, gate);
         return;
       case 'guard-finding':
-        if (reason !== undefined) this.findings.add(1, reason);
+        if (reason !== undefined) this.findings.add(times, reason);
         return;
       case 'guard-cleared':
-        if (reason !== undefined) this.findings.add(-1, reason);
+        if (reason !== undefined) this.findings.add(-times, reason);
         return;
       default:
         return;

@@ -26,7 +26,12 @@ export class RefusalRing implements Outcomes {
     private readonly size = MAX_REFUSALS,
   ) {}
 
-  count(outcome: Outcome, labels: OutcomeLabels = {}, source?: string): void {
+  /**
+   * Many counted at once (the SPA packets the capture refused without handing them up) take no
+   * slot: they carry no source, and the samples the capture hands up stand for them here.
+   */
+  count(outcome: Outcome, labels: OutcomeLabels = {}, source?: string, times = 1): void {
+    if (times > 1) return;
     if (outcome !== 'refused' && !(outcome === 'reset' && labels.reason === 'wrong-knock')) return;
     const refusal: Refusal = { at: this.now(), reason: labels.reason ?? outcome, ...(source !== undefined && { src: source }), ...(labels.door !== undefined && { door: labels.door }) };
     this.slots[this.next] = refusal;

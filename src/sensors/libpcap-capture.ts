@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import type { Capture, CaptureCounters } from 'knockgate-capture';
+import type { Capture, CaptureCounters, HmacScreen as NativeHmacScreen, ScreenedSpaDoor } from 'knockgate-capture';
+import type { HmacScreen } from '../core/spa/index.js';
 import { linkTypeNumber } from '../core/frame-decoder.js';
 import { KnockgateError } from '../core/knockgate-error.js';
 
@@ -10,10 +11,12 @@ import { KnockgateError } from '../core/knockgate-error.js';
  * ~256 packets, about 2 ms of a flood; with a snaplen of a few KiB the same ring holds thousands.
  */
 
-export type { CaptureCounters };
+export type { CaptureCounters, ScreenedSpaDoor };
 
-/** Each record in a batch: little-endian uint32 seconds, microseconds, captured length, wire length. */
-const RECORD_HEADER_BYTES = 16;
+/** Each record in a batch: little-endian uint32 seconds, microseconds, captured length, wire length, verdict. */
+const RECORD_HEADER_BYTES = 20;
+/** The verdict of a packet the addon's SPA screen refused, handed up as a sample. */
+const VERDICT_BAD_HMAC = 1;
 const US_PER_MS = 1_000;
 const MS_PER_S = 1_000;
 
@@ -26,8 +29,13 @@ export interface LibpcapCaptureOptions {
   bufferBytes: number;
   /** Packets handed over per event-loop turn at most. */
   batchPackets: number;
-  /** One captured frame: the bytes (valid only during the call), libpcap's time in ms, cut short by the snaplen. */
-  onFrame: (frame: Uint8Array, timeMs: number, truncated: boolean) => void;
+  /**
+   * One captured frame: the bytes (valid only during the call), libpcap's time in ms, cut short by
+   * the snaplen, and whether the addon's SPA screen refused it for its HMAC (a sample of those).
+   */
+  onFrame: (frame: Uint8Array, timeMs: number, truncated: boolean, badHmac: boolean) => void;
+  /** After a batch's frames: the packets the SPA screen refused and did not hand up. */
+  onRefused?: (count: number) => void;
   /** A frame handler threw, or libpcap failed reading (the handle then delivers nothing more). */
   onError: (error: Error) => void;
 }
@@ -72,12 +80,13 @@ export class LibpcapCapture {
     const { Capture: NativeCapture } = loadAddon();
     this.iface = opts.iface;
     this.batch = Buffer.alloc(opts.batchPackets * (RECORD_HEADER_BYTES + opts.snaplen));
-    this.native = new NativeCapture(opts.iface, opts.filter, opts.snaplen, opts.bufferBytes, this.batch, (error, count) => {
+    this.native = new NativeCapture(opts.iface, opts.filter, opts.snaplen, opts.bufferBytes, this.batch, (error, count, _bytes, refused) => {
       if (error) {
         opts.onError(error);
         return;
       }
       this.deliver(count, opts);
+      if (refused > 0 && !this.closed) opts.onRefused?.(refused);
     });
     const name = this.native.linkTypeName;
     this.linkType = (name === null ? undefined : linkTypeNumber(name)) ?? linkTypeNumber(this.native.linkType);
@@ -95,14 +104,24 @@ export class LibpcapCapture {
     this.native.setFilter(filter);
   }
 
+  /**
+   * Refuse bad-HMAC datagrams to UDP `port` in the addon (its screen must be the addon's
+   * HmacScreen, one entry in `doors` per key); undefined hands every packet up again.
+   */
+  screenSpa(screen: { port: number; screen: HmacScreen; doors: ScreenedSpaDoor[] } | undefined): void {
+    if (screen) this.native.screenSpa(screen.port, screen.screen as unknown as NativeHmacScreen, screen.doors);
+    else this.native.screenSpa(null);
+  }
+
   /** Reads the counters one last time, then stops; packets still in the ring go with it. */
   close(): void {
     if (this.closed) return;
     try {
       this.counters();
     } finally {
-      this.closed = true;
+      // The addon hands up the refused count it still holds as it closes, so closed comes after.
       this.native.close();
+      this.closed = true;
     }
   }
 
@@ -113,10 +132,11 @@ export class LibpcapCapture {
       const micros = view.readUInt32LE(at + 4);
       const captured = view.readUInt32LE(at + 8);
       const wire = view.readUInt32LE(at + 12);
+      const verdict = view.readUInt32LE(at + 16);
       const start = at + RECORD_HEADER_BYTES;
       at = start + captured;
       try {
-        opts.onFrame(view.subarray(start, at), seconds * MS_PER_S + micros / US_PER_MS, captured < wire);
+        opts.onFrame(view.subarray(start, at), seconds * MS_PER_S + micros / US_PER_MS, captured < wire, verdict === VERDICT_BAD_HMAC);
       } catch (e) {
         // Thrown out of here it would end this batch and, from the native callback, the process.
         opts.onError(e as Error);

@@ -7,6 +7,7 @@ import { captureFilter } from './capture-filter.js';
 import { ethernetAddress, interfaceExists } from './interfaces.js';
 import { CaptureUnavailableError, LibpcapCapture, type CaptureCounters } from './libpcap-capture.js';
 import { SensorError, type Sensor, type SensorStats } from './sensor.js';
+import type { SpaCaptureScreen } from './spa-capture-screen.js';
 
 export { SensorError };
 
@@ -17,13 +18,15 @@ export { SensorError };
  */
 
 /**
- * Kernel capture ring per interface: holds what arrives while the event loop is busy. With
- * CAPTURE_SNAPLEN_BYTES it has ~8,400 slots (measured on a veth: 8,388 datagrams of a
- * 20,000 burst waited in it), ~60 ms of a 135,000 packets/s flood. Beyond it the kernel drops
- * packets and counts them (status: dropped by the kernel); nothing queues in our memory.
+ * Kernel capture memory per interface, split evenly across its rings: holds what arrives while
+ * the event loop is busy. With CAPTURE_SNAPLEN_BYTES 16 MiB has ~8,400 slots (measured on a veth:
+ * 8,388 datagrams of a 20,000 burst waited in one such ring), ~60 ms of a 135,000 packets/s
+ * flood. Beyond it the kernel drops packets and counts them (status: dropped by the kernel);
+ * nothing queues in our memory. Split, not per ring: a ring's pages are resident from the moment
+ * it opens, so with a ring per door each door would add its full size to the daemon's RSS.
  */
 export const DEFAULT_KERNEL_BUFFER_BYTES = 16 * 1024 * 1024;
-/** Below this libpcap cannot hold one burst of knocks; above it a flood only costs memory. */
+/** The least a ring gets of the split, and below this libpcap cannot hold one burst of knocks; above the max a flood only costs memory. */
 export const MIN_KERNEL_BUFFER_BYTES = 64 * 1024;
 export const MAX_KERNEL_BUFFER_BYTES = 256 * 1024 * 1024;
 /**
@@ -69,7 +72,7 @@ export interface PcapSensorOptions {
   logger?: Logger;
   /** Ports grouped by ring, as CaptureSettings.rings. */
   rings?: PortSpec[][];
-  /** Kernel capture buffer per ring and interface, in bytes. */
+  /** Kernel capture memory per interface in bytes, split across its rings (each at least MIN_KERNEL_BUFFER_BYTES). */
   bufferBytes?: number;
 }
 
@@ -85,6 +88,8 @@ export interface PcapSensorStats extends SensorStats {
   interfaceDropped: number;
   /** ps_drop of each open ring, by interface and the ports it holds (`eth0 tcp/7000,udp/8000`). */
   kernelDroppedByRing: Record<string, number>;
+  /** SPA datagrams the addon's screen refused for their HMAC (counted in `received` too, not in `decoded`). */
+  screened: number;
 }
 
 interface Capture {
@@ -112,7 +117,9 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   private captures: Capture[] = [];
   private running = false;
   private onPacket: ((packet: KnockPacket) => void) | undefined;
-  private readonly counters = { received: 0, decoded: 0, malformed: 0, ignored: 0 };
+  /** The SPA service's screen, applied to each ring holding its port. */
+  private spaScreen: SpaCaptureScreen | undefined;
+  private readonly counters = { received: 0, decoded: 0, malformed: 0, ignored: 0, screened: 0 };
   /** Kernel counters of handles already closed (a reload replaces them), so status never goes back. */
   private readonly closedKernelCounters = { dropped: 0, interfaceDropped: 0 };
 
@@ -134,6 +141,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   async start(onPacket: (packet: KnockPacket) => void): Promise<void> {
     if (this.running) throw new Error('PcapSensor already started');
     this.captures = this.openAll(this.rings);
+    for (const capture of this.captures) this.applyScreen(capture);
     this.onPacket = onPacket;
     this.running = true;
     if (this.captures.length === 0) this.logger?.info({ sensor: this.name }, 'capture idle: no knock or SPA port to watch');
@@ -194,7 +202,18 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.rings = rings;
     this.firstConnectionPorts = [...firstConnectionPorts];
     this.firstConnections = firstConnections;
+    // A ring may have gained or lost the SPA port.
+    for (const capture of this.captures) this.applyScreen(capture);
     this.logger?.debug({ sensor: this.name, filter: captureFilter(this.ports, { newConnections, firstConnectionPorts }) }, 'capture filter replaced');
+  }
+
+  /**
+   * Lets the addon refuse bad-HMAC SPA datagrams before they reach JavaScript (the SPA service
+   * calls it whenever its doors change); undefined hands every packet up again.
+   */
+  screenSpa(screen: SpaCaptureScreen | undefined): void {
+    this.spaScreen = screen;
+    for (const capture of this.captures) this.applyScreen(capture);
   }
 
   async stop(): Promise<void> {
@@ -217,6 +236,19 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       kernelDroppedByRing[`${iface} ${(this.rings[capture.ring] ?? []).map((p) => `${p.proto}/${p.port}`).join(',') || 'new-connections'}`] = counters.dropped;
     }
     return { ...this.counters, kernelDropped: kernel.dropped, kernelDroppedBy, kernelDroppedByRing, interfaceDropped: kernel.interfaceDropped };
+  }
+
+  /** The screen on a ring whose ports hold the SPA port; off on every other. */
+  private applyScreen(capture: Capture): void {
+    const screen = this.spaScreen;
+    const held = screen !== undefined && (this.rings[capture.ring] ?? []).some((p) => p.proto === 'udp' && p.port === screen.port);
+    try {
+      capture.handle.screenSpa(held ? screen : undefined);
+    } catch (e) {
+      // A screen the addon does not take (not its own HmacScreen): JavaScript checks every packet, as before.
+      capture.handle.screenSpa(undefined);
+      this.logger?.warn({ sensor: this.name, iface: capture.handle.iface, err: describeError(e) }, 'SPA screen not applied in the capture');
+    }
   }
 
   private kernelCounters(capture: Capture): CaptureCounters {
@@ -260,10 +292,11 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         iface,
         filter,
         snaplen: CAPTURE_SNAPLEN_BYTES,
-        bufferBytes: this.bufferBytes,
+        bufferBytes: ringBufferBytes(this.bufferBytes, Math.max(1, rings.length)),
         batchPackets: CAPTURE_BATCH_PACKETS,
         // `capture` is set below, before any batch can arrive: batches come from the event loop.
-        onFrame: (frame, timeMs, truncated) => this.onFrame(capture, frame, timeMs, truncated),
+        onFrame: (frame, timeMs, truncated, badHmac) => this.onFrame(capture, frame, timeMs, truncated, badHmac),
+        onRefused: (count) => this.onRefused(count),
         onError: (err) => this.logger?.error({ sensor: this.name, iface, err: describeError(err) }, 'capture failed'),
       });
     } catch (e) {
@@ -285,7 +318,13 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     return captureFilter(rings[ring] ?? [], { newConnections, extensionHeaders: ring === 0, ...(ring === 0 && { firstConnectionPorts }), ...(station === undefined ? {} : { stationAddress: station }) });
   }
 
-  private onFrame(capture: Capture, frame: Uint8Array, timeMs: number, truncated: boolean): void {
+  private onRefused(count: number): void {
+    this.counters.received += count;
+    this.counters.screened += count;
+    this.spaScreen?.refusedUnseen(count);
+  }
+
+  private onFrame(capture: Capture, frame: Uint8Array, timeMs: number, truncated: boolean, badHmac: boolean): void {
     this.counters.received++;
     if (truncated) {
       this.counters.malformed++;
@@ -304,6 +343,11 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       return;
     }
     const packet = result.packet;
+    if (badHmac && this.spaScreen) {
+      this.counters.screened++;
+      this.spaScreen.refused(packet);
+      return;
+    }
     const code = portCode(packet.proto, packet.dstPort);
     if (!this.watched.has(code) && !((this.newConnections || this.firstConnections.has(code)) && isNewConnection(packet))) {
       this.counters.ignored++;
@@ -317,6 +361,12 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       this.logger?.error({ sensor: this.name, iface: capture.handle.iface, err: describeError(e) }, 'packet handler threw');
     }
   }
+}
+
+/** One ring's share of an interface's capture memory: whole pages, and at least the minimum a ring needs. */
+export function ringBufferBytes(interfaceBytes: number, rings: number): number {
+  const page = 4_096;
+  return Math.max(MIN_KERNEL_BUFFER_BYTES, Math.floor(interfaceBytes / rings / page) * page);
 }
 
 function isNewConnection(p: KnockPacket): boolean {

@@ -18,6 +18,8 @@ export interface SensorStats {
   kernelDropped?: number;
   /** The same by interface, for the captures open now, each since it opened; capture sensors only. */
   kernelDroppedBy?: Record<string, number>;
+  /** SPA datagrams the capture refused for their HMAC before decoding them (counted in received); capture sensors only. */
+  screened?: number;
 }
 
 /** An interface a sensor cannot listen on, with what the operator can do about it. */

@@ -4,8 +4,8 @@ import type { Measure, Outcome, OutcomeLabels, Outcomes } from '../../src/metric
 export class MemoryOutcomes implements Outcomes {
   readonly counted: Array<{ outcome: Outcome; labels: OutcomeLabels }> = [];
 
-  count(outcome: Outcome, labels: OutcomeLabels = {}): void {
-    this.counted.push({ outcome, labels });
+  count(outcome: Outcome, labels: OutcomeLabels = {}, _source?: string, times = 1): void {
+    for (let i = 0; i < times; i++) this.counted.push({ outcome, labels });
   }
 
   readonly measured: Array<{ measure: Measure; value: number; labels: OutcomeLabels }> = [];

@@ -13,19 +13,35 @@
  * packets that fit the caller's buffer, at most MAX_BATCH_PACKETS) and returns to the event loop,
  * which polls again while the ring still holds packets (level-triggered). Each record in the batch
  * buffer is RECORD_HEADER_BYTES of little-endian uint32 (seconds, microseconds, captured length,
- * length on the wire) followed by the captured bytes.
+ * length on the wire, verdict) followed by the captured bytes.
+ *
+ * With .screenSpa(port, screen, doors) the capture checks each datagram to that UDP port against
+ * the SPA doors' HMAC keys (capture-screen.c) as it reads it: one no key made is counted, not
+ * copied, except MAX_REFUSED_SAMPLES_PER_SECOND of them, handed up with verdict 1 so the service
+ * can log their sources; onBatch's fourth argument is the count of the rest, handed up with the
+ * next batch or at most REFUSED_FLUSH_MS later (a batch of no records then). A readiness reads
+ * until the batch is full, the ring is empty, or MAX_PACKETS_PER_TURN.
+ *
+ * Under load a ring is read every MODERATED_PAUSE_MS rather than at each packet, as a NIC driver
+ * polls under NAPI: at each readiness a process wakes, and at a flood's rate those wakeups were
+ * most of the CPU a packet cost (perf: finish_task_switch ~35 % of the samples), one packet
+ * each. A ring enters it after more than BUSY_READS_PER_WINDOW readinesses in BUSY_WINDOW_MS
+ * (above ~2,000 a second; a knock sequence is a few) and leaves it at the first pause that
+ * gathered fewer than MODERATED_MIN_PACKETS; a packet then waits at most about a pause.
  */
 #define NAPI_VERSION 8
+#include "capture-screen.h"
 #include <node_api.h>
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
-/* Four uint32 fields before each packet's bytes in a batch. */
-#define RECORD_HEADER_BYTES 16
+/* Five uint32 fields before each packet's bytes in a batch. */
+#define RECORD_HEADER_BYTES 20
 /* Below this not even an Ethernet + IPv6 + TCP header fits; libpcap's own ceiling above. */
 #define MIN_SNAPLEN_BYTES 128
 #define MAX_SNAPLEN_BYTES 262144
@@ -34,6 +50,25 @@
 #define MAX_BUFFER_BYTES (1024 * 1024 * 1024)
 /* Bounds the JS work done per event-loop turn, whatever buffer the caller passes. */
 #define MAX_BATCH_PACKETS 1024
+/*
+ * Refused datagrams handed up a second with their bytes, so their sources reach the log and the
+ * recent-refusals ring: above the SPA service's 50 refusal lines a second, and a flood of them
+ * makes no more JavaScript objects than that.
+ */
+#define MAX_REFUSED_SAMPLES_PER_SECOND 64
+/* How long a count of refused packets waits for a batch to ride with before it goes up alone. */
+#define REFUSED_FLUSH_MS 100
+/* Load moderation (see above); a pause of 1 ms holds ~135 packets of a 135,000 a second flood, a ring thousands. */
+#define BUSY_WINDOW_MS 10
+#define BUSY_READS_PER_WINDOW 20
+#define MODERATED_PAUSE_MS 1
+#define MODERATED_MIN_PACKETS 2
+/*
+ * Packets read per readiness at most, refused ones included: at ~1-1.5 us each, a turn takes about
+ * what a batch of 64 knocks takes in JavaScript, so the event loop serves every ring alike (at
+ * 4,096 a flooded SPA ring held the loop ~6 ms a turn and another ring's backlog overflowed).
+ */
+#define MAX_PACKETS_PER_TURN 256
 /* Device names are IFNAMSIZ on Linux; filters are short expressions built by the sensor. */
 #define MAX_DEVICE_CHARS 256
 #define MAX_FILTER_CHARS 65536
@@ -43,6 +78,11 @@ typedef struct capture {
   napi_env env;
   pcap_t *pcap;
   uv_poll_t poll;
+  uv_timer_t flush; /* hands up a refused count no batch took */
+  uv_timer_t pause; /* restarts the poll after a moderated pause */
+  uint64_t window_start; /* uv_hrtime() of the moderation window's start */
+  int window_reads;
+  int moderated;
   napi_ref self;      /* strong while open: an open capture is not collected, like a socket */
   napi_ref on_batch;
   napi_ref batch_ref; /* keeps the caller's batch buffer alive while we write into it */
@@ -51,10 +91,17 @@ typedef struct capture {
   size_t batch_bytes;
   int snaplen;
   int batch_packets;
+  int link_type;
+  capture_screen *screen; /* NULL: every packet is handed up */
+  int64_t now_s;          /* the turn's clock, for doors' expiry */
   size_t fill;
   int count;
+  int64_t sample_second; /* the second `samples` counts in */
+  int samples;
+  /* Refused and not handed up yet; a flush every REFUSED_FLUSH_MS bounds it by the packets a ring takes in that time. */
+  uint32_t refused;
   int closed;
-  int poll_closed;
+  int handles_open; /* the poll and the two timers, until libuv has closed them */
   int finalized;
 } capture;
 
@@ -123,6 +170,20 @@ static void write_le32(uint8_t *at, uint32_t value) {
 static void append_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes) {
   capture *c = (capture *)user;
   uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
+  enum capture_verdict verdict = VERDICT_PASS;
+  /* A frame cut short is JavaScript's to report. */
+  if (c->screen != NULL && captured == header->len) verdict = capture_screen_verdict(c->screen, c->link_type, bytes, captured, c->now_s);
+  if (verdict != VERDICT_PASS) {
+    if (c->sample_second != c->now_s) {
+      c->sample_second = c->now_s;
+      c->samples = 0;
+    }
+    if (c->samples >= MAX_REFUSED_SAMPLES_PER_SECOND) {
+      if (c->refused < UINT32_MAX) c->refused++;
+      return;
+    }
+    c->samples++;
+  }
   /* The dispatch count already guarantees room; this only guards against a libpcap surprise. */
   if (c->fill + RECORD_HEADER_BYTES + captured > c->batch_bytes) return;
   uint8_t *at = c->batch + c->fill;
@@ -130,49 +191,69 @@ static void append_packet(u_char *user, const struct pcap_pkthdr *header, const 
   write_le32(at + 4, (uint32_t)header->ts.tv_usec);
   write_le32(at + 8, captured);
   write_le32(at + 12, header->len);
+  write_le32(at + 16, (uint32_t)verdict);
   memcpy(at + RECORD_HEADER_BYTES, bytes, captured);
   c->fill += RECORD_HEADER_BYTES + captured;
   c->count++;
 }
 
 static void free_if_done(capture *c) {
-  if (c->finalized && c->poll_closed) free(c);
+  if (c->finalized && c->handles_open == 0) free(c);
 }
 
-static void on_poll_closed(uv_handle_t *handle) {
+static void on_handle_closed(uv_handle_t *handle) {
   capture *c = (capture *)handle->data;
+  if (--c->handles_open > 0) return;
   pcap_close(c->pcap);
   c->pcap = NULL;
-  c->poll_closed = 1;
   free_if_done(c);
 }
+
+static void call_on_batch(capture *c, napi_value error);
 
 /* Releases everything JS-visible; the pcap handle goes once libuv has let go of its fd. */
 static void close_capture(napi_env env, capture *c) {
   if (c->closed) return;
+  if (c->refused > 0) {
+    /* The count no batch took yet goes up now, or a reload that replaces this ring would lose it. */
+    napi_value error;
+    napi_get_null(env, &error);
+    c->fill = 0;
+    c->count = 0;
+    call_on_batch(c, error);
+    /* The handler may have closed it already. */
+    if (c->closed) return;
+  }
   c->closed = 1;
   uv_poll_stop(&c->poll);
-  uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+  uv_close((uv_handle_t *)&c->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&c->flush, on_handle_closed);
+  uv_close((uv_handle_t *)&c->pause, on_handle_closed);
   napi_delete_reference(env, c->on_batch);
   napi_delete_reference(env, c->batch_ref);
   napi_async_destroy(env, c->async_context);
   napi_delete_reference(env, c->self);
   c->on_batch = c->batch_ref = c->self = NULL;
   c->batch = NULL;
+  capture_screen_free(env, c->screen);
+  c->screen = NULL;
 }
 
 static void call_on_batch(capture *c, napi_value error) {
   napi_env env = c->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value callback, receiver, result, args[3];
+  napi_value callback, receiver, result, args[4];
   napi_get_reference_value(env, c->on_batch, &callback);
   napi_get_reference_value(env, c->self, &receiver);
   args[0] = error;
   napi_create_int32(env, c->count, &args[1]);
   napi_create_double(env, (double)c->fill, &args[2]);
+  napi_create_uint32(env, c->refused, &args[3]);
+  c->refused = 0;
+  uv_timer_stop(&c->flush);
   /* make_callback, not call_function: promise jobs and nextTicks the handler queues run now. */
-  napi_make_callback(env, c->async_context, receiver, callback, 3, args, &result);
+  napi_make_callback(env, c->async_context, receiver, callback, 4, args, &result);
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (pending) {
@@ -182,6 +263,45 @@ static void call_on_batch(capture *c, napi_value error) {
     napi_fatal_exception(env, exception);
   }
   napi_close_handle_scope(env, scope);
+}
+
+static void on_flush(uv_timer_t *timer) {
+  capture *c = (capture *)timer->data;
+  if (c->closed || c->refused == 0) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(c->env, &scope);
+  napi_value error;
+  napi_get_null(c->env, &error);
+  c->fill = 0;
+  c->count = 0;
+  call_on_batch(c, error);
+  napi_close_handle_scope(c->env, scope);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+static void on_pause_end(uv_timer_t *timer) {
+  capture *c = (capture *)timer->data;
+  if (!c->closed) uv_poll_start(&c->poll, UV_READABLE, on_readable);
+}
+
+/*
+ * After a readiness that read `turn` packets: whether the ring is busy enough to pause, and the
+ * pause. Never while the ring may hold more (`drained` false): the poll fires again at once then,
+ * so a moderated ring is read as fast as JavaScript takes the batches.
+ */
+static void moderate(capture *c, int turn, int drained) {
+  if (c->closed) return;
+  uint64_t now = uv_hrtime();
+  if (now - c->window_start >= (uint64_t)BUSY_WINDOW_MS * 1000000) {
+    c->window_start = now;
+    c->window_reads = 0;
+  }
+  c->window_reads++;
+  c->moderated = c->moderated ? turn >= MODERATED_MIN_PACKETS : c->window_reads > BUSY_READS_PER_WINDOW;
+  if (!c->moderated || !drained) return;
+  uv_poll_stop(&c->poll);
+  uv_timer_start(&c->pause, on_pause_end, MODERATED_PAUSE_MS, 0);
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
@@ -201,15 +321,37 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     uv_poll_stop(&c->poll);
     call_on_batch(c, error);
   } else {
-    int read = pcap_dispatch(c->pcap, c->batch_packets, append_packet, (u_char *)c);
+    int read = 0, turn = 0, drained = 0;
+    if (c->screen == NULL) {
+      read = pcap_dispatch(c->pcap, c->batch_packets, append_packet, (u_char *)c);
+      turn = read > 0 ? read : 0;
+      drained = read < c->batch_packets;
+    } else {
+      c->now_s = (int64_t)time(NULL);
+      /* Refused packets take no room, so read on while the batch has some (each dispatch asks for no more than fits). */
+      for (int total = 0; c->count < c->batch_packets && total < MAX_PACKETS_PER_TURN;) {
+        int room = c->batch_packets - c->count;
+        int ask = room < MAX_PACKETS_PER_TURN - total ? room : MAX_PACKETS_PER_TURN - total;
+        read = pcap_dispatch(c->pcap, ask, append_packet, (u_char *)c);
+        if (read > 0) turn += read;
+        /* Fewer than asked: the ring is empty now (asking again would cost libpcap a poll to learn it). */
+        if (read < ask) {
+          drained = 1;
+          break;
+        }
+        total += read;
+      }
+    }
     if (read == PCAP_ERROR) {
       napi_value message;
       napi_create_string_utf8(c->env, pcap_geterr(c->pcap), NAPI_AUTO_LENGTH, &message);
       napi_create_error(c->env, NULL, message, &error);
       uv_poll_stop(&c->poll);
       call_on_batch(c, error);
-    } else if (c->count > 0) {
-      call_on_batch(c, error);
+    } else {
+      if (c->count > 0) call_on_batch(c, error);
+      else if (c->refused > 0 && !uv_is_active((uv_handle_t *)&c->flush)) uv_timer_start(&c->flush, on_flush, REFUSED_FLUSH_MS, 0);
+      moderate(c, turn, drained);
     }
   }
   napi_close_handle_scope(c->env, scope);
@@ -316,12 +458,17 @@ static napi_value capture_new(napi_env env, napi_callback_info info) {
     throw_message(env, "cannot poll the capture", "uv_poll_init failed");
     goto fail;
   }
+  uv_timer_init(loop, &c->flush);
+  uv_timer_init(loop, &c->pause);
+  c->flush.data = c->pause.data = c;
+  c->handles_open = 3;
   c->env = env;
   c->pcap = pcap;
   c->poll.data = c;
   c->batch = batch;
   c->batch_bytes = batch_bytes;
   c->snaplen = (int)snaplen;
+  c->link_type = pcap_datalink(pcap);
   size_t fit = batch_bytes / (size_t)(RECORD_HEADER_BYTES + snaplen);
   c->batch_packets = fit > MAX_BATCH_PACKETS ? MAX_BATCH_PACKETS : (int)fit;
   napi_value resource_name;
@@ -399,6 +546,32 @@ static napi_value capture_set_filter(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* screenSpa(port, screen, doors) starts checking that port's datagrams; screenSpa(null) stops. */
+static napi_value capture_screen_spa(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  capture *c = unwrap_open(env, info, &argc, argv);
+  if (c == NULL) return NULL;
+  if (c->closed) {
+    napi_throw_error(env, NULL, "capture is closed");
+    return NULL;
+  }
+  napi_valuetype first = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &first);
+  capture_screen *next = NULL;
+  if (first != napi_null && first != napi_undefined) {
+    if (argc < 3) {
+      napi_throw_type_error(env, NULL, "screenSpa(port, screen, doors) or screenSpa(null)");
+      return NULL;
+    }
+    next = capture_screen_new(env, argv[0], argv[1], argv[2]);
+    if (next == NULL) return NULL;
+  }
+  capture_screen_free(env, c->screen);
+  c->screen = next;
+  return NULL;
+}
+
 static napi_value capture_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   capture *c = unwrap_open(env, info, &argc, NULL);
@@ -410,11 +583,13 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"stats", NULL, capture_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"setFilter", NULL, capture_set_filter, NULL, NULL, NULL, napi_default_method, NULL},
+      {"screenSpa", NULL, capture_screen_spa, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, capture_close, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value constructor;
   napi_define_class(env, "Capture", NAPI_AUTO_LENGTH, capture_new, NULL, sizeof methods / sizeof methods[0], methods, &constructor);
   napi_set_named_property(env, exports, "Capture", constructor);
+  spa_screen_define(env, exports);
   return exports;
 }
 

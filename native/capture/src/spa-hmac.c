@@ -18,13 +18,15 @@
  * JavaScript codec's: base64's last character has spare bits, so comparing decoded bytes would
  * accept a second MAC text for the same packet.
  *
+ * The capture (capture.c) holds a screen too, and checks each captured SPA datagram with it
+ * before the frame reaches JavaScript.
+ *
  * Node's own OpenSSL does the hashing (Node exports its symbols to addons), so no crypto library
  * is linked here.
  */
-#define NAPI_VERSION 8
 /* SHA-256's state and update calls, deprecated in OpenSSL 3 but exported: see sha256_keyed. */
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include <node_api.h>
+#include "spa-hmac.h"
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -37,8 +39,7 @@
 #define MAX_KEYS 4096
 /* Longest HMAC key (fwknop's key files hold at most 128 bytes once decoded). */
 #define MAX_KEY_BYTES 1024
-/* Longest packet a door tries (a datagram), and the longest prefix. */
-#define MAX_PACKET_BYTES 1500
+/* Longest prefix hashed before a packet. */
 #define MAX_PREFIX_BYTES 64
 /* SHA-512's 64 bytes as base64 (88 characters with padding). */
 #define MAX_MAC_CHARS 88
@@ -59,12 +60,15 @@ typedef struct {
   size_t mac_chars;
 } screen_key;
 
-typedef struct {
+typedef struct spa_screen {
   screen_key *keys;
   size_t count;
   unsigned char prefix[MAX_PREFIX_BYTES];
   size_t prefix_len;
 } screen;
+
+/* Marks the objects whose native part is a screen, so the capture can take one from JavaScript safely. */
+static const napi_type_tag SCREEN_TAG = {0x6b6e6f636b676174ULL, 0x652d73706168636dULL};
 
 static void free_screen(screen *s) {
   for (size_t i = 0; i < s->count; i++) {
@@ -190,6 +194,7 @@ static napi_value screen_new(napi_env env, napi_callback_info info) {
     return throw_error(env, error);
   }
   napi_wrap(env, self, s, finalize_screen, NULL, NULL);
+  napi_type_tag_object(env, self, &SCREEN_TAG);
   return self;
 }
 
@@ -228,41 +233,56 @@ static int key_matches(const screen *s, const screen_key *k, const unsigned char
   return CRYPTO_memcmp(text, packet + signed_len, k->mac_chars) == 0;
 }
 
+size_t spa_screen_key_count(const spa_screen *s) {
+  return s->count;
+}
+
+const unsigned char *spa_screen_prefix(const spa_screen *s, size_t *len) {
+  *len = s->prefix_len;
+  return s->prefix;
+}
+
+int32_t spa_screen_first_match(const spa_screen *s, const unsigned char *packet, size_t len, size_t from) {
+  if (len > SPA_SCREEN_MAX_PACKET_BYTES) return -1;
+  for (size_t i = from; i < s->count; i++) {
+    int m = key_matches(s, &s->keys[i], packet, len);
+    if (m < 0) return -2;
+    if (m) return (int32_t)i;
+  }
+  return -1;
+}
+
+const spa_screen *spa_screen_of(napi_env env, napi_value value) {
+  bool tagged = false;
+  void *data = NULL;
+  if (napi_check_object_type_tag(env, value, &SCREEN_TAG, &tagged) != napi_ok || !tagged) return NULL;
+  if (napi_unwrap(env, value, &data) != napi_ok) return NULL;
+  return data;
+}
+
 static napi_value screen_first_match(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], self, result;
   napi_get_cb_info(env, info, &argc, argv, &self, NULL);
-  screen *s = NULL;
-  if (napi_unwrap(env, self, (void **)&s) != napi_ok || !s) return throw_error(env, "not an HmacScreen");
+  const spa_screen *s = spa_screen_of(env, self);
+  if (!s) return throw_error(env, "not an HmacScreen");
   void *packet = NULL;
   size_t len = 0;
   uint32_t from = 0;
   if (argc < 2 || !get_buffer(env, argv[0], &packet, &len) || napi_get_value_uint32(env, argv[1], &from) != napi_ok) {
     return throw_error(env, "firstMatch(packet: Buffer, from: number)");
   }
-  int32_t found = -1;
-  if (len <= MAX_PACKET_BYTES) {
-    for (size_t i = from; i < s->count; i++) {
-      int m = key_matches(s, &s->keys[i], packet, len);
-      if (m < 0) return throw_error(env, "OpenSSL failed to compute an HMAC");
-      if (m) {
-        found = (int32_t)i;
-        break;
-      }
-    }
-  }
+  int32_t found = spa_screen_first_match(s, packet, len, from);
+  if (found == -2) return throw_error(env, "OpenSSL failed to compute an HMAC");
   napi_create_int32(env, found, &result);
   return result;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+void spa_screen_define(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
     {"firstMatch", NULL, screen_first_match, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value constructor;
   napi_define_class(env, "HmacScreen", NAPI_AUTO_LENGTH, screen_new, NULL, 1, methods, &constructor);
   napi_set_named_property(env, exports, "HmacScreen", constructor);
-  return exports;
 }
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -82,7 +82,8 @@ export function formatStatus(s: DaemonStatus): string {
   }
   lines.push(`knocks in progress: ${s.tracker.tracked} of ${s.tracker.bound} (evicted ${s.tracker.evicted})`);
   const dropped = s.sensor.kernelDropped === undefined ? '' : `, ${s.sensor.kernelDropped} dropped by the kernel (capture ring full)`;
-  lines.push(`packets: ${s.sensor.received} seen, ${s.sensor.decoded} decoded, ${s.sensor.malformed} malformed${dropped}; opens refused: ${s.grantsRefused}`);
+  const screened = s.sensor.screened ? `, ${s.sensor.screened} SPA refused in the capture (bad HMAC)` : '';
+  lines.push(`packets: ${s.sensor.received} seen, ${s.sensor.decoded} decoded, ${s.sensor.malformed} malformed${screened}${dropped}; opens refused: ${s.grantsRefused}`);
   for (const [gate, counts] of Object.entries(s.gateCounters ?? {})) {
     lines.push(`${gate} gate: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }

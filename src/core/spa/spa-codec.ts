@@ -134,6 +134,12 @@ export class SpaCodec {
     return undefined;
   }
 
+  /** The packet lengths `lengthRefusal` lets through: one range (the capture's screen takes it). */
+  get triedLengths(): { min: number; max: number } {
+    const rijndaelMax = this.macLength === 0 ? MAX_RIJNDAEL_CHARS : MAX_RIJNDAEL_CHARS - SALTED_PREFIX_B64.length + this.macLength;
+    return { min: MIN_PACKET_CHARS, max: Math.min(MAX_DATAGRAM_BYTES, this.maxPacketChars, rijndaelMax) };
+  }
+
   /** The HMAC key as a screen takes it (its MAC covers the Salted__ prefix too); none without one. */
   get screenKey(): HmacScreenKey | undefined {
     const hmac = this.keys.hmac;
