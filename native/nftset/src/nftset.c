@@ -7,7 +7,8 @@
  *
  * The kernel runs an nfnetlink batch inside sendmsg(): when sendto returns, the transaction is
  * committed or aborted and every message's answer is queued on the socket. So a commit is
- * synchronous and short (the kernel's own work, tens of microseconds), and the receive that
+ * synchronous and short (the kernel's own work, tens of microseconds; longer only while another
+ * transaction, such as a restore through nft, holds the nftables mutex), and the receive that
  * follows finds everything waiting; its timeout is only a bound against a kernel that never
  * answers. Every message asks for an acknowledgement, so the answer to each is known and the
  * first refusal is reported with the op it belongs to.
@@ -42,10 +43,17 @@
 /* The answers are queued before sendto returns; this only bounds a receive that finds none. */
 #define RECEIVE_TIMEOUT_MS 1000
 
+/* 32 KiB (libmnl's MNL_SOCKET_BUFFER_SIZE is no constant): an answer is 36 bytes, a refusal one request more. */
+#define ANSWER_BYTES 32768
+
+/* The buffers are the socket's own, so sockets of different worker threads never share one. */
 typedef struct {
   struct mnl_socket *nl;
   uint32_t portid;
   uint32_t seq;
+  /* libmnl wants twice the limit: a message that does not fit is built past it before being refused. */
+  char batch[2 * BATCH_LIMIT];
+  char answers[ANSWER_BYTES];
 } nft_socket;
 
 static napi_value throw_errno(napi_env env, const char *what, int err, int op) {
@@ -269,15 +277,14 @@ static bool put_op(napi_env env, napi_value op, char *buf, uint32_t seq) {
  * each. A refusal of the batch itself (answered for the begin message) ends it too. Returns 0, or
  * the first errno with *failed set to its op (-1 for the batch).
  */
-/* 32 KiB: libmnl's MNL_SOCKET_BUFFER_SIZE is not a constant; answers are 36 bytes, a refusal one request more. */
 static int read_answers(nft_socket *s, uint32_t begin_seq, uint32_t first, uint32_t n, int *failed) {
-  static char buf[32768];
+  char *buf = s->answers;
   uint32_t answered = 0;
   int result = 0;
   *failed = -1;
   /* Each read brings at least one message, ours or one left by a commit that stopped early: bounded. */
   for (uint32_t reads = 0; answered < n && reads <= 2 * n + 2; reads++) {
-    ssize_t got = mnl_socket_recvfrom(s->nl, buf, sizeof buf);
+    ssize_t got = mnl_socket_recvfrom(s->nl, buf, ANSWER_BYTES);
     if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
     int len = (int)got;
     for (struct nlmsghdr *nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
@@ -300,8 +307,6 @@ static int read_answers(nft_socket *s, uint32_t begin_seq, uint32_t first, uint3
 }
 
 static napi_value nft_commit(napi_env env, napi_callback_info info) {
-  /* libmnl wants twice the limit: a message that does not fit is built past it before being refused. */
-  static char batch_buf[2 * BATCH_LIMIT];
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
@@ -318,7 +323,7 @@ static napi_value nft_commit(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, message);
     return NULL;
   }
-  struct mnl_nlmsg_batch *batch = mnl_nlmsg_batch_start(batch_buf, BATCH_LIMIT);
+  struct mnl_nlmsg_batch *batch = mnl_nlmsg_batch_start(s->batch, BATCH_LIMIT);
   uint32_t begin_seq = s->seq++;
   nftnl_batch_begin(mnl_nlmsg_batch_current(batch), begin_seq);
   mnl_nlmsg_batch_next(batch);
