@@ -60,7 +60,7 @@ describe('nftables grants go to the kernel over netlink, or through nft -i when 
   it('prefix, one-shot and IPv6 grants go to their own sets over netlink, and a revoke deletes them', async () => {
     const g = gates[0]!;
     const net = { ...grantFor('10.200.7.9', 4, 30_500), src: '10.200.7.0', prefix: 24 };
-    const once = { ...grantFor(lab.client.ip4, 4, 30_500), oneShot: true };
+    const once = { ...grantFor(lab.client.ip4, 4, 30_500), oneShot: true as const };
     const v6 = grantFor(lab.client.ip6, 6, 30_500);
     for (const grant of [net, once, v6]) await g.grant(grant);
     expect(await listed('nets4')).toEqual([{ key: [{ prefix: { addr: '10.200.7.0', len: 24 } }, 'tcp', PROTECTED_PORT], timeout: 30, expires: expect.any(Number) }]);
