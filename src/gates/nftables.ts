@@ -356,34 +356,34 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
    * not load, or is turned off). Which of the two is used is logged once.
    */
   private openNetlink(): NftNetlink | undefined {
-    if (this.netlink || this.elementPath.kind === 'nft') return this.netlink ?? this.logPath();
-    const opened = NftNetlink.open(this.elementPath.netns);
-    if (opened instanceof NftNetlink) this.netlink = opened;
-    else this.elementPath = { kind: 'nft', reason: opened.reason };
-    return this.logPath();
-  }
-
-  private logPath(): NftNetlink | undefined {
-    if (this.pathLogged) return this.netlink;
-    this.pathLogged = true;
-    const table = this.settings.table;
-    const path = this.elementPath;
-    if (path.kind === 'netlink') this.logger?.info({ table, set_elements: 'netlink' }, 'nftables gate: grants go to the kernel over netlink (libnftnl)');
-    else this.logger?.info({ table, set_elements: 'nft', reason: path.reason }, `nftables gate: grants go through nft -i: ${path.reason}`);
+    if (!this.netlink && this.elementPath.kind === 'netlink') {
+      const opened = NftNetlink.open(this.elementPath.netns);
+      if (opened instanceof NftNetlink) this.netlink = opened;
+      else this.elementPath = { kind: 'nft', reason: opened.reason };
+    }
+    if (!this.pathLogged) {
+      this.pathLogged = true;
+      const table = this.settings.table;
+      const path = this.elementPath;
+      if (path.kind === 'netlink') this.logger?.info({ table, set_elements: 'netlink' }, 'nftables gate: grants go to the kernel over netlink (libnftnl)');
+      else this.logger?.info({ table, set_elements: 'nft', reason: path.reason }, `nftables gate: grants go through nft -i: ${path.reason}`);
+    }
     return this.netlink;
   }
 
-  /** One transaction of set-element changes: over netlink when it serves this gate, else a line to nft -i. */
-  private async applyElements(ops: () => SetElementOp[], command: () => string): Promise<void> {
+  /**
+   * One transaction of set-element changes: over netlink when it serves this gate (applied when
+   * this returns, before any await), else a line to nft -i. True when it went over netlink.
+   */
+  private async applyElements(ops: () => SetElementOp[], command: () => string): Promise<boolean> {
     const netlink = this.openNetlink();
     const batch = netlink && ops();
     if (!netlink || !batch || !netlink.fits(batch)) {
       await this.nft.run(command());
-      return;
+      return false;
     }
     netlink.commit(batch, command);
-    // The interactive nft puts a flushed table back: keep one running, off the grant's path.
-    this.nft.warm();
+    return true;
   }
 
   async grant(g: Grant): Promise<void> {
@@ -396,10 +396,12 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
     if (this.restoring) await this.restoring;
     const table = this.settings.table;
     try {
-      await this.applyElements(
+      const overNetlink = await this.applyElements(
         () => (nat ? natGrantOps(table, nat, timeoutMs) : grantOps(table, elements, timeoutMs)),
         () => (nat ? natGrantCommand(table, nat, timeoutMs) : grantCommand(table, elements, timeoutMs)),
       );
+      // The interactive nft puts a flushed table back with the held grants: keep one running, started off the grant's path.
+      if (overNetlink) this.nft.warm();
       this.hold(nat, elements, this.now() + timeoutMs);
     } catch (e) {
       if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
