@@ -7,6 +7,8 @@ export interface NftSocket {
 export interface SetElementOp {
   /** true: NEWSETELEM (an existing element is not an error); false: DELSETELEM. */
   add: boolean;
+  /** With add: an existing element is an error (EEXIST), as nft's `create element`. */
+  exclusive?: boolean;
   table: string;
   set: string;
   key: Buffer;

@@ -57,29 +57,57 @@ export class NftNetlink {
     }
   }
 
+  /** Whether `ops` go in one batch (the addon's bound); a larger transaction goes to nft. */
+  fits(ops: readonly SetElementOp[]): boolean {
+    return ops.length <= this.addon.MAX_OPS;
+  }
+
   /**
    * Sends the ops as one batch and reads the kernel's answers. The kernel works a batch inside
    * the send, so this is synchronous and short. Throws GateError whose stderr carries errno's
    * text (as nft would print it: "Too many open files" for a full set, "No such file or
    * directory" for a missing one); `command` describes the transaction in nft's words.
    */
-  /** Whether `ops` go in one batch (the addon's bound); a larger transaction goes to nft. */
-  fits(ops: readonly SetElementOp[]): boolean {
-    return ops.length <= this.addon.MAX_OPS;
+  commit(ops: SetElementOp[], command: () => string): void {
+    try {
+      this.addon.commit(this.socket ?? this.closed(command), ops);
+    } catch (e) {
+      throw netlinkError(e, command);
+    }
   }
 
-  commit(ops: SetElementOp[], command: () => string): void {
-    if (!this.socket) throw new GateError('netlink socket closed', 'nftables', command());
+  private closed(command: () => string): never {
+    throw new GateError('netlink socket closed', 'nftables', command());
+  }
+
+  /**
+   * `create` (exclusive adds), and when the kernel refuses it because an element is there
+   * (EEXIST; or ENFILE, as a kernel that counts a full set before it looks for the element says)
+   * `refresh` in a second batch: a refused batch applied nothing. False when `refresh` does not
+   * fit one batch (the caller sends it through nft).
+   */
+  commitCreating(create: SetElementOp[], refresh: () => SetElementOp[], command: () => string): boolean {
     try {
-      this.addon.commit(this.socket, ops);
+      this.addon.commit(this.socket ?? this.closed(command), create);
+      return true;
     } catch (e) {
-      const err = e as NftSetError;
-      throw new GateError(`nft netlink: ${err.message}`, 'nftables', command(), err.message);
+      const code = (e as NftSetError).code;
+      if (code !== 'EEXIST' && code !== 'ENFILE') throw netlinkError(e, command);
     }
+    const ops = refresh();
+    if (!this.fits(ops)) return false;
+    this.commit(ops, command);
+    return true;
   }
 
   close(): void {
     if (this.socket) this.addon.close(this.socket);
     this.socket = undefined;
   }
+}
+
+function netlinkError(e: unknown, command: () => string): GateError {
+  if (e instanceof GateError) return e;
+  const message = (e as NftSetError).message;
+  return new GateError(`nft netlink: ${message}`, 'nftables', command(), message);
 }

@@ -18,6 +18,8 @@ import { checkAddress, checkIdentifier, checkPort, checkTimeout, elementSetKind,
 export interface SetElementOp {
   /** true: add (an element already there is no error), false: delete. */
   add: boolean;
+  /** With add: an element already there is an error (EEXIST), nft's `create element`. */
+  exclusive?: boolean;
   table: string;
   set: string;
   key: Buffer;
@@ -83,6 +85,18 @@ function grantKey(table: string, el: GrantElement): Pick<SetElementOp, 'table' |
   return { table, set, key, keyEnd: prefixRange(key, el.family === 4 ? 4 : 16, el.prefix) };
 }
 
+/**
+ * A grant of elements not in the kernel yet: one exclusive add each, with the timeout. Refused
+ * with EEXIST (the whole batch, nothing applied) when one is there: then grantOps refreshes them.
+ * One message instead of three, and one notification to the enforcement watch's `nft monitor`
+ * instead of three: a cold commit with a monitor listening took 95-128 µs against 172-324.
+ */
+export function createOps(table: string, elements: GrantElement[], timeoutMs: number): SetElementOp[] {
+  checkIdentifier('table', table);
+  const timeout = checkTimeout(timeoutMs);
+  return elements.map((el) => ({ add: true, exclusive: true, ...grantKey(table, el), timeoutMs: timeout }));
+}
+
 /** Add, delete, add with the timeout: the delete makes the last add set the timeout whatever the kernel does on re-add (see grantCommand). */
 export function grantOps(table: string, elements: GrantElement[], timeoutMs: number): SetElementOp[] {
   checkIdentifier('table', table);
@@ -122,6 +136,16 @@ function natKeys(table: string, el: NatElement): { map: Pick<SetElementOp, 'tabl
     map: { table, set: NAT_MAP, key: concatKey(el.src, 4, el.proto, el.listen), data },
     forward: { table, set: FORWARD_SET, key: forward },
   };
+}
+
+/** createOps for a NAT grant: the DNAT map element and the forward-set element, each one exclusive add. */
+export function natCreateOps(table: string, el: NatElement, timeoutMs: number): SetElementOp[] {
+  const timeout = checkTimeout(timeoutMs);
+  const { map, forward } = natKeys(table, el);
+  return [
+    { add: true, exclusive: true, ...map, timeoutMs: timeout },
+    { add: true, exclusive: true, ...forward, timeoutMs: timeout },
+  ];
 }
 
 /** The DNAT map element and the forward-set element, each added, deleted and added with the timeout. */

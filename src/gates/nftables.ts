@@ -12,7 +12,7 @@ import { kernelDoorObjectsIn, kernelDoorsScript, type KernelDoorPlan } from './n
 import { NftMonitor } from './nft-monitor.js';
 import { netlinkEnabledByEnv, netlinkPath, NftNetlink, type SetElementPath } from './nft-netlink.js';
 import { NftProcess } from './nft-process.js';
-import { grantOps, natGrantOps, natRevokeOps, revokeOps, type SetElementOp } from './nft-set-ops.js';
+import { createOps, grantOps, natCreateOps, natGrantOps, natRevokeOps, revokeOps, type SetElementOp } from './nft-set-ops.js';
 import {
   CHAIN_PRIORITY,
   elementSetKind,
@@ -373,17 +373,21 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
 
   /**
    * One transaction of set-element changes: over netlink when it serves this gate (applied when
-   * this returns, before any await), else a line to nft -i. True when it went over netlink.
+   * this returns, before any await), else a line to nft -i. With `create`, netlink tries those
+   * exclusive adds first and `ops` only if an element is there already. True when it went over netlink.
    */
-  private async applyElements(ops: () => SetElementOp[], command: () => string): Promise<boolean> {
+  private async applyElements(ops: () => SetElementOp[], command: () => string, create?: () => SetElementOp[]): Promise<boolean> {
     const netlink = this.openNetlink();
-    const batch = netlink && ops();
-    if (!netlink || !batch || !netlink.fits(batch)) {
-      await this.nft.run(command());
-      return false;
+    const batch = netlink && (create ?? ops)();
+    if (netlink && batch && netlink.fits(batch)) {
+      if (!create) {
+        netlink.commit(batch, command);
+        return true;
+      }
+      if (netlink.commitCreating(batch, ops, command)) return true;
     }
-    netlink.commit(batch, command);
-    return true;
+    await this.nft.run(command());
+    return false;
   }
 
   async grant(g: Grant): Promise<void> {
@@ -399,6 +403,7 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
       const overNetlink = await this.applyElements(
         () => (nat ? natGrantOps(table, nat, timeoutMs) : grantOps(table, elements, timeoutMs)),
         () => (nat ? natGrantCommand(table, nat, timeoutMs) : grantCommand(table, elements, timeoutMs)),
+        () => (nat ? natCreateOps(table, nat, timeoutMs) : createOps(table, elements, timeoutMs)),
       );
       // The interactive nft puts a flushed table back with the held grants: keep one running, started off the grant's path.
       if (overNetlink) this.nft.warm();

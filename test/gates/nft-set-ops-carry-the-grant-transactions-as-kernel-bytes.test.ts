@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GateError } from '../../src/gates/gate.js';
 import { netlinkPath } from '../../src/gates/nft-netlink.js';
-import { grantOps, natGrantOps, natRevokeOps, revokeOps } from '../../src/gates/nft-set-ops.js';
+import { createOps, grantOps, natCreateOps, natGrantOps, natRevokeOps, revokeOps } from '../../src/gates/nft-set-ops.js';
 
 const hex = (b: Buffer | undefined) => b?.toString('hex');
 
@@ -17,6 +17,20 @@ describe('netlink set-element ops: the same transactions as the nft text, keys a
       [true, 'kg', 'grants6', 'fd000000000000000000000000000002' + '11000000' + '00350000'],
       [false, 'kg', 'grants6', 'fd000000000000000000000000000002' + '11000000' + '00350000'],
     ]);
+  });
+
+  it('a grant of a new element is first tried as one exclusive add with the timeout, for each element and both NAT sets', () => {
+    const ops = createOps('kg', [{ family: 4, src: '10.200.0.2', proto: 'tcp', port: 22 }, { family: 4, src: '10.200.0.2', proto: 'udp', port: 53 }], 3000);
+    expect(ops.map((o) => [o.add, o.exclusive, o.set, hex(o.key), o.timeoutMs])).toEqual([
+      [true, true, 'grants4', '0ac80002' + '06000000' + '00160000', 3000],
+      [true, true, 'grants4', '0ac80002' + '11000000' + '00350000', 3000],
+    ]);
+    const nat = natCreateOps('kg', { src: '10.200.0.2', proto: 'tcp', listen: 2222, host: '10.200.1.5', port: 22 }, 3000);
+    expect(nat.map((o) => [o.exclusive, o.set, hex(o.data), o.timeoutMs])).toEqual([
+      [true, 'nat4', '0ac80105' + '00160000', 3000],
+      [true, 'forward4', undefined, 3000],
+    ]);
+    expect(grantOps('kg', [{ family: 4, src: '10.0.0.1', proto: 'tcp', port: 22 }], 1000).some((o) => o.exclusive)).toBe(false);
   });
 
   it('a prefix grant is a range in the nets set (network to its last address); a one-shot goes to the once set', () => {

@@ -227,6 +227,12 @@ static bool put_op(napi_env env, napi_value op, char *buf, uint32_t seq) {
     return false;
   }
   if (!get_name(env, op, "table", table, sizeof table) || !get_name(env, op, "set", set, sizeof set)) return false;
+  bool exclusive = false, has_exclusive;
+  if (napi_has_named_property(env, op, "exclusive", &has_exclusive) != napi_ok) return false;
+  if (has_exclusive && (napi_get_named_property(env, op, "exclusive", &v) != napi_ok || napi_get_value_bool(env, v, &exclusive) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "op.exclusive: true or false");
+    return false;
+  }
   void *key, *key_end, *data;
   size_t key_len, key_end_len, data_len;
   if (!get_bytes(env, op, "key", &key, &key_len) || !get_bytes(env, op, "keyEnd", &key_end, &key_end_len) || !get_bytes(env, op, "data", &data, &data_len)) return false;
@@ -261,8 +267,9 @@ static bool put_op(napi_env env, napi_value op, char *buf, uint32_t seq) {
   if (data_len) nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, data_len);
   if (add && timeout >= 1) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)timeout);
   nftnl_set_elem_add(s, e);
-  /* NLM_F_CREATE without NLM_F_EXCL: adding an element already there is not an error (nft's `add element`). */
-  struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, NFPROTO_INET, (add ? NLM_F_CREATE : 0) | NLM_F_ACK, seq);
+  /* NLM_F_CREATE alone: adding an element already there is not an error (nft's `add element`); with NLM_F_EXCL it is EEXIST (`create element`). */
+  uint16_t flags = (add ? NLM_F_CREATE : 0) | (add && exclusive ? NLM_F_EXCL : 0) | NLM_F_ACK;
+  struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, NFPROTO_INET, flags, seq);
   nftnl_set_elems_nlmsg_build_payload(nlh, s);
   nftnl_set_free(s);
   if (nlh->nlmsg_len > MAX_MESSAGE_BYTES) {
