@@ -13,17 +13,18 @@ const BURST = 1_000;
 /**
  * Disk flushes in an strace -f of the journal's writer: each write to a descriptor of `path` opened
  * O_DSYNC (durable on return), and each fdatasync; `unsynced` counts writes to it opened without.
- * A call another thread interrupted comes as `… <unfinished ...>` and `<... name resumed> …`: joined first.
+ * Lines start with the thread's id (padded); a call another thread interrupted comes as
+ * `… <unfinished ...>` and `<... name resumed> …`: joined first.
  */
 function durableWrites(trace: string, path: string): { count: number; unsynced: number } {
   const started = new Map<string, string>();
   const calls: string[] = [];
   for (const line of trace.split('\n')) {
-    const cut = /^(\d+) (.*) <unfinished \.\.\.>$/.exec(line);
-    const resumed = /^(\d+) <\.\.\. \w+ resumed>(.*)$/.exec(line);
+    const cut = /^(\d+)\s+(.*) <unfinished \.\.\.>$/.exec(line);
+    const resumed = /^(\d+)\s+<\.\.\. \w+ resumed>(.*)$/.exec(line);
     if (cut) started.set(cut[1]!, cut[2]!);
     else if (resumed) calls.push(`${started.get(resumed[1]!) ?? ''}${resumed[2]}`);
-    else calls.push(line.replace(/^\d+ /, ''));
+    else calls.push(line.replace(/^\d+\s+/, ''));
   }
   const open = new Map<string, boolean>();
   let count = 0;
