@@ -21,10 +21,10 @@ stage_app() {
   cp -r "$dist" "$dest/dist"
   find "$dest/dist" -name '*.map' -delete
   if [ "$capture" = with-capture ]; then
-    # The daemon's native addons (capture with the guard's netdiag; the Unix socket calls): each
+    # The daemon's native addons (capture with the guard's netdiag; grants over netlink; the Unix socket calls): each
     # package's loader and its .node modules, nothing of the build tree.
     local native release addon
-    for native in native/capture native/unix-socket; do
+    for native in native/capture native/nftset native/unix-socket; do
       release="$native/build/Release"
       if ! node -e "require('./$native')" 2>/dev/null; then
         echo "stage_app: the addon in $release is missing or not built for Node $(node --version); run scripts/setup.sh" >&2

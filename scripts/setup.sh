@@ -7,10 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# What the daemon needs at run time: the Debian package depends on exactly these.
-RUN_PACKAGES=(nftables libpcap0.8)
-# What building needs: node-gyp compiles the libpcap addon.
-BUILD_PACKAGES=(libpcap-dev python3 make g++)
+# What the daemon needs at run time: the Debian package depends on exactly these (nftables brings
+# libnftnl11 and libmnl0, which the netlink addon links).
+RUN_PACKAGES=(nftables libpcap0.8 libnftnl11 libmnl0)
+# What building needs: node-gyp compiles the libpcap addon and the netlink one (native/nftset).
+BUILD_PACKAGES=(libpcap-dev libnftnl-dev libmnl-dev python3 make g++)
 # Test peers and tools, never on a production host.
 TEST_PACKAGES=(
   iptables iproute2                          # the iptables gate; namespaces and veth pairs
@@ -57,10 +58,11 @@ source scripts/node-runtime.sh
 CAPTURE_ADDON=node_modules/knockgate-capture/build/Release/knockgate_capture.node
 capture_loads() { [ -f "$CAPTURE_ADDON" ] && node -e 'require("knockgate-capture")' 2>/dev/null; }
 unix_socket_loads() { node -e 'require("knockgate-unix-socket")' 2>/dev/null; }
+nftset_loads() { node -e 'require("knockgate-nftset")' 2>/dev/null; }
 # A new lock file, an addon built for another Node (ABI), or addon sources changed since the last
 # install (node_modules holds copies of native/*, built then) mean installing again.
 native_changed() { [ -n "$(find native -type f -not -path '*/build/*' -newer node_modules/.package-lock.json 2>/dev/null | head -1)" ]; }
-if ! capture_loads || ! unix_socket_loads || [ package-lock.json -nt node_modules/.package-lock.json ] || native_changed; then
+if ! capture_loads || ! unix_socket_loads || ! nftset_loads || [ package-lock.json -nt node_modules/.package-lock.json ] || native_changed; then
   npm ci --no-audit --no-fund
 fi
 # npm 11 skips unapproved install scripts silently; fail loudly instead of running without capture.
@@ -71,6 +73,11 @@ fi
 # The control socket's peer credentials and systemd readiness need the second addon.
 if ! unix_socket_loads; then
   echo "setup: the Unix socket addon (native/unix-socket) did not build or load; check python3, make, g++ and allowScripts in package.json" >&2
+  exit 1
+fi
+# Grants over netlink (native/nftset); without it the nftables gate falls back to nft -i, slower.
+if ! nftset_loads; then
+  echo "setup: the netlink addon (native/nftset) did not build or load; check libnftnl-dev, libmnl-dev, python3, make, g++ and allowScripts in package.json" >&2
   exit 1
 fi
 npm run -s build

@@ -166,6 +166,11 @@ export class NftProcess {
     }).finally(() => this.oneShotRuns--);
   }
 
+  /** Starts the interactive nft now if none runs, so the next command does not wait for it. */
+  warm(): void {
+    if (!this.child) this.start();
+  }
+
   /** Stops the interactive nft; commands still in flight fail. A later run() starts a new one. */
   async close(): Promise<void> {
     const child = this.child;

@@ -107,7 +107,8 @@ function checkMark(mark: number): string {
   return `0x${mark.toString(16)}`;
 }
 
-function checkAddress(el: GrantElement): string {
+/** The element's source as nft writes it (`addr` or `net/len`); throws GateError when it does not fit its family. */
+export function checkAddress(el: GrantElement): string {
   if (isIP(el.src) !== el.family) {
     throw new GateError(`invalid IPv${el.family} source address ${JSON.stringify(el.src)}`, 'nftables');
   }
@@ -312,8 +313,13 @@ export function removeScript(table: string, hostRule?: { chain: HostChain; delet
 
 /** nft accepts millisecond timeouts as `<n>ms`. */
 export function formatTimeout(ms: number): string {
+  return `${checkTimeout(ms)}ms`;
+}
+
+/** A timeout in whole milliseconds, at least 1. */
+export function checkTimeout(ms: number): number {
   if (!Number.isFinite(ms) || ms < 1) throw new GateError(`invalid timeout ${ms} ms`, 'nftables');
-  return `${Math.round(ms)}ms`;
+  return Math.round(ms);
 }
 
 /**

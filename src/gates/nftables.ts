@@ -10,7 +10,9 @@ import { GateError, type EnforcementListener, type EnforcementState, type Enforc
 import { fingerprint, fingerprintDifference, isGrantSet, type Fingerprint } from './nft-enforcement.js';
 import { kernelDoorObjectsIn, kernelDoorsScript, type KernelDoorPlan } from './nft-kernel-door.js';
 import { NftMonitor } from './nft-monitor.js';
+import { netlinkEnabledByEnv, netlinkPath, NftNetlink, type SetElementPath } from './nft-netlink.js';
 import { NftProcess } from './nft-process.js';
+import { createOps, grantOps, natCreateOps, natGrantOps, natRevokeOps, revokeOps, type SetElementOp } from './nft-set-ops.js';
 import {
   CHAIN_PRIORITY,
   elementSetKind,
@@ -71,6 +73,11 @@ export interface NftablesGateOptions {
   kernelDoors?: KernelDoorPlan;
   /** How restores of a flushed table are paced (default: RESTORE_BURST, RESTORE_REFILL_MS). */
   restorePacing?: RestorePacing;
+  /**
+   * Grants and revokes as netlink messages (the knockgate-nftset addon) rather than lines to
+   * `nft -i` (default: on unless KNOCKGATE_NFT_NETLINK=0); the table itself is always set up by nft.
+   */
+  netlink?: boolean;
 }
 
 /** The enforcement watch of a gate: the check loop, the monitor that pokes it, and what install left. */
@@ -117,6 +124,11 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
   private watch: Watch | undefined;
   private restoring: Promise<unknown> | undefined;
   private readonly restorePacing: RestorePacing | undefined;
+  /** Where grants go: netlink when the addon serves this gate's namespace, else the interactive nft. */
+  private elementPath: SetElementPath;
+  /** Opened at the first install or grant, closed at uninstall. */
+  private netlink: NftNetlink | undefined;
+  private pathLogged = false;
 
   constructor(opts: NftablesGateOptions) {
     this.settings = opts.settings;
@@ -128,11 +140,17 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
     this.grantSetSize = opts.grantSetSize ?? GRANT_SET_SIZE;
     this.nftCommand = opts.nftCommand ?? ['nft'];
     this.restorePacing = opts.restorePacing;
+    this.elementPath = netlinkPath(this.nftCommand, opts.netlink ?? netlinkEnabledByEnv());
     this.nft = new NftProcess({
       command: this.nftCommand,
       ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
     });
+  }
+
+  /** How this gate writes grants: `netlink`, or `nft` (the interactive nft) with the reason. */
+  get elementWriter(): SetElementPath {
+    return this.elementPath;
   }
 
   /** PID of the long-lived nft process, if one is running. */
@@ -174,8 +192,9 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
       { table: this.settings.table, ports: this.protectedPorts.map((p) => `${p.port}/${p.proto}`), hostChain: hostChain && hostChainRef(hostChain) },
       'nftables gate installed',
     );
-    // The long-lived nft starts on its first command: start it now, so the first grant is as quick as the rest.
+    // The long-lived nft starts on its first command: start it now, so the first grant (or restore) is as quick as the rest.
     await this.nft.run(`list set inet ${this.settings.table} ${PROTECTED_SET}`);
+    this.openNetlink();
     const doors = this.kernelDoors?.doors.map((d) => d.knock.name) ?? [];
     if (doors.length > 0) {
       this.logger?.info({ table: this.settings.table, doors }, `kernel-only doors installed: ${doors.join(', ')}; the kernel tracks their knocks, they need no daemon`);
@@ -332,6 +351,45 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
     return restoring && line.length <= MAX_INTERACTIVE_RESTORE_CHARS ? this.nft.run(line) : this.nft.runScript(script);
   }
 
+  /**
+   * The netlink socket, opened on first use; undefined when grants go through nft (the addon did
+   * not load, or is turned off). Which of the two is used is logged once.
+   */
+  private openNetlink(): NftNetlink | undefined {
+    if (!this.netlink && this.elementPath.kind === 'netlink') {
+      const opened = NftNetlink.open(this.elementPath.netns);
+      if (opened instanceof NftNetlink) this.netlink = opened;
+      else this.elementPath = { kind: 'nft', reason: opened.reason };
+    }
+    if (!this.pathLogged) {
+      this.pathLogged = true;
+      const table = this.settings.table;
+      const path = this.elementPath;
+      if (path.kind === 'netlink') this.logger?.info({ table, set_elements: 'netlink' }, 'nftables gate: grants go to the kernel over netlink (libnftnl)');
+      else this.logger?.info({ table, set_elements: 'nft', reason: path.reason }, `nftables gate: grants go through nft -i: ${path.reason}`);
+    }
+    return this.netlink;
+  }
+
+  /**
+   * One transaction of set-element changes: over netlink when it serves this gate (applied when
+   * this returns, before any await), else a line to nft -i. With `create`, netlink tries those
+   * exclusive adds first and `ops` only if an element is there already. True when it went over netlink.
+   */
+  private async applyElements(ops: () => SetElementOp[], command: () => string, create?: () => SetElementOp[]): Promise<boolean> {
+    const netlink = this.openNetlink();
+    const batch = netlink && (create ?? ops)();
+    if (netlink && batch && netlink.fits(batch)) {
+      if (!create) {
+        netlink.commit(batch, command);
+        return true;
+      }
+      if (netlink.commitCreating(batch, ops, command)) return true;
+    }
+    await this.nft.run(command());
+    return false;
+  }
+
   async grant(g: Grant): Promise<void> {
     const elements = grantElements(g);
     if (elements.length === 0) return;
@@ -339,9 +397,16 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
     const nat = natElement(g);
     if (nat && !this.nat) throw new GateError('NAT access asked of a gate installed without NAT', this.name);
     // While a flushed table is being put back, a grant waits for it instead of failing on a missing set.
-    await this.restoring;
+    if (this.restoring) await this.restoring;
+    const table = this.settings.table;
     try {
-      await this.nft.run(nat ? natGrantCommand(this.settings.table, nat, timeoutMs) : grantCommand(this.settings.table, elements, timeoutMs));
+      const overNetlink = await this.applyElements(
+        () => (nat ? natGrantOps(table, nat, timeoutMs) : grantOps(table, elements, timeoutMs)),
+        () => (nat ? natGrantCommand(table, nat, timeoutMs) : grantCommand(table, elements, timeoutMs)),
+        () => (nat ? natCreateOps(table, nat, timeoutMs) : createOps(table, elements, timeoutMs)),
+      );
+      // The interactive nft puts a flushed table back with the held grants: keep one running, started off the grant's path.
+      if (overNetlink) this.nft.warm();
       this.hold(nat, elements, this.now() + timeoutMs);
     } catch (e) {
       if (e instanceof GateError && /Too many open files|No space left on device/.test(e.stderr ?? '')) {
@@ -360,7 +425,11 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
     const elements = grantElements(g);
     if (elements.length === 0) return;
     const nat = natElement(g);
-    await this.nft.run(nat ? natRevokeCommand(this.settings.table, nat) : revokeCommand(this.settings.table, elements));
+    const table = this.settings.table;
+    await this.applyElements(
+      () => (nat ? natRevokeOps(table, nat) : revokeOps(table, elements)),
+      () => (nat ? natRevokeCommand(table, nat) : revokeCommand(table, elements)),
+    );
     if (nat) this.held.delete(natHeldKey(nat));
     else for (const el of elements) this.held.delete(grantHeldKey(el));
   }
@@ -450,6 +519,8 @@ export class NftablesGate implements Gate, EnforcementWatching, OneShotReporting
       }
       this.held.clear();
     } finally {
+      this.netlink?.close();
+      this.netlink = undefined;
       await this.nft.close();
     }
   }
