@@ -53,12 +53,27 @@ export function screenSpaDoors<D>(doors: readonly Omit<SpaDoorCandidate<D>, 'scr
  * the refusal. The codec checks the HMAC before it decrypts; with a screen, one native call checks
  * the HMACs of every screened door up to the first that matches, so a bad packet costs no
  * JavaScript per stanza. The daemon and the Lambda receiver both verify through this, so they
- * cannot drift apart.
+ * cannot drift apart. `onAuthentic` hears, at most once, of the first door whose HMAC the screen
+ * found matching, before that door decrypts the packet.
  */
-export function matchSpaDoor<D>(packet: Uint8Array | string, origin: SpaPacketOrigin, candidates: readonly SpaDoorCandidate<D>[], now: number, screen?: HmacScreen): SpaDoorMatch<D> {
+export function matchSpaDoor<D>(
+  packet: Uint8Array | string,
+  origin: SpaPacketOrigin,
+  candidates: readonly SpaDoorCandidate<D>[],
+  now: number,
+  screen?: HmacScreen,
+  onAuthentic?: (candidate: SpaDoorCandidate<D>) => void,
+): SpaDoorMatch<D> {
   let error: SpaError | undefined;
   let expired: SpaRefusal | undefined;
   let first: { door: D; spa: DecodedSpa; decision: SpaAccessDecision } | undefined;
+  let told = false;
+  // The screen knows a packet is authentic before it is decrypted: the caller hears of it once, then.
+  const authentic = onAuthentic && ((candidate: SpaDoorCandidate<D>) => {
+    if (told) return;
+    told = true;
+    onAuthentic(candidate);
+  });
   const screened = screen && new ScreenedPacket(screen, packet);
   for (const candidate of candidates) {
     // An expired door is skipped before its keys are tried, as fwknopd skips an expired stanza.
@@ -67,7 +82,7 @@ export function matchSpaDoor<D>(packet: Uint8Array | string, origin: SpaPacketOr
       expired ??= refusal;
       continue;
     }
-    const spa = screened && candidate.screenSlot !== undefined ? screened.decode(candidate.codec, candidate.screenSlot) : candidate.codec.tryDecode(packet);
+    const spa = screened && candidate.screenSlot !== undefined ? screened.decode(candidate.codec, candidate.screenSlot, authentic && (() => authentic(candidate))) : candidate.codec.tryDecode(packet);
     if (spa instanceof SpaError) {
       if (error === undefined || spa.kind === 'bad-hmac') error = spa;
       continue;
@@ -98,10 +113,12 @@ class ScreenedPacket {
     this.bytes = typeof packet === 'string' ? Buffer.from(packet, 'latin1') : packet;
   }
 
-  decode(codec: SpaCodec, slot: number): DecodedSpa | SpaError {
+  decode(codec: SpaCodec, slot: number, onAuthentic?: () => void): DecodedSpa | SpaError {
     const refusal = codec.lengthRefusal(this.packet.length) ?? this.textRefusalOnce();
     if (refusal) return refusal;
-    return this.matches(slot) ? codec.tryDecodeScreened(this.packet) : BAD_HMAC;
+    if (!this.matches(slot)) return BAD_HMAC;
+    onAuthentic?.();
+    return codec.tryDecodeScreened(this.packet);
   }
 
   private textRefusalOnce(): SpaError | undefined {

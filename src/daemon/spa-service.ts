@@ -2,7 +2,7 @@ import type { SpaConfig, SpaDoorConfig } from '../config/model.js';
 import { describeError } from '../core/knockgate-error.js';
 import type { KnockPacket, PortSpec } from '../core/packet.js';
 import type { Reconfigurable } from '../core/reconfigurable.js';
-import { replayExpiry } from '../core/replay-window.js';
+import { replayExpiry, type RememberOutcome } from '../core/replay-window.js';
 import { matchSpaDoor, screenSpaDoors, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { scopedGrant } from '../core/grant-scope.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
@@ -104,6 +104,8 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   private sshDoors = new Map<number, SshSpaDoorCandidate<Door>>();
   /** No door limits sources or destinations: every door is a candidate and no packet needs filtering. */
   private doorsOpenToAll = true;
+  /** The longest timestamp window of the fwknop doors, in ms; undefined when one has none (digests kept for ever). */
+  private longestWindowMs: number | undefined = 0;
   /** The longest packet some door tries (longer only for doors that run commands, as fwknopd). */
   private maxPacketLength = MAX_PACKET_CHARS;
   private config: SpaConfig;
@@ -199,7 +201,14 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       return;
     }
 
-    const match = matchSpaDoor(payload, origin, candidates, now, this.screen);
+    // With a screen the HMAC is known to match before decryption: the digest starts on its way to
+    // disk then, and decryption runs while it goes (the grant still waits for it). Its expiry is the
+    // latest any door's window allows, as the timestamp is not read yet.
+    let early: Promise<RememberOutcome> | undefined;
+    const startEarly = this.pending < MAX_PENDING_SPA ? () => (early = this.opts.replay.remember(digest, this.authenticExpiry(now), now)) : undefined;
+    const match = matchSpaDoor(payload, origin, candidates, now, this.screen, startEarly);
+    // Decoded after all or not, a packet whose HMAC matched stays used, as fwknopd marks one that decrypts.
+    if (!match.decoded) void early?.catch(() => undefined);
     if (!match.decoded) {
       if (match.refusal) {
         this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door);
@@ -209,7 +218,15 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
       this.refuse(kind === 'bad-hmac' ? 'bad-hmac' : kind === 'decrypt-failed' || kind === 'bad-digest' ? 'decrypt-failed' : 'malformed', packet, match.error?.message ?? 'not an SPA packet');
       return;
     }
-    this.admit(packet, digest, { ...match, identity: { kind: 'door', door: match.door.config.rules.door } }, now);
+    this.admit(packet, digest, { ...match, identity: { kind: 'door', door: match.door.config.rules.door } }, now, early);
+  }
+
+  /**
+   * The digest expiry for a packet whose timestamp is not read yet: an accepted packet's timestamp
+   * lies within its door's window of now, so now + twice the longest window outlasts replayExpiry's.
+   */
+  private authenticExpiry(now: number): number {
+    return replayExpiry(now / 1000, this.longestWindowMs === undefined ? undefined : 2 * this.longestWindowMs);
   }
 
   /** A packet the capture refused for its HMAC and handed up as a sample: counted and logged as onPacket would. */
@@ -266,7 +283,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
   }
 
   /** A packet some door decoded: the pending bound, the digest made durable, then the decision. */
-  private admit(packet: KnockPacket, digest: string, match: SpaDecodedPacket<Door> & { identity: Identity }, now: number): void {
+  private admit(packet: KnockPacket, digest: string, match: SpaDecodedPacket<Door> & { identity: Identity }, now: number, remembering?: Promise<RememberOutcome>): void {
     const { door, spa, decision, identity } = match;
     if (this.pending >= MAX_PENDING_SPA) {
       this.refuse('busy', packet, `${MAX_PENDING_SPA} SPA requests already in flight`);
@@ -275,8 +292,7 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     // fwknopd marks a packet used as soon as it decrypts, whatever the later checks say.
     const ageWindow = door.config.rules.maxPacketAgeMs;
     this.pending++;
-    this.opts.replay
-      .remember(digest, replayExpiry(spa.timestamp, ageWindow), now)
+    (remembering ?? this.opts.replay.remember(digest, replayExpiry(spa.timestamp, ageWindow), now))
       .then(async (outcome) => {
         if (outcome === 'replay') return this.refuse('replay', packet, 'replay detected: this packet was already used', door.config.rules.door, undefined, false, identity);
         if (outcome === 'full') return this.refuse('replay-store-full', packet, 'replay store is full of live digests; refusing rather than forgetting one');
@@ -359,6 +375,8 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     this.screen = screened.screen;
     this.maxPacketLength = Math.max(MAX_PACKET_CHARS, ...this.doors.map((d) => d.codec.maxPacketLength));
     this.doorsOpenToAll = this.doors.map((d) => d.door.config).every((d) => d.rules.sources.length === 0 && d.rules.destinations.length === 0);
+    const windows = this.doors.map((d) => d.rules.maxPacketAgeMs);
+    this.longestWindowMs = windows.includes(undefined) ? undefined : Math.max(0, ...(windows as number[]));
     this.opts.captureScreen?.(this.screenForCapture());
   }
 }
