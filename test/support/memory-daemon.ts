@@ -6,7 +6,7 @@ import { captureSettings } from '../../src/daemon/door-ports.js';
 import { GrantDesk } from '../../src/daemon/grant-desk.js';
 import { reconfiguration } from '../../src/daemon/reconfiguration.js';
 import { SpaCodec } from '../../src/core/spa/index.js';
-import { SpaService } from '../../src/daemon/spa-service.js';
+import { SpaService, type SpaServiceOptions } from '../../src/daemon/spa-service.js';
 import type { Outcomes } from '../../src/metrics/outcome.js';
 import { MemoryReplayStore } from '../../src/store/memory-replay-store.js';
 import { captureLogger } from './command-gate-fixtures.js';
@@ -94,14 +94,17 @@ open = ["2222/tcp"]
 ${extra}`;
 }
 
-/** A memory daemon whose SPA service (a memory replay store) serves the config's SPA doors. */
-export function memorySpaDaemon(toml: string, opts: Omit<MemoryDaemonOptions, 'spa'> = {}): MemoryDaemon {
+/**
+ * A memory daemon whose SPA service (a memory replay store) serves the config's SPA doors; `spa`
+ * adds service options (a clock, the native HMAC screen).
+ */
+export function memorySpaDaemon(toml: string, opts: Omit<MemoryDaemonOptions, 'spa'> = {}, spa: Pick<SpaServiceOptions, 'now' | 'hmacScreen'> = {}): MemoryDaemon {
   const config = parseKnockgateToml(toml, 'memory.toml');
-  return memoryDaemonFor(config, { ...opts, spa: ({ desk, gate, logger }) => new SpaService({ config: config.spa!, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger }) });
+  return memoryDaemonFor(config, { ...opts, spa: ({ desk, gate, logger }) => new SpaService({ config: config.spa!, gateFor: () => gate, desk, replay: new MemoryReplayStore(), logger, ...spa }) });
 }
 
-/** A fresh fwknop access request from alice for 2222/tcp, sealed with MEMORY_SPA_KEYS. */
-export function memorySpaPacket(): Uint8Array {
-  const text = new SpaCodec(MEMORY_SPA_KEYS).encode({ username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 2222 }] } }, { now: Date.now() });
+/** A fresh fwknop access request from alice for 2222/tcp, sealed with MEMORY_SPA_KEYS, stamped `now`. */
+export function memorySpaPacket(now = Date.now()): Uint8Array {
+  const text = new SpaCodec(MEMORY_SPA_KEYS).encode({ username: 'alice', request: { kind: 'access', allowIp: '0.0.0.0', ports: [{ proto: 'tcp', port: 2222 }] } }, { now });
   return Buffer.from(text, 'latin1');
 }
