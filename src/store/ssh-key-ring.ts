@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import sshpk from 'sshpk';
+import type sshpk from 'sshpk';
+import { loadSshpk } from '../core/sshspa/sshpk-on-demand.js';
 import { ConfigError, type ConfigProblem } from '../config/config-error.js';
 import { keyFileModeProblem } from '../config/spa-key-checks.js';
 import type { SpaDoorConfig, SshKeyDoorFiles, SshKeySource } from '../config/model.js';
@@ -115,7 +116,7 @@ function readKeyLines<T extends { fingerprint: string }>(source: SshKeySource, o
         return;
       }
       try {
-        const key = sshpk.parseKey(`${line.type} ${line.blob}`, 'ssh');
+        const key = loadSshpk().parseKey(`${line.type} ${line.blob}`, 'ssh');
         const entry = make(key, line);
         if (out.size >= MAX_RING_KEYS) problems.push({ line: i + 1, message: `more than ${MAX_RING_KEYS} keys` });
         else out.set(entry.fingerprint, entry);

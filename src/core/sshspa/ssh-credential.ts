@@ -1,4 +1,5 @@
-import sshpk from 'sshpk';
+import type sshpk from 'sshpk';
+import { loadSshpk } from './sshpk-on-demand.js';
 import type { Identity } from '../grant.js';
 import { inRanges, parseAddressRange, type AddressRange } from '../spa-access.js';
 import type { KeyRestrictions } from './authorized-keys-line.js';
@@ -82,14 +83,14 @@ function byCertificate(blob: Uint8Array, signature: Uint8Array, signed: Uint8Arr
   let cert: sshpk.Certificate;
   try {
     // sshpk reads a certificate from its one-line text form: the type name, then the blob in base64.
-    cert = sshpk.parseCertificate(`${blobTypeName(blob)} ${Buffer.from(blob).toString('base64')}`, 'openssh');
+    cert = loadSshpk().parseCertificate(`${blobTypeName(blob)} ${Buffer.from(blob).toString('base64')}`, 'openssh');
   } catch {
     return { ok: false, reason: 'bad-certificate', detail: 'the certificate does not parse' };
   }
   const openssh = cert.signatures.openssh!;
   // Read back through its wire form: sshpk's certificate reader pads an Ed25519 key with a zero byte
   // when its top bit is set, which Node's crypto then refuses.
-  const subject = sshpk.parseKey(cert.subjectKey.toBuffer('rfc4253'), 'rfc4253');
+  const subject = loadSshpk().parseKey(cert.subjectKey.toBuffer('rfc4253'), 'rfc4253');
   const fingerprint = subject.fingerprint('sha256').toString();
   const principals = cert.subjects.map((s) => s.uid ?? s.toString());
   const identity: Identity = { kind: 'ssh-certificate', door, keyId: openssh.keyId, serial: BigInt(`0x${cert.serial.toString('hex') || '0'}`).toString(), principals, fingerprint };

@@ -1,5 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import sshpk from 'sshpk';
+import type sshpk from 'sshpk';
+import { loadSshpk } from './sshpk-on-demand.js';
 import { SIGNATURE_DOMAIN } from './wire-format.js';
 
 /**
@@ -65,7 +66,7 @@ export function sshSignatureValid(key: SshVerifyKey, blob: Uint8Array, data: Uin
   const fits = key.key.type === 'rsa' ? algorithm.startsWith('rsa-sha2-') : algorithm === signatureAlgorithm(key.key);
   if (!fits) return false;
   try {
-    const signature = sshpk.parseSignature(Buffer.from(blob), key.key.type as sshpk.AlgorithmType, 'ssh');
+    const signature = loadSshpk().parseSignature(Buffer.from(blob), key.key.type as sshpk.AlgorithmType, 'ssh');
     const raw = key.key.type === 'ecdsa' ? signature.toBuffer('asn1') : signature.toBuffer('raw');
     return verify(SIGNATURE_HASH[algorithm] ?? null, data, key.verifier, raw);
   } catch {
