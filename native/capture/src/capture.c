@@ -35,6 +35,8 @@
  * screen included, so a bad-HMAC flood uses more than the event loop's core. Records handed up
  * wait in a queue of QUEUE_BATCHES batches; one that finds it full is counted (stats().dropped,
  * queueDropped) and, when it is a refused sample, in the refused count: nothing is lost silently.
+ * A thread's turn that refused packets wakes the event loop, which hands the count up at once (no
+ * REFUSED_FLUSH_MS wait): at most one call a turn, a turn at most every MODERATED_PAUSE_MS under load.
  */
 #define _GNU_SOURCE /* pthread_setname_np, the rwlock kind */
 #define NAPI_VERSION 8
@@ -337,7 +339,6 @@ static void stop_workers(capture *c) {
 }
 
 static void call_on_batch(capture *c, napi_value error);
-static void on_flush(uv_timer_t *timer);
 
 /*
  * The event loop's side of the queue: at most QUEUE_BATCHES batches a wakeup (the queue's size),
@@ -378,8 +379,8 @@ static void drain_queue(capture *c) {
     c->refused = refused > UINT32_MAX - c->refused ? UINT32_MAX : c->refused + refused;
     c->fill = at;
     c->count = count;
-    if (count > 0) call_on_batch(c, error);
-    else if (c->refused > 0 && !uv_is_active((uv_handle_t *)&c->flush)) uv_timer_start(&c->flush, on_flush, REFUSED_FLUSH_MS, 0);
+    /* A count goes up with the wakeup its thread gave: at most one a thread turn, as a batch would. */
+    if (count > 0 || c->refused > 0) call_on_batch(c, error);
     if (!more) break;
   }
   /* What is left waits for the next loop iteration, after the other rings. */
