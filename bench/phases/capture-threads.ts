@@ -9,10 +9,10 @@ import { alternation } from '../statistics.js';
 
 /** A UDP port no daemon of the lab watches: the ring filled here is the probe's alone. */
 const DRAIN_PORT = 62290;
-/** ~268,000 slots of CAPTURE_SNAPLEN_BYTES (immediate mode: fixed-size TPACKET_V2 frames); a round fills them, what finds no room is counted as dropped. */
-const DRAIN_BUFFER_BYTES = 512 * 1024 * 1024;
+/** ~536,000 slots of CAPTURE_SNAPLEN_BYTES (immediate mode: fixed-size TPACKET_V2 frames); a round fills them, what finds no room is counted as dropped. */
+const DRAIN_BUFFER_BYTES = 1024 * 1024 * 1024;
 /** How long hping3 fills the ring: a few hundred thousand packets, so a drain lasts a few hundred ms, long against its start-up. */
-const FILL_SECONDS = 6;
+const FILL_SECONDS = 10;
 /** What the kernel still delivers after hping3 stops, before the ring is read. */
 const SETTLE_MS = 300;
 const PROBE_TIMEOUT_MS = 60_000;

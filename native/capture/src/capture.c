@@ -35,8 +35,8 @@
  * screen included, so a bad-HMAC flood uses more than the event loop's core. Records handed up
  * wait in a queue of QUEUE_BATCHES batches; one that finds it full is counted (stats().dropped,
  * queueDropped) and, when it is a refused sample, in the refused count: nothing is lost silently.
- * A thread's turn that refused packets wakes the event loop, which hands the count up at once (no
- * REFUSED_FLUSH_MS wait): at most one call a turn, a turn at most every MODERATED_PAUSE_MS under load.
+ * A thread wakes the event loop at once for records, and for a refused count alone within
+ * COUNT_WAKE_MS (then the loop hands it up at once: no REFUSED_FLUSH_MS wait on top).
  */
 #define _GNU_SOURCE /* pthread_setname_np, the rwlock kind */
 #define NAPI_VERSION 8
@@ -98,6 +98,8 @@
  * ~0.5 MiB); the event loop takes at most this many a wakeup too, so it serves other rings between.
  */
 #define QUEUE_BATCHES 4
+/* A thread's refused count (no records with it) reaches the event loop within this; 100 wakeups a second a thread at most for counts. */
+#define COUNT_WAKE_MS 10
 
 typedef struct {
   uint64_t window_start; /* ns of the moderation window's start */
@@ -116,6 +118,7 @@ typedef struct {
   moderation load;
   int64_t now_s;
   uint32_t refused; /* refused in this turn beyond the samples */
+  uint64_t count_since; /* ns since a refused count waits for the event loop; 0: none */
   int queued;       /* records queued in this turn */
 } capture_worker;
 
@@ -503,14 +506,14 @@ static void *worker_main(void *arg) {
   capture_worker *w = (capture_worker *)arg;
   capture *c = w->owner;
   struct pollfd fds[2] = {{pcap_get_selectable_fd(w->pcap), POLLIN, 0}, {w->wake_fd, POLLIN, 0}};
-  int pause = 0;
+  int pause = 0, timeout = -1;
   /* Named, so `ps -T` and /proc/<pid>/task show what the daemon's threads are. */
   pthread_setname_np(pthread_self(), "knockgate-cap");
   while (!atomic_load(&c->stopping)) {
     if (pause) {
       struct timespec pause_time = {0, MODERATED_PAUSE_MS * 1000000L};
       nanosleep(&pause_time, NULL);
-    } else if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+    } else if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
       break;
     }
     if (atomic_load(&c->stopping)) break;
@@ -539,9 +542,18 @@ static void *worker_main(void *arg) {
       c->queue_refused = w->refused > UINT32_MAX - c->queue_refused ? UINT32_MAX : c->queue_refused + w->refused;
       pthread_mutex_unlock(&c->queue_lock);
     }
-    if (w->queued > 0 || w->refused > 0 || read == PCAP_ERROR) uv_async_send(&c->async);
+    uint64_t now = monotonic_ns();
+    if (w->refused > 0 && w->count_since == 0) w->count_since = now;
+    /* Records wake the loop at once; a count alone waits up to COUNT_WAKE_MS for company (a wakeup of the loop costs more than the count). */
+    int count_due = w->count_since != 0 && now - w->count_since >= (uint64_t)COUNT_WAKE_MS * 1000000;
+    if (w->queued > 0 || count_due || read == PCAP_ERROR) {
+      uv_async_send(&c->async);
+      w->count_since = 0;
+    }
     if (read == PCAP_ERROR) break;
-    pause = moderation_pauses(&w->load, monotonic_ns(), turn, drained);
+    pause = moderation_pauses(&w->load, now, turn, drained);
+    /* A count still waiting needs the thread back by its time, even if no packet comes. */
+    timeout = w->count_since == 0 ? -1 : COUNT_WAKE_MS;
   }
   return NULL;
 }
