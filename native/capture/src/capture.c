@@ -101,6 +101,12 @@
 /* A thread's refused count (no records with it) reaches the event loop within this; 100 wakeups a second a thread at most for counts. */
 #define COUNT_WAKE_MS 10
 
+/* The refused samples handed up in one second. */
+typedef struct {
+  int64_t second;
+  int samples;
+} sample_budget;
+
 typedef struct {
   uint64_t window_start; /* ns of the moderation window's start */
   int window_reads;
@@ -116,10 +122,13 @@ typedef struct {
   int wake_fd; /* an eventfd: close() wakes the thread out of poll() */
   int started;
   moderation load;
+  sample_budget samples;
   int64_t now_s;
   uint32_t refused; /* refused in this turn beyond the samples */
   uint64_t count_since; /* ns since a refused count waits for the event loop; 0: none */
   int queued;       /* records queued in this turn */
+  /* Keeps the next thread's counters, written at every packet, off this one's cache line. */
+  char cache_line_apart[64];
 } capture_worker;
 
 typedef struct capture {
@@ -142,8 +151,7 @@ typedef struct capture {
   int64_t now_s;          /* the turn's clock, for doors' expiry */
   size_t fill;
   int count;
-  int64_t sample_second; /* the second `samples` counts in */
-  int samples;
+  sample_budget samples;
   /* Refused and not handed up yet; a flush every REFUSED_FLUSH_MS bounds it by the packets a ring takes in that time. */
   uint32_t refused;
   int closed;
@@ -156,7 +164,7 @@ typedef struct capture {
   atomic_int stopping;
   /* Held shared by a worker's turn, exclusively to swap the screen or touch the handles. */
   pthread_rwlock_t handles_lock;
-  pthread_mutex_t queue_lock; /* the queue, its refused count and the samples' second */
+  pthread_mutex_t queue_lock; /* the queue and its refused count */
   uint8_t *queue;
   size_t queue_bytes;
   size_t queue_fill;
@@ -230,14 +238,14 @@ static void write_le32(uint8_t *at, uint32_t value) {
   at[3] = (uint8_t)(value >> 24);
 }
 
-/* Whether a refused packet goes up as a sample this second (MAX_REFUSED_SAMPLES_PER_SECOND). */
-static int take_sample(capture *c, int64_t now_s) {
-  if (c->sample_second != now_s) {
-    c->sample_second = now_s;
-    c->samples = 0;
+/* Whether a refused packet goes up as a sample this second, `per_second` of them at most. */
+static int take_sample(sample_budget *b, int per_second, int64_t now_s) {
+  if (b->second != now_s) {
+    b->second = now_s;
+    b->samples = 0;
   }
-  if (c->samples >= MAX_REFUSED_SAMPLES_PER_SECOND) return 0;
-  c->samples++;
+  if (b->samples >= per_second) return 0;
+  b->samples++;
   return 1;
 }
 
@@ -265,7 +273,7 @@ static void append_packet(u_char *user, const struct pcap_pkthdr *header, const 
   capture *c = (capture *)user;
   uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
   enum capture_verdict verdict = verdict_of(c, header, captured, bytes, c->now_s);
-  if (verdict != VERDICT_PASS && !take_sample(c, c->now_s)) {
+  if (verdict != VERDICT_PASS && !take_sample(&c->samples, MAX_REFUSED_SAMPLES_PER_SECOND, c->now_s)) {
     if (c->refused < UINT32_MAX) c->refused++;
     return;
   }
@@ -281,10 +289,13 @@ static void queue_packet(u_char *user, const struct pcap_pkthdr *header, const u
   capture *c = w->owner;
   uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
   enum capture_verdict verdict = verdict_of(c, header, captured, bytes, w->now_s);
-  pthread_mutex_lock(&c->queue_lock);
-  if (verdict != VERDICT_PASS && !take_sample(c, w->now_s)) {
+  /* Each thread its share of the samples, so a refused packet past them takes no lock. */
+  if (verdict != VERDICT_PASS && !take_sample(&w->samples, MAX_REFUSED_SAMPLES_PER_SECOND / c->threads, w->now_s)) {
     if (w->refused < UINT32_MAX) w->refused++;
-  } else if (c->queue_count < QUEUE_BATCHES * c->batch_packets && c->queue_fill + RECORD_HEADER_BYTES + captured <= c->queue_bytes) {
+    return;
+  }
+  pthread_mutex_lock(&c->queue_lock);
+  if (c->queue_count < QUEUE_BATCHES * c->batch_packets && c->queue_fill + RECORD_HEADER_BYTES + captured <= c->queue_bytes) {
     c->queue_fill += write_record(c->queue + c->queue_fill, header, captured, verdict, bytes);
     c->queue_count++;
     w->queued++;
