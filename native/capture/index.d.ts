@@ -40,6 +40,7 @@ export class Capture {
      * Reader threads, 0..8 (default 0: the event loop reads the ring): that many handles joined
      * in a PACKET_FANOUT_LB group, each read (and screened) in its own thread; what they hand up
      * waits in a queue of 4 batches, and a packet that finds it full is counted in `dropped`.
+     * `bufferBytes` is split across the handles.
      */
     threads?: number,
   );
