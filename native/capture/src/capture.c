@@ -171,7 +171,8 @@ typedef struct capture {
   int queue_count; /* records in the queue, at most QUEUE_BATCHES x batch_packets */
   uint32_t queue_refused;
   uint32_t queue_dropped;
-  atomic_int failed; /* a worker's read failed; its message in `failure` */
+  atomic_int failing; /* a worker's read failed and it is writing `failure` */
+  atomic_int failed;  /* ... and has written it */
   int failure_reported;
   char failure[PCAP_ERRBUF_SIZE];
 } capture;
@@ -543,7 +544,9 @@ static void *worker_main(void *arg) {
       }
       total += read;
     }
-    if (read == PCAP_ERROR && !atomic_load(&c->failed)) {
+    int first = 0;
+    /* The first thread to fail writes the message; `failed` tells the loop once it is whole. */
+    if (read == PCAP_ERROR && atomic_compare_exchange_strong(&c->failing, &first, 1)) {
       snprintf(c->failure, sizeof c->failure, "%s", pcap_geterr(w->pcap));
       atomic_store(&c->failed, 1);
     }
