@@ -1,5 +1,6 @@
 import { describeDrops } from './capture-drops.js';
 import type { BadPacketRound } from './phases/bad-packets.js';
+import { drainRate, type CaptureDrainRound } from './phases/capture-threads.js';
 import { totalCommands, type FleetSamples } from './phases/fleet.js';
 import type { FloodRound } from './phases/flood.js';
 import type { FloodMetricsRound, MetricsVariant } from './phases/flood-metrics.js';
@@ -17,6 +18,7 @@ export interface BenchMeasurements {
   spa?: SpaOpenSamples;
   spaCpu?: SpaCpuSamples;
   badPackets?: BadPacketRound[];
+  captureThreads?: CaptureDrainRound[];
   flood?: FloodRound[];
   floodMetrics?: FloodMetricsRound[];
   scale?: ScaleSamples;
@@ -38,6 +40,8 @@ export const GOALS = {
   // Issue 16: a bad packet with per-operator keys in 100 stanzas, and valid SPA made durable, on one core.
   invalid_spa_us_per_packet_100_stanzas: { max: 40 },
   valid_spa_per_s: { min: 10_000 },
+  // Issue 16: the capture's bad-HMAC rejection with both cores against one.
+  bad_hmac_rejection_2_cores_vs_1_ratio: { min: 1.7 },
 } as const;
 
 /** Flat figures, the goals met, and the fleet phase's rows as it measured them (`fleet`: real, simulated, live). */
@@ -112,6 +116,8 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     flood_other_door_legit_ring_dropped: rounded(floodOther.length > 0 ? floodOther.reduce((n, r) => n + (r.legitRingDropped ?? 0), 0) : undefined, 0),
     invalid_spa_kernel_dropped_knockgate: rounded(kernelDropped(badKg), 0),
     invalid_spa_us_per_packet_100_stanzas: rounded(median(bh?.native100 ?? []), 2),
+    // Bad-HMAC packets the capture's SPA screen refuses a second draining a full ring, 2 reader threads against 1 (phases/capture-threads.ts).
+    bad_hmac_rejection_2_cores_vs_1_ratio: rounded(ratio(median(drainRate(m.captureThreads ?? [], 2)), median(drainRate(m.captureThreads ?? [], 1))), 3),
     valid_spa_per_s: rounded(median(m.spaCpu?.validPerS ?? []), 0),
     grants_10k_add_p50_ms: rounded(median(s?.nftAddManyMs ?? [])),
     grants_10k_connect_ratio_vs_empty: rounded(connectRatio(s?.connectNftMany.nftMany, s?.connectNftMany.nftOne), 4),
@@ -136,6 +142,8 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     spa_open_failed: m.spa ? `knockgate ${m.spa.failed.knockgate}, fwknopd ${m.spa.failed.fwknopd}` : null,
     invalid_spa_cpu_s_per_million_knockgate: rounded(cpuPerMillion(badKg)),
     invalid_spa_cpu_s_per_million_fwknopd: rounded(cpuPerMillion(badFw)),
+    bad_hmac_rejection_per_s_1_thread: rounded(median(drainRate(m.captureThreads ?? [], 1)), 0),
+    bad_hmac_rejection_per_s_2_threads: rounded(median(drainRate(m.captureThreads ?? [], 2)), 0),
     invalid_spa_us_per_packet_1_stanza: rounded(median(bh?.native1 ?? []), 2),
     invalid_spa_100_vs_1_stanza_ratio: rounded(ratio(median(bh?.native100 ?? []), median(bh?.native1 ?? [])), 2),
     invalid_spa_us_per_packet_100_stanzas_codec: rounded(median(bh?.codec100 ?? []), 2),

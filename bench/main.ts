@@ -7,6 +7,7 @@ import { createBenchLab, type BenchLab } from './bench-lab.js';
 import { assembleResult, type BenchMeasurements } from './bench-result.js';
 import { describeDrops } from './capture-drops.js';
 import { measureBadPackets } from './phases/bad-packets.js';
+import { drainRate, measureCaptureThreads } from './phases/capture-threads.js';
 import { measureFlood } from './phases/flood.js';
 import { describeFleet, measureFleet } from './phases/fleet.js';
 import { measureFloodMetrics } from './phases/flood-metrics.js';
@@ -83,6 +84,11 @@ async function main(): Promise<number> {
     await phase('bad-packets', async (lab) => {
       m.badPackets = await measureBadPackets(lab, opts.badRounds, opts.badSeconds);
       for (const r of m.badPackets) log(`bad HMAC: ${r.variant}: ${r.arrived} arrived, ${r.examined} examined, ${r.cpuSeconds.toFixed(2)} CPU s${r.kernelDroppedByRing ? `, kernel drops by ring: ${describeDrops(r.kernelDroppedByRing)}` : ''}`);
+      // Twice the rounds: each is short and the machine shared, so the medians need more of them.
+      m.captureThreads = await measureCaptureThreads(lab, 2 * opts.badRounds);
+      for (const r of m.captureThreads) log(`bad HMAC, ring drained by ${r.threads} capture thread(s): ${r.examined} examined of ${r.arrived} arrived in ${r.ms.toFixed(0)} ms (${((r.examined / r.ms) * 1_000).toFixed(0)}/s), ${r.dropped} dropped`);
+      const rate = (threads: number): string => median(drainRate(m.captureThreads!, threads))?.toFixed(0) ?? '-';
+      log(`bad HMAC rejection, median: 1 thread ${rate(1)}/s, 2 threads ${rate(2)}/s`);
     });
     await phase('flood', async (lab) => {
       m.flood = await measureFlood(lab, opts.floodLegit);

@@ -53,6 +53,13 @@ describe('bench harness (pure parts, no timings)', () => {
           { variant: 'knockgate', arrived: 1_000, examined: 1_000, cpuSeconds: 0.004, kernelDropped: 0, kernelDroppedByRing: { 'eth0 udp/62202': 0 } },
           { variant: 'fwknopd', arrived: 1_000, examined: 10, cpuSeconds: 0.0002 },
         ],
+        // Per second: 1 thread 1 M, 0.8 M (median 0.9 M); 2 threads 1.6 M, 1.8 M (median 1.7 M).
+        captureThreads: [
+          { threads: 1, arrived: 500_000, examined: 500_000, ms: 500, dropped: 0 },
+          { threads: 2, arrived: 480_000, examined: 480_000, ms: 300, dropped: 0 },
+          { threads: 2, arrived: 540_000, examined: 540_000, ms: 300, dropped: 0 },
+          { threads: 1, arrived: 400_000, examined: 400_000, ms: 500, dropped: 0 },
+        ],
         flood: [
           { variant: 'knockgate', knocks: { sent: 10, opened: 10 }, spa: { sent: 10, opened: 9 }, peakRssMiB: 80, floodPackets: 5, kernelDropped: 12, kernelDroppedByRing: { 'eth0 tcp/7000': 0, 'eth0 udp/62202': 12 } },
           { variant: 'knockgate-other-door', knocks: { sent: 10, opened: 10 }, spa: { sent: 0, opened: 0 }, floodPackets: 5, kernelDropped: 30, kernelDroppedByRing: { 'eth0 tcp/7000': 0, 'eth0 tcp/7300': 30 }, legitRingDropped: 0 },
@@ -107,6 +114,9 @@ describe('bench harness (pure parts, no timings)', () => {
       invalid_spa_100_vs_1_stanza_ratio: 14,
       invalid_spa_100_stanzas_native_vs_codec_ratio: 0.088,
       valid_spa_per_s: 11_000,
+      bad_hmac_rejection_per_s_1_thread: 900_000,
+      bad_hmac_rejection_per_s_2_threads: 1_700_000,
+      bad_hmac_rejection_2_cores_vs_1_ratio: 1.889,
       fleet_propagation_p50_ms: 1.2,
       fleet_propagation_p99_ms: 8,
       fleet_real_members: 3,
@@ -125,6 +135,7 @@ describe('bench harness (pure parts, no timings)', () => {
       grants_10k_connect_ratio_vs_empty: null,
       invalid_spa_us_per_packet_100_stanzas: true,
       valid_spa_per_s: true,
+      bad_hmac_rejection_2_cores_vs_1_ratio: true,
     });
   });
 });

@@ -3,7 +3,7 @@
     {
       "target_name": "knockgate_capture",
       "sources": ["src/capture.c", "src/capture-screen.c", "src/spa-hmac.c"],
-      "libraries": ["-lpcap"],
+      "libraries": ["-lpcap", "-pthread"],
       "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
     },
     {

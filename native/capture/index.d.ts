@@ -6,6 +6,8 @@ export interface CaptureCounters {
   dropped: number;
   /** Packets the interface dropped (ps_ifdrop; Linux fills it only for promiscuous captures). */
   interfaceDropped: number;
+  /** Of `dropped`, those a reader thread found the queue to the event loop full for (0 without threads). */
+  queueDropped?: number;
 }
 
 /** An SPA door as the capture's screen takes it, in the order of the screen's keys. */
@@ -34,6 +36,13 @@ export class Capture {
     bufferBytes: number,
     batch: Buffer,
     onBatch: (error: Error | null, count: number, bytes: number, refused: number) => void,
+    /**
+     * Reader threads, 0..8 (default 0: the event loop reads the ring): that many handles joined
+     * in a PACKET_FANOUT_LB group, each read (and screened) in its own thread; what they hand up
+     * waits in a queue of 4 batches, and a packet that finds it full is counted in `dropped`.
+     * `bufferBytes` is split across the handles.
+     */
+    threads?: number,
   );
   /** pcap_datalink(): the DLT number. */
   readonly linkType: number;

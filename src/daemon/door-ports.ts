@@ -77,11 +77,15 @@ export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[], firstC
   // By door name: a time-derived door's accepted steps share its ring, so spending one moves no ring.
   const byName = new Map<string, KnockDoor[]>();
   for (const d of tracked) byName.set(d.name, [...(byName.get(d.name) ?? []), d]);
+  const knocked = new Set(knockPorts(doors).map((p) => `${p.proto}/${p.port}`));
+  // SPA datagrams are whole messages, so their ring may be read by threads; not a port a knock also uses.
+  const messagePorts = spaPorts.filter((p) => !knocked.has(`${p.proto}/${p.port}`));
   return {
     ports: [...knockPorts(doors), ...spaPorts],
     newConnections: tracked.some((d) => d.mode === 'strict'),
     rings: [...[...byName.values()].map((named) => knockPorts(named)), spaPorts],
     ...(firstConnectionPorts.length > 0 && { firstConnectionPorts }),
+    ...(messagePorts.length > 0 && { messagePorts }),
   };
 }
 

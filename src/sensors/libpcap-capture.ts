@@ -30,6 +30,12 @@ export interface LibpcapCaptureOptions {
   /** Packets handed over per event-loop turn at most. */
   batchPackets: number;
   /**
+   * Reader threads (0 or absent: the event loop reads the ring): that many handles in one
+   * PACKET_FANOUT group, each read and screened in a thread of its own. Packets of one ring then
+   * arrive out of order across threads: only for rings of whole-message (SPA) datagrams.
+   */
+  threads?: number;
+  /**
    * One captured frame: the bytes (valid only during the call), libpcap's time in ms, cut short by
    * the snaplen, and whether the addon's SPA screen refused it for its HMAC (a sample of those).
    */
@@ -80,14 +86,15 @@ export class LibpcapCapture {
     const { Capture: NativeCapture } = loadAddon();
     this.iface = opts.iface;
     this.batch = Buffer.alloc(opts.batchPackets * (RECORD_HEADER_BYTES + opts.snaplen));
-    this.native = new NativeCapture(opts.iface, opts.filter, opts.snaplen, opts.bufferBytes, this.batch, (error, count, _bytes, refused) => {
+    const onBatch = (error: Error | null, count: number, _bytes: number, refused: number): void => {
       if (error) {
         opts.onError(error);
         return;
       }
       this.deliver(count, opts);
       if (refused > 0 && !this.closed) opts.onRefused?.(refused);
-    });
+    };
+    this.native = new NativeCapture(opts.iface, opts.filter, opts.snaplen, opts.bufferBytes, this.batch, onBatch, opts.threads ?? 0);
     const name = this.native.linkTypeName;
     this.linkType = (name === null ? undefined : linkTypeNumber(name)) ?? linkTypeNumber(this.native.linkType);
     this.linkName = name ?? String(this.native.linkType);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { decodeFrame } from '../core/frame-decoder.js';
 import { describeError } from '../core/knockgate-error.js';
 import { portCode, TcpFlag, type KnockPacket, type PortSpec } from '../core/packet.js';
@@ -44,6 +45,14 @@ export const CAPTURE_BATCH_PACKETS = 64;
  * this many share the last one.
  */
 export const MAX_RINGS_PER_INTERFACE = 8;
+/**
+ * Reader threads of a ring that holds only message ports (SPA): two where the host has two cores
+ * or more (the bench's bad-HMAC flood: `bad_hmac_rejection_2_cores_vs_1_ratio`), none on one core,
+ * where a thread would share the event loop's core and add a queue's hop.
+ */
+export function defaultCaptureThreads(cores = availableParallelism()): number {
+  return cores >= 2 ? 2 : 0;
+}
 
 /** What the capture watches: knock and SPA ports, and (strict and changing doors) every new connection. */
 export interface CaptureSettings {
@@ -62,6 +71,12 @@ export interface CaptureSettings {
    * sources' SYNs reach the host, so they cannot flood it.
    */
   firstConnectionPorts?: number[];
+  /**
+   * UDP ports whose every datagram is a whole message (SPA), used by no knock door: a ring that
+   * holds only these is read by the capture's threads, since the order of its packets does not
+   * matter; every other ring (a knock door's) stays on the event loop, in arrival order.
+   */
+  messagePorts?: PortSpec[];
 }
 
 export interface PcapSensorOptions {
@@ -74,6 +89,8 @@ export interface PcapSensorOptions {
   rings?: PortSpec[][];
   /** Kernel capture memory per interface in bytes, split across its rings (each at least MIN_KERNEL_BUFFER_BYTES). */
   bufferBytes?: number;
+  /** Reader threads of a message ports' ring (0: the event loop reads it); default defaultCaptureThreads(). */
+  captureThreads?: number;
 }
 
 export interface PcapSensorStats extends SensorStats {
@@ -98,6 +115,8 @@ interface Capture {
   linkType: number;
   /** Its place in the sensor's rings. */
   ring: number;
+  /** Its reader threads (0: the event loop). */
+  threads: number;
 }
 
 export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
@@ -112,6 +131,9 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   private firstConnectionPorts: number[] = [];
   /** firstConnectionPorts as portCode numbers. */
   private firstConnections = new Set<number>();
+  /** CaptureSettings.messagePorts as portCode numbers. */
+  private messagePorts = new Set<number>();
+  private readonly captureThreads: number;
   private readonly logger: Logger | undefined;
   private readonly bufferBytes: number;
   private captures: Capture[] = [];
@@ -136,6 +158,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.rings = ringsOf(this.ports, opts.rings, this.newConnections);
     this.logger = opts.logger;
     this.bufferBytes = bufferBytes;
+    this.captureThreads = opts.captureThreads ?? defaultCaptureThreads();
   }
 
   async start(onPacket: (packet: KnockPacket) => void): Promise<void> {
@@ -145,7 +168,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.onPacket = onPacket;
     this.running = true;
     if (this.captures.length === 0) this.logger?.info({ sensor: this.name }, 'capture idle: no knock or SPA port to watch');
-    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports, { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts }), rings: this.rings.length }, 'capture started');
+    else this.logger?.info({ sensor: this.name, interfaces: this.interfaces, filter: captureFilter(this.ports, { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts }), rings: this.rings.length, captureThreads: this.captures.reduce((n, c) => n + c.threads, 0) }, 'capture started');
   }
 
   /**
@@ -155,8 +178,10 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
    * A filter that does not compile leaves the old one running and throws. A sensor that had
    * nothing to watch opens its handles now; one left with nothing to watch closes them.
    */
-  reconfigure({ ports, newConnections, rings: groups, firstConnectionPorts = [] }: CaptureSettings): void {
+  reconfigure({ ports, newConnections, rings: groups, firstConnectionPorts = [], messagePorts = [] }: CaptureSettings): void {
     captureFilter(ports, { firstConnectionPorts });
+    const previousMessagePorts = this.messagePorts;
+    this.messagePorts = watchedKeys(messagePorts);
     const rings = ringsOf(ports, groups, newConnections);
     const firstConnections = new Set(firstConnectionPorts.map((port) => portCode('tcp', port)));
     if (!this.running) {
@@ -170,7 +195,8 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     }
     const idle = ports.length === 0 && !newConnections && firstConnectionPorts.length === 0;
     // The same rings with other ports (a one-time door's next line): new filters in place.
-    if (this.captures.length > 0 && !idle && Math.max(1, rings.length) === this.captures.length / this.interfaces.length) {
+    const sameThreads = this.captures.every((c) => c.threads === this.threadsFor(rings, c.ring, newConnections, firstConnectionPorts));
+    if (this.captures.length > 0 && !idle && sameThreads && Math.max(1, rings.length) === this.captures.length / this.interfaces.length) {
       const filters = this.captures.map((c) => this.filterFor(c.handle.iface, rings, c.ring, newConnections, firstConnectionPorts));
       const applied: Capture[] = [];
       try {
@@ -180,6 +206,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         });
       } catch (e) {
         for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.rings, c.ring, this.newConnections, this.firstConnectionPorts));
+        this.messagePorts = previousMessagePorts;
         throw e;
       }
     } else {
@@ -191,6 +218,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         next = this.openAll(rings);
       } catch (e) {
         ({ newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts } = previous);
+        this.messagePorts = previousMessagePorts;
         throw e;
       }
       for (const capture of this.captures) this.close(capture);
@@ -286,6 +314,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       throw new SensorError(iface, 'no such interface', 'check the name with `ip link` in this network namespace');
     }
     const filter = this.filterFor(iface, rings, ring, this.newConnections, this.firstConnectionPorts);
+    const threads = this.threadsFor(rings, ring, this.newConnections, this.firstConnectionPorts);
     let handle: LibpcapCapture;
     try {
       handle = new LibpcapCapture({
@@ -294,6 +323,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         snaplen: CAPTURE_SNAPLEN_BYTES,
         bufferBytes: ringBufferBytes(this.bufferBytes, Math.max(1, rings.length)),
         batchPackets: CAPTURE_BATCH_PACKETS,
+        threads,
         // `capture` is set below, before any batch can arrive: batches come from the event loop.
         onFrame: (frame, timeMs, truncated, badHmac) => this.onFrame(capture, frame, timeMs, truncated, badHmac),
         onRefused: (count) => this.onRefused(count),
@@ -308,8 +338,19 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       handle.close();
       throw new SensorError(iface, `link type ${handle.linkName} is not supported`, 'capture on an Ethernet, cooked, raw-IP or loopback interface');
     }
-    const capture: Capture = { handle, linkType, ring };
+    const capture: Capture = { handle, linkType, ring, threads };
     return capture;
+  }
+
+  /**
+   * Ring `ring`'s reader threads: only for a ring of message ports alone. Not the first ring when
+   * it also takes one-shot ports' first connections, nor with every new connection watched (then
+   * one ring holds the knocks too).
+   */
+  private threadsFor(rings: PortSpec[][], ring: number, newConnections: boolean, firstConnectionPorts: number[]): number {
+    const ports = rings[ring] ?? [];
+    const messagesOnly = ports.length > 0 && ports.every((p) => this.messagePorts.has(portCode(p.proto, p.port)));
+    return messagesOnly && !newConnections && !(ring === 0 && firstConnectionPorts.length > 0) ? this.captureThreads : 0;
   }
 
   /** Ring `ring`'s filter; only the first ring takes the IPv6 extension-header packets and the first connections. */

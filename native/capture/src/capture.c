@@ -28,11 +28,29 @@
  * each. A ring enters it after more than BUSY_READS_PER_WINDOW readinesses in BUSY_WINDOW_MS
  * (above ~2,000 a second; a knock sequence is a few) and leaves it at the first pause that
  * gathered fewer than MODERATED_MIN_PACKETS; a packet then waits at most about a pause.
+ *
+ * With threads > 0 (a seventh argument; only for rings whose packets are each a whole message, as
+ * SPA datagrams are: order across threads is not kept) the capture opens that many handles, joined
+ * with PACKET_FANOUT_LB when more than one, and reads each in a thread of its own (capture-worker),
+ * screen included, so a bad-HMAC flood uses more than the event loop's core. Records handed up
+ * wait in a queue of QUEUE_BATCHES batches; one that finds it full is counted (stats().dropped,
+ * queueDropped) and, when it is a refused sample, in the refused count: nothing is lost silently.
+ * A thread wakes the event loop at once for records, and for a refused count alone within
+ * COUNT_WAKE_MS (then the loop hands it up at once: no REFUSED_FLUSH_MS wait on top).
  */
+#define _GNU_SOURCE /* pthread_setname_np, the rwlock kind */
 #define NAPI_VERSION 8
 #include "capture-screen.h"
+#include <errno.h>
+#include <linux/if_packet.h>
 #include <node_api.h>
 #include <pcap/pcap.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +91,45 @@
 #define MAX_DEVICE_CHARS 256
 #define MAX_FILTER_CHARS 65536
 #define MAX_MESSAGE_CHARS (PCAP_ERRBUF_SIZE + 128)
+/* Reader threads of one capture at most; the daemon asks for min(2, cores). */
+#define MAX_CAPTURE_THREADS 8
+/*
+ * The threads' queue holds this many batches (4 x 64 records of 1,940 bytes for the SPA ring:
+ * ~0.5 MiB); the event loop takes at most this many a wakeup too, so it serves other rings between.
+ */
+#define QUEUE_BATCHES 4
+/* A thread's refused count (no records with it) reaches the event loop within this; 100 wakeups a second a thread at most for counts. */
+#define COUNT_WAKE_MS 10
+
+/* The refused samples handed up in one second. */
+typedef struct {
+  int64_t second;
+  int samples;
+} sample_budget;
+
+typedef struct {
+  uint64_t window_start; /* ns of the moderation window's start */
+  int window_reads;
+  int moderated;
+} moderation;
+
+struct capture;
+
+typedef struct {
+  struct capture *owner;
+  pcap_t *pcap;
+  pthread_t thread;
+  int wake_fd; /* an eventfd: close() wakes the thread out of poll() */
+  int started;
+  moderation load;
+  sample_budget samples;
+  int64_t now_s;
+  uint32_t refused; /* refused in this turn beyond the samples */
+  uint64_t count_since; /* ns since a refused count waits for the event loop; 0: none */
+  int queued;       /* records queued in this turn */
+  /* Keeps the next thread's counters, written at every packet, off this one's cache line. */
+  char cache_line_apart[64];
+} capture_worker;
 
 typedef struct capture {
   napi_env env;
@@ -80,9 +137,7 @@ typedef struct capture {
   uv_poll_t poll;
   uv_timer_t flush; /* hands up a refused count no batch took */
   uv_timer_t pause; /* restarts the poll after a moderated pause */
-  uint64_t window_start; /* uv_hrtime() of the moderation window's start */
-  int window_reads;
-  int moderated;
+  moderation load;
   napi_ref self;      /* strong while open: an open capture is not collected, like a socket */
   napi_ref on_batch;
   napi_ref batch_ref; /* keeps the caller's batch buffer alive while we write into it */
@@ -96,13 +151,30 @@ typedef struct capture {
   int64_t now_s;          /* the turn's clock, for doors' expiry */
   size_t fill;
   int count;
-  int64_t sample_second; /* the second `samples` counts in */
-  int samples;
+  sample_budget samples;
   /* Refused and not handed up yet; a flush every REFUSED_FLUSH_MS bounds it by the packets a ring takes in that time. */
   uint32_t refused;
   int closed;
-  int handles_open; /* the poll and the two timers, until libuv has closed them */
+  int handles_open; /* the poll or the async, and the two timers, until libuv has closed them */
   int finalized;
+  /* Threaded reading (threads > 0); everything below is unused otherwise. */
+  int threads;
+  capture_worker workers[MAX_CAPTURE_THREADS];
+  uv_async_t async;         /* a worker queued records or refused packets */
+  atomic_int stopping;
+  /* Held shared by a worker's turn, exclusively to swap the screen or touch the handles. */
+  pthread_rwlock_t handles_lock;
+  pthread_mutex_t queue_lock; /* the queue and its refused count */
+  uint8_t *queue;
+  size_t queue_bytes;
+  size_t queue_fill;
+  int queue_count; /* records in the queue, at most QUEUE_BATCHES x batch_packets */
+  uint32_t queue_refused;
+  uint32_t queue_dropped;
+  atomic_int failing; /* a worker's read failed and it is writing `failure` */
+  atomic_int failed;  /* ... and has written it */
+  int failure_reported;
+  char failure[PCAP_ERRBUF_SIZE];
 } capture;
 
 static void throw_message(napi_env env, const char *what, const char *detail) {
@@ -167,53 +239,184 @@ static void write_le32(uint8_t *at, uint32_t value) {
   at[3] = (uint8_t)(value >> 24);
 }
 
-static void append_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes) {
-  capture *c = (capture *)user;
-  uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
-  enum capture_verdict verdict = VERDICT_PASS;
-  /* A frame cut short is JavaScript's to report. */
-  if (c->screen != NULL && captured == header->len) verdict = capture_screen_verdict(c->screen, c->link_type, bytes, captured, c->now_s);
-  if (verdict != VERDICT_PASS) {
-    if (c->sample_second != c->now_s) {
-      c->sample_second = c->now_s;
-      c->samples = 0;
-    }
-    if (c->samples >= MAX_REFUSED_SAMPLES_PER_SECOND) {
-      if (c->refused < UINT32_MAX) c->refused++;
-      return;
-    }
-    c->samples++;
+/* Whether a refused packet goes up as a sample this second, `per_second` of them at most. */
+static int take_sample(sample_budget *b, int per_second, int64_t now_s) {
+  if (b->second != now_s) {
+    b->second = now_s;
+    b->samples = 0;
   }
-  /* The dispatch count already guarantees room; this only guards against a libpcap surprise. */
-  if (c->fill + RECORD_HEADER_BYTES + captured > c->batch_bytes) return;
-  uint8_t *at = c->batch + c->fill;
+  if (b->samples >= per_second) return 0;
+  b->samples++;
+  return 1;
+}
+
+static size_t write_record(uint8_t *at, const struct pcap_pkthdr *header, uint32_t captured, enum capture_verdict verdict, const u_char *bytes) {
   write_le32(at, (uint32_t)header->ts.tv_sec);
   write_le32(at + 4, (uint32_t)header->ts.tv_usec);
   write_le32(at + 8, captured);
   write_le32(at + 12, header->len);
   write_le32(at + 16, (uint32_t)verdict);
   memcpy(at + RECORD_HEADER_BYTES, bytes, captured);
-  c->fill += RECORD_HEADER_BYTES + captured;
+  return RECORD_HEADER_BYTES + captured;
+}
+
+static enum capture_verdict verdict_of(const capture *c, const struct pcap_pkthdr *header, uint32_t captured, const u_char *bytes, int64_t now_s) {
+  /* A frame cut short is JavaScript's to report. */
+  if (c->screen == NULL || captured != header->len) return VERDICT_PASS;
+  return capture_screen_verdict(c->screen, c->link_type, bytes, captured, now_s);
+}
+
+static uint32_t le32_at(const uint8_t *at) {
+  return (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
+}
+
+static void append_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes) {
+  capture *c = (capture *)user;
+  uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
+  enum capture_verdict verdict = verdict_of(c, header, captured, bytes, c->now_s);
+  if (verdict != VERDICT_PASS && !take_sample(&c->samples, MAX_REFUSED_SAMPLES_PER_SECOND, c->now_s)) {
+    if (c->refused < UINT32_MAX) c->refused++;
+    return;
+  }
+  /* The dispatch count already guarantees room; this only guards against a libpcap surprise. */
+  if (c->fill + RECORD_HEADER_BYTES + captured > c->batch_bytes) return;
+  c->fill += write_record(c->batch + c->fill, header, captured, verdict, bytes);
   c->count++;
+}
+
+/* A worker's packet: screened under the handles lock its turn holds, queued for the event loop. */
+static void queue_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes) {
+  capture_worker *w = (capture_worker *)user;
+  capture *c = w->owner;
+  uint32_t captured = header->caplen > (uint32_t)c->snaplen ? (uint32_t)c->snaplen : header->caplen;
+  enum capture_verdict verdict = verdict_of(c, header, captured, bytes, w->now_s);
+  /* Each thread its share of the samples, so a refused packet past them takes no lock. */
+  if (verdict != VERDICT_PASS && !take_sample(&w->samples, MAX_REFUSED_SAMPLES_PER_SECOND / c->threads, w->now_s)) {
+    if (w->refused < UINT32_MAX) w->refused++;
+    return;
+  }
+  pthread_mutex_lock(&c->queue_lock);
+  if (c->queue_count < QUEUE_BATCHES * c->batch_packets && c->queue_fill + RECORD_HEADER_BYTES + captured <= c->queue_bytes) {
+    c->queue_fill += write_record(c->queue + c->queue_fill, header, captured, verdict, bytes);
+    c->queue_count++;
+    w->queued++;
+  } else if (verdict != VERDICT_PASS) {
+    /* A refused sample with no room still counts as refused, once. */
+    if (w->refused < UINT32_MAX) w->refused++;
+  } else if (c->queue_dropped < UINT32_MAX) {
+    c->queue_dropped++;
+  }
+  pthread_mutex_unlock(&c->queue_lock);
 }
 
 static void free_if_done(capture *c) {
   if (c->finalized && c->handles_open == 0) free(c);
 }
 
+/* The workers' handles and queue, once their threads are joined. */
+static void release_workers(capture *c) {
+  for (int i = 0; i < c->threads; i++) {
+    capture_worker *w = &c->workers[i];
+    if (w->pcap != NULL) pcap_close(w->pcap);
+    if (w->wake_fd >= 0) close(w->wake_fd);
+    w->pcap = NULL;
+    w->wake_fd = -1;
+  }
+  if (c->threads > 0) {
+    pthread_rwlock_destroy(&c->handles_lock);
+    pthread_mutex_destroy(&c->queue_lock);
+  }
+  free(c->queue);
+  c->queue = NULL;
+}
+
 static void on_handle_closed(uv_handle_t *handle) {
   capture *c = (capture *)handle->data;
   if (--c->handles_open > 0) return;
-  pcap_close(c->pcap);
+  if (c->pcap != NULL) pcap_close(c->pcap);
   c->pcap = NULL;
+  release_workers(c);
   free_if_done(c);
+}
+
+/* Stops and joins the reader threads; idempotent. */
+static void stop_workers(capture *c) {
+  atomic_store(&c->stopping, 1);
+  for (int i = 0; i < c->threads; i++) {
+    capture_worker *w = &c->workers[i];
+    if (!w->started) continue;
+    uint64_t one = 1;
+    /* An eventfd write of 8 bytes cannot fall short; a failure would leave the thread in poll(), so say so. */
+    if (write(w->wake_fd, &one, sizeof one) != (ssize_t)sizeof one) perror("knockgate capture: waking a reader thread");
+    pthread_join(w->thread, NULL);
+    w->started = 0;
+  }
 }
 
 static void call_on_batch(capture *c, napi_value error);
 
+/*
+ * The event loop's side of the queue: at most QUEUE_BATCHES batches a wakeup (the queue's size),
+ * each handed up as a batch read from the ring would be, with the refused count the workers added.
+ */
+static void drain_queue(capture *c) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(c->env, &scope);
+  napi_value error;
+  napi_get_null(c->env, &error);
+  if (atomic_load(&c->failed) && !c->failure_reported) {
+    c->failure_reported = 1;
+    napi_value message;
+    napi_create_string_utf8(c->env, c->failure, NAPI_AUTO_LENGTH, &message);
+    napi_value failure;
+    napi_create_error(c->env, NULL, message, &failure);
+    call_on_batch(c, failure);
+  }
+  int more = 0;
+  for (int b = 0; b < QUEUE_BATCHES && !c->closed; b++) {
+    size_t at = 0;
+    int count = 0;
+    pthread_mutex_lock(&c->queue_lock);
+    while (at < c->queue_fill && count < c->batch_packets) {
+      size_t length = RECORD_HEADER_BYTES + le32_at(c->queue + at + 8);
+      if (at + length > c->batch_bytes) break;
+      at += length;
+      count++;
+    }
+    memcpy(c->batch, c->queue, at);
+    memmove(c->queue, c->queue + at, c->queue_fill - at);
+    c->queue_fill -= at;
+    c->queue_count -= count;
+    uint32_t refused = c->queue_refused;
+    c->queue_refused = 0;
+    more = c->queue_fill > 0;
+    pthread_mutex_unlock(&c->queue_lock);
+    c->refused = refused > UINT32_MAX - c->refused ? UINT32_MAX : c->refused + refused;
+    c->fill = at;
+    c->count = count;
+    /* A count goes up with the wakeup its thread gave: at most one a thread turn, as a batch would. */
+    if (count > 0 || c->refused > 0) call_on_batch(c, error);
+    if (!more) break;
+  }
+  /* What is left waits for the next loop iteration, after the other rings. */
+  if (more && !c->closed) uv_async_send(&c->async);
+  napi_close_handle_scope(c->env, scope);
+}
+
+static void on_async(uv_async_t *handle) {
+  capture *c = (capture *)handle->data;
+  if (!c->closed) drain_queue(c);
+}
+
 /* Releases everything JS-visible; the pcap handle goes once libuv has let go of its fd. */
 static void close_capture(napi_env env, capture *c) {
   if (c->closed) return;
+  if (c->threads > 0) {
+    stop_workers(c);
+    /* What the threads queued goes up as it would have: passing packets, samples and counts. */
+    drain_queue(c);
+    if (c->closed) return;
+  }
   if (c->refused > 0) {
     /* The count no batch took yet goes up now, or a reload that replaces this ring would lose it. */
     napi_value error;
@@ -225,8 +428,12 @@ static void close_capture(napi_env env, capture *c) {
     if (c->closed) return;
   }
   c->closed = 1;
-  uv_poll_stop(&c->poll);
-  uv_close((uv_handle_t *)&c->poll, on_handle_closed);
+  if (c->threads > 0) {
+    uv_close((uv_handle_t *)&c->async, on_handle_closed);
+  } else {
+    uv_poll_stop(&c->poll);
+    uv_close((uv_handle_t *)&c->poll, on_handle_closed);
+  }
   uv_close((uv_handle_t *)&c->flush, on_handle_closed);
   uv_close((uv_handle_t *)&c->pause, on_handle_closed);
   napi_delete_reference(env, c->on_batch);
@@ -286,20 +493,87 @@ static void on_pause_end(uv_timer_t *timer) {
 }
 
 /*
- * After a readiness that read `turn` packets: whether the ring is busy enough to pause, and the
- * pause. Never while the ring may hold more (`drained` false): the poll fires again at once then,
- * so a moderated ring is read as fast as JavaScript takes the batches.
+ * After a readiness that read `turn` packets: whether the ring is busy enough to pause before the
+ * next read. Never while the ring may hold more (`drained` false): it is read again at once then,
+ * so a moderated ring is read as fast as its batches are taken.
  */
-static void moderate(capture *c, int turn, int drained) {
-  if (c->closed) return;
-  uint64_t now = uv_hrtime();
-  if (now - c->window_start >= (uint64_t)BUSY_WINDOW_MS * 1000000) {
-    c->window_start = now;
-    c->window_reads = 0;
+static int moderation_pauses(moderation *m, uint64_t now_ns, int turn, int drained) {
+  if (now_ns - m->window_start >= (uint64_t)BUSY_WINDOW_MS * 1000000) {
+    m->window_start = now_ns;
+    m->window_reads = 0;
   }
-  c->window_reads++;
-  c->moderated = c->moderated ? turn >= MODERATED_MIN_PACKETS : c->window_reads > BUSY_READS_PER_WINDOW;
-  if (!c->moderated || !drained) return;
+  m->window_reads++;
+  m->moderated = m->moderated ? turn >= MODERATED_MIN_PACKETS : m->window_reads > BUSY_READS_PER_WINDOW;
+  return m->moderated && drained;
+}
+
+static uint64_t monotonic_ns(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* One reader thread: its handle's readiness (or a moderated pause), one turn, the event loop told. */
+static void *worker_main(void *arg) {
+  capture_worker *w = (capture_worker *)arg;
+  capture *c = w->owner;
+  struct pollfd fds[2] = {{pcap_get_selectable_fd(w->pcap), POLLIN, 0}, {w->wake_fd, POLLIN, 0}};
+  int pause = 0, timeout = -1;
+  /* Named, so `ps -T` and /proc/<pid>/task show what the daemon's threads are. */
+  pthread_setname_np(pthread_self(), "knockgate-cap");
+  while (!atomic_load(&c->stopping)) {
+    if (pause) {
+      struct timespec pause_time = {0, MODERATED_PAUSE_MS * 1000000L};
+      nanosleep(&pause_time, NULL);
+    } else if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
+      break;
+    }
+    if (atomic_load(&c->stopping)) break;
+    int read = 0, turn = 0, drained = 0;
+    w->refused = 0;
+    w->queued = 0;
+    pthread_rwlock_rdlock(&c->handles_lock);
+    w->now_s = (int64_t)time(NULL);
+    for (int total = 0; total < MAX_PACKETS_PER_TURN;) {
+      int ask = MAX_PACKETS_PER_TURN - total;
+      read = pcap_dispatch(w->pcap, ask, queue_packet, (u_char *)w);
+      if (read > 0) turn += read;
+      if (read < ask) {
+        drained = 1;
+        break;
+      }
+      total += read;
+    }
+    int first = 0;
+    /* The first thread to fail writes the message; `failed` tells the loop once it is whole. */
+    if (read == PCAP_ERROR && atomic_compare_exchange_strong(&c->failing, &first, 1)) {
+      snprintf(c->failure, sizeof c->failure, "%s", pcap_geterr(w->pcap));
+      atomic_store(&c->failed, 1);
+    }
+    pthread_rwlock_unlock(&c->handles_lock);
+    if (w->refused > 0) {
+      pthread_mutex_lock(&c->queue_lock);
+      c->queue_refused = w->refused > UINT32_MAX - c->queue_refused ? UINT32_MAX : c->queue_refused + w->refused;
+      pthread_mutex_unlock(&c->queue_lock);
+    }
+    uint64_t now = monotonic_ns();
+    if (w->refused > 0 && w->count_since == 0) w->count_since = now;
+    /* Records wake the loop at once; a count alone waits up to COUNT_WAKE_MS for company (a wakeup of the loop costs more than the count). */
+    int count_due = w->count_since != 0 && now - w->count_since >= (uint64_t)COUNT_WAKE_MS * 1000000;
+    if (w->queued > 0 || count_due || read == PCAP_ERROR) {
+      uv_async_send(&c->async);
+      w->count_since = 0;
+    }
+    if (read == PCAP_ERROR) break;
+    pause = moderation_pauses(&w->load, now, turn, drained);
+    /* A count still waiting needs the thread back by its time, even if no packet comes. */
+    timeout = w->count_since == 0 ? -1 : COUNT_WAKE_MS;
+  }
+  return NULL;
+}
+
+static void moderate(capture *c, int turn, int drained) {
+  if (c->closed || !moderation_pauses(&c->load, uv_hrtime(), turn, drained)) return;
   uv_poll_stop(&c->poll);
   uv_timer_start(&c->pause, on_pause_end, MODERATED_PAUSE_MS, 0);
 }
@@ -376,52 +650,17 @@ static void finalize_capture(napi_env env, void *data, void *hint) {
   free_if_done(c);
 }
 
-static napi_value capture_new(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], self;
-  napi_get_cb_info(env, info, &argc, argv, &self, NULL);
-  if (argc < 6) {
-    napi_throw_type_error(env, NULL, "Capture(device, filter, snaplen, bufferBytes, batch, onBatch)");
-    return NULL;
-  }
-  char device[MAX_DEVICE_CHARS];
-  char *filter = malloc(MAX_FILTER_CHARS);
-  int64_t snaplen, buffer_bytes;
-  napi_valuetype callback_type;
-  bool is_buffer = false;
-  void *batch = NULL;
-  size_t batch_bytes = 0;
-  capture *c = NULL;
-  pcap_t *pcap = NULL;
+/* One activated, filtered, non-blocking handle; NULL with a JS error thrown. */
+static pcap_t *open_pcap(napi_env env, const char *device, const char *filter, int snaplen, int buffer_bytes) {
   char errbuf[PCAP_ERRBUF_SIZE] = "";
-  if (filter == NULL) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  if (!read_string(env, argv[0], device, sizeof device, "device") || !read_string(env, argv[1], filter, MAX_FILTER_CHARS, "filter") ||
-      !read_int(env, argv[2], MIN_SNAPLEN_BYTES, MAX_SNAPLEN_BYTES, &snaplen, "snaplen") ||
-      !read_int(env, argv[3], MIN_BUFFER_BYTES, MAX_BUFFER_BYTES, &buffer_bytes, "bufferBytes"))
-    goto fail;
-  napi_is_buffer(env, argv[4], &is_buffer);
-  if (!is_buffer || napi_get_buffer_info(env, argv[4], &batch, &batch_bytes) != napi_ok ||
-      batch_bytes < (size_t)(RECORD_HEADER_BYTES + snaplen)) {
-    throw_message(env, "batch", "must be a Buffer holding at least one record of the snaplen");
-    goto fail;
-  }
-  napi_typeof(env, argv[5], &callback_type);
-  if (callback_type != napi_function) {
-    throw_message(env, "onBatch", "must be a function");
-    goto fail;
-  }
-
-  pcap = pcap_create(device, errbuf);
+  pcap_t *pcap = pcap_create(device, errbuf);
   if (pcap == NULL) {
     throw_message(env, "cannot create a capture", errbuf);
-    goto fail;
+    return NULL;
   }
   /* Not promiscuous: knocks are addressed to this host; immediate: a knock waits for nothing. */
-  if (pcap_set_snaplen(pcap, (int)snaplen) != 0 || pcap_set_promisc(pcap, 0) != 0 || pcap_set_immediate_mode(pcap, 1) != 0 ||
-      pcap_set_buffer_size(pcap, (int)buffer_bytes) != 0) {
+  if (pcap_set_snaplen(pcap, snaplen) != 0 || pcap_set_promisc(pcap, 0) != 0 || pcap_set_immediate_mode(pcap, 1) != 0 ||
+      pcap_set_buffer_size(pcap, buffer_bytes) != 0) {
     throw_message(env, "cannot configure the capture", pcap_geterr(pcap));
     goto fail;
   }
@@ -441,9 +680,124 @@ static napi_value capture_new(napi_env env, napi_callback_info info) {
     throw_message(env, "cannot make the capture non-blocking", errbuf);
     goto fail;
   }
-  int fd = pcap_get_selectable_fd(pcap);
-  if (fd < 0) {
+  if (pcap_get_selectable_fd(pcap) < 0) {
     throw_message(env, "cannot poll the capture", "libpcap gives no selectable descriptor for this device");
+    goto fail;
+  }
+  return pcap;
+fail:
+  pcap_close(pcap);
+  return NULL;
+}
+
+/*
+ * Joins the handle's socket to the capture's fanout group, round-robin (PACKET_FANOUT_LB: a flood
+ * from one source is spread too, which a flow hash would not do); the first makes the group
+ * under an id the kernel picks, so no other capture on the host can share it by chance.
+ */
+static int join_fanout(napi_env env, pcap_t *pcap, int *group) {
+  int fd = pcap_fileno(pcap);
+  int arg = *group < 0 ? (PACKET_FANOUT_LB | PACKET_FANOUT_FLAG_UNIQUEID) << 16 : *group | PACKET_FANOUT_LB << 16;
+  if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
+    throw_message(env, "cannot join the capture threads' fanout group", strerror(errno));
+    return 0;
+  }
+  if (*group < 0) {
+    socklen_t length = sizeof arg;
+    if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, &length) != 0) {
+      throw_message(env, "cannot read the capture threads' fanout group", strerror(errno));
+      return 0;
+    }
+    *group = arg & 0xffff;
+  }
+  return 1;
+}
+
+/*
+ * A kernel filter that takes no packet (one instruction: return 0), which libpcap's compiler
+ * will not build from an expression; libpcap also filters what its ring held before with it.
+ */
+static int match_nothing(napi_env env, pcap_t *pcap) {
+  struct bpf_insn reject = BPF_STMT(BPF_RET | BPF_K, 0);
+  struct bpf_program program = {1, &reject};
+  if (pcap_setfilter(pcap, &program) != 0) {
+    throw_message(env, "cannot set the capture filter", pcap_geterr(pcap));
+    return 0;
+  }
+  return 1;
+}
+
+/* The reader threads' handles, one fanout group over them. */
+static int open_workers(napi_env env, capture *c, const char *device, const char *filter, int snaplen, int64_t buffer_bytes) {
+  int64_t share = buffer_bytes / c->threads;
+  int per_handle = share < MIN_BUFFER_BYTES ? MIN_BUFFER_BYTES : (int)share;
+  int group = -1;
+  for (int i = 0; i < c->threads; i++) {
+    capture_worker *w = &c->workers[i];
+    w->owner = c;
+    w->pcap = open_pcap(env, device, filter, snaplen, per_handle);
+    if (w->pcap == NULL) return 0;
+    /* Until it has joined, a member takes nothing in, or it would also get packets the group gets. */
+    if (i > 0 && !match_nothing(env, w->pcap)) return 0;
+    if (c->threads > 1 && !join_fanout(env, w->pcap, &group)) return 0;
+    if (i > 0 && !apply_filter(env, w->pcap, filter)) return 0;
+    w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->wake_fd < 0) {
+      throw_message(env, "cannot create a capture thread's wakeup", strerror(errno));
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int start_workers(napi_env env, capture *c) {
+  for (int i = 0; i < c->threads; i++) {
+    int failed = pthread_create(&c->workers[i].thread, NULL, worker_main, &c->workers[i]);
+    if (failed != 0) {
+      throw_message(env, "cannot start a capture thread", strerror(failed));
+      return 0;
+    }
+    c->workers[i].started = 1;
+  }
+  return 1;
+}
+
+static napi_value capture_new(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7], self;
+  napi_get_cb_info(env, info, &argc, argv, &self, NULL);
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "Capture(device, filter, snaplen, bufferBytes, batch, onBatch[, threads])");
+    return NULL;
+  }
+  char device[MAX_DEVICE_CHARS];
+  char *filter = malloc(MAX_FILTER_CHARS);
+  int64_t snaplen, buffer_bytes, threads = 0;
+  napi_valuetype callback_type, threads_type = napi_undefined;
+  bool is_buffer = false;
+  void *batch = NULL;
+  size_t batch_bytes = 0;
+  capture *c = NULL;
+  pcap_t *pcap = NULL;
+  if (filter == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (argc >= 7) napi_typeof(env, argv[6], &threads_type);
+  if (!read_string(env, argv[0], device, sizeof device, "device") || !read_string(env, argv[1], filter, MAX_FILTER_CHARS, "filter") ||
+      !read_int(env, argv[2], MIN_SNAPLEN_BYTES, MAX_SNAPLEN_BYTES, &snaplen, "snaplen") ||
+      !read_int(env, argv[3], MIN_BUFFER_BYTES, MAX_BUFFER_BYTES, &buffer_bytes, "bufferBytes") ||
+      (threads_type != napi_undefined && !read_int(env, argv[6], 0, MAX_CAPTURE_THREADS, &threads, "threads")))
+    goto fail;
+  napi_is_buffer(env, argv[4], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[4], &batch, &batch_bytes) != napi_ok ||
+      batch_bytes < (size_t)(RECORD_HEADER_BYTES + snaplen)) {
+    throw_message(env, "batch", "must be a Buffer holding at least one record of the snaplen");
+    goto fail;
+  }
+  napi_typeof(env, argv[5], &callback_type);
+  if (callback_type != napi_function) {
+    throw_message(env, "onBatch", "must be a function");
     goto fail;
   }
 
@@ -452,25 +806,49 @@ static napi_value capture_new(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "out of memory");
     goto fail;
   }
+  c->threads = (int)threads;
+  for (int i = 0; i < MAX_CAPTURE_THREADS; i++) c->workers[i].wake_fd = -1;
+  c->snaplen = (int)snaplen;
+  size_t fit = batch_bytes / (size_t)(RECORD_HEADER_BYTES + snaplen);
+  c->batch_packets = fit > MAX_BATCH_PACKETS ? MAX_BATCH_PACKETS : (int)fit;
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
-  if (uv_poll_init(loop, &c->poll, fd) != 0) {
-    throw_message(env, "cannot poll the capture", "uv_poll_init failed");
-    goto fail;
+  if (c->threads == 0) {
+    pcap = open_pcap(env, device, filter, (int)snaplen, (int)buffer_bytes);
+    if (pcap == NULL) goto fail;
+    if (uv_poll_init(loop, &c->poll, pcap_get_selectable_fd(pcap)) != 0) {
+      throw_message(env, "cannot poll the capture", "uv_poll_init failed");
+      goto fail;
+    }
+    c->pcap = pcap;
+    c->link_type = pcap_datalink(pcap);
+  } else {
+    pthread_rwlockattr_t attributes;
+    pthread_rwlockattr_init(&attributes);
+    /* A reload's screen swap must not wait behind threads that take turns holding it shared. */
+    pthread_rwlockattr_setkind_np(&attributes, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->handles_lock, &attributes);
+    pthread_rwlockattr_destroy(&attributes);
+    pthread_mutex_init(&c->queue_lock, NULL);
+    c->queue_bytes = (size_t)QUEUE_BATCHES * (size_t)c->batch_packets * (size_t)(RECORD_HEADER_BYTES + snaplen);
+    c->queue = malloc(c->queue_bytes);
+    if (c->queue == NULL) {
+      napi_throw_error(env, NULL, "out of memory");
+      goto fail;
+    }
+    if (!open_workers(env, c, device, filter, (int)snaplen, buffer_bytes)) goto fail;
+    uv_async_init(loop, &c->async, on_async);
+    c->async.data = c;
+    c->link_type = pcap_datalink(c->workers[0].pcap);
   }
   uv_timer_init(loop, &c->flush);
   uv_timer_init(loop, &c->pause);
   c->flush.data = c->pause.data = c;
   c->handles_open = 3;
   c->env = env;
-  c->pcap = pcap;
   c->poll.data = c;
   c->batch = batch;
   c->batch_bytes = batch_bytes;
-  c->snaplen = (int)snaplen;
-  c->link_type = pcap_datalink(pcap);
-  size_t fit = batch_bytes / (size_t)(RECORD_HEADER_BYTES + snaplen);
-  c->batch_packets = fit > MAX_BATCH_PACKETS ? MAX_BATCH_PACKETS : (int)fit;
   napi_value resource_name;
   napi_create_string_utf8(env, "knockgate-capture", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, self, resource_name, &c->async_context);
@@ -480,20 +858,30 @@ static napi_value capture_new(napi_env env, napi_callback_info info) {
   napi_create_reference(env, self, 1, &c->self);
 
   napi_value link_type, link_name;
-  int dlt = pcap_datalink(pcap);
-  const char *name = pcap_datalink_val_to_name(dlt);
-  napi_create_int32(env, dlt, &link_type);
+  const char *name = pcap_datalink_val_to_name(c->link_type);
+  napi_create_int32(env, c->link_type, &link_type);
   if (name == NULL) napi_get_null(env, &link_name);
   else napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &link_name);
   napi_set_named_property(env, self, "linkType", link_type);
   napi_set_named_property(env, self, "linkTypeName", link_name);
 
-  uv_poll_start(&c->poll, UV_READABLE, on_readable);
+  if (c->threads == 0) {
+    uv_poll_start(&c->poll, UV_READABLE, on_readable);
+  } else if (!start_workers(env, c)) {
+    /* The object is wrapped now: closing it frees what was opened, as a later close() would. */
+    close_capture(env, c);
+    free(filter);
+    return NULL;
+  }
   free(filter);
   return self;
 
 fail:
-  if (c != NULL) free(c);
+  if (c != NULL) {
+    /* Nothing was handed to libuv yet: only the handles and the queue to let go. */
+    if (c->threads > 0) release_workers(c);
+    free(c);
+  }
   if (pcap != NULL) pcap_close(pcap);
   free(filter);
   return NULL;
@@ -507,19 +895,39 @@ static napi_value capture_stats(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "capture is closed");
     return NULL;
   }
-  struct pcap_stat counters;
-  if (pcap_stats(c->pcap, &counters) != 0) {
-    throw_message(env, "cannot read capture counters", pcap_geterr(c->pcap));
-    return NULL;
+  /* Summed over the threads' handles (doubles: the sum of uint32 counters may pass 2^32). */
+  double recv = 0, drop = 0, ifdrop = 0, queue_dropped = 0;
+  if (c->threads > 0) pthread_rwlock_wrlock(&c->handles_lock);
+  int handles = c->threads > 0 ? c->threads : 1;
+  for (int i = 0; i < handles; i++) {
+    pcap_t *pcap = c->threads > 0 ? c->workers[i].pcap : c->pcap;
+    struct pcap_stat counters;
+    if (pcap_stats(pcap, &counters) != 0) {
+      throw_message(env, "cannot read capture counters", pcap_geterr(pcap));
+      if (c->threads > 0) pthread_rwlock_unlock(&c->handles_lock);
+      return NULL;
+    }
+    recv += counters.ps_recv;
+    drop += counters.ps_drop;
+    ifdrop += counters.ps_ifdrop;
   }
-  napi_value result, received, dropped, interface_dropped;
+  if (c->threads > 0) {
+    pthread_rwlock_unlock(&c->handles_lock);
+    pthread_mutex_lock(&c->queue_lock);
+    queue_dropped = c->queue_dropped;
+    pthread_mutex_unlock(&c->queue_lock);
+  }
+  napi_value result, received, dropped, interface_dropped, queue;
   napi_create_object(env, &result);
-  napi_create_uint32(env, counters.ps_recv, &received);
-  napi_create_uint32(env, counters.ps_drop, &dropped);
-  napi_create_uint32(env, counters.ps_ifdrop, &interface_dropped);
+  napi_create_double(env, recv, &received);
+  /* A packet the threads' queue had no room for is a drop like one the ring had no room for. */
+  napi_create_double(env, drop + queue_dropped, &dropped);
+  napi_create_double(env, ifdrop, &interface_dropped);
+  napi_create_double(env, queue_dropped, &queue);
   napi_set_named_property(env, result, "received", received);
   napi_set_named_property(env, result, "dropped", dropped);
   napi_set_named_property(env, result, "interfaceDropped", interface_dropped);
+  napi_set_named_property(env, result, "queueDropped", queue);
   return result;
 }
 
@@ -541,7 +949,15 @@ static napi_value capture_set_filter(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
-  if (read_string(env, argv[0], filter, MAX_FILTER_CHARS, "filter")) apply_filter(env, c->pcap, filter);
+  if (read_string(env, argv[0], filter, MAX_FILTER_CHARS, "filter")) {
+    if (c->threads == 0) {
+      apply_filter(env, c->pcap, filter);
+    } else {
+      pthread_rwlock_wrlock(&c->handles_lock);
+      for (int i = 0; i < c->threads && apply_filter(env, c->workers[i].pcap, filter); i++) continue;
+      pthread_rwlock_unlock(&c->handles_lock);
+    }
+  }
   free(filter);
   return NULL;
 }
@@ -567,8 +983,12 @@ static napi_value capture_screen_spa(napi_env env, napi_callback_info info) {
     next = capture_screen_new(env, argv[0], argv[1], argv[2]);
     if (next == NULL) return NULL;
   }
-  capture_screen_free(env, c->screen);
+  /* The threads screen under the lock held shared, so none holds the old screen once it is ours. */
+  if (c->threads > 0) pthread_rwlock_wrlock(&c->handles_lock);
+  capture_screen *previous = c->screen;
   c->screen = next;
+  if (c->threads > 0) pthread_rwlock_unlock(&c->handles_lock);
+  capture_screen_free(env, previous);
   return NULL;
 }
 
