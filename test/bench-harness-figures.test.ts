@@ -125,8 +125,9 @@ describe('bench harness (pure parts, no timings)', () => {
       mode: 'quick',
     });
     expect(r.goals_met).toEqual({
-      knock_open_ratio_vs_knockd: true,
-      spa_open_ratio_vs_fwknopd: true,
+      // 0.1 and 0.02 are past issue 16's 0.02 and 0.015.
+      knock_open_ratio_vs_knockd: false,
+      spa_open_ratio_vs_fwknopd: false,
       invalid_spa_cpu_ratio_vs_fwknopd: true,
       invalid_spa_examined_fraction_knockgate: true,
       flood_legit_open_rate: false,
