@@ -642,6 +642,16 @@ static capture *unwrap_open(napi_env env, napi_callback_info info, size_t *argc,
   return (capture *)data;
 }
 
+/* unwrap_open for the methods a closed capture cannot serve (all but close). */
+static capture *unwrap_live(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  capture *c = unwrap_open(env, info, argc, argv);
+  if (c != NULL && c->closed) {
+    napi_throw_error(env, NULL, "capture is closed");
+    return NULL;
+  }
+  return c;
+}
+
 static void finalize_capture(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -889,12 +899,8 @@ fail:
 
 static napi_value capture_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  capture *c = unwrap_open(env, info, &argc, NULL);
+  capture *c = unwrap_live(env, info, &argc, NULL);
   if (c == NULL) return NULL;
-  if (c->closed) {
-    napi_throw_error(env, NULL, "capture is closed");
-    return NULL;
-  }
   /* Summed over the threads' handles (doubles: the sum of uint32 counters may pass 2^32). */
   double recv = 0, drop = 0, ifdrop = 0, queue_dropped = 0;
   if (c->threads > 0) pthread_rwlock_wrlock(&c->handles_lock);
@@ -934,12 +940,8 @@ static napi_value capture_stats(napi_env env, napi_callback_info info) {
 static napi_value capture_set_filter(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  capture *c = unwrap_open(env, info, &argc, argv);
+  capture *c = unwrap_live(env, info, &argc, argv);
   if (c == NULL) return NULL;
-  if (c->closed) {
-    napi_throw_error(env, NULL, "capture is closed");
-    return NULL;
-  }
   if (argc < 1) {
     napi_throw_type_error(env, NULL, "setFilter(filter)");
     return NULL;
@@ -966,12 +968,8 @@ static napi_value capture_set_filter(napi_env env, napi_callback_info info) {
 static napi_value capture_screen_spa(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  capture *c = unwrap_open(env, info, &argc, argv);
+  capture *c = unwrap_live(env, info, &argc, argv);
   if (c == NULL) return NULL;
-  if (c->closed) {
-    napi_throw_error(env, NULL, "capture is closed");
-    return NULL;
-  }
   napi_valuetype first = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &first);
   capture_screen *next = NULL;
