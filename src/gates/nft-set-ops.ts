@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { SetElementOp } from 'knockgate-nftset';
 import { ipBytes } from '../core/ip-address.js';
 import type { PortSpec } from '../core/packet.js';
 import { GateError } from './gate.js';
@@ -14,20 +15,8 @@ import { checkAddress, checkIdentifier, checkPort, checkTimeout, elementSetKind,
  * An interval set's element (the `nets` sets) is a range: the network's first key and its last.
  */
 
-/** One change to one set element of `table inet <table>`. */
-export interface SetElementOp {
-  /** true: add (an element already there is no error), false: delete. */
-  add: boolean;
-  /** With add: an element already there is an error (EEXIST), nft's `create element`. */
-  exclusive?: boolean;
-  table: string;
-  set: string;
-  key: Buffer;
-  keyEnd?: Buffer;
-  /** A map element's value (the NAT map's `host . port`). */
-  data?: Buffer;
-  timeoutMs?: number;
-}
+/** One change to one set element of `table inet <table>`, as the addon takes it. */
+export type { SetElementOp };
 
 const PROTO_NUMBER: Record<PortSpec['proto'], number> = { tcp: 6, udp: 17 };
 const REGISTER = 4;
