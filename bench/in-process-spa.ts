@@ -1,3 +1,4 @@
+import { parseKnockgateToml } from '../src/config/knockgate-toml.js';
 import type { SpaConfig } from '../src/config/model.js';
 import { GrantDesk } from '../src/daemon/grant-desk.js';
 import type { Gate } from '../src/gates/gate.js';
@@ -19,33 +20,11 @@ export function benchDesk(logger: Logger): GrantDesk {
   return new GrantDesk({ logger, gates: () => [NO_OP_GATE] });
 }
 
-/** One SPA door opening `servicePort`/tcp, as the bench's in-process measurements configure it. */
+/**
+ * One SPA door opening `servicePort`/tcp, read from knockgate TOML as the daemon reads it (so its
+ * rules are the config's own defaults), with the measurement's sensor and replay store.
+ */
 export function benchSpaConfig(opts: { key: string; hmacKey: string; servicePort: number; sensor: SpaConfig['sensor']; replay: SpaConfig['replay'] }): SpaConfig {
-  return {
-    source: 'bench',
-    sensor: opts.sensor,
-    maxPacketAgeMs: 120_000,
-    replay: opts.replay,
-    doors: [
-      {
-        keys: { encryptionKey: { base64: opts.key }, hmacKey: { base64: opts.hmacKey } },
-        gate: 'nftables',
-        rules: {
-          door: 'bench',
-          sources: [],
-          destinations: [],
-          ports: { mode: 'subset', open: [{ proto: 'tcp', port: opts.servicePort }] },
-          restrictPorts: [],
-          accessTimeoutMs: 30_000,
-          maxClientTimeoutMs: 300_000,
-          requireSourceAddress: false,
-          allowIp: 'source',
-          usernames: [],
-          natTargets: [],
-          commands: false,
-          maxPacketAgeMs: 120_000,
-        },
-      },
-    ],
-  };
+  const toml = `[spa_door.bench]\nkey_base64 = "${opts.key}"\nhmac_key_base64 = "${opts.hmacKey}"\nopen = ["${opts.servicePort}/tcp"]\nopen_for = "30s"\n`;
+  return { ...parseKnockgateToml(toml, 'bench').spa!, sensor: opts.sensor, replay: opts.replay };
 }
