@@ -3,8 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { askDaemon } from '../../src/client/control-client.js';
-import { SpaCodec } from '../../src/core/spa/index.js';
 import { waitFor } from '../../src/lab/wait.js';
+import { goodAndBadHmacPackets } from '../fixtures/bad-hmac-spa.js';
 import { sendUdp, sendUdpBurst } from '../fixtures/lab-traffic.js';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
 
@@ -41,13 +41,7 @@ ${source ? `sources = ["${source}"]` : ''}
 }
 
 function packets(allowIp: string, keys = { key: KEY, hmac: HMAC }): { good: string; bad: string } {
-  const good = new SpaCodec({ encryptionKey: { base64: keys.key }, hmacKey: { base64: keys.hmac } }).encode(
-    { username: 'ops', request: { kind: 'access', allowIp, ports: [{ proto: 'tcp', port: SERVICE_PORT }] } },
-    { now: Date.now() },
-  );
-  // One character of the MAC (the packet's last 43) changed.
-  const at = good.length - 10;
-  return { good, bad: `${good.slice(0, at)}${good[at] === 'A' ? 'B' : 'A'}${good.slice(at + 1)}` };
+  return goodAndBadHmacPackets(allowIp, keys, SERVICE_PORT);
 }
 
 describe('bad-HMAC SPA packets refused in the capture addon', () => {

@@ -5,8 +5,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { askDaemon } from '../../src/client/control-client.js';
-import { SpaCodec } from '../../src/core/spa/index.js';
 import { waitFor } from '../../src/lab/wait.js';
+import { goodAndBadHmacPackets, type DoorKeys as Keys } from '../fixtures/bad-hmac-spa.js';
 import { sendUdp, sendUdpBurst } from '../fixtures/lab-traffic.js';
 import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
 
@@ -27,7 +27,6 @@ interface Status {
   log: { suppressed: number };
 }
 
-type Keys = { key: string; hmac: string };
 const newKeys = (): Keys => ({ key: randomBytes(32).toString('base64'), hmac: randomBytes(64).toString('base64') });
 
 function config(dir: string, keys: Keys, extraDoor = ''): string {
@@ -46,13 +45,7 @@ open_for = "30s"
 }
 
 function packets(allowIp: string, keys: Keys): { good: string; bad: string } {
-  const good = new SpaCodec({ encryptionKey: { base64: keys.key }, hmacKey: { base64: keys.hmac } }).encode(
-    { username: 'ops', request: { kind: 'access', allowIp, ports: [{ proto: 'tcp', port: SERVICE_PORT }] } },
-    { now: Date.now() },
-  );
-  // One character of the MAC (the packet's last 43) changed.
-  const at = good.length - 10;
-  return { good, bad: `${good.slice(0, at)}${good[at] === 'A' ? 'B' : 'A'}${good.slice(at + 1)}` };
+  return goodAndBadHmacPackets(allowIp, keys, SERVICE_PORT);
 }
 
 /** The daemon's threads named as the capture names its readers. */
