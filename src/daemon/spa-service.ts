@@ -6,7 +6,7 @@ import { replayExpiry, type RememberOutcome } from '../core/replay-window.js';
 import { matchSpaDoor, screenSpaDoors, type SpaDoorCandidate } from '../core/spa-door-match.js';
 import { scopedGrant } from '../core/grant-scope.js';
 import { grantForSpa, originAllowed, type SpaGrantDecision, type SpaPacketOrigin, type SpaRefusal } from '../core/spa-access.js';
-import { BAD_HMAC, MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
+import { BAD_HMAC, MAX_PACKET_CHARS, MIN_PACKET_CHARS, SpaCodec, SpaError, spaReplayDigest, undecodedReason, type HmacScreen, type HmacScreenFactory } from '../core/spa/index.js';
 import { CommandPool } from '../exec/command-pool.js';
 import type { Gate } from '../gates/gate.js';
 import { runCommand } from '../exec/shell-command.js';
@@ -18,7 +18,7 @@ import type { ReplayStore } from '../store/replay-store.js';
 import type { GrantDesk } from './grant-desk.js';
 import { describeIdentity, type Identity } from '../core/grant.js';
 import type { SpaDecodedPacket } from '../core/spa-door-match.js';
-import { decideSshSpaPacket, undecodedReason, isSshSpaPacket, type DoorPrivateKey, type SshKeyRing, type SshSpaDoorCandidate, type SshSpaRefusal } from '../core/sshspa/index.js';
+import { decideSshSpaPacket, isSshSpaPacket, type DoorPrivateKey, type SshKeyRing, type SshSpaDoorCandidate, type SshSpaRefusal } from '../core/sshspa/index.js';
 import type { SshKeyDoorFiles } from '../config/model.js';
 import { sshKeyDoorsById } from '../store/ssh-key-ring.js';
 
@@ -207,15 +207,12 @@ export class SpaService implements Reconfigurable<SpaConfig | undefined> {
     let early: Promise<RememberOutcome> | undefined;
     const startEarly = this.pending < MAX_PENDING_SPA ? () => (early = this.opts.replay.remember(digest, this.authenticExpiry(now), now)) : undefined;
     const match = matchSpaDoor(payload, origin, candidates, now, this.screen, startEarly);
-    // Decoded after all or not, a packet whose HMAC matched stays used, as fwknopd marks one that decrypts.
-    if (!match.decoded) void early?.catch(() => undefined);
     if (!match.decoded) {
-      if (match.refusal) {
-        this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door);
-        return;
-      }
-      const kind = match.error?.kind;
-      this.refuse(kind === 'bad-hmac' ? 'bad-hmac' : kind === 'decrypt-failed' || kind === 'bad-digest' ? 'decrypt-failed' : 'malformed', packet, match.error?.message ?? 'not an SPA packet');
+      // Decoded after all or not, a packet whose HMAC matched stays used, as fwknopd marks one that decrypts.
+      void early?.catch(() => undefined);
+      if (match.refusal) this.refuse(match.refusal.reason, packet, match.refusal.detail, match.refusal.door);
+      else if (match.error) this.refuseUndecoded(match.error, packet);
+      else this.refuse('malformed', packet, 'not an SPA packet');
       return;
     }
     this.admit(packet, digest, { ...match, identity: { kind: 'door', door: match.door.config.rules.door } }, now, early);

@@ -27,7 +27,7 @@
  */
 export { SpaCodec, decodeSpa, encodeSpa, packetTextRefusal, BAD_HMAC, SALTED_PREFIX_BYTES, MIN_PACKET_CHARS, MAX_PACKET_CHARS, type EncodeContext, type SpaCodecOptions } from './spa-codec.js';
 export type { HmacScreen, HmacScreenFactory, HmacScreenKey } from './hmac-screen.js';
-export { SpaError, type SpaErrorKind } from './spa-error.js';
+export { SpaError, undecodedReason, type SpaErrorKind } from './spa-error.js';
 export type { SpaMessage, DecodedSpa, SpaFields } from './spa-message.js';
 export type { AccessRequest, CommandRequest, SpaRequest } from './access-request.js';
 export type { NatAccess } from './nat-access.js';

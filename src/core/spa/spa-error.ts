@@ -36,3 +36,12 @@ export class SpaError extends KnockgateError {
     return `spa.${this.kind}`;
   }
 }
+
+/**
+ * The refusal reason of a packet no door could read, in either SPA format: outsiders
+ * (`bad-hmac`), keys that authenticate but do not decrypt (`decrypt-failed`: a broken envelope or
+ * fwknop's inner digest), anything else `malformed`.
+ */
+export function undecodedReason(error: SpaError): 'bad-hmac' | 'decrypt-failed' | 'malformed' {
+  return error.kind === 'bad-hmac' ? 'bad-hmac' : error.kind === 'decrypt-failed' || error.kind === 'bad-digest' ? 'decrypt-failed' : 'malformed';
+}

@@ -11,7 +11,7 @@ export { isSshSpaPacket, sshSpaKind, MAX_SSH_SPA_BYTES, MIN_SSH_SPA_BYTES, type 
 export { doorPrivateKey, generateDoorKey, formatDoorPublicKey, parseDoorPublicKey, rawX25519PrivateKey, type DoorPrivateKey, type DoorPublicKey } from './door-key.js';
 export { doorIdNumber, preAuthenticatedDoor } from './envelope.js';
 export { encodeSshSpa, encodeSshSpaClose, type SshSigner, type SshSpaFields, type SshSpaEncodeContext } from './ssh-spa-codec.js';
-export { decideSshSpaPacket, matchSshSpaDoor, undecodedReason, type SshSpaDoorCandidate, type SshSpaPacketDecision, type SshSpaMatch, type SshSpaRefusal } from './ssh-spa-match.js';
+export { decideSshSpaPacket, matchSshSpaDoor, type SshSpaDoorCandidate, type SshSpaPacketDecision, type SshSpaMatch, type SshSpaRefusal } from './ssh-spa-match.js';
 export { fingerprintText, type AuthorizedSshKey, type TrustedSshCa, type SshKeyRing, type SshTrust, type SshAuthRefusalReason } from './ssh-credential.js';
 export { signatureAlgorithm, signatureBlob, verifyKey, type SshVerifyKey } from './ssh-signature.js';
 export type { SshCredential } from './body.js';

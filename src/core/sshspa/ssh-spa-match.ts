@@ -28,11 +28,6 @@ export type SshSpaMatch<D> =
   | { decoded: false; error: SpaError; refusal?: undefined; identity?: undefined }
   | { decoded: false; error?: undefined; refusal: SshSpaRefusal; identity?: Identity };
 
-/** The refusal reason of a packet no door could read: outsiders (`bad-hmac`), a broken envelope, a bad body. */
-export function undecodedReason(error: SpaError): 'bad-hmac' | 'decrypt-failed' | 'malformed' {
-  return error.kind === 'bad-hmac' ? 'bad-hmac' : error.kind === 'decrypt-failed' ? 'decrypt-failed' : 'malformed';
-}
-
 /** A packet `decideSshSpaPacket` decoded, with the replay digest the caller makes durable before it grants. */
 export type SshSpaPacketDecision<D> = Exclude<SshSpaMatch<D>, { decoded: true }> | (Extract<SshSpaMatch<D>, { decoded: true }> & { digest: string });
 
