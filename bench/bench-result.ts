@@ -1,6 +1,6 @@
 import { describeDrops } from './capture-drops.js';
 import type { BadPacketRound } from './phases/bad-packets.js';
-import { drainRate, type CaptureDrainRound } from './phases/capture-threads.js';
+import { drainRate, hostSha256Rates, type CaptureDrainRound } from './phases/capture-threads.js';
 import { totalCommands, type FleetSamples } from './phases/fleet.js';
 import type { FloodRound } from './phases/flood.js';
 import type { FloodMetricsRound, MetricsVariant } from './phases/flood-metrics.js';
@@ -145,6 +145,7 @@ export function assembleResult(m: BenchMeasurements, meta: { quick: boolean; dat
     invalid_spa_cpu_s_per_million_fwknopd: rounded(cpuPerMillion(badFw)),
     bad_hmac_rejection_per_s_1_thread: rounded(median(drainRate(m.captureThreads ?? [], 1)), 0),
     bad_hmac_rejection_per_s_2_threads: rounded(median(drainRate(m.captureThreads ?? [], 2)), 0),
+    host_sha256_2_processes_vs_1_ratio: rounded(ratio(median(hostSha256Rates(m.captureThreads ?? [], 2)), median(hostSha256Rates(m.captureThreads ?? [], 1))), 3),
     invalid_spa_us_per_packet_1_stanza: rounded(median(bh?.native1 ?? []), 2),
     invalid_spa_100_vs_1_stanza_ratio: rounded(ratio(median(bh?.native100 ?? []), median(bh?.native1 ?? [])), 2),
     invalid_spa_us_per_packet_100_stanzas_codec: rounded(median(bh?.codec100 ?? []), 2),

@@ -86,7 +86,7 @@ async function main(): Promise<number> {
       for (const r of m.badPackets) log(`bad HMAC: ${r.variant}: ${r.arrived} arrived, ${r.examined} examined, ${r.cpuSeconds.toFixed(2)} CPU s${r.kernelDroppedByRing ? `, kernel drops by ring: ${describeDrops(r.kernelDroppedByRing)}` : ''}`);
       // Twice the rounds: each is short and the machine shared, so the medians need more of them.
       m.captureThreads = await measureCaptureThreads(lab, 2 * opts.badRounds);
-      for (const r of m.captureThreads) log(`bad HMAC, ring drained by ${r.threads} capture thread(s): ${r.examined} examined of ${r.arrived} arrived in ${r.ms.toFixed(0)} ms (${((r.examined / r.ms) * 1_000).toFixed(0)}/s), ${r.dropped} dropped`);
+      for (const r of m.captureThreads) log(`bad HMAC, ring drained by ${r.threads} capture thread(s): ${r.examined} examined of ${r.arrived} arrived in ${r.ms.toFixed(0)} ms (${((r.examined / r.ms) * 1_000).toFixed(0)}/s), ${r.dropped} dropped${r.hostSha256BytesPerS !== undefined ? `; host sha256 in ${r.threads} process(es) ${(r.hostSha256BytesPerS / 1e6).toFixed(0)} MB/s` : ''}`);
       const rate = (threads: number): string => median(drainRate(m.captureThreads!, threads))?.toFixed(0) ?? '-';
       log(`bad HMAC rejection, median: 1 thread ${rate(1)}/s, 2 threads ${rate(2)}/s`);
     });

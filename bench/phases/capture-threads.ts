@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchLab } from '../bench-lab.js';
@@ -28,6 +30,21 @@ export interface CaptureDrainRound {
   ms: number;
   /** Packets the ring (or the threads' queue) had no room for. */
   dropped: number;
+  /**
+   * The host's own rate for independent work with as many processes as the round had threads
+   * (`openssl speed sha256`, 256-byte blocks, 1 s, right after the drain), in bytes a second: what
+   * the same cores give work that shares nothing, the yardstick of the capture's ratio.
+   */
+  hostSha256BytesPerS?: number;
+}
+
+/** One second of SHA-256 over 256-byte blocks in `processes` processes; their summed bytes a second. */
+async function hostSha256Rate(processes: number): Promise<number | undefined> {
+  const args = ['speed', '-seconds', '1', '-bytes', '256', ...(processes > 1 ? ['-multi', String(processes)] : []), 'sha256'];
+  const { stdout } = await promisify(execFile)('openssl', args, { timeout: 30_000 });
+  // The last line: `sha256  792834.23k` (thousands of bytes a second, summed over the processes).
+  const rate = /^sha256\s+([\d.]+)k\s*$/m.exec(stdout.trim().split('\n').pop() ?? '');
+  return rate ? Number(rate[1]) * 1_000 : undefined;
 }
 
 /**
@@ -75,12 +92,18 @@ export async function measureCaptureThreads(bl: BenchLab, rounds: number): Promi
       const rx1 = await serverRxPackets(bl.lab);
       process.kill(probe.pid!, 'SIGCONT');
       const answer = JSON.parse(await line()) as { examined: number; ms: number; dropped: number };
-      results.push({ threads, arrived: rx1 - rx0, examined: answer.examined, ms: answer.ms, dropped: answer.dropped });
+      const hostSha256BytesPerS = await hostSha256Rate(threads);
+      results.push({ threads, arrived: rx1 - rx0, examined: answer.examined, ms: answer.ms, dropped: answer.dropped, ...(hostSha256BytesPerS !== undefined && { hostSha256BytesPerS }) });
     } finally {
       if (probe.exitCode === null && probe.signalCode === null) probe.kill('SIGKILL');
     }
   }
   return results;
+}
+
+/** The host's SHA-256 bytes a second in the rounds with `threads` (one process per thread). */
+export function hostSha256Rates(rounds: CaptureDrainRound[], threads: number): number[] {
+  return rounds.filter((r) => r.threads === threads && r.hostSha256BytesPerS !== undefined).map((r) => r.hostSha256BytesPerS!);
 }
 
 /** Packets examined a second, median over the rounds with `threads`. */
