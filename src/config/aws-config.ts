@@ -1,6 +1,6 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { leaf, listOf, oneOf } from './config-values.js';
+import { knownKeys, leaf, leafOr, listOf, oneOf, optionalLeaf, table } from './config-values.js';
 import type { AwsSettings, KnockgateConfig } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
@@ -30,15 +30,15 @@ function securityGroupList(v: unknown): Parsed<string[]> {
   return r;
 }
 
-export const awsSchema = z.strictObject({
-  region: leaf(awsRegion).optional(),
+export const awsSchema = table({
+  region: optionalLeaf(awsRegion),
   security_groups: leaf(securityGroupList),
-  on_stop: leaf(oneOf(['close', 'keep'] as const)).default('close'),
+  on_stop: leafOr(oneOf(['close', 'keep'] as const), 'close'),
 });
 
-export const AWS_KNOWN_KEYS: Record<string, readonly string[]> = { aws: Object.keys(awsSchema.shape) };
+export const AWS_KNOWN_KEYS: Record<string, readonly string[]> = { aws: knownKeys(awsSchema) };
 
-export function resolveAws(valid: z.output<typeof awsSchema>): AwsSettings {
+export function resolveAws(valid: v.InferOutput<typeof awsSchema>): AwsSettings {
   return { securityGroups: valid.security_groups, onStop: valid.on_stop, ...(valid.region !== undefined && { region: valid.region }) };
 }
 

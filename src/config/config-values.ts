@@ -1,17 +1,75 @@
 /** Parsers for single config values, shared by the config readers; each returns the value or a message. */
 
 import { isIP, SocketAddress } from 'node:net';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { describeValue, everyItem, parsed, rejected, type Parsed } from './config-error.js';
 
-/** A zod schema for one value checked by a leaf parser: zod checks the shape, leaf parsers the values. */
+/**
+ * A valibot schema for one value checked by a leaf parser: valibot checks the shape, leaf parsers
+ * the values. A missing key is the enclosing table's issue, so a leaf only ever sees a given value.
+ */
 export function leaf<T>(parse: (v: unknown) => Parsed<T>) {
-  return z.unknown().transform((v, ctx): T => {
-    const r = v === undefined ? rejected<T>('is required here and missing') : parse(v);
-    if (r.ok) return r.value;
-    ctx.addIssue({ code: 'custom', message: r.error });
-    return z.NEVER;
-  });
+  return v.pipe(
+    v.unknown(),
+    v.rawTransform<unknown, T>(({ dataset, addIssue, NEVER }) => {
+      const r = parse(dataset.value);
+      if (r.ok) return r.value;
+      addIssue({ message: r.error });
+      return NEVER;
+    }),
+  );
+}
+
+/** A leaf that may be left out. */
+export function optionalLeaf<T>(parse: (v: unknown) => Parsed<T>) {
+  return v.optional(leaf(parse));
+}
+
+// valibot runs a default through the schema, but a leaf's default is already a parsed value (a
+// duration in ms would be read again as seconds): the key's absence travels as this marker instead.
+const ABSENT = Symbol('absent');
+
+/** A leaf that takes `fallback`, as is, when left out. */
+export function leafOr<T>(parse: (v: unknown) => Parsed<T>, fallback: T) {
+  return v.optional(
+    leaf((x) => (x === ABSENT ? parsed(fallback) : parse(x))),
+    ABSENT,
+  );
+}
+
+/** What a table check lets through: not a list; a TOML date passes, and reads as a table with none of the keys. */
+function isTable(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** A table of known keys; any other key is refused. */
+export function table<const E extends v.ObjectEntries>(entries: E) {
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isTable, tableExpected),
+    v.strictObject(entries),
+  );
+}
+
+/**
+ * Tables keyed by a name the operator chooses (`[door.NAME]`). Checked as a Map, because
+ * valibot's record skips keys named constructor or prototype, and those are valid door names.
+ */
+export function namedTables<T extends v.GenericSchema>(name: RegExp, badName: string, value: T) {
+  return v.pipe(
+    v.custom<Record<string, unknown>>((x) => isTable(x) && !(x instanceof Date), tableExpected),
+    v.transform((o) => new Map(Object.entries(o))),
+    v.map(v.pipe(v.string(), v.regex(name, badName)), value),
+    v.transform((m) => Object.fromEntries(m) as Record<string, v.InferOutput<T>>),
+  );
+}
+
+/** The keys a table() knows, for "unknown setting" messages. */
+export function knownKeys(schema: { pipe: readonly [unknown, { entries: v.ObjectEntries }] }): string[] {
+  return Object.keys(schema.pipe[1].entries);
+}
+
+function tableExpected(issue: v.BaseIssue<unknown>): string {
+  return `expected a table, got ${describeValue(issue.input)}`;
 }
 
 /** Bound of every list setting (interfaces, targets, opened ports): each item is a capture handle, a filter term or an nft element per grant. */

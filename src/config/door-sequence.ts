@@ -3,7 +3,7 @@ import type { KnockStep } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import { MAX_TIME_SEQUENCE_KNOCKS, MIN_PORT_RANGE, MIN_SECRET_BYTES, type TimeSequenceSpec } from '../core/time-sequence.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { absolutePath, integerIn, leaf, oneOf } from './config-values.js';
+import { absolutePath, integerIn, oneOf, optionalLeaf } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import type { KeyPath } from './toml-locate.js';
 
@@ -21,13 +21,13 @@ export const MAX_SKEW_STEPS = 3;
 export const DEFAULT_TIME_SEQUENCE = { knocks: 4, portRange: '10000-60000', stepMs: 30_000, skewSteps: 1 } as const;
 
 export const doorSequenceKeys = {
-  secret: leaf(secret).optional(),
-  knocks: leaf((v) => parseKnockCount(v)).optional(),
-  port_range: leaf(portRange).optional(),
-  step: leaf((v) => parseStep(v)).optional(),
-  skew_steps: leaf(integerIn(0, MAX_SKEW_STEPS)).optional(),
-  knock_protocol: leaf((v) => parseKnockProtocol(v)).optional(),
-  one_time_sequences: leaf(absolutePath).optional(),
+  secret: optionalLeaf(secret),
+  knocks: optionalLeaf((v) => parseKnockCount(v)),
+  port_range: optionalLeaf(portRange),
+  step: optionalLeaf((v) => parseStep(v)),
+  skew_steps: optionalLeaf(integerIn(0, MAX_SKEW_STEPS)),
+  knock_protocol: optionalLeaf((v) => parseKnockProtocol(v)),
+  one_time_sequences: optionalLeaf(absolutePath),
 };
 
 interface DoorSequenceValues {

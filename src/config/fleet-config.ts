@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { leaf, stringMatching } from './config-values.js';
+import { knownKeys, leaf, optionalLeaf, stringMatching, table } from './config-values.js';
 import type { FleetSettings, KnockgateConfig } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
@@ -21,13 +21,13 @@ function redisUrl(v: unknown): Parsed<string> {
   );
 }
 
-export const fleetSchema = z.strictObject({
+export const fleetSchema = table({
   name: leaf(stringMatching(NAME, 'a fleet name of 1..64 letters, digits, _ . or -')),
-  member: leaf(stringMatching(NAME, "this bastion's name in the fleet, 1..64 letters, digits, _ . or -")).optional(),
+  member: optionalLeaf(stringMatching(NAME, "this bastion's name in the fleet, 1..64 letters, digits, _ . or -")),
   redis_url: leaf(redisUrl),
 });
 
-export const FLEET_KNOWN_KEYS: Record<string, readonly string[]> = { fleet: Object.keys(fleetSchema.shape) };
+export const FLEET_KNOWN_KEYS: Record<string, readonly string[]> = { fleet: knownKeys(fleetSchema) };
 
 /** The hostname up to its first dot, as a member name: "bastion-a.example.com" → "bastion-a". */
 export function defaultMemberName(host: string = hostname()): string {
@@ -35,7 +35,7 @@ export function defaultMemberName(host: string = hostname()): string {
   return NAME.test(short) ? short : 'member';
 }
 
-export function resolveFleet(valid: z.infer<typeof fleetSchema>): FleetSettings {
+export function resolveFleet(valid: v.InferOutput<typeof fleetSchema>): FleetSettings {
   return { name: valid.name, member: valid.member ?? defaultMemberName(), redisUrl: valid.redis_url };
 }
 

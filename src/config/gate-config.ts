@@ -1,8 +1,8 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { PortSpec } from '../core/packet.js';
 import { PLACEHOLDERS, unknownPlaceholders, type CommandTemplate } from '../core/command-template.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { boolean, leaf, oneOf, stringMatching } from './config-values.js';
+import { boolean, leafOr, oneOf, optionalLeaf, stringMatching, table } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { DEFAULTS, DEFAULT_IPTABLES_SETTINGS } from './defaults.js';
 import type { GateAction, IptablesSettings } from './model.js';
@@ -21,15 +21,15 @@ export const MAX_COMMAND_BYTES = 4096;
 const CHAIN = /^[A-Za-z][A-Za-z0-9_-]{0,20}$/;
 const PROGRAM = /^[A-Za-z0-9_./-]{1,255}$/;
 
-export const iptablesSchema = z.strictObject({
-  chain: leaf(stringMatching(CHAIN, 'a chain name: a letter, then up to 20 letters, digits, _ or -')).default(DEFAULT_IPTABLES_SETTINGS.chain),
-  iptables: leaf(stringMatching(PROGRAM, 'a program name or path')).default(DEFAULT_IPTABLES_SETTINGS.iptables),
-  ip6tables: leaf(stringMatching(PROGRAM, 'a program name or path')).default(DEFAULT_IPTABLES_SETTINGS.ip6tables),
-  on_stop: leaf(oneOf(['close', 'keep', 'remove'] as const)).default(DEFAULT_IPTABLES_SETTINGS.onStop),
+export const iptablesSchema = table({
+  chain: leafOr(stringMatching(CHAIN, 'a chain name: a letter, then up to 20 letters, digits, _ or -'), DEFAULT_IPTABLES_SETTINGS.chain),
+  iptables: leafOr(stringMatching(PROGRAM, 'a program name or path'), DEFAULT_IPTABLES_SETTINGS.iptables),
+  ip6tables: leafOr(stringMatching(PROGRAM, 'a program name or path'), DEFAULT_IPTABLES_SETTINGS.ip6tables),
+  on_stop: leafOr(oneOf(['close', 'keep', 'remove'] as const), DEFAULT_IPTABLES_SETTINGS.onStop),
 });
 
-export function resolveIptables(v: z.infer<typeof iptablesSchema>): IptablesSettings {
-  return { chain: v.chain, iptables: v.iptables, ip6tables: v.ip6tables, onStop: v.on_stop };
+export function resolveIptables(s: v.InferOutput<typeof iptablesSchema>): IptablesSettings {
+  return { chain: s.chain, iptables: s.iptables, ip6tables: s.ip6tables, onStop: s.on_stop };
 }
 
 /** A string (run by /bin/sh when `shell = true`) or a list of strings (argv, no shell). */
@@ -58,10 +58,10 @@ function commandValue(v: unknown): Parsed<string | [string, ...string[]]> {
 
 /** Keys a `[door.NAME]` table gains for its gate (`gate` itself is listed with the door's keys). */
 export const doorGateKeys = {
-  start: leaf(commandValue).optional(),
-  stop: leaf(commandValue).optional(),
-  shell: leaf(boolean).default(false),
-  command_timeout: leaf((v) => parseDurationWithin(v, MIN_COMMAND_TIME_LIMIT_MS, MAX_COMMAND_TIME_LIMIT_MS)).default(DEFAULTS.commandTimeLimitMs),
+  start: optionalLeaf(commandValue),
+  stop: optionalLeaf(commandValue),
+  shell: leafOr(boolean, false),
+  command_timeout: leafOr((v) => parseDurationWithin(v, MIN_COMMAND_TIME_LIMIT_MS, MAX_COMMAND_TIME_LIMIT_MS), DEFAULTS.commandTimeLimitMs),
 };
 
 type DoorGateValues = {

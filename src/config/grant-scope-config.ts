@@ -1,6 +1,6 @@
 import { MIN_GRANT_PREFIX4, MIN_GRANT_PREFIX6, type GrantScope } from '../core/grant-scope.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { boolean, leaf } from './config-values.js';
+import { boolean, leafOr, optionalLeaf } from './config-values.js';
 import type { GateAction } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
@@ -15,9 +15,9 @@ function prefixIn(min: number, max: number, family: string): (v: unknown) => Par
 }
 
 export const doorScopeKeys = {
-  one_shot: leaf(boolean).default(false),
-  grant_prefix: leaf(prefixIn(MIN_GRANT_PREFIX4, 32, 'IPv4')).optional(),
-  grant_prefix6: leaf(prefixIn(MIN_GRANT_PREFIX6, 128, 'IPv6')).optional(),
+  one_shot: leafOr(boolean, false),
+  grant_prefix: optionalLeaf(prefixIn(MIN_GRANT_PREFIX4, 32, 'IPv4')),
+  grant_prefix6: optionalLeaf(prefixIn(MIN_GRANT_PREFIX6, 128, 'IPv6')),
 };
 
 interface DoorScopeValues {

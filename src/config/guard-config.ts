@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { PortSpec } from '../core/packet.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, stringMatching } from './config-values.js';
+import { absolutePath, boolean, integerIn, ipAddress, knownKeys, leaf, leafOr, listOf, namedTables, optionalLeaf, stringMatching, table } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { parsePortSpec } from './knock-syntax.js';
 import type { GuardSettings, OwnerSpec, PortExpectation } from './model.js';
@@ -83,68 +83,68 @@ function linkLocal(v: unknown): Parsed<string> {
   return r.ok && !/^fe[89ab][0-9a-f]?:/i.test(r.value) ? rejected(`"${r.value}" is not link-local: routers advertise from their fe80:: address (see \`ip -6 route show default\`)`) : r;
 }
 
-const probeInterval = leaf((v) => parseDurationWithin(v, MIN_PROBE_INTERVAL_MS, MAX_PROBE_INTERVAL_MS)).default(DEFAULT_PROBE_INTERVAL_MS);
-const probeWait = (fallback: number) => leaf((v) => parseDurationWithin(v, MIN_PROBE_WAIT_MS, MAX_PROBE_WAIT_MS)).default(fallback);
-const interfaces = leaf(listOf(INTERFACE, (s) => s)).default([]);
+const probeInterval = leafOr((v) => parseDurationWithin(v, MIN_PROBE_INTERVAL_MS, MAX_PROBE_INTERVAL_MS), DEFAULT_PROBE_INTERVAL_MS);
+const probeWait = (fallback: number) => leafOr((v) => parseDurationWithin(v, MIN_PROBE_WAIT_MS, MAX_PROBE_WAIT_MS), fallback);
+const interfaces = leafOr(listOf(INTERFACE, (s) => s), []);
 
-const expectSchema = z.strictObject({
+const expectSchema = table({
   port: leaf(tcpOrUdpPort),
-  address: leaf(ipAddress).optional(),
-  unit: leaf(stringMatching(UNIT, 'a systemd unit name like "ssh.service"')).optional(),
-  cgroup: leaf(cgroupPath).optional(),
-  exe: leaf(absolutePath).optional(),
-  uid: leaf(integerIn(0, 4_294_967_294)).optional(),
-  must_listen: leaf(boolean).default(true),
-  enforce: leaf(boolean).default(false),
-  shared: leaf(boolean).default(false),
-  netns: leaf(stringMatching(NETNS_NAME, 'a network namespace name (`ip netns`) or a container name or id')).optional(),
+  address: optionalLeaf(ipAddress),
+  unit: optionalLeaf(stringMatching(UNIT, 'a systemd unit name like "ssh.service"')),
+  cgroup: optionalLeaf(cgroupPath),
+  exe: optionalLeaf(absolutePath),
+  uid: optionalLeaf(integerIn(0, 4_294_967_294)),
+  must_listen: leafOr(boolean, true),
+  enforce: leafOr(boolean, false),
+  shared: leafOr(boolean, false),
+  netns: optionalLeaf(stringMatching(NETNS_NAME, 'a network namespace name (`ip netns`) or a container name or id')),
 });
 
-const arpSchema = z.strictObject({
-  gateway: leaf(boolean).default(true),
-  neighbours: leaf(listOf(ipv4, (s) => s)).default([]),
+const arpSchema = table({
+  gateway: leafOr(boolean, true),
+  neighbours: leafOr(listOf(ipv4, (s) => s), []),
   interfaces,
 });
 
-const dhcpSchema = z.strictObject({
-  servers: leaf(listOf(ipv4, (s) => s)).default([]),
+const dhcpSchema = table({
+  servers: leafOr(listOf(ipv4, (s) => s), []),
   interfaces,
   probe_interval: probeInterval,
   probe_wait: probeWait(DEFAULT_PROBE_WAIT_MS),
 });
 
-const ipv6Schema = z.strictObject({
-  routers: leaf(listOf(linkLocal, (s) => s)).default([]),
-  gateway: leaf(boolean).default(true),
-  neighbours: leaf(listOf(ipv6, (s) => s)).default([]),
+const ipv6Schema = table({
+  routers: leafOr(listOf(linkLocal, (s) => s), []),
+  gateway: leafOr(boolean, true),
+  neighbours: leafOr(listOf(ipv6, (s) => s), []),
   interfaces,
   probe_interval: probeInterval,
   probe_wait: probeWait(DEFAULT_RA_PROBE_WAIT_MS),
 });
 
-export const guardSchema = z.strictObject({
-  poll_interval: leaf((v) => parseDurationWithin(v, MIN_POLL_INTERVAL_MS, MAX_POLL_INTERVAL_MS)).default(DEFAULT_POLL_INTERVAL_MS),
-  report_unexpected: leaf(boolean).default(false),
-  alert_command: leaf(argv).optional(),
-  alert_timeout: leaf((v) => parseDurationWithin(v, MIN_ALERT_TIMEOUT_MS, MAX_ALERT_TIMEOUT_MS)).default(DEFAULT_ALERT_TIMEOUT_MS),
-  all_netns: leaf(boolean).default(false),
-  arp: arpSchema.prefault({}),
-  dhcp: dhcpSchema.optional(),
-  ipv6: ipv6Schema.optional(),
-  expect: z.record(z.string().regex(EXPECT_NAME, { error: 'an expectation name is 1..64 letters, digits, _ . or -' }), expectSchema).optional(),
+export const guardSchema = table({
+  poll_interval: leafOr((v) => parseDurationWithin(v, MIN_POLL_INTERVAL_MS, MAX_POLL_INTERVAL_MS), DEFAULT_POLL_INTERVAL_MS),
+  report_unexpected: leafOr(boolean, false),
+  alert_command: optionalLeaf(argv),
+  alert_timeout: leafOr((v) => parseDurationWithin(v, MIN_ALERT_TIMEOUT_MS, MAX_ALERT_TIMEOUT_MS), DEFAULT_ALERT_TIMEOUT_MS),
+  all_netns: leafOr(boolean, false),
+  arp: v.optional(arpSchema, {}),
+  dhcp: v.optional(dhcpSchema),
+  ipv6: v.optional(ipv6Schema),
+  expect: v.optional(namedTables(EXPECT_NAME, 'an expectation name is 1..64 letters, digits, _ . or -', expectSchema)),
 });
 
 /** Keys each guard table knows, for "unknown setting" messages. */
 export const GUARD_KNOWN_KEYS: Record<string, readonly string[]> = {
-  guard: Object.keys(guardSchema.shape),
-  'guard.arp': Object.keys(arpSchema.shape),
-  'guard.dhcp': Object.keys(dhcpSchema.shape),
-  'guard.ipv6': Object.keys(ipv6Schema.shape),
-  'guard.expect': Object.keys(expectSchema.shape),
+  guard: knownKeys(guardSchema),
+  'guard.arp': knownKeys(arpSchema),
+  'guard.dhcp': knownKeys(dhcpSchema),
+  'guard.ipv6': knownKeys(ipv6Schema),
+  'guard.expect': knownKeys(expectSchema),
 };
 
 /** The resolved settings; `lineOf` orders expectations as the file does. */
-export function resolveGuard(valid: z.output<typeof guardSchema>, lineOf: (path: KeyPath) => number | undefined): GuardSettings {
+export function resolveGuard(valid: v.InferOutput<typeof guardSchema>, lineOf: (path: KeyPath) => number | undefined): GuardSettings {
   const expectations = Object.entries(valid.expect ?? {})
     .map(([name, e]) => ({ name, e, line: lineOf(['guard', 'expect', name]) ?? 0 }))
     .sort((a, b) => a.line - b.line)

@@ -1,10 +1,10 @@
-import { boolean, leaf } from './config-values.js';
+import { boolean, leafOr } from './config-values.js';
 import type { GateAction } from './model.js';
 import type { KeyPath } from './toml-locate.js';
 
 /** A door's `kernel` key: track its knocks in nftables rules instead of the daemon (gates/nft-kernel-door.ts). */
 export const doorKernelKeys = {
-  kernel: leaf(boolean).default(false),
+  kernel: leafOr(boolean, false),
 };
 
 interface KernelDoorValues {

@@ -1,12 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { KnockDoor } from '../core/door.js';
 import type { PortSpec } from '../core/packet.js';
 import { didYouMean } from './did-you-mean.js';
 import { ConfigError, describeValue, everyItem, parsed, rejected, type ConfigProblem, type Parsed } from './config-error.js';
 import { AWS_KNOWN_KEYS, awsSchema, crossCheckAws, resolveAws } from './aws-config.js';
-import { absolutePath, boolean, integerIn, ipAddress, leaf, listOf, oneOf, stringMatching } from './config-values.js';
+import { absolutePath, boolean, integerIn, ipAddress, knownKeys, leaf, leafOr, listOf, namedTables, oneOf, optionalLeaf, stringMatching, table } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorSequence, doorSequenceKeys, resolveSequenceSource } from './door-sequence.js';
 import { crossCheckDoorGate, doorGateKeys, iptablesSchema, resolveDoorAction, resolveIptables } from './gate-config.js';
@@ -37,6 +37,7 @@ export const MAX_OPEN_FOR_MS = 86_400_000;
 export const DEFAULT_TCP_FLAGS = 'syn,!ack';
 
 const DOOR_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const DOOR_NAME_RULE = 'a door name is 1..64 letters, digits, _ . or -';
 const NFT_TABLE = /^[A-Za-z0-9_]{1,32}$/;
 const NFT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 // Linux IFNAMSIZ is 16 including the terminating NUL.
@@ -80,11 +81,9 @@ export function parseKnockgateToml(text: string, file: string, opts: { spaDoorsE
     throw new ConfigError(file, [{ line: err.line, message: `not valid TOML: ${what} (column ${err.column})` }]);
   }
   const lineOf = keyLocator(text);
-  const result = configSchema.safeParse(data, { reportInput: true });
-  if (!result.success) {
-    throw new ConfigError(file, byLine(result.error.issues.flatMap((issue) => problemsOf(issue, lineOf))));
-  }
-  const valid = result.data;
+  const result = v.safeParse(configSchema, data);
+  if (!result.success) throw new ConfigError(file, byLine(problemsOf(result.issues, lineOf)));
+  const valid = result.output;
   const doors = Object.entries(valid.door ?? {})
     .map(([name, d]) => ({ name, d, line: lineOf(['door', name]) ?? 0 }))
     .sort((a, b) => a.line - b.line)
@@ -180,7 +179,7 @@ function portKey(p: PortSpec): string {
   return `${p.port}/${p.proto}`;
 }
 
-// ---- schema: zod checks the shape (tables, unknown keys, defaults); leaf parsers check values.
+// ---- schema: valibot checks the shape (tables, unknown keys, defaults); leaf parsers check values.
 
 function sequence(v: unknown): Parsed<KnockDoor['sequence']> {
   if (typeof v === 'string') return parseKnockSequence(v);
@@ -209,89 +208,106 @@ function hostChain(v: unknown): Parsed<NonNullable<NftablesSettings['hostChain']
   return parsed({ family, table: table as string, chain: chain as string });
 }
 
-const daemonSchema = z.strictObject({
-  interfaces: leaf(listOf(stringMatching(IFNAME, 'an interface name'), (s) => s)).default([]),
-  log_format: leaf(oneOf(['auto', 'json', 'human'] as const)).default('auto'),
-  log_level: leaf(oneOf(['trace', 'debug', 'info', 'warn', 'error'] as const)).default('info'),
-  log_file: leaf(absolutePath).optional(),
-  use_syslog: leaf(boolean).default(false),
-  pid_file: leaf(absolutePath).optional(),
-  state_dir: leaf(absolutePath).default(DEFAULTS.stateDir),
-  control_socket: leaf(absolutePath).default(DEFAULTS.controlSocket),
-  max_tracked_sources: leaf(integerIn(MIN_CONFIGURABLE_TRACKED_SOURCES, MAX_CONFIGURABLE_TRACKED_SOURCES)).default(DEFAULTS.maxTrackedSources),
+const daemonSchema = table({
+  interfaces: leafOr(listOf(stringMatching(IFNAME, 'an interface name'), (s) => s), []),
+  log_format: leafOr(oneOf(['auto', 'json', 'human'] as const), 'auto'),
+  log_level: leafOr(oneOf(['trace', 'debug', 'info', 'warn', 'error'] as const), 'info'),
+  log_file: optionalLeaf(absolutePath),
+  use_syslog: leafOr(boolean, false),
+  pid_file: optionalLeaf(absolutePath),
+  state_dir: leafOr(absolutePath, DEFAULTS.stateDir),
+  control_socket: leafOr(absolutePath, DEFAULTS.controlSocket),
+  max_tracked_sources: leafOr(integerIn(MIN_CONFIGURABLE_TRACKED_SOURCES, MAX_CONFIGURABLE_TRACKED_SOURCES), DEFAULTS.maxTrackedSources),
 });
 
-const nftablesSchema = z.strictObject({
-  table: leaf(stringMatching(NFT_TABLE, 'a table name of 1..32 letters, digits or _')).default(DEFAULTS.nftTable),
-  host_chain: leaf(hostChain).optional(),
-  mark: leaf(integerIn(1, 0xffff_ffff, true)).default(DEFAULTS.nftMark),
-  on_stop: leaf(oneOf(['close', 'keep', 'remove'] as const)).default('close'),
+const nftablesSchema = table({
+  table: leafOr(stringMatching(NFT_TABLE, 'a table name of 1..32 letters, digits or _'), DEFAULTS.nftTable),
+  host_chain: optionalLeaf(hostChain),
+  mark: leafOr(integerIn(1, 0xffff_ffff, true), DEFAULTS.nftMark),
+  on_stop: leafOr(oneOf(['close', 'keep', 'remove'] as const), 'close'),
 });
 
-const doorSchema = z.strictObject({
-  sequence: leaf(sequence).optional(),
+const doorSchema = table({
+  sequence: optionalLeaf(sequence),
   ...doorSequenceKeys,
-  seq_timeout: leaf((v) => parseDurationWithin(v, MIN_SEQ_TIMEOUT_MS, MAX_SEQ_TIMEOUT_MS)).default(DEFAULTS.seqTimeoutMs),
-  tcp_flags: leaf(tcpFlags).prefault(DEFAULT_TCP_FLAGS),
-  target: leaf(listOf(ipAddress, (s) => s)).default([]),
-  mode: leaf(oneOf(['strict', 'knockd'] as const)).default('strict'),
-  tolerate_repeat: leaf(boolean).default(true),
+  seq_timeout: leafOr((v) => parseDurationWithin(v, MIN_SEQ_TIMEOUT_MS, MAX_SEQ_TIMEOUT_MS), DEFAULTS.seqTimeoutMs),
+  // The default is flag text, read as a written value would be.
+  tcp_flags: v.optional(leaf(tcpFlags), DEFAULT_TCP_FLAGS),
+  target: leafOr(listOf(ipAddress, (s) => s), []),
+  mode: leafOr(oneOf(['strict', 'knockd'] as const), 'strict'),
+  tolerate_repeat: leafOr(boolean, true),
   ...doorKernelKeys,
   open: leaf(listOf(portSpec, portKey, 1)),
-  open_for: leaf((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS)).default(DEFAULTS.openForMs),
+  open_for: leafOr((v) => parseDurationWithin(v, MIN_OPEN_FOR_MS, MAX_OPEN_FOR_MS), DEFAULTS.openForMs),
   ...doorGateKeys,
   ...doorScopeKeys,
-  gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
+  gate: leafOr(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const), 'nftables'),
 });
 
-const configSchema = z.strictObject({
-  daemon: daemonSchema.prefault({}),
-  nftables: nftablesSchema.prefault({}),
-  iptables: iptablesSchema.prefault({}),
-  guard: guardSchema.optional(),
-  aws: awsSchema.optional(),
-  metrics: metricsSchema.optional(),
-  fleet: fleetSchema.optional(),
-  spa: spaSettingsSchema.optional(),
-  spa_door: z
-    .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), spaDoorSchema)
-    .optional(),
-  door: z
-    .record(z.string().regex(DOOR_NAME, { error: 'a door name is 1..64 letters, digits, _ . or -' }), doorSchema)
-    .optional(),
+const configSchema = table({
+  daemon: v.optional(daemonSchema, {}),
+  nftables: v.optional(nftablesSchema, {}),
+  iptables: v.optional(iptablesSchema, {}),
+  guard: v.optional(guardSchema),
+  aws: v.optional(awsSchema),
+  metrics: v.optional(metricsSchema),
+  fleet: v.optional(fleetSchema),
+  spa: v.optional(spaSettingsSchema),
+  spa_door: v.optional(namedTables(DOOR_NAME, DOOR_NAME_RULE, spaDoorSchema)),
+  door: v.optional(namedTables(DOOR_NAME, DOOR_NAME_RULE, doorSchema)),
 });
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
-  '': Object.keys(configSchema.shape),
-  daemon: Object.keys(daemonSchema.shape),
-  nftables: Object.keys(nftablesSchema.shape),
-  iptables: Object.keys(iptablesSchema.shape),
-  door: Object.keys(doorSchema.shape),
-  spa: Object.keys(spaSettingsSchema.shape),
-  spa_door: Object.keys(spaDoorSchema.shape),
+  '': knownKeys(configSchema),
+  daemon: knownKeys(daemonSchema),
+  nftables: knownKeys(nftablesSchema),
+  iptables: knownKeys(iptablesSchema),
+  door: knownKeys(doorSchema),
+  spa: knownKeys(spaSettingsSchema),
+  spa_door: knownKeys(spaDoorSchema),
   ...GUARD_KNOWN_KEYS,
   ...AWS_KNOWN_KEYS,
   ...METRICS_KNOWN_KEYS,
   ...FLEET_KNOWN_KEYS,
 };
 
-// ---- zod issues → operator messages
+// ---- valibot issues → operator messages
 
-function problemsOf(issue: z.core.$ZodIssue, lineOf: (path: KeyPath) => number | undefined): ConfigProblem[] {
-  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-  if (issue.code === 'unrecognized_keys') {
-    const known = KNOWN_KEYS[path.slice(0, 2).join('.')] ?? KNOWN_KEYS[path[0] === undefined ? '' : String(path[0])] ?? [];
-    return issue.keys.map((key) => {
-      const at = [...path, key];
-      const hint = path.length === 0 && key === 'doors' ? ' (doors are [door.NAME] tables)' : didYouMean(key, known);
+type Issue = v.BaseIssue<unknown>;
+
+function problemsOf(issues: readonly Issue[], lineOf: (path: KeyPath) => number | undefined): ConfigProblem[] {
+  // A table under a bad name is not read further: its name is what to fix.
+  const badNames = issues.filter(isBadName).map((issue) => issue.path!.at(-1)!);
+  const underBadName = (issue: Issue) =>
+    issue.path?.some((p) => p.type === 'map' && p.origin === 'value' && badNames.some((b) => b.input === p.input && b.key === p.key)) ?? false;
+  return issues.filter((issue) => !underBadName(issue)).flatMap((issue) => problemOf(issue, lineOf));
+}
+
+/** An issue raised by a name check of namedTables(): its path ends at the key itself. */
+function isBadName(issue: Issue): boolean {
+  const last = issue.path?.at(-1);
+  return last?.type === 'map' && last.origin === 'key';
+}
+
+function problemOf(issue: Issue, lineOf: (path: KeyPath) => number | undefined): ConfigProblem[] {
+  const path = (issue.path ?? []).map((p) => p.key as string);
+  if (issue.type === 'strict_object' && issue.expected === 'never') {
+    // valibot stops at a table's first unknown key; the operator is told every one.
+    const tablePath = path.slice(0, -1);
+    const known = KNOWN_KEYS[tablePath.slice(0, 2).join('.')] ?? KNOWN_KEYS[tablePath[0] ?? ''] ?? [];
+    const keys = Object.keys(issue.path!.at(-1)!.input as object).filter((key) => !known.includes(key));
+    return keys.map((key) => {
+      const at = [...tablePath, key];
+      const hint = tablePath.length === 0 && key === 'doors' ? ' (doors are [door.NAME] tables)' : didYouMean(key, known);
       return { line: lineOf(at), field: fieldName(at), message: `unknown setting${hint}; known here: ${known.join(', ')}` };
     });
   }
   let message = issue.message;
-  if (issue.code === 'invalid_key') message = `invalid door name: ${issue.issues[0]?.message ?? issue.message}`;
-  if (issue.code === 'invalid_type') {
-    const expected = issue.expected === 'object' || issue.expected === 'record' ? 'a table' : issue.expected;
-    message = path.length === 2 && (path[0] === 'door' || path[0] === 'spa_door') ? `expected a table [${String(path[0])}.${String(path[1])}], got ${describeValue(issue.input)}` : `expected ${expected}, got ${describeValue(issue.input)}`;
+  // The only other issue a table raises is a key it needs and did not get.
+  if (issue.type === 'strict_object') message = 'is required here and missing';
+  if (isBadName(issue)) message = `invalid door name: ${issue.message}`;
+  if (issue.type === 'custom' && path.length === 2 && (path[0] === 'door' || path[0] === 'spa_door')) {
+    message = `expected a table [${path[0]}.${path[1]}], got ${describeValue(issue.input)}`;
   }
   return [{ line: lineOf(path), field: fieldName(path), message }];
 }

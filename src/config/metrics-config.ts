@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { leaf } from './config-values.js';
+import { knownKeys, leaf, table } from './config-values.js';
 import type { MetricsSettings } from './model.js';
 
 /** The `[metrics]` section: where the Prometheus endpoint listens. Absent = no endpoint. */
@@ -20,13 +20,13 @@ function listenAddress(v: unknown): Parsed<MetricsSettings['listen']> {
   return parsed({ host, port });
 }
 
-export const metricsSchema = z.strictObject({
+export const metricsSchema = table({
   listen: leaf(listenAddress),
 });
 
-export const METRICS_KNOWN_KEYS: Record<string, readonly string[]> = { metrics: Object.keys(metricsSchema.shape) };
+export const METRICS_KNOWN_KEYS: Record<string, readonly string[]> = { metrics: knownKeys(metricsSchema) };
 
-export function resolveMetrics(valid: z.infer<typeof metricsSchema>): MetricsSettings {
+export function resolveMetrics(valid: v.InferOutput<typeof metricsSchema>): MetricsSettings {
   return { listen: valid.listen };
 }
 

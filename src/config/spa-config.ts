@@ -1,11 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { PortSpec } from '../core/packet.js';
 import { parseAddressRange, type AddressRange, type NatTarget } from '../core/spa-access.js';
 import { DIGEST_TYPES, ENCRYPTION_MODES, SpaCodec, SpaError, type SpaKeys } from '../core/spa/index.js';
 import { describeValue, parsed, rejected, type Parsed } from './config-error.js';
-import { absolutePath, boolean, integerIn, leaf, listOf, oneOf } from './config-values.js';
+import { absolutePath, boolean, integerIn, leaf, leafOr, listOf, oneOf, optionalLeaf, table } from './config-values.js';
 import { parseDurationWithin } from './duration.js';
 import { crossCheckDoorGate, doorGateKeys, resolveDoorAction } from './gate-config.js';
 import { crossCheckScope, doorScopeKeys, resolveScope } from './grant-scope-config.js';
@@ -77,54 +77,54 @@ const portKey = (p: PortSpec) => `${p.port}/${p.proto}`;
 const packetAge = (v: unknown) => (v === false ? parsed(undefined) : parseDurationWithin(v, MIN_PACKET_AGE_MS, MAX_PACKET_AGE_MS));
 const openFor = (v: unknown) => parseDurationWithin(v, 1_000, MAX_SPA_OPEN_FOR_MS);
 
-export const spaSettingsSchema = z.strictObject({
-  sensor: leaf(oneOf(['pcap', 'udp'] as const)).default('pcap'),
-  port: leaf(integerIn(1, 65_535)).default(DEFAULT_SPA_PORT),
-  bind: leaf(addressRange).optional(),
-  max_packet_age: leaf(packetAge).default(DEFAULT_MAX_PACKET_AGE_MS),
-  replay_store: leaf(oneOf(['file', 'redis'] as const)).default('file'),
-  replay_file: leaf(absolutePath).optional(),
-  redis_url: leaf(keyText).optional(),
+export const spaSettingsSchema = table({
+  sensor: leafOr(oneOf(['pcap', 'udp'] as const), 'pcap'),
+  port: leafOr(integerIn(1, 65_535), DEFAULT_SPA_PORT),
+  bind: optionalLeaf(addressRange),
+  max_packet_age: leafOr(packetAge, DEFAULT_MAX_PACKET_AGE_MS),
+  replay_store: leafOr(oneOf(['file', 'redis'] as const), 'file'),
+  replay_file: optionalLeaf(absolutePath),
+  redis_url: optionalLeaf(keyText),
 });
 
-export const spaDoorSchema = z.strictObject({
-  key_base64: leaf(keyText).optional(),
-  key: leaf(keyText).optional(),
-  hmac_key_base64: leaf(keyText).optional(),
-  hmac_key: leaf(keyText).optional(),
-  key_file: leaf(absolutePath).optional(),
-  door_key: leaf(absolutePath).optional(),
-  door_key_text: leaf(keyText).optional(),
-  authorized_keys: leaf(absolutePath).optional(),
-  authorized_keys_text: leaf(keyText).optional(),
-  trusted_user_ca: leaf(absolutePath).optional(),
-  trusted_user_ca_text: leaf(keyText).optional(),
-  principals: leaf(listOf(keyText, (s) => s)).default([]),
-  hmac_digest_type: leaf(oneOf(DIGEST_TYPES)).default('sha256'),
-  encryption_mode: leaf(oneOf(ENCRYPTION_MODES)).default('cbc'),
-  sources: leaf(listOf(addressRange, rangeKey)).default([]),
-  destinations: leaf(listOf(addressRange, rangeKey)).default([]),
+export const spaDoorSchema = table({
+  key_base64: optionalLeaf(keyText),
+  key: optionalLeaf(keyText),
+  hmac_key_base64: optionalLeaf(keyText),
+  hmac_key: optionalLeaf(keyText),
+  key_file: optionalLeaf(absolutePath),
+  door_key: optionalLeaf(absolutePath),
+  door_key_text: optionalLeaf(keyText),
+  authorized_keys: optionalLeaf(absolutePath),
+  authorized_keys_text: optionalLeaf(keyText),
+  trusted_user_ca: optionalLeaf(absolutePath),
+  trusted_user_ca_text: optionalLeaf(keyText),
+  principals: leafOr(listOf(keyText, (s) => s), []),
+  hmac_digest_type: leafOr(oneOf(DIGEST_TYPES), 'sha256'),
+  encryption_mode: leafOr(oneOf(ENCRYPTION_MODES), 'cbc'),
+  sources: leafOr(listOf(addressRange, rangeKey), []),
+  destinations: leafOr(listOf(addressRange, rangeKey), []),
   open: leaf(listOf(portSpec, portKey, 1)),
-  ports: leaf(oneOf(['subset', 'fixed'] as const)).default('subset'),
-  restrict: leaf(listOf(portSpec, portKey)).default([]),
-  open_for: leaf(openFor).default(DEFAULT_SPA_OPEN_FOR_MS),
-  max_open_for: leaf(openFor).default(DEFAULT_SPA_MAX_OPEN_FOR_MS),
-  require_source_address: leaf(boolean).default(false),
-  allow_ip: leaf(oneOf(['source', 'as-requested'] as const)).default('source'),
-  usernames: leaf(listOf(keyText, (s) => s)).default([]),
-  nat_targets: leaf(listOf(natTarget, (t) => `${t.host}:${t.port}`)).default([]),
-  commands: leaf(boolean).default(false),
-  max_packet_age: leaf(packetAge).optional(),
+  ports: leafOr(oneOf(['subset', 'fixed'] as const), 'subset'),
+  restrict: leafOr(listOf(portSpec, portKey), []),
+  open_for: leafOr(openFor, DEFAULT_SPA_OPEN_FOR_MS),
+  max_open_for: leafOr(openFor, DEFAULT_SPA_MAX_OPEN_FOR_MS),
+  require_source_address: leafOr(boolean, false),
+  allow_ip: leafOr(oneOf(['source', 'as-requested'] as const), 'source'),
+  usernames: leafOr(listOf(keyText, (s) => s), []),
+  nat_targets: leafOr(listOf(natTarget, (t) => `${t.host}:${t.port}`), []),
+  commands: leafOr(boolean, false),
+  max_packet_age: optionalLeaf(packetAge),
   ...doorGateKeys,
   ...doorScopeKeys,
-  gate: leaf(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const)).default('nftables'),
+  gate: leafOr(oneOf(['nftables', 'iptables', 'command', 'aws-sg'] as const), 'nftables'),
 });
 
-type SpaSettingsToml = z.output<typeof spaSettingsSchema>;
-type SpaDoorToml = z.output<typeof spaDoorSchema>;
+type SpaSettingsToml = v.InferOutput<typeof spaSettingsSchema>;
+type SpaDoorToml = v.InferOutput<typeof spaDoorSchema>;
 
 /**
- * The SPA part of a knockgate TOML config, once zod has checked each value. Keys are read (key
+ * The SPA part of a knockgate TOML config, once valibot has checked each value. Keys are read (key
  * files) and checked here, so a bad key is a config error at load, not a refusal at the first packet.
  */
 export function resolveSpaToml(
@@ -136,7 +136,7 @@ export function resolveSpaToml(
   interfaces: string[],
 ): { spa?: SpaConfig; problems: SpaProblem[] } {
   if (settings === undefined && doorTables === undefined) return { problems: [] };
-  const s = settings ?? spaSettingsSchema.parse({});
+  const s = settings ?? v.parse(spaSettingsSchema, {});
   const problems: SpaProblem[] = [];
   const doors: SpaDoorConfig[] = [];
   const names = Object.keys(doorTables ?? {}).sort((a, b) => order(a) - order(b));
