@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { askDaemon } from '../../src/client/control-client.js';
 import { waitFor } from '../../src/lab/wait.js';
 import { goodAndBadHmacPackets } from '../fixtures/bad-hmac-spa.js';
 import { sendUdp, sendUdpBurst } from '../fixtures/lab-traffic.js';
+import { daemonStatus } from '../support/daemon-vitals.js';
 import { createDaemonLab, labConfig, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
 
 /**
@@ -20,10 +20,6 @@ const HMAC = randomBytes(64).toString('base64');
 const SPA_PORT = 62201;
 const BAD = 300;
 
-interface Status {
-  sensor: { received: number; decoded: number; screened: number };
-  spa: { received: number; granted: number; refused: Record<string, number>; logsSuppressed: number };
-}
 
 function config(dir: string, source?: string, keys = { key: KEY, hmac: HMAC }): string {
   return labConfig(
@@ -46,8 +42,8 @@ function packets(allowIp: string, keys = { key: KEY, hmac: HMAC }): { good: stri
 
 describe('bad-HMAC SPA packets refused in the capture addon', () => {
   let dl: DaemonLab;
-  const status = async () => (await askDaemon(join(dl.dir, 'control.sock'), 'status')) as Status;
-  const refusedLines = () => dl.logLines.flatMap((l) => (l.includes('"outcome":"refused"') ? [JSON.parse(l) as Record<string, unknown>] : []));
+  const status = () => daemonStatus(dl);
+  const refusedLines = () => dl.logEntries((e) => e.outcome === 'refused');
 
   beforeEach(async () => {
     dl = await createDaemonLab();
@@ -69,7 +65,7 @@ describe('bad-HMAC SPA packets refused in the capture addon', () => {
 
     const s = await waitFor(async () => {
       const now = await status();
-      return now.spa.refused['bad-hmac'] === BAD ? now : undefined;
+      return now.spa?.refused['bad-hmac'] === BAD ? now : undefined;
     }, { timeoutMs: 10_000, what: `${BAD} bad-hmac refusals in status` });
     expect(s.spa).toMatchObject({ received: BAD + 1, granted: 1, refused: { 'bad-hmac': BAD } });
     // Refused in the addon: no packet object for them beyond the samples, none passed on as decoded.
@@ -80,8 +76,8 @@ describe('bad-HMAC SPA packets refused in the capture addon', () => {
     // lines still in the daemon's stdout pipe when status answered are waited for).
     const lines = await waitFor(() => {
       const logged = refusedLines().filter((e) => e.reason === 'bad-hmac');
-      return logged.length + s.spa.logsSuppressed === BAD ? logged : undefined;
-    }, { timeoutMs: 5_000, what: `${BAD - s.spa.logsSuppressed} bad-hmac lines beside ${s.spa.logsSuppressed} not logged` });
+      return logged.length + s.spa!.logsSuppressed === BAD ? logged : undefined;
+    }, { timeoutMs: 5_000, what: `${BAD - s.spa!.logsSuppressed} bad-hmac lines beside ${s.spa!.logsSuppressed} not logged` });
     expect(lines[0]).toMatchObject({ src: lab.client.ip4, outcome: 'refused', reason: 'bad-hmac', detail: 'HMAC does not match' });
   }, 60_000);
 
@@ -95,9 +91,9 @@ describe('bad-HMAC SPA packets refused in the capture addon', () => {
 
     const s = await waitFor(async () => {
       const now = await status();
-      return now.spa.received === others.length ? now : undefined;
+      return now.spa?.received === others.length ? now : undefined;
     }, { timeoutMs: 10_000, what: `${others.length} SPA packets in status` });
-    expect(s.spa.refused).toEqual({ malformed: others.length });
+    expect(s.spa!.refused).toEqual({ malformed: others.length });
     expect(s.sensor.screened).toBe(0);
     expect(refusedLines().map((e) => e.detail)).toEqual(['packet has characters outside base64', 'packet carries the Salted__ prefix', '120 bytes is outside 140..399']);
   }, 60_000);
@@ -116,7 +112,7 @@ describe('bad-HMAC SPA packets refused in the capture addon', () => {
     expect((await dl.connect(lab.client)).connected).toBe(true);
     const s = await waitFor(async () => {
       const now = await status();
-      return now.spa.received === 2 ? now : undefined;
+      return now.spa?.received === 2 ? now : undefined;
     }, { timeoutMs: 10_000, what: '2 SPA packets in status' });
     expect(s.spa).toMatchObject({ granted: 1, refused: { 'bad-hmac': 1 } });
     expect(s.sensor.screened).toBe(1);
@@ -134,7 +130,7 @@ describe('bad-HMAC SPA packets refused in the capture addon', () => {
 
     const s = await waitFor(async () => {
       const now = await status();
-      return now.spa.refused['bad-hmac'] === 20 ? now : undefined;
+      return now.spa?.refused['bad-hmac'] === 20 ? now : undefined;
     }, { timeoutMs: 10_000, what: '20 bad-hmac refusals in status' });
     expect(s.sensor.screened).toBe(0);
     expect(s.sensor.decoded).toBe(21);

@@ -4,10 +4,10 @@ import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { askDaemon } from '../../src/client/control-client.js';
 import { waitFor } from '../../src/lab/wait.js';
 import { goodAndBadHmacPackets, type DoorKeys as Keys } from '../fixtures/bad-hmac-spa.js';
 import { sendUdp, sendUdpBurst } from '../fixtures/lab-traffic.js';
+import { daemonStatus } from '../support/daemon-vitals.js';
 import { createDaemonLab, labConfig, labDoor, SERVICE_PORT, type DaemonLab } from '../support/daemon-lab.js';
 
 /**
@@ -21,11 +21,6 @@ const SPA_PORT = 62211;
 const SECOND_DOOR = `[door.two]\nsequence = ["7100:tcp", "8100:udp", "9100:tcp"]\nopen = ["${SERVICE_PORT}/tcp"]\nmode = "knockd"\n`;
 const BAD = 3_000;
 
-interface Status {
-  sensor: { received: number; decoded: number; screened: number; kernelDropped: number };
-  spa: { received: number; granted: number; refused: Record<string, number>; logsSuppressed: number };
-  log: { suppressed: number };
-}
 
 const newKeys = (): Keys => ({ key: randomBytes(32).toString('base64'), hmac: randomBytes(64).toString('base64') });
 
@@ -62,8 +57,8 @@ function captureThreads(pid: number): number {
 describe.skipIf(availableParallelism() < 2)('the SPA ring read by two capture threads', () => {
   let dl: DaemonLab;
   const keys = newKeys();
-  const status = async () => (await askDaemon(join(dl.dir, 'control.sock'), 'status')) as Status;
-  const refusedLines = () => dl.logLines.flatMap((l) => (l.includes('"outcome":"refused"') ? [JSON.parse(l) as Record<string, unknown>] : []));
+  const status = () => daemonStatus(dl);
+  const refusedLines = () => dl.logEntries((e) => e.outcome === 'refused');
   const start = async (): Promise<number> => {
     await dl.serve(config(dl.dir, keys));
     const started = await dl.waitForLog((e) => e.msg === 'capture started', 10_000, 'the capture started');
@@ -92,7 +87,7 @@ describe.skipIf(availableParallelism() < 2)('the SPA ring read by two capture th
     await sendUdpBurst(lab, lab.client, lab.server.ip4, SPA_PORT, BAD / 2, bad);
     expect((await dl.connect(lab.client)).connected).toBe(true);
 
-    await waitFor(async () => ((await status()).spa.refused['bad-hmac'] === BAD ? true : undefined), { timeoutMs: 15_000, what: `${BAD} bad-hmac refusals in status` });
+    await waitFor(async () => ((await status()).spa?.refused['bad-hmac'] === BAD ? true : undefined), { timeoutMs: 15_000, what: `${BAD} bad-hmac refusals in status` });
     // Settled: nothing more arrives late (a packet counted twice would show here).
     await new Promise((r) => setTimeout(r, 300));
     const after = await status();
@@ -101,7 +96,7 @@ describe.skipIf(availableParallelism() < 2)('the SPA ring read by two capture th
     const lines = refusedLines().filter((e) => e.reason === 'bad-hmac');
     expect(lines[0]).toMatchObject({ src: lab.client.ip4, reason: 'bad-hmac' });
     // Every refusal is a line, or counted as not logged (by the SPA service's or the logger's rate limit).
-    expect(lines.length + after.spa.logsSuppressed + after.log.suppressed).toBe(BAD);
+    expect(lines.length + after.spa!.logsSuppressed + after.log!.suppressed).toBe(BAD);
 
     // The knock door's ring, read on the event loop in order, still opens for a sequence.
     await dl.knock(lab.client, [lab.server.ip4, '7000', '8000:udp', '9000']);
@@ -121,7 +116,7 @@ describe.skipIf(availableParallelism() < 2)('the SPA ring read by two capture th
     expect((await dl.connect(lab.client)).connected).toBe(true);
     const s = await waitFor(async () => {
       const now = await status();
-      return now.spa.received === 2 ? now : undefined;
+      return now.spa?.received === 2 ? now : undefined;
     }, { timeoutMs: 10_000, what: '2 SPA packets in status' });
     expect(s.spa).toMatchObject({ granted: 1, refused: { 'bad-hmac': 1 } });
     expect(s.sensor.screened).toBe(1);

@@ -24,6 +24,8 @@ export interface DaemonLab {
   /** `knockgate knock ARGS` run from a lab host. */
   knock(from: LabHost, args: string[]): Promise<string>;
   connect(from: LabHost, port?: number, timeoutS?: number): Promise<ConnectResult>;
+  /** The daemon's JSON log lines so far that satisfy `match`, parsed, in order. */
+  logEntries(match: (entry: Record<string, unknown>) => boolean): Record<string, unknown>[];
   /** Wait for a log line of the daemon that satisfies `match`; returns it parsed. */
   waitForLog(match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number, what?: string): Promise<Record<string, unknown>>;
   /** Stop the daemon by PID with a signal and wait for it to exit. */
@@ -60,6 +62,7 @@ export async function createDaemonLab(opts: Omit<LabOptions, 'prefix'> = {}): Pr
     },
     knock: (from, args) => lab.exec(from, process.execPath, [CLI, 'knock', ...args]),
     connect: (from, port = SERVICE_PORT, timeoutS = 2) => probeConnect(lab, from, lab.server.ip4, port, timeoutS),
+    logEntries: (match) => parsed().filter(match),
     waitForLog: (match, timeoutMs = 5_000, what = 'a daemon log line') =>
       waitFor(() => parsed().find(match), { timeoutMs, what: `${what}; log so far:\n${logLines.join('\n')}` }),
     async stopDaemon(signal = 'SIGTERM') {
