@@ -16,9 +16,10 @@ const VALID: [string, string, Uint8Array][] = [
 ];
 const LINK_TYPES = ['EN10MB', 'LINUX_SLL', 'LINUX_SLL2', 'RAW', 'NULL', 'LOOP'];
 
-function decodeSafely(linkType: string, frame: Uint8Array): DecodeResult {
+/** `cut`: as a header-only capture ring hands a frame it cut short. */
+function decodeSafely(linkType: string, frame: Uint8Array, cut = false): DecodeResult {
   let result: DecodeResult | undefined;
-  expect(() => (result = decodeFrame(linkType, frame, 0, 'fuzz'))).not.toThrow();
+  expect(() => (result = decodeFrame(linkType, frame, 0, 'fuzz', cut))).not.toThrow();
   return result!;
 }
 
@@ -72,7 +73,7 @@ describe('frame decoder never throws', () => {
       for (let b = 0; b < frame.length; b++) frame[b] = Math.floor(random() * 256);
       const linkType = LINK_TYPES[i % LINK_TYPES.length]!;
       if (random() < 0.5) makePlausible(linkType, frame, random() < 0.5 ? 4 : 6);
-      const result = decodeSafely(linkType, frame);
+      const result = decodeSafely(linkType, frame, random() < 0.5);
       expectSane(result, frame);
       if (!result.ok) reasons.add(result.reason);
     }
@@ -91,7 +92,7 @@ describe('frame decoder never throws', () => {
       const frame = original.slice();
       const flips = 1 + Math.floor(random() * 4);
       for (let f = 0; f < flips; f++) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256);
-      const result = decodeSafely(linkType, frame);
+      const result = decodeSafely(linkType, frame, random() < 0.5);
       expectSane(result, frame);
       if (result.ok) accepted++;
       else reasons.add(result.reason);

@@ -81,9 +81,13 @@ export function linkTypeNumber(linkType: string | number): number | undefined {
 type Fail = { ok: false; reason: DecodeFailure };
 const fail = (reason: DecodeFailure): Fail => ({ ok: false, reason });
 
-export function decodeFrame(linkType: string | number, frame: Uint8Array, time: number, iface: string): DecodeResult {
+/**
+ * `cut`: the capture kept only the frame's first bytes on purpose (a header-only ring), so the IP
+ * length may run past the frame; the headers must still be whole, and the payload is what was kept.
+ */
+export function decodeFrame(linkType: string | number, frame: Uint8Array, time: number, iface: string, cut = false): DecodeResult {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const ctx: Context = { frame, view, time, iface };
+  const ctx: Context = { frame, view, time, iface, cut };
   const link = linkTypeNumber(linkType);
   const header = link === undefined ? undefined : ethertypeHeader(link, frame, view);
   if (header !== undefined) return 'type' in header ? decodeEthertype(ctx, header.type, header.offset) : header;
@@ -104,6 +108,7 @@ interface Context {
   view: DataView;
   time: number;
   iface: string;
+  cut: boolean;
 }
 
 function decodeEthertype(ctx: Context, firstType: number, firstOffset: number): DecodeResult {
@@ -203,7 +208,7 @@ function decodeIpv4(ctx: Context, start: number): DecodeResult {
   const headerLength = (versionIhl & 0x0f) * 4;
   const totalLength = view.getUint16(start + 2);
   if (versionIhl >> 4 !== 4 || headerLength < 20 || totalLength < headerLength) return fail('bad-ipv4-header');
-  if (frame.length < start + totalLength) return fail('truncated-ipv4');
+  if (frame.length < start + totalLength && !ctx.cut) return fail('truncated-ipv4');
   const flagsFragment = view.getUint16(start + 6);
   if ((flagsFragment & 0x1fff) !== 0) return fail('fragment');
   const moreFragments = (flagsFragment & 0x2000) !== 0;
@@ -221,7 +226,9 @@ function decodeIpv6(ctx: Context, start: number): DecodeResult {
   // Payload length 0 means a jumbogram (RFC 2675); knocks and SPA packets are never that large.
   if (payloadLength === 0) return fail('bad-ipv6-header');
   const end = start + 40 + payloadLength;
-  if (frame.length < end) return fail('truncated-ipv6');
+  if (frame.length < end && !ctx.cut) return fail('truncated-ipv6');
+  // Where headers can be read: the IP bound, or the frame's end if the capture cut it sooner.
+  const readable = Math.min(end, frame.length);
   let next = frame[start + 6]!;
   let offset = start + 40;
   let moreFragments = false;
@@ -229,7 +236,7 @@ function decodeIpv6(ctx: Context, start: number): DecodeResult {
     if (next === IPPROTO_TCP || next === IPPROTO_UDP) break;
     if (!isWalkableExtension(next)) return fail('not-tcp-udp');
     if (count === MAX_EXTENSION_HEADERS) return fail('too-many-extension-headers');
-    if (end < offset + 8) return fail('truncated-ipv6');
+    if (readable < offset + 8) return fail('truncated-ipv6');
     const headerNext = frame[offset]!;
     let length: number;
     if (next === IPPROTO_FRAGMENT) {
@@ -273,12 +280,14 @@ function decodeTransport(
   moreFragments: boolean,
 ): DecodeResult {
   const { frame, view } = ctx;
+  const readable = Math.min(end, frame.length);
   let proto: Proto;
   let tcpFlags = 0;
   let payloadStart: number;
   let payloadEnd = end;
   if (protoNumber === IPPROTO_TCP) {
     if (end < start + 20) return fail(moreFragments ? 'fragment' : 'truncated-tcp');
+    if (readable < start + 20) return fail('truncated-tcp');
     const dataOffset = (frame[start + 12]! >> 4) * 4;
     if (dataOffset < 20 || start + dataOffset > end) return fail('bad-tcp-offset');
     proto = 'tcp';
@@ -287,7 +296,7 @@ function decodeTransport(
   } else if (protoNumber === IPPROTO_UDP) {
     // A first fragment cannot hold the whole datagram: its payload would be a lie.
     if (moreFragments) return fail('fragment');
-    if (end < start + 8) return fail('truncated-udp');
+    if (readable < start + 8) return fail('truncated-udp');
     const udpLength = view.getUint16(start + 4);
     if (udpLength < 8 || start + udpLength > end) return fail('bad-udp-length');
     proto = 'udp';
@@ -306,6 +315,7 @@ function decodeTransport(
       srcPort: view.getUint16(start),
       dstPort: view.getUint16(start + 2),
       tcpFlags,
+      // Clamped to the frame: a cut frame's payload is the part the capture kept.
       payload: frame.subarray(payloadStart, payloadEnd),
       time: ctx.time,
       iface: ctx.iface,

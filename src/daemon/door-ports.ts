@@ -86,6 +86,8 @@ export function captureSettings(doors: KnockDoor[], spaPorts: PortSpec[], firstC
     rings: [...[...byName.values()].map((named) => knockPorts(named)), spaPorts],
     ...(firstConnectionPorts.length > 0 && { firstConnectionPorts }),
     ...(messagePorts.length > 0 && { messagePorts }),
+    // Only SPA reads payloads: every other ring keeps headers.
+    payloadPorts: spaPorts,
   };
 }
 

@@ -38,6 +38,19 @@ export const MAX_KERNEL_BUFFER_BYTES = 256 * 1024 * 1024;
  * 128 KiB and the ring held 256 packets.
  */
 export const CAPTURE_SNAPLEN_BYTES = 1_920;
+/**
+ * Bytes kept per packet in a ring no SPA port shares (knocks, first connections): a door reads
+ * only addresses, ports and TCP flags. 256 holds Ethernet with two VLAN tags, an IPv4 header with
+ * options and a TCP header with options (142 bytes), or IPv6 with 134 bytes of extension headers
+ * and TCP; a packet whose headers run past it is counted malformed ('truncated-…'). libpcap
+ * then fits 12 slots in a 4 KiB page instead of 2 (measured: test/pcap-header-ring-holds-as-many-knocks.test.ts).
+ */
+export const HEADER_SNAPLEN_BYTES = 256;
+type RingSnaplen = typeof CAPTURE_SNAPLEN_BYTES | typeof HEADER_SNAPLEN_BYTES;
+/** A ring slot's bytes at a snaplen, as libpcap sizes a TPACKET_V2 ring's: the snaplen and 80 bytes of headers (measured: 2 MiB hold 1,048 slots at 1,920). */
+function slotBytes(snaplen: RingSnaplen): number {
+  return snaplen + 80;
+}
 /** Frames handed to JS per event-loop turn: a flood cannot starve timers and the control socket. */
 export const CAPTURE_BATCH_PACKETS = 64;
 /**
@@ -77,6 +90,12 @@ export interface CaptureSettings {
    * matter; every other ring (a knock door's) stays on the event loop, in arrival order.
    */
   messagePorts?: PortSpec[];
+  /**
+   * Ports whose packets' payload someone reads (SPA): a ring holding none of them keeps headers
+   * only (HEADER_SNAPLEN_BYTES), with as many slots as a full ring of its share in a sixth of the
+   * memory. Absent: every ring keeps whole packets.
+   */
+  payloadPorts?: PortSpec[];
 }
 
 export interface PcapSensorOptions {
@@ -91,6 +110,8 @@ export interface PcapSensorOptions {
   bufferBytes?: number;
   /** Reader threads of a message ports' ring (0: the event loop reads it); default defaultCaptureThreads(). */
   captureThreads?: number;
+  /** As CaptureSettings.payloadPorts. */
+  payloadPorts?: PortSpec[];
 }
 
 export interface PcapSensorStats extends SensorStats {
@@ -117,6 +138,8 @@ interface Capture {
   ring: number;
   /** Its reader threads (0: the event loop). */
   threads: number;
+  /** Bytes it keeps of a packet: HEADER_SNAPLEN_BYTES in a ring of no payload port. */
+  snaplen: RingSnaplen;
 }
 
 export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
@@ -133,6 +156,8 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   private firstConnections = new Set<number>();
   /** CaptureSettings.messagePorts as portCode numbers. */
   private messagePorts = new Set<number>();
+  /** CaptureSettings.payloadPorts as portCode numbers; undefined: every ring keeps payloads. */
+  private payloadPorts: Set<number> | undefined;
   private readonly captureThreads: number;
   private readonly logger: Logger | undefined;
   private readonly bufferBytes: number;
@@ -159,6 +184,7 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     this.logger = opts.logger;
     this.bufferBytes = bufferBytes;
     this.captureThreads = opts.captureThreads ?? defaultCaptureThreads();
+    this.payloadPorts = opts.payloadPorts && watchedKeys(opts.payloadPorts);
   }
 
   async start(onPacket: (packet: KnockPacket) => void): Promise<void> {
@@ -178,10 +204,12 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
    * A filter that does not compile leaves the old one running and throws. A sensor that had
    * nothing to watch opens its handles now; one left with nothing to watch closes them.
    */
-  reconfigure({ ports, newConnections, rings: groups, firstConnectionPorts = [], messagePorts = [] }: CaptureSettings): void {
+  reconfigure({ ports, newConnections, rings: groups, firstConnectionPorts = [], messagePorts = [], payloadPorts }: CaptureSettings): void {
     captureFilter(ports, { firstConnectionPorts });
-    const previousMessagePorts = this.messagePorts;
+    const previous = { messagePorts: this.messagePorts, payloadPorts: this.payloadPorts };
+    const restorePorts = () => ({ messagePorts: this.messagePorts, payloadPorts: this.payloadPorts } = previous);
     this.messagePorts = watchedKeys(messagePorts);
+    this.payloadPorts = payloadPorts && watchedKeys(payloadPorts);
     const rings = ringsOf(ports, groups, newConnections);
     const firstConnections = new Set(firstConnectionPorts.map((port) => portCode('tcp', port)));
     if (!this.running) {
@@ -195,8 +223,8 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     }
     const idle = ports.length === 0 && !newConnections && firstConnectionPorts.length === 0;
     // The same rings with other ports (a one-time door's next line): new filters in place.
-    const sameThreads = this.captures.every((c) => c.threads === this.threadsFor(rings, c.ring, newConnections, firstConnectionPorts));
-    if (this.captures.length > 0 && !idle && sameThreads && Math.max(1, rings.length) === this.captures.length / this.interfaces.length) {
+    const sameShape = this.captures.every((c) => c.threads === this.threadsFor(rings, c.ring, newConnections, firstConnectionPorts) && c.snaplen === this.snaplenFor(rings, c.ring));
+    if (this.captures.length > 0 && !idle && sameShape && Math.max(1, rings.length) === this.captures.length / this.interfaces.length) {
       const filters = this.captures.map((c) => this.filterFor(c.handle.iface, rings, c.ring, newConnections, firstConnectionPorts));
       const applied: Capture[] = [];
       try {
@@ -206,19 +234,19 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
         });
       } catch (e) {
         for (const c of applied) c.handle.setFilter(this.filterFor(c.handle.iface, this.rings, c.ring, this.newConnections, this.firstConnectionPorts));
-        this.messagePorts = previousMessagePorts;
+        restorePorts();
         throw e;
       }
     } else {
-      const previous = { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts };
+      const previousWatch = { newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts };
       this.newConnections = newConnections;
       this.firstConnectionPorts = [...firstConnectionPorts];
       let next: Capture[];
       try {
         next = this.openAll(rings);
       } catch (e) {
-        ({ newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts } = previous);
-        this.messagePorts = previousMessagePorts;
+        ({ newConnections: this.newConnections, firstConnectionPorts: this.firstConnectionPorts } = previousWatch);
+        restorePorts();
         throw e;
       }
       for (const capture of this.captures) this.close(capture);
@@ -315,13 +343,14 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
     }
     const filter = this.filterFor(iface, rings, ring, this.newConnections, this.firstConnectionPorts);
     const threads = this.threadsFor(rings, ring, this.newConnections, this.firstConnectionPorts);
+    const snaplen = this.snaplenFor(rings, ring);
     let handle: LibpcapCapture;
     try {
       handle = new LibpcapCapture({
         iface,
         filter,
-        snaplen: CAPTURE_SNAPLEN_BYTES,
-        bufferBytes: ringBufferBytes(this.bufferBytes, Math.max(1, rings.length)),
+        snaplen,
+        bufferBytes: ringBufferBytes(this.bufferBytes, Math.max(1, rings.length), snaplen),
         batchPackets: CAPTURE_BATCH_PACKETS,
         threads,
         // `capture` is set below, before any batch can arrive: batches come from the event loop.
@@ -338,8 +367,15 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
       handle.close();
       throw new SensorError(iface, `link type ${handle.linkName} is not supported`, 'capture on an Ethernet, cooked, raw-IP or loopback interface');
     }
-    const capture: Capture = { handle, linkType, ring, threads };
+    const capture: Capture = { handle, linkType, ring, threads, snaplen };
     return capture;
+  }
+
+  /** Ring `ring`'s snaplen: headers only when the sensor knows which ports carry payloads and the ring holds none. */
+  private snaplenFor(rings: PortSpec[][], ring: number): RingSnaplen {
+    const payloads = this.payloadPorts;
+    const needsPayload = payloads === undefined || (rings[ring] ?? []).some((p) => payloads.has(portCode(p.proto, p.port)));
+    return needsPayload ? CAPTURE_SNAPLEN_BYTES : HEADER_SNAPLEN_BYTES;
   }
 
   /**
@@ -367,12 +403,14 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
 
   private onFrame(capture: Capture, frame: Uint8Array, timeMs: number, truncated: boolean, badHmac: boolean): void {
     this.counters.received++;
-    if (truncated) {
+    // A header-only ring cuts every longer packet on purpose: the decoder reads its headers.
+    const cut = truncated && capture.snaplen === HEADER_SNAPLEN_BYTES;
+    if (truncated && !cut) {
       this.counters.malformed++;
       this.logger?.debug({ sensor: this.name, iface: capture.handle.iface, reason: 'truncated-capture', bytes: frame.length }, 'malformed frame');
       return;
     }
-    const result = decodeFrame(capture.linkType, frame, timeMs, capture.handle.iface);
+    const result = decodeFrame(capture.linkType, frame, timeMs, capture.handle.iface, cut);
     if (!result.ok && result.reason === 'not-tcp-udp') {
       // ICMPv6 behind a hop-by-hop header (MLD) passes the extension-header clause: not ours, not broken.
       this.counters.ignored++;
@@ -404,10 +442,19 @@ export class PcapSensor implements Sensor, Reconfigurable<CaptureSettings> {
   }
 }
 
-/** One ring's share of an interface's capture memory: whole pages, and at least the minimum a ring needs. */
-export function ringBufferBytes(interfaceBytes: number, rings: number): number {
+/**
+ * One ring's share of an interface's capture memory: whole pages, and at least the minimum a ring
+ * needs. The share is counted in full-size slots: a header-only ring gets as many slots, in the
+ * pages they take at its snaplen.
+ */
+export function ringBufferBytes(interfaceBytes: number, rings: number, snaplen: RingSnaplen = CAPTURE_SNAPLEN_BYTES): number {
   const page = 4_096;
-  return Math.max(MIN_KERNEL_BUFFER_BYTES, Math.floor(interfaceBytes / rings / page) * page);
+  const share = Math.floor(interfaceBytes / rings / page) * page;
+  if (snaplen === CAPTURE_SNAPLEN_BYTES) return Math.max(MIN_KERNEL_BUFFER_BYTES, share);
+  const slots = Math.floor(share / slotBytes(CAPTURE_SNAPLEN_BYTES));
+  const perPage = Math.floor(page / slotBytes(snaplen));
+  // One page more: libpcap keeps whole pages of slots, and the kernel holds one slot back.
+  return Math.max(MIN_KERNEL_BUFFER_BYTES, (Math.ceil(slots / perPage) + 1) * page);
 }
 
 function isNewConnection(p: KnockPacket): boolean {
