@@ -1,6 +1,6 @@
 /** The end of a source's chain of attempts, and "no attempt" wherever a slot number is expected. */
 export const NO_ATTEMPT = -1;
-/** Slots the table starts with; it doubles when full. Small, so an idle daemon pays 5 KB. */
+/** Slots a table starts with unless told; it doubles when full. */
 const INITIAL_SLOTS = 256;
 
 /**
@@ -14,13 +14,25 @@ const INITIAL_SLOTS = 256;
  * every slot is taken; the tracker bounds how many are ever live (one per door per tracked source).
  */
 export class AttemptTable {
-  door = new Int32Array(INITIAL_SLOTS);
-  stage = new Int32Array(INITIAL_SLOTS);
-  startedAt = new Float64Array(INITIAL_SLOTS);
-  next = new Int32Array(INITIAL_SLOTS);
+  door: Int32Array;
+  stage: Int32Array;
+  startedAt: Float64Array;
+  next: Int32Array;
   private freeHead = NO_ATTEMPT;
   /** Slots below this have been handed out at least once; the ones above were never used. */
   private highWater = 0;
+
+  /**
+   * `slots`: the columns' first size. Zero-filled memory costs nothing until a slot is used, so
+   * the tracker asks for one slot per source it may hold: a flood then fills columns it never has
+   * to copy (each doubling had left the old columns as garbage in malloc's heap).
+   */
+  constructor(slots = INITIAL_SLOTS) {
+    this.door = new Int32Array(slots);
+    this.stage = new Int32Array(slots);
+    this.startedAt = new Float64Array(slots);
+    this.next = new Int32Array(slots);
+  }
 
   /** Slots allocated, live or free: the table's memory is 20 bytes times this. */
   get capacity(): number {

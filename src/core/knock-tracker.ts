@@ -1,13 +1,13 @@
 import { AttemptTable, NO_ATTEMPT } from './attempt-table.js';
 import type { KnockDoor, KnockStep } from './door.js';
 import { portCode, type Family, type KnockPacket } from './packet.js';
+import { NO_SOURCE, SourceTable } from './source-table.js';
 
 /**
- * Bound of the tracker's table: sources with a knock in progress. A tracked source costs ~130
- * bytes: its Map entry and its address string on the heap (109 bytes a source measured with
- * 49,152 tracked, against ~380 when each source had an entry object, an attempts array and an
- * attempt object) and a 20-byte attempt slot. This caps the table near 9 MB whatever a
- * random-source flood sends.
+ * Bound of the tracker's table: sources with a knock in progress. A tracked source costs ~60
+ * bytes, none of them on the V8 heap: its SourceTable entry (40) and a 20-byte attempt slot
+ * (~130 when a Map held each source's address string, ~380 with an object per source). This caps
+ * the table near 4 MB whatever a random-source flood sends.
  */
 export const DEFAULT_MAX_TRACKED_SOURCES = 65_536;
 
@@ -17,11 +17,7 @@ export const DEFAULT_MAX_TRACKED_SOURCES = 65_536;
  * sits in the reserved pool, which only a flood that knows the sequence could fill.
  */
 const ADVANCED_POOL_SHARE = 0.25;
-/**
- * A full pool evicts its oldest 1/1024 at once. Evicting one entry at a time walks past every
- * hole earlier deletes left at the front of V8's insertion-ordered Map: 16 µs per spoofed source
- * at the default bound, 0.5 µs in batches (measured), and most of the daemon's time in a flood.
- */
+/** A full pool evicts its oldest 1/1024 at once, so a flood pays the eviction once per batch of new sources. */
 const EVICTION_BATCH_DIVISOR = 1_024;
 
 export type TrackerEvent =
@@ -64,25 +60,18 @@ export class KnockTracker {
   /** knockd-mode doors by the portCode of each of their knocks: who could catch a packet to that port. */
   private catchers = new Map<number, number[]>();
   private anyStrict = false;
-  private readonly attempts = new AttemptTable();
-  private readonly firstKnock = new Map<string, number>();
-  private readonly advanced = new Map<string, number>();
-  private readonly firstKnockBound: number;
-  private readonly advancedBound: number;
+  private readonly attempts: AttemptTable;
+  private readonly firstKnock: SourceTable;
+  private readonly advanced: SourceTable;
   private evicted = 0;
-  /**
-   * Where each pool's last eviction stopped. V8 keeps a Map's deleted entries as holes until it
-   * rehashes the table, and a fresh iterator walks all of them: under a random-source flood every
-   * new source evicts, and that walk was a quarter of the CPU per spoofed packet (node --cpu-prof).
-   * An iterator lives through deletions and rehashes and always resumes at the oldest entry, since
-   * everything before it was evicted and entries are only ever appended.
-   */
-  private readonly evictionCursors = new Map<Map<string, number>, Iterator<[string, number]>>();
 
   constructor(doors: KnockDoor[], readonly maxSources: number = DEFAULT_MAX_TRACKED_SOURCES) {
     if (!Number.isInteger(maxSources) || maxSources < 4) throw new RangeError(`maxSources must be an integer ≥ 4, got ${maxSources}`);
-    this.advancedBound = Math.max(1, Math.floor(maxSources * ADVANCED_POOL_SHARE));
-    this.firstKnockBound = maxSources - this.advancedBound;
+    // One attempt slot a source to begin with; sources knocking on several doors at once double it.
+    this.attempts = new AttemptTable(maxSources);
+    const advancedBound = Math.max(1, Math.floor(maxSources * ADVANCED_POOL_SHARE));
+    this.advanced = new SourceTable(advancedBound);
+    this.firstKnock = new SourceTable(maxSources - advancedBound);
     this.setDoors(doors);
   }
 
@@ -116,16 +105,17 @@ export class KnockTracker {
     const renumbered = previous.map((d) => indexByKey.get(doorKey(d)) ?? GONE);
     const { attempts } = this;
     for (const pool of [this.firstKnock, this.advanced]) {
-      // Deleting or updating the entry being visited is safe in a Map iteration.
-      for (const [src, head] of pool) {
-        const first = attempts.retain(head, (slot) => {
+      for (let entry = pool.oldest(); entry !== NO_SOURCE; ) {
+        const following = pool.newerThan(entry);
+        const first = attempts.retain(pool.value(entry), (slot) => {
           const door = renumbered[attempts.door[slot]!]!;
           if (door === GONE) return false;
           attempts.door[slot] = door;
           return true;
         });
-        if (first === NO_ATTEMPT) pool.delete(src);
-        else pool.set(src, first);
+        if (first === NO_ATTEMPT) pool.remove(entry);
+        else pool.setValue(entry, first);
+        entry = following;
       }
     }
   }
@@ -140,7 +130,7 @@ export class KnockTracker {
     if (!caught && !this.anyStrict) return [];
     const { src } = packet;
     const events: TrackerEvent[] = [];
-    let head = this.advanced.get(src) ?? this.firstKnock.get(src);
+    let head = this.headOf(src);
     if (head !== undefined) {
       head = this.expire(src, head, packet.time, events);
       if (head !== NO_ATTEMPT) {
@@ -168,19 +158,31 @@ export class KnockTracker {
     return false;
   }
 
+  /** The first attempt slot of `src`'s chain, in whichever pool holds it. */
+  private headOf(src: string): number | undefined {
+    const advanced = this.advanced.find(src);
+    if (advanced !== NO_SOURCE) return this.advanced.value(advanced);
+    const first = this.firstKnock.find(src);
+    return first === NO_SOURCE ? undefined : this.firstKnock.value(first);
+  }
+
   /** Drop attempts whose sequence timeout has passed; call periodically to bound idle memory. */
   sweep(now: number): TrackerEvent[] {
     const events: TrackerEvent[] = [];
     for (const pool of [this.firstKnock, this.advanced]) {
-      for (const [src, head] of pool) {
-        const live = this.expire(src, head, now, events);
-        if (live === NO_ATTEMPT) pool.delete(src);
-        else if (live !== head) pool.set(src, live);
+      // A source's text is written back only when one of its attempts ends here.
+      let current = NO_SOURCE;
+      const textOfCurrent = () => pool.textOf(current);
+      for (let entry = pool.oldest(); entry !== NO_SOURCE; ) {
+        const following = pool.newerThan(entry);
+        const head = pool.value(entry);
+        current = entry;
+        const live = this.expire(textOfCurrent, head, now, events);
+        if (live === NO_ATTEMPT) pool.remove(entry);
+        else if (live !== head) pool.setValue(entry, live);
+        entry = following;
       }
     }
-    // A cursor holds the tables V8 replaced since its last step; a sweep after a flood shrinks
-    // them, so let them go rather than keep them until the next flood.
-    this.evictionCursors.clear();
     return events;
   }
 
@@ -235,12 +237,14 @@ export class KnockTracker {
   }
 
   /** End the attempts of the chain at `head` whose sequence timeout has passed; returns the chain that is left. */
-  private expire(src: string, head: number, now: number, events: TrackerEvent[]): number {
+  private expire(src: string | (() => string), head: number, now: number, events: TrackerEvent[]): number {
     const { attempts } = this;
+    let text = typeof src === 'string' ? src : undefined;
     return attempts.retain(head, (slot) => {
       const door = this.doors[attempts.door[slot]!]!;
       if (now - attempts.startedAt[slot]! < door.seqTimeoutMs) return true;
-      events.push({ kind: 'reset', door: door.name, src, stage: attempts.stage[slot]!, reason: 'timeout', time: now });
+      text ??= (src as () => string)();
+      events.push({ kind: 'reset', door: door.name, src: text, stage: attempts.stage[slot]!, reason: 'timeout', time: now });
       return false;
     });
   }
@@ -253,11 +257,9 @@ export class KnockTracker {
   private file(src: string, head: number): void {
     this.drop(src);
     if (head === NO_ATTEMPT) return;
-    const isAdvanced = this.pastFirstKnock(head);
-    const pool = isAdvanced ? this.advanced : this.firstKnock;
-    const bound = isAdvanced ? this.advancedBound : this.firstKnockBound;
-    if (pool.size >= bound) this.evictOldest(pool, Math.max(1, Math.floor(bound / EVICTION_BATCH_DIVISOR)));
-    pool.set(src, head);
+    const pool = this.pastFirstKnock(head) ? this.advanced : this.firstKnock;
+    if (pool.size >= pool.bound) this.evictOldest(pool, Math.max(1, Math.floor(pool.bound / EVICTION_BATCH_DIVISOR)));
+    pool.add(src, head);
   }
 
   private pastFirstKnock(head: number): boolean {
@@ -265,23 +267,13 @@ export class KnockTracker {
     return false;
   }
 
-  private evictOldest(pool: Map<string, number>, count: number): void {
-    let cursor = this.evictionCursors.get(pool) ?? pool.entries();
+  private evictOldest(pool: SourceTable, count: number): void {
     let evicted = 0;
-    while (evicted < count) {
-      let next = cursor.next();
-      if (next.done) {
-        // A finished iterator stays finished; entries filed since then need a new one.
-        cursor = pool.entries();
-        next = cursor.next();
-        if (next.done) break;
-      }
-      const [src, head] = next.value;
-      this.attempts.removeChain(head);
-      pool.delete(src);
+    for (let entry = pool.oldest(); entry !== NO_SOURCE && evicted < count; entry = pool.oldest()) {
+      this.attempts.removeChain(pool.value(entry));
+      pool.remove(entry);
       evicted++;
     }
-    this.evictionCursors.set(pool, cursor);
     this.evicted += evicted;
   }
 }
