@@ -43,9 +43,9 @@ export interface LabDemoOutput {
  * a young generation of 3 × 1 MiB instead of 3 × 16 (under a flood the daemon's per-packet garbage
  * grew it to its bound: peak RSS ~14 MiB higher, and its longer scavenges let a ring overflow), and
  * the old generation let grow by 20 % past what the last full collection kept instead of up to 4×:
- * a flood's evicted tracker sources die in the old generation, and V8 let them pile up there.
- * No bound on the heap: the live set follows max_tracked_sources (bench/README.md, "Changes made
- * from these figures").
+ * a flood's evicted tracker sources died in the old generation, and V8 let them pile up there
+ * (measured before the sources moved off the heap into SourceTable). No bound on the heap: one
+ * below the live set turns a flood into a crash (bench/README.md, "Changes made from these figures").
  */
 export const SERVE_NODE_FLAGS = ['--max-semi-space-size=1', '--heap-growing-percent=20'];
 

@@ -19,8 +19,8 @@ export { SensorError };
  */
 
 /**
- * Kernel capture memory per interface, split evenly across its rings: holds what arrives while
- * the event loop is busy. With CAPTURE_SNAPLEN_BYTES 16 MiB has ~8,400 slots (measured on a veth:
+ * Kernel capture memory per interface, split evenly across its rings (a header-only ring takes
+ * the same number of slots in less: ringBufferBytes): holds what arrives while the event loop is busy. With CAPTURE_SNAPLEN_BYTES 16 MiB has ~8,400 slots (measured on a veth:
  * 8,388 datagrams of a 20,000 burst waited in one such ring), ~60 ms of a 135,000 packets/s
  * flood. Beyond it the kernel drops packets and counts them (status: dropped by the kernel);
  * nothing queues in our memory. Split, not per ring: a ring's pages are resident from the moment
